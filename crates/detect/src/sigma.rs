@@ -1,0 +1,662 @@
+//! Sigma rules: loading (files, directories, the built-in pack), the logsource mapping, and
+//! evaluation of detection and correlation rules over [`Event`]s.
+//!
+//! Evaluation is split in two so that detection can run on many threads:
+//! [`RuleSet::detect`] is `&self` and stateless; [`Correlator`] is the stateful, sequential part
+//! that Sigma correlation rules need, fed only with the events that matched a rule a correlation
+//! refers to.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cloudsentinel_core::{
+    Event, Level, LogKind, Provider, Signal, SignalKind, tactic_from_tag, technique_from_tag,
+};
+use rsigma_eval::event::{EventValue, JsonEvent};
+use rsigma_eval::{
+    CorrelationConfig, CorrelationEngine, CorrelationEventMode, Engine, EvaluationResult,
+    ResultBody,
+};
+use rsigma_parser::{CorrelationRule, LogSource, SigmaCollection, SigmaRule};
+use serde::Serialize;
+
+/// A rule that could not be loaded, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{path}: {error}")]
+pub struct LoadFailure {
+    pub path: String,
+    pub error: String,
+}
+
+/// Whether a rule is a plain detection or a correlation over other rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    Detection,
+    Correlation,
+}
+
+/// What a person needs to know about a loaded rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleMeta {
+    /// The rule's `id`, or `path#title` when it has none.
+    pub id: String,
+    pub name: Option<String>,
+    pub title: String,
+    pub kind: RuleKind,
+    pub level: Level,
+    pub techniques: Vec<String>,
+    pub tactics: Vec<String>,
+    pub description: Option<String>,
+    pub false_positives: Vec<String>,
+    pub remedy: Option<String>,
+    /// Where the rule came from: a file path, or `builtin:<path>`.
+    pub source: String,
+    /// Logsource `product`, when set.
+    pub product: Option<String>,
+    pub service: Option<String>,
+    /// For a detection rule referenced by a correlation with `generate: false`: it raises no
+    /// alert of its own.
+    pub correlation_only: bool,
+}
+
+/// One rule document's text and where it came from.
+pub struct RuleText<'a> {
+    pub source: String,
+    pub yaml: Cow<'a, str>,
+}
+
+/// Builds a [`RuleSet`] from rule texts, collecting failures instead of stopping.
+#[derive(Default)]
+pub struct RuleSetBuilder {
+    rules: Vec<(SigmaRule, String)>,
+    correlations: Vec<(CorrelationRule, String)>,
+    failures: Vec<LoadFailure>,
+    files: usize,
+}
+
+fn level_of(l: Option<rsigma_parser::Level>) -> Level {
+    match l {
+        Some(rsigma_parser::Level::Informational) => Level::Informational,
+        Some(rsigma_parser::Level::Low) => Level::Low,
+        Some(rsigma_parser::Level::High) => Level::High,
+        Some(rsigma_parser::Level::Critical) => Level::Critical,
+        Some(rsigma_parser::Level::Medium) | None => Level::Medium,
+    }
+}
+
+fn yaml_str(attrs: &HashMap<String, yaml_serde::Value>, key: &str) -> Option<String> {
+    attrs
+        .get(key)
+        .and_then(|v| v.as_str())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+fn attack_of(tags: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut techniques: Vec<String> = tags.iter().filter_map(|t| technique_from_tag(t)).collect();
+    let mut tactics: Vec<String> = tags.iter().filter_map(|t| tactic_from_tag(t)).collect();
+    techniques.dedup();
+    tactics.dedup();
+    (techniques, tactics)
+}
+
+impl RuleSetBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses one YAML text (which may hold several documents: rules, correlations, filters).
+    pub fn add_text(&mut self, text: RuleText<'_>) {
+        self.files += 1;
+        let collection: SigmaCollection = match rsigma_parser::parse_sigma_yaml(&text.yaml) {
+            Ok(c) => c,
+            Err(e) => {
+                self.failures.push(LoadFailure {
+                    path: text.source,
+                    error: e.to_string(),
+                });
+                return;
+            }
+        };
+        for err in &collection.errors {
+            self.failures.push(LoadFailure {
+                path: text.source.clone(),
+                error: err.clone(),
+            });
+        }
+        if collection.rules.is_empty()
+            && collection.correlations.is_empty()
+            && collection.errors.is_empty()
+        {
+            let error = if collection.filters.is_empty() {
+                "no Sigma rule in file".to_string()
+            } else {
+                "filter rules are not supported yet".to_string()
+            };
+            self.failures.push(LoadFailure {
+                path: text.source.clone(),
+                error,
+            });
+        }
+        for r in collection.rules {
+            self.rules.push((r, text.source.clone()));
+        }
+        for c in collection.correlations {
+            self.correlations.push((c, text.source.clone()));
+        }
+    }
+
+    /// Reads a rule file, or every `*.yml` / `*.yaml` file under a directory.
+    pub fn add_path(&mut self, path: &Path) -> Result<(), LoadFailure> {
+        let meta = std::fs::metadata(path).map_err(|e| LoadFailure {
+            path: path.display().to_string(),
+            error: format!("cannot read: {e}"),
+        })?;
+        let files = if meta.is_dir() {
+            rule_files(path).map_err(|e| LoadFailure {
+                path: path.display().to_string(),
+                error: e.to_string(),
+            })?
+        } else {
+            vec![path.to_path_buf()]
+        };
+        for f in files {
+            match std::fs::read_to_string(&f) {
+                Ok(yaml) => self.add_text(RuleText {
+                    source: f.display().to_string(),
+                    yaml: Cow::Owned(yaml),
+                }),
+                Err(e) => {
+                    self.files += 1;
+                    self.failures.push(LoadFailure {
+                        path: f.display().to_string(),
+                        error: format!("cannot read: {e}"),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiles everything parsed so far.
+    pub fn build(self) -> RuleSet {
+        let mut failures = self.failures;
+        let mut engine = Engine::new();
+        let mut correlation = new_correlation_engine();
+        let mut kept_rules = Vec::new();
+        let mut kept_correlations = Vec::new();
+        let mut meta: HashMap<String, Arc<RuleMeta>> = HashMap::new();
+        let mut order = Vec::new();
+        let mut rule_keys_by_ref: HashMap<String, String> = HashMap::new();
+        let mut seen_ids: HashMap<String, String> = HashMap::new();
+
+        for (rule, source) in &self.rules {
+            let key = rule
+                .id
+                .clone()
+                .unwrap_or_else(|| format!("{source}#{}", rule.title));
+            if let Some(first) = seen_ids.get(&key) {
+                failures.push(LoadFailure {
+                    path: source.clone(),
+                    error: format!("rule id {key} is already used by {first}; skipped"),
+                });
+                continue;
+            }
+            if let Err(e) = engine.add_rule(rule) {
+                failures.push(LoadFailure {
+                    path: source.clone(),
+                    error: format!("rule '{}': {e}", rule.title),
+                });
+                continue;
+            }
+            if let Err(e) = correlation.add_rule(rule) {
+                failures.push(LoadFailure {
+                    path: source.clone(),
+                    error: format!("rule '{}': {e}", rule.title),
+                });
+                continue;
+            }
+            seen_ids.insert(key.clone(), source.clone());
+            kept_rules.push(rule.clone());
+            let (techniques, tactics) = attack_of(&rule.tags);
+            let m = RuleMeta {
+                id: key.clone(),
+                name: rule.name.clone(),
+                title: rule.title.clone(),
+                kind: RuleKind::Detection,
+                level: level_of(rule.level),
+                techniques,
+                tactics,
+                description: rule.description.clone().map(|d| d.trim().to_string()),
+                false_positives: rule.falsepositives.clone(),
+                remedy: yaml_str(&rule.custom_attributes, "remedy"),
+                source: source.clone(),
+                product: rule.logsource.product.clone(),
+                service: rule.logsource.service.clone(),
+                correlation_only: false,
+            };
+            rule_keys_by_ref.insert(key.clone(), key.clone());
+            if let Some(n) = &rule.name {
+                rule_keys_by_ref.insert(n.clone(), key.clone());
+            }
+            order.push(key.clone());
+            meta.insert(key, Arc::new(m));
+        }
+
+        let mut correlated: HashSet<String> = HashSet::new();
+        let mut correlation_only: HashSet<String> = HashSet::new();
+        for (corr, source) in &self.correlations {
+            let key = corr
+                .id
+                .clone()
+                .unwrap_or_else(|| format!("{source}#{}", corr.title));
+            let missing: Vec<&String> = corr
+                .rules
+                .iter()
+                .filter(|r| !rule_keys_by_ref.contains_key(*r))
+                .collect();
+            if !missing.is_empty() {
+                failures.push(LoadFailure {
+                    path: source.clone(),
+                    error: format!(
+                        "correlation '{}' refers to rules that are not loaded: {}",
+                        corr.title,
+                        missing
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+                continue;
+            }
+            if seen_ids.contains_key(&key) {
+                failures.push(LoadFailure {
+                    path: source.clone(),
+                    error: format!("rule id {key} is already used; skipped"),
+                });
+                continue;
+            }
+            if let Err(e) = correlation.add_correlation(corr) {
+                failures.push(LoadFailure {
+                    path: source.clone(),
+                    error: format!("correlation '{}': {e}", corr.title),
+                });
+                continue;
+            }
+            seen_ids.insert(key.clone(), source.clone());
+            kept_correlations.push(corr.clone());
+            for r in &corr.rules {
+                let base = rule_keys_by_ref[r].clone();
+                correlated.insert(base.clone());
+                if !corr.generate {
+                    correlation_only.insert(base);
+                }
+            }
+            let (techniques, tactics) = attack_of(&corr.tags);
+            let m = RuleMeta {
+                id: key.clone(),
+                name: corr.name.clone(),
+                title: corr.title.clone(),
+                kind: RuleKind::Correlation,
+                level: level_of(corr.level),
+                techniques,
+                tactics,
+                description: corr.description.clone().map(|d| d.trim().to_string()),
+                false_positives: corr.falsepositives.clone(),
+                remedy: yaml_str(&corr.custom_attributes, "remedy"),
+                source: source.clone(),
+                product: None,
+                service: None,
+                correlation_only: false,
+            };
+            order.push(key.clone());
+            meta.insert(key, Arc::new(m));
+        }
+        for key in &correlation_only {
+            if let Some(m) = meta.get_mut(key) {
+                Arc::make_mut(m).correlation_only = true;
+            }
+        }
+        RuleSet {
+            engine,
+            kept_rules,
+            kept_correlations,
+            meta,
+            order,
+            correlated,
+            failures,
+            files: self.files,
+            rules: self.rules,
+        }
+    }
+}
+
+/// Every `*.yml` / `*.yaml` file under `dir`, sorted.
+pub fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let p = entry.path();
+            if entry.file_type()?.is_dir() {
+                stack.push(p);
+            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Loaded, compiled rules.
+pub struct RuleSet {
+    engine: Engine,
+    /// Rules and correlations that compiled, to build fresh correlation state from.
+    kept_rules: Vec<SigmaRule>,
+    kept_correlations: Vec<CorrelationRule>,
+    meta: HashMap<String, Arc<RuleMeta>>,
+    order: Vec<String>,
+    /// Detection rules that some correlation refers to.
+    correlated: HashSet<String>,
+    failures: Vec<LoadFailure>,
+    files: usize,
+    /// The parsed detection rules, kept for linting.
+    rules: Vec<(SigmaRule, String)>,
+}
+
+/// The Sigma logsource of an event: our mapping from provider and log to Sigma's names.
+pub fn logsource_of(provider: Provider, kind: LogKind) -> LogSource {
+    let (product, service) = match (provider, kind) {
+        (Provider::Aws, LogKind::CloudTrail) => ("aws", "cloudtrail"),
+        (p, k) => (p.as_str(), k.as_str()),
+    };
+    LogSource {
+        product: Some(product.to_string()),
+        service: Some(service.to_string()),
+        ..LogSource::default()
+    }
+}
+
+/// The view of an [`Event`] that the Sigma engine sees: the provider's original record, field
+/// names as the provider writes them. Correlation bookkeeping sees only the event id.
+pub struct SigmaEvent<'a> {
+    inner: JsonEvent<'a>,
+    id: &'a str,
+}
+
+impl<'a> SigmaEvent<'a> {
+    pub fn new(event: &'a Event) -> Self {
+        SigmaEvent {
+            inner: JsonEvent::borrow(&event.raw),
+            id: &event.id,
+        }
+    }
+}
+
+impl rsigma_eval::Event for SigmaEvent<'_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        self.inner.get_field(path)
+    }
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        self.inner.any_string_value(pred)
+    }
+    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
+        self.inner.all_string_values()
+    }
+    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
+        self.inner.visit_string_values(visit)
+    }
+    /// Only the id: the correlation engine keeps this as its reference to the event.
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "id": self.id })
+    }
+}
+
+/// What detection found on one event.
+#[derive(Debug)]
+pub struct Detections {
+    /// Signals from detection rules that alert on their own.
+    pub signals: Vec<Signal>,
+    /// Raw matches of rules that correlations refer to: feed them to a [`Correlator`].
+    pub for_correlation: Vec<EvaluationResult>,
+}
+
+impl RuleSet {
+    /// Detection and correlation rules loaded, in load order.
+    pub fn rules(&self) -> impl Iterator<Item = &RuleMeta> {
+        self.order.iter().map(|k| self.meta[k].as_ref())
+    }
+
+    pub fn rule(&self, id: &str) -> Option<&RuleMeta> {
+        self.meta.get(id).map(Arc::as_ref)
+    }
+
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Number of rule files read.
+    pub fn files(&self) -> usize {
+        self.files
+    }
+
+    pub fn failures(&self) -> &[LoadFailure] {
+        &self.failures
+    }
+
+    pub(crate) fn parsed_rules(&self) -> &[(SigmaRule, String)] {
+        &self.rules
+    }
+
+    pub fn has_correlations(&self) -> bool {
+        !self.kept_correlations.is_empty()
+    }
+
+    /// Runs the detection rules on one event. Stateless; call from any thread.
+    pub fn detect(&self, event: &Event) -> Detections {
+        let logsource = logsource_of(event.provider, event.kind);
+        let sigma_event = SigmaEvent::new(event);
+        let results = self.engine.evaluate_pruned(&sigma_event, &logsource);
+        let mut out = Detections {
+            signals: Vec::new(),
+            for_correlation: Vec::new(),
+        };
+        for r in results {
+            let key = self.key_of(&r);
+            let Some(meta) = self.meta.get(&key) else {
+                continue;
+            };
+            if !meta.correlation_only {
+                out.signals.push(signal_from_detection(meta, event, &r));
+            }
+            if self.correlated.contains(&key) {
+                out.for_correlation.push(r);
+            }
+        }
+        out
+    }
+
+    fn key_of(&self, r: &EvaluationResult) -> String {
+        match &r.header.rule_id {
+            Some(id) => id.clone(),
+            None => self
+                .order
+                .iter()
+                .find(|k| {
+                    self.meta[*k].title == r.header.rule_title
+                        && self.meta[*k]
+                            .id
+                            .ends_with(&format!("#{}", r.header.rule_title))
+                })
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A fresh correlation state over these rules, or `None` when no correlation rule loaded.
+    pub fn correlator(&self) -> Option<Correlator<'_>> {
+        if self.kept_correlations.is_empty() {
+            return None;
+        }
+        let mut engine = new_correlation_engine();
+        // These compiled once already in `build`, so they compile again.
+        for rule in &self.kept_rules {
+            let _ = engine.add_rule(rule);
+        }
+        for corr in &self.kept_correlations {
+            let _ = engine.add_correlation(corr);
+        }
+        Some(Correlator { set: self, engine })
+    }
+}
+
+fn new_correlation_engine() -> CorrelationEngine {
+    let mut config = CorrelationConfig {
+        correlation_event_mode: CorrelationEventMode::Refs,
+        max_correlation_events: 1000,
+        emit_detections: false,
+        ..CorrelationConfig::default()
+    };
+    config.timestamp_fields.insert(0, "eventTime".to_string());
+    CorrelationEngine::new(config)
+}
+
+/// The sequential, stateful part of detection: Sigma correlation rules. Feed it events in time
+/// order.
+pub struct Correlator<'a> {
+    set: &'a RuleSet,
+    engine: CorrelationEngine,
+}
+
+impl Correlator<'_> {
+    /// Feeds one event's correlation-relevant matches; returns the correlations that fired.
+    pub fn feed(&mut self, event: &Event, matches: Vec<EvaluationResult>) -> Vec<Signal> {
+        let sigma_event = SigmaEvent::new(event);
+        let out =
+            self.engine
+                .process_with_detections(&sigma_event, matches, event.time.timestamp());
+        let mut signals = Vec::new();
+        for r in out {
+            let ResultBody::Correlation(body) = &r.body else {
+                continue;
+            };
+            let key = self.set.key_of(&r);
+            let Some(meta) = self.set.meta.get(&key) else {
+                continue;
+            };
+            let mut event_ids: Vec<String> = body
+                .event_refs
+                .as_ref()
+                .map(|refs| refs.iter().filter_map(|e| e.id.clone()).collect())
+                .unwrap_or_default();
+            if event_ids.is_empty() {
+                event_ids.push(event.id.clone());
+            }
+            let first = body
+                .event_refs
+                .as_ref()
+                .and_then(|refs| refs.iter().map(|e| e.timestamp).min())
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .unwrap_or(event.time);
+            let group: Vec<String> = body
+                .group_key
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let entity = if body.group_key.is_empty() {
+                event.entity()
+            } else {
+                body.group_key
+                    .iter()
+                    .map(|(_, v)| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            signals.push(Signal {
+                kind: SignalKind::Correlation,
+                rule_id: meta.id.clone(),
+                title: meta.title.clone(),
+                level: meta.level,
+                techniques: meta.techniques.clone(),
+                tactics: meta.tactics.clone(),
+                entity,
+                account: event.account.clone(),
+                first_seen: first.min(event.time),
+                last_seen: event.time,
+                event_ids,
+                explanation: format!(
+                    "{} {:?} reached {} within {}s{}",
+                    correlation_kind(&body.correlation_type),
+                    body.correlation_type,
+                    body.aggregated_value,
+                    body.timespan_secs,
+                    if group.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" for {}", group.join(", "))
+                    }
+                ),
+            });
+        }
+        signals
+    }
+}
+
+fn correlation_kind(t: &rsigma_parser::CorrelationType) -> &'static str {
+    use rsigma_parser::CorrelationType as T;
+    match t {
+        T::EventCount => "event count",
+        T::ValueCount => "distinct value count",
+        T::Temporal | T::TemporalOrdered => "sequence",
+        _ => "aggregate",
+    }
+}
+
+fn signal_from_detection(meta: &RuleMeta, event: &Event, r: &EvaluationResult) -> Signal {
+    let explanation = match &r.body {
+        ResultBody::Detection(d) => {
+            let fields: Vec<String> = d
+                .matched_fields
+                .iter()
+                .map(|f| match &f.value {
+                    serde_json::Value::String(s) => format!("{}={}", f.field, s),
+                    v => format!("{}={}", f.field, v),
+                })
+                .collect();
+            if fields.is_empty() {
+                format!("matched {}", d.matched_selections.join(", "))
+            } else {
+                format!(
+                    "matched {}: {}",
+                    d.matched_selections.join(", "),
+                    fields.join(", ")
+                )
+            }
+        }
+        ResultBody::Correlation(_) => String::new(),
+    };
+    Signal {
+        kind: SignalKind::Rule,
+        rule_id: meta.id.clone(),
+        title: meta.title.clone(),
+        level: meta.level,
+        techniques: meta.techniques.clone(),
+        tactics: meta.tactics.clone(),
+        entity: event.entity(),
+        account: event.account.clone(),
+        first_seen: event.time,
+        last_seen: event.time,
+        event_ids: vec![event.id.clone()],
+        explanation,
+    }
+}

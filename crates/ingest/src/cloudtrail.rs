@@ -1,0 +1,557 @@
+//! CloudTrail: recognising the shapes a record arrives in, and normalizing a record to an
+//! [`Event`].
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use cloudsentinel_core::{Action, Actor, ActorKind, Event, LogKind, Outcome, Provider, Resource};
+use serde_json::{Map, Value};
+
+/// What one top-level JSON value turned out to be.
+#[derive(Debug)]
+pub enum Shape {
+    /// One CloudTrail record.
+    Record(Value),
+    /// A container of records (`{"Records": [...]}` or a JSON array).
+    Records(Vec<Value>),
+    /// A CloudTrail digest file: recognised, carries no events.
+    Digest,
+    /// A CloudTrail Insights event: recognised, not an API call.
+    Insight,
+    /// Not something we know, with the reason.
+    Unknown(String),
+}
+
+fn is_record(map: &Map<String, Value>) -> bool {
+    map.contains_key("eventName")
+        && (map.contains_key("eventSource") || map.contains_key("eventVersion"))
+}
+
+fn is_insight(map: &Map<String, Value>) -> bool {
+    map.get("eventCategory").and_then(Value::as_str) == Some("Insight")
+        || map.contains_key("insightDetails")
+}
+
+fn is_digest(map: &Map<String, Value>) -> bool {
+    map.contains_key("digestStartTime") || map.contains_key("digestPublicKeyFingerprint")
+}
+
+/// Works out what a top-level value is: a record, a container, an EventBridge envelope, an
+/// export row with the record in a field, a digest or an Insight event.
+pub fn classify(value: Value) -> Shape {
+    let map = match value {
+        Value::Array(items) => return Shape::Records(items),
+        Value::Object(map) => map,
+        other => {
+            return Shape::Unknown(format!(
+                "expected a JSON object, found {}",
+                json_kind(&other)
+            ));
+        }
+    };
+    if is_insight(&map) {
+        return Shape::Insight;
+    }
+    if is_record(&map) {
+        return Shape::Record(Value::Object(map));
+    }
+    if is_digest(&map) {
+        return Shape::Digest;
+    }
+    let mut map = map;
+    if let Some(Value::Array(_)) = map.get("Records") {
+        if let Some(Value::Array(items)) = map.remove("Records") {
+            return Shape::Records(items);
+        }
+    }
+    // EventBridge: {"detail-type": "AWS API Call via CloudTrail", "detail": {record}}
+    if map.contains_key("detail-type") {
+        if let Some(Value::Object(detail)) = map.remove("detail") {
+            if is_insight(&detail) {
+                return Shape::Insight;
+            }
+            if detail.contains_key("eventName") {
+                return Shape::Record(Value::Object(detail));
+            }
+            return Shape::Unknown(
+                "EventBridge envelope whose detail is not a CloudTrail record".into(),
+            );
+        }
+    }
+    // Exports that put the record in a field: CloudTrail Lake (`eventData`, `eventJson`),
+    // Athena / SIEM exports (`event`, `record`, `_source`, `message`, ...).
+    let mut inner_key = None;
+    for (key, v) in &map {
+        match v {
+            Value::Object(inner) if is_record(inner) || is_insight(inner) => {
+                inner_key = Some(key.clone());
+                break;
+            }
+            Value::String(s) if s.trim_start().starts_with('{') && s.contains("\"eventName\"") => {
+                inner_key = Some(key.clone());
+                break;
+            }
+            _ => {}
+        }
+    }
+    if let Some(key) = inner_key {
+        match map.remove(&key) {
+            Some(Value::Object(inner)) => {
+                if is_insight(&inner) {
+                    return Shape::Insight;
+                }
+                return Shape::Record(Value::Object(inner));
+            }
+            Some(Value::String(s)) => {
+                return match serde_json::from_str::<Value>(&s) {
+                    Ok(Value::Object(inner)) if is_insight(&inner) => Shape::Insight,
+                    Ok(Value::Object(inner)) if is_record(&inner) => {
+                        Shape::Record(Value::Object(inner))
+                    }
+                    Ok(_) => Shape::Unknown(format!(
+                        "field {key} holds JSON that is not a CloudTrail record"
+                    )),
+                    Err(e) => Shape::Unknown(format!("field {key} holds invalid JSON: {e}")),
+                };
+            }
+            _ => {}
+        }
+    }
+    Shape::Unknown(
+        "not a CloudTrail record: no eventName/eventSource, no Records list, no EventBridge detail"
+            .into(),
+    )
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+fn owned(v: &Value, key: &str) -> Option<String> {
+    str_at(v, key).map(str::to_string)
+}
+
+/// Parses a CloudTrail timestamp (`2024-07-30T21:31:21Z`, with or without fraction or offset).
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f"))
+                .ok()
+                .map(|n| n.and_utc())
+        })
+}
+
+/// A stable id for records that carry no `eventID` (trimmed test events, some exports).
+fn synthetic_id(record: &Value) -> String {
+    // FNV-1a over the serialized record: stable across runs and platforms.
+    let bytes = serde_json::to_vec(record).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("synthetic-{h:016x}")
+}
+
+fn actor_of(record: &Value) -> Actor {
+    let Some(ui) = record.get("userIdentity") else {
+        return Actor::default();
+    };
+    let kind_str = str_at(ui, "type").unwrap_or("");
+    let arn = owned(ui, "arn");
+    let session = ui.get("sessionContext");
+    let issuer = session.and_then(|s| s.get("sessionIssuer"));
+    let mfa_attr = session
+        .and_then(|s| s.get("attributes"))
+        .and_then(|a| a.get("mfaAuthenticated"))
+        .and_then(|v| match v {
+            Value::String(s) => Some(s.eq_ignore_ascii_case("true")),
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        });
+    let mut actor = Actor {
+        id: arn.clone(),
+        access_key_id: owned(ui, "accessKeyId"),
+        invoked_by: owned(ui, "invokedBy"),
+        source_identity: session.and_then(|s| owned(s, "sourceIdentity")),
+        issuer_arn: issuer.and_then(|i| owned(i, "arn")),
+        mfa: mfa_attr,
+        ..Actor::default()
+    };
+    match kind_str {
+        "IAMUser" => {
+            actor.kind = Some(ActorKind::User);
+            actor.name = owned(ui, "userName").or_else(|| arn.as_deref().and_then(last_segment));
+        }
+        "Root" => {
+            actor.kind = Some(ActorKind::Root);
+            actor.name = Some("root".into());
+            if actor.id.is_none() {
+                actor.id = owned(ui, "accountId").map(|a| format!("arn:aws:iam::{a}:root"));
+            }
+        }
+        "AssumedRole" => {
+            actor.kind = Some(ActorKind::AssumedRole);
+            actor.role_arn = actor
+                .issuer_arn
+                .clone()
+                .or_else(|| arn.as_deref().and_then(role_arn_from_session));
+            actor.session_name = arn.as_deref().and_then(last_segment);
+            let role_name = issuer
+                .and_then(|i| owned(i, "userName"))
+                .or_else(|| actor.role_arn.as_deref().and_then(last_segment));
+            actor.name = match (role_name, &actor.session_name) {
+                (Some(r), Some(s)) => Some(format!("{r}/{s}")),
+                (Some(r), None) => Some(r),
+                (None, s) => s.clone(),
+            };
+        }
+        "FederatedUser" => {
+            actor.kind = Some(ActorKind::FederatedUser);
+            actor.name = arn
+                .as_deref()
+                .and_then(|a| a.split("federated-user/").nth(1))
+                .map(str::to_string)
+                .or_else(|| owned(ui, "principalId"));
+        }
+        "AWSService" => {
+            actor.kind = Some(ActorKind::Service);
+            actor.name = owned(ui, "invokedBy");
+            if actor.id.is_none() {
+                actor.id = owned(ui, "invokedBy");
+            }
+        }
+        "AWSAccount" => {
+            actor.kind = Some(ActorKind::Account);
+            actor.id = actor
+                .id
+                .or_else(|| owned(ui, "accountId"))
+                .or_else(|| owned(ui, "principalId"));
+            actor.name = owned(ui, "accountId");
+        }
+        "IdentityCenterUser" => {
+            actor.kind = Some(ActorKind::IdentityCenterUser);
+            let user_id = ui.get("onBehalfOf").and_then(|o| owned(o, "userId"));
+            actor.id = actor
+                .id
+                .or_else(|| user_id.clone())
+                .or_else(|| owned(ui, "principalId"));
+            actor.name = owned(ui, "userName")
+                .or_else(|| {
+                    record
+                        .get("additionalEventData")
+                        .and_then(|a| owned(a, "UserName"))
+                })
+                .or(user_id);
+        }
+        _ => {
+            actor.kind = if kind_str.is_empty() {
+                None
+            } else {
+                Some(ActorKind::Unknown)
+            };
+            actor.name = owned(ui, "userName").or_else(|| owned(ui, "principalId"));
+            if actor.id.is_none() {
+                actor.id = owned(ui, "principalId");
+            }
+        }
+    }
+    // Console sign-in records MFA use in additionalEventData.
+    if let Some(mfa_used) = record
+        .get("additionalEventData")
+        .and_then(|a| str_at(a, "MFAUsed"))
+    {
+        actor.mfa = Some(mfa_used.eq_ignore_ascii_case("yes"));
+    }
+    actor
+}
+
+fn last_segment(arn: &str) -> Option<String> {
+    arn.rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty() && !s.contains(':'))
+        .map(str::to_string)
+}
+
+/// `arn:aws:sts::123:assumed-role/Role/session` -> `arn:aws:iam::123:role/Role`.
+fn role_arn_from_session(arn: &str) -> Option<String> {
+    let (prefix, rest) = arn.split_once(":assumed-role/")?;
+    let role = rest.split('/').next()?;
+    let prefix = prefix.replacen(":sts:", ":iam:", 1);
+    Some(format!("{prefix}:role/{role}"))
+}
+
+/// Turns one CloudTrail record into an [`Event`]. The record is kept as the event's raw value.
+pub fn normalize(record: Value) -> Result<Event, String> {
+    let time = match record.get("eventTime") {
+        Some(Value::String(s)) => parse_time(s)
+            .ok_or_else(|| format!("field eventTime: '{s}' is not an RFC 3339 time"))?,
+        Some(_) => return Err("field eventTime: not a string".into()),
+        None => return Err("field eventTime: missing".into()),
+    };
+    let operation = str_at(&record, "eventName")
+        .ok_or("field eventName: missing or empty")?
+        .to_string();
+    let event_source = str_at(&record, "eventSource").unwrap_or("");
+    let service = event_source
+        .strip_suffix(".amazonaws.com")
+        .unwrap_or(event_source)
+        .to_string();
+    let id = owned(&record, "eventID").unwrap_or_else(|| synthetic_id(&record));
+    let actor = actor_of(&record);
+    let error_code = owned(&record, "errorCode");
+    let error_message = owned(&record, "errorMessage");
+    // ConsoleLogin failures put the result in responseElements, not errorCode.
+    let console_failure = record
+        .get("responseElements")
+        .and_then(|r| str_at(r, "ConsoleLogin"))
+        .is_some_and(|s| s.eq_ignore_ascii_case("failure"));
+    let outcome = Outcome {
+        success: error_code.is_none() && !console_failure,
+        error_code: error_code
+            .or_else(|| console_failure.then(|| "ConsoleLoginFailure".to_string())),
+        error_message,
+    };
+    let read_only = match record.get("readOnly") {
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(s)) => Some(s.eq_ignore_ascii_case("true")),
+        _ => None,
+    };
+    let resources = record
+        .get("resources")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|r| {
+                    Some(Resource {
+                        id: owned(r, "ARN").or_else(|| owned(r, "arn"))?,
+                        kind: owned(r, "type"),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let account = owned(&record, "recipientAccountId").or_else(|| {
+        record
+            .get("userIdentity")
+            .and_then(|u| owned(u, "accountId"))
+    });
+    Ok(Event {
+        id,
+        time,
+        provider: Provider::Aws,
+        kind: LogKind::CloudTrail,
+        account,
+        region: owned(&record, "awsRegion"),
+        actor,
+        source_ip: owned(&record, "sourceIPAddress"),
+        user_agent: owned(&record, "userAgent"),
+        action: Action {
+            service,
+            operation,
+            read_only,
+        },
+        resources,
+        outcome,
+        raw: Arc::new(record),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(identity: Value) -> Value {
+        json!({
+            "eventVersion": "1.08", "eventTime": "2024-07-30T21:31:21Z",
+            "eventSource": "iam.amazonaws.com", "eventName": "CreateAccessKey",
+            "awsRegion": "us-east-1", "sourceIPAddress": "198.51.100.7",
+            "userAgent": "aws-cli/2.15.0", "eventID": "e-1", "readOnly": false,
+            "recipientAccountId": "111122223333", "userIdentity": identity
+        })
+    }
+
+    #[test]
+    fn assumed_role_resolves_role_session_and_mfa() {
+        let ev = normalize(record(json!({
+            "type": "AssumedRole", "principalId": "AROA:dev-session",
+            "arn": "arn:aws:sts::111122223333:assumed-role/Deploy/dev-session",
+            "accountId": "111122223333", "accessKeyId": "ASIAEXAMPLE",
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/Deploy", "userName": "Deploy"},
+                "attributes": {"mfaAuthenticated": "true"},
+                "sourceIdentity": "alice"
+            }
+        })))
+        .unwrap();
+        assert_eq!(ev.actor.kind, Some(ActorKind::AssumedRole));
+        assert_eq!(
+            ev.actor.role_arn.as_deref(),
+            Some("arn:aws:iam::111122223333:role/Deploy")
+        );
+        assert_eq!(ev.actor.session_name.as_deref(), Some("dev-session"));
+        assert_eq!(ev.actor.name.as_deref(), Some("Deploy/dev-session"));
+        assert_eq!(ev.actor.source_identity.as_deref(), Some("alice"));
+        assert_eq!(ev.actor.mfa, Some(true));
+        assert_eq!(ev.action.service, "iam");
+        assert_eq!(ev.action.read_only, Some(false));
+        assert!(ev.outcome.success);
+        assert_eq!(
+            ev.entity(),
+            "arn:aws:iam::111122223333:role/Deploy (ASIAEXAMPLE)"
+        );
+    }
+
+    #[test]
+    fn assumed_role_without_issuer_derives_role_arn() {
+        let ev = normalize(record(json!({
+            "type": "AssumedRole",
+            "arn": "arn:aws:sts::111122223333:assumed-role/Deploy/i-0abc"
+        })))
+        .unwrap();
+        assert_eq!(
+            ev.actor.role_arn.as_deref(),
+            Some("arn:aws:iam::111122223333:role/Deploy")
+        );
+    }
+
+    #[test]
+    fn root_user_federated_service_account_and_identity_center() {
+        let root = normalize(record(json!({"type": "Root", "accountId": "111122223333"}))).unwrap();
+        assert_eq!(root.actor.kind, Some(ActorKind::Root));
+        assert_eq!(
+            root.actor.id.as_deref(),
+            Some("arn:aws:iam::111122223333:root")
+        );
+
+        let user = normalize(record(
+            json!({"type": "IAMUser", "arn": "arn:aws:iam::1:user/bob", "userName": "bob"}),
+        ))
+        .unwrap();
+        assert_eq!(user.actor.kind, Some(ActorKind::User));
+        assert_eq!(user.actor.name.as_deref(), Some("bob"));
+
+        let fed = normalize(record(
+            json!({"type": "FederatedUser", "arn": "arn:aws:sts::1:federated-user/eve"}),
+        ))
+        .unwrap();
+        assert_eq!(fed.actor.name.as_deref(), Some("eve"));
+
+        let svc = normalize(record(
+            json!({"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"}),
+        ))
+        .unwrap();
+        assert_eq!(svc.actor.kind, Some(ActorKind::Service));
+        assert_eq!(svc.actor.name.as_deref(), Some("cloudtrail.amazonaws.com"));
+
+        let acct = normalize(record(
+            json!({"type": "AWSAccount", "accountId": "999988887777", "principalId": "AIDA:x"}),
+        ))
+        .unwrap();
+        assert_eq!(acct.actor.kind, Some(ActorKind::Account));
+        assert_eq!(acct.actor.name.as_deref(), Some("999988887777"));
+
+        let idc = normalize(record(json!({
+            "type": "IdentityCenterUser", "accountId": "1",
+            "onBehalfOf": {"userId": "94482488-3041-7026-18f3-be45837cd0e4", "identityStoreArn": "arn:aws:identitystore::1:identitystore/d-1"},
+            "credentialId": "abc"
+        }))).unwrap();
+        assert_eq!(idc.actor.kind, Some(ActorKind::IdentityCenterUser));
+        assert_eq!(
+            idc.actor.id.as_deref(),
+            Some("94482488-3041-7026-18f3-be45837cd0e4")
+        );
+    }
+
+    #[test]
+    fn console_login_records_mfa_and_failure() {
+        let mut r =
+            record(json!({"type": "IAMUser", "arn": "arn:aws:iam::1:user/bob", "userName": "bob"}));
+        r["eventName"] = json!("ConsoleLogin");
+        r["eventSource"] = json!("signin.amazonaws.com");
+        r["additionalEventData"] =
+            json!({"MFAUsed": "No", "LoginTo": "https://console.aws.amazon.com"});
+        r["responseElements"] = json!({"ConsoleLogin": "Failure"});
+        r["errorMessage"] = json!("Failed authentication");
+        let ev = normalize(r).unwrap();
+        assert_eq!(ev.actor.mfa, Some(false));
+        assert!(!ev.outcome.success);
+        assert_eq!(
+            ev.outcome.error_code.as_deref(),
+            Some("ConsoleLoginFailure")
+        );
+        assert_eq!(
+            ev.outcome.error_message.as_deref(),
+            Some("Failed authentication")
+        );
+    }
+
+    #[test]
+    fn error_code_is_the_outcome() {
+        let mut r = record(json!({"type": "IAMUser", "arn": "arn:aws:iam::1:user/bob"}));
+        r["errorCode"] = json!("AccessDenied");
+        r["errorMessage"] = json!("User is not authorized");
+        let ev = normalize(r).unwrap();
+        assert!(!ev.outcome.success);
+        assert_eq!(ev.outcome.error_code.as_deref(), Some("AccessDenied"));
+    }
+
+    #[test]
+    fn bad_time_names_the_field() {
+        let mut r = record(json!({"type": "Root"}));
+        r["eventTime"] = json!("yesterday");
+        let err = normalize(r).unwrap_err();
+        assert!(err.contains("eventTime"), "{err}");
+        let mut r = record(json!({"type": "Root"}));
+        r.as_object_mut().unwrap().remove("eventName");
+        assert!(normalize(r).unwrap_err().contains("eventName"));
+    }
+
+    #[test]
+    fn missing_event_id_gets_a_stable_synthetic_id() {
+        let mut r = record(json!({"type": "Root"}));
+        r.as_object_mut().unwrap().remove("eventID");
+        let a = normalize(r.clone()).unwrap();
+        let b = normalize(r).unwrap();
+        assert!(a.id.starts_with("synthetic-"));
+        assert_eq!(a.id, b.id);
+    }
+
+    #[test]
+    fn shapes_are_recognised() {
+        let rec = record(json!({"type": "Root"}));
+        assert!(matches!(classify(rec.clone()), Shape::Record(_)));
+        assert!(
+            matches!(classify(json!({"Records": [rec.clone(), rec.clone()]})), Shape::Records(v) if v.len() == 2)
+        );
+        assert!(matches!(classify(json!([rec.clone()])), Shape::Records(v) if v.len() == 1));
+        let eb = json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.iam", "detail": rec.clone()});
+        assert!(matches!(classify(eb), Shape::Record(_)));
+        let lake = json!({"eventData": rec.clone()});
+        assert!(matches!(classify(lake), Shape::Record(_)));
+        let as_string = json!({"eventjson": serde_json::to_string(&rec).unwrap()});
+        assert!(matches!(classify(as_string), Shape::Record(_)));
+        let digest = json!({"awsAccountId": "1", "digestStartTime": "2024-01-01T00:00:00Z", "digestPublicKeyFingerprint": "ab"});
+        assert!(matches!(classify(digest), Shape::Digest));
+        let insight = json!({"eventVersion": "1.08", "eventTime": "2024-01-01T00:00:00Z", "eventCategory": "Insight", "insightDetails": {}, "eventName": "x"});
+        assert!(matches!(classify(insight), Shape::Insight));
+        assert!(matches!(classify(json!({"hello": 1})), Shape::Unknown(_)));
+        assert!(matches!(classify(json!(3)), Shape::Unknown(_)));
+    }
+}

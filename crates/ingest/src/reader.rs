@@ -1,0 +1,584 @@
+//! Reading files and byte buffers into events without holding a large input in memory.
+//!
+//! Two modes, chosen by looking at the input:
+//! - **lines**: JSON Lines (one value per line). A broken line is reported and skipped; the
+//!   rest goes through. A CloudTrail S3 delivery file written on one line also takes this path.
+//! - **document**: one (possibly huge, possibly pretty-printed) JSON document or array, or several
+//!   concatenated documents. `{"Records": [...]}` and top-level arrays are streamed record by
+//!   record; a syntax error ends that file and is reported with its line and column.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use cloudsentinel_core::{Event, Origin};
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::cloudtrail::{self, Shape};
+
+/// Inputs up to this size (after decompression) are read whole and parsed from memory, which is
+/// faster; larger ones are streamed.
+const IN_MEMORY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// One thing found in the input.
+#[derive(Debug)]
+pub enum Item {
+    /// A normalized event.
+    Event(Box<Event>),
+    /// A CloudTrail digest file (integrity proof), recognised and skipped.
+    Digest,
+    /// A CloudTrail Insights event, recognised and skipped.
+    Insight,
+    /// A record or file that could not be read, with where and why.
+    Error(DecodeError),
+}
+
+/// A record or file that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}: {reason}")]
+pub struct DecodeError {
+    pub origin: Origin,
+    pub reason: String,
+}
+
+/// Counters for one decode run.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeStats {
+    pub events: u64,
+    pub digests: u64,
+    pub insights: u64,
+    pub errors: u64,
+}
+
+impl DecodeStats {
+    pub fn add(&mut self, other: &DecodeStats) {
+        self.events += other.events;
+        self.digests += other.digests;
+        self.insights += other.insights;
+        self.errors += other.errors;
+    }
+
+    pub fn count(&mut self, item: &Item) {
+        match item {
+            Item::Event(_) => self.events += 1,
+            Item::Digest => self.digests += 1,
+            Item::Insight => self.insights += 1,
+            Item::Error(_) => self.errors += 1,
+        }
+    }
+}
+
+/// Turns top-level values into items, keeping count of the record index for error messages.
+struct Emitter<'a> {
+    origin: Origin,
+    record_index: u64,
+    line: Option<u64>,
+    sink: &'a mut dyn FnMut(Item),
+}
+
+impl Emitter<'_> {
+    fn error(&mut self, reason: String) {
+        let origin = Origin {
+            record_index: Some(self.record_index),
+            line: self.line,
+            ..self.origin.clone()
+        };
+        (self.sink)(Item::Error(DecodeError { origin, reason }));
+    }
+
+    fn record(&mut self, record: Value) {
+        match cloudtrail::normalize(record) {
+            Ok(ev) => (self.sink)(Item::Event(Box::new(ev))),
+            Err(reason) => self.error(reason),
+        }
+        self.record_index += 1;
+    }
+
+    /// One top-level value, or one element of a top-level array / Records list.
+    fn value(&mut self, value: Value) {
+        match cloudtrail::classify(value) {
+            Shape::Record(r) => self.record(r),
+            Shape::Records(items) => {
+                for item in items {
+                    match cloudtrail::classify(item) {
+                        Shape::Record(r) => self.record(r),
+                        Shape::Digest => (self.sink)(Item::Digest),
+                        Shape::Insight => (self.sink)(Item::Insight),
+                        Shape::Records(_) => {
+                            self.error("nested record list inside a record list".into());
+                            self.record_index += 1;
+                        }
+                        Shape::Unknown(reason) => {
+                            self.error(reason);
+                            self.record_index += 1;
+                        }
+                    }
+                }
+            }
+            Shape::Digest => (self.sink)(Item::Digest),
+            Shape::Insight => (self.sink)(Item::Insight),
+            Shape::Unknown(reason) => {
+                self.error(reason);
+                self.record_index += 1;
+            }
+        }
+    }
+}
+
+/// Deserializes one top-level value, streaming the elements of arrays and of a `Records` list
+/// into the emitter instead of building the whole document.
+struct TopLevel<'a, 'b>(&'a mut Emitter<'b>);
+
+impl<'de> DeserializeSeed<'de> for TopLevel<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a CloudTrail record, a Records list or an array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(v) = seq.next_element::<Value>()? {
+            self.0.value(v);
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut rest = Map::new();
+        let mut streamed = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "Records" {
+                map.next_value_seed(RecordList(&mut *self.0))?;
+                streamed = true;
+            } else {
+                let v: Value = map.next_value()?;
+                rest.insert(key, v);
+            }
+        }
+        if !streamed {
+            self.0.value(Value::Object(rest));
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.0.value(Value::Bool(v));
+        Ok(())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.0.value(Value::from(v));
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.0.value(Value::from(v));
+        Ok(())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        self.0.value(Value::from(v));
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.value(Value::from(v));
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.value(Value::Null);
+        Ok(())
+    }
+}
+
+/// The `Records` list of an S3 delivery file, streamed element by element.
+struct RecordList<'a, 'b>(&'a mut Emitter<'b>);
+
+impl<'de> DeserializeSeed<'de> for RecordList<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RecordList<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of CloudTrail records")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(v) = seq.next_element::<Value>()? {
+            match cloudtrail::classify(v) {
+                Shape::Record(r) => self.0.record(r),
+                Shape::Insight => (self.0.sink)(Item::Insight),
+                Shape::Digest => (self.0.sink)(Item::Digest),
+                Shape::Records(_) => {
+                    self.0.error("nested record list inside Records".into());
+                    self.0.record_index += 1;
+                }
+                Shape::Unknown(reason) => {
+                    self.0.error(reason);
+                    self.0.record_index += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn stream_documents<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    emitter: &mut Emitter<'_>,
+) {
+    loop {
+        match de.end() {
+            Ok(()) => return,
+            Err(e) if e.is_syntax() || e.is_data() => {
+                // More input follows: read the next document.
+            }
+            Err(e) => {
+                emitter.error(format!("read failed: {e}"));
+                return;
+            }
+        }
+        if let Err(e) = TopLevel(emitter).deserialize(&mut de) {
+            let reason = if e.is_eof() {
+                format!("truncated input: {e}")
+            } else {
+                format!("invalid JSON: {e}")
+            };
+            emitter.line = None;
+            emitter.error(reason);
+            return;
+        }
+    }
+}
+
+fn decode_lines<R: BufRead>(mut reader: R, emitter: &mut Emitter<'_>) {
+    let mut buf = Vec::with_capacity(4096);
+    let mut line_no = 0u64;
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                emitter.line = Some(line_no + 1);
+                emitter.error(format!("read failed: {e}"));
+                return;
+            }
+        }
+        line_no += 1;
+        let line = buf.trim_ascii();
+        if line.is_empty() {
+            continue;
+        }
+        emitter.line = Some(line_no);
+        match serde_json::from_slice::<Value>(line) {
+            Ok(v) => emitter.value(v),
+            Err(e) => {
+                emitter.error(format!("invalid JSON at column {}: {e}", e.column()));
+                emitter.record_index += 1;
+            }
+        }
+    }
+}
+
+/// True when the first line of `head` is a complete JSON value (so the input is JSON Lines).
+fn first_line_is_complete(head: &[u8]) -> bool {
+    let Some(end) = head.iter().position(|&b| b == b'\n') else {
+        return false;
+    };
+    let line = head[..end].trim_ascii();
+    !line.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
+}
+
+/// Decodes everything in `reader` (plain or gzip) and hands each item to `sink`.
+pub fn decode_reader(reader: impl Read, origin: Origin, sink: &mut dyn FnMut(Item)) {
+    let mut emitter = Emitter {
+        origin,
+        record_index: 0,
+        line: None,
+        sink,
+    };
+    let mut reader = BufReader::with_capacity(256 * 1024, reader);
+    let is_gzip = match reader.fill_buf() {
+        Ok(head) => head.starts_with(&[0x1f, 0x8b]),
+        Err(e) => {
+            emitter.error(format!("read failed: {e}"));
+            return;
+        }
+    };
+    if is_gzip {
+        let gz = flate2::read::MultiGzDecoder::new(reader);
+        decode_plain(BufReader::with_capacity(256 * 1024, gz), &mut emitter);
+    } else {
+        decode_plain(reader, &mut emitter);
+    }
+}
+
+fn decode_plain<R: Read>(reader: R, emitter: &mut Emitter<'_>) {
+    // Read up to the in-memory limit; parse from memory when the whole input fits.
+    let mut buf = Vec::new();
+    let mut limited = reader.take(IN_MEMORY_LIMIT as u64);
+    if let Err(e) = limited.read_to_end(&mut buf) {
+        emitter.error(format!("read failed: {e}"));
+        return;
+    }
+    let reader = limited.into_inner();
+    let whole = buf.len() < IN_MEMORY_LIMIT;
+    let first = buf.iter().position(|b| !b.is_ascii_whitespace());
+    let Some(first) = first else {
+        return; // empty input: nothing to do
+    };
+    let lines = buf[first] == b'{' && first_line_is_complete(&buf[first..]);
+    match (whole, lines) {
+        (true, true) => decode_lines(&buf[..], emitter),
+        (true, false) => stream_documents(serde_json::Deserializer::from_slice(&buf), emitter),
+        (false, true) => decode_lines(BufReader::new(Cursor::new(buf).chain(reader)), emitter),
+        (false, false) => stream_documents(
+            serde_json::Deserializer::from_reader(BufReader::new(Cursor::new(buf).chain(reader))),
+            emitter,
+        ),
+    }
+}
+
+/// Decodes a byte buffer (an HTTP body, a test fixture).
+pub fn decode_bytes(bytes: &[u8], origin: Origin, sink: &mut dyn FnMut(Item)) {
+    decode_reader(bytes, origin, sink)
+}
+
+/// Decodes one file.
+pub fn decode_file(path: &Path, sink: &mut dyn FnMut(Item)) {
+    let origin = Origin {
+        source: "file".into(),
+        path: Some(path.display().to_string()),
+        ..Origin::default()
+    };
+    match File::open(path) {
+        Ok(f) => decode_reader(f, origin, sink),
+        Err(e) => sink(Item::Error(DecodeError {
+            origin,
+            reason: format!("cannot open: {e}"),
+        })),
+    }
+}
+
+/// Expands files and directories (recursively, e.g. `AWSLogs/<account>/CloudTrail/...`) into
+/// the list of files to read, sorted for a stable order. Hidden files are skipped.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, DecodeError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| DecodeError {
+            origin: Origin {
+                source: "file".into(),
+                path: Some(p.display().to_string()),
+                ..Origin::default()
+            },
+            reason: format!("cannot read: {e}"),
+        })?;
+        if meta.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DecodeError> {
+    let err = |e: std::io::Error| DecodeError {
+        origin: Origin {
+            source: "file".into(),
+            path: Some(dir.display().to_string()),
+            ..Origin::default()
+        },
+        reason: format!("cannot list directory: {e}"),
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(err)?
+        .filter_map(Result::ok)
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let ft = entry.file_type().map_err(err)?;
+        if ft.is_dir() {
+            walk(&path, out)?;
+        } else if ft.is_file() || ft.is_symlink() {
+            let n = name.to_string_lossy().to_ascii_lowercase();
+            if n.ends_with(".json")
+                || n.ends_with(".json.gz")
+                || n.ends_with(".jsonl")
+                || n.ends_with(".jsonl.gz")
+                || n.ends_with(".ndjson")
+                || n.ends_with(".ndjson.gz")
+                || n.ends_with(".gz")
+            {
+                out.push(path);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn rec(id: &str) -> String {
+        format!(
+            r#"{{"eventVersion":"1.08","eventTime":"2024-07-30T21:31:21Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","eventID":"{id}","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::1:user/bob"}}}}"#
+        )
+    }
+
+    fn run(bytes: &[u8]) -> (Vec<String>, Vec<DecodeError>, DecodeStats) {
+        let mut ids = Vec::new();
+        let mut errors = Vec::new();
+        let mut stats = DecodeStats::default();
+        decode_bytes(
+            bytes,
+            Origin {
+                source: "test".into(),
+                path: Some("in.json".into()),
+                ..Origin::default()
+            },
+            &mut |item| {
+                stats.count(&item);
+                match item {
+                    Item::Event(e) => ids.push(e.id),
+                    Item::Error(e) => errors.push(e),
+                    _ => {}
+                }
+            },
+        );
+        (ids, errors, stats)
+    }
+
+    #[test]
+    fn s3_delivery_file_on_one_line() {
+        let doc = format!(r#"{{"Records":[{},{}]}}"#, rec("a"), rec("b"));
+        let (ids, errors, _) = run(doc.as_bytes());
+        assert_eq!(ids, ["a", "b"]);
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn pretty_printed_file_and_array() {
+        let v: Value =
+            serde_json::from_str(&format!(r#"{{"Records":[{},{}]}}"#, rec("a"), rec("b"))).unwrap();
+        let pretty = serde_json::to_string_pretty(&v).unwrap();
+        assert_eq!(run(pretty.as_bytes()).0, ["a", "b"]);
+        let arr = format!("[\n{},\n{}\n]", rec("c"), rec("d"));
+        assert_eq!(run(arr.as_bytes()).0, ["c", "d"]);
+    }
+
+    #[test]
+    fn gzip_is_detected_by_content() {
+        let doc = format!(r#"{{"Records":[{}]}}"#, rec("z"));
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(doc.as_bytes()).unwrap();
+        let bytes = gz.finish().unwrap();
+        assert_eq!(run(&bytes).0, ["z"]);
+    }
+
+    #[test]
+    fn json_lines_skip_broken_lines_and_report_them() {
+        let input = format!("{}\n{{\"eventName\": broken\n\n{}\n", rec("a"), rec("b"));
+        let (ids, errors, stats) = run(input.as_bytes());
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].origin.line, Some(2));
+        assert_eq!(errors[0].origin.record_index, Some(1));
+        assert!(
+            errors[0].to_string().contains("in.json line 2 record 1"),
+            "{}",
+            errors[0]
+        );
+        assert_eq!(stats.events, 2);
+    }
+
+    #[test]
+    fn bad_record_inside_records_names_its_index() {
+        let doc = format!(
+            r#"{{"Records":[{},{{"eventName":"X","eventSource":"s3.amazonaws.com","eventTime":"not a time"}},{}]}}"#,
+            rec("a"),
+            rec("c")
+        );
+        let (ids, errors, _) = run(doc.as_bytes());
+        assert_eq!(ids, ["a", "c"]);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].origin.record_index, Some(1));
+        assert!(errors[0].reason.contains("eventTime"));
+    }
+
+    #[test]
+    fn truncated_document_is_reported_after_good_records() {
+        let doc = format!(
+            "{{\"Records\":[\n{},\n{},\n{{\"eventName\":",
+            rec("a"),
+            rec("b")
+        );
+        let (ids, errors, _) = run(doc.as_bytes());
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].reason.contains("truncated") || errors[0].reason.contains("invalid"),
+            "{}",
+            errors[0].reason
+        );
+        assert!(errors[0].reason.contains("line 4"), "{}", errors[0].reason);
+    }
+
+    #[test]
+    fn eventbridge_digest_and_insight_are_recognised() {
+        let eb = format!(
+            r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","source":"aws.iam","detail":{}}}"#,
+            rec("e")
+        );
+        let digest = r#"{"awsAccountId":"1","digestStartTime":"2024-01-01T00:00:00Z","digestEndTime":"2024-01-01T01:00:00Z","digestPublicKeyFingerprint":"ab"}"#;
+        let insight = r#"{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventCategory":"Insight","eventName":"X","insightDetails":{}}"#;
+        let input = format!("{eb}\n{digest}\n{insight}\n");
+        let (ids, errors, stats) = run(input.as_bytes());
+        assert_eq!(ids, ["e"]);
+        assert!(errors.is_empty());
+        assert_eq!((stats.digests, stats.insights), (1, 1));
+    }
+
+    #[test]
+    fn single_pretty_record_and_concatenated_documents() {
+        let v: Value = serde_json::from_str(&rec("p")).unwrap();
+        let pretty = serde_json::to_string_pretty(&v).unwrap();
+        let two = format!("{pretty}\n{pretty}");
+        assert_eq!(run(two.as_bytes()).0, ["p", "p"]);
+    }
+
+    #[test]
+    fn discover_walks_cloudtrail_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = dir
+            .path()
+            .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/07/30");
+        std::fs::create_dir_all(&day).unwrap();
+        std::fs::write(day.join("b.json.gz"), b"").unwrap();
+        std::fs::write(day.join("a.json"), b"").unwrap();
+        std::fs::write(day.join("notes.txt"), b"").unwrap();
+        std::fs::write(day.join(".hidden.json"), b"").unwrap();
+        let files = discover(&[dir.path().to_path_buf()]).unwrap();
+        let names: Vec<_> = files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(names, ["a.json", "b.json.gz"]);
+        assert!(discover(&[dir.path().join("missing")]).is_err());
+    }
+}

@@ -1,0 +1,45 @@
+//! `cloudsentinel`: threat detection for cloud audit logs.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+/// Finds attacks in cloud audit logs (AWS CloudTrail) with Sigma rules mapped to MITRE ATT&CK.
+#[derive(Parser)]
+#[command(name = "cloudsentinel", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Hunt through log files offline and print the alerts.
+    Hunt(cli::hunt::HuntArgs),
+    /// Check, test and list Sigma rules.
+    #[command(subcommand)]
+    Rules(cli::rules::RulesCommand),
+    /// Measure detection quality on labelled events.
+    Eval(cli::eval::EvalArgs),
+    /// Write a synthetic CloudTrail corpus for benchmarks.
+    Generate(cli::generate::GenerateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Hunt(args) => cli::hunt::run(args),
+        Command::Rules(cmd) => cli::rules::run(cmd),
+        Command::Eval(args) => cli::eval::run(args),
+        Command::Generate(args) => cli::generate::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            cli::EXIT_FAILED
+        }
+    }
+}
