@@ -221,23 +221,17 @@ fn detect_cases(rules: &RuleSet, cases: &mut [Case], min_level: Option<Level>) {
             for s in d.signals.iter().filter(|s| keep(s.level)) {
                 cases[i].fired_rules.push(s.rule_id.clone());
             }
-            if let Some(c) = correlator.as_mut() {
-                if !d.for_correlation.is_empty() {
-                    for s in c
-                        .feed(&ev, d.for_correlation)
-                        .into_iter()
-                        .filter(|s| keep(s.level))
-                    {
-                        // Credit every evidence event of the stream.
-                        for &j in &idx {
-                            if cases[j]
-                                .event
-                                .as_ref()
-                                .is_some_and(|e| s.event_ids.contains(&e.id))
-                                && !cases[j].fired_rules.contains(&s.rule_id)
-                            {
-                                cases[j].fired_rules.push(s.rule_id.clone());
-                            }
+            if let (Some(c), Some(input)) = (correlator.as_mut(), d.for_correlation) {
+                for s in c.feed(input).into_iter().filter(|s| keep(s.level)) {
+                    // Credit every evidence event of the stream.
+                    for &j in &idx {
+                        if cases[j]
+                            .event
+                            .as_ref()
+                            .is_some_and(|e| s.event_ids.contains(&e.id))
+                            && !cases[j].fired_rules.contains(&s.rule_id)
+                        {
+                            cases[j].fired_rules.push(s.rule_id.clone());
                         }
                     }
                 }

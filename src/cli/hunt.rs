@@ -10,11 +10,12 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use cloudsentinel_core::{Alert, Event, Level, Signal};
-use cloudsentinel_detect::{RuleSet, alert};
+use cloudsentinel_core::{Alert, Level};
+use cloudsentinel_detect::RuleSet;
+use cloudsentinel_detect::alert::Folder;
+use cloudsentinel_detect::sigma::CorrelationInput;
 use cloudsentinel_ingest::{DecodeError, DecodeStats, Item};
 use indicatif::{ProgressBar, ProgressStyle};
-use rsigma_eval::EvaluationResult;
 
 use super::{EXIT_FAILED, EXIT_OK, exit_usage, load_rules, usage_or};
 
@@ -72,10 +73,9 @@ pub struct HuntOutcome {
 /// Errors kept for printing; the rest are only counted.
 const MAX_KEPT_ERRORS: usize = 1000;
 
-#[derive(Default)]
 struct WorkerOut {
-    signals: Vec<Signal>,
-    correlate: Vec<(Event, Vec<EvaluationResult>)>,
+    alerts: Folder,
+    correlate: Vec<CorrelationInput>,
     stats: DecodeStats,
     errors: Vec<DecodeError>,
 }
@@ -89,25 +89,31 @@ pub fn hunt_files(
     window_secs: i64,
     progress: &ProgressBar,
 ) -> HuntOutcome {
+    let window = chrono::Duration::seconds(window_secs);
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| {
-                let mut out = WorkerOut::default();
+                let mut out = WorkerOut {
+                    alerts: Folder::new(window),
+                    correlate: Vec::new(),
+                    stats: DecodeStats::default(),
+                    errors: Vec::new(),
+                };
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(path) = files.get(i) else { break };
-                    let mut events_here = 0u64;
                     cloudsentinel_ingest::decode_file(path, &mut |item| {
                         out.stats.count(&item);
                         match item {
                             Item::Event(ev) => {
-                                events_here += 1;
                                 let d = rules.detect(&ev);
-                                out.signals.extend(d.signals);
-                                if !d.for_correlation.is_empty() {
-                                    out.correlate.push((*ev, d.for_correlation));
+                                for signal in d.signals {
+                                    out.alerts.add(signal);
+                                }
+                                if let Some(input) = d.for_correlation {
+                                    out.correlate.push(input);
                                 }
                             }
                             Item::Error(e) => {
@@ -119,32 +125,33 @@ pub fn hunt_files(
                         }
                     });
                     progress.inc(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
-                    let _ = events_here;
                 }
                 results.lock().expect("worker results").push(out);
             });
         }
     });
     let mut stats = DecodeStats::default();
-    let mut signals = Vec::new();
+    let mut alerts = Folder::new(window);
     let mut correlate = Vec::new();
     let mut errors = Vec::new();
     for out in results.into_inner().expect("worker results") {
         stats.add(&out.stats);
-        signals.extend(out.signals);
+        alerts.merge(out.alerts);
         correlate.extend(out.correlate);
         errors.extend(out.errors);
     }
     if let Some(mut correlator) = rules.correlator() {
-        correlate.sort_by(|a, b| (a.0.time, &a.0.id).cmp(&(b.0.time, &b.0.id)));
-        for (ev, matches) in correlate {
-            signals.extend(correlator.feed(&ev, matches));
+        correlate.sort_by(|a, b| (a.time, &a.event_id).cmp(&(b.time, &b.event_id)));
+        for input in correlate {
+            for signal in correlator.feed(input) {
+                alerts.add(signal);
+            }
         }
     }
     errors.sort_by(|a, b| {
         (&a.origin.path, a.origin.record_index).cmp(&(&b.origin.path, b.origin.record_index))
     });
-    let alerts = alert::dedup(signals, chrono::Duration::seconds(window_secs), rules);
+    let alerts = alerts.finish(rules);
     HuntOutcome {
         alerts,
         stats,

@@ -1,62 +1,239 @@
 //! Alerts from signals: signals of one rule about one entity that are close in time become one
 //! alert, with every evidence event kept.
+//!
+//! [`Folder`] folds signals as they come, in any order, in memory proportional to the alerts (not
+//! the events); [`Folder::finish`] gives the same alerts whatever order the signals arrived in:
+//! for each rule and entity, the signals whose gaps are at most the window form one alert.
 
-use chrono::Duration;
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
 use cloudsentinel_core::{Alert, Signal};
 
 use crate::sigma::RuleSet;
 
-/// Folds signals into alerts: same rule, same entity, each signal starting no later than
-/// `window` after the previous one ended. The result is ordered by first_seen, then rule id,
-/// and does not depend on the order the signals arrived in.
-pub fn dedup(mut signals: Vec<Signal>, window: Duration, rules: &RuleSet) -> Vec<Alert> {
-    signals.sort_by(|a, b| {
-        (&a.rule_id, &a.entity, a.first_seen, a.last_seen).cmp(&(
-            &b.rule_id,
-            &b.entity,
-            b.first_seen,
-            b.last_seen,
-        ))
-    });
-    let mut alerts: Vec<Alert> = Vec::new();
-    for s in signals {
-        if let Some(last) = alerts.last_mut() {
-            if last.rule_id == s.rule_id
-                && last.entity == s.entity
-                && s.first_seen <= last.last_seen + window
-            {
-                last.count += 1;
-                last.last_seen = last.last_seen.max(s.last_seen);
-                last.first_seen = last.first_seen.min(s.first_seen);
-                for id in s.event_ids {
-                    if !last.event_ids.contains(&id) {
-                        last.event_ids.push(id);
-                    }
-                }
-                continue;
+/// An alert being built: the evidence keeps the time of the signal it came with, so that the
+/// final order of `event_ids` does not depend on arrival order.
+struct Partial {
+    alert: Alert,
+    evidence: Vec<(DateTime<Utc>, String)>,
+}
+
+impl Partial {
+    fn absorb(&mut self, other: Partial) {
+        let a = &mut self.alert;
+        a.count += other.alert.count;
+        if other.alert.first_seen < a.first_seen {
+            a.first_seen = other.alert.first_seen;
+            a.explanation = other.alert.explanation;
+        }
+        a.last_seen = a.last_seen.max(other.alert.last_seen);
+        self.evidence.extend(other.evidence);
+    }
+}
+
+/// Folds signals into alerts.
+pub struct Folder {
+    window: Duration,
+    open: HashMap<(String, String), Vec<Partial>>,
+}
+
+impl Folder {
+    pub fn new(window: Duration) -> Folder {
+        Folder {
+            window,
+            open: HashMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, s: Signal) {
+        let evidence = s
+            .event_ids
+            .iter()
+            .map(|id| (s.first_seen, id.clone()))
+            .collect();
+        let p = Partial {
+            alert: Alert {
+                rule_id: s.rule_id,
+                title: s.title,
+                level: s.level,
+                techniques: s.techniques,
+                tactics: s.tactics,
+                entity: s.entity,
+                account: s.account,
+                first_seen: s.first_seen,
+                last_seen: s.last_seen,
+                count: 1,
+                event_ids: Vec::new(),
+                explanation: s.explanation,
+                description: None,
+                remedy: None,
+                false_positives: Vec::new(),
+            },
+            evidence,
+        };
+        self.add_partial(p);
+    }
+
+    fn add_partial(&mut self, p: Partial) {
+        let w = self.window;
+        let list = self
+            .open
+            .entry((p.alert.rule_id.clone(), p.alert.entity.clone()))
+            .or_default();
+        // Within the window of an open alert: part of the same run of signals.
+        if let Some(open) = list.iter_mut().find(|o| {
+            p.alert.first_seen <= o.alert.last_seen + w
+                && p.alert.last_seen + w >= o.alert.first_seen
+        }) {
+            open.absorb(p);
+        } else {
+            list.push(p);
+        }
+    }
+
+    /// Adds everything another folder collected (from another thread).
+    pub fn merge(&mut self, other: Folder) {
+        for (_, list) in other.open {
+            for p in list {
+                self.add_partial(p);
             }
         }
-        let meta = rules.rule(&s.rule_id);
-        alerts.push(Alert {
-            rule_id: s.rule_id,
-            title: s.title,
-            level: s.level,
-            techniques: s.techniques,
-            tactics: s.tactics,
-            entity: s.entity,
-            account: s.account,
-            first_seen: s.first_seen,
-            last_seen: s.last_seen,
-            count: 1,
-            event_ids: s.event_ids,
-            explanation: s.explanation,
-            description: meta.and_then(|m| m.description.clone()),
-            remedy: meta.and_then(|m| m.remedy.clone()),
-            false_positives: meta.map(|m| m.false_positives.clone()).unwrap_or_default(),
-        });
     }
-    alerts.sort_by(|a, b| {
-        (a.first_seen, &a.rule_id, &a.entity).cmp(&(b.first_seen, &b.rule_id, &b.entity))
-    });
-    alerts
+
+    /// The alerts, ordered by first_seen, then rule id and entity.
+    pub fn finish(self, rules: &RuleSet) -> Vec<Alert> {
+        let w = self.window;
+        let mut all: Vec<Partial> = self.open.into_values().flatten().collect();
+        all.sort_by(|a, b| {
+            (&a.alert.rule_id, &a.alert.entity, a.alert.first_seen).cmp(&(
+                &b.alert.rule_id,
+                &b.alert.entity,
+                b.alert.first_seen,
+            ))
+        });
+        let mut merged: Vec<Partial> = Vec::new();
+        for p in all {
+            if let Some(last) = merged.last_mut() {
+                if last.alert.rule_id == p.alert.rule_id
+                    && last.alert.entity == p.alert.entity
+                    && p.alert.first_seen <= last.alert.last_seen + w
+                {
+                    last.absorb(p);
+                    continue;
+                }
+            }
+            merged.push(p);
+        }
+        let mut alerts: Vec<Alert> = merged
+            .into_iter()
+            .map(|mut p| {
+                p.evidence.sort();
+                p.evidence.dedup_by(|a, b| a.1 == b.1);
+                let mut seen = std::collections::HashSet::new();
+                p.alert.event_ids = p
+                    .evidence
+                    .into_iter()
+                    .filter(|(_, id)| seen.insert(id.clone()))
+                    .map(|(_, id)| id)
+                    .collect();
+                if let Some(m) = rules.rule(&p.alert.rule_id) {
+                    p.alert.description = m.description.clone();
+                    p.alert.remedy = m.remedy.clone();
+                    p.alert.false_positives = m.false_positives.clone();
+                }
+                p.alert
+            })
+            .collect();
+        alerts.sort_by(|a, b| {
+            (a.first_seen, &a.rule_id, &a.entity).cmp(&(b.first_seen, &b.rule_id, &b.entity))
+        });
+        alerts
+    }
+}
+
+/// Folds a list of signals into alerts (see [`Folder`]).
+pub fn dedup(signals: Vec<Signal>, window: Duration, rules: &RuleSet) -> Vec<Alert> {
+    let mut f = Folder::new(window);
+    for s in signals {
+        f.add(s);
+    }
+    f.finish(rules)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudsentinel_core::{Level, SignalKind};
+
+    fn sig(rule: &str, entity: &str, minute: i64, id: &str) -> Signal {
+        let t = DateTime::from_timestamp(1_700_000_000 + minute * 60, 0).unwrap();
+        Signal {
+            kind: SignalKind::Rule,
+            rule_id: rule.into(),
+            title: rule.into(),
+            level: Level::High,
+            techniques: vec![],
+            tactics: vec![],
+            entity: entity.into(),
+            account: None,
+            first_seen: t,
+            last_seen: t,
+            event_ids: vec![id.into()],
+            explanation: format!("at {minute}"),
+        }
+    }
+
+    fn rules() -> RuleSet {
+        crate::RuleSetBuilder::new().build()
+    }
+
+    #[test]
+    fn order_of_arrival_does_not_change_the_alerts() {
+        // Minutes 0, 50, 100 chain into one alert with a 60-minute window; 200 stands alone.
+        let signals = vec![
+            sig("r", "a", 100, "e3"),
+            sig("r", "a", 0, "e1"),
+            sig("r", "a", 200, "e4"),
+            sig("r", "a", 50, "e2"),
+            sig("r", "b", 0, "x"),
+        ];
+        let forward = dedup(signals.clone(), Duration::minutes(60), &rules());
+        let mut rev = signals;
+        rev.reverse();
+        let backward = dedup(rev, Duration::minutes(60), &rules());
+        for alerts in [&forward, &backward] {
+            assert_eq!(alerts.len(), 3);
+            let a = alerts
+                .iter()
+                .find(|a| a.entity == "a" && a.count == 3)
+                .expect("chained alert");
+            assert_eq!(a.event_ids, ["e1", "e2", "e3"]);
+            assert_eq!(a.explanation, "at 0");
+            assert!(
+                alerts
+                    .iter()
+                    .any(|a| a.entity == "a" && a.event_ids == ["e4"])
+            );
+            assert!(alerts.iter().any(|a| a.entity == "b"));
+        }
+    }
+
+    #[test]
+    fn folders_from_threads_merge_to_the_same_result() {
+        let mut one = Folder::new(Duration::minutes(60));
+        let mut two = Folder::new(Duration::minutes(60));
+        one.add(sig("r", "a", 0, "e1"));
+        two.add(sig("r", "a", 100, "e3"));
+        one.add(sig("r", "a", 50, "e2"));
+        two.add(sig("r", "a", 50, "e2"));
+        one.merge(two);
+        let alerts = one.finish(&rules());
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(
+            alerts[0].event_ids,
+            ["e1", "e2", "e3"],
+            "the same event seen twice is listed once"
+        );
+    }
 }

@@ -220,12 +220,8 @@ fn fires(set: &crate::sigma::RuleSet, target: &str, events: &[Event]) -> bool {
         if d.signals.iter().any(|s| s.rule_id == target) {
             return true;
         }
-        if let Some(c) = correlator.as_mut() {
-            if !d.for_correlation.is_empty()
-                && c.feed(ev, d.for_correlation)
-                    .iter()
-                    .any(|s| s.rule_id == target)
-            {
+        if let (Some(c), Some(input)) = (correlator.as_mut(), d.for_correlation) {
+            if c.feed(input).iter().any(|s| s.rule_id == target) {
                 return true;
             }
         }

@@ -124,7 +124,7 @@ impl RuleSetBuilder {
         for err in &collection.errors {
             self.failures.push(LoadFailure {
                 path: text.source.clone(),
-                error: err.clone(),
+                error: explain_parse_error(err, &text.yaml),
             });
         }
         if collection.rules.is_empty()
@@ -321,8 +321,25 @@ impl RuleSetBuilder {
                 Arc::make_mut(m).correlation_only = true;
             }
         }
+        let mut correlation_fields: Vec<String> = Vec::new();
+        for c in &kept_correlations {
+            correlation_fields.extend(c.group_by.iter().cloned());
+            if let rsigma_parser::CorrelationCondition::Threshold {
+                field: Some(fields),
+                ..
+            } = &c.condition
+            {
+                correlation_fields.extend(fields.iter().cloned());
+            }
+            for a in &c.aliases {
+                correlation_fields.extend(a.mapping.values().cloned());
+            }
+        }
+        correlation_fields.sort();
+        correlation_fields.dedup();
         RuleSet {
             engine,
+            correlation_fields,
             kept_rules,
             kept_correlations,
             meta,
@@ -332,6 +349,37 @@ impl RuleSetBuilder {
             files: self.files,
             rules: self.rules,
         }
+    }
+}
+
+/// Adds what the parser's message leaves out: the condition it could not parse, and why.
+fn explain_parse_error(err: &str, yaml: &str) -> String {
+    if !err.contains("Condition parse error") {
+        return err.to_string();
+    }
+    let condition = yaml
+        .lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("condition:"))
+        .map(|c| c.trim().trim_matches(|ch| ch == '\'' || ch == '"'));
+    match condition {
+        Some(c) if c.contains(" | ") || c.contains("count(") => format!(
+            "{}: condition '{c}' uses the Sigma v1 aggregation syntax ('| count() by ...'), which Sigma v2 replaced with correlation rules",
+            err.split("-->")
+                .next()
+                .unwrap_or(err)
+                .trim()
+                .trim_end_matches(':')
+        ),
+        Some(c) => format!(
+            "{}: condition '{c}'",
+            err.split("-->")
+                .next()
+                .unwrap_or(err)
+                .trim()
+                .trim_end_matches(':')
+        ),
+        None => err.to_string(),
     }
 }
 
@@ -360,6 +408,9 @@ pub struct RuleSet {
     /// Rules and correlations that compiled, to build fresh correlation state from.
     kept_rules: Vec<SigmaRule>,
     kept_correlations: Vec<CorrelationRule>,
+    /// Every field path a correlation reads (group-by, counted fields, aliases): all that is kept
+    /// of an event handed to the correlator.
+    correlation_fields: Vec<String>,
     meta: HashMap<String, Arc<RuleMeta>>,
     order: Vec<String>,
     /// Detection rules that some correlation refers to.
@@ -423,8 +474,39 @@ impl rsigma_eval::Event for SigmaEvent<'_> {
 pub struct Detections {
     /// Signals from detection rules that alert on their own.
     pub signals: Vec<Signal>,
-    /// Raw matches of rules that correlations refer to: feed them to a [`Correlator`].
-    pub for_correlation: Vec<EvaluationResult>,
+    /// Matches of rules that correlations refer to, with the little of the event correlations
+    /// read: feed it to a [`Correlator`]. `None` when no such rule matched.
+    pub for_correlation: Option<CorrelationInput>,
+}
+
+/// What the correlator needs of one event: its id, time, account and entity, the fields the
+/// correlation rules read, and the matches. Small, so that many can wait for time ordering.
+#[derive(Debug, Clone)]
+pub struct CorrelationInput {
+    pub event_id: String,
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub account: Option<String>,
+    pub entity: String,
+    /// The correlation fields, as a nested object with the provider's field names.
+    pub fields: serde_json::Value,
+    pub matches: Vec<EvaluationResult>,
+}
+
+fn set_path(root: &mut serde_json::Value, path: &str, value: serde_json::Value) {
+    let mut cur = root;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let serde_json::Value::Object(map) = cur else {
+            return;
+        };
+        if parts.peek().is_none() {
+            map.insert(part.to_string(), value);
+            return;
+        }
+        cur = map
+            .entry(part.to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    }
 }
 
 impl RuleSet {
@@ -469,8 +551,9 @@ impl RuleSet {
         let results = self.engine.evaluate_pruned(&sigma_event, &logsource);
         let mut out = Detections {
             signals: Vec::new(),
-            for_correlation: Vec::new(),
+            for_correlation: None,
         };
+        let mut matches = Vec::new();
         for r in results {
             let key = self.key_of(&r);
             let Some(meta) = self.meta.get(&key) else {
@@ -480,8 +563,24 @@ impl RuleSet {
                 out.signals.push(signal_from_detection(meta, event, &r));
             }
             if self.correlated.contains(&key) {
-                out.for_correlation.push(r);
+                matches.push(r);
             }
+        }
+        if !matches.is_empty() {
+            let mut fields = serde_json::Value::Object(Default::default());
+            for path in &self.correlation_fields {
+                if let Some(v) = rsigma_eval::Event::get_field(&sigma_event, path) {
+                    set_path(&mut fields, path, v.to_json());
+                }
+            }
+            out.for_correlation = Some(CorrelationInput {
+                event_id: event.id.clone(),
+                time: event.time,
+                account: event.account.clone(),
+                entity: event.entity(),
+                fields,
+                matches,
+            });
         }
         out
     }
@@ -540,11 +639,17 @@ pub struct Correlator<'a> {
 
 impl Correlator<'_> {
     /// Feeds one event's correlation-relevant matches; returns the correlations that fired.
-    pub fn feed(&mut self, event: &Event, matches: Vec<EvaluationResult>) -> Vec<Signal> {
-        let sigma_event = SigmaEvent::new(event);
-        let out =
-            self.engine
-                .process_with_detections(&sigma_event, matches, event.time.timestamp());
+    pub fn feed(&mut self, input: CorrelationInput) -> Vec<Signal> {
+        let view = JsonEvent::borrow(&input.fields);
+        let sigma_event = SigmaEvent {
+            inner: view,
+            id: &input.event_id,
+        };
+        let out = self.engine.process_with_detections(
+            &sigma_event,
+            input.matches,
+            input.time.timestamp(),
+        );
         let mut signals = Vec::new();
         for r in out {
             let ResultBody::Correlation(body) = &r.body else {
@@ -560,21 +665,21 @@ impl Correlator<'_> {
                 .map(|refs| refs.iter().filter_map(|e| e.id.clone()).collect())
                 .unwrap_or_default();
             if event_ids.is_empty() {
-                event_ids.push(event.id.clone());
+                event_ids.push(input.event_id.clone());
             }
             let first = body
                 .event_refs
                 .as_ref()
                 .and_then(|refs| refs.iter().map(|e| e.timestamp).min())
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-                .unwrap_or(event.time);
+                .unwrap_or(input.time);
             let group: Vec<String> = body
                 .group_key
                 .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             let entity = if body.group_key.is_empty() {
-                event.entity()
+                input.entity.clone()
             } else {
                 body.group_key
                     .iter()
@@ -590,9 +695,9 @@ impl Correlator<'_> {
                 techniques: meta.techniques.clone(),
                 tactics: meta.tactics.clone(),
                 entity,
-                account: event.account.clone(),
-                first_seen: first.min(event.time),
-                last_seen: event.time,
+                account: input.account.clone(),
+                first_seen: first.min(input.time),
+                last_seen: input.time,
                 event_ids,
                 explanation: format!(
                     "{} {:?} reached {} within {}s{}",

@@ -1,0 +1,306 @@
+//! End-to-end tests of the `cloudsentinel` binary on the project's own fixtures (testdata/).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cloudsentinel"))
+}
+
+fn testdata(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(p)
+}
+
+fn run(cmd: &mut Command) -> (Output, String, String) {
+    let out = cmd.output().expect("binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    (out, stdout, stderr)
+}
+
+fn jsonl(s: &str) -> Vec<Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
+}
+
+fn hunt_story(extra: &[&str]) -> (Output, Vec<Value>, String) {
+    let mut cmd = bin();
+    cmd.args(["hunt", "--no-builtin", "--format", "jsonl", "--rules"])
+        .arg(testdata("rules"))
+        .arg(testdata("cloudtrail/attack_story.jsonl"))
+        .args(extra);
+    let (out, stdout, stderr) = run(&mut cmd);
+    (out, jsonl(&stdout), stderr)
+}
+
+#[test]
+fn hunt_deduplicates_by_rule_entity_and_window_and_keeps_all_evidence() {
+    let (out, alerts, stderr) = hunt_story(&[]);
+    assert!(out.status.success(), "{stderr}");
+    let trail: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["rule_id"] == "7d3c1f0e-5b1a-4c1e-9a44-0c8f0e2b9a01")
+        .collect();
+    assert_eq!(
+        trail.len(),
+        3,
+        "bob twice within the hour, bob again later, carol: {alerts:#?}"
+    );
+    let bob = trail
+        .iter()
+        .find(|a| a["count"] == 2)
+        .expect("bob's two stops fold into one alert");
+    assert_eq!(bob["event_ids"], serde_json::json!(["ev-004", "ev-005"]));
+    assert_eq!(
+        bob["entity"],
+        "arn:aws:iam::111122223333:user/bob (AKIAEXAMPLEBOB00001)"
+    );
+    assert_eq!(bob["first_seen"], "2024-07-30T21:05:00Z");
+    assert_eq!(bob["last_seen"], "2024-07-30T21:20:00Z");
+    assert_eq!(bob["level"], "high");
+    assert_eq!(bob["techniques"], serde_json::json!(["T1562.008"]));
+    assert_eq!(bob["title"], "Test Trail Stopped");
+    assert!(
+        bob["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("eventName=StopLogging"),
+        "{}",
+        bob["explanation"]
+    );
+    assert!(
+        trail
+            .iter()
+            .any(|a| a["entity"] == "arn:aws:iam::111122223333:user/carol"
+                && a["event_ids"] == serde_json::json!(["ev-007"]))
+    );
+}
+
+#[test]
+fn hunt_runs_sigma_correlations_and_lists_every_evidence_event() {
+    let (_, alerts, _) = hunt_story(&[]);
+    let burst: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["rule_id"] == "7d3c1f0e-5b1a-4c1e-9a44-0c8f0e2b9a03")
+        .collect();
+    assert_eq!(burst.len(), 1, "{alerts:#?}");
+    assert_eq!(
+        burst[0]["event_ids"],
+        serde_json::json!(["ev-001", "ev-002", "ev-003"])
+    );
+    assert_eq!(burst[0]["entity"], "arn:aws:iam::111122223333:user/bob");
+    // The base rule is correlation-only (generate: false): no alert of its own.
+    assert!(
+        !alerts
+            .iter()
+            .any(|a| a["rule_id"] == "7d3c1f0e-5b1a-4c1e-9a44-0c8f0e2b9a02")
+    );
+    assert_eq!(alerts.len(), 4);
+}
+
+#[test]
+fn hunt_reports_a_broken_record_with_file_and_line_and_goes_on() {
+    let (out, alerts, stderr) = hunt_story(&[]);
+    assert!(out.status.success());
+    assert!(stderr.contains("attack_story.jsonl line 5"), "{stderr}");
+    assert!(stderr.contains("invalid JSON"), "{stderr}");
+    assert!(stderr.contains("8 events read, 1 skipped"), "{stderr}");
+    assert!(!alerts.is_empty());
+}
+
+#[test]
+fn hunt_min_level_filters() {
+    let (_, alerts, _) = hunt_story(&["--min-level", "high"]);
+    assert_eq!(alerts.len(), 3);
+    assert!(alerts.iter().all(|a| a["level"] == "high"));
+}
+
+#[test]
+fn hunt_reads_s3_delivery_trees_with_gzip_the_same_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail/us-east-1/2024/07/30");
+    std::fs::create_dir_all(&day).unwrap();
+    let records: Vec<Value> = std::fs::read_to_string(testdata("cloudtrail/attack_story.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let (a, b) = records.split_at(4);
+    for (i, part) in [a, b].iter().enumerate() {
+        let doc = serde_json::to_vec(&serde_json::json!({ "Records": part })).unwrap();
+        let f = std::fs::File::create(
+            day.join(format!("111122223333_CloudTrail_us-east-1_{i}.json.gz")),
+        )
+        .unwrap();
+        let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
+        gz.write_all(&doc).unwrap();
+        gz.finish().unwrap();
+    }
+    // A digest file in the tree is recognised, not an error.
+    let digest_dir = dir
+        .path()
+        .join("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2024/07/30");
+    std::fs::create_dir_all(&digest_dir).unwrap();
+    std::fs::write(
+        digest_dir.join("d.json.gz"),
+        {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(br#"{"awsAccountId":"111122223333","digestStartTime":"2024-07-30T20:00:00Z","digestEndTime":"2024-07-30T21:00:00Z","digestPublicKeyFingerprint":"ab","logFiles":[]}"#).unwrap();
+            gz.finish().unwrap()
+        },
+    )
+    .unwrap();
+    let (out, stdout, stderr) = run(bin()
+        .args(["hunt", "--no-builtin", "--format", "jsonl", "--rules"])
+        .arg(testdata("rules"))
+        .arg(dir.path()));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("8 events read, 0 skipped, 1 digest files"),
+        "{stderr}"
+    );
+    let (_, from_jsonl, _) = hunt_story(&[]);
+    assert_eq!(jsonl(&stdout), from_jsonl);
+}
+
+#[test]
+fn hunt_formats_csv_json_and_table() {
+    for (format, check) in [
+        (
+            "csv",
+            Box::new(|s: &str| {
+                s.starts_with("first_seen,last_seen,level,rule_id") && s.lines().count() == 5
+            }) as Box<dyn Fn(&str) -> bool>,
+        ),
+        (
+            "json",
+            Box::new(|s: &str| {
+                serde_json::from_str::<Value>(s)
+                    .map(|v| v.as_array().map(Vec::len) == Some(4))
+                    .unwrap_or(false)
+            }),
+        ),
+        (
+            "table",
+            Box::new(|s: &str| {
+                s.contains("HIGH") && s.contains("Test Trail Stopped") && s.contains("ev-004")
+            }),
+        ),
+    ] {
+        let (out, stdout, _) = run(bin()
+            .args(["hunt", "--no-builtin", "--format", format, "--rules"])
+            .arg(testdata("rules"))
+            .arg(testdata("cloudtrail/attack_story.jsonl")));
+        assert!(out.status.success());
+        assert!(check(&stdout), "{format}:\n{stdout}");
+    }
+}
+
+#[test]
+fn hunt_exit_codes() {
+    let (out, _, stderr) = run(bin().args(["hunt", "--format", "yaml", "x"]));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (out, _, stderr) = run(bin().args(["hunt", "/nonexistent/logs"]));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent/logs"), "{stderr}");
+    let (out, _, _) = run(bin()
+        .args(["hunt", "--rules", "/nonexistent/rules"])
+        .arg(testdata("cloudtrail/attack_story.jsonl")));
+    assert_eq!(out.status.code(), Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.json");
+    std::fs::write(&junk, "this is not json\n").unwrap();
+    let (out, _, stderr) = run(bin().arg("hunt").arg(&junk));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("junk.json"), "{stderr}");
+}
+
+#[test]
+fn hunt_with_the_builtin_pack_catches_the_story() {
+    let (out, stdout, stderr) = run(bin()
+        .args(["hunt", "--format", "jsonl"])
+        .arg(testdata("cloudtrail/attack_story.jsonl")));
+    assert!(out.status.success(), "{stderr}");
+    let alerts = jsonl(&stdout);
+    assert!(
+        alerts.iter().any(|a| a["techniques"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "T1562.008")
+            && a["event_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == "ev-004")),
+        "the built-in pack must flag StopLogging: {alerts:#?}"
+    );
+}
+
+#[test]
+fn rules_check_reports_failures_with_path_and_reason_and_flags_dead_event_names() {
+    let (out, stdout, _) = run(bin()
+        .args(["rules", "check", "--json"])
+        .arg(testdata("rules_bad"))
+        .arg(testdata("rules")));
+    assert_eq!(out.status.code(), Some(1), "a failed rule fails the check");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["loaded"], 4, "{v:#}");
+    let failed = v["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 2, "{v:#}");
+    assert!(
+        failed.iter().any(
+            |f| f["path"].as_str().unwrap().ends_with("bad_modifier.yml")
+                && f["error"].as_str().unwrap().contains("containz")
+        ),
+        "{v:#}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|f| f["path"].as_str().unwrap().ends_with("not_yaml.yml")),
+        "{v:#}"
+    );
+    let warnings = v["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["path"].as_str().unwrap().ends_with("pass_role.yml")
+                && w["message"].as_str().unwrap().contains("PassRole")),
+        "{v:#}"
+    );
+    let (out, _, _) = run(bin().args(["rules", "check"]).arg(testdata("rules")));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn eval_counts_the_confusion_matrix() {
+    let (out, stdout, stderr) = run(bin()
+        .args(["eval", "--json", "--no-builtin", "--rules"])
+        .arg(testdata("rules"))
+        .arg(testdata("cloudtrail/labelled.jsonl")));
+    assert!(out.status.success(), "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        (
+            v["tp"].as_u64(),
+            v["fp"].as_u64(),
+            v["fn"].as_u64(),
+            v["tn"].as_u64()
+        ),
+        (Some(2), Some(0), Some(1), Some(2)),
+        "{v:#}"
+    );
+    assert_eq!(v["precision"], 1.0);
+    assert_eq!(v["recall"], 0.6667);
+    assert_eq!(v["recall_per_technique"]["T1562.008"]["recall"], 1.0);
+    assert_eq!(v["recall_per_technique"]["T1078"]["recall"], 0.0);
+}
