@@ -21,7 +21,7 @@ if [ ! -f "$DATA/events.jsonl" ]; then
   $BIN generate --out "$DATA" --events "$EVENTS" --layout both
 fi
 if [ ! -x target/rsigma/bin/rsigma ]; then
-  cargo install rsigma --version 0.23.0 --locked --no-default-features --root target/rsigma --quiet
+  cargo install rsigma --version 0.23.0 --locked --root target/rsigma --quiet
 fi
 RSIGMA=target/rsigma/bin/rsigma
 

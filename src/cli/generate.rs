@@ -205,12 +205,22 @@ fn request_parameters(rng: &mut Rng, service: &str, op: &str) -> Value {
     }
 }
 
+/// A stable access key id for a principal: users keep their key, role sessions rotate among a few.
+fn access_key(prefix: &str, name: &str, variant: usize) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes().chain(std::iter::once(variant as u8)) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{prefix}{h:016X}")
+}
+
 fn identity(rng: &mut Rng, account: &str) -> (Value, Option<bool>) {
     match rng.below(10) {
         0..=2 => {
             let u = rng.pick(&USERS);
             (
-                json!({"type": "IAMUser", "principalId": format!("AIDA{}", rng.hex(16).to_uppercase()), "arn": format!("arn:aws:iam::{account}:user/{u}"), "accountId": account, "accessKeyId": format!("AKIA{}", rng.hex(16).to_uppercase()), "userName": u}),
+                json!({"type": "IAMUser", "principalId": access_key("AIDA", u, 1), "arn": format!("arn:aws:iam::{account}:user/{u}"), "accountId": account, "accessKeyId": access_key("AKIA", u, 0), "userName": u}),
                 None,
             )
         }
@@ -218,7 +228,7 @@ fn identity(rng: &mut Rng, account: &str) -> (Value, Option<bool>) {
             let (role, session) = rng.pick(&ROLES);
             let mfa = role.starts_with("AWSReserved");
             (
-                json!({"type": "AssumedRole", "principalId": format!("AROA{}:{session}", rng.hex(16).to_uppercase()), "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{session}"), "accountId": account, "accessKeyId": format!("ASIA{}", rng.hex(16).to_uppercase()),
+                json!({"type": "AssumedRole", "principalId": format!("AROA{}:{session}", rng.hex(16).to_uppercase()), "arn": format!("arn:aws:sts::{account}:assumed-role/{role}/{session}"), "accountId": account, "accessKeyId": access_key("ASIA", role, rng.below(4)),
                     "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": format!("AROA{}", rng.hex(16).to_uppercase()), "arn": format!("arn:aws:iam::{account}:role/{role}"), "accountId": account, "userName": role},
                         "webIdFederationData": {}, "attributes": {"creationDate": "2024-07-30T20:01:12Z", "mfaAuthenticated": if mfa { "true" } else { "false" }}}}),
                 Some(mfa),

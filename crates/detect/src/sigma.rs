@@ -492,19 +492,28 @@ pub struct CorrelationInput {
     pub matches: Vec<EvaluationResult>,
 }
 
-fn set_path(root: &mut serde_json::Value, path: &str, value: serde_json::Value) {
-    let mut cur = root;
+/// Copies the value at a Sigma field path (`a.b.c`, `a.list[0]`) from `src` into the same place
+/// in `dst`. A path through a list copies the whole list, so that any index still resolves.
+fn copy_path(src: &serde_json::Value, dst: &mut serde_json::Value, path: &str) {
+    let mut from = src;
+    let mut to = dst;
     let mut parts = path.split('.').peekable();
     while let Some(part) = parts.next() {
-        let serde_json::Value::Object(map) = cur else {
+        let (key, indexed) = match part.find('[') {
+            Some(i) => (&part[..i], true),
+            None => (part, false),
+        };
+        let Some(next) = from.get(key) else { return };
+        let serde_json::Value::Object(map) = to else {
             return;
         };
-        if parts.peek().is_none() {
-            map.insert(part.to_string(), value);
+        if indexed || parts.peek().is_none() || !next.is_object() {
+            map.insert(key.to_string(), next.clone());
             return;
         }
-        cur = map
-            .entry(part.to_string())
+        from = next;
+        to = map
+            .entry(key.to_string())
             .or_insert_with(|| serde_json::Value::Object(Default::default()));
     }
 }
@@ -569,9 +578,7 @@ impl RuleSet {
         if !matches.is_empty() {
             let mut fields = serde_json::Value::Object(Default::default());
             for path in &self.correlation_fields {
-                if let Some(v) = rsigma_eval::Event::get_field(&sigma_event, path) {
-                    set_path(&mut fields, path, v.to_json());
-                }
+                copy_path(&event.raw, &mut fields, path);
             }
             out.for_correlation = Some(CorrelationInput {
                 event_id: event.id.clone(),
