@@ -218,8 +218,8 @@ fn detect_cases(rules: &RuleSet, cases: &mut [Case], min_level: Option<Level>) {
         for &i in &idx {
             let ev = cases[i].event.clone().expect("decoded");
             let d = rules.detect(&ev);
-            for s in d.signals.iter().filter(|s| keep(s.level)) {
-                cases[i].fired_rules.push(s.rule_id.clone());
+            for m in d.matches.iter().filter(|m| keep(m.rule.level)) {
+                cases[i].fired_rules.push(m.rule.id.clone());
             }
             if let (Some(c), Some(input)) = (correlator.as_mut(), d.for_correlation) {
                 for s in c.feed(input).into_iter().filter(|s| keep(s.level)) {

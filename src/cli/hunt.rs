@@ -109,8 +109,8 @@ pub fn hunt_files(
                         match item {
                             Item::Event(ev) => {
                                 let d = rules.detect(&ev);
-                                for signal in d.signals {
-                                    out.alerts.add(signal);
+                                for m in &d.matches {
+                                    out.alerts.add_match(m, &ev);
                                 }
                                 if let Some(input) = d.for_correlation {
                                     out.correlate.push(input);

@@ -23,6 +23,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod raw;
+pub use raw::RawRecord;
+
 /// Bytes read from a source, with their origin.
 #[derive(Debug, Clone)]
 pub struct RawBatch {
@@ -187,8 +190,8 @@ pub struct Event {
     pub action: Action,
     pub resources: Vec<Resource>,
     pub outcome: Outcome,
-    /// The provider's original record, as parsed.
-    pub raw: Arc<serde_json::Value>,
+    /// The provider's original record, kept as received and parsed lazily.
+    pub raw: Arc<RawRecord>,
 }
 
 impl Event {

@@ -8,15 +8,22 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use cloudsentinel_core::{Alert, Signal};
+use cloudsentinel_core::{Alert, Event, Signal};
 
-use crate::sigma::RuleSet;
+use crate::sigma::{RuleMatch, RuleSet};
 
-/// An alert being built: the evidence keeps the time of the signal it came with, so that the
-/// final order of `event_ids` does not depend on arrival order.
+/// An alert being built: the evidence keeps, per event id, the earliest time of a signal that
+/// listed it, so that the final order of `event_ids` does not depend on arrival order.
 struct Partial {
     alert: Alert,
-    evidence: Vec<(DateTime<Utc>, String)>,
+    evidence: HashMap<String, DateTime<Utc>>,
+}
+
+fn add_evidence(evidence: &mut HashMap<String, DateTime<Utc>>, id: String, time: DateTime<Utc>) {
+    let t = evidence.entry(id).or_insert(time);
+    if time < *t {
+        *t = time;
+    }
 }
 
 impl Partial {
@@ -28,14 +35,17 @@ impl Partial {
             a.explanation = other.alert.explanation;
         }
         a.last_seen = a.last_seen.max(other.alert.last_seen);
-        self.evidence.extend(other.evidence);
+        for (id, t) in other.evidence {
+            add_evidence(&mut self.evidence, id, t);
+        }
     }
 }
 
 /// Folds signals into alerts.
 pub struct Folder {
     window: Duration,
-    open: HashMap<(String, String), Vec<Partial>>,
+    /// rule id -> entity -> alerts being built.
+    open: HashMap<String, HashMap<String, Vec<Partial>>>,
 }
 
 impl Folder {
@@ -47,11 +57,10 @@ impl Folder {
     }
 
     pub fn add(&mut self, s: Signal) {
-        let evidence = s
-            .event_ids
-            .iter()
-            .map(|id| (s.first_seen, id.clone()))
-            .collect();
+        let mut evidence = HashMap::with_capacity(s.event_ids.len());
+        for id in s.event_ids {
+            add_evidence(&mut evidence, id, s.first_seen);
+        }
         let p = Partial {
             alert: Alert {
                 rule_id: s.rule_id,
@@ -75,11 +84,41 @@ impl Folder {
         self.add_partial(p);
     }
 
+    /// Adds one rule match on one event: cheap when it joins an alert already open (no signal is
+    /// built), which is what most matches of a busy rule do.
+    pub fn add_match(&mut self, m: &RuleMatch, event: &Event) {
+        let w = self.window;
+        let entity = event.entity();
+        let t = event.time;
+        if let Some(list) = self
+            .open
+            .get_mut(m.rule.id.as_str())
+            .and_then(|by_entity| by_entity.get_mut(entity.as_str()))
+        {
+            if let Some(open) = list
+                .iter_mut()
+                .find(|o| t <= o.alert.last_seen + w && t + w >= o.alert.first_seen)
+            {
+                open.alert.count += 1;
+                if t < open.alert.first_seen {
+                    open.alert.first_seen = t;
+                    open.alert.explanation = m.explanation();
+                }
+                open.alert.last_seen = open.alert.last_seen.max(t);
+                add_evidence(&mut open.evidence, event.id.clone(), t);
+                return;
+            }
+        }
+        self.add(m.to_signal(event));
+    }
+
     fn add_partial(&mut self, p: Partial) {
         let w = self.window;
         let list = self
             .open
-            .entry((p.alert.rule_id.clone(), p.alert.entity.clone()))
+            .entry(p.alert.rule_id.clone())
+            .or_default()
+            .entry(p.alert.entity.clone())
             .or_default();
         // Within the window of an open alert: part of the same run of signals.
         if let Some(open) = list.iter_mut().find(|o| {
@@ -94,9 +133,11 @@ impl Folder {
 
     /// Adds everything another folder collected (from another thread).
     pub fn merge(&mut self, other: Folder) {
-        for (_, list) in other.open {
-            for p in list {
-                self.add_partial(p);
+        for (_, by_entity) in other.open {
+            for (_, list) in by_entity {
+                for p in list {
+                    self.add_partial(p);
+                }
             }
         }
     }
@@ -104,7 +145,11 @@ impl Folder {
     /// The alerts, ordered by first_seen, then rule id and entity.
     pub fn finish(self, rules: &RuleSet) -> Vec<Alert> {
         let w = self.window;
-        let mut all: Vec<Partial> = self.open.into_values().flatten().collect();
+        let mut all: Vec<Partial> = self
+            .open
+            .into_values()
+            .flat_map(|m| m.into_values().flatten())
+            .collect();
         all.sort_by(|a, b| {
             (&a.alert.rule_id, &a.alert.entity, a.alert.first_seen).cmp(&(
                 &b.alert.rule_id,
@@ -128,15 +173,10 @@ impl Folder {
         let mut alerts: Vec<Alert> = merged
             .into_iter()
             .map(|mut p| {
-                p.evidence.sort();
-                p.evidence.dedup_by(|a, b| a.1 == b.1);
-                let mut seen = std::collections::HashSet::new();
-                p.alert.event_ids = p
-                    .evidence
-                    .into_iter()
-                    .filter(|(_, id)| seen.insert(id.clone()))
-                    .map(|(_, id)| id)
-                    .collect();
+                let mut evidence: Vec<(DateTime<Utc>, String)> =
+                    p.evidence.into_iter().map(|(id, t)| (t, id)).collect();
+                evidence.sort_unstable();
+                p.alert.event_ids = evidence.into_iter().map(|(_, id)| id).collect();
                 if let Some(m) = rules.rule(&p.alert.rule_id) {
                     p.alert.description = m.description.clone();
                     p.alert.remedy = m.remedy.clone();

@@ -217,7 +217,7 @@ fn fires(set: &crate::sigma::RuleSet, target: &str, events: &[Event]) -> bool {
     let mut correlator = set.correlator();
     for ev in events {
         let d = set.detect(ev);
-        if d.signals.iter().any(|s| s.rule_id == target) {
+        if d.matches.iter().any(|m| m.rule.id == target) {
             return true;
         }
         if let (Some(c), Some(input)) = (correlator.as_mut(), d.for_correlation) {

@@ -7,17 +7,20 @@
 //! refers to.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cloudsentinel_core::raw::Scalar;
 use cloudsentinel_core::{
-    Event, Level, LogKind, Provider, Signal, SignalKind, tactic_from_tag, technique_from_tag,
+    Event, Level, LogKind, Provider, RawRecord, Signal, SignalKind, tactic_from_tag,
+    technique_from_tag,
 };
 use rsigma_eval::event::{EventValue, JsonEvent};
 use rsigma_eval::{
-    CorrelationConfig, CorrelationEngine, CorrelationEventMode, Engine, EvaluationResult,
-    ResultBody,
+    CorrelationAction, CorrelationConfig, CorrelationEngine, CorrelationEventMode, Engine,
+    EvaluationResult, ResultBody,
 };
 use rsigma_parser::{CorrelationRule, LogSource, SigmaCollection, SigmaRule};
 use serde::Serialize;
@@ -185,6 +188,7 @@ impl RuleSetBuilder {
     pub fn build(self) -> RuleSet {
         let mut failures = self.failures;
         let mut engine = Engine::new();
+        let mut routed: Vec<Engine> = EVENT_LOGSOURCES.iter().map(|_| Engine::new()).collect();
         let mut correlation = new_correlation_engine();
         let mut kept_rules = Vec::new();
         let mut kept_correlations = Vec::new();
@@ -220,6 +224,12 @@ impl RuleSetBuilder {
                 continue;
             }
             seen_ids.insert(key.clone(), source.clone());
+            for (i, (provider, kind)) in EVENT_LOGSOURCES.iter().enumerate() {
+                if applies_to(&rule.logsource, &logsource_of(*provider, *kind)) {
+                    // It compiled once already; it compiles again.
+                    let _ = routed[i].add_rule(rule);
+                }
+            }
             kept_rules.push(rule.clone());
             let (techniques, tactics) = attack_of(&rule.tags);
             let m = RuleMeta {
@@ -339,6 +349,7 @@ impl RuleSetBuilder {
         correlation_fields.dedup();
         RuleSet {
             engine,
+            routed,
             correlation_fields,
             kept_rules,
             kept_correlations,
@@ -404,7 +415,11 @@ pub fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Loaded, compiled rules.
 pub struct RuleSet {
+    /// Every rule, for events of a logsource not in [`EVENT_LOGSOURCES`] (pruned per event).
     engine: Engine,
+    /// Per entry of [`EVENT_LOGSOURCES`], the rules that apply to it: the engine an event of that
+    /// logsource is evaluated with, no per-event logsource work.
+    routed: Vec<Engine>,
     /// Rules and correlations that compiled, to build fresh correlation state from.
     kept_rules: Vec<SigmaRule>,
     kept_correlations: Vec<CorrelationRule>,
@@ -421,6 +436,21 @@ pub struct RuleSet {
     rules: Vec<(SigmaRule, String)>,
 }
 
+/// The kinds of events the decoders produce; each gets its own engine holding only the rules that
+/// apply to it.
+pub const EVENT_LOGSOURCES: [(Provider, LogKind); 1] = [(Provider::Aws, LogKind::CloudTrail)];
+
+/// Whether a rule written for `rule` applies to events of `event`: no dimension set on both
+/// differs (a rule without a product applies everywhere). Categories describe endpoint data and
+/// are not set on cloud events.
+pub fn applies_to(rule: &LogSource, event: &LogSource) -> bool {
+    let same = |a: &Option<String>, b: &Option<String>| match (a, b) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        _ => true,
+    };
+    same(&rule.product, &event.product) && same(&rule.service, &event.service)
+}
+
 /// The Sigma logsource of an event: our mapping from provider and log to Sigma's names.
 pub fn logsource_of(provider: Provider, kind: LogKind) -> LogSource {
     let (product, service) = match (provider, kind) {
@@ -435,22 +465,79 @@ pub fn logsource_of(provider: Provider, kind: LogKind) -> LogSource {
 }
 
 /// The view of an [`Event`] that the Sigma engine sees: the provider's original record, field
-/// names as the provider writes them. Correlation bookkeeping sees only the event id.
+/// names as the provider writes them. Top-level scalars are read straight from the record's text;
+/// a nested path parses only the top-level field it goes through. Correlation bookkeeping sees
+/// only the event id.
 pub struct SigmaEvent<'a> {
-    inner: JsonEvent<'a>,
+    raw: &'a RawRecord,
     id: &'a str,
+    /// One lazily built view per top-level field, for nested paths.
+    nested: Vec<OnceCell<JsonEvent<'a>>>,
+    /// The whole record, for keyword searches.
+    full: OnceCell<JsonEvent<'a>>,
 }
 
 impl<'a> SigmaEvent<'a> {
     pub fn new(event: &'a Event) -> Self {
         SigmaEvent {
-            inner: JsonEvent::borrow(&event.raw),
+            raw: &event.raw,
             id: &event.id,
+            nested: (0..event.raw.len()).map(|_| OnceCell::new()).collect(),
+            full: OnceCell::new(),
         }
+    }
+
+    fn full(&self) -> &JsonEvent<'a> {
+        self.full
+            .get_or_init(|| JsonEvent::borrow(self.raw.to_value()))
     }
 }
 
 impl rsigma_eval::Event for SigmaEvent<'_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        if let Some(pos) = self.raw.position(path) {
+            return match self.raw.scalar(path)? {
+                Scalar::Str(s) => Some(EventValue::Str(s)),
+                Scalar::Int(i) => Some(EventValue::Int(i)),
+                Scalar::Float(f) => Some(EventValue::Float(f)),
+                Scalar::Bool(b) => Some(EventValue::Bool(b)),
+                Scalar::Null => Some(EventValue::Null),
+                Scalar::Nested => self.raw.value_at(pos).map(EventValue::from),
+            };
+        }
+        let head_end = path.find(['.', '[', '\\'])?;
+        if &path[head_end..head_end + 1] != "." || path[..head_end].is_empty() {
+            return self.full().get_field(path);
+        }
+        let pos = self.raw.position(&path[..head_end])?;
+        let view = self.nested[pos].get_or_init(|| {
+            let v = self.raw.value_at(pos).expect("position is valid");
+            JsonEvent::borrow(v)
+        });
+        view.get_field(&path[head_end + 1..])
+    }
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        self.full().any_string_value(pred)
+    }
+    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
+        self.full().all_string_values()
+    }
+    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
+        self.full().visit_string_values(visit)
+    }
+    /// Only the id: the correlation engine keeps this as its reference to the event.
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "id": self.id })
+    }
+}
+
+/// What the correlator sees of an event: the few fields correlations read, and its id.
+struct FieldsEvent<'a> {
+    inner: JsonEvent<'a>,
+    id: &'a str,
+}
+
+impl rsigma_eval::Event for FieldsEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
         self.inner.get_field(path)
     }
@@ -460,20 +547,49 @@ impl rsigma_eval::Event for SigmaEvent<'_> {
     fn all_string_values(&self) -> Vec<Cow<'_, str>> {
         self.inner.all_string_values()
     }
-    fn visit_string_values(&self, visit: &mut dyn FnMut(&str)) {
-        self.inner.visit_string_values(visit)
-    }
-    /// Only the id: the correlation engine keeps this as its reference to the event.
     fn to_json(&self) -> serde_json::Value {
         serde_json::json!({ "id": self.id })
+    }
+}
+
+/// One detection rule that matched one event.
+#[derive(Debug)]
+pub struct RuleMatch {
+    pub rule: Arc<RuleMeta>,
+    result: EvaluationResult,
+}
+
+impl RuleMatch {
+    /// Why it matched: the selections and the field values that satisfied them.
+    pub fn explanation(&self) -> String {
+        explain_detection(&self.result)
+    }
+
+    /// The match as a [`Signal`] about `event`.
+    pub fn to_signal(&self, event: &Event) -> Signal {
+        let meta = &self.rule;
+        Signal {
+            kind: SignalKind::Rule,
+            rule_id: meta.id.clone(),
+            title: meta.title.clone(),
+            level: meta.level,
+            techniques: meta.techniques.clone(),
+            tactics: meta.tactics.clone(),
+            entity: event.entity(),
+            account: event.account.clone(),
+            first_seen: event.time,
+            last_seen: event.time,
+            event_ids: vec![event.id.clone()],
+            explanation: self.explanation(),
+        }
     }
 }
 
 /// What detection found on one event.
 #[derive(Debug)]
 pub struct Detections {
-    /// Signals from detection rules that alert on their own.
-    pub signals: Vec<Signal>,
+    /// Matches of detection rules that alert on their own.
+    pub matches: Vec<RuleMatch>,
     /// Matches of rules that correlations refer to, with the little of the event correlations
     /// read: feed it to a [`Correlator`]. `None` when no such rule matched.
     pub for_correlation: Option<CorrelationInput>,
@@ -492,29 +608,36 @@ pub struct CorrelationInput {
     pub matches: Vec<EvaluationResult>,
 }
 
-/// Copies the value at a Sigma field path (`a.b.c`, `a.list[0]`) from `src` into the same place
-/// in `dst`. A path through a list copies the whole list, so that any index still resolves.
-fn copy_path(src: &serde_json::Value, dst: &mut serde_json::Value, path: &str) {
-    let mut from = src;
-    let mut to = dst;
-    let mut parts = path.split('.').peekable();
+/// Copies what a Sigma field path (`a.b.c`, `a.list[0]`) points at from the record into the
+/// same place in `dst`, so that the path resolves there as it did on the record. A path through
+/// a list index copies the whole top-level field.
+fn copy_path(src: &RawRecord, dst: &mut serde_json::Value, path: &str) {
+    use serde_json::Value;
+    let head_end = path.find(['.', '[']).unwrap_or(path.len());
+    let head = &path[..head_end];
+    let Some(top) = src.value(head) else { return };
+    let Value::Object(root) = dst else { return };
+    if path.contains('[') || head_end == path.len() || !top.is_object() {
+        root.insert(head.to_string(), top.clone());
+        return;
+    }
+    // A plain dotted path: copy only the leaf, building the objects on the way.
+    let mut from = top;
+    let mut to = root
+        .entry(head.to_string())
+        .or_insert_with(|| Value::Object(Default::default()));
+    let mut parts = path[head_end + 1..].split('.').peekable();
     while let Some(part) = parts.next() {
-        let (key, indexed) = match part.find('[') {
-            Some(i) => (&part[..i], true),
-            None => (part, false),
-        };
-        let Some(next) = from.get(key) else { return };
-        let serde_json::Value::Object(map) = to else {
-            return;
-        };
-        if indexed || parts.peek().is_none() || !next.is_object() {
-            map.insert(key.to_string(), next.clone());
+        let Some(next) = from.get(part) else { return };
+        let Value::Object(map) = to else { return };
+        if parts.peek().is_none() || !next.is_object() {
+            map.insert(part.to_string(), next.clone());
             return;
         }
         from = next;
         to = map
-            .entry(key.to_string())
-            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
     }
 }
 
@@ -555,11 +678,18 @@ impl RuleSet {
 
     /// Runs the detection rules on one event. Stateless; call from any thread.
     pub fn detect(&self, event: &Event) -> Detections {
-        let logsource = logsource_of(event.provider, event.kind);
         let sigma_event = SigmaEvent::new(event);
-        let results = self.engine.evaluate_pruned(&sigma_event, &logsource);
+        let results = match EVENT_LOGSOURCES
+            .iter()
+            .position(|l| *l == (event.provider, event.kind))
+        {
+            Some(i) => self.routed[i].evaluate(&sigma_event),
+            None => self
+                .engine
+                .evaluate_pruned(&sigma_event, &logsource_of(event.provider, event.kind)),
+        };
         let mut out = Detections {
-            signals: Vec::new(),
+            matches: Vec::new(),
             for_correlation: None,
         };
         let mut matches = Vec::new();
@@ -568,10 +698,20 @@ impl RuleSet {
             let Some(meta) = self.meta.get(&key) else {
                 continue;
             };
+            let correlated = self.correlated.contains(&key);
             if !meta.correlation_only {
-                out.signals.push(signal_from_detection(meta, event, &r));
+                let rule = Arc::clone(meta);
+                if correlated {
+                    out.matches.push(RuleMatch {
+                        rule,
+                        result: r.clone(),
+                    });
+                } else {
+                    out.matches.push(RuleMatch { rule, result: r });
+                    continue;
+                }
             }
-            if self.correlated.contains(&key) {
+            if correlated {
                 matches.push(r);
             }
         }
@@ -627,10 +767,15 @@ impl RuleSet {
 }
 
 fn new_correlation_engine() -> CorrelationEngine {
+    // After a correlation fires, its window starts again: a long burst fires once per threshold's
+    // worth of events, each firing listing its own evidence, and alert folding joins the firings
+    // (with every evidence event) into one alert. Re-firing on every later event would list the
+    // whole window again each time.
     let mut config = CorrelationConfig {
         correlation_event_mode: CorrelationEventMode::Refs,
         max_correlation_events: 1000,
         emit_detections: false,
+        action_on_match: CorrelationAction::Reset,
         ..CorrelationConfig::default()
     };
     config.timestamp_fields.insert(0, "eventTime".to_string());
@@ -647,9 +792,8 @@ pub struct Correlator<'a> {
 impl Correlator<'_> {
     /// Feeds one event's correlation-relevant matches; returns the correlations that fired.
     pub fn feed(&mut self, input: CorrelationInput) -> Vec<Signal> {
-        let view = JsonEvent::borrow(&input.fields);
-        let sigma_event = SigmaEvent {
-            inner: view,
+        let sigma_event = FieldsEvent {
+            inner: JsonEvent::borrow(&input.fields),
             id: &input.event_id,
         };
         let out = self.engine.process_with_detections(
@@ -734,8 +878,8 @@ fn correlation_kind(t: &rsigma_parser::CorrelationType) -> &'static str {
     }
 }
 
-fn signal_from_detection(meta: &RuleMeta, event: &Event, r: &EvaluationResult) -> Signal {
-    let explanation = match &r.body {
+fn explain_detection(r: &EvaluationResult) -> String {
+    match &r.body {
         ResultBody::Detection(d) => {
             let fields: Vec<String> = d
                 .matched_fields
@@ -756,19 +900,5 @@ fn signal_from_detection(meta: &RuleMeta, event: &Event, r: &EvaluationResult) -
             }
         }
         ResultBody::Correlation(_) => String::new(),
-    };
-    Signal {
-        kind: SignalKind::Rule,
-        rule_id: meta.id.clone(),
-        title: meta.title.clone(),
-        level: meta.level,
-        techniques: meta.techniques.clone(),
-        tactics: meta.tactics.clone(),
-        entity: event.entity(),
-        account: event.account.clone(),
-        first_seen: event.time,
-        last_seen: event.time,
-        event_ids: vec![event.id.clone()],
-        explanation,
     }
 }

@@ -11,9 +11,9 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 
-use cloudsentinel_core::{Event, Origin};
+use cloudsentinel_core::{Event, Origin, RawRecord};
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
 use crate::cloudtrail::{self, Shape};
 
@@ -87,7 +87,12 @@ impl Emitter<'_> {
         (self.sink)(Item::Error(DecodeError { origin, reason }));
     }
 
-    fn record(&mut self, record: Value) {
+    fn skip(&mut self, reason: String) {
+        self.error(reason);
+        self.record_index += 1;
+    }
+
+    fn record(&mut self, record: RawRecord) {
         match cloudtrail::normalize(record) {
             Ok(ev) => (self.sink)(Item::Event(Box::new(ev))),
             Err(reason) => self.error(reason),
@@ -95,33 +100,62 @@ impl Emitter<'_> {
         self.record_index += 1;
     }
 
-    /// One top-level value, or one element of a top-level array / Records list.
-    fn value(&mut self, value: Value) {
-        match cloudtrail::classify(value) {
+    /// One object: a record, a container of records, or something else.
+    fn object(&mut self, object: RawRecord) {
+        match cloudtrail::classify(object) {
             Shape::Record(r) => self.record(r),
             Shape::Records(items) => {
                 for item in items {
-                    match cloudtrail::classify(item) {
-                        Shape::Record(r) => self.record(r),
-                        Shape::Digest => (self.sink)(Item::Digest),
-                        Shape::Insight => (self.sink)(Item::Insight),
-                        Shape::Records(_) => {
-                            self.error("nested record list inside a record list".into());
-                            self.record_index += 1;
-                        }
-                        Shape::Unknown(reason) => {
-                            self.error(reason);
-                            self.record_index += 1;
-                        }
+                    match item {
+                        Ok(r) => self.element(r),
+                        Err(reason) => self.skip(reason),
                     }
                 }
             }
             Shape::Digest => (self.sink)(Item::Digest),
             Shape::Insight => (self.sink)(Item::Insight),
-            Shape::Unknown(reason) => {
-                self.error(reason);
-                self.record_index += 1;
+            Shape::Unknown(reason) => self.skip(reason),
+        }
+    }
+
+    /// One element of a record list: a record (or an envelope around one), never another list.
+    fn element(&mut self, element: RawRecord) {
+        match cloudtrail::classify(element) {
+            Shape::Record(r) => self.record(r),
+            Shape::Digest => (self.sink)(Item::Digest),
+            Shape::Insight => (self.sink)(Item::Insight),
+            Shape::Records(_) => self.skip("nested record list inside a record list".into()),
+            Shape::Unknown(reason) => self.skip(reason),
+        }
+    }
+
+    /// The JSON text of one element of a top-level array or Records list.
+    fn element_text(&mut self, text: String) {
+        match RawRecord::parse(text) {
+            Ok(r) => self.element(r),
+            Err(e) => self.skip(e.to_string()),
+        }
+    }
+
+    /// One top-level JSON text (a line, or a whole document).
+    fn top_text(&mut self, text: &str) {
+        if text.starts_with('[') {
+            match cloudtrail::parse_array(text) {
+                Ok(items) => {
+                    for item in items {
+                        match item {
+                            Ok(r) => self.element(r),
+                            Err(reason) => self.skip(reason),
+                        }
+                    }
+                }
+                Err(reason) => self.skip(reason),
             }
+            return;
+        }
+        match RawRecord::parse(text) {
+            Ok(r) => self.object(r),
+            Err(e) => self.skip(format!("invalid JSON: {e}")),
         }
     }
 }
@@ -145,52 +179,63 @@ impl<'de> Visitor<'de> for TopLevel<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(v) = seq.next_element::<Value>()? {
-            self.0.value(v);
+        while let Some(v) = seq.next_element::<Box<RawValue>>()? {
+            self.0.element_text(String::from(v.get()));
         }
         Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut rest = Map::new();
+        // Keep the other keys as raw text, to rebuild the object when it is not a container.
+        let mut rest: Vec<(String, Box<RawValue>)> = Vec::new();
         let mut streamed = false;
         while let Some(key) = map.next_key::<String>()? {
             if key == "Records" {
                 map.next_value_seed(RecordList(&mut *self.0))?;
                 streamed = true;
             } else {
-                let v: Value = map.next_value()?;
-                rest.insert(key, v);
+                rest.push((key, map.next_value()?));
             }
         }
         if !streamed {
-            self.0.value(Value::Object(rest));
+            let mut text = String::from("{");
+            for (i, (k, v)) in rest.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                text.push_str(&serde_json::to_string(k).unwrap_or_default());
+                text.push(':');
+                text.push_str(v.get());
+            }
+            text.push('}');
+            self.0.top_text(&text);
         }
         Ok(())
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
-        self.0.value(Value::Bool(v));
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        self.0
+            .skip("expected a JSON object, found a boolean".into());
         Ok(())
     }
-    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
-        self.0.value(Value::from(v));
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        self.0.skip("expected a JSON object, found a number".into());
         Ok(())
     }
-    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        self.0.value(Value::from(v));
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        self.0.skip("expected a JSON object, found a number".into());
         Ok(())
     }
-    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
-        self.0.value(Value::from(v));
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        self.0.skip("expected a JSON object, found a number".into());
         Ok(())
     }
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        self.0.value(Value::from(v));
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        self.0.skip("expected a JSON object, found a string".into());
         Ok(())
     }
     fn visit_unit<E>(self) -> Result<(), E> {
-        self.0.value(Value::Null);
+        self.0.skip("expected a JSON object, found null".into());
         Ok(())
     }
 }
@@ -211,20 +256,8 @@ impl<'de> Visitor<'de> for RecordList<'_, '_> {
         f.write_str("a list of CloudTrail records")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(v) = seq.next_element::<Value>()? {
-            match cloudtrail::classify(v) {
-                Shape::Record(r) => self.0.record(r),
-                Shape::Insight => (self.0.sink)(Item::Insight),
-                Shape::Digest => (self.0.sink)(Item::Digest),
-                Shape::Records(_) => {
-                    self.0.error("nested record list inside Records".into());
-                    self.0.record_index += 1;
-                }
-                Shape::Unknown(reason) => {
-                    self.0.error(reason);
-                    self.0.record_index += 1;
-                }
-            }
+        while let Some(v) = seq.next_element::<Box<RawValue>>()? {
+            self.0.element_text(String::from(v.get()));
         }
         Ok(())
     }
@@ -278,12 +311,9 @@ fn decode_lines<R: BufRead>(mut reader: R, emitter: &mut Emitter<'_>) {
             continue;
         }
         emitter.line = Some(line_no);
-        match serde_json::from_slice::<Value>(line) {
-            Ok(v) => emitter.value(v),
-            Err(e) => {
-                emitter.error(format!("invalid JSON at column {}: {e}", e.column()));
-                emitter.record_index += 1;
-            }
+        match std::str::from_utf8(line) {
+            Ok(text) => emitter.top_text(text),
+            Err(e) => emitter.skip(format!("not UTF-8 at byte {}", e.valid_up_to())),
         }
     }
 }
@@ -433,6 +463,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use std::io::Write;
 
     fn rec(id: &str) -> String {
