@@ -304,3 +304,77 @@ fn eval_counts_the_confusion_matrix() {
     assert_eq!(v["recall_per_technique"]["T1562.008"]["recall"], 1.0);
     assert_eq!(v["recall_per_technique"]["T1078"]["recall"], 0.0);
 }
+
+#[test]
+fn hunt_output_does_not_depend_on_thread_count() {
+    // Several files, a correlation across them, and an AWS service acting in two accounts:
+    // the alerts must be the same whatever the scheduling.
+    let dir = tempfile::tempdir().unwrap();
+    let story: Vec<String> = std::fs::read_to_string(testdata("cloudtrail/attack_story.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    for (i, line) in story.iter().enumerate() {
+        std::fs::write(
+            dir.path().join(format!("part-{i:02}.jsonl")),
+            format!("{line}\n"),
+        )
+        .unwrap();
+    }
+    let service = |account: &str, id: &str| {
+        format!(
+            r#"{{"eventVersion":"1.09","userIdentity":{{"type":"AWSService","invokedBy":"cloudtrail.amazonaws.com"}},"eventTime":"2024-07-30T22:00:00Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","recipientAccountId":"{account}","eventID":"{id}"}}"#
+        )
+    };
+    std::fs::write(
+        dir.path().join("svc-a.jsonl"),
+        service("111122223333", "svc-1") + "\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("svc-b.jsonl"),
+        service("444455556666", "svc-2") + "\n",
+    )
+    .unwrap();
+    let outputs: Vec<String> = ["1", "2", "3"]
+        .iter()
+        .map(|t| {
+            let (out, stdout, stderr) = run(bin()
+                .args([
+                    "hunt",
+                    "--no-builtin",
+                    "--format",
+                    "jsonl",
+                    "--threads",
+                    t,
+                    "--rules",
+                ])
+                .arg(testdata("rules"))
+                .arg(dir.path()));
+            assert!(out.status.success(), "{stderr}");
+            stdout
+        })
+        .collect();
+    assert_eq!(outputs[0], outputs[1]);
+    assert_eq!(outputs[0], outputs[2]);
+    let alerts = jsonl(&outputs[0]);
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["entity"] == "cloudtrail.amazonaws.com in 111122223333"),
+        "{alerts:#?}"
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["entity"] == "cloudtrail.amazonaws.com in 444455556666"),
+        "{alerts:#?}"
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a["event_ids"] == serde_json::json!(["ev-001", "ev-002", "ev-003"])),
+        "the correlation across files still fires"
+    );
+}

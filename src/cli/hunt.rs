@@ -56,6 +56,9 @@ pub struct HuntArgs {
     /// No progress bar and no summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Print how long each phase took (to stderr).
+    #[arg(long)]
+    pub timings: bool,
 }
 
 pub fn parse_level(s: &str) -> Result<Level, String> {
@@ -65,6 +68,12 @@ pub fn parse_level(s: &str) -> Result<Level, String> {
 /// What a hunt found, before formatting.
 pub struct HuntOutcome {
     pub alerts: Vec<Alert>,
+    /// Wall time of each phase.
+    pub timings: Vec<(&'static str, std::time::Duration)>,
+    /// Events handed to the correlation stage.
+    pub correlation_inputs: usize,
+    /// Of those, how many arrived earlier in event time than one already fed (unordered input).
+    pub late_correlation_inputs: usize,
     pub stats: DecodeStats,
     pub files: usize,
     pub errors: Vec<DecodeError>,
@@ -75,13 +84,87 @@ const MAX_KEPT_ERRORS: usize = 1000;
 
 struct WorkerOut {
     alerts: Folder,
-    correlate: Vec<CorrelationInput>,
     stats: DecodeStats,
     errors: Vec<DecodeError>,
 }
 
-/// Decodes `files` on `threads` threads, runs detection, then correlation in time order, and
-/// deduplicates. Shared by `hunt` and the benchmarks.
+/// What workers tell the correlation thread.
+enum ToCorrelator {
+    /// One file's correlation inputs, sorted by time.
+    Batch(usize, Vec<CorrelationInput>),
+    /// The worker has no more files.
+    Done(usize),
+}
+
+/// Inputs in batches of at most this many, so that a huge file streams too.
+const CORRELATION_BATCH: usize = 4096;
+
+/// The correlation stage: merges the workers' time-ordered streams into one time-ordered stream
+/// (a k-way merge: an input is fed once every worker still running has shown something at least
+/// as late) and feeds it to the Sigma correlations as the workers go. Memory is bounded by how
+/// far apart in time the workers are, not by the input size. Inputs that arrive earlier than what
+/// was already fed (unordered inputs) are fed anyway and counted as late.
+fn correlate_stream(
+    rules: &RuleSet,
+    workers: usize,
+    window: chrono::Duration,
+    rx: std::sync::mpsc::Receiver<ToCorrelator>,
+) -> (Folder, usize, usize) {
+    let mut alerts = Folder::new(window);
+    let Some(mut correlator) = rules.correlator() else {
+        for _ in rx {}
+        return (alerts, 0, 0);
+    };
+    let mut queues: Vec<std::collections::VecDeque<CorrelationInput>> =
+        (0..workers).map(|_| Default::default()).collect();
+    let mut done = vec![false; workers];
+    let mut fed = 0usize;
+    let mut late = 0usize;
+    let mut last: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut feed = |input: CorrelationInput, alerts: &mut Folder| {
+        if last.is_some_and(|l| input.time < l) {
+            late += 1;
+        } else {
+            last = Some(input.time);
+        }
+        fed += 1;
+        for signal in correlator.feed(input) {
+            alerts.add(signal);
+        }
+    };
+    loop {
+        let msg = rx.recv();
+        match msg {
+            Ok(ToCorrelator::Batch(w, inputs)) => queues[w].extend(inputs),
+            Ok(ToCorrelator::Done(w)) => done[w] = true,
+            Err(_) => done.iter_mut().for_each(|d| *d = true),
+        }
+        // Feed while every worker that may still send has something queued.
+        loop {
+            let blocked = (0..workers).any(|w| !done[w] && queues[w].is_empty());
+            if blocked {
+                break;
+            }
+            let next = (0..workers)
+                .filter(|&w| !queues[w].is_empty())
+                .min_by(|&a, &b| {
+                    let (x, y) = (&queues[a][0], &queues[b][0]);
+                    (x.time, &x.event_id).cmp(&(y.time, &y.event_id))
+                });
+            let Some(w) = next else { break };
+            let input = queues[w].pop_front().expect("non-empty queue");
+            feed(input, &mut alerts);
+        }
+        if done.iter().all(|d| *d) && queues.iter().all(|q| q.is_empty()) {
+            break;
+        }
+    }
+    (alerts, fed, late)
+}
+
+/// Decodes `files` on `threads` threads, runs detection, streams what correlations need to a
+/// correlation thread in time order, and folds everything into alerts. Shared by `hunt` and the
+/// benchmarks.
 pub fn hunt_files(
     rules: &RuleSet,
     files: &[PathBuf],
@@ -89,17 +172,31 @@ pub fn hunt_files(
     window_secs: i64,
     progress: &ProgressBar,
 ) -> HuntOutcome {
+    let started = Instant::now();
     let window = chrono::Duration::seconds(window_secs);
+    let threads = threads.max(1);
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<ToCorrelator>(4 * threads);
+    let (mut alerts, correlation_inputs, late) = std::thread::scope(|scope| {
+        let correlation = scope.spawn(|| correlate_stream(rules, threads, window, rx));
+        for w in 0..threads {
+            let tx = tx.clone();
+            let next = &next;
+            let results = &results;
+            scope.spawn(move || {
                 let mut out = WorkerOut {
                     alerts: Folder::new(window),
-                    correlate: Vec::new(),
                     stats: DecodeStats::default(),
                     errors: Vec::new(),
+                };
+                let mut batch: Vec<CorrelationInput> = Vec::new();
+                let send = |batch: &mut Vec<CorrelationInput>| {
+                    if !batch.is_empty() {
+                        let mut b = std::mem::take(batch);
+                        b.sort_by(|x, y| (x.time, &x.event_id).cmp(&(y.time, &y.event_id)));
+                        let _ = tx.send(ToCorrelator::Batch(w, b));
+                    }
                 };
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
@@ -113,7 +210,10 @@ pub fn hunt_files(
                                     out.alerts.add_match(m, &ev);
                                 }
                                 if let Some(input) = d.for_correlation {
-                                    out.correlate.push(input);
+                                    batch.push(input);
+                                    if batch.len() >= CORRELATION_BATCH {
+                                        send(&mut batch);
+                                    }
                                 }
                             }
                             Item::Error(e) => {
@@ -124,36 +224,39 @@ pub fn hunt_files(
                             Item::Digest | Item::Insight => {}
                         }
                     });
+                    send(&mut batch);
                     progress.inc(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
                 }
+                let _ = tx.send(ToCorrelator::Done(w));
                 results.lock().expect("worker results").push(out);
             });
         }
+        drop(tx);
+        correlation.join().expect("correlation thread")
     });
+    let detect_done = Instant::now();
     let mut stats = DecodeStats::default();
-    let mut alerts = Folder::new(window);
-    let mut correlate = Vec::new();
     let mut errors = Vec::new();
     for out in results.into_inner().expect("worker results") {
         stats.add(&out.stats);
         alerts.merge(out.alerts);
-        correlate.extend(out.correlate);
         errors.extend(out.errors);
-    }
-    if let Some(mut correlator) = rules.correlator() {
-        correlate.sort_by(|a, b| (a.time, &a.event_id).cmp(&(b.time, &b.event_id)));
-        for input in correlate {
-            for signal in correlator.feed(input) {
-                alerts.add(signal);
-            }
-        }
     }
     errors.sort_by(|a, b| {
         (&a.origin.path, a.origin.record_index).cmp(&(&b.origin.path, b.origin.record_index))
     });
+    let merged = Instant::now();
     let alerts = alerts.finish(rules);
+    let timings = vec![
+        ("decode+detect+correlate", detect_done - started),
+        ("merge", merged - detect_done),
+        ("fold", merged.elapsed()),
+    ];
     HuntOutcome {
         alerts,
+        timings,
+        correlation_inputs,
+        late_correlation_inputs: late,
         stats,
         files: files.len(),
         errors,
@@ -257,6 +360,25 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             },
             elapsed,
             outcome.stats.events as f64 / elapsed.max(1e-9),
+        );
+    }
+    if !args.quiet && outcome.late_correlation_inputs > 0 {
+        eprintln!(
+            "warning: {} of {} events reached the correlation rules out of time order (the input files overlap in time); counts over time windows may differ from a time-sorted input",
+            outcome.late_correlation_inputs, outcome.correlation_inputs
+        );
+    }
+    if args.timings {
+        let phases: Vec<String> = outcome
+            .timings
+            .iter()
+            .map(|(n, d)| format!("{n} {:.2}s", d.as_secs_f64()))
+            .collect();
+        eprintln!(
+            "timings: {}; {} events went to correlation ({} out of time order)",
+            phases.join(", "),
+            outcome.correlation_inputs,
+            outcome.late_correlation_inputs
         );
     }
     // A run that could read nothing at all failed.

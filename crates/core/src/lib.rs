@@ -197,7 +197,14 @@ pub struct Event {
 impl Event {
     /// The entity an alert about this event is about: the access key when one was used,
     /// otherwise the principal's id, otherwise its name, otherwise the source IP.
+    /// An AWS service acting on an account's behalf is named with the account, since the same
+    /// service name stands for a different actor in every account.
     pub fn entity(&self) -> String {
+        if self.actor.kind == Some(ActorKind::Service) {
+            if let (Some(name), Some(account)) = (&self.actor.name, &self.account) {
+                return format!("{name} in {account}");
+            }
+        }
         if let Some(k) = &self.actor.access_key_id {
             if !k.is_empty() {
                 if let Some(id) = self.actor.role_arn.as_ref().or(self.actor.id.as_ref()) {

@@ -30,11 +30,15 @@ impl Partial {
     fn absorb(&mut self, other: Partial) {
         let a = &mut self.alert;
         a.count += other.alert.count;
-        if other.alert.first_seen < a.first_seen {
-            a.first_seen = other.alert.first_seen;
-            a.explanation = other.alert.explanation;
+        // The earliest signal speaks for the alert; on a tie, the smaller one, so that the result
+        // does not depend on arrival order.
+        let o = other.alert;
+        if (o.first_seen, &o.account, &o.explanation) < (a.first_seen, &a.account, &a.explanation) {
+            a.first_seen = o.first_seen;
+            a.explanation = o.explanation;
+            a.account = o.account;
         }
-        a.last_seen = a.last_seen.max(other.alert.last_seen);
+        a.last_seen = a.last_seen.max(o.last_seen);
         for (id, t) in other.evidence {
             add_evidence(&mut self.evidence, id, t);
         }
@@ -100,9 +104,16 @@ impl Folder {
                 .find(|o| t <= o.alert.last_seen + w && t + w >= o.alert.first_seen)
             {
                 open.alert.count += 1;
-                if t < open.alert.first_seen {
-                    open.alert.first_seen = t;
-                    open.alert.explanation = m.explanation();
+                if t <= open.alert.first_seen {
+                    let explanation = m.explanation();
+                    let a = &mut open.alert;
+                    if (t, &event.account, &explanation)
+                        < (a.first_seen, &a.account, &a.explanation)
+                    {
+                        a.first_seen = t;
+                        a.explanation = explanation;
+                        a.account = event.account.clone();
+                    }
                 }
                 open.alert.last_seen = open.alert.last_seen.max(t);
                 add_evidence(&mut open.evidence, event.id.clone(), t);

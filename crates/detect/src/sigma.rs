@@ -605,7 +605,30 @@ pub struct CorrelationInput {
     pub entity: String,
     /// The correlation fields, as a nested object with the provider's field names.
     pub fields: serde_json::Value,
-    pub matches: Vec<EvaluationResult>,
+    /// The rules that matched (those some correlation refers to).
+    pub matched: Vec<Arc<RuleMeta>>,
+}
+
+/// The least of a detection result the correlation engine reads: which rule matched.
+fn minimal_result(
+    rule: &RuleMeta,
+    no_attributes: &Arc<HashMap<String, serde_json::Value>>,
+) -> EvaluationResult {
+    EvaluationResult {
+        header: rsigma_eval::RuleHeader {
+            rule_title: rule.title.clone(),
+            rule_id: Some(rule.id.clone()),
+            level: None,
+            tags: Vec::new(),
+            custom_attributes: Arc::clone(no_attributes),
+            enrichments: None,
+        },
+        body: ResultBody::Detection(rsigma_eval::DetectionBody {
+            matched_selections: Vec::new(),
+            matched_fields: Vec::new(),
+            event: None,
+        }),
+    }
 }
 
 /// Copies what a Sigma field path (`a.b.c`, `a.list[0]`) points at from the record into the
@@ -698,21 +721,14 @@ impl RuleSet {
             let Some(meta) = self.meta.get(&key) else {
                 continue;
             };
-            let correlated = self.correlated.contains(&key);
-            if !meta.correlation_only {
-                let rule = Arc::clone(meta);
-                if correlated {
-                    out.matches.push(RuleMatch {
-                        rule,
-                        result: r.clone(),
-                    });
-                } else {
-                    out.matches.push(RuleMatch { rule, result: r });
-                    continue;
-                }
+            if self.correlated.contains(&key) {
+                matches.push(Arc::clone(meta));
             }
-            if correlated {
-                matches.push(r);
+            if !meta.correlation_only {
+                out.matches.push(RuleMatch {
+                    rule: Arc::clone(meta),
+                    result: r,
+                });
             }
         }
         if !matches.is_empty() {
@@ -726,7 +742,7 @@ impl RuleSet {
                 account: event.account.clone(),
                 entity: event.entity(),
                 fields,
-                matches,
+                matched: matches,
             });
         }
         out
@@ -762,9 +778,16 @@ impl RuleSet {
         for corr in &self.kept_correlations {
             let _ = engine.add_correlation(corr);
         }
-        Some(Correlator { set: self, engine })
+        Some(Correlator {
+            set: self,
+            engine,
+            no_attributes: Arc::new(HashMap::new()),
+        })
     }
 }
+
+/// Matched events kept per correlation group and window.
+pub const MAX_GROUP_ENTRIES: usize = 256;
 
 fn new_correlation_engine() -> CorrelationEngine {
     // After a correlation fires, its window starts again: a long burst fires once per threshold's
@@ -776,6 +799,10 @@ fn new_correlation_engine() -> CorrelationEngine {
         max_correlation_events: 1000,
         emit_detections: false,
         action_on_match: CorrelationAction::Reset,
+        // rsigma recounts a group's whole window on every event; bound the window per group so a
+        // busy principal costs a bounded amount per event. Only groups with more matched events
+        // than this inside one timespan can be under-counted.
+        max_group_entries: Some(MAX_GROUP_ENTRIES),
         ..CorrelationConfig::default()
     };
     config.timestamp_fields.insert(0, "eventTime".to_string());
@@ -787,6 +814,7 @@ fn new_correlation_engine() -> CorrelationEngine {
 pub struct Correlator<'a> {
     set: &'a RuleSet,
     engine: CorrelationEngine,
+    no_attributes: Arc<HashMap<String, serde_json::Value>>,
 }
 
 impl Correlator<'_> {
@@ -798,7 +826,11 @@ impl Correlator<'_> {
         };
         let out = self.engine.process_with_detections(
             &sigma_event,
-            input.matches,
+            input
+                .matched
+                .iter()
+                .map(|m| minimal_result(m, &self.no_attributes))
+                .collect(),
             input.time.timestamp(),
         );
         let mut signals = Vec::new();
