@@ -9,7 +9,7 @@
 //! correlation rules see all its events; other cases stand alone.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -250,6 +250,7 @@ fn report(
     cases: &[Case],
     bad_lines: usize,
 ) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
     let mut all = Confusion::default();
     let mut per_technique: BTreeMap<String, Confusion> = BTreeMap::new();
     let mut per_label_rule: BTreeMap<String, Confusion> = BTreeMap::new();
@@ -307,48 +308,54 @@ fn report(
             "per_label_rule": per_label_rule,
             "fired_by_rule": fired_by_rule,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
         let pct = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0));
-        println!(
+        writeln!(
+            out,
             "cases: {} ({} undecodable, {} invalid lines); rules loaded: {}",
             cases.len(),
             undecodable,
             bad_lines,
             rules.len()
-        );
-        println!(
+        )?;
+        writeln!(
+            out,
             "TP {}  FP {}  FN {}  TN {}",
             all.tp, all.fp, all.fn_, all.tn
-        );
-        println!(
+        )?;
+        writeln!(
+            out,
             "precision {}  recall {}  F1 {}",
             pct(all.precision()),
             pct(all.recall()),
             pct(all.f1())
-        );
+        )?;
         if all.fp + all.tn > 0 {
-            println!(
+            writeln!(
+                out,
                 "alerts on should-not-fire cases: {}/{}",
                 all.fp,
                 all.fp + all.tn
-            );
+            )?;
         }
         if streams_positive > 0 {
-            println!(
+            writeln!(
+                out,
                 "labelled streams (techniques) detected: {streams_detected}/{streams_positive}"
-            );
+            )?;
         }
-        println!("recall per technique:");
+        writeln!(out, "recall per technique:")?;
         for (t, c) in &per_technique {
             if c.tp + c.fn_ > 0 {
-                println!(
+                writeln!(
+                    out,
                     "  {:<60} {:>4}/{:<4} {}",
                     t,
                     c.tp,
                     c.tp + c.fn_,
                     pct(c.recall())
-                );
+                )?;
             }
         }
         if args.verbose {
@@ -373,7 +380,8 @@ fn report(
                         .as_ref()
                         .map(|e| format!("{}:{}", e.action.service, e.action.operation))
                         .unwrap_or_default();
-                    println!(
+                    writeln!(
+                        out,
                         "{what} line {} {} {} {}",
                         c.line,
                         c.label_rule
@@ -382,7 +390,7 @@ fn report(
                             .unwrap_or(""),
                         name,
                         detail
-                    );
+                    )?;
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! `cloudsentinel rules check|test|list`.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -62,6 +63,7 @@ pub fn run(cmd: RulesCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
     let builtin = args.paths.is_empty();
     let set = match usage_or(load_rules(&args.paths, !builtin, true)) {
         Ok(s) => s,
@@ -88,29 +90,31 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             "warnings": warnings,
             "by_logsource": by_product,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
         for f in set.failures() {
-            println!("FAILED  {}: {}", f.path, f.error);
+            writeln!(out, "FAILED  {}: {}", f.path, f.error)?;
         }
         for w in &warnings {
-            println!("WARNING {}: rule '{}': {}", w.path, w.rule, w.message);
+            writeln!(out, "WARNING {}: rule '{}': {}", w.path, w.rule, w.message)?;
         }
         let sources: Vec<String> = by_product.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        println!(
+        writeln!(
+            out,
             "{} files: {} rules loaded ({}), {} failed, {} warnings",
             set.files(),
             set.len(),
             sources.join(", "),
             set.failures().len(),
             warnings.len()
-        );
+        )?;
     }
     let bad = !set.failures().is_empty() || (args.strict && !warnings.is_empty());
     Ok(if bad { EXIT_FAILED } else { EXIT_OK })
 }
 
 fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
     let mut report = fixtures::FixtureReport::default();
     for p in &args.paths {
         if p.is_dir() {
@@ -126,16 +130,17 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         for f in &report.failures {
             if f.case.is_empty() {
-                println!("FAIL {}: {}", f.rule, f.reason);
+                writeln!(out, "FAIL {}: {}", f.rule, f.reason)?;
             } else {
-                println!("FAIL {} {}: {}", f.rule, f.case, f.reason);
+                writeln!(out, "FAIL {} {}: {}", f.rule, f.case, f.reason)?;
             }
         }
-        println!(
+        writeln!(
+            out,
             "{} rules, {} cases: {} passed, {} failed",
             report.rules,
             report.cases,
@@ -147,7 +152,7 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
                     .count()
             ),
             report.failures.len()
-        );
+        )?;
     }
     Ok(if report.failures.is_empty() {
         EXIT_OK
@@ -157,24 +162,26 @@ fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
     let set = match usage_or(load_rules(&args.rules, args.no_builtin, false)) {
         Ok(s) => s,
         Err(code) => return Ok(code),
     };
     if args.json {
         let rules: Vec<_> = set.rules().collect();
-        println!("{}", serde_json::to_string_pretty(&rules)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&rules)?)?;
     } else {
         for r in set.rules() {
-            println!(
+            writeln!(
+                out,
                 "{:<13} {:<36} {} [{}]",
                 r.level.as_str(),
                 r.id,
                 r.title,
                 r.techniques.join(", ")
-            );
+            )?;
         }
-        println!("{} rules", set.len());
+        writeln!(out, "{} rules", set.len())?;
     }
     Ok(EXIT_OK)
 }
