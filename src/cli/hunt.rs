@@ -179,12 +179,16 @@ pub fn hunt_files(
     let results = Mutex::new(Vec::new());
     let (tx, rx) = std::sync::mpsc::sync_channel::<ToCorrelator>(4 * threads);
     let (mut alerts, correlation_inputs, late) = std::thread::scope(|scope| {
-        let correlation = scope.spawn(|| correlate_stream(rules, threads, window, rx));
+        let correlation = std::thread::Builder::new()
+            .name("correlate".into())
+            .spawn_scoped(scope, || correlate_stream(rules, threads, window, rx))
+            .expect("spawn correlation thread");
         for w in 0..threads {
             let tx = tx.clone();
             let next = &next;
             let results = &results;
-            scope.spawn(move || {
+            let worker = std::thread::Builder::new().name(format!("detect-{w}"));
+            worker.spawn_scoped(scope, move || {
                 let mut out = WorkerOut {
                     alerts: Folder::new(window),
                     stats: DecodeStats::default(),
@@ -229,7 +233,8 @@ pub fn hunt_files(
                 }
                 let _ = tx.send(ToCorrelator::Done(w));
                 results.lock().expect("worker results").push(out);
-            });
+            })
+            .expect("spawn detection thread");
         }
         drop(tx);
         correlation.join().expect("correlation thread")

@@ -319,8 +319,11 @@ fn decode_lines<R: BufRead>(mut reader: R, emitter: &mut Emitter<'_>) {
 }
 
 /// True when the first line of `head` is a complete JSON value (so the input is JSON Lines).
+/// A first line longer than a few MiB is taken for one big document (an S3 delivery file).
 fn first_line_is_complete(head: &[u8]) -> bool {
-    let Some(end) = head.iter().position(|&b| b == b'\n') else {
+    const LONGEST_FIRST_LINE: usize = 4 * 1024 * 1024;
+    let window = &head[..head.len().min(LONGEST_FIRST_LINE)];
+    let Some(end) = window.iter().position(|&b| b == b'\n') else {
         return false;
     };
     let line = head[..end].trim_ascii();
