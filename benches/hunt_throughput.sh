@@ -33,16 +33,19 @@ echo
 # measure NAME CMD...: wall seconds, events/s, peak RSS
 measure() {
   local name=$1; shift
-  local out
-  out=$( { /usr/bin/time -f '%e %M' "$@" > /tmp/cs_bench_out 2>/tmp/cs_bench_err; } 2>&1 | tail -1)
-  local secs=${out% *} kb=${out#* }
+  # the exit status is not the measure (a failing command shows as an implausible time)
+  /usr/bin/time -o /tmp/cs_bench_time -f '%e %M' "$@" > /tmp/cs_bench_out 2>/tmp/cs_bench_err || true
+  local out secs kb
+  out=$(tail -1 /tmp/cs_bench_time)
+  secs=${out% *}
+  kb=${out#* }
   printf '%-58s %8.2fs %10.0f events/s %8.0f MiB peak\n' "$name" "$secs" "$(echo "$EVENTS / $secs" | bc -l)" "$(echo "$kb / 1024" | bc -l)"
 }
 
 measure "cloudsentinel hunt, S3 files (.json), 2 threads" $BIN hunt "$DATA/AWSLogs" --rules "$SIGMA" --format jsonl --quiet --threads 2
 measure "cloudsentinel hunt, S3 files (.json), 1 thread" $BIN hunt "$DATA/AWSLogs" --rules "$SIGMA" --format jsonl --quiet --threads 1
 measure "cloudsentinel hunt, one JSONL file" $BIN hunt "$DATA/events.jsonl" --rules "$SIGMA" --format jsonl --quiet
-measure "rsigma 0.23 eval, one JSONL file, SigmaHQ AWS rules only" $RSIGMA eval -r "$SIGMA" -e "@$DATA/events.jsonl"
+measure "rsigma 0.23 eval, one JSONL file, SigmaHQ AWS rules only" $RSIGMA engine eval -r "$SIGMA" -e "@$DATA/events.jsonl"
 measure "cloudsentinel hunt, one JSONL file, SigmaHQ AWS rules only" $BIN hunt "$DATA/events.jsonl" --no-builtin --rules "$SIGMA" --format jsonl --quiet
 echo
 cargo bench --bench parse_floor --quiet -- "$DATA/events.jsonl" 2>/dev/null | grep -v '^$'

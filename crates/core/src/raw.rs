@@ -21,8 +21,18 @@ use serde_json::value::RawValue;
 #[derive(Debug)]
 struct Field {
     key: Key,
+    /// Length and first and last byte of the key: most lookups are rejected on this alone,
+    /// without comparing strings.
+    tag: u32,
     value: Range<usize>,
     parsed: OnceLock<Value>,
+}
+
+fn tag_of(key: &str) -> u32 {
+    let b = key.as_bytes();
+    let first = b.first().copied().unwrap_or(0) as u32;
+    let last = b.last().copied().unwrap_or(0) as u32;
+    ((b.len() as u32) << 16) | (first << 8) | last
 }
 
 #[derive(Debug)]
@@ -97,8 +107,13 @@ impl<'de> Visitor<'de> for TopVisitor<'de> {
         while let Some(key) = map.next_key_seed(KeySeed(self.0))? {
             let raw: &'de RawValue = map.next_value()?;
             let start = offset_in(self.0, raw.get());
+            let tag = match &key {
+                Key::Span(r) => tag_of(&self.0[r.clone()]),
+                Key::Owned(k) => tag_of(k),
+            };
             fields.push(Field {
                 key,
+                tag,
                 value: start..start + raw.get().len(),
                 parsed: OnceLock::new(),
             });
@@ -149,12 +164,14 @@ impl RawRecord {
     }
 
     fn field(&self, key: &str) -> Option<&Field> {
-        self.fields.iter().find(|f| self.key_of(f) == key)
+        let tag = tag_of(key);
+        self.fields.iter().find(|f| f.tag == tag && self.key_of(f) == key)
     }
 
     /// Position of a top-level field, for [`RawRecord::value_at`].
     pub fn position(&self, key: &str) -> Option<usize> {
-        self.fields.iter().position(|f| self.key_of(f) == key)
+        let tag = tag_of(key);
+        self.fields.iter().position(|f| f.tag == tag && self.key_of(f) == key)
     }
 
     /// Number of top-level fields.
