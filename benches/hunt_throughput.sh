@@ -45,6 +45,7 @@ measure() {
 measure "cloudsentinel hunt, S3 files (.json), 2 threads" $BIN hunt "$DATA/AWSLogs" --rules "$SIGMA" --format jsonl --quiet --threads 2
 measure "cloudsentinel hunt, S3 files (.json), 1 thread" $BIN hunt "$DATA/AWSLogs" --rules "$SIGMA" --format jsonl --quiet --threads 1
 measure "cloudsentinel hunt, one JSONL file" $BIN hunt "$DATA/events.jsonl" --rules "$SIGMA" --format jsonl --quiet
+measure "cloudsentinel hunt, S3 files, 2 threads, SigmaHQ AWS rules only" $BIN hunt "$DATA/AWSLogs" --no-builtin --rules "$SIGMA" --format jsonl --quiet
 measure "rsigma 0.23 eval, one JSONL file, SigmaHQ AWS rules only" $RSIGMA engine eval -r "$SIGMA" -e "@$DATA/events.jsonl"
 measure "cloudsentinel hunt, one JSONL file, SigmaHQ AWS rules only" $BIN hunt "$DATA/events.jsonl" --no-builtin --rules "$SIGMA" --format jsonl --quiet
 echo

@@ -96,6 +96,9 @@ enum ToCorrelator {
     Done(usize),
 }
 
+/// Size of the pieces a big JSON Lines file is cut into for the threads.
+const UNIT_BYTES: u64 = 32 * 1024 * 1024;
+
 /// Inputs in batches of at most this many, so that a huge file streams too.
 const CORRELATION_BATCH: usize = 4096;
 
@@ -175,6 +178,20 @@ pub fn hunt_files(
     let started = Instant::now();
     let window = chrono::Duration::seconds(window_secs);
     let threads = threads.max(1);
+    // Big JSON Lines files are shared between threads in pieces of this size.
+    let units = if threads > 1 {
+        cloudsentinel_ingest::plan_units(files, UNIT_BYTES)
+    } else {
+        files
+            .iter()
+            .map(|p| cloudsentinel_ingest::Unit {
+                path: p.clone(),
+                range: None,
+            })
+            .collect()
+    };
+    let units = &units;
+    let threads = threads.min(units.len().max(1));
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
     let (tx, rx) = std::sync::mpsc::sync_channel::<ToCorrelator>(4 * threads);
@@ -188,53 +205,54 @@ pub fn hunt_files(
             let next = &next;
             let results = &results;
             let worker = std::thread::Builder::new().name(format!("detect-{w}"));
-            worker.spawn_scoped(scope, move || {
-                let mut out = WorkerOut {
-                    alerts: Folder::new(window),
-                    stats: DecodeStats::default(),
-                    errors: Vec::new(),
-                };
-                let mut batch: Vec<CorrelationInput> = Vec::new();
-                let send = |batch: &mut Vec<CorrelationInput>| {
-                    if !batch.is_empty() {
-                        let mut b = std::mem::take(batch);
-                        b.sort_by(|x, y| (x.time, &x.event_id).cmp(&(y.time, &y.event_id)));
-                        let _ = tx.send(ToCorrelator::Batch(w, b));
-                    }
-                };
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = files.get(i) else { break };
-                    cloudsentinel_ingest::decode_file(path, &mut |item| {
-                        out.stats.count(&item);
-                        match item {
-                            Item::Event(ev) => {
-                                let d = rules.detect(&ev);
-                                for m in &d.matches {
-                                    out.alerts.add_match(m, &ev);
-                                }
-                                if let Some(input) = d.for_correlation {
-                                    batch.push(input);
-                                    if batch.len() >= CORRELATION_BATCH {
-                                        send(&mut batch);
+            worker
+                .spawn_scoped(scope, move || {
+                    let mut out = WorkerOut {
+                        alerts: Folder::new(window),
+                        stats: DecodeStats::default(),
+                        errors: Vec::new(),
+                    };
+                    let mut batch: Vec<CorrelationInput> = Vec::new();
+                    let send = |batch: &mut Vec<CorrelationInput>| {
+                        if !batch.is_empty() {
+                            let mut b = std::mem::take(batch);
+                            b.sort_by(|x, y| (x.time, &x.event_id).cmp(&(y.time, &y.event_id)));
+                            let _ = tx.send(ToCorrelator::Batch(w, b));
+                        }
+                    };
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(unit) = units.get(i) else { break };
+                        cloudsentinel_ingest::decode_unit(unit, &mut |item| {
+                            out.stats.count(&item);
+                            match item {
+                                Item::Event(ev) => {
+                                    let d = rules.detect(&ev);
+                                    for m in &d.matches {
+                                        out.alerts.add_match(m, &ev);
+                                    }
+                                    if let Some(input) = d.for_correlation {
+                                        batch.push(input);
+                                        if batch.len() >= CORRELATION_BATCH {
+                                            send(&mut batch);
+                                        }
                                     }
                                 }
-                            }
-                            Item::Error(e) => {
-                                if out.errors.len() < MAX_KEPT_ERRORS {
-                                    out.errors.push(e);
+                                Item::Error(e) => {
+                                    if out.errors.len() < MAX_KEPT_ERRORS {
+                                        out.errors.push(e);
+                                    }
                                 }
+                                Item::Digest | Item::Insight => {}
                             }
-                            Item::Digest | Item::Insight => {}
-                        }
-                    });
-                    send(&mut batch);
-                    progress.inc(std::fs::metadata(path).map(|m| m.len()).unwrap_or(0));
-                }
-                let _ = tx.send(ToCorrelator::Done(w));
-                results.lock().expect("worker results").push(out);
-            })
-            .expect("spawn detection thread");
+                        });
+                        send(&mut batch);
+                        progress.inc(unit.len());
+                    }
+                    let _ = tx.send(ToCorrelator::Done(w));
+                    results.lock().expect("worker results").push(out);
+                })
+                .expect("spawn detection thread");
         }
         drop(tx);
         correlation.join().expect("correlation thread")
@@ -285,14 +303,11 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             return Ok(exit_usage());
         }
     };
-    let threads = args
-        .threads
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
-        .min(files.len().max(1));
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let total_bytes: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())

@@ -165,13 +165,17 @@ impl RawRecord {
 
     fn field(&self, key: &str) -> Option<&Field> {
         let tag = tag_of(key);
-        self.fields.iter().find(|f| f.tag == tag && self.key_of(f) == key)
+        self.fields
+            .iter()
+            .find(|f| f.tag == tag && self.key_of(f) == key)
     }
 
     /// Position of a top-level field, for [`RawRecord::value_at`].
     pub fn position(&self, key: &str) -> Option<usize> {
         let tag = tag_of(key);
-        self.fields.iter().position(|f| f.tag == tag && self.key_of(f) == key)
+        self.fields
+            .iter()
+            .position(|f| f.tag == tag && self.key_of(f) == key)
     }
 
     /// Number of top-level fields.

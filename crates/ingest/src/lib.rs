@@ -24,5 +24,6 @@ pub mod cloudtrail;
 pub mod reader;
 
 pub use reader::{
-    DecodeError, DecodeStats, Item, decode_bytes, decode_file, decode_reader, discover,
+    DecodeError, DecodeStats, Item, Unit, decode_bytes, decode_file, decode_reader, decode_unit,
+    discover, plan_units,
 };

@@ -401,6 +401,196 @@ pub fn decode_file(path: &Path, sink: &mut dyn FnMut(Item)) {
     }
 }
 
+/// A piece of work: a whole file, or a range of lines of a large JSON Lines file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    pub path: PathBuf,
+    /// Byte range of whole lines; `None` for the whole file.
+    pub range: Option<std::ops::Range<u64>>,
+}
+
+impl Unit {
+    /// Bytes this unit covers.
+    pub fn len(&self) -> u64 {
+        match &self.range {
+            Some(r) => r.end - r.start,
+            None => std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Splits files into units of about `chunk` bytes so that several threads can share one big
+/// file. Only plain (not gzip) JSON Lines files larger than `chunk` are split, at line ends;
+/// everything else is one unit.
+pub fn plan_units(files: &[PathBuf], chunk: u64) -> Vec<Unit> {
+    let mut units = Vec::new();
+    for path in files {
+        match line_ranges(path, chunk) {
+            Some(ranges) if ranges.len() > 1 => {
+                units.extend(ranges.into_iter().map(|r| Unit {
+                    path: path.clone(),
+                    range: Some(r),
+                }));
+            }
+            _ => units.push(Unit {
+                path: path.clone(),
+                range: None,
+            }),
+        }
+    }
+    units
+}
+
+fn line_ranges(path: &Path, chunk: u64) -> Option<Vec<std::ops::Range<u64>>> {
+    use std::io::{Seek, SeekFrom};
+    let len = std::fs::metadata(path).ok()?.len();
+    if len <= chunk {
+        return None;
+    }
+    let mut f = File::open(path).ok()?;
+    let mut head = vec![0u8; 4 * 1024 * 1024];
+    let n = f.read(&mut head).ok()?;
+    head.truncate(n);
+    let first = head.iter().position(|b| !b.is_ascii_whitespace())?;
+    if head.starts_with(&[0x1f, 0x8b])
+        || head[first] != b'{'
+        || !first_line_is_complete(&head[first..])
+    {
+        return None;
+    }
+    let mut bounds = vec![0u64];
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = chunk;
+    while at < len {
+        f.seek(SeekFrom::Start(at)).ok()?;
+        // The next line starts after the next newline.
+        let mut pos = at;
+        loop {
+            let n = f.read(&mut buf).ok()?;
+            if n == 0 {
+                pos = len;
+                break;
+            }
+            if let Some(i) = buf[..n].iter().position(|&b| b == b'\n') {
+                pos += i as u64 + 1;
+                break;
+            }
+            pos += n as u64;
+        }
+        if pos >= len {
+            break;
+        }
+        if pos > *bounds.last().expect("non-empty") {
+            bounds.push(pos);
+        }
+        at = pos + chunk;
+    }
+    bounds.push(len);
+    Some(bounds.windows(2).map(|w| w[0]..w[1]).collect())
+}
+
+/// Decodes one unit. Errors in a range carry line numbers counted from the start of the file.
+pub fn decode_unit(unit: &Unit, sink: &mut dyn FnMut(Item)) {
+    use std::io::{Seek, SeekFrom};
+    let Some(range) = unit.range.clone().filter(|r| r.start > 0) else {
+        return match &unit.range {
+            Some(r) => decode_range_from_start(&unit.path, r.end, sink),
+            None => decode_file(&unit.path, sink),
+        };
+    };
+    let origin = Origin {
+        source: "file".into(),
+        path: Some(unit.path.display().to_string()),
+        ..Origin::default()
+    };
+    let mut f = match File::open(&unit.path) {
+        Ok(f) => f,
+        Err(e) => {
+            return sink(Item::Error(DecodeError {
+                origin,
+                reason: format!("cannot open: {e}"),
+            }));
+        }
+    };
+    if let Err(e) = f.seek(SeekFrom::Start(range.start)) {
+        return sink(Item::Error(DecodeError {
+            origin,
+            reason: format!("cannot seek: {e}"),
+        }));
+    }
+    let mut buf = Vec::with_capacity((range.end - range.start) as usize);
+    if let Err(e) = f.take(range.end - range.start).read_to_end(&mut buf) {
+        return sink(Item::Error(DecodeError {
+            origin,
+            reason: format!("read failed: {e}"),
+        }));
+    }
+    // Lines before this range, counted only if an error needs them.
+    let mut lines_before: Option<u64> = None;
+    let path = unit.path.clone();
+    let mut fix = |item: Item| match item {
+        Item::Error(mut e) => {
+            if let Some(line) = e.origin.line {
+                let base = *lines_before.get_or_insert_with(|| count_lines(&path, range.start));
+                e.origin.line = Some(base + line);
+            }
+            e.origin.record_index = None;
+            sink(Item::Error(e))
+        }
+        other => sink(other),
+    };
+    let mut emitter = Emitter {
+        origin,
+        record_index: 0,
+        line: None,
+        sink: &mut fix,
+    };
+    decode_lines(&buf[..], &mut emitter);
+}
+
+fn decode_range_from_start(path: &Path, end: u64, sink: &mut dyn FnMut(Item)) {
+    let origin = Origin {
+        source: "file".into(),
+        path: Some(path.display().to_string()),
+        ..Origin::default()
+    };
+    match File::open(path) {
+        Ok(f) => {
+            let mut emitter = Emitter {
+                origin,
+                record_index: 0,
+                line: None,
+                sink,
+            };
+            decode_lines(BufReader::new(f.take(end)), &mut emitter);
+        }
+        Err(e) => sink(Item::Error(DecodeError {
+            origin,
+            reason: format!("cannot open: {e}"),
+        })),
+    }
+}
+
+/// Newlines in the first `upto` bytes of a file.
+fn count_lines(path: &Path, upto: u64) -> u64 {
+    let Ok(f) = File::open(path) else { return 0 };
+    let mut r = BufReader::with_capacity(1 << 20, f.take(upto));
+    let mut n = 0u64;
+    loop {
+        let buf = match r.fill_buf() {
+            Ok([]) | Err(_) => return n,
+            Ok(b) => b,
+        };
+        n += buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        let len = buf.len();
+        r.consume(len);
+    }
+}
+
 /// Expands files and directories (recursively, e.g. `AWSLogs/<account>/CloudTrail/...`) into
 /// the list of files to read, sorted for a stable order. Hidden files are skipped.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, DecodeError> {
@@ -594,6 +784,44 @@ mod tests {
         let pretty = serde_json::to_string_pretty(&v).unwrap();
         let two = format!("{pretty}\n{pretty}");
         assert_eq!(run(two.as_bytes()).0, ["p", "p"]);
+    }
+
+    #[test]
+    fn big_json_lines_split_into_units_that_decode_to_the_same_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jsonl");
+        let mut text = String::new();
+        for i in 0..200 {
+            if i == 150 {
+                text.push_str("{broken\n");
+            }
+            text.push_str(&rec(&format!("e{i}")));
+            text.push('\n');
+        }
+        std::fs::write(&path, &text).unwrap();
+        let units = plan_units(std::slice::from_ref(&path), 4096);
+        assert!(units.len() > 5, "{} units", units.len());
+        let covered: u64 = units.iter().map(Unit::len).sum();
+        assert_eq!(covered, text.len() as u64);
+        let mut ids = Vec::new();
+        let mut errors = Vec::new();
+        for u in &units {
+            decode_unit(u, &mut |item| match item {
+                Item::Event(e) => ids.push(e.id),
+                Item::Error(e) => errors.push(e),
+                _ => {}
+            });
+        }
+        let expected: Vec<String> = (0..200).map(|i| format!("e{i}")).collect();
+        assert_eq!(ids, expected);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors[0].origin.line,
+            Some(151),
+            "line numbers count from the start of the file"
+        );
+        // Small files and gzip files stay whole.
+        assert_eq!(plan_units(std::slice::from_ref(&path), 1 << 20).len(), 1);
     }
 
     #[test]
