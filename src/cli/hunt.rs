@@ -27,6 +27,24 @@ pub enum Format {
     Csv,
 }
 
+/// A provider, for `--format-hint`.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FormatHint {
+    Aws,
+    Azure,
+    Gcp,
+}
+
+impl FormatHint {
+    pub fn provider(self) -> cloudsentinel_core::Provider {
+        match self {
+            FormatHint::Aws => cloudsentinel_core::Provider::Aws,
+            FormatHint::Azure => cloudsentinel_core::Provider::Azure,
+            FormatHint::Gcp => cloudsentinel_core::Provider::Gcp,
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct HuntArgs {
     /// Files or directories of CloudTrail logs (.json, .json.gz, .jsonl; S3 delivery trees).
@@ -56,6 +74,9 @@ pub struct HuntArgs {
     /// No progress bar and no summary.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Read every input as this provider's logs instead of detecting the format per record.
+    #[arg(long, value_enum, value_name = "PROVIDER")]
+    pub format_hint: Option<FormatHint>,
     /// Print how long each phase took (to stderr).
     #[arg(long)]
     pub timings: bool,
@@ -173,6 +194,7 @@ pub fn hunt_files(
     files: &[PathBuf],
     threads: usize,
     window_secs: i64,
+    hint: Option<cloudsentinel_core::Provider>,
     progress: &ProgressBar,
 ) -> HuntOutcome {
     let started = Instant::now();
@@ -223,7 +245,7 @@ pub fn hunt_files(
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(unit) = units.get(i) else { break };
-                        cloudsentinel_ingest::decode_unit(unit, &mut |item| {
+                        cloudsentinel_ingest::decode_unit(unit, hint, &mut |item| {
                             out.stats.count(&item);
                             match item {
                                 Item::Event(ev) => {
@@ -325,7 +347,14 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
-    let outcome = hunt_files(&rules, &files, threads, args.dedup_window, &progress);
+    let outcome = hunt_files(
+        &rules,
+        &files,
+        threads,
+        args.dedup_window,
+        args.format_hint.map(FormatHint::provider),
+        &progress,
+    );
     progress.finish_and_clear();
 
     let alerts: Vec<&Alert> = outcome

@@ -89,12 +89,27 @@ impl Provider {
 pub enum LogKind {
     /// AWS CloudTrail management and data events.
     CloudTrail,
+    /// Azure Activity Log (control plane) and resource logs.
+    AzureActivity,
+    /// Entra ID sign-in logs (interactive, non-interactive, service principal, managed identity).
+    EntraSignIn,
+    /// Entra ID audit logs (directory changes).
+    EntraAudit,
+    /// Entra ID Protection risk detections.
+    EntraRisk,
+    /// GCP Cloud Audit Logs (admin activity, data access, system event, policy denied).
+    GcpAudit,
 }
 
 impl LogKind {
     pub fn as_str(self) -> &'static str {
         match self {
             LogKind::CloudTrail => "cloudtrail",
+            LogKind::AzureActivity => "azure_activity",
+            LogKind::EntraSignIn => "entra_signin",
+            LogKind::EntraAudit => "entra_audit",
+            LogKind::EntraRisk => "entra_risk",
+            LogKind::GcpAudit => "gcp_audit",
         }
     }
 }
@@ -117,6 +132,12 @@ pub enum ActorKind {
     Account,
     /// An IAM Identity Center user.
     IdentityCenterUser,
+    /// A GCP service account.
+    ServiceAccount,
+    /// An Entra ID application (service principal).
+    ServicePrincipal,
+    /// An Azure managed identity.
+    ManagedIdentity,
     /// Anything the decoder could not classify.
     Unknown,
 }

@@ -187,8 +187,8 @@ impl RuleSetBuilder {
     /// Compiles everything parsed so far.
     pub fn build(self) -> RuleSet {
         let mut failures = self.failures;
-        let mut engine = Engine::new();
-        let mut routed: Vec<Engine> = EVENT_LOGSOURCES.iter().map(|_| Engine::new()).collect();
+        let mut engine = new_engine();
+        let mut routed: Vec<Engine> = EVENT_LOGSOURCES.iter().map(|_| new_engine()).collect();
         let mut correlation = new_correlation_engine();
         let mut kept_rules = Vec::new();
         let mut kept_correlations = Vec::new();
@@ -438,7 +438,14 @@ pub struct RuleSet {
 
 /// The kinds of events the decoders produce; each gets its own engine holding only the rules that
 /// apply to it.
-pub const EVENT_LOGSOURCES: [(Provider, LogKind); 1] = [(Provider::Aws, LogKind::CloudTrail)];
+pub const EVENT_LOGSOURCES: [(Provider, LogKind); 6] = [
+    (Provider::Aws, LogKind::CloudTrail),
+    (Provider::Azure, LogKind::AzureActivity),
+    (Provider::Azure, LogKind::EntraSignIn),
+    (Provider::Azure, LogKind::EntraAudit),
+    (Provider::Azure, LogKind::EntraRisk),
+    (Provider::Gcp, LogKind::GcpAudit),
+];
 
 /// Whether a rule written for `rule` applies to events of `event`: no dimension set on both
 /// differs (a rule without a product applies everywhere). Categories describe endpoint data and
@@ -455,6 +462,11 @@ pub fn applies_to(rule: &LogSource, event: &LogSource) -> bool {
 pub fn logsource_of(provider: Provider, kind: LogKind) -> LogSource {
     let (product, service) = match (provider, kind) {
         (Provider::Aws, LogKind::CloudTrail) => ("aws", "cloudtrail"),
+        (Provider::Azure, LogKind::AzureActivity) => ("azure", "activitylogs"),
+        (Provider::Azure, LogKind::EntraSignIn) => ("azure", "signinlogs"),
+        (Provider::Azure, LogKind::EntraAudit) => ("azure", "auditlogs"),
+        (Provider::Azure, LogKind::EntraRisk) => ("azure", "riskdetection"),
+        (Provider::Gcp, LogKind::GcpAudit) => ("gcp", "gcp.audit"),
         (p, k) => (p.as_str(), k.as_str()),
     };
     LogSource {
@@ -786,6 +798,18 @@ impl RuleSet {
     }
 }
 
+static FIELD_MAPPING: &str = include_str!("../data/field_mapping.yml");
+
+/// Our processing pipeline: public rules' Azure / GCP field names mapped to the raw records'.
+fn pipeline() -> rsigma_eval::Pipeline {
+    rsigma_eval::parse_pipeline(FIELD_MAPPING)
+        .expect("the built-in field mapping parses (a test checks it)")
+}
+
+fn new_engine() -> Engine {
+    Engine::new_with_pipeline(pipeline())
+}
+
 /// Matched events kept per correlation group and window.
 pub const MAX_GROUP_ENTRIES: usize = 256;
 
@@ -806,7 +830,9 @@ fn new_correlation_engine() -> CorrelationEngine {
         ..CorrelationConfig::default()
     };
     config.timestamp_fields.insert(0, "eventTime".to_string());
-    CorrelationEngine::new(config)
+    let mut engine = CorrelationEngine::new(config);
+    engine.add_pipeline(pipeline());
+    engine
 }
 
 /// The sequential, stateful part of detection: Sigma correlation rules. Feed it events in time

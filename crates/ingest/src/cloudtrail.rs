@@ -11,31 +11,17 @@ use cloudsentinel_core::{
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// What one top-level JSON value turned out to be.
-#[derive(Debug)]
-pub enum Shape {
-    /// One CloudTrail record.
-    Record(RawRecord),
-    /// A container of records (`{"Records": [...]}`); an element that is not an object is an
-    /// error with its reason.
-    Records(Vec<Result<RawRecord, String>>),
-    /// A CloudTrail digest file: recognised, carries no events.
-    Digest,
-    /// A CloudTrail Insights event: recognised, not an API call.
-    Insight,
-    /// Not something we know, with the reason.
-    Unknown(String),
-}
+use crate::formats::Shape;
 
-fn is_record(r: &RawRecord) -> bool {
+pub(crate) fn is_record(r: &RawRecord) -> bool {
     r.contains_key("eventName") && (r.contains_key("eventSource") || r.contains_key("eventVersion"))
 }
 
-fn is_insight(r: &RawRecord) -> bool {
+pub(crate) fn is_insight(r: &RawRecord) -> bool {
     r.str_field("eventCategory").as_deref() == Some("Insight") || r.contains_key("insightDetails")
 }
 
-fn is_digest(r: &RawRecord) -> bool {
+pub(crate) fn is_digest(r: &RawRecord) -> bool {
     r.contains_key("digestStartTime") || r.contains_key("digestPublicKeyFingerprint")
 }
 
@@ -53,72 +39,40 @@ fn record_or_insight(inner: RawRecord, what: &str) -> Shape {
     if is_insight(&inner) {
         Shape::Insight
     } else if is_record(&inner) || inner.contains_key("eventName") {
-        Shape::Record(inner)
+        Shape::Record(inner, LogKind::CloudTrail)
     } else {
         Shape::Unknown(format!("{what} is not a CloudTrail record"))
     }
 }
 
-/// Works out what a top-level object is: a record, a container, an EventBridge envelope, an
-/// export row with the record in a field, a digest or an Insight event.
-pub fn classify(r: RawRecord) -> Shape {
+/// Recognises a CloudTrail record, S3 delivery file (`{"Records": [...]}`), EventBridge
+/// envelope, digest file or Insight event; gives the object back when it is none of these.
+pub fn classify_direct(r: RawRecord) -> Result<Shape, RawRecord> {
     if is_insight(&r) {
-        return Shape::Insight;
+        return Ok(Shape::Insight);
     }
     if is_record(&r) {
-        return Shape::Record(r);
+        return Ok(Shape::Record(r, LogKind::CloudTrail));
     }
     if is_digest(&r) {
-        return Shape::Digest;
+        return Ok(Shape::Digest);
     }
     if let Some(list) = r.raw_field("Records").filter(|t| t.starts_with('[')) {
-        return match parse_array(list) {
+        return Ok(match parse_array(list) {
             Ok(items) => Shape::Records(items),
             Err(e) => Shape::Unknown(format!("field Records: {e}")),
-        };
+        });
     }
     // EventBridge: {"detail-type": "AWS API Call via CloudTrail", "detail": {record}}
     if r.contains_key("detail-type") {
         if let Some(detail) = r.raw_field("detail").filter(|t| t.starts_with('{')) {
-            return match RawRecord::parse(detail) {
+            return Ok(match RawRecord::parse(detail) {
                 Ok(inner) => record_or_insight(inner, "the EventBridge detail"),
                 Err(e) => Shape::Unknown(format!("field detail: {e}")),
-            };
+            });
         }
     }
-    // Exports that put the record in a field: CloudTrail Lake (`eventData`, `eventJson`),
-    // Athena / SIEM exports (`event`, `record`, `_source`, `message`, ...).
-    for key in r.keys() {
-        let Some(raw) = r.raw_field(key) else {
-            continue;
-        };
-        if !raw.contains("eventName") {
-            continue;
-        }
-        if raw.starts_with('{') {
-            if let Ok(inner) = RawRecord::parse(raw) {
-                if is_record(&inner) || is_insight(&inner) {
-                    return record_or_insight(inner, key);
-                }
-            }
-        } else if raw.starts_with('"') {
-            if let Some(s) = r.str_field(key).filter(|s| s.trim_start().starts_with('{')) {
-                return match RawRecord::parse(s.as_ref()) {
-                    Ok(inner) if is_record(&inner) || is_insight(&inner) => {
-                        record_or_insight(inner, key)
-                    }
-                    Ok(_) => Shape::Unknown(format!(
-                        "field {key} holds JSON that is not a CloudTrail record"
-                    )),
-                    Err(e) => Shape::Unknown(format!("field {key} holds invalid JSON: {e}")),
-                };
-            }
-        }
-    }
-    Shape::Unknown(
-        "not a CloudTrail record: no eventName/eventSource, no Records list, no EventBridge detail"
-            .into(),
-    )
+    Err(r)
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
@@ -539,22 +493,22 @@ mod tests {
     }
 
     fn classify_v(v: Value) -> Shape {
-        classify(rr(v))
+        crate::formats::classify(rr(v), None)
     }
 
     #[test]
     fn shapes_are_recognised() {
         let rec = record(json!({"type": "Root"}));
-        assert!(matches!(classify_v(rec.clone()), Shape::Record(_)));
+        assert!(matches!(classify_v(rec.clone()), Shape::Record(..)));
         assert!(
             matches!(classify_v(json!({"Records": [rec.clone(), rec.clone()]})), Shape::Records(v) if v.len() == 2)
         );
         let eb = json!({"version": "0", "detail-type": "AWS API Call via CloudTrail", "source": "aws.iam", "detail": rec.clone()});
-        assert!(matches!(classify_v(eb), Shape::Record(_)));
+        assert!(matches!(classify_v(eb), Shape::Record(..)));
         let lake = json!({"eventData": rec.clone()});
-        assert!(matches!(classify_v(lake), Shape::Record(_)));
+        assert!(matches!(classify_v(lake), Shape::Record(..)));
         let as_string = json!({"eventjson": serde_json::to_string(&rec).unwrap()});
-        assert!(matches!(classify_v(as_string), Shape::Record(_)));
+        assert!(matches!(classify_v(as_string), Shape::Record(..)));
         let digest = json!({"awsAccountId": "1", "digestStartTime": "2024-01-01T00:00:00Z", "digestPublicKeyFingerprint": "ab"});
         assert!(matches!(classify_v(digest), Shape::Digest));
         let insight = json!({"eventVersion": "1.08", "eventTime": "2024-01-01T00:00:00Z", "eventCategory": "Insight", "insightDetails": {}, "eventName": "x"});

@@ -20,7 +20,10 @@
 //!
 //! [`Event`]: cloudsentinel_core::Event
 
+pub mod azure;
 pub mod cloudtrail;
+pub mod formats;
+pub mod gcp;
 pub mod reader;
 
 pub use reader::{

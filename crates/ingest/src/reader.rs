@@ -11,11 +11,12 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read};
 use std::path::{Path, PathBuf};
 
-use cloudsentinel_core::{Event, Origin, RawRecord};
+use cloudsentinel_core::{Event, LogKind, Origin, RawRecord};
 use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::cloudtrail::{self, Shape};
+use crate::cloudtrail;
+use crate::formats::{self, Hint, Shape};
 
 /// Inputs up to this size (after decompression) are read whole and parsed from memory, which is
 /// faster; larger ones are streamed.
@@ -72,6 +73,7 @@ impl DecodeStats {
 /// Turns top-level values into items, keeping count of the record index for error messages.
 struct Emitter<'a> {
     origin: Origin,
+    hint: Hint,
     record_index: u64,
     line: Option<u64>,
     sink: &'a mut dyn FnMut(Item),
@@ -92,8 +94,8 @@ impl Emitter<'_> {
         self.record_index += 1;
     }
 
-    fn record(&mut self, record: RawRecord) {
-        match cloudtrail::normalize(record) {
+    fn record(&mut self, record: RawRecord, kind: LogKind) {
+        match formats::normalize(record, kind) {
             Ok(ev) => (self.sink)(Item::Event(Box::new(ev))),
             Err(reason) => self.error(reason),
         }
@@ -102,8 +104,8 @@ impl Emitter<'_> {
 
     /// One object: a record, a container of records, or something else.
     fn object(&mut self, object: RawRecord) {
-        match cloudtrail::classify(object) {
-            Shape::Record(r) => self.record(r),
+        match formats::classify(object, self.hint) {
+            Shape::Record(r, kind) => self.record(r, kind),
             Shape::Records(items) => {
                 for item in items {
                     match item {
@@ -120,8 +122,8 @@ impl Emitter<'_> {
 
     /// One element of a record list: a record (or an envelope around one), never another list.
     fn element(&mut self, element: RawRecord) {
-        match cloudtrail::classify(element) {
-            Shape::Record(r) => self.record(r),
+        match formats::classify(element, self.hint) {
+            Shape::Record(r, kind) => self.record(r, kind),
             Shape::Digest => (self.sink)(Item::Digest),
             Shape::Insight => (self.sink)(Item::Insight),
             Shape::Records(_) => self.skip("nested record list inside a record list".into()),
@@ -332,7 +334,18 @@ fn first_line_is_complete(head: &[u8]) -> bool {
 
 /// Decodes everything in `reader` (plain or gzip) and hands each item to `sink`.
 pub fn decode_reader(reader: impl Read, origin: Origin, sink: &mut dyn FnMut(Item)) {
+    decode_reader_with(reader, origin, None, sink)
+}
+
+/// Like [`decode_reader`], with format detection restricted to one provider.
+pub fn decode_reader_with(
+    reader: impl Read,
+    origin: Origin,
+    hint: Hint,
+    sink: &mut dyn FnMut(Item),
+) {
     let mut emitter = Emitter {
+        hint,
         origin,
         record_index: 0,
         line: None,
@@ -385,15 +398,25 @@ pub fn decode_bytes(bytes: &[u8], origin: Origin, sink: &mut dyn FnMut(Item)) {
     decode_reader(bytes, origin, sink)
 }
 
+/// Like [`decode_bytes`], with format detection restricted to one provider.
+pub fn decode_bytes_with(bytes: &[u8], origin: Origin, hint: Hint, sink: &mut dyn FnMut(Item)) {
+    decode_reader_with(bytes, origin, hint, sink)
+}
+
 /// Decodes one file.
 pub fn decode_file(path: &Path, sink: &mut dyn FnMut(Item)) {
+    decode_file_with(path, None, sink)
+}
+
+/// Like [`decode_file`], with format detection restricted to one provider.
+pub fn decode_file_with(path: &Path, hint: Hint, sink: &mut dyn FnMut(Item)) {
     let origin = Origin {
         source: "file".into(),
         path: Some(path.display().to_string()),
         ..Origin::default()
     };
     match File::open(path) {
-        Ok(f) => decode_reader(f, origin, sink),
+        Ok(f) => decode_reader_with(f, origin, hint, sink),
         Err(e) => sink(Item::Error(DecodeError {
             origin,
             reason: format!("cannot open: {e}"),
@@ -494,12 +517,12 @@ fn line_ranges(path: &Path, chunk: u64) -> Option<Vec<std::ops::Range<u64>>> {
 }
 
 /// Decodes one unit. Errors in a range carry line numbers counted from the start of the file.
-pub fn decode_unit(unit: &Unit, sink: &mut dyn FnMut(Item)) {
+pub fn decode_unit(unit: &Unit, hint: Hint, sink: &mut dyn FnMut(Item)) {
     use std::io::{Seek, SeekFrom};
     let Some(range) = unit.range.clone().filter(|r| r.start > 0) else {
         return match &unit.range {
-            Some(r) => decode_range_from_start(&unit.path, r.end, sink),
-            None => decode_file(&unit.path, sink),
+            Some(r) => decode_range_from_start(&unit.path, r.end, hint, sink),
+            None => decode_file_with(&unit.path, hint, sink),
         };
     };
     let origin = Origin {
@@ -544,6 +567,7 @@ pub fn decode_unit(unit: &Unit, sink: &mut dyn FnMut(Item)) {
         other => sink(other),
     };
     let mut emitter = Emitter {
+        hint,
         origin,
         record_index: 0,
         line: None,
@@ -552,7 +576,7 @@ pub fn decode_unit(unit: &Unit, sink: &mut dyn FnMut(Item)) {
     decode_lines(&buf[..], &mut emitter);
 }
 
-fn decode_range_from_start(path: &Path, end: u64, sink: &mut dyn FnMut(Item)) {
+fn decode_range_from_start(path: &Path, end: u64, hint: Hint, sink: &mut dyn FnMut(Item)) {
     let origin = Origin {
         source: "file".into(),
         path: Some(path.display().to_string()),
@@ -561,6 +585,7 @@ fn decode_range_from_start(path: &Path, end: u64, sink: &mut dyn FnMut(Item)) {
     match File::open(path) {
         Ok(f) => {
             let mut emitter = Emitter {
+                hint,
                 origin,
                 record_index: 0,
                 line: None,
@@ -806,7 +831,7 @@ mod tests {
         let mut ids = Vec::new();
         let mut errors = Vec::new();
         for u in &units {
-            decode_unit(u, &mut |item| match item {
+            decode_unit(u, None, &mut |item| match item {
                 Item::Event(e) => ids.push(e.id),
                 Item::Error(e) => errors.push(e),
                 _ => {}

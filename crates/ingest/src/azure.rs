@@ -1,0 +1,593 @@
+//! Azure: the Activity Log and Entra ID sign-in, audit and risk logs.
+//!
+//! Every record is brought to the **diagnostic-settings shape** (what a diagnostic setting writes
+//! to a storage account or an Event Hub), because that is the one shape rules are written
+//! against: `time`, `resourceId`, `operationName`, `category`, `resultType`, `callerIpAddress`,
+//! `identity`, `properties`, ... Records in the Microsoft Graph shape (a `signIn` or a
+//! `directoryAudit` object) and in the Activity Log REST API shape (`eventTimestamp`,
+//! `operationName.value`) are wrapped into it, the original object kept whole under
+//! `properties` where the diagnostic shape puts it. Top-level keys are written in their canonical
+//! case (some exports lower-case them).
+
+use std::sync::Arc;
+
+use cloudsentinel_core::raw::Scalar;
+use cloudsentinel_core::{
+    Action, Actor, ActorKind, Event, LogKind, Outcome, Provider, RawRecord, Resource,
+};
+use serde_json::{Map, Value, json};
+
+use crate::cloudtrail::parse_time;
+
+/// Top-level keys of the diagnostic-settings shape, in their canonical case.
+const CANONICAL_KEYS: [&str; 18] = [
+    "time",
+    "resourceId",
+    "operationName",
+    "operationVersion",
+    "category",
+    "resultType",
+    "resultSignature",
+    "resultDescription",
+    "durationMs",
+    "callerIpAddress",
+    "correlationId",
+    "identity",
+    "level",
+    "location",
+    "properties",
+    "tenantId",
+    "Level",
+    "callerIdentity",
+];
+
+fn key_ci<'a>(r: &'a RawRecord, key: &str) -> Option<&'a str> {
+    r.keys().find(|k| k.eq_ignore_ascii_case(key))
+}
+
+/// Whether an object is an Azure diagnostic-settings record.
+pub fn is_diagnostic(r: &RawRecord) -> bool {
+    key_ci(r, "operationName").is_some()
+        && (key_ci(r, "time").is_some()
+            || key_ci(r, "resourceId").is_some()
+            || key_ci(r, "category").is_some())
+        && !r.contains_key("eventTimestamp")
+}
+
+/// Whether an object is a Microsoft Graph `signIn`.
+pub fn is_graph_sign_in(r: &RawRecord) -> bool {
+    r.contains_key("createdDateTime")
+        && r.contains_key("status")
+        && (r.contains_key("userPrincipalName")
+            || r.contains_key("appId")
+            || r.contains_key("servicePrincipalId"))
+}
+
+/// Whether an object is a Microsoft Graph `directoryAudit`.
+pub fn is_graph_audit(r: &RawRecord) -> bool {
+    r.contains_key("activityDateTime") && r.contains_key("activityDisplayName")
+}
+
+/// Whether an object is an Activity Log event from the REST API (`eventTimestamp`, object-valued
+/// `operationName`).
+pub fn is_rest_activity(r: &RawRecord) -> bool {
+    r.contains_key("eventTimestamp")
+        && r.raw_field("operationName")
+            .is_some_and(|t| t.starts_with('{'))
+}
+
+/// The log a diagnostic record belongs to.
+pub fn kind_of(r: &RawRecord) -> LogKind {
+    let category = key_ci(r, "category")
+        .and_then(|k| r.str_field(k))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let operation = key_ci(r, "operationName")
+        .and_then(|k| r.str_field(k))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if category.ends_with("signinlogs") || operation == "sign-in activity" {
+        return LogKind::EntraSignIn;
+    }
+    if matches!(
+        category.as_str(),
+        "userriskevents" | "riskyusers" | "serviceprincipalriskevents" | "riskyserviceprincipals"
+    ) {
+        return LogKind::EntraRisk;
+    }
+    let resource = key_ci(r, "resourceId")
+        .and_then(|k| r.str_field(k))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let directory_audit = r
+        .value(key_ci(r, "properties").unwrap_or("properties"))
+        .is_some_and(|p| {
+            p.get("activityDisplayName").is_some()
+                || p.get("initiatedBy").is_some()
+                || p.get("loggedByService").is_some()
+        });
+    if category == "auditlogs"
+        || directory_audit
+        || (resource.contains("/providers/microsoft.aadiam") && !category.is_empty())
+    {
+        return LogKind::EntraAudit;
+    }
+    LogKind::AzureActivity
+}
+
+/// Rewrites top-level keys to their canonical case when an export lower-cased them. `None` when
+/// nothing needs changing (the original text is kept).
+pub fn canonicalize(r: &RawRecord) -> Option<RawRecord> {
+    let lowered = |k: &str| {
+        !CANONICAL_KEYS.contains(&k) && CANONICAL_KEYS.iter().any(|c| c.eq_ignore_ascii_case(k))
+    };
+    let needs = r.keys().any(lowered);
+    if !needs {
+        return None;
+    }
+    let mut map = Map::new();
+    for k in r.keys() {
+        let canonical = if lowered(k) {
+            CANONICAL_KEYS
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(k))
+                .copied()
+                .unwrap_or(k)
+        } else {
+            k
+        };
+        let v = r.value(k).cloned().unwrap_or(Value::Null);
+        map.entry(canonical.to_string()).or_insert(v);
+    }
+    RawRecord::from_value(&Value::Object(map)).ok()
+}
+
+/// A Graph `signIn` in the diagnostic-settings shape.
+pub fn wrap_sign_in(r: &RawRecord) -> Option<RawRecord> {
+    let obj = r.to_value();
+    let status = obj.get("status");
+    let code = status.and_then(|s| s.get("errorCode")).map(|c| match c {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let category = match obj.get("signInEventTypes").and_then(Value::as_array) {
+        Some(types) if types.iter().any(|t| t == "servicePrincipal") => {
+            "ServicePrincipalSignInLogs"
+        }
+        Some(types) if types.iter().any(|t| t == "managedIdentity") => "ManagedIdentitySignInLogs",
+        Some(types) if types.iter().any(|t| t == "nonInteractiveUser") => {
+            "NonInteractiveUserSignInLogs"
+        }
+        _ if obj.get("isInteractive") == Some(&Value::Bool(false)) => {
+            "NonInteractiveUserSignInLogs"
+        }
+        _ => "SignInLogs",
+    };
+    let wrapped = json!({
+        "time": obj.get("createdDateTime"),
+        "operationName": "Sign-in activity",
+        "category": category,
+        "resultType": code.unwrap_or_else(|| "0".into()),
+        "resultDescription": status.and_then(|s| s.get("failureReason")),
+        "callerIpAddress": obj.get("ipAddress"),
+        "correlationId": obj.get("correlationId"),
+        "location": obj.get("location").and_then(|l| l.get("countryOrRegion")),
+        "properties": obj,
+    });
+    RawRecord::from_value(&strip_nulls(wrapped)).ok()
+}
+
+/// A Graph `directoryAudit` in the diagnostic-settings shape.
+pub fn wrap_audit(r: &RawRecord) -> Option<RawRecord> {
+    let obj = r.to_value();
+    let initiated_ip = obj
+        .pointer("/initiatedBy/user/ipAddress")
+        .or_else(|| obj.pointer("/initiatedBy/app/ipAddress"))
+        .cloned();
+    let wrapped = json!({
+        "time": obj.get("activityDateTime"),
+        "operationName": obj.get("activityDisplayName"),
+        "category": "AuditLogs",
+        "resultType": obj.get("result"),
+        "resultDescription": obj.get("resultReason"),
+        "callerIpAddress": initiated_ip,
+        "correlationId": obj.get("correlationId"),
+        "properties": obj,
+    });
+    RawRecord::from_value(&strip_nulls(wrapped)).ok()
+}
+
+/// An Activity Log REST API event in the diagnostic-settings shape.
+pub fn wrap_rest_activity(r: &RawRecord) -> Option<RawRecord> {
+    let obj = r.to_value();
+    let value_of = |k: &str| {
+        obj.get(k).and_then(|v| {
+            v.get("value")
+                .cloned()
+                .or_else(|| v.as_str().map(|s| Value::String(s.into())))
+        })
+    };
+    let wrapped = json!({
+        "time": obj.get("eventTimestamp"),
+        "resourceId": obj.get("resourceId"),
+        "operationName": value_of("operationName"),
+        "category": value_of("category"),
+        "resultType": value_of("status"),
+        "resultSignature": value_of("subStatus"),
+        "callerIpAddress": obj.pointer("/httpRequest/clientIpAddress"),
+        "correlationId": obj.get("correlationId"),
+        "identity": {"authorization": obj.get("authorization"), "claims": obj.get("claims")},
+        "level": obj.get("level"),
+        "tenantId": obj.get("tenantId"),
+        "caller": obj.get("caller"),
+        "eventDataId": obj.get("eventDataId"),
+        "properties": obj.get("properties"),
+    });
+    RawRecord::from_value(&strip_nulls(wrapped)).ok()
+}
+
+fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+const CLAIM_UPN: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn";
+const CLAIM_NAME: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name";
+const CLAIM_EMAIL: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
+const CLAIM_OID: &str = "http://schemas.microsoft.com/identity/claims/objectidentifier";
+
+/// Drops a `:port` suffix from an IPv4 address (storage logs write `1.2.3.4:443`).
+fn ip_only(ip: String) -> String {
+    match ip.rsplit_once(':') {
+        Some((host, port)) if host.contains('.') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host.to_string()
+        }
+        _ => ip,
+    }
+}
+
+fn subscription_of(resource_id: &str) -> Option<String> {
+    let lower = resource_id.to_ascii_lowercase();
+    let at = lower.find("/subscriptions/")? + "/subscriptions/".len();
+    let rest = &resource_id[at..];
+    Some(rest.split('/').next()?.to_string()).filter(|s| !s.is_empty())
+}
+
+fn synthetic_id(r: &RawRecord) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in r.text().as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("synthetic-{h:016x}")
+}
+
+/// Turns a diagnostic-settings record into an [`Event`].
+pub fn normalize(record: RawRecord, kind: LogKind) -> Result<Event, String> {
+    let time = match record.scalar("time") {
+        Some(Scalar::Str(s)) => {
+            parse_time(&s).ok_or_else(|| format!("field time: '{s}' is not a time"))?
+        }
+        Some(_) => return Err("field time: not a string".into()),
+        None => return Err("field time: missing".into()),
+    };
+    let operation = record
+        .str_field("operationName")
+        .filter(|s| !s.is_empty())
+        .ok_or("field operationName: missing or empty")?
+        .into_owned();
+    let props = record.value("properties").cloned().unwrap_or(Value::Null);
+    let identity = record.value("identity").cloned().unwrap_or(Value::Null);
+    let resource_id = record.str_field("resourceId").map(|s| s.into_owned());
+    let result_type = record
+        .str_field("resultType")
+        .map(|s| s.into_owned())
+        .or_else(|| match record.scalar("resultType") {
+            Some(Scalar::Int(i)) => Some(i.to_string()),
+            _ => None,
+        });
+    let id = text(props.get("id"))
+        .or_else(|| record.str_field("eventDataId").map(|s| s.into_owned()))
+        .or_else(|| text(props.get("eventDataId")))
+        .unwrap_or_else(|| synthetic_id(&record));
+    let mut actor = Actor::default();
+    let (service, read_only, outcome);
+    match kind {
+        LogKind::EntraSignIn => {
+            let category = record
+                .str_field("category")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            actor.kind = Some(if category.starts_with("serviceprincipal") {
+                ActorKind::ServicePrincipal
+            } else if category.starts_with("managedidentity") {
+                ActorKind::ManagedIdentity
+            } else {
+                ActorKind::User
+            });
+            actor.name = text(props.get("userPrincipalName"))
+                .or_else(|| text(props.get("servicePrincipalName")))
+                .or_else(|| text(props.get("appDisplayName")));
+            actor.id = text(props.get("userId"))
+                .or_else(|| text(props.get("servicePrincipalId")))
+                .or_else(|| text(props.get("appId")));
+            let requirement = text(props.get("authenticationRequirement")).unwrap_or_default();
+            actor.mfa = if requirement.eq_ignore_ascii_case("multiFactorAuthentication") {
+                Some(true)
+            } else if requirement.eq_ignore_ascii_case("singleFactorAuthentication") {
+                Some(false)
+            } else {
+                None
+            };
+            service = "entra".to_string();
+            read_only = Some(false);
+            let code = result_type
+                .clone()
+                .or_else(|| text(props.pointer("/status/errorCode")))
+                .unwrap_or_else(|| "0".into());
+            outcome = Outcome {
+                success: code == "0",
+                error_message: record
+                    .str_field("resultDescription")
+                    .map(|s| s.into_owned())
+                    .or_else(|| text(props.pointer("/status/failureReason"))),
+                error_code: (code != "0").then_some(code),
+            };
+        }
+        LogKind::EntraAudit | LogKind::EntraRisk => {
+            let user = props.pointer("/initiatedBy/user");
+            let app = props.pointer("/initiatedBy/app");
+            if let Some(u) =
+                user.filter(|u| u.get("userPrincipalName").is_some() || u.get("id").is_some())
+            {
+                actor.kind = Some(ActorKind::User);
+                actor.name =
+                    text(u.get("userPrincipalName")).or_else(|| text(u.get("displayName")));
+                actor.id = text(u.get("id"));
+            } else if let Some(a) = app {
+                actor.kind = Some(ActorKind::ServicePrincipal);
+                actor.name = text(a.get("displayName"));
+                actor.id = text(a.get("servicePrincipalId")).or_else(|| text(a.get("appId")));
+            } else if kind == LogKind::EntraRisk {
+                actor.kind = Some(ActorKind::User);
+                actor.name = text(props.get("userPrincipalName"));
+                actor.id = text(props.get("userId"));
+            }
+            service = "entra".to_string();
+            read_only = Some(false);
+            let result = text(props.get("result"))
+                .or(result_type.clone())
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let failed = matches!(result.as_str(), "failure" | "failed" | "timeout");
+            outcome = Outcome {
+                success: !failed,
+                error_code: failed.then(|| result.clone()),
+                error_message: text(props.get("resultReason")).or_else(|| {
+                    record
+                        .str_field("resultDescription")
+                        .map(|s| s.into_owned())
+                }),
+            };
+        }
+        _ => {
+            let claims = identity.get("claims");
+            actor.name = claims
+                .and_then(|c| {
+                    text(c.get(CLAIM_UPN))
+                        .or_else(|| text(c.get(CLAIM_NAME)))
+                        .or_else(|| text(c.get(CLAIM_EMAIL)))
+                })
+                .or_else(|| record.str_field("caller").map(|s| s.into_owned()));
+            actor.id = claims.and_then(|c| text(c.get(CLAIM_OID)).or_else(|| text(c.get("appid"))));
+            actor.kind = Some(if claims.is_some_and(|c| c.get(CLAIM_UPN).is_some()) {
+                ActorKind::User
+            } else {
+                ActorKind::ServicePrincipal
+            });
+            if actor.name.is_none() && actor.id.is_none() {
+                actor.kind = None;
+            }
+            service = operation.split('/').next().unwrap_or_default().to_string();
+            let op = operation.to_ascii_lowercase();
+            read_only = if op.ends_with("/read") || op.starts_with("get") || op.starts_with("list")
+            {
+                Some(true)
+            } else if op.ends_with("/write") || op.ends_with("/delete") || op.ends_with("/action") {
+                Some(false)
+            } else {
+                None
+            };
+            let result = result_type.clone().unwrap_or_default();
+            let failed = result.eq_ignore_ascii_case("failure")
+                || result.eq_ignore_ascii_case("failed")
+                || text(props.get("metricResponseType"))
+                    .is_some_and(|m| !m.eq_ignore_ascii_case("success"));
+            outcome = Outcome {
+                success: !failed,
+                error_code: failed.then(|| {
+                    record
+                        .str_field("resultSignature")
+                        .map(|s| s.into_owned())
+                        .unwrap_or(result)
+                }),
+                error_message: record
+                    .str_field("resultDescription")
+                    .map(|s| s.into_owned()),
+            };
+        }
+    }
+    let source_ip = record
+        .str_field("callerIpAddress")
+        .filter(|s| !s.is_empty())
+        .map(|s| ip_only(s.into_owned()))
+        .or_else(|| text(props.get("ipAddress")));
+    let user_agent = text(props.get("userAgent"))
+        .or_else(|| text(props.get("userAgentHeader")))
+        .or_else(|| text(props.get("clientAppUsed")));
+    let account = resource_id
+        .as_deref()
+        .and_then(subscription_of)
+        .or_else(|| record.str_field("tenantId").map(|s| s.into_owned()))
+        .or_else(|| text(props.get("tenantId")));
+    let region = record
+        .str_field("location")
+        .filter(|s| !s.is_empty())
+        .map(|s| s.into_owned());
+    let resources = resource_id
+        .into_iter()
+        .map(|id| Resource { id, kind: None })
+        .collect();
+    let provider = Provider::Azure;
+    Ok(Event {
+        id,
+        time,
+        provider,
+        kind,
+        account,
+        region,
+        actor,
+        source_ip,
+        user_agent,
+        action: Action {
+            service,
+            operation,
+            read_only,
+        },
+        resources,
+        outcome,
+        raw: Arc::new(record),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rr(v: Value) -> RawRecord {
+        RawRecord::from_value(&v).unwrap()
+    }
+
+    #[test]
+    fn activity_log_role_assignment() {
+        let r = rr(json!({
+            "time": "2024-12-17T10:30:00.0000000Z",
+            "resourceId": "/subscriptions/1111-2222/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignments/abc",
+            "operationName": "MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE",
+            "category": "Administrative", "resultType": "Success", "callerIpAddress": "203.0.113.9",
+            "identity": {"claims": {CLAIM_UPN: "mallory@contoso.com", CLAIM_OID: "oid-1"}},
+            "location": "global", "properties": {"eventDataId": "evt-1"}
+        }));
+        assert_eq!(kind_of(&r), LogKind::AzureActivity);
+        let ev = normalize(r, LogKind::AzureActivity).unwrap();
+        assert_eq!(ev.id, "evt-1");
+        assert_eq!(ev.account.as_deref(), Some("1111-2222"));
+        assert_eq!(ev.actor.name.as_deref(), Some("mallory@contoso.com"));
+        assert_eq!(ev.actor.kind, Some(ActorKind::User));
+        assert_eq!(ev.action.service, "MICROSOFT.AUTHORIZATION");
+        assert_eq!(ev.action.read_only, Some(false));
+        assert!(ev.outcome.success);
+        assert_eq!(ev.entity(), "oid-1");
+    }
+
+    #[test]
+    fn sign_in_in_both_shapes() {
+        let graph = rr(json!({
+            "id": "si-1", "createdDateTime": "2025-01-15T09:30:45Z", "userPrincipalName": "alice@contoso.com",
+            "userId": "u-1", "appDisplayName": "Azure Portal", "ipAddress": "198.51.100.4", "clientAppUsed": "Browser",
+            "status": {"errorCode": 50126, "failureReason": "Invalid username or password."},
+            "authenticationRequirement": "singleFactorAuthentication", "isInteractive": true
+        }));
+        assert!(is_graph_sign_in(&graph));
+        let wrapped = wrap_sign_in(&graph).unwrap();
+        assert_eq!(kind_of(&wrapped), LogKind::EntraSignIn);
+        assert_eq!(wrapped.str_field("resultType").as_deref(), Some("50126"));
+        let ev = normalize(wrapped, LogKind::EntraSignIn).unwrap();
+        assert_eq!(ev.id, "si-1");
+        assert!(!ev.outcome.success);
+        assert_eq!(ev.outcome.error_code.as_deref(), Some("50126"));
+        assert_eq!(ev.actor.mfa, Some(false));
+        assert_eq!(ev.source_ip.as_deref(), Some("198.51.100.4"));
+
+        let diag = rr(json!({
+            "time": "2025-01-15 09:30:45.123", "operationname": "Sign-in activity", "category": "ServicePrincipalSignInLogs",
+            "resultType": "0", "calleripaddress": "12.12.12.12", "properties": {"appId": "app-1", "servicePrincipalName": "ci-bot"}
+        }));
+        let canon = canonicalize(&diag).unwrap();
+        assert!(canon.contains_key("operationName") && canon.contains_key("callerIpAddress"));
+        assert_eq!(kind_of(&canon), LogKind::EntraSignIn);
+        let ev = normalize(canon, LogKind::EntraSignIn).unwrap();
+        assert_eq!(ev.actor.kind, Some(ActorKind::ServicePrincipal));
+        assert_eq!(ev.actor.name.as_deref(), Some("ci-bot"));
+        assert!(ev.outcome.success);
+    }
+
+    #[test]
+    fn directory_audit_in_graph_shape() {
+        let graph = rr(json!({
+            "id": "Directory_1", "activityDateTime": "2025-01-15T08:45:30Z", "activityDisplayName": "Add member to role",
+            "category": "RoleManagement", "result": "success", "loggedByService": "Core Directory",
+            "initiatedBy": {"user": {"id": "u-9", "userPrincipalName": "admin@contoso.com", "ipAddress": "192.0.2.1"}},
+            "targetResources": [{"userPrincipalName": "mallory@contoso.com", "modifiedProperties": [{"displayName": "Role.DisplayName", "newValue": "\"Global Administrator\""}]}]
+        }));
+        assert!(is_graph_audit(&graph));
+        let wrapped = wrap_audit(&graph).unwrap();
+        assert_eq!(kind_of(&wrapped), LogKind::EntraAudit);
+        assert_eq!(
+            wrapped.str_field("operationName").as_deref(),
+            Some("Add member to role")
+        );
+        let ev = normalize(wrapped, LogKind::EntraAudit).unwrap();
+        assert_eq!(ev.actor.name.as_deref(), Some("admin@contoso.com"));
+        assert_eq!(ev.source_ip.as_deref(), Some("192.0.2.1"));
+        assert!(ev.outcome.success);
+    }
+
+    #[test]
+    fn rest_api_activity_event_is_wrapped() {
+        let rest = rr(json!({
+            "eventTimestamp": "2024-03-01T10:00:00Z", "eventDataId": "e-7", "correlationId": "c-1",
+            "operationName": {"value": "Microsoft.Network/networkSecurityGroups/securityRules/write", "localizedValue": "Create or Update Security Rule"},
+            "category": {"value": "Administrative"}, "status": {"value": "Succeeded"},
+            "resourceId": "/subscriptions/sub-9/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg/securityRules/ssh",
+            "caller": "bob@contoso.com", "httpRequest": {"clientIpAddress": "203.0.113.5"}, "claims": {}
+        }));
+        assert!(is_rest_activity(&rest));
+        let wrapped = wrap_rest_activity(&rest).unwrap();
+        assert_eq!(
+            wrapped.str_field("operationName").as_deref(),
+            Some("Microsoft.Network/networkSecurityGroups/securityRules/write")
+        );
+        let ev = normalize(wrapped, LogKind::AzureActivity).unwrap();
+        assert_eq!(ev.id, "e-7");
+        assert_eq!(ev.actor.name.as_deref(), Some("bob@contoso.com"));
+        assert_eq!(ev.source_ip.as_deref(), Some("203.0.113.5"));
+        assert_eq!(ev.account.as_deref(), Some("sub-9"));
+    }
+
+    #[test]
+    fn storage_log_ip_loses_its_port() {
+        let r = rr(
+            json!({"time": "2024-12-19T16:37:59.255Z", "operationName": "DeleteBlob", "category": "StorageWrite",
+            "callerIpAddress": "5.5.5.5:28915", "properties": {"metricResponseType": "Success", "userAgentHeader": "curl/8"}}),
+        );
+        let ev = normalize(r, LogKind::AzureActivity).unwrap();
+        assert_eq!(ev.source_ip.as_deref(), Some("5.5.5.5"));
+        assert_eq!(ev.user_agent.as_deref(), Some("curl/8"));
+    }
+}

@@ -1,0 +1,156 @@
+//! Which provider and log a JSON object comes from, and the one entry point that turns any record
+//! into an [`Event`].
+//!
+//! Detection is by shape, so a directory can mix CloudTrail, Azure and GCP files; a [`Hint`]
+//! restricts it to one provider when the caller knows better.
+
+use cloudsentinel_core::{Event, LogKind, Provider, RawRecord};
+
+use crate::{azure, cloudtrail, gcp};
+
+/// What one JSON object turned out to be.
+#[derive(Debug)]
+pub enum Shape {
+    /// One record of a known log.
+    Record(RawRecord, LogKind),
+    /// A container of records (`{"Records": [...]}`, `{"records": [...]}`, `{"value": [...]}`);
+    /// an element that is not an object is an error with its reason.
+    Records(Vec<Result<RawRecord, String>>),
+    /// A CloudTrail digest file: recognised, carries no events.
+    Digest,
+    /// A CloudTrail Insights event: recognised, not an API call.
+    Insight,
+    /// Not something we know, with the reason.
+    Unknown(String),
+}
+
+/// Restricts format detection to one provider (`--format-hint`).
+pub type Hint = Option<Provider>;
+
+fn allows(hint: Hint, p: Provider) -> bool {
+    hint.is_none_or(|h| h == p)
+}
+
+/// Works out what an object is.
+pub fn classify(r: RawRecord, hint: Hint) -> Shape {
+    match direct(r, hint) {
+        Ok(shape) => shape,
+        Err(r) => inside_a_field(r, hint),
+    }
+}
+
+/// The object itself is a record or a container.
+fn direct(r: RawRecord, hint: Hint) -> Result<Shape, RawRecord> {
+    if allows(hint, Provider::Gcp) {
+        if gcp::is_audit_entry(&r) {
+            return Ok(Shape::Record(r, LogKind::GcpAudit));
+        }
+        if let Some(inner) = gcp::unwrap_pubsub(&r) {
+            return Ok(match inner {
+                Ok(inner) if gcp::is_audit_entry(&inner) => Shape::Record(inner, LogKind::GcpAudit),
+                Ok(_) => Shape::Unknown(
+                    "the Pub/Sub message does not hold a Cloud Audit Logs entry".into(),
+                ),
+                Err(e) => Shape::Unknown(e),
+            });
+        }
+        if gcp::is_other_entry(&r) {
+            return Ok(Shape::Unknown(
+                "a Cloud Logging entry without an audit protoPayload (flow, load-balancer or application log) is not an audit log".into(),
+            ));
+        }
+    }
+    let r = if allows(hint, Provider::Aws) {
+        match cloudtrail::classify_direct(r) {
+            Ok(shape) => return Ok(shape),
+            Err(r) => r,
+        }
+    } else {
+        r
+    };
+    if allows(hint, Provider::Azure) {
+        for key in ["records", "value"] {
+            if let Some(list) = r.raw_field(key).filter(|t| t.starts_with('[')) {
+                return Ok(match cloudtrail::parse_array(list) {
+                    Ok(items) => Shape::Records(items),
+                    Err(e) => Shape::Unknown(format!("field {key}: {e}")),
+                });
+            }
+        }
+        let wrapped = if azure::is_rest_activity(&r) {
+            Some((azure::wrap_rest_activity(&r), LogKind::AzureActivity))
+        } else if azure::is_graph_sign_in(&r) {
+            Some((azure::wrap_sign_in(&r), LogKind::EntraSignIn))
+        } else if azure::is_graph_audit(&r) {
+            Some((azure::wrap_audit(&r), LogKind::EntraAudit))
+        } else {
+            None
+        };
+        if let Some((w, kind)) = wrapped {
+            return Ok(match w {
+                Some(w) => Shape::Record(w, kind),
+                None => Shape::Unknown(
+                    "an Azure record that could not be brought to the diagnostic-settings shape"
+                        .into(),
+                ),
+            });
+        }
+        if azure::is_diagnostic(&r) {
+            let r = azure::canonicalize(&r).unwrap_or(r);
+            let kind = azure::kind_of(&r);
+            return Ok(Shape::Record(r, kind));
+        }
+    }
+    if allows(hint, Provider::Aws) && r.contains_key("eventName") {
+        // Looks like CloudTrail but lacks what a record needs: let normalization say what.
+        return Ok(Shape::Record(r, LogKind::CloudTrail));
+    }
+    Err(r)
+}
+
+/// Exports that put the record in a field: CloudTrail Lake (`eventData`, `eventJson`), SIEM and
+/// test-case exports (`event`, `record`, `_source`, `message`, ...).
+fn inside_a_field(r: RawRecord, hint: Hint) -> Shape {
+    for key in r.keys() {
+        let Some(raw) = r.raw_field(key) else {
+            continue;
+        };
+        let inner = if raw.starts_with('{') {
+            RawRecord::parse(raw).ok()
+        } else if raw.starts_with("\"{") {
+            r.str_field(key)
+                .and_then(|s| RawRecord::parse(s.as_ref()).ok())
+        } else {
+            None
+        };
+        if let Some(inner) = inner {
+            match direct(inner, hint) {
+                Ok(Shape::Unknown(_)) | Err(_) => {}
+                Ok(shape) => return shape,
+            }
+        }
+    }
+    let expected = match hint {
+        Some(Provider::Aws) => {
+            "a CloudTrail record (eventName, eventSource), a Records list or an EventBridge envelope"
+        }
+        Some(Provider::Azure) => {
+            "an Azure Activity Log or Entra ID record (operationName, time, category) or a records/value list"
+        }
+        Some(Provider::Gcp) => "a Cloud Audit Logs entry (protoPayload) or a Pub/Sub push envelope",
+        None => "a CloudTrail, Azure or GCP audit record",
+    };
+    Shape::Unknown(format!("not {expected}"))
+}
+
+/// Turns a record of a known log into an [`Event`].
+pub fn normalize(record: RawRecord, kind: LogKind) -> Result<Event, String> {
+    match kind {
+        LogKind::CloudTrail => cloudtrail::normalize(record),
+        LogKind::GcpAudit => gcp::normalize(record),
+        LogKind::AzureActivity
+        | LogKind::EntraSignIn
+        | LogKind::EntraAudit
+        | LogKind::EntraRisk => azure::normalize(record, kind),
+    }
+}
