@@ -117,8 +117,17 @@ fn parse_case(line_no: usize, v: &Value, default_time: &str) -> Result<Case, Str
     let mut event_json = v.get("event").cloned().ok_or("missing \"event\"")?;
     // Trimmed test events often leave out the time; detection does not depend on it.
     if let Value::Object(m) = &mut event_json {
-        if !m.contains_key("eventTime") && m.contains_key("eventName") {
+        let has = |m: &serde_json::Map<String, Value>, k: &str| {
+            m.keys().any(|x| x.eq_ignore_ascii_case(k))
+        };
+        if !has(m, "eventTime") && m.contains_key("eventName") {
             m.insert("eventTime".into(), json!(default_time));
+        }
+        if !has(m, "timestamp") && has(m, "protoPayload") {
+            m.insert("timestamp".into(), json!(default_time));
+        }
+        if !has(m, "time") && has(m, "operationName") {
+            m.insert("time".into(), json!(default_time));
         }
     }
     let bytes = serde_json::to_vec(&event_json).map_err(|e| e.to_string())?;

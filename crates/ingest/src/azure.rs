@@ -15,7 +15,7 @@ use cloudsentinel_core::raw::Scalar;
 use cloudsentinel_core::{
     Action, Actor, ActorKind, Event, LogKind, Outcome, Provider, RawRecord, Resource,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::cloudtrail::parse_time;
 
@@ -118,28 +118,7 @@ pub fn kind_of(r: &RawRecord) -> LogKind {
 /// Rewrites top-level keys to their canonical case when an export lower-cased them. `None` when
 /// nothing needs changing (the original text is kept).
 pub fn canonicalize(r: &RawRecord) -> Option<RawRecord> {
-    let lowered = |k: &str| {
-        !CANONICAL_KEYS.contains(&k) && CANONICAL_KEYS.iter().any(|c| c.eq_ignore_ascii_case(k))
-    };
-    let needs = r.keys().any(lowered);
-    if !needs {
-        return None;
-    }
-    let mut map = Map::new();
-    for k in r.keys() {
-        let canonical = if lowered(k) {
-            CANONICAL_KEYS
-                .iter()
-                .find(|c| c.eq_ignore_ascii_case(k))
-                .copied()
-                .unwrap_or(k)
-        } else {
-            k
-        };
-        let v = r.value(k).cloned().unwrap_or(Value::Null);
-        map.entry(canonical.to_string()).or_insert(v);
-    }
-    RawRecord::from_value(&Value::Object(map)).ok()
+    crate::formats::canonical_keys(r, &CANONICAL_KEYS)
 }
 
 /// A Graph `signIn` in the diagnostic-settings shape.

@@ -41,6 +41,11 @@ pub fn classify(r: RawRecord, hint: Hint) -> Shape {
 
 /// The object itself is a record or a container.
 fn direct(r: RawRecord, hint: Hint) -> Result<Shape, RawRecord> {
+    let r = if allows(hint, Provider::Gcp) {
+        gcp::canonicalize(&r).unwrap_or(r)
+    } else {
+        r
+    };
     if allows(hint, Provider::Gcp) {
         if gcp::is_audit_entry(&r) {
             return Ok(Shape::Record(r, LogKind::GcpAudit));
@@ -141,6 +146,32 @@ fn inside_a_field(r: RawRecord, hint: Hint) -> Shape {
         None => "a CloudTrail, Azure or GCP audit record",
     };
     Shape::Unknown(format!("not {expected}"))
+}
+
+/// Rewrites top-level keys that an export lower-cased (`logname`, `calleripaddress`) to their
+/// canonical spelling in `canonical`. `None` when nothing needs changing, so that the original text
+/// is kept.
+pub fn canonical_keys(r: &RawRecord, canonical: &[&str]) -> Option<RawRecord> {
+    let lowered =
+        |k: &str| !canonical.contains(&k) && canonical.iter().any(|c| c.eq_ignore_ascii_case(k));
+    if !r.keys().any(lowered) {
+        return None;
+    }
+    let mut map = serde_json::Map::new();
+    for k in r.keys() {
+        let name = if lowered(k) {
+            canonical
+                .iter()
+                .find(|c| c.eq_ignore_ascii_case(k))
+                .copied()
+                .unwrap_or(k)
+        } else {
+            k
+        };
+        let v = r.value(k).cloned().unwrap_or(serde_json::Value::Null);
+        map.entry(name.to_string()).or_insert(v);
+    }
+    RawRecord::from_value(&serde_json::Value::Object(map)).ok()
 }
 
 /// Turns a record of a known log into an [`Event`].

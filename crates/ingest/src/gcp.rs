@@ -13,6 +13,33 @@ use serde_json::Value;
 
 use crate::cloudtrail::parse_time;
 
+/// Top-level keys of a LogEntry, in their canonical case.
+const CANONICAL_KEYS: [&str; 11] = [
+    "insertId",
+    "logName",
+    "protoPayload",
+    "jsonPayload",
+    "textPayload",
+    "receiveTimestamp",
+    "timestamp",
+    "resource",
+    "severity",
+    "operation",
+    "labels",
+];
+
+/// Rewrites lower-cased LogEntry keys (`logname`, `protopayload`) to their canonical case, when a
+/// pipeline lower-cased them. `None` when nothing needs changing.
+pub fn canonicalize(r: &RawRecord) -> Option<RawRecord> {
+    if !r
+        .keys()
+        .any(|k| k == "protopayload" || k == "logname" || k == "insertid")
+    {
+        return None;
+    }
+    crate::formats::canonical_keys(r, &CANONICAL_KEYS)
+}
+
 /// Whether an object is a Cloud Audit Logs entry.
 pub fn is_audit_entry(r: &RawRecord) -> bool {
     r.contains_key("protoPayload")
