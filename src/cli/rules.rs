@@ -70,7 +70,8 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let warnings = lint::lint(&set, Catalog::builtin());
-    let mut by_product: BTreeMap<String, usize> = BTreeMap::new();
+    // Loaded and failed rules per logsource: how much of a public rule set works here.
+    let mut by_logsource: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for r in set.rules() {
         let key = match r.kind {
             RuleKind::Correlation => "correlation".to_string(),
@@ -80,7 +81,21 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 r.service.as_deref().unwrap_or("-")
             ),
         };
-        *by_product.entry(key).or_default() += 1;
+        by_logsource.entry(key).or_default().0 += 1;
+    }
+    for f in set.failures() {
+        let text = match f.path.strip_prefix("builtin:") {
+            Some(p) => cloudsentinel_detect::builtin_rules()
+                .iter()
+                .find(|(path, _)| *path == p)
+                .map(|(_, y)| y.to_string()),
+            None => std::fs::read_to_string(&f.path).ok(),
+        };
+        let key = text
+            .as_deref()
+            .and_then(cloudsentinel_detect::sigma::declared_logsource)
+            .unwrap_or_else(|| "unknown".into());
+        by_logsource.entry(key).or_default().1 += 1;
     }
     if args.json {
         let doc = json!({
@@ -88,7 +103,10 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             "loaded": set.len(),
             "failed": set.failures(),
             "warnings": warnings,
-            "by_logsource": by_product,
+            "by_logsource": by_logsource
+                .iter()
+                .map(|(k, (loaded, failed))| (k.clone(), json!({"loaded": loaded, "failed": failed, "share_loaded": (*loaded as f64 / (*loaded + *failed).max(1) as f64 * 1000.0).round() / 1000.0})))
+                .collect::<serde_json::Map<String, serde_json::Value>>(),
         });
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
@@ -98,7 +116,16 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         for w in &warnings {
             writeln!(out, "WARNING {}: rule '{}': {}", w.path, w.rule, w.message)?;
         }
-        let sources: Vec<String> = by_product.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let sources: Vec<String> = by_logsource
+            .iter()
+            .map(|(k, (loaded, failed))| {
+                if *failed > 0 {
+                    format!("{k} {loaded}/{}", loaded + failed)
+                } else {
+                    format!("{k} {loaded}")
+                }
+            })
+            .collect();
         writeln!(
             out,
             "{} files: {} rules loaded ({}), {} failed, {} warnings",

@@ -394,6 +394,21 @@ fn explain_parse_error(err: &str, yaml: &str) -> String {
     }
 }
 
+/// The `product/service` a rule text declares in its first document's logsource, read without
+/// compiling the rule (for reporting rules that failed to load). `None` when the text is not YAML.
+pub fn declared_logsource(yaml: &str) -> Option<String> {
+    let doc = yaml.split("\n---").next()?;
+    let v: yaml_serde::Value = yaml_serde::from_str(doc).ok()?;
+    let ls = v.get("logsource")?;
+    let part = |k: &str| {
+        ls.get(k)
+            .and_then(|x| x.as_str())
+            .unwrap_or("-")
+            .to_string()
+    };
+    Some(format!("{}/{}", part("product"), part("service")))
+}
+
 /// Every `*.yml` / `*.yaml` file under `dir`, sorted.
 pub fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
