@@ -48,5 +48,19 @@ measure "cloudsentinel hunt, one JSONL file" $BIN hunt "$DATA/events.jsonl" --ru
 measure "cloudsentinel hunt, S3 files, 2 threads, SigmaHQ AWS rules only" $BIN hunt "$DATA/AWSLogs" --no-builtin --rules "$SIGMA" --format jsonl --quiet
 measure "rsigma 0.23 eval, one JSONL file, SigmaHQ AWS rules only" $RSIGMA engine eval -r "$SIGMA" -e "@$DATA/events.jsonl"
 measure "cloudsentinel hunt, one JSONL file, SigmaHQ AWS rules only" $BIN hunt "$DATA/events.jsonl" --no-builtin --rules "$SIGMA" --format jsonl --quiet
+
+# Azure (Activity Log + Entra ID sign-in/audit, diagnostic-settings shape) and GCP Cloud Audit Logs.
+SIGMA_CLOUD=$(dirname "$SIGMA")
+for provider in azure gcp; do
+  PDATA=target/bench-data/$provider-$EVENTS
+  if [ ! -f "$PDATA/events.jsonl" ]; then
+    $BIN generate --provider $provider --out "$PDATA" --events "$EVENTS" --layout jsonl
+  fi
+  echo "corpus: $EVENTS $provider records, $(du -sh "$PDATA/events.jsonl" | cut -f1) JSONL"
+  measure "cloudsentinel hunt, $provider JSONL, built-in pack + SigmaHQ cloud rules" $BIN hunt "$PDATA/events.jsonl" --rules "$SIGMA_CLOUD" --format jsonl --quiet
+  measure "cloudsentinel hunt, $provider JSONL, SigmaHQ $provider rules only" $BIN hunt "$PDATA/events.jsonl" --no-builtin --rules "$SIGMA_CLOUD/$provider" --format jsonl --quiet
+  measure "rsigma 0.23 eval, $provider JSONL, SigmaHQ $provider rules only" $RSIGMA engine eval -r "$SIGMA_CLOUD/$provider" -e "@$PDATA/events.jsonl"
+done
+
 echo
 cargo bench --bench parse_floor --quiet -- "$DATA/events.jsonl" 2>/dev/null | grep -v '^$'

@@ -46,6 +46,10 @@ pub struct GenerateArgs {
     /// Random seed: the same seed gives the same corpus.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Whose logs: AWS CloudTrail, Azure (Activity Log and Entra ID sign-in/audit, diagnostic
+    /// settings shape) or GCP Cloud Audit Logs.
+    #[arg(long, value_enum, default_value = "aws")]
+    pub provider: super::hunt::FormatHint,
 }
 
 /// xorshift64*: small, deterministic, good enough for synthetic data.
@@ -336,7 +340,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let mut bytes = 0usize;
     for i in 0..args.events {
         let t = start + Duration::milliseconds(step_ms * i as i64);
-        let r = record(&mut rng, t);
+        let r = match args.provider {
+            super::hunt::FormatHint::Aws => record(&mut rng, t),
+            super::hunt::FormatHint::Azure => super::generate_cloud::azure_record(&mut rng, t),
+            super::hunt::FormatHint::Gcp => super::generate_cloud::gcp_record(&mut rng, t),
+        };
         if let Some(w) = jsonl.as_mut() {
             let line = serde_json::to_vec(&r)?;
             bytes += line.len() + 1;
@@ -346,7 +354,16 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         if s3 {
             batch.push(r);
             if batch.len() == args.per_file || i + 1 == args.events {
-                write_s3_file(&args, &batch, t, files)?;
+                match args.provider {
+                    super::hunt::FormatHint::Aws => write_s3_file(&args, &batch, t, files)?,
+                    p => super::generate_cloud::write_lines_file(
+                        &args.out,
+                        matches!(p, super::hunt::FormatHint::Azure),
+                        &batch,
+                        t,
+                        files,
+                    )?,
+                }
                 files += 1;
                 batch.clear();
             }

@@ -7,6 +7,7 @@ use cloudsentinel_detect::{RuleSet, RuleSetBuilder};
 
 pub mod eval;
 pub mod generate;
+pub mod generate_cloud;
 pub mod hunt;
 pub mod rules;
 
