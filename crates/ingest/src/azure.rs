@@ -270,8 +270,9 @@ pub fn normalize(record: RawRecord, kind: LogKind) -> Result<Event, String> {
         .filter(|s| !s.is_empty())
         .ok_or("field operationName: missing or empty")?
         .into_owned();
-    let props = record.value("properties").cloned().unwrap_or(Value::Null);
-    let identity = record.value("identity").cloned().unwrap_or(Value::Null);
+    static NULL: Value = Value::Null;
+    let props = record.value("properties").unwrap_or(&NULL);
+    let identity = record.value("identity").unwrap_or(&NULL);
     let resource_id = record.str_field("resourceId").map(|s| s.into_owned());
     let result_type = record
         .str_field("resultType")
