@@ -193,10 +193,10 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
-            if let Some(lt) = &args.log_type {
-                if v.get("log_type").and_then(Value::as_str) != Some(lt.as_str()) {
-                    continue;
-                }
+            if let Some(lt) = &args.log_type
+                && v.get("log_type").and_then(Value::as_str) != Some(lt.as_str())
+            {
+                continue;
             }
             match parse_case(i + 1, &v, "2024-01-01T00:00:00Z") {
                 Ok(c) => cases.push(c),

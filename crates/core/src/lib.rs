@@ -221,18 +221,18 @@ impl Event {
     /// An AWS service acting on an account's behalf is named with the account, since the same
     /// service name stands for a different actor in every account.
     pub fn entity(&self) -> String {
-        if self.actor.kind == Some(ActorKind::Service) {
-            if let (Some(name), Some(account)) = (&self.actor.name, &self.account) {
-                return format!("{name} in {account}");
-            }
+        if self.actor.kind == Some(ActorKind::Service)
+            && let (Some(name), Some(account)) = (&self.actor.name, &self.account)
+        {
+            return format!("{name} in {account}");
         }
-        if let Some(k) = &self.actor.access_key_id {
-            if !k.is_empty() {
-                if let Some(id) = self.actor.role_arn.as_ref().or(self.actor.id.as_ref()) {
-                    return format!("{id} ({k})");
-                }
-                return k.clone();
+        if let Some(k) = &self.actor.access_key_id
+            && !k.is_empty()
+        {
+            if let Some(id) = self.actor.role_arn.as_ref().or(self.actor.id.as_ref()) {
+                return format!("{id} ({k})");
             }
+            return k.clone();
         }
         if let Some(id) = self.actor.role_arn.as_ref().or(self.actor.id.as_ref()) {
             return id.clone();

@@ -98,27 +98,23 @@ impl Folder {
             .open
             .get_mut(m.rule.id.as_str())
             .and_then(|by_entity| by_entity.get_mut(entity.as_str()))
-        {
-            if let Some(open) = list
+            && let Some(open) = list
                 .iter_mut()
                 .find(|o| t <= o.alert.last_seen + w && t + w >= o.alert.first_seen)
-            {
-                open.alert.count += 1;
-                if t <= open.alert.first_seen {
-                    let explanation = m.explanation();
-                    let a = &mut open.alert;
-                    if (t, &event.account, &explanation)
-                        < (a.first_seen, &a.account, &a.explanation)
-                    {
-                        a.first_seen = t;
-                        a.explanation = explanation;
-                        a.account = event.account.clone();
-                    }
+        {
+            open.alert.count += 1;
+            if t <= open.alert.first_seen {
+                let explanation = m.explanation();
+                let a = &mut open.alert;
+                if (t, &event.account, &explanation) < (a.first_seen, &a.account, &a.explanation) {
+                    a.first_seen = t;
+                    a.explanation = explanation;
+                    a.account = event.account.clone();
                 }
-                open.alert.last_seen = open.alert.last_seen.max(t);
-                add_evidence(&mut open.evidence, event.id.clone(), t);
-                return;
             }
+            open.alert.last_seen = open.alert.last_seen.max(t);
+            add_evidence(&mut open.evidence, event.id.clone(), t);
+            return;
         }
         self.add(m.to_signal(event));
     }
@@ -170,14 +166,13 @@ impl Folder {
         });
         let mut merged: Vec<Partial> = Vec::new();
         for p in all {
-            if let Some(last) = merged.last_mut() {
-                if last.alert.rule_id == p.alert.rule_id
-                    && last.alert.entity == p.alert.entity
-                    && p.alert.first_seen <= last.alert.last_seen + w
-                {
-                    last.absorb(p);
-                    continue;
-                }
+            if let Some(last) = merged.last_mut()
+                && last.alert.rule_id == p.alert.rule_id
+                && last.alert.entity == p.alert.entity
+                && p.alert.first_seen <= last.alert.last_seen + w
+            {
+                last.absorb(p);
+                continue;
             }
             merged.push(p);
         }

@@ -220,10 +220,10 @@ fn fires(set: &crate::sigma::RuleSet, target: &str, events: &[Event]) -> bool {
         if d.matches.iter().any(|m| m.rule.id == target) {
             return true;
         }
-        if let (Some(c), Some(input)) = (correlator.as_mut(), d.for_correlation) {
-            if c.feed(input).iter().any(|s| s.rule_id == target) {
-                return true;
-            }
+        if let (Some(c), Some(input)) = (correlator.as_mut(), d.for_correlation)
+            && c.feed(input).iter().any(|s| s.rule_id == target)
+        {
+            return true;
         }
     }
     false

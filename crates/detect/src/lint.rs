@@ -115,10 +115,10 @@ fn plain_values(det: &Detection, field: &str, out: &mut Vec<String>) {
                     .is_some_and(|n| n.eq_ignore_ascii_case(field));
                 if named && item.field.modifiers.is_empty() {
                     for v in &item.values {
-                        if let SigmaValue::String(s) = v {
-                            if let Some(p) = s.as_plain() {
-                                out.push(p);
-                            }
+                        if let SigmaValue::String(s) = v
+                            && let Some(p) = s.as_plain()
+                        {
+                            out.push(p);
                         }
                     }
                 }

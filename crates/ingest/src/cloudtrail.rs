@@ -64,13 +64,13 @@ pub fn classify_direct(r: RawRecord) -> Result<Shape, RawRecord> {
         });
     }
     // EventBridge: {"detail-type": "AWS API Call via CloudTrail", "detail": {record}}
-    if r.contains_key("detail-type") {
-        if let Some(detail) = r.raw_field("detail").filter(|t| t.starts_with('{')) {
-            return Ok(match RawRecord::parse(detail) {
-                Ok(inner) => record_or_insight(inner, "the EventBridge detail"),
-                Err(e) => Shape::Unknown(format!("field detail: {e}")),
-            });
-        }
+    if r.contains_key("detail-type")
+        && let Some(detail) = r.raw_field("detail").filter(|t| t.starts_with('{'))
+    {
+        return Ok(match RawRecord::parse(detail) {
+            Ok(inner) => record_or_insight(inner, "the EventBridge detail"),
+            Err(e) => Shape::Unknown(format!("field detail: {e}")),
+        });
     }
     Err(r)
 }
@@ -217,13 +217,12 @@ fn actor_of(record: &RawRecord, operation: &str) -> Actor {
         }
     }
     // Console sign-in records MFA use in additionalEventData.
-    if operation == "ConsoleLogin" {
-        if let Some(mfa_used) = record
+    if operation == "ConsoleLogin"
+        && let Some(mfa_used) = record
             .value("additionalEventData")
             .and_then(|a| str_at(a, "MFAUsed"))
-        {
-            actor.mfa = Some(mfa_used.eq_ignore_ascii_case("yes"));
-        }
+    {
+        actor.mfa = Some(mfa_used.eq_ignore_ascii_case("yes"));
     }
     actor
 }
