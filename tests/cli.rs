@@ -378,3 +378,62 @@ fn hunt_output_does_not_depend_on_thread_count() {
         "the correlation across files still fires"
     );
 }
+
+#[test]
+fn hunt_reads_a_mixed_directory_of_aws_azure_and_gcp_logs() {
+    let (out, stdout, stderr) = run(bin()
+        .args(["hunt", "--no-builtin", "--format", "jsonl", "--rules"])
+        .arg(testdata("rules"))
+        .arg("--rules")
+        .arg(testdata("rules_multi"))
+        .arg(testdata("mixed")));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("6 events read, 0 skipped"), "{stderr}");
+    let alerts = jsonl(&stdout);
+    let by_title = |t: &str| {
+        alerts
+            .iter()
+            .find(|a| a["title"] == t)
+            .unwrap_or_else(|| panic!("no '{t}' alert in {alerts:#?}"))
+    };
+    let gcp = by_title("Test GCP Service Account Key Created");
+    assert_eq!(gcp["event_ids"], serde_json::json!(["gcp-1"]));
+    assert_eq!(gcp["entity"], "eve@example.com");
+    assert_eq!(gcp["account"], "shop-prod");
+    let azure = by_title("Test Azure Role Assignment");
+    assert_eq!(azure["event_ids"], serde_json::json!(["az-1"]));
+    assert_eq!(azure["entity"], "oid-mallory");
+    assert_eq!(azure["account"], "6b1f1c1e-3b0a-4d6e-9a55-0c2f1a7d9e01");
+    let entra = by_title("Test Entra Bad Password");
+    assert_eq!(entra["event_ids"], serde_json::json!(["si-1"]));
+    // The CloudTrail denials in the same directory still correlate.
+    assert_eq!(
+        by_title("Test Burst Of Denied Calls")["event_ids"],
+        serde_json::json!(["ev-001", "ev-002", "ev-003"])
+    );
+}
+
+#[test]
+fn format_hint_reads_only_that_providers_records() {
+    let (out, stdout, stderr) = run(bin()
+        .args([
+            "hunt",
+            "--no-builtin",
+            "--format",
+            "jsonl",
+            "--format-hint",
+            "gcp",
+            "--rules",
+        ])
+        .arg(testdata("rules_multi"))
+        .arg(testdata("mixed")));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("1 events read, 5 skipped"), "{stderr}");
+    assert!(
+        stderr.contains("not a Cloud Audit Logs entry (protoPayload) or a Pub/Sub push envelope"),
+        "{stderr}"
+    );
+    let alerts = jsonl(&stdout);
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["title"], "Test GCP Service Account Key Created");
+}
