@@ -106,9 +106,23 @@ pub fn kind_of(r: &RawRecord) -> LogKind {
                 || p.get("initiatedBy").is_some()
                 || p.get("loggedByService").is_some()
         });
+    // Activity Log categories: an operation on Entra's own resource provider (deleting its
+    // diagnostic setting) is still an Activity Log record.
+    let activity_category = matches!(
+        category.as_str(),
+        "administrative"
+            | "security"
+            | "servicehealth"
+            | "alert"
+            | "recommendation"
+            | "autoscale"
+            | "resourcehealth"
+    );
     if category == "auditlogs"
         || directory_audit
-        || (resource.contains("/providers/microsoft.aadiam") && !category.is_empty())
+        || (resource.contains("/providers/microsoft.aadiam")
+            && !category.is_empty()
+            && !activity_category)
     {
         return LogKind::EntraAudit;
     }
@@ -118,7 +132,26 @@ pub fn kind_of(r: &RawRecord) -> LogKind {
 /// Rewrites top-level keys to their canonical case when an export lower-cased them. `None` when
 /// nothing needs changing (the original text is kept).
 pub fn canonicalize(r: &RawRecord) -> Option<RawRecord> {
-    crate::formats::canonical_keys(r, &CANONICAL_KEYS)
+    let canonical = crate::formats::canonical_keys(r, &CANONICAL_KEYS);
+    let r = canonical.as_ref().unwrap_or(r);
+    // Some exports keep the REST API's `{"value": ..., "localizedValue": ...}` objects in a
+    // diagnostic-shaped record: rules compare these fields with strings.
+    let objects = ["operationName", "category", "resultType", "resultSignature"]
+        .into_iter()
+        .filter(|k| r.raw_field(k).is_some_and(|t| t.starts_with('{')))
+        .count();
+    if objects == 0 {
+        return canonical;
+    }
+    let mut v = r.to_value().clone();
+    if let Value::Object(map) = &mut v {
+        for k in ["operationName", "category", "resultType", "resultSignature"] {
+            if let Some(inner) = map.get(k).and_then(|o| o.get("value")).cloned() {
+                map.insert(k.to_string(), inner);
+            }
+        }
+    }
+    RawRecord::from_value(&v).ok()
 }
 
 /// A Graph `signIn` in the diagnostic-settings shape.
@@ -558,6 +591,27 @@ mod tests {
         assert_eq!(ev.actor.name.as_deref(), Some("bob@contoso.com"));
         assert_eq!(ev.source_ip.as_deref(), Some("203.0.113.5"));
         assert_eq!(ev.account.as_deref(), Some("sub-9"));
+    }
+
+    #[test]
+    fn activity_on_entras_own_provider_stays_activity_and_value_objects_flatten() {
+        let r = rr(
+            json!({"time": "2024-12-24T15:45:00Z", "resourceId": "/providers/microsoft.aadiam/diagnosticSettings/to-siem",
+            "operationName": "microsoft.aadiam/diagnosticSettings/delete", "category": "Administrative", "resultType": "Success"}),
+        );
+        assert_eq!(kind_of(&r), LogKind::AzureActivity);
+        let r = rr(
+            json!({"time": "2024-12-24T15:45:00Z", "resourceId": "/providers/Microsoft.Authorization",
+            "operationName": {"value": "Microsoft.Authorization/elevateAccess/action", "localizedValue": "Assigns the caller to User Access Administrator role"},
+            "category": "Administrative", "resultType": "Success"}),
+        );
+        assert!(is_diagnostic(&r));
+        let c = canonicalize(&r).unwrap();
+        assert_eq!(
+            c.str_field("operationName").as_deref(),
+            Some("Microsoft.Authorization/elevateAccess/action")
+        );
+        assert!(normalize(c, LogKind::AzureActivity).is_ok());
     }
 
     #[test]
