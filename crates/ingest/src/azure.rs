@@ -18,6 +18,7 @@ use cloudsentinel_core::{
 use serde_json::{Value, json};
 
 use crate::cloudtrail::parse_time;
+use crate::formats::{synthetic_id, text};
 
 /// Top-level keys of the diagnostic-settings shape, in their canonical case.
 const CANONICAL_KEYS: [&str; 18] = [
@@ -250,14 +251,6 @@ fn strip_nulls(v: Value) -> Value {
     }
 }
 
-fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
 const CLAIM_UPN: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn";
 const CLAIM_NAME: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name";
 const CLAIM_EMAIL: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
@@ -278,15 +271,6 @@ fn subscription_of(resource_id: &str) -> Option<String> {
     let at = lower.find("/subscriptions/")? + "/subscriptions/".len();
     let rest = &resource_id[at..];
     Some(rest.split('/').next()?.to_string()).filter(|s| !s.is_empty())
-}
-
-fn synthetic_id(r: &RawRecord) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in r.text().as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("synthetic-{h:016x}")
 }
 
 /// Turns a diagnostic-settings record into an [`Event`].

@@ -11,7 +11,7 @@ use cloudsentinel_core::{
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::formats::Shape;
+use crate::formats::{Shape, synthetic_id};
 
 pub(crate) fn is_record(r: &RawRecord) -> bool {
     r.contains_key("eventName") && (r.contains_key("eventSource") || r.contains_key("eventVersion"))
@@ -100,17 +100,6 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
                 .ok()
                 .map(|n| n.and_utc())
         })
-}
-
-/// A stable id for records that carry no `eventID` (trimmed test events, some exports).
-fn synthetic_id(record: &RawRecord) -> String {
-    // FNV-1a over the record's text: stable across runs and platforms.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in record.text().as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("synthetic-{h:016x}")
 }
 
 fn actor_of(record: &RawRecord, operation: &str) -> Actor {

@@ -174,6 +174,26 @@ pub fn canonical_keys(r: &RawRecord, canonical: &[&str]) -> Option<RawRecord> {
     RawRecord::from_value(&serde_json::Value::Object(map)).ok()
 }
 
+/// A stable id for a record that carries none of its own (trimmed test events, some exports):
+/// FNV-1a over the record's text, the same across runs and platforms.
+pub(crate) fn synthetic_id(r: &RawRecord) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in r.text().as_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("synthetic-{h:016x}")
+}
+
+/// A JSON string or number as text; `None` for anything else or an empty string.
+pub(crate) fn text(v: Option<&serde_json::Value>) -> Option<String> {
+    match v? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// Turns a record of a known log into an [`Event`].
 pub fn normalize(record: RawRecord, kind: LogKind) -> Result<Event, String> {
     match kind {

@@ -12,6 +12,7 @@ use cloudsentinel_core::{
 use serde_json::Value;
 
 use crate::cloudtrail::parse_time;
+use crate::formats::{synthetic_id, text};
 
 /// Top-level keys of a LogEntry, in their canonical case.
 const CANONICAL_KEYS: [&str; 11] = [
@@ -70,23 +71,6 @@ pub fn unwrap_pubsub(r: &RawRecord) -> Option<Result<RawRecord, String>> {
         Err(_) => return Some(Err("field message.data: not UTF-8 text".into())),
     };
     Some(RawRecord::parse(text).map_err(|e| format!("field message.data: {e}")))
-}
-
-fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-fn synthetic_id(r: &RawRecord) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in r.text().as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("synthetic-{h:016x}")
 }
 
 /// `projects/p1/logs/cloudaudit.googleapis.com%2Factivity` -> `p1` (also folders/, organizations/).
