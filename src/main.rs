@@ -11,7 +11,7 @@ mod cli;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Finds attacks in cloud audit logs (AWS CloudTrail) with Sigma rules mapped to MITRE ATT&CK.
+/// Finds attacks in cloud audit logs (AWS CloudTrail, Azure, GCP) with Sigma rules mapped to MITRE ATT&CK.
 #[derive(Parser)]
 #[command(name = "cloudsentinel", version, about, propagate_version = true)]
 struct Cli {
@@ -28,7 +28,7 @@ enum Command {
     Rules(cli::rules::RulesCommand),
     /// Measure detection quality on labelled events.
     Eval(cli::eval::EvalArgs),
-    /// Write a synthetic CloudTrail corpus for benchmarks.
+    /// Write a synthetic audit-log corpus (CloudTrail, Azure or GCP) for benchmarks.
     Generate(cli::generate::GenerateArgs),
 }
 

@@ -47,7 +47,8 @@ impl FormatHint {
 
 #[derive(Args)]
 pub struct HuntArgs {
-    /// Files or directories of CloudTrail logs (.json, .json.gz, .jsonl; S3 delivery trees).
+    /// Files or directories of audit logs: CloudTrail (S3 delivery trees, .json, .json.gz, .jsonl),
+    /// Azure Activity Log / Entra ID exports, GCP Cloud Audit Logs exports. Mixed is fine.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
     /// Extra Sigma rule files or directories, added to the built-in pack.
