@@ -187,7 +187,6 @@ impl RuleSetBuilder {
     /// Compiles everything parsed so far.
     pub fn build(self) -> RuleSet {
         let mut failures = self.failures;
-        let mut engine = new_engine();
         let mut routed: Vec<Engine> = EVENT_LOGSOURCES.iter().map(|_| new_engine()).collect();
         let mut correlation = new_correlation_engine();
         let mut kept_rules = Vec::new();
@@ -209,13 +208,11 @@ impl RuleSetBuilder {
                 });
                 continue;
             }
-            if let Err(e) = engine.add_rule(rule) {
-                failures.push(LoadFailure {
-                    path: source.clone(),
-                    error: format!("rule '{}': {e}", rule.title),
-                });
-                continue;
-            }
+            // Results name the rule by id: a rule without one gets its key as id.
+            let mut rule = rule.clone();
+            rule.id = Some(key.clone());
+            let rule = &rule;
+            // Compiling it into the correlation engine validates it.
             if let Err(e) = correlation.add_rule(rule) {
                 failures.push(LoadFailure {
                     path: source.clone(),
@@ -226,7 +223,7 @@ impl RuleSetBuilder {
             seen_ids.insert(key.clone(), source.clone());
             for (i, (provider, kind)) in EVENT_LOGSOURCES.iter().enumerate() {
                 if applies_to(&rule.logsource, &logsource_of(*provider, *kind)) {
-                    // It compiled once already; it compiles again.
+                    // It compiled once already, so it compiles again.
                     let _ = routed[i].add_rule(rule);
                 }
             }
@@ -290,6 +287,9 @@ impl RuleSetBuilder {
                 });
                 continue;
             }
+            let mut corr = corr.clone();
+            corr.id = Some(key.clone());
+            let corr = &corr;
             if let Err(e) = correlation.add_correlation(corr) {
                 failures.push(LoadFailure {
                     path: source.clone(),
@@ -348,7 +348,6 @@ impl RuleSetBuilder {
         correlation_fields.sort();
         correlation_fields.dedup();
         RuleSet {
-            engine,
             routed,
             correlation_fields,
             kept_rules,
@@ -430,8 +429,6 @@ pub fn rule_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Loaded, compiled rules.
 pub struct RuleSet {
-    /// Every rule, for events of a logsource not in [`EVENT_LOGSOURCES`] (pruned per event).
-    engine: Engine,
     /// Per entry of [`EVENT_LOGSOURCES`], the rules that apply to it: the engine an event of that
     /// logsource is evaluated with, no per-event logsource work.
     routed: Vec<Engine>,
@@ -461,6 +458,19 @@ pub const EVENT_LOGSOURCES: [(Provider, LogKind); 6] = [
     (Provider::Azure, LogKind::EntraRisk),
     (Provider::Gcp, LogKind::GcpAudit),
 ];
+
+/// Which entry of [`EVENT_LOGSOURCES`] (and so which engine) an event of this log goes to. A
+/// match, so that a new kind of log cannot be forgotten here.
+fn route(kind: LogKind) -> usize {
+    match kind {
+        LogKind::CloudTrail => 0,
+        LogKind::AzureActivity => 1,
+        LogKind::EntraSignIn => 2,
+        LogKind::EntraAudit => 3,
+        LogKind::EntraRisk => 4,
+        LogKind::GcpAudit => 5,
+    }
+}
 
 /// Whether a rule written for `rule` applies to events of `event`: no dimension set on both
 /// differs (a rule without a product applies everywhere). Categories describe endpoint data and
@@ -729,26 +739,17 @@ impl RuleSet {
     /// Runs the detection rules on one event. Stateless; call from any thread.
     pub fn detect(&self, event: &Event) -> Detections {
         let sigma_event = SigmaEvent::new(event);
-        let results = match EVENT_LOGSOURCES
-            .iter()
-            .position(|l| *l == (event.provider, event.kind))
-        {
-            Some(i) => self.routed[i].evaluate(&sigma_event),
-            None => self
-                .engine
-                .evaluate_pruned(&sigma_event, &logsource_of(event.provider, event.kind)),
-        };
+        let results = self.routed[route(event.kind)].evaluate(&sigma_event);
         let mut out = Detections {
             matches: Vec::new(),
             for_correlation: None,
         };
         let mut matches = Vec::new();
         for r in results {
-            let key = self.key_of(&r);
-            let Some(meta) = self.meta.get(&key) else {
+            let Some(meta) = self.meta_of(&r) else {
                 continue;
             };
-            if self.correlated.contains(&key) {
+            if self.correlated.contains(&meta.id) {
                 matches.push(Arc::clone(meta));
             }
             if !meta.correlation_only {
@@ -775,21 +776,9 @@ impl RuleSet {
         out
     }
 
-    fn key_of(&self, r: &EvaluationResult) -> String {
-        match &r.header.rule_id {
-            Some(id) => id.clone(),
-            None => self
-                .order
-                .iter()
-                .find(|k| {
-                    self.meta[*k].title == r.header.rule_title
-                        && self.meta[*k]
-                            .id
-                            .ends_with(&format!("#{}", r.header.rule_title))
-                })
-                .cloned()
-                .unwrap_or_default(),
-        }
+    /// The rule a result is about: every loaded rule has an id (see [`RuleSetBuilder::build`]).
+    fn meta_of(&self, r: &EvaluationResult) -> Option<&Arc<RuleMeta>> {
+        self.meta.get(r.header.rule_id.as_deref()?)
     }
 
     /// A fresh correlation state over these rules, or `None` when no correlation rule loaded.
@@ -879,8 +868,7 @@ impl Correlator<'_> {
             let ResultBody::Correlation(body) = &r.body else {
                 continue;
             };
-            let key = self.set.key_of(&r);
-            let Some(meta) = self.set.meta.get(&key) else {
+            let Some(meta) = self.set.meta_of(&r) else {
                 continue;
             };
             let mut event_ids: Vec<String> = body
@@ -973,5 +961,21 @@ fn explain_detection(r: &EvaluationResult) -> String {
             }
         }
         ResultBody::Correlation(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_log_kind_routes_to_its_own_engine() {
+        for (i, (provider, kind)) in EVENT_LOGSOURCES.iter().enumerate() {
+            assert_eq!(route(*kind), i, "{kind:?}");
+            assert_eq!(
+                logsource_of(*provider, *kind).product.as_deref(),
+                Some(provider.as_str())
+            );
+        }
     }
 }

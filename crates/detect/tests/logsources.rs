@@ -109,3 +109,31 @@ detection: {selection: {resultType: "50126"}, condition: selection}
     assert_eq!(fired(&set, &event(GCP_DELETE)), ["On GCP"]);
     assert_eq!(fired(&set, &event(AZURE_SIGNIN)), ["On Azure sign-ins"]);
 }
+
+#[test]
+fn rules_without_an_id_are_told_apart_by_file() {
+    // Two id-less rules with the same title in different files: each alerts as itself.
+    let rule = |field: &str| {
+        format!(
+            "title: Same Title\nlogsource: {{product: gcp, service: gcp.audit}}\ndetection: {{selection: {{{field}: storage.buckets.delete}}, condition: selection}}\nlevel: low\n"
+        )
+    };
+    let mut b = RuleSetBuilder::new();
+    b.add_text(RuleText {
+        source: "a.yml".into(),
+        yaml: Cow::Owned(rule("protoPayload.methodName")),
+    });
+    b.add_text(RuleText {
+        source: "b.yml".into(),
+        yaml: Cow::Owned(rule("protoPayload.serviceName")),
+    });
+    let set = b.build();
+    assert!(set.failures().is_empty(), "{:?}", set.failures());
+    let ids: Vec<String> = set
+        .detect(&event(GCP_DELETE))
+        .matches
+        .iter()
+        .map(|m| m.rule.id.clone())
+        .collect();
+    assert_eq!(ids, ["a.yml#Same Title"]);
+}
