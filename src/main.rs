@@ -30,6 +30,18 @@ enum Command {
     Eval(cli::eval::EvalArgs),
     /// Write a synthetic audit-log corpus (CloudTrail, Azure or GCP) for benchmarks.
     Generate(cli::generate::GenerateArgs),
+    /// Run the service: ingest API, detection pipeline, alerts and incidents, on SQLite.
+    Serve(cli::serve::ServeArgs),
+    /// Run the service on a fresh built-in scenario (days of activity with attacks woven in).
+    Demo(cli::serve::DemoArgs),
+    /// Check a configuration file.
+    #[command(subcommand)]
+    Config(cli::serve::ConfigCommand),
+    /// Audit log tools.
+    #[command(subcommand)]
+    Audit(cli::serve::AuditCommand),
+    /// Load generator: drive a running service's ingest API and report throughput and latency.
+    Loadgen(cli::loadgen::LoadgenArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +51,11 @@ fn main() -> ExitCode {
         Command::Rules(cmd) => cli::rules::run(cmd),
         Command::Eval(args) => cli::eval::run(args),
         Command::Generate(args) => cli::generate::run(args),
+        Command::Serve(args) => cli::serve::serve(args),
+        Command::Demo(args) => cli::serve::demo(args),
+        Command::Config(cmd) => cli::serve::config(cmd),
+        Command::Audit(cmd) => cli::serve::audit(cmd),
+        Command::Loadgen(args) => cli::loadgen::run(args),
     };
     match result {
         Ok(code) => code,

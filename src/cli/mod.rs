@@ -9,7 +9,9 @@ pub mod eval;
 pub mod generate;
 pub mod generate_cloud;
 pub mod hunt;
+pub mod loadgen;
 pub mod rules;
+pub mod serve;
 
 /// The run did what was asked.
 pub const EXIT_OK: ExitCode = ExitCode::SUCCESS;

@@ -1,0 +1,424 @@
+//! The service's configuration: a TOML file, then `CLOUDSENTINEL_*` environment overrides, then
+//! validation into the values the service runs with.
+//!
+//! An override names a key by its path with `__` between levels:
+//! `CLOUDSENTINEL_SERVER__LISTEN=0.0.0.0:8000`, `CLOUDSENTINEL_STORAGE__RETENTION_DAYS=30`.
+//! Values are read as TOML scalars (numbers, booleans) and otherwise as strings.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Environment variables that start with the prefix but are not config overrides.
+const NOT_OVERRIDES: &[&str] = &[
+    "CLOUDSENTINEL_ADMIN_USER",
+    "CLOUDSENTINEL_ADMIN_PASSWORD",
+    "CLOUDSENTINEL_LOG",
+    "CLOUDSENTINEL_LOG_FORMAT",
+];
+
+pub const ENV_PREFIX: &str = "CLOUDSENTINEL_";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerSection,
+    pub storage: StorageSection,
+    pub pipeline: PipelineSection,
+    pub detection: DetectionSection,
+    pub auth: AuthSection,
+    /// Directories watched for new log files.
+    pub sources: Vec<SourceSection>,
+}
+
+/// `[server]`: the HTTP listener and request limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Address to listen on.
+    pub listen: String,
+    /// Largest request body accepted, in bytes (compressed size for gzip bodies).
+    pub max_body_bytes: usize,
+    /// Largest ingest body after gzip decompression, in bytes.
+    pub max_decompressed_bytes: usize,
+    /// Records per ingest request.
+    pub max_records: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: "127.0.0.1:8000".into(),
+            max_body_bytes: 16 * 1024 * 1024,
+            max_decompressed_bytes: 128 * 1024 * 1024,
+            max_records: 50_000,
+        }
+    }
+}
+
+/// `[storage]`: where and how long data is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// Directory for the database and the service's keys.
+    pub data_dir: PathBuf,
+    /// Events older than this many days are deleted (0 keeps them forever). Alerts are kept.
+    pub retention_days: u32,
+    /// `full`: every commit reaches the disk before ingest answers (survives power loss);
+    /// `normal`: survives a crash of the process but not of the machine.
+    pub synchronous: String,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            data_dir: PathBuf::from("./data"),
+            retention_days: 90,
+            synchronous: "full".into(),
+        }
+    }
+}
+
+/// `[pipeline]`: queueing and alert grouping.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSection {
+    /// Events waiting to be committed before ingest answers 429.
+    pub max_queued_events: usize,
+    /// Ingest requests decoded at the same time before more answer 429.
+    pub max_concurrent_ingests: usize,
+    /// Matches of one rule about one entity closer than this become one alert.
+    pub dedup_window_secs: i64,
+    /// Alerts about one principal or access key closer than this form one incident.
+    pub incident_window_secs: i64,
+    /// Events committed per transaction at most.
+    pub max_commit_events: usize,
+}
+
+impl Default for PipelineSection {
+    fn default() -> Self {
+        PipelineSection {
+            max_queued_events: 200_000,
+            max_concurrent_ingests: 8,
+            dedup_window_secs: 3600,
+            incident_window_secs: 3600,
+            max_commit_events: 20_000,
+        }
+    }
+}
+
+/// `[detection]`: which rules run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectionSection {
+    /// Load the built-in rule pack.
+    pub builtin_rules: bool,
+    /// Extra Sigma rule files or directories (SigmaHQ's files load unchanged).
+    pub rules: Vec<PathBuf>,
+}
+
+impl Default for DetectionSection {
+    fn default() -> Self {
+        DetectionSection {
+            builtin_rules: true,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// `[auth]`: tokens and login limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Lifetime of an access token.
+    pub access_token_secs: i64,
+    /// Lifetime of a refresh token.
+    pub refresh_token_secs: i64,
+    /// Failed logins per address or user name within the window before login answers 429.
+    pub login_max_failures: u32,
+    pub login_window_secs: i64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            access_token_secs: 900,
+            refresh_token_secs: 7 * 86_400,
+            login_max_failures: 10,
+            login_window_secs: 300,
+        }
+    }
+}
+
+/// `[[sources]]`: a directory watched for new log files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    /// Directory to watch (CloudTrail's S3 delivery tree works as is).
+    pub path: PathBuf,
+    /// Read every file as this provider's logs (`aws`, `azure`, `gcp`); detected per record when
+    /// absent.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Seconds between scans.
+    #[serde(default = "default_poll")]
+    pub poll_secs: u64,
+}
+
+fn default_poll() -> u64 {
+    5
+}
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Values checked and ready to use.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    pub config: Config,
+    pub listen: SocketAddr,
+    pub synchronous_full: bool,
+}
+
+impl Config {
+    /// Reads `file` (when given), applies the environment overrides in `env`, and validates.
+    pub fn load(
+        file: Option<&std::path::Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Validated, ConfigError> {
+        let (name, text) = match file {
+            Some(p) => (
+                p.display().to_string(),
+                std::fs::read_to_string(p).map_err(|e| ConfigError::Parse {
+                    file: p.display().to_string(),
+                    message: e.to_string(),
+                })?,
+            ),
+            None => ("(defaults)".to_string(), String::new()),
+        };
+        Config::from_toml(&name, &text, env)?.validate()
+    }
+
+    /// Parses TOML text and applies overrides; no IO.
+    pub fn from_toml(
+        name: &str,
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
+            file: name.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !NOT_OVERRIDES.contains(&k.as_str()))
+            .collect();
+        vars.sort();
+        for (var, value) in vars {
+            let path: Vec<String> = var[ENV_PREFIX.len()..]
+                .split("__")
+                .map(|p| p.to_ascii_lowercase())
+                .collect();
+            if path.len() < 2 || path.iter().any(|p| p.is_empty()) {
+                return Err(ConfigError::Env {
+                    var,
+                    message: "expected CLOUDSENTINEL_<SECTION>__<KEY>".into(),
+                });
+            }
+            let parsed = parse_scalar(&value);
+            let mut at = &mut table;
+            for part in &path[..path.len() - 1] {
+                let entry = at
+                    .entry(part.clone())
+                    .or_insert_with(|| toml::Value::Table(Default::default()));
+                at = match entry {
+                    toml::Value::Table(t) => t,
+                    _ => {
+                        return Err(ConfigError::Env {
+                            var,
+                            message: format!("{part} is not a section"),
+                        });
+                    }
+                };
+            }
+            at.insert(path[path.len() - 1].clone(), parsed);
+        }
+        Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse {
+            file: name.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })
+    }
+
+    /// Checks values; no IO.
+    pub fn validate(self) -> Result<Validated, ConfigError> {
+        let listen: SocketAddr = self.server.listen.parse().map_err(|e| {
+            invalid(
+                "server.listen",
+                format!("{e}: expected an address like 127.0.0.1:8000"),
+            )
+        })?;
+        let positive = |key: &str, v: usize| {
+            if v == 0 {
+                Err(invalid(key, "must be greater than 0"))
+            } else {
+                Ok(())
+            }
+        };
+        positive("server.max_body_bytes", self.server.max_body_bytes)?;
+        positive("server.max_records", self.server.max_records)?;
+        positive("pipeline.max_queued_events", self.pipeline.max_queued_events)?;
+        positive(
+            "pipeline.max_concurrent_ingests",
+            self.pipeline.max_concurrent_ingests,
+        )?;
+        positive("pipeline.max_commit_events", self.pipeline.max_commit_events)?;
+        if self.server.max_decompressed_bytes < self.server.max_body_bytes {
+            return Err(invalid(
+                "server.max_decompressed_bytes",
+                "must be at least server.max_body_bytes",
+            ));
+        }
+        for (key, v) in [
+            ("pipeline.dedup_window_secs", self.pipeline.dedup_window_secs),
+            (
+                "pipeline.incident_window_secs",
+                self.pipeline.incident_window_secs,
+            ),
+            ("auth.access_token_secs", self.auth.access_token_secs),
+            ("auth.refresh_token_secs", self.auth.refresh_token_secs),
+            ("auth.login_window_secs", self.auth.login_window_secs),
+        ] {
+            if v <= 0 {
+                return Err(invalid(key, "must be a positive number of seconds"));
+            }
+        }
+        if self.auth.refresh_token_secs < self.auth.access_token_secs {
+            return Err(invalid(
+                "auth.refresh_token_secs",
+                "must be at least auth.access_token_secs",
+            ));
+        }
+        let synchronous_full = match self.storage.synchronous.as_str() {
+            "full" => true,
+            "normal" => false,
+            other => {
+                return Err(invalid(
+                    "storage.synchronous",
+                    format!("{other:?}: expected \"full\" or \"normal\""),
+                ));
+            }
+        };
+        for (i, s) in self.sources.iter().enumerate() {
+            if let Some(p) = &s.provider
+                && !matches!(p.as_str(), "aws" | "azure" | "gcp")
+            {
+                return Err(invalid(
+                    &format!("sources[{i}].provider"),
+                    format!("{p:?}: expected aws, azure or gcp"),
+                ));
+            }
+            if s.poll_secs == 0 {
+                return Err(invalid(
+                    &format!("sources[{i}].poll_secs"),
+                    "must be greater than 0",
+                ));
+            }
+        }
+        Ok(Validated {
+            config: self,
+            listen,
+            synchronous_full,
+        })
+    }
+}
+
+fn parse_scalar(s: &str) -> toml::Value {
+    if let Ok(i) = s.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(b) = s.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(f) = s.parse::<f64>()
+        && s.contains('.')
+    {
+        return toml::Value::Float(f);
+    }
+    toml::Value::String(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_example_config_parses_and_validates() {
+        let text = include_str!("../../../cloudsentinel.example.toml");
+        let v = Config::from_toml("example", text, env(&[]))
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(v.listen.to_string(), "127.0.0.1:8000");
+        assert_eq!(v.config.sources.len(), 1);
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_names_bad_keys() {
+        let c = Config::from_toml(
+            "t",
+            "[storage]\nretention_days = 5\n",
+            env(&[
+                ("CLOUDSENTINEL_STORAGE__RETENTION_DAYS", "30"),
+                ("CLOUDSENTINEL_SERVER__LISTEN", "0.0.0.0:9000"),
+                ("CLOUDSENTINEL_ADMIN_PASSWORD", "not a config key"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.storage.retention_days, 30);
+        assert_eq!(c.server.listen, "0.0.0.0:9000");
+        let err = Config::from_toml("t", "", env(&[("CLOUDSENTINEL_STORAGE__NOPE", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope"), "{err}");
+        let err = Config::from_toml("t", "[server]\nlisten = 5\n", env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let mut c = Config::default();
+        c.storage.synchronous = "sometimes".into();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.starts_with("storage.synchronous"), "{err}");
+        let mut c = Config::default();
+        c.server.listen = "localhost".into();
+        assert!(c.validate().unwrap_err().to_string().starts_with("server.listen"));
+    }
+}

@@ -1,0 +1,345 @@
+//! The CloudSentinel service: the HTTP API over the detection pipeline and the store.
+//!
+//! Main types:
+//! - [`Service`]: opens the store, loads keys, bootstraps the first admin, starts the
+//!   [`pipeline::Pipeline`] thread, and serves the [`router`] until shut down (then drains the
+//!   pipeline).
+//! - [`config::Config`]: the TOML file plus `CLOUDSENTINEL_*` overrides.
+//! - [`routes::ROUTES`]: every route with its required role; the router, the OpenAPI document
+//!   and the role tests are all built from that one table.
+//!
+//! ```no_run
+//! # async fn run() -> anyhow::Result<()> {
+//! use cloudsentinel_server::{Service, config::Config};
+//! let config = Config::load(None, std::env::vars())?;
+//! let mut builder = cloudsentinel_detect::RuleSetBuilder::new();
+//! cloudsentinel_detect::add_builtin(&mut builder);
+//! let rules = builder.build();
+//! let service = Service::open(config, rules)?;
+//! let listener = tokio::net::TcpListener::bind(service.listen()).await?;
+//! service.run(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use chrono::Utc;
+use cloudsentinel_core::Provider;
+use cloudsentinel_detect::RuleSet;
+use cloudsentinel_store::{AlertRecord, SqliteOptions, SqliteStore, Store};
+use tokio::sync::{Semaphore, broadcast};
+
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod pipeline;
+pub mod routes;
+mod sources;
+
+use audit::AuditLog;
+use auth::{LoginLimiter, Tokens};
+use metrics::Metrics;
+use pipeline::{Committed, Pipeline, PipelineSettings, PrepareError, Submitter, Suppressions};
+
+/// What every handler can reach.
+pub struct Inner {
+    pub store: Arc<dyn Store>,
+    pub rules: Arc<RuleSet>,
+    pub submitter: Submitter,
+    pub metrics: Arc<Metrics>,
+    pub tokens: Tokens,
+    pub audit: AuditLog,
+    pub limiter: LoginLimiter,
+    pub config: config::Validated,
+    pub suppressions: Suppressions,
+    pub live: broadcast::Sender<AlertRecord>,
+    pub ingest_slots: Arc<Semaphore>,
+    pub started: chrono::DateTime<Utc>,
+}
+
+pub type AppState = Arc<Inner>;
+
+/// Runs a store call on a blocking thread.
+pub async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&dyn Store) -> cloudsentinel_store::Result<T> + Send + 'static,
+) -> Result<T, error::ApiError> {
+    let store = Arc::clone(&state.store);
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| error::ApiError::Internal(e.into()))?
+        .map_err(Into::into)
+}
+
+/// The running service.
+pub struct Service {
+    pub state: AppState,
+    pipeline: Pipeline,
+    /// The first admin's credentials when they were generated on this start (print them once).
+    pub generated_admin: Option<(String, String)>,
+}
+
+/// Reads a 32-byte key from `path`, creating it (mode 0600) on first use.
+fn key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        let text = text.trim();
+        let bytes: Option<Vec<u8>> = (0..text.len())
+            .step_by(2)
+            .map(|i| text.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect();
+        return match bytes {
+            Some(b) if b.len() >= 32 => Ok(b),
+            _ => anyhow::bail!("{}: not a hex key of at least 32 bytes", path.display()),
+        };
+    }
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(auth::hex(&key).as_bytes())?;
+    f.sync_all()?;
+    Ok(key)
+}
+
+/// The files under the data directory.
+pub struct DataDir(pub PathBuf);
+
+impl DataDir {
+    pub fn database(&self) -> PathBuf {
+        self.0.join("cloudsentinel.db")
+    }
+    pub fn jwt_key(&self) -> PathBuf {
+        self.0.join("jwt.key")
+    }
+    pub fn audit_key(&self) -> PathBuf {
+        self.0.join("audit.key")
+    }
+    pub fn audit_head(&self) -> PathBuf {
+        self.0.join("audit.head")
+    }
+
+    pub fn open_store(&self, synchronous_full: bool) -> anyhow::Result<SqliteStore> {
+        std::fs::create_dir_all(&self.0)
+            .with_context(|| format!("creating data directory {}", self.0.display()))?;
+        SqliteStore::open(
+            &self.database(),
+            &SqliteOptions {
+                synchronous_full,
+                readers: 4,
+            },
+        )
+        .with_context(|| format!("opening {}", self.database().display()))
+    }
+
+    pub fn audit_log(&self) -> anyhow::Result<AuditLog> {
+        Ok(AuditLog::new(key_file(&self.audit_key())?, self.audit_head()))
+    }
+}
+
+impl Service {
+    /// Opens everything and starts the pipeline; does not listen yet.
+    pub fn open(config: config::Validated, rules: RuleSet) -> anyhow::Result<Service> {
+        let c = &config.config;
+        let dir = DataDir(c.storage.data_dir.clone());
+        let store: Arc<dyn Store> = Arc::new(dir.open_store(config.synchronous_full)?);
+        let tokens = Tokens::new(key_file(&dir.jwt_key())?);
+        let audit = dir.audit_log()?;
+        let metrics = Arc::new(Metrics::default());
+        let suppressions: Suppressions = Arc::new(RwLock::new(store.suppressions(Utc::now())?));
+        let (live, _) = broadcast::channel(1024);
+        let rules = Arc::new(rules);
+        let (pipeline, submitter) = Pipeline::start(
+            Arc::clone(&store),
+            Arc::clone(&rules),
+            PipelineSettings {
+                dedup_window: chrono::Duration::seconds(c.pipeline.dedup_window_secs),
+                incident_window: chrono::Duration::seconds(c.pipeline.incident_window_secs),
+                max_commit_events: c.pipeline.max_commit_events,
+                max_queued_events: c.pipeline.max_queued_events,
+            },
+            Arc::clone(&metrics),
+            Arc::clone(&suppressions),
+            live.clone(),
+        )?;
+        let generated_admin = bootstrap_admin(store.as_ref(), &audit)?;
+        let state = Arc::new(Inner {
+            limiter: LoginLimiter::new(
+                c.auth.login_max_failures,
+                Duration::from_secs(c.auth.login_window_secs as u64),
+            ),
+            ingest_slots: Arc::new(Semaphore::new(c.pipeline.max_concurrent_ingests)),
+            store,
+            rules,
+            submitter,
+            metrics,
+            tokens,
+            audit,
+            config,
+            suppressions,
+            live,
+            started: Utc::now(),
+        });
+        Ok(Service {
+            state,
+            pipeline,
+            generated_admin,
+        })
+    }
+
+    pub fn listen(&self) -> SocketAddr {
+        self.state.config.listen
+    }
+
+    pub fn router(&self) -> Router {
+        routes::router(Arc::clone(&self.state))
+    }
+
+    /// Decodes, detects and commits one body, as the ingest API would (used by `demo`).
+    pub async fn ingest(
+        &self,
+        body: Vec<u8>,
+        provider: Option<Provider>,
+        source: &str,
+    ) -> anyhow::Result<Committed> {
+        let rules = Arc::clone(&self.state.rules);
+        let max = usize::MAX;
+        let source = source.to_string();
+        let prepared = tokio::task::spawn_blocking(move || {
+            pipeline::prepare(
+                &body,
+                provider,
+                &source,
+                &rules,
+                max,
+                std::time::Instant::now(),
+            )
+        })
+        .await?;
+        match prepared {
+            Ok(p) => self
+                .state
+                .submitter
+                .submit(p)
+                .await
+                .map_err(|e| anyhow::anyhow!(e)),
+            Err(PrepareError::Empty) => Ok(Committed {
+                accepted: 0,
+                duplicates: 0,
+                skipped: 0,
+                signals: 0,
+            }),
+            Err(e) => anyhow::bail!("{e:?}"),
+        }
+    }
+
+    /// Serves until `shutdown` completes, then stops taking requests, answers those in flight,
+    /// and drains the pipeline.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = self.router();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
+        for (i, s) in self.state.config.config.sources.iter().enumerate() {
+            tasks.push(tokio::spawn(sources::watch_dir(
+                Arc::clone(&self.state),
+                i,
+                s.clone(),
+                stop_rx.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(retention(
+            Arc::clone(&self.state),
+            stop_rx.clone(),
+        )));
+        tracing::info!(addr = %listener.local_addr()?, "listening");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("http server")?;
+        tracing::info!("shutting down: draining the pipeline");
+        let _ = stop_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        let Service {
+            state, pipeline, ..
+        } = self;
+        drop(state);
+        tokio::task::spawn_blocking(move || pipeline.stop()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Creates the first admin when there are no users.
+fn bootstrap_admin(
+    store: &dyn Store,
+    audit: &AuditLog,
+) -> anyhow::Result<Option<(String, String)>> {
+    if store.count_users()? > 0 {
+        return Ok(None);
+    }
+    let user = std::env::var("CLOUDSENTINEL_ADMIN_USER").unwrap_or_else(|_| "admin".into());
+    let (password, generated) = match std::env::var("CLOUDSENTINEL_ADMIN_PASSWORD") {
+        Ok(p) => {
+            auth::check_password_policy(&p)
+                .map_err(|e| anyhow::anyhow!("CLOUDSENTINEL_ADMIN_PASSWORD: {e}"))?;
+            (p, false)
+        }
+        Err(_) => (auth::random_token(18), true),
+    };
+    let hash = auth::hash_password(&password)?;
+    store.create_user(&user, &hash, auth::Role::Admin.as_str())?;
+    audit.record(
+        store,
+        "system",
+        "user.bootstrap",
+        &format!("user:{user}"),
+        serde_json::json!({"role": "admin", "generated_password": generated}),
+        None,
+    )?;
+    Ok(generated.then_some((user, password)))
+}
+
+/// Deletes events past the retention period, hourly.
+async fn retention(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let days = state.config.config.storage.retention_days;
+    if days == 0 {
+        return;
+    }
+    loop {
+        let cutoff = Utc::now() - chrono::Duration::days(days as i64);
+        match blocking(&state, move |s| s.purge_events(cutoff)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, days, "retention: deleted old events"),
+            Err(e) => tracing::warn!(error = ?e, "retention failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}

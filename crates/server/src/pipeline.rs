@@ -1,0 +1,836 @@
+//! From an ingest body to committed events, alerts and incidents.
+//!
+//! Two halves:
+//! - [`prepare`] (any thread, in parallel): decode and normalize the body, run the stateless
+//!   Sigma detection rules on each event. Malformed input is refused here, before anything is
+//!   queued, with the record index and reason.
+//! - [`Pipeline`] (one thread): takes prepared batches in arrival order, drops events already
+//!   stored (a retried batch), feeds the Sigma correlations, folds signals into alerts
+//!   (dedup window), applies suppressions, groups alerts into incidents, and commits events,
+//!   alerts and incidents in one transaction. Several waiting batches share a commit. Each
+//!   batch's sender is answered only after that commit, so an acknowledged batch is on disk.
+//!
+//! The queue between them is bounded in events ([`Submitter::try_submit`] refuses when full):
+//! an overloaded service answers 429 instead of growing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use cloudsentinel_core::{Event, Origin, Provider, Signal, SignalKind};
+use cloudsentinel_detect::RuleSet;
+use cloudsentinel_detect::sigma::CorrelationInput;
+use cloudsentinel_ingest::{Item, reader::decode_bytes_with};
+use cloudsentinel_store::{
+    AlertRecord, AlertStatus, IncidentRecord, MAX_EVIDENCE, NewEvent, Store, SuppressionRecord,
+    WriteBatch,
+};
+use serde::Serialize;
+use tokio::sync::{broadcast, oneshot};
+
+use crate::metrics::Metrics;
+
+/// A record that could not be decoded.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecordError {
+    /// 0-based index of the record in the body, when known.
+    pub index: Option<u64>,
+    /// 1-based line, for JSON Lines bodies.
+    pub line: Option<u64>,
+    pub reason: String,
+}
+
+/// Why a body was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PrepareError {
+    Malformed(Vec<RecordError>),
+    TooManyRecords { records: usize, max: usize },
+    Empty,
+}
+
+/// A decoded, detected batch waiting for the pipeline.
+pub struct Prepared {
+    pub events: Vec<Event>,
+    /// Rule matches: (index of the event in `events`, signal).
+    pub signals: Vec<(usize, Signal)>,
+    pub correlation: Vec<CorrelationInput>,
+    /// Digests and insights recognised and skipped.
+    pub skipped: u64,
+    pub received: Instant,
+}
+
+/// Most errors listed in one answer.
+const MAX_LISTED_ERRORS: usize = 20;
+
+/// Decodes a body (JSON array, `{"Records": [...]}`, JSON Lines, one record, or any of these
+/// gzip-compressed) and runs the detection rules. Nothing is queued if a record is malformed.
+pub fn prepare(
+    body: &[u8],
+    provider: Option<Provider>,
+    source: &str,
+    rules: &RuleSet,
+    max_records: usize,
+    received: Instant,
+) -> Result<Prepared, PrepareError> {
+    let origin = Origin {
+        source: source.to_string(),
+        ..Origin::default()
+    };
+    let mut events = Vec::new();
+    let mut errors = Vec::new();
+    let mut error_count = 0usize;
+    let mut skipped = 0u64;
+    let mut too_many = false;
+    decode_bytes_with(body, origin, provider, &mut |item| match item {
+        Item::Event(e) => {
+            if events.len() >= max_records {
+                too_many = true;
+            } else {
+                events.push(*e);
+            }
+        }
+        Item::Digest | Item::Insight => skipped += 1,
+        Item::Error(e) => {
+            error_count += 1;
+            if errors.len() < MAX_LISTED_ERRORS {
+                errors.push(RecordError {
+                    index: e.origin.record_index,
+                    line: e.origin.line,
+                    reason: e.reason,
+                });
+            }
+        }
+    });
+    if error_count > 0 {
+        if error_count > errors.len() {
+            errors.push(RecordError {
+                index: None,
+                line: None,
+                reason: format!("and {} more errors", error_count - errors.len()),
+            });
+        }
+        return Err(PrepareError::Malformed(errors));
+    }
+    if too_many {
+        return Err(PrepareError::TooManyRecords {
+            records: events.len() + 1,
+            max: max_records,
+        });
+    }
+    if events.is_empty() && skipped == 0 {
+        return Err(PrepareError::Empty);
+    }
+    let mut signals = Vec::new();
+    let mut correlation = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let d = rules.detect(e);
+        for m in &d.matches {
+            signals.push((i, m.to_signal(e)));
+        }
+        if let Some(c) = d.for_correlation {
+            correlation.push(c);
+        }
+    }
+    Ok(Prepared {
+        events,
+        signals,
+        correlation,
+        skipped,
+        received,
+    })
+}
+
+/// What the pipeline answers for one batch.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Committed {
+    /// Events stored by this batch.
+    pub accepted: u64,
+    /// Events already stored before (ignored).
+    pub duplicates: u64,
+    /// Records recognised and skipped (CloudTrail digests, Insights).
+    pub skipped: u64,
+    /// Detections on this batch's events (before dedup into alerts).
+    pub signals: u64,
+}
+
+enum Msg {
+    Batch(Prepared, oneshot::Sender<Result<Committed, String>>),
+    Stop,
+}
+
+/// Why a batch was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The queue holds too many events: try again later.
+    Saturated,
+    /// The pipeline has stopped.
+    Stopped,
+}
+
+/// The handle ingest uses to queue batches.
+#[derive(Clone)]
+pub struct Submitter {
+    tx: SyncSender<Msg>,
+    metrics: Arc<Metrics>,
+    max_queued: usize,
+}
+
+impl Submitter {
+    /// Queues a batch if the queue has room; the receiver answers after the commit.
+    pub fn try_submit(
+        &self,
+        p: Prepared,
+    ) -> Result<oneshot::Receiver<Result<Committed, String>>, SubmitError> {
+        let n = p.events.len() as i64;
+        let before = self.metrics.queued_events.fetch_add(n, Ordering::SeqCst);
+        if before > 0 && (before + n) as usize > self.max_queued {
+            self.metrics.queued_events.fetch_sub(n, Ordering::SeqCst);
+            return Err(SubmitError::Saturated);
+        }
+        let (tx, rx) = oneshot::channel();
+        match self.tx.try_send(Msg::Batch(p, tx)) {
+            Ok(()) => Ok(rx),
+            Err(e) => {
+                self.metrics.queued_events.fetch_sub(n, Ordering::SeqCst);
+                Err(match e {
+                    TrySendError::Full(_) => SubmitError::Saturated,
+                    TrySendError::Disconnected(_) => SubmitError::Stopped,
+                })
+            }
+        }
+    }
+
+    /// Queues a batch, waiting for room (for sources that can wait, like a directory).
+    pub async fn submit(&self, p: Prepared) -> Result<Committed, String> {
+        let mut p = Some(p);
+        loop {
+            let batch = p.take().expect("present");
+            let n = batch.events.len() as i64;
+            let before = self.metrics.queued_events.load(Ordering::SeqCst);
+            if before == 0 || (before + n) as usize <= self.max_queued {
+                self.metrics.queued_events.fetch_add(n, Ordering::SeqCst);
+                let (tx, rx) = oneshot::channel();
+                let sender = self.tx.clone();
+                let sent = tokio::task::spawn_blocking(move || sender.send(Msg::Batch(batch, tx)))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if sent.is_err() {
+                    self.metrics.queued_events.fetch_sub(n, Ordering::SeqCst);
+                    return Err("pipeline stopped".into());
+                }
+                return rx.await.map_err(|_| "pipeline stopped".to_string())?;
+            }
+            p = Some(batch);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Settings of the pipeline thread.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub dedup_window: Duration,
+    pub incident_window: Duration,
+    pub max_commit_events: usize,
+    pub max_queued_events: usize,
+}
+
+/// The running pipeline thread.
+pub struct Pipeline {
+    tx: SyncSender<Msg>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Shared, live list of suppressions (the API edits it, the pipeline reads it).
+pub type Suppressions = Arc<RwLock<Vec<SuppressionRecord>>>;
+
+impl Pipeline {
+    /// Starts the pipeline thread, resuming alert folding and incident grouping from the store.
+    pub fn start(
+        store: Arc<dyn Store>,
+        rules: Arc<RuleSet>,
+        settings: PipelineSettings,
+        metrics: Arc<Metrics>,
+        suppressions: Suppressions,
+        live: broadcast::Sender<AlertRecord>,
+    ) -> anyhow::Result<(Pipeline, Submitter)> {
+        let (tx, rx) = sync_channel(4096);
+        let mut alerter = Alerter::resume(store.as_ref(), &settings)?;
+        let thread = {
+            let metrics = Arc::clone(&metrics);
+            let settings = settings.clone();
+            std::thread::Builder::new()
+                .name("pipeline".into())
+                .spawn(move || {
+                    run(
+                        rx,
+                        store.as_ref(),
+                        &rules,
+                        &settings,
+                        &metrics,
+                        &suppressions,
+                        &live,
+                        &mut alerter,
+                    )
+                })?
+        };
+        let submitter = Submitter {
+            tx: tx.clone(),
+            metrics,
+            max_queued: settings.max_queued_events,
+        };
+        Ok((
+            Pipeline {
+                tx,
+                thread: Some(thread),
+            },
+            submitter,
+        ))
+    }
+
+    /// Processes everything queued so far, then stops.
+    pub fn stop(mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    rx: Receiver<Msg>,
+    store: &dyn Store,
+    rules: &RuleSet,
+    settings: &PipelineSettings,
+    metrics: &Metrics,
+    suppressions: &Suppressions,
+    live: &broadcast::Sender<AlertRecord>,
+    alerter: &mut Alerter,
+) {
+    let mut correlator = rules.correlator();
+    let mut stopping = false;
+    while !stopping {
+        let Ok(first) = rx.recv() else { break };
+        let mut batches = Vec::new();
+        let mut events = 0usize;
+        let mut msg = Some(first);
+        while let Some(m) = msg.take() {
+            match m {
+                Msg::Stop => stopping = true,
+                Msg::Batch(p, tx) => {
+                    events += p.events.len();
+                    batches.push((p, tx));
+                }
+            }
+            if stopping || events >= settings.max_commit_events {
+                break;
+            }
+            msg = rx.try_recv().ok();
+        }
+        if batches.is_empty() {
+            continue;
+        }
+        let queued: i64 = batches.iter().map(|(p, _)| p.events.len() as i64).sum();
+        let result = process(
+            &mut batches,
+            store,
+            correlator.as_mut(),
+            metrics,
+            suppressions,
+            alerter,
+        );
+        metrics.queued_events.fetch_sub(queued, Ordering::SeqCst);
+        match result {
+            Ok((answers, changed)) => {
+                metrics.commits.fetch_add(1, Ordering::Relaxed);
+                for a in changed {
+                    let _ = live.send(a);
+                }
+                for ((p, tx), answer) in batches.into_iter().zip(answers) {
+                    metrics.observe_latency(p.received.elapsed().as_secs_f64());
+                    let _ = tx.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                metrics.error("store");
+                tracing::error!(error = %e, "pipeline commit failed");
+                // What the alerter holds may not be what is stored now: start again from the store.
+                if let Ok(a) = Alerter::resume(store, settings) {
+                    *alerter = a;
+                }
+                for (_, tx) in batches {
+                    let _ = tx.send(Err("the store could not commit the batch".into()));
+                }
+            }
+        }
+    }
+    // Anything still queued behind a stop is answered, not dropped silently.
+    while let Ok(m) = rx.try_recv() {
+        if let Msg::Batch(_, tx) = m {
+            let _ = tx.send(Err("the service is shutting down".into()));
+        }
+    }
+}
+
+type Processed = (Vec<Committed>, Vec<AlertRecord>);
+
+fn process(
+    batches: &mut [(Prepared, oneshot::Sender<Result<Committed, String>>)],
+    store: &dyn Store,
+    mut correlator: Option<&mut cloudsentinel_detect::sigma::Correlator<'_>>,
+    metrics: &Metrics,
+    suppressions: &Suppressions,
+    alerter: &mut Alerter,
+) -> anyhow::Result<Processed> {
+    let ids: Vec<&str> = batches
+        .iter()
+        .flat_map(|(p, _)| p.events.iter().map(|e| e.id.as_str()))
+        .collect();
+    let mut known = store.known_event_ids(&ids)?;
+    let now = Utc::now();
+    let mut answers = Vec::with_capacity(batches.len());
+    let mut write = WriteBatch::default();
+    let mut correlation = Vec::new();
+    // Which batch each new event came from, to find its context for correlation signals.
+    let mut context: HashMap<String, (Option<String>, Option<String>, String)> = HashMap::new();
+    let mut signals = Vec::new();
+    for (p, _) in batches.iter_mut() {
+        let mut answer = Committed {
+            accepted: 0,
+            duplicates: 0,
+            skipped: p.skipped,
+            signals: 0,
+        };
+        let mut fresh = vec![false; p.events.len()];
+        for (i, e) in p.events.iter().enumerate() {
+            if known.insert(e.id.clone()) {
+                fresh[i] = true;
+                answer.accepted += 1;
+                metrics.events_in[Metrics::provider_index(e.provider.as_str())]
+                    .fetch_add(1, Ordering::Relaxed);
+                write.events.push(NewEvent::from_event(e));
+            } else {
+                answer.duplicates += 1;
+            }
+        }
+        metrics
+            .duplicates
+            .fetch_add(answer.duplicates, Ordering::Relaxed);
+        for (i, s) in p.signals.drain(..) {
+            if fresh[i] {
+                let e = &p.events[i];
+                answer.signals += 1;
+                signals.push((
+                    s,
+                    e.actor.access_key_id.clone(),
+                    e.source_ip.clone(),
+                    e.principal().map(str::to_string).unwrap_or_else(|| e.entity()),
+                ));
+            }
+        }
+        let fresh_ids: HashSet<&str> = p
+            .events
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| **f)
+            .map(|(e, _)| e.id.as_str())
+            .collect();
+        for c in p.correlation.drain(..) {
+            if fresh_ids.contains(c.event_id.as_str()) {
+                correlation.push(c);
+            }
+        }
+        if correlator.is_some() {
+            for (e, f) in p.events.iter().zip(&fresh) {
+                if *f {
+                    context.insert(
+                        e.id.clone(),
+                        (
+                            e.actor.access_key_id.clone(),
+                            e.source_ip.clone(),
+                            e.principal().map(str::to_string).unwrap_or_else(|| e.entity()),
+                        ),
+                    );
+                }
+            }
+        }
+        answers.push(answer);
+    }
+    if let Some(c) = correlator.as_mut() {
+        correlation.sort_by_key(|c| c.time);
+        for input in correlation {
+            for s in c.feed(input) {
+                let (key, ip, principal) = s
+                    .event_ids
+                    .iter()
+                    .find_map(|id| context.get(id).cloned())
+                    .unwrap_or((None, None, s.entity.clone()));
+                signals.push((s, key, ip, principal));
+            }
+        }
+    }
+    let active: Vec<SuppressionRecord> = suppressions
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|s| s.expires > now)
+        .cloned()
+        .collect();
+    signals.sort_by_key(|s| s.0.first_seen);
+    for (s, key, ip, principal) in signals {
+        if active
+            .iter()
+            .any(|x| x.rule_id == s.rule_id && x.entity == s.entity)
+        {
+            metrics.signals_suppressed.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        alerter.add(s, key, ip, principal, now, metrics);
+    }
+    let (alerts, incidents) = alerter.take_dirty();
+    write.alerts = alerts;
+    write.incidents = incidents;
+    let changed = write.alerts.clone();
+    store.commit(write)?;
+    alerter.prune();
+    Ok((answers, changed))
+}
+
+/// Folds signals into alerts and alerts into incidents, in memory, remembering what changed.
+pub struct Alerter {
+    window: Duration,
+    incident_window: Duration,
+    /// (rule id, entity) -> open alert ids.
+    open: HashMap<(String, String), Vec<i64>>,
+    alerts: HashMap<i64, AlertRecord>,
+    /// Principal or access key -> incident ids.
+    incident_keys: HashMap<String, Vec<i64>>,
+    incidents: HashMap<i64, IncidentRecord>,
+    /// The keys each kept incident is filed under.
+    incident_key_of: HashMap<i64, Vec<String>>,
+    next_alert: i64,
+    next_incident: i64,
+    dirty_alerts: HashSet<i64>,
+    dirty_incidents: HashSet<i64>,
+    /// Latest event time seen, for pruning.
+    horizon: DateTime<Utc>,
+}
+
+/// Open alerts and incidents kept in memory at most; older ones are forgotten first.
+const MAX_KEPT: usize = 50_000;
+
+impl Alerter {
+    pub fn resume(store: &dyn Store, settings: &PipelineSettings) -> anyhow::Result<Alerter> {
+        let (max_alert, max_incident) = store.max_ids()?;
+        let mut a = Alerter {
+            window: settings.dedup_window,
+            incident_window: settings.incident_window,
+            open: HashMap::new(),
+            alerts: HashMap::new(),
+            incident_keys: HashMap::new(),
+            incidents: HashMap::new(),
+            incident_key_of: HashMap::new(),
+            next_alert: max_alert + 1,
+            next_incident: max_incident + 1,
+            dirty_alerts: HashSet::new(),
+            dirty_incidents: HashSet::new(),
+            horizon: DateTime::<Utc>::MIN_UTC,
+        };
+        let since = Utc::now() - settings.dedup_window.max(settings.incident_window) * 2;
+        for i in store.recent_incidents(since)? {
+            a.file_incident(i);
+        }
+        for r in store.recent_alerts(since)? {
+            a.open
+                .entry((r.rule_id.clone(), r.entity.clone()))
+                .or_default()
+                .push(r.id);
+            a.horizon = a.horizon.max(r.last_seen);
+            a.alerts.insert(r.id, r);
+        }
+        Ok(a)
+    }
+
+    fn file_incident(&mut self, i: IncidentRecord) {
+        let mut keys = vec![i.key.clone()];
+        if i.entity != i.key {
+            keys.push(i.entity.clone());
+        }
+        for k in &keys {
+            self.incident_keys.entry(k.clone()).or_default().push(i.id);
+        }
+        self.incident_key_of.insert(i.id, keys);
+        self.incidents.insert(i.id, i);
+    }
+
+    fn add(
+        &mut self,
+        s: Signal,
+        access_key: Option<String>,
+        source_ip: Option<String>,
+        principal: String,
+        now: DateTime<Utc>,
+        metrics: &Metrics,
+    ) {
+        self.horizon = self.horizon.max(s.last_seen);
+        let w = self.window;
+        let key = (s.rule_id.clone(), s.entity.clone());
+        let existing = self.open.get(&key).and_then(|ids| {
+            ids.iter().copied().find(|id| {
+                self.alerts.get(id).is_some_and(|a| {
+                    s.first_seen <= a.last_seen + w && s.last_seen + w >= a.first_seen
+                })
+            })
+        });
+        let id = if let Some(id) = existing {
+            let a = self.alerts.get_mut(&id).expect("listed alerts are kept");
+            a.count += 1;
+            if s.first_seen < a.first_seen {
+                a.first_seen = s.first_seen;
+                a.explanation = s.explanation;
+            }
+            a.last_seen = a.last_seen.max(s.last_seen);
+            for e in s.event_ids {
+                if a.event_ids.len() >= MAX_EVIDENCE {
+                    break;
+                }
+                if !a.event_ids.contains(&e) {
+                    a.event_ids.push(e);
+                }
+            }
+            a.updated = now;
+            metrics.alerts_updated.fetch_add(1, Ordering::Relaxed);
+            id
+        } else {
+            let id = self.next_alert;
+            self.next_alert += 1;
+            let mut event_ids = s.event_ids;
+            event_ids.truncate(MAX_EVIDENCE);
+            let a = AlertRecord {
+                id,
+                kind: match s.kind {
+                    SignalKind::Rule => "rule",
+                    SignalKind::Correlation => "correlation",
+                }
+                .to_string(),
+                rule_id: s.rule_id,
+                title: s.title,
+                level: s.level,
+                techniques: s.techniques,
+                tactics: s.tactics,
+                entity: s.entity,
+                account: s.account,
+                access_key: access_key.clone(),
+                source_ip,
+                first_seen: s.first_seen,
+                last_seen: s.last_seen,
+                created: now,
+                updated: now,
+                count: 1,
+                event_ids,
+                explanation: s.explanation,
+                status: AlertStatus::Open,
+                assignee: None,
+                incident_id: None,
+                verdict: None,
+            };
+            self.open.entry(key).or_default().push(id);
+            self.alerts.insert(id, a);
+            metrics.alerts_new.fetch_add(1, Ordering::Relaxed);
+            id
+        };
+        self.dirty_alerts.insert(id);
+        self.attach_incident(id, access_key, principal, now, metrics);
+    }
+
+    /// Files the alert under an incident of the same access key or principal whose time is
+    /// within the incident window, or opens one.
+    fn attach_incident(
+        &mut self,
+        alert_id: i64,
+        access_key: Option<String>,
+        principal: String,
+        now: DateTime<Utc>,
+        metrics: &Metrics,
+    ) {
+        let a = self.alerts[&alert_id].clone();
+        let iw = self.incident_window;
+        let keys: Vec<String> = access_key.into_iter().chain([principal]).collect();
+        let incident_id = match a.incident_id {
+            Some(id) if self.incidents.contains_key(&id) => Some(id),
+            _ => keys.iter().find_map(|k| {
+                self.incident_keys.get(k).and_then(|ids| {
+                    ids.iter().rev().copied().find(|id| {
+                        self.incidents.get(id).is_some_and(|i| {
+                            a.first_seen <= i.last_seen + iw && a.last_seen + iw >= i.first_seen
+                        })
+                    })
+                })
+            }),
+        };
+        let id = match incident_id {
+            Some(id) => id,
+            None => {
+                let id = self.next_incident;
+                self.next_incident += 1;
+                metrics.incidents_new.fetch_add(1, Ordering::Relaxed);
+                self.file_incident(IncidentRecord {
+                    id,
+                    key: keys[0].clone(),
+                    entity: keys.last().cloned().unwrap_or_default(),
+                    account: a.account.clone(),
+                    title: a.title.clone(),
+                    level: a.level,
+                    status: AlertStatus::Open,
+                    first_seen: a.first_seen,
+                    last_seen: a.last_seen,
+                    created: now,
+                    updated: now,
+                    alert_count: 0,
+                    tactics: Vec::new(),
+                    techniques: Vec::new(),
+                });
+                id
+            }
+        };
+        let newly_attached = a.incident_id != Some(id);
+        if newly_attached {
+            self.alerts
+                .get_mut(&alert_id)
+                .expect("kept")
+                .incident_id = Some(id);
+        }
+        let inc = self.incidents.get_mut(&id).expect("filed");
+        if newly_attached {
+            inc.alert_count += 1;
+        }
+        inc.first_seen = inc.first_seen.min(a.first_seen);
+        inc.last_seen = inc.last_seen.max(a.last_seen);
+        inc.updated = now;
+        if a.level > inc.level {
+            inc.level = a.level;
+        }
+        for t in &a.tactics {
+            if !inc.tactics.contains(t) {
+                inc.tactics.push(t.clone());
+            }
+        }
+        inc.tactics.sort_by_key(|t| tactic_rank(t));
+        for t in &a.techniques {
+            if !inc.techniques.contains(t) {
+                inc.techniques.push(t.clone());
+            }
+        }
+        inc.techniques.sort();
+        inc.title = incident_title(inc, &a);
+        self.dirty_incidents.insert(id);
+    }
+
+    fn take_dirty(&mut self) -> (Vec<AlertRecord>, Vec<IncidentRecord>) {
+        let mut alerts: Vec<AlertRecord> = self
+            .dirty_alerts
+            .drain()
+            .filter_map(|id| self.alerts.get(&id).cloned())
+            .collect();
+        alerts.sort_by_key(|a| a.id);
+        let mut incidents: Vec<IncidentRecord> = self
+            .dirty_incidents
+            .drain()
+            .filter_map(|id| self.incidents.get(&id).cloned())
+            .collect();
+        incidents.sort_by_key(|i| i.id);
+        (alerts, incidents)
+    }
+
+    /// Forgets alerts and incidents too old to take new signals (by event time), and the
+    /// oldest ones beyond [`MAX_KEPT`].
+    fn prune(&mut self) {
+        if self.alerts.len() + self.incidents.len() < MAX_KEPT / 4 {
+            return;
+        }
+        let alert_cut = self.horizon - self.window * 2;
+        let mut old: Vec<(DateTime<Utc>, i64)> = self
+            .alerts
+            .values()
+            .map(|a| (a.last_seen, a.id))
+            .collect();
+        old.sort();
+        let excess = self.alerts.len().saturating_sub(MAX_KEPT);
+        for (i, (t, id)) in old.into_iter().enumerate() {
+            if t >= alert_cut && i >= excess {
+                break;
+            }
+            if let Some(a) = self.alerts.remove(&id)
+                && let Some(list) = self.open.get_mut(&(a.rule_id.clone(), a.entity.clone()))
+            {
+                list.retain(|x| *x != id);
+                if list.is_empty() {
+                    self.open.remove(&(a.rule_id, a.entity));
+                }
+            }
+        }
+        let incident_cut = self.horizon - self.incident_window * 2;
+        let mut old: Vec<(DateTime<Utc>, i64)> = self
+            .incidents
+            .values()
+            .map(|i| (i.last_seen, i.id))
+            .collect();
+        old.sort();
+        let excess = self.incidents.len().saturating_sub(MAX_KEPT);
+        for (n, (t, id)) in old.into_iter().enumerate() {
+            if t >= incident_cut && n >= excess {
+                break;
+            }
+            self.incidents.remove(&id);
+            for k in self.incident_key_of.remove(&id).unwrap_or_default() {
+                if let Some(list) = self.incident_keys.get_mut(&k) {
+                    list.retain(|x| *x != id);
+                    if list.is_empty() {
+                        self.incident_keys.remove(&k);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// ATT&CK's tactic order (the kill chain), for incident timelines.
+pub fn tactic_rank(t: &str) -> usize {
+    const ORDER: [&str; 14] = [
+        "reconnaissance",
+        "resource-development",
+        "initial-access",
+        "execution",
+        "persistence",
+        "privilege-escalation",
+        "defense-evasion",
+        "credential-access",
+        "discovery",
+        "lateral-movement",
+        "collection",
+        "command-and-control",
+        "exfiltration",
+        "impact",
+    ];
+    ORDER.iter().position(|x| *x == t).unwrap_or(ORDER.len())
+}
+
+fn incident_title(inc: &IncidentRecord, latest: &AlertRecord) -> String {
+    if inc.alert_count <= 1 {
+        return latest.title.clone();
+    }
+    let who = &inc.entity;
+    if inc.tactics.is_empty() {
+        format!("{} alerts about {who}", inc.alert_count)
+    } else {
+        format!(
+            "{} alerts about {who}: {}",
+            inc.alert_count,
+            inc.tactics.join(" → ")
+        )
+    }
+}

@@ -1,0 +1,538 @@
+//! Every route, with the role it requires, in one table. The router, the OpenAPI document and
+//! the tests that try every route with every role are built from it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{MethodRouter, on};
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::api;
+use crate::auth::{Caller, Need, Role};
+use crate::error::ApiError;
+use crate::{AppState, blocking};
+
+/// One route of the API.
+pub struct RouteSpec {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub need: Need,
+    pub tag: &'static str,
+    pub summary: &'static str,
+    /// Query parameters: (name, description).
+    pub query: &'static [(&'static str, &'static str)],
+    /// What the request body holds, when it has one.
+    pub body: Option<&'static str>,
+}
+
+const fn r(
+    method: &'static str,
+    path: &'static str,
+    need: Need,
+    tag: &'static str,
+    summary: &'static str,
+) -> RouteSpec {
+    RouteSpec {
+        method,
+        path,
+        need,
+        tag,
+        summary,
+        query: &[],
+        body: None,
+    }
+}
+
+const VIEWER: Need = Need::Role(Role::Viewer);
+const ANALYST: Need = Need::Role(Role::Analyst);
+const ADMIN: Need = Need::Role(Role::Admin);
+
+const ALERT_QUERY: &[(&str, &str)] = &[
+    ("level", "comma-separated levels (informational, low, medium, high, critical)"),
+    ("min_level", "only alerts at or above this level"),
+    ("status", "comma-separated statuses (open, acknowledged, investigating, resolved, closed)"),
+    ("rule", "rule id"),
+    ("technique", "ATT&CK technique id; T1078 also finds T1078.004"),
+    ("principal", "the entity the alert is about"),
+    ("account", "account, subscription or project"),
+    ("incident", "incident id"),
+    ("since", "RFC 3339 time: alerts last seen at or after"),
+    ("until", "RFC 3339 time: alerts first seen before"),
+    ("q", "free text in title, rule, entity, account, explanation"),
+    ("sort", "last_seen (default), first_seen, level, count, id"),
+    ("order", "desc (default) or asc"),
+    ("limit", "page size, 1..500 (default 50)"),
+    ("offset", "rows to skip"),
+];
+
+const EVENT_QUERY: &[(&str, &str)] = &[
+    ("since", "RFC 3339 time"),
+    ("until", "RFC 3339 time"),
+    ("principal", "entity"),
+    ("account", "account, subscription or project"),
+    ("source_ip", "source address"),
+    ("service", "e.g. iam.amazonaws.com"),
+    ("operation", "e.g. CreateAccessKey"),
+    ("outcome", "success or failure"),
+    ("q", "free text in operation, principal, address, error code, user agent, or an event id"),
+    ("raw", "true to include the original records"),
+    ("limit", "page size, 1..1000 (default 100)"),
+    ("offset", "rows to skip"),
+];
+
+const INGEST_BODY: &str = "Audit records: a JSON array, {\"Records\": [...]}, JSON Lines, or one \
+    record; gzip-compressed or not (Content-Encoding: gzip or gzip magic bytes).";
+
+/// The API. Paths answer with and without a trailing slash.
+pub static ROUTES: &[RouteSpec] = &[
+    r("GET", "/health", Need::Public, "operations", "Liveness and readiness"),
+    r("GET", "/metrics", Need::Public, "operations", "Prometheus metrics"),
+    r("GET", "/api/openapi.json", Need::Public, "operations", "This API's OpenAPI document"),
+    r("GET", "/docs", Need::Public, "operations", "Readable API documentation"),
+    RouteSpec {
+        body: Some("{\"username\", \"password\"} as JSON, or the OAuth2 password form (application/x-www-form-urlencoded)"),
+        ..r("POST", "/api/v1/auth/login", Need::Public, "auth", "Sign in: access and refresh tokens")
+    },
+    RouteSpec {
+        body: Some("{\"refresh_token\"}"),
+        ..r("POST", "/api/v1/auth/refresh", Need::Public, "auth", "New tokens from a refresh token")
+    },
+    r("POST", "/api/v1/auth/logout", VIEWER, "auth", "Sign out everywhere (revokes this user's tokens)"),
+    r("GET", "/api/v1/auth/me", VIEWER, "auth", "Who am I"),
+    RouteSpec {
+        body: Some("{\"current_password\", \"new_password\"}"),
+        ..r("POST", "/api/v1/auth/password", VIEWER, "auth", "Change my password")
+    },
+    RouteSpec {
+        body: Some("{\"username\", \"password\", \"role\": \"admin\"|\"responder\"|\"analyst\"|\"viewer\"}"),
+        ..r("POST", "/api/v1/auth/register", ADMIN, "users", "Create a user")
+    },
+    r("GET", "/api/v1/users", ADMIN, "users", "List users"),
+    RouteSpec {
+        body: Some("{\"role\"?, \"disabled\"?, \"password\"?}"),
+        ..r("PATCH", "/api/v1/users/{id}", ADMIN, "users", "Change a user's role, password or state")
+    },
+    r("DELETE", "/api/v1/users/{id}", ADMIN, "users", "Delete a user"),
+    r("GET", "/api/v1/api-keys", ADMIN, "users", "List API keys"),
+    RouteSpec {
+        body: Some("{\"name\"}: the key is shown once in the answer"),
+        ..r("POST", "/api/v1/api-keys", ADMIN, "users", "Create an ingest API key")
+    },
+    r("DELETE", "/api/v1/api-keys/{id}", ADMIN, "users", "Revoke an API key"),
+    RouteSpec {
+        body: Some(INGEST_BODY),
+        ..r("POST", "/api/v1/threats/ingest/aws", Need::Ingest, "ingest", "Ingest CloudTrail records")
+    },
+    RouteSpec {
+        body: Some(INGEST_BODY),
+        ..r("POST", "/api/v1/threats/ingest/azure", Need::Ingest, "ingest", "Ingest Azure Activity / Entra ID records")
+    },
+    RouteSpec {
+        body: Some(INGEST_BODY),
+        ..r("POST", "/api/v1/threats/ingest/gcp", Need::Ingest, "ingest", "Ingest GCP Cloud Audit Log entries")
+    },
+    RouteSpec {
+        query: &[("format", "aws, azure, gcp, or auto (default: detect per record)")],
+        body: Some(INGEST_BODY),
+        ..r("POST", "/api/v1/ingest", Need::Ingest, "ingest", "Ingest audit records of any supported provider")
+    },
+    RouteSpec {
+        query: &[("format", "aws, azure, gcp, or auto")],
+        body: Some("One record (or up to 100): detections are returned, nothing is stored"),
+        ..r("POST", "/api/v1/threats/analyze", ANALYST, "ingest", "Detections for a record, without storing it")
+    },
+    RouteSpec {
+        query: ALERT_QUERY,
+        ..r("GET", "/api/v1/alerts", VIEWER, "alerts", "List alerts")
+    },
+    r("GET", "/api/v1/alerts/{id}", VIEWER, "alerts", "One alert with evidence, explanation, remedy and surrounding activity"),
+    RouteSpec {
+        body: Some("{\"status\"?, \"assignee\"? (null to unassign), \"comment\"?}"),
+        ..r("PATCH", "/api/v1/alerts/{id}", ANALYST, "alerts", "Change status, assignee; add a comment")
+    },
+    RouteSpec {
+        body: Some("{\"verdict\": \"true_positive\"|\"false_positive\"|\"benign\", \"reason\"}"),
+        ..r("POST", "/api/v1/alerts/{id}/feedback", ANALYST, "alerts", "Record an analyst verdict")
+    },
+    RouteSpec {
+        query: &[("status", "comma-separated statuses"), ("limit", "page size"), ("offset", "rows to skip")],
+        ..r("GET", "/api/v1/incidents", VIEWER, "incidents", "List incidents")
+    },
+    r("GET", "/api/v1/incidents/{id}", VIEWER, "incidents", "One incident: its alerts on a timeline"),
+    RouteSpec {
+        body: Some("{\"status\"}"),
+        ..r("PATCH", "/api/v1/incidents/{id}", ANALYST, "incidents", "Change an incident's status")
+    },
+    r("GET", "/api/v1/suppressions", VIEWER, "alerts", "Active suppressions"),
+    RouteSpec {
+        body: Some("{\"rule_id\", \"entity\", \"reason\", \"expires_at\" (RFC 3339) or \"duration_hours\"}"),
+        ..r("POST", "/api/v1/suppressions", ANALYST, "alerts", "Suppress a rule for an entity until a time")
+    },
+    r("DELETE", "/api/v1/suppressions/{id}", ANALYST, "alerts", "Remove a suppression"),
+    RouteSpec {
+        query: EVENT_QUERY,
+        ..r("GET", "/api/v1/events", VIEWER, "events", "Search stored events")
+    },
+    r("GET", "/api/v1/rules", VIEWER, "rules", "Loaded detection rules"),
+    r("GET", "/api/v1/dashboard/stats", VIEWER, "dashboard", "Headline counts"),
+    RouteSpec {
+        query: &[("hours", "how far back (default 24, at most 2160)"), ("bucket", "seconds per point (default: 48 points)")],
+        ..r("GET", "/api/v1/dashboard/trends", VIEWER, "dashboard", "Events and alerts over time")
+    },
+    RouteSpec {
+        query: &[("hours", "how far back (default: all)"), ("limit", "rules (default 10)")],
+        ..r("GET", "/api/v1/dashboard/top-threats", VIEWER, "dashboard", "Rules with the most alerts")
+    },
+    RouteSpec {
+        query: &[("hours", "how far back (default: all)"), ("limit", "addresses (default 50)")],
+        ..r("GET", "/api/v1/dashboard/geographic-distribution", VIEWER, "dashboard", "Where alerted activity came from")
+    },
+    r("GET", "/api/v1/dashboard/attack-coverage", VIEWER, "dashboard", "ATT&CK techniques: rules and alerts per technique"),
+    RouteSpec {
+        query: &[("limit", "entries (default 100)"), ("offset", "entries to skip")],
+        ..r("GET", "/api/v1/audit", ADMIN, "operations", "The audit log, newest first")
+    },
+];
+
+fn handler(spec: &RouteSpec) -> MethodRouter<AppState> {
+    use axum::routing::MethodFilter as M;
+    let method = match spec.method {
+        "GET" => M::GET,
+        "POST" => M::POST,
+        "PATCH" => M::PATCH,
+        "DELETE" => M::DELETE,
+        other => panic!("no method filter for {other}"),
+    };
+    match (spec.method, spec.path) {
+        ("GET", "/health") => on(method, api::health),
+        ("GET", "/metrics") => on(method, api::metrics),
+        ("GET", "/api/openapi.json") => on(method, openapi_handler),
+        ("GET", "/docs") => on(method, docs_handler),
+        ("POST", "/api/v1/auth/login") => on(method, api::login),
+        ("POST", "/api/v1/auth/refresh") => on(method, api::refresh),
+        ("POST", "/api/v1/auth/logout") => on(method, api::logout),
+        ("GET", "/api/v1/auth/me") => on(method, api::me),
+        ("POST", "/api/v1/auth/password") => on(method, api::change_password),
+        ("POST", "/api/v1/auth/register") => on(method, api::register),
+        ("GET", "/api/v1/users") => on(method, api::list_users),
+        ("PATCH", "/api/v1/users/{id}") => on(method, api::update_user),
+        ("DELETE", "/api/v1/users/{id}") => on(method, api::delete_user),
+        ("GET", "/api/v1/api-keys") => on(method, api::list_api_keys),
+        ("POST", "/api/v1/api-keys") => on(method, api::create_api_key),
+        ("DELETE", "/api/v1/api-keys/{id}") => on(method, api::revoke_api_key),
+        ("POST", "/api/v1/threats/ingest/aws") => on(method, api::ingest_aws),
+        ("POST", "/api/v1/threats/ingest/azure") => on(method, api::ingest_azure),
+        ("POST", "/api/v1/threats/ingest/gcp") => on(method, api::ingest_gcp),
+        ("POST", "/api/v1/ingest") => on(method, api::ingest_any),
+        ("POST", "/api/v1/threats/analyze") => on(method, api::analyze),
+        ("GET", "/api/v1/alerts") => on(method, api::list_alerts),
+        ("GET", "/api/v1/alerts/{id}") => on(method, api::get_alert),
+        ("PATCH", "/api/v1/alerts/{id}") => on(method, api::update_alert),
+        ("POST", "/api/v1/alerts/{id}/feedback") => on(method, api::alert_feedback),
+        ("GET", "/api/v1/incidents") => on(method, api::list_incidents),
+        ("GET", "/api/v1/incidents/{id}") => on(method, api::get_incident),
+        ("PATCH", "/api/v1/incidents/{id}") => on(method, api::update_incident),
+        ("GET", "/api/v1/suppressions") => on(method, api::list_suppressions),
+        ("POST", "/api/v1/suppressions") => on(method, api::create_suppression),
+        ("DELETE", "/api/v1/suppressions/{id}") => on(method, api::delete_suppression),
+        ("GET", "/api/v1/events") => on(method, api::search_events),
+        ("GET", "/api/v1/rules") => on(method, api::list_rules),
+        ("GET", "/api/v1/dashboard/stats") => on(method, api::dashboard_stats),
+        ("GET", "/api/v1/dashboard/trends") => on(method, api::dashboard_trends),
+        ("GET", "/api/v1/dashboard/top-threats") => on(method, api::dashboard_top_threats),
+        ("GET", "/api/v1/dashboard/geographic-distribution") => on(method, api::dashboard_geo),
+        ("GET", "/api/v1/dashboard/attack-coverage") => on(method, api::dashboard_coverage),
+        ("GET", "/api/v1/audit") => on(method, api::audit_log),
+        (m, p) => panic!("route {m} {p} has no handler"),
+    }
+}
+
+/// The client's address, for audit entries and login limits.
+#[derive(Clone, Debug)]
+pub struct ClientAddr(pub Option<String>);
+
+/// Checks the caller against the route's requirement and hands the handler a [`Caller`].
+async fn authorize(
+    State((state, need)): State<(AppState, Need)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let addr = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    req.extensions_mut().insert(ClientAddr(addr.clone()));
+    if need == Need::Public {
+        return next.run(req).await;
+    }
+    let caller = match authenticate(&state, req.headers(), addr).await {
+        Ok(c) => c,
+        Err(e) => {
+            state.metrics.error("unauthorized");
+            return e.into_response();
+        }
+    };
+    if !caller.may(need) {
+        state.metrics.error("forbidden");
+        return ApiError::Forbidden(format!(
+            "this needs the {} role; {} has {}",
+            need.describe(),
+            caller.name,
+            caller.role.map(Role::as_str).unwrap_or("an ingest key")
+        ))
+        .into_response();
+    }
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    addr: Option<String>,
+) -> Result<Caller, ApiError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let api_key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .or(bearer.filter(|b| b.starts_with("csk_")));
+    if let Some(key) = api_key {
+        let hash = crate::auth::api_key_hash(key);
+        let rec = blocking(state, move |s| s.api_key_by_hash(&hash)).await?;
+        let Some(rec) = rec.filter(|k| !k.revoked) else {
+            return Err(ApiError::Unauthorized("unknown or revoked API key".into()));
+        };
+        let now = Utc::now();
+        if rec
+            .last_used
+            .is_none_or(|t| now - t > chrono::Duration::seconds(60))
+        {
+            let id = rec.id;
+            let _ = blocking(state, move |s| s.touch_api_key(id, now)).await;
+        }
+        return Ok(Caller {
+            name: format!("apikey:{}", rec.name),
+            user_id: None,
+            api_key_id: Some(rec.id),
+            role: None,
+            source_ip: addr,
+        });
+    }
+    let Some(token) = bearer else {
+        return Err(ApiError::Unauthorized(
+            "sign in: send Authorization: Bearer <access token> (or X-API-Key for ingest)".into(),
+        ));
+    };
+    let claims = state
+        .tokens
+        .verify(token, "access", Utc::now().timestamp())
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    let uid = claims.uid;
+    let user = blocking(state, move |s| s.user(uid)).await?;
+    let Some(user) = user else {
+        return Err(ApiError::Unauthorized("the user no longer exists".into()));
+    };
+    if user.disabled || user.token_version != claims.ver {
+        return Err(ApiError::Unauthorized(
+            "token revoked: sign in again".into(),
+        ));
+    }
+    Ok(Caller {
+        name: user.username,
+        user_id: Some(user.id),
+        api_key_id: None,
+        role: Role::parse(&user.role),
+        source_ip: addr,
+    })
+}
+
+/// The router: every route of [`ROUTES`] behind its requirement, with and without a trailing
+/// slash.
+pub fn router(state: AppState) -> Router {
+    let mut by_path: BTreeMap<String, MethodRouter<AppState>> = BTreeMap::new();
+    for spec in ROUTES {
+        let h = handler(spec).layer(middleware::from_fn_with_state(
+            (Arc::clone(&state), spec.need),
+            authorize,
+        ));
+        for path in [spec.path.to_string(), format!("{}/", spec.path)] {
+            let merged = match by_path.remove(&path) {
+                Some(existing) => existing.merge(h.clone()),
+                None => h.clone(),
+            };
+            by_path.insert(path, merged);
+        }
+    }
+    let mut router = Router::new();
+    for (path, mr) in by_path {
+        router = router.route(&path, mr);
+    }
+    router
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            (
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                axum::Json(json!({"error": "method_not_allowed", "message": "this route does not take that method"})),
+            )
+        })
+        .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of [`ROUTES`].
+pub fn openapi() -> Value {
+    let mut paths = serde_json::Map::new();
+    for spec in ROUTES {
+        let mut params: Vec<Value> = Vec::new();
+        for seg in spec.path.split('/') {
+            if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                params.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer"}}));
+            }
+        }
+        for (name, desc) in spec.query {
+            params.push(json!({"name": name, "in": "query", "required": false, "description": desc, "schema": {"type": "string"}}));
+        }
+        let mut responses = serde_json::Map::new();
+        let ok = match spec.method {
+            "POST" if spec.tag == "ingest" && spec.path != "/api/v1/threats/analyze" => "202",
+            "POST" if matches!(spec.path, "/api/v1/auth/register" | "/api/v1/api-keys" | "/api/v1/suppressions") => "201",
+            _ => "200",
+        };
+        responses.insert(ok.into(), json!({"description": "success", "content": {"application/json": {}}}));
+        if spec.need != Need::Public {
+            responses.insert("401".into(), json!({"$ref": "#/components/responses/Unauthorized"}));
+            responses.insert("403".into(), json!({"$ref": "#/components/responses/Forbidden"}));
+        }
+        if spec.body.is_some() || !spec.query.is_empty() {
+            responses.insert("400".into(), json!({"$ref": "#/components/responses/BadRequest"}));
+        }
+        if spec.tag == "ingest" {
+            responses.insert("413".into(), json!({"description": "body larger than the limit"}));
+            responses.insert("429".into(), json!({"description": "pipeline saturated: retry after the Retry-After seconds"}));
+        }
+        let security = match spec.need {
+            Need::Public => json!([]),
+            Need::Ingest => json!([{"apiKey": []}, {"bearer": []}]),
+            Need::Role(_) => json!([{"bearer": []}]),
+        };
+        let mut op = json!({
+            "summary": spec.summary,
+            "tags": [spec.tag],
+            "operationId": format!("{}_{}", spec.method.to_lowercase(), spec.path.trim_start_matches('/').replace(['/', '{', '}', '-', '.'], "_")),
+            "x-required-role": spec.need.describe(),
+            "security": security,
+            "parameters": params,
+            "responses": responses,
+        });
+        if let Some(body) = spec.body {
+            op["requestBody"] = json!({"description": body, "required": true, "content": {"application/json": {"schema": {"type": "object"}}}});
+        }
+        paths
+            .entry(spec.path.to_string())
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("object")
+            .insert(spec.method.to_lowercase(), op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "CloudSentinel API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Threat detection for cloud audit logs. Sign in at /api/v1/auth/login and send the access token as `Authorization: Bearer <token>`; ingest clients send an API key as `X-API-Key`. Every operation lists the role it needs in `x-required-role` (viewer < analyst < responder < admin; `ingest` = an API key or an admin)."
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+            },
+            "responses": {
+                "Unauthorized": {"description": "no valid credentials"},
+                "Forbidden": {"description": "the caller's role is not enough"},
+                "BadRequest": {"description": "the request is malformed: the message says what to fix"}
+            },
+            "schemas": {
+                "Error": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "details": {}}}
+            }
+        }
+    })
+}
+
+async fn openapi_handler() -> impl IntoResponse {
+    axum::Json(openapi())
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The API documentation as one self-contained page (nothing loaded from elsewhere).
+async fn docs_handler() -> Html<String> {
+    let mut by_tag: BTreeMap<&str, Vec<&RouteSpec>> = BTreeMap::new();
+    for spec in ROUTES {
+        by_tag.entry(spec.tag).or_default().push(spec);
+    }
+    let mut body = String::new();
+    for (tag, specs) in by_tag {
+        body.push_str(&format!("<h2 id=\"{tag}\">{}</h2>", esc(tag)));
+        for s in specs {
+            body.push_str(&format!(
+                "<div class=\"op\"><div><span class=\"m {m}\">{m}</span> <code>{p}</code> <span class=\"role\">{role}</span></div><p>{sum}</p>",
+                m = s.method,
+                p = esc(s.path),
+                role = esc(s.need.describe()),
+                sum = esc(s.summary)
+            ));
+            if !s.query.is_empty() {
+                body.push_str("<table><tr><th>query</th><th></th></tr>");
+                for (n, d) in s.query {
+                    body.push_str(&format!("<tr><td><code>{}</code></td><td>{}</td></tr>", esc(n), esc(d)));
+                }
+                body.push_str("</table>");
+            }
+            if let Some(b) = s.body {
+                body.push_str(&format!("<p class=\"body\">Body: {}</p>", esc(b)));
+            }
+            body.push_str("</div>");
+        }
+    }
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>CloudSentinel API</title>\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}}\
+code{{font-size:.95em}}.op{{border:1px solid #d0d7de;border-radius:6px;padding:.6rem .8rem;margin:.6rem 0}}\
+.m{{display:inline-block;min-width:4.2em;font-weight:600;font-family:monospace}}.GET{{color:#0969da}}.POST{{color:#1a7f37}}\
+.PATCH{{color:#9a6700}}.DELETE{{color:#cf222e}}.role{{float:right;font-size:.85em;background:#eaeef2;border-radius:4px;padding:0 .4em}}\
+table{{border-collapse:collapse;font-size:.9em}}td,th{{text-align:left;padding:.1rem .6rem .1rem 0}}.body{{font-size:.9em;color:#57606a}}</style>\
+</head><body><h1>CloudSentinel API</h1><p>Sign in with <code>POST /api/v1/auth/login</code> and send \
+<code>Authorization: Bearer &lt;access_token&gt;</code>. Ingest clients send an API key in <code>X-API-Key</code>. \
+The label on each route is the least role it needs (viewer &lt; analyst &lt; responder &lt; admin). \
+Machine-readable: <a href=\"/api/openapi.json\">/api/openapi.json</a>.</p>{body}</body></html>"
+    ))
+}
+
+/// Methods, for tests: every (method, path) of the API.
+pub fn all_routes() -> impl Iterator<Item = (Method, &'static str, Need)> {
+    ROUTES.iter().map(|s| {
+        (
+            Method::from_bytes(s.method.as_bytes()).expect("valid method"),
+            s.path,
+            s.need,
+        )
+    })
+}

@@ -1,0 +1,551 @@
+//! Where CloudSentinel keeps what it knows: events (indexed columns plus the provider's original
+//! record, compressed), alerts, incidents, users, API keys, the audit log, analyst feedback and
+//! suppressions.
+//!
+//! Callers see one [`Store`] trait; [`SqliteStore`] is the embedded implementation (one file, WAL,
+//! one writer connection and a small pool of readers). A PostgreSQL implementation slots in
+//! behind the same trait without changing callers.
+//!
+//! The trait is synchronous: the server calls it from blocking threads, and the pipeline's
+//! single writer thread batches many ingest requests into one transaction.
+//!
+//! ```
+//! use cloudsentinel_store::{SqliteStore, SqliteOptions, Store};
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = SqliteStore::open(&dir.path().join("cs.db"), &SqliteOptions::default()).unwrap();
+//! assert_eq!(store.stats().unwrap().events_total, 0);
+//! ```
+
+use chrono::{DateTime, Utc};
+use cloudsentinel_core::{Event, Level};
+use serde::{Deserialize, Serialize};
+
+mod sqlite;
+pub use sqlite::{SqliteOptions, SqliteStore};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// One event as written: the indexed columns plus the original record's text.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub time: DateTime<Utc>,
+    pub provider: String,
+    pub kind: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    /// The entity the event is about ([`Event::entity`]), what alerts and baselines key on.
+    pub principal: String,
+    pub actor_name: Option<String>,
+    pub access_key: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub service: String,
+    pub operation: String,
+    pub read_only: Option<bool>,
+    pub success: bool,
+    pub error_code: Option<String>,
+    pub raw: String,
+}
+
+impl NewEvent {
+    pub fn from_event(e: &Event) -> NewEvent {
+        NewEvent {
+            id: e.id.clone(),
+            time: e.time,
+            provider: e.provider.as_str().to_string(),
+            kind: e.kind.as_str().to_string(),
+            account: e.account.clone(),
+            region: e.region.clone(),
+            principal: e.entity(),
+            actor_name: e.actor.name.clone(),
+            access_key: e.actor.access_key_id.clone(),
+            source_ip: e.source_ip.clone(),
+            user_agent: e.user_agent.clone(),
+            service: e.action.service.clone(),
+            operation: e.action.operation.clone(),
+            read_only: e.action.read_only,
+            success: e.outcome.success,
+            error_code: e.outcome.error_code.clone(),
+            raw: e.raw.text().to_string(),
+        }
+    }
+}
+
+/// One stored event.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EventRow {
+    pub id: String,
+    pub time: DateTime<Utc>,
+    pub ingested: DateTime<Utc>,
+    pub provider: String,
+    pub kind: String,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub principal: String,
+    pub actor_name: Option<String>,
+    pub access_key: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub service: String,
+    pub operation: String,
+    pub read_only: Option<bool>,
+    pub success: bool,
+    pub error_code: Option<String>,
+    /// The provider's original record, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<serde_json::Value>,
+}
+
+/// Where an alert is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Open,
+    Acknowledged,
+    Investigating,
+    Resolved,
+    Closed,
+}
+
+impl AlertStatus {
+    pub const ALL: [AlertStatus; 5] = [
+        AlertStatus::Open,
+        AlertStatus::Acknowledged,
+        AlertStatus::Investigating,
+        AlertStatus::Resolved,
+        AlertStatus::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "open",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Investigating => "investigating",
+            AlertStatus::Resolved => "resolved",
+            AlertStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertStatus> {
+        AlertStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// An alert as stored. The pipeline owns the detection columns (count, times, evidence); analysts
+/// own status, assignee and verdict.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AlertRecord {
+    pub id: i64,
+    /// `rule`, `correlation` or `anomaly`.
+    pub kind: String,
+    pub rule_id: String,
+    pub title: String,
+    pub level: Level,
+    pub techniques: Vec<String>,
+    pub tactics: Vec<String>,
+    pub entity: String,
+    pub account: Option<String>,
+    pub access_key: Option<String>,
+    pub source_ip: Option<String>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub count: u64,
+    /// Evidence event ids, the first [`MAX_EVIDENCE`] of them.
+    pub event_ids: Vec<String>,
+    pub explanation: String,
+    pub status: AlertStatus,
+    pub assignee: Option<String>,
+    pub incident_id: Option<i64>,
+    /// The latest analyst verdict, if any.
+    pub verdict: Option<Verdict>,
+}
+
+/// Evidence ids kept per alert; the count keeps counting past it.
+pub const MAX_EVIDENCE: usize = 200;
+
+/// A group of alerts about one principal or access key that tell one story.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IncidentRecord {
+    pub id: i64,
+    /// The principal or access key that joins the alerts.
+    pub key: String,
+    pub entity: String,
+    pub account: Option<String>,
+    pub title: String,
+    pub level: Level,
+    pub status: AlertStatus,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub alert_count: u64,
+    pub tactics: Vec<String>,
+    pub techniques: Vec<String>,
+}
+
+/// What the pipeline commits in one transaction.
+#[derive(Debug, Default)]
+pub struct WriteBatch {
+    pub events: Vec<NewEvent>,
+    /// New alerts and updates to open ones (detection columns only on update).
+    pub alerts: Vec<AlertRecord>,
+    pub incidents: Vec<IncidentRecord>,
+}
+
+/// What a commit did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CommitOutcome {
+    pub inserted: u64,
+    /// Events whose id was already stored (a retried batch): ignored.
+    pub duplicates: u64,
+}
+
+/// Sort order for alert lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertSort {
+    #[default]
+    LastSeen,
+    FirstSeen,
+    Level,
+    Count,
+    Id,
+}
+
+/// Filters for alert lists; every field narrows.
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    pub min_level: Option<Level>,
+    pub levels: Vec<Level>,
+    pub statuses: Vec<AlertStatus>,
+    pub rule_id: Option<String>,
+    pub technique: Option<String>,
+    /// Entity (principal), exact.
+    pub principal: Option<String>,
+    pub account: Option<String>,
+    pub incident_id: Option<i64>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Free text, matched in title, rule id, entity, explanation.
+    pub text: Option<String>,
+    pub sort: AlertSort,
+    pub descending: bool,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+/// One page of a list and the total it is a page of.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub total: u64,
+    pub items: Vec<T>,
+}
+
+/// Filters for event search.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub principal: Option<String>,
+    pub account: Option<String>,
+    pub source_ip: Option<String>,
+    pub service: Option<String>,
+    pub operation: Option<String>,
+    pub success: Option<bool>,
+    pub text: Option<String>,
+    pub with_raw: bool,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: i64,
+    pub username: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    pub role: String,
+    pub created: DateTime<Utc>,
+    pub disabled: bool,
+    /// Bumped on logout, password change and role change: older tokens stop working.
+    pub token_version: i64,
+}
+
+/// An API key (stored as a hash; the secret is shown once).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ApiKeyRecord {
+    pub id: i64,
+    pub name: String,
+    /// The first characters of the key, to recognise it in a list.
+    pub prefix: String,
+    #[serde(skip)]
+    pub key_hash: String,
+    pub role: String,
+    pub created_by: String,
+    pub created: DateTime<Utc>,
+    pub last_used: Option<DateTime<Utc>>,
+    pub revoked: bool,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub time: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    /// JSON text with the details of the change.
+    pub detail: String,
+    pub source_ip: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// An audit entry before it is chained.
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    pub time: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub source_ip: Option<String>,
+}
+
+/// An analyst's verdict on an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    TruePositive,
+    FalsePositive,
+    Benign,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::TruePositive => "true_positive",
+            Verdict::FalsePositive => "false_positive",
+            Verdict::Benign => "benign",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Verdict> {
+        [Verdict::TruePositive, Verdict::FalsePositive, Verdict::Benign]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FeedbackRecord {
+    pub id: i64,
+    pub alert_id: i64,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub author: String,
+    pub time: DateTime<Utc>,
+    pub rule_id: String,
+    pub entity: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CommentRecord {
+    pub id: i64,
+    pub alert_id: i64,
+    pub author: String,
+    pub time: DateTime<Utc>,
+    pub text: String,
+}
+
+/// "Do not alert on this rule for this entity until then."
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SuppressionRecord {
+    pub id: i64,
+    pub rule_id: String,
+    pub entity: String,
+    pub reason: String,
+    pub author: String,
+    pub created: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+}
+
+/// Headline counts.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Stats {
+    pub events_total: u64,
+    pub alerts_total: u64,
+    pub incidents_total: u64,
+    pub open_incidents: u64,
+    pub alerts_by_level: Vec<(String, u64)>,
+    pub alerts_by_status: Vec<(String, u64)>,
+    pub events_last_24h: u64,
+    pub alerts_last_24h: u64,
+    pub last_event: Option<DateTime<Utc>>,
+}
+
+/// Counts per time bucket.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TrendPoint {
+    pub start: DateTime<Utc>,
+    pub events: u64,
+    pub alerts: u64,
+}
+
+/// Alerts per rule.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RuleCount {
+    pub rule_id: String,
+    pub title: String,
+    pub level: Level,
+    pub alerts: u64,
+    pub events: u64,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// A key and how often it occurs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KeyCount {
+    pub key: String,
+    pub count: u64,
+}
+
+/// The storage seam. Every method is one short transaction or one query.
+pub trait Store: Send + Sync {
+    // --- pipeline -------------------------------------------------------------------------
+    /// Which of these event ids are already stored.
+    fn known_event_ids(&self, ids: &[&str]) -> Result<std::collections::HashSet<String>>;
+    /// Events, alerts and incidents in one durable transaction.
+    fn commit(&self, batch: WriteBatch) -> Result<CommitOutcome>;
+    /// Alerts whose window may still be open (last seen after `since`), to resume folding.
+    fn recent_alerts(&self, since: DateTime<Utc>) -> Result<Vec<AlertRecord>>;
+    fn recent_incidents(&self, since: DateTime<Utc>) -> Result<Vec<IncidentRecord>>;
+    /// The largest alert and incident ids handed out so far.
+    fn max_ids(&self) -> Result<(i64, i64)>;
+    /// Deletes events (and their raw records) older than `before`; returns how many.
+    fn purge_events(&self, before: DateTime<Utc>) -> Result<u64>;
+
+    // --- events -------------------------------------------------------------------------
+    fn events(&self, q: &EventQuery) -> Result<Page<EventRow>>;
+    fn events_by_id(&self, ids: &[String], with_raw: bool) -> Result<Vec<EventRow>>;
+
+    // --- alerts and incidents -----------------------------------------------------------------
+    fn alerts(&self, q: &AlertQuery) -> Result<Page<AlertRecord>>;
+    fn alert(&self, id: i64) -> Result<Option<AlertRecord>>;
+    /// Sets the analyst-owned fields that are `Some`.
+    fn update_alert(
+        &self,
+        id: i64,
+        status: Option<AlertStatus>,
+        assignee: Option<Option<String>>,
+    ) -> Result<Option<AlertRecord>>;
+    fn add_comment(&self, alert_id: i64, author: &str, text: &str) -> Result<CommentRecord>;
+    fn comments(&self, alert_id: i64) -> Result<Vec<CommentRecord>>;
+    fn add_feedback(
+        &self,
+        alert_id: i64,
+        verdict: Verdict,
+        reason: &str,
+        author: &str,
+    ) -> Result<Option<FeedbackRecord>>;
+    fn feedback(&self, alert_id: Option<i64>) -> Result<Vec<FeedbackRecord>>;
+    fn incidents(
+        &self,
+        statuses: &[AlertStatus],
+        limit: u32,
+        offset: u64,
+    ) -> Result<Page<IncidentRecord>>;
+    fn incident(&self, id: i64) -> Result<Option<IncidentRecord>>;
+    fn update_incident(&self, id: i64, status: AlertStatus) -> Result<Option<IncidentRecord>>;
+
+    // --- suppressions -------------------------------------------------------------------------
+    fn add_suppression(
+        &self,
+        rule_id: &str,
+        entity: &str,
+        reason: &str,
+        author: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<SuppressionRecord>;
+    /// Suppressions not yet expired at `now`.
+    fn suppressions(&self, now: DateTime<Utc>) -> Result<Vec<SuppressionRecord>>;
+    fn delete_suppression(&self, id: i64) -> Result<bool>;
+
+    // --- dashboard ------------------------------------------------------------------------------
+    fn stats(&self) -> Result<Stats>;
+    fn trends(
+        &self,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        bucket_secs: i64,
+    ) -> Result<Vec<TrendPoint>>;
+    fn top_rules(&self, since: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<RuleCount>>;
+    /// Source addresses of alerts' first evidence events.
+    fn alert_sources(&self, since: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<KeyCount>>;
+    /// Alerts per ATT&CK technique.
+    fn technique_hits(&self) -> Result<Vec<KeyCount>>;
+
+    // --- users and keys ---------------------------------------------------------------------------
+    fn create_user(&self, username: &str, password_hash: &str, role: &str) -> Result<UserRecord>;
+    fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
+    fn user(&self, id: i64) -> Result<Option<UserRecord>>;
+    fn users(&self) -> Result<Vec<UserRecord>>;
+    fn count_users(&self) -> Result<u64>;
+    /// Updates the given fields; any change bumps the token version.
+    fn update_user(
+        &self,
+        id: i64,
+        role: Option<&str>,
+        password_hash: Option<&str>,
+        disabled: Option<bool>,
+    ) -> Result<Option<UserRecord>>;
+    fn bump_token_version(&self, id: i64) -> Result<()>;
+    fn delete_user(&self, id: i64) -> Result<bool>;
+    fn create_api_key(
+        &self,
+        name: &str,
+        prefix: &str,
+        key_hash: &str,
+        role: &str,
+        created_by: &str,
+    ) -> Result<ApiKeyRecord>;
+    fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>>;
+    fn api_keys(&self) -> Result<Vec<ApiKeyRecord>>;
+    fn revoke_api_key(&self, id: i64) -> Result<bool>;
+    fn touch_api_key(&self, id: i64, when: DateTime<Utc>) -> Result<()>;
+
+    // --- audit log ----------------------------------------------------------------------------------
+    /// Appends one entry; `chain(prev_hash, seq, entry)` computes its hash inside the same
+    /// transaction that reads the previous one, so the chain has no forks.
+    fn append_audit(
+        &self,
+        entry: NewAudit,
+        chain: &dyn Fn(&str, i64, &NewAudit) -> String,
+    ) -> Result<AuditRecord>;
+    /// Entries in sequence order, from `after_seq` on.
+    fn audit(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>>;
+    fn audit_page(&self, limit: u32, offset: u64) -> Result<Page<AuditRecord>>;
+
+    // --- sources ----------------------------------------------------------------------------------
+    /// Whether a source file (by path, size and modification time) was already ingested.
+    fn source_file_done(&self, path: &str, size: u64, mtime: i64) -> Result<bool>;
+    fn mark_source_file(&self, path: &str, size: u64, mtime: i64) -> Result<()>;
+}

@@ -1,0 +1,759 @@
+//! End-to-end tests of `cloudsentinel serve`: the real binary, a real SQLite file in a temporary
+//! directory, HTTP over 127.0.0.1.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const ADMIN: &str = "admin";
+const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// A running `cloudsentinel serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Server {
+    fn start(dir: &Path, env: &[(&str, &str)], extra_args: &[&str]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudsentinel"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(extra_args)
+            .env("CLOUDSENTINEL_ADMIN_USER", ADMIN)
+            .env("CLOUDSENTINEL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("CLOUDSENTINEL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("the binary starts");
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("a line");
+        let base = line
+            .trim()
+            .strip_prefix("CloudSentinel listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_string();
+        Server {
+            child,
+            base,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(60)))
+                .build()
+                .into(),
+        }
+    }
+
+    fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_string()
+    }
+
+    /// Sends a request; answers (status, JSON body or Null, raw text).
+    fn req(&self, method: &str, path: &str, auth: Option<&str>, body: Option<&[u8]>) -> (u16, Value, String) {
+        self.req_h(method, path, auth, body, &[])
+    }
+
+    fn req_h(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<&[u8]>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, String) {
+        let url = format!("{}{}", self.base, path);
+        let auth_header = auth.map(|a| {
+            if a.starts_with("csk_") {
+                ("x-api-key".to_string(), a.to_string())
+            } else {
+                ("authorization".to_string(), format!("Bearer {a}"))
+            }
+        });
+        let result = match method {
+            "GET" | "DELETE" => {
+                let mut r = if method == "GET" { self.agent.get(&url) } else { self.agent.delete(&url) };
+                if let Some((k, v)) = &auth_header {
+                    r = r.header(k.as_str(), v.as_str());
+                }
+                for (k, v) in headers {
+                    r = r.header(*k, *v);
+                }
+                r.call()
+            }
+            _ => {
+                let mut r = match method {
+                    "POST" => self.agent.post(&url),
+                    "PATCH" => self.agent.patch(&url),
+                    "PUT" => self.agent.put(&url),
+                    m => panic!("method {m}"),
+                };
+                if let Some((k, v)) = &auth_header {
+                    r = r.header(k.as_str(), v.as_str());
+                }
+                let mut has_type = false;
+                for (k, v) in headers {
+                    has_type |= k.eq_ignore_ascii_case("content-type");
+                    r = r.header(*k, *v);
+                }
+                if !has_type {
+                    r = r.header("content-type", "application/json");
+                }
+                r.send(body.unwrap_or(b""))
+            }
+        };
+        let mut resp = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+    }
+
+    fn get(&self, path: &str, token: &str) -> Value {
+        let (status, v, text) = self.req("GET", path, Some(token), None);
+        assert_eq!(status, 200, "GET {path}: {text}");
+        v
+    }
+
+    fn login(&self, user: &str, password: &str) -> String {
+        let body = json!({"username": user, "password": password}).to_string();
+        let (status, v, text) = self.req("POST", "/api/v1/auth/login", None, Some(body.as_bytes()));
+        assert_eq!(status, 200, "login {user}: {text}");
+        v["access_token"].as_str().expect("a token").to_string()
+    }
+
+    fn admin(&self) -> String {
+        self.login(ADMIN, ADMIN_PASSWORD)
+    }
+
+    fn api_key(&self, admin: &str) -> String {
+        let (status, v, text) = self.req("POST", "/api/v1/api-keys", Some(admin), Some(br#"{"name":"test-shipper"}"#));
+        assert_eq!(status, 201, "{text}");
+        v["key"].as_str().expect("key").to_string()
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn testdata(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(p)
+}
+
+/// The attack story fixture without its deliberately broken line.
+fn story_lines() -> Vec<String> {
+    std::fs::read_to_string(testdata("cloudtrail/attack_story.jsonl"))
+        .unwrap()
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).is_ok())
+        .map(str::to_string)
+        .collect()
+}
+
+/// `n` CloudTrail records with ids `<prefix>-<i>`, a few of them attacks (StopLogging).
+fn records(prefix: &str, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let attack = i % 50 == 7;
+            json!({
+                "eventVersion": "1.09",
+                "userIdentity": {"type": "IAMUser", "principalId": "AIDAEXAMPLE", "arn": format!("arn:aws:iam::111122223333:user/u{}", i % 5),
+                                  "accountId": "111122223333", "accessKeyId": format!("AKIAEXAMPLE0000{}", i % 5), "userName": format!("u{}", i % 5)},
+                "eventTime": format!("2026-11-20T10:{:02}:{:02}Z", (i / 60) % 60, i % 60),
+                "eventSource": if attack { "cloudtrail.amazonaws.com" } else { "ec2.amazonaws.com" },
+                "eventName": if attack { "StopLogging" } else { "DescribeInstances" },
+                "awsRegion": "us-east-1",
+                "sourceIPAddress": "203.0.113.9",
+                "userAgent": "aws-cli/2.15.30",
+                "requestParameters": if attack { json!({"name": "main-trail"}) } else { Value::Null },
+                "responseElements": null,
+                "eventID": format!("{prefix}-{i}"),
+                "readOnly": !attack,
+                "eventType": "AwsApiCall",
+                "managementEvent": true,
+                "recipientAccountId": "111122223333",
+                "eventCategory": "Management"
+            })
+        })
+        .collect()
+}
+
+fn jsonl(records: &[Value]) -> Vec<u8> {
+    records.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n").into_bytes()
+}
+
+fn total(v: &Value) -> u64 {
+    v["total"].as_u64().expect("a total")
+}
+
+#[test]
+fn ingest_accepts_every_shape_refuses_bad_input_and_never_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    let key = s.api_key(&admin);
+
+    // A broken line: 400 naming the line, and nothing stored.
+    let broken = std::fs::read(testdata("cloudtrail/attack_story.jsonl")).unwrap();
+    let (status, v, text) = s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(&broken));
+    assert_eq!(status, 400, "{text}");
+    assert!(v["message"].as_str().unwrap().starts_with("line 5:"), "{text}");
+    assert_eq!(v["details"]["errors"][0]["line"], 5);
+    assert_eq!(s.get("/api/v1/dashboard/stats", &admin)["events_total"], 0);
+
+    // JSON Lines.
+    let lines = story_lines();
+    let body = lines.join("\n");
+    let (status, v, text) = s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(body.as_bytes()));
+    assert_eq!(status, 202, "{text}");
+    assert_eq!(v["accepted"], lines.len());
+    let alerts = s.get("/api/v1/alerts", &admin);
+    assert!(total(&alerts) > 0, "the story raises alerts: {alerts}");
+    let alert_count = total(&alerts);
+    let signals: u64 = alerts["items"].as_array().unwrap().iter().map(|a| a["count"].as_u64().unwrap()).sum();
+
+    // The same batch again: all duplicates, and the alerts do not count them twice.
+    let (status, v, _) = s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(body.as_bytes()));
+    assert_eq!(status, 202);
+    assert_eq!((v["accepted"].as_u64(), v["duplicates"].as_u64()), (Some(0), Some(lines.len() as u64)));
+    let again = s.get("/api/v1/alerts", &admin);
+    assert_eq!(total(&again), alert_count);
+    let signals_again: u64 = again["items"].as_array().unwrap().iter().map(|a| a["count"].as_u64().unwrap()).sum();
+    assert_eq!(signals_again, signals);
+
+    // {"Records": [...]}, a JSON array, gzip with and without Content-Encoding.
+    let recs = records("shape", 30);
+    let wrapped = json!({"Records": recs[..10]}).to_string();
+    let (status, v, text) = s.req("POST", "/api/v1/ingest?format=aws", Some(&key), Some(wrapped.as_bytes()));
+    assert_eq!((status, v["accepted"].as_u64()), (202, Some(10)), "{text}");
+    let array = Value::Array(recs[10..20].to_vec()).to_string();
+    let (status, v, _) = s.req("POST", "/api/v1/ingest", Some(&key), Some(array.as_bytes()));
+    assert_eq!((status, v["accepted"].as_u64()), (202, Some(10)));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&jsonl(&recs[20..])).unwrap();
+    let gz = gz.finish().unwrap();
+    let (status, v, text) = s.req_h("POST", "/api/v1/ingest", Some(&key), Some(&gz), &[("content-encoding", "gzip")]);
+    assert_eq!((status, v["accepted"].as_u64()), (202, Some(10)), "{text}");
+    let stats = s.get("/api/v1/dashboard/stats", &admin);
+    assert_eq!(stats["events_total"].as_u64(), Some(lines.len() as u64 + 30));
+
+    // An Azure record sent to the AWS route is refused with its index.
+    let azure = br#"{"time":"2026-11-20T10:00:00Z","resourceId":"/subscriptions/x","operationName":"MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE","category":"Administrative","resultType":"Success","callerIpAddress":"203.0.113.9","identity":{}}"#;
+    let (status, v, text) = s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(azure));
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(v["details"]["errors"][0]["index"], 0, "{text}");
+    let (status, _, _) = s.req("POST", "/api/v1/ingest?format=oracle", Some(&key), Some(b"{}"));
+    assert_eq!(status, 400);
+    let (status, _, _) = s.req("POST", "/api/v1/ingest", Some(&key), Some(b""));
+    assert_eq!(status, 400);
+
+    // analyze: detections for a record, nothing stored.
+    let stop = &lines.iter().find(|l| l.contains("StopLogging")).unwrap();
+    let (status, v, text) = s.req("POST", "/api/v1/threats/analyze", Some(&admin), Some(stop.as_bytes()));
+    assert_eq!(status, 200, "{text}");
+    assert!(!v["detections"].as_array().unwrap().is_empty(), "{text}");
+    assert!(
+        v["detections"].as_array().unwrap().iter().any(|d| d["explanation"].as_str().unwrap().contains("eventName=StopLogging")),
+        "{text}"
+    );
+    assert_eq!(s.get("/api/v1/dashboard/stats", &admin)["events_total"], stats["events_total"]);
+
+    // Metrics count what happened.
+    let (status, _, metrics) = s.req("GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    assert!(metrics.contains(&format!("cloudsentinel_events_ingested_total{{provider=\"aws\"}} {}", lines.len() + 30)), "{metrics}");
+    assert!(metrics.contains(&format!("cloudsentinel_events_duplicate_total {}", lines.len())), "{metrics}");
+    assert!(metrics.contains("cloudsentinel_errors_total{kind=\"malformed\"} 3"), "{metrics}");
+    assert!(metrics.contains("cloudsentinel_pipeline_latency_seconds_count 5"), "{metrics}");
+    assert_eq!(s.stop().code(), Some(0), "SIGTERM stops the service cleanly");
+}
+
+#[test]
+fn limits_answer_413_and_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &[
+            ("CLOUDSENTINEL_SERVER__MAX_BODY_BYTES", "4000"),
+            ("CLOUDSENTINEL_SERVER__MAX_DECOMPRESSED_BYTES", "8000"),
+            ("CLOUDSENTINEL_PIPELINE__MAX_CONCURRENT_INGESTS", "1"),
+        ],
+        &[],
+    );
+    let key = s.api_key(&s.admin());
+    let big = jsonl(&records("big", 20));
+    let (status, _, text) = s.req("POST", "/api/v1/ingest", Some(&key), Some(&big));
+    assert_eq!(status, 413, "{text}");
+    // Small when compressed, too big when not: a gzip bomb is cut off.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&vec![b' '; 100_000]).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() < 4000);
+    let (status, _, text) = s.req("POST", "/api/v1/ingest", Some(&key), Some(&gz));
+    assert_eq!(status, 413, "{text}");
+
+    // One slow client holds the only ingest slot: the next request is refused at once with 429.
+    let mut slow = TcpStream::connect(s.addr()).unwrap();
+    write!(
+        slow,
+        "POST /api/v1/ingest HTTP/1.1\r\nhost: x\r\nx-api-key: {key}\r\ncontent-type: application/json\r\ncontent-length: 3000\r\n\r\n{{"
+    )
+    .unwrap();
+    slow.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let one = jsonl(&records("small", 1));
+    let (status, v, text) = s.req("POST", "/api/v1/ingest", Some(&key), Some(&one));
+    assert_eq!(status, 429, "{text}");
+    assert_eq!(v["error"], "too_many_requests");
+    drop(slow);
+    // Once the slot is free, the same request goes through.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _, _) = s.req("POST", "/api/v1/ingest", Some(&key), Some(&one));
+        if status == 202 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the slot was never released");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn every_route_enforces_its_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    let key = s.api_key(&admin);
+    let roles = ["viewer", "analyst", "responder", "admin"];
+    let password = "a-long-enough-password";
+    for r in roles {
+        let body = json!({"username": format!("u-{r}"), "password": password, "role": r}).to_string();
+        let (status, _, text) = s.req("POST", "/api/v1/auth/register", Some(&admin), Some(body.as_bytes()));
+        assert_eq!(status, 201, "{text}");
+    }
+    let (_, doc, _) = s.req("GET", "/api/openapi.json", None, None);
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 30, "{} paths", paths.len());
+    let rank = |r: &str| roles.iter().position(|x| *x == r);
+    let mut tried = 0;
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            let method = method.to_uppercase();
+            let need = op["x-required-role"].as_str().expect("every operation names its role");
+            let concrete = path.replace("{id}", "999999");
+            if need == "public" {
+                continue;
+            }
+            let (status, _, text) = s.req(&method, &concrete, None, Some(b"{}"));
+            assert_eq!(status, 401, "{method} {path} without a token: {text}");
+            let (status, _, _) = s.req(&method, &concrete, Some("not-a-token"), Some(b"{}"));
+            assert_eq!(status, 401, "{method} {path} with a bad token");
+            for r in roles {
+                // Sign in afresh: some routes (logout) revoke the token.
+                let token = s.login(&format!("u-{r}"), password);
+                let (status, _, text) = s.req(&method, &concrete, Some(&token), Some(b"{}"));
+                let allowed = match need {
+                    "ingest" => r == "admin",
+                    n => rank(r) >= rank(n),
+                };
+                if allowed {
+                    assert!(status != 401 && status != 403, "{method} {path} as {r}: {status} {text}");
+                } else {
+                    assert_eq!(status, 403, "{method} {path} as {r} (needs {need}): {text}");
+                }
+                tried += 1;
+            }
+            let (status, _, text) = s.req(&method, &concrete, Some(&key), Some(b"{}"));
+            if need == "ingest" {
+                assert!(status != 401 && status != 403, "{method} {path} with an API key: {status} {text}");
+            } else {
+                assert_eq!(status, 403, "{method} {path} with an ingest key: {text}");
+            }
+        }
+    }
+    assert!(tried > 100, "{tried}");
+    // Trailing slashes answer like the plain path (the seed's clients call /alerts/).
+    let token = s.login("u-viewer", password);
+    let (status, _, _) = s.req("GET", "/api/v1/alerts/", Some(&token), None);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn accounts_tokens_and_login_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[("CLOUDSENTINEL_AUTH__LOGIN_MAX_FAILURES", "3")], &[]);
+    // OAuth2 password form.
+    let (status, v, text) = s.req_h(
+        "POST",
+        "/api/v1/auth/login",
+        None,
+        Some(format!("grant_type=password&username={ADMIN}&password={ADMIN_PASSWORD}").as_bytes()),
+        &[("content-type", "application/x-www-form-urlencoded")],
+    );
+    assert_eq!(status, 200, "{text}");
+    for k in ["access_token", "refresh_token", "token_type", "expires_in"] {
+        assert!(!v[k].is_null(), "{k} in {text}");
+    }
+    let access = v["access_token"].as_str().unwrap().to_string();
+    let me = s.get("/api/v1/auth/me", &access);
+    assert_eq!((me["username"].as_str(), me["role"].as_str()), (Some(ADMIN), Some("admin")));
+
+    // Refresh gives working tokens; a refresh token is not an access token.
+    let body = json!({"refresh_token": v["refresh_token"]}).to_string();
+    let (status, r, _) = s.req("POST", "/api/v1/auth/refresh", None, Some(body.as_bytes()));
+    assert_eq!(status, 200);
+    s.get("/api/v1/auth/me", r["access_token"].as_str().unwrap());
+    let (status, _, _) = s.req("GET", "/api/v1/auth/me", Some(v["refresh_token"].as_str().unwrap()), None);
+    assert_eq!(status, 401);
+
+    // Weak passwords and duplicate names are refused; the password is stored as argon2id.
+    let weak = json!({"username": "ann", "password": "short", "role": "analyst"}).to_string();
+    assert_eq!(s.req("POST", "/api/v1/auth/register", Some(&access), Some(weak.as_bytes())).0, 400);
+    let ann = json!({"username": "ann", "password": "ann-has-a-long-password", "role": "analyst"}).to_string();
+    assert_eq!(s.req("POST", "/api/v1/auth/register", Some(&access), Some(ann.as_bytes())).0, 201);
+    assert_eq!(s.req("POST", "/api/v1/auth/register", Some(&access), Some(ann.as_bytes())).0, 409);
+
+    // Logout revokes every token of that user.
+    let ann_token = s.login("ann", "ann-has-a-long-password");
+    assert_eq!(s.req("POST", "/api/v1/auth/logout", Some(&ann_token), None).0, 200);
+    assert_eq!(s.req("GET", "/api/v1/auth/me", Some(&ann_token), None).0, 401);
+
+    // Disabling a user locks them out.
+    let users = s.get("/api/v1/users", &access);
+    let ann_id = users["items"].as_array().unwrap().iter().find(|u| u["username"] == "ann").unwrap()["id"].as_i64().unwrap();
+    let (status, _, _) = s.req("PATCH", &format!("/api/v1/users/{ann_id}"), Some(&access), Some(br#"{"disabled":true}"#));
+    assert_eq!(status, 200);
+    let body = json!({"username": "ann", "password": "ann-has-a-long-password"}).to_string();
+    assert_eq!(s.req("POST", "/api/v1/auth/login", None, Some(body.as_bytes())).0, 401);
+
+    // Repeated failures are rate limited, even with the right password afterwards.
+    let wrong = json!({"username": ADMIN, "password": "wrong-wrong-wrong"}).to_string();
+    for _ in 0..2 {
+        assert_eq!(s.req("POST", "/api/v1/auth/login", None, Some(wrong.as_bytes())).0, 401);
+    }
+    let (status, _, _) = s.req("POST", "/api/v1/auth/login", None, Some(wrong.as_bytes()));
+    assert!(status == 401 || status == 429);
+    let right = json!({"username": ADMIN, "password": ADMIN_PASSWORD}).to_string();
+    let (status, _, text) = s.req("POST", "/api/v1/auth/login", None, Some(right.as_bytes()));
+    assert_eq!(status, 429, "{text}");
+
+    // No secret reaches the database in clear.
+    drop(s);
+    // The database and its write-ahead log.
+    let mut db = std::fs::read(dir.path().join("cloudsentinel.db")).unwrap();
+    db.extend(std::fs::read(dir.path().join("cloudsentinel.db-wal")).unwrap_or_default());
+    let hay = String::from_utf8_lossy(&db);
+    assert!(!hay.contains(ADMIN_PASSWORD) && !hay.contains("ann-has-a-long-password"));
+    assert!(hay.contains("$argon2id$"));
+}
+
+#[test]
+fn alerts_incidents_feedback_suppressions_and_dashboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    let key = s.api_key(&admin);
+    let body = story_lines().join("\n");
+    assert_eq!(s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(body.as_bytes())).0, 202);
+
+    let all = s.get("/api/v1/alerts?limit=100", &admin);
+    let items = all["items"].as_array().unwrap();
+    assert!(items.len() >= 2, "{all}");
+    // Sorted newest first by default; ascending on request.
+    let last: Vec<&str> = items.iter().map(|a| a["last_seen"].as_str().unwrap()).collect();
+    assert!(last.windows(2).all(|w| w[0] >= w[1]), "{last:?}");
+    let asc = s.get("/api/v1/alerts?sort=last_seen&order=asc&limit=100", &admin);
+    assert_eq!(asc["items"][0]["id"], items.last().unwrap()["id"]);
+    // Filters narrow.
+    let a0 = &items[0];
+    let by_rule = s.get(&format!("/api/v1/alerts?rule={}", a0["rule_id"].as_str().unwrap()), &admin);
+    assert!(by_rule["items"].as_array().unwrap().iter().all(|a| a["rule_id"] == a0["rule_id"]));
+    let high = s.get("/api/v1/alerts?min_level=high", &admin);
+    assert!(high["items"].as_array().unwrap().iter().all(|a| a["level"] == "high" || a["level"] == "critical"));
+    let page = s.get("/api/v1/alerts?limit=1&offset=1", &admin);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["id"], items[1]["id"]);
+    assert_eq!(total(&s.get("/api/v1/alerts?q=zzzz-nothing", &admin)), 0);
+    let (status, v, _) = s.req("GET", "/api/v1/alerts?level=severe", Some(&admin), None);
+    assert_eq!(status, 400);
+    assert!(v["message"].as_str().unwrap().contains("level=severe"));
+
+    // Detail: evidence with raw records, explanation, remedy, surrounding activity.
+    let id = a0["id"].as_i64().unwrap();
+    let d = s.get(&format!("/api/v1/alerts/{id}"), &admin);
+    assert!(!d["evidence"].as_array().unwrap().is_empty());
+    assert!(d["evidence"][0]["raw"]["eventID"].is_string(), "{d}");
+    assert!(!d["explanation"].as_str().unwrap().is_empty());
+    assert!(d["surrounding_activity"]["events"].as_array().unwrap().len() >= 1);
+    assert!(d["incident"]["id"].is_i64(), "every alert belongs to an incident: {d}");
+
+    // Triage.
+    let analyst = {
+        let b = json!({"username": "ann", "password": "ann-has-a-long-password", "role": "analyst"}).to_string();
+        s.req("POST", "/api/v1/auth/register", Some(&admin), Some(b.as_bytes()));
+        s.login("ann", "ann-has-a-long-password")
+    };
+    let (status, v, text) = s.req(
+        "PATCH",
+        &format!("/api/v1/alerts/{id}"),
+        Some(&analyst),
+        Some(br#"{"status":"investigating","assignee":"ann","comment":"looking at it"}"#),
+    );
+    assert_eq!(status, 200, "{text}");
+    assert_eq!((v["status"].as_str(), v["assignee"].as_str()), (Some("investigating"), Some("ann")));
+    let d = s.get(&format!("/api/v1/alerts/{id}"), &admin);
+    assert_eq!(d["comments"][0]["text"], "looking at it");
+    assert_eq!(s.req("PATCH", &format!("/api/v1/alerts/{id}"), Some(&analyst), Some(br#"{"status":"done"}"#)).0, 400);
+
+    // A confirmed attack cannot be suppressed.
+    let (status, _, text) = s.req("POST", &format!("/api/v1/alerts/{id}/feedback"), Some(&analyst),
+        Some(br#"{"verdict":"true_positive","reason":"confirmed with the owner"}"#));
+    assert_eq!(status, 201, "{text}");
+    let sup = json!({"rule_id": a0["rule_id"], "entity": a0["entity"], "reason": "noisy", "duration_hours": 24}).to_string();
+    let (status, v, text) = s.req("POST", "/api/v1/suppressions", Some(&analyst), Some(sup.as_bytes()));
+    assert_eq!(status, 409, "{text}");
+    assert!(v["message"].as_str().unwrap().contains("true positive"));
+
+    // A false positive closes the alert; a suppression then holds new matches back.
+    let other = items.iter().find(|a| a["id"] != a0["id"]).unwrap();
+    let oid = other["id"].as_i64().unwrap();
+    let (status, _, _) = s.req("POST", &format!("/api/v1/alerts/{oid}/feedback"), Some(&analyst),
+        Some(br#"{"verdict":"false_positive","reason":"the change window"}"#));
+    assert_eq!(status, 201);
+    assert_eq!(s.get(&format!("/api/v1/alerts/{oid}"), &admin)["alert"]["status"], "closed");
+    assert_eq!(s.get(&format!("/api/v1/alerts/{oid}"), &admin)["alert"]["verdict"], "false_positive");
+    let (status, _, _) = s.req("POST", &format!("/api/v1/alerts/{oid}/feedback"), Some(&analyst), Some(br#"{"verdict":"maybe"}"#));
+    assert_eq!(status, 400);
+
+    // Incidents: alerts of one principal grouped, with tactics and a timeline.
+    let inc = s.get("/api/v1/incidents", &admin);
+    assert!(total(&inc) >= 1);
+    let biggest = inc["items"].as_array().unwrap().iter().max_by_key(|i| i["alert_count"].as_u64()).unwrap();
+    let detail = s.get(&format!("/api/v1/incidents/{}", biggest["id"]), &admin);
+    let timeline = detail["timeline"].as_array().unwrap();
+    assert_eq!(timeline.len() as u64, biggest["alert_count"].as_u64().unwrap());
+    let times: Vec<&str> = timeline.iter().map(|t| t["time"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "timeline in time order: {times:?}");
+    assert!(!detail["incident"]["tactics"].as_array().unwrap().is_empty());
+
+    // Dashboard data.
+    let stats = s.get("/api/v1/dashboard/stats", &admin);
+    assert_eq!(stats["events_total"].as_u64(), Some(story_lines().len() as u64));
+    assert_eq!(stats["alerts_total"], all["total"]);
+    let trends = s.get("/api/v1/dashboard/trends?hours=24", &admin);
+    assert!(!trends["points"].as_array().unwrap().is_empty());
+    let top = s.get("/api/v1/dashboard/top-threats", &admin);
+    assert!(!top["items"].as_array().unwrap().is_empty());
+    let geo = s.get("/api/v1/dashboard/geographic-distribution", &admin);
+    assert!(geo["items"].as_array().unwrap().iter().any(|g| g["source"] == "203.0.113.50"), "{geo}");
+    let cov = s.get("/api/v1/dashboard/attack-coverage", &admin);
+    assert!(cov["techniques_covered"].as_u64().unwrap() > 50, "{}", cov["techniques_covered"]);
+    assert!(cov["techniques_alerted"].as_u64().unwrap() >= 1);
+
+    // Event search.
+    let ev = s.get("/api/v1/events?operation=StopLogging&raw=true", &admin);
+    assert!(total(&ev) >= 1);
+    assert_eq!(ev["items"][0]["raw"]["eventName"], "StopLogging");
+    let (status, _, _) = s.req("GET", "/api/v1/events?since=yesterday", Some(&admin), None);
+    assert_eq!(status, 400);
+
+    // The audit log has every change, newest first, with who and from where.
+    let audit = s.get("/api/v1/audit", &admin);
+    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["alert.updated", "alert.feedback", "user.created", "api_key.created", "auth.login"] {
+        assert!(actions.contains(&a), "{a} in {actions:?}");
+    }
+    assert_eq!(audit["items"][0]["source_ip"], "127.0.0.1");
+
+    // API docs served from the binary.
+    let (status, _, html) = s.req("GET", "/docs", None, None);
+    assert_eq!(status, 200);
+    assert!(html.contains("/api/v1/alerts") && !html.contains("https://"), "no CDN");
+    let (status, health, _) = s.req("GET", "/health", None, None);
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+}
+
+#[test]
+fn audit_verify_detects_edits_and_deletions() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Server::start(dir.path(), &[], &[]);
+        let admin = s.admin();
+        s.api_key(&admin);
+        s.api_key(&admin);
+        assert_eq!(s.stop().code(), Some(0));
+    }
+    let verify = || {
+        Command::new(env!("CARGO_BIN_EXE_cloudsentinel"))
+            .args(["audit", "verify", "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = verify();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact: 4 entries"), "{}", String::from_utf8_lossy(&out.stdout));
+
+    let db = rusqlite::Connection::open(dir.path().join("cloudsentinel.db")).unwrap();
+    db.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 2", []).unwrap();
+    let out = verify();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("entry 2: contents changed"), "{text}");
+    db.execute("UPDATE audit SET actor = 'admin' WHERE seq = 2", []).unwrap();
+    assert!(verify().status.success(), "restored");
+
+    db.execute("DELETE FROM audit WHERE seq = 3", []).unwrap();
+    let out = verify();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text.contains("entries 3..3 are missing"), "{text}");
+
+    // Deleting the newest entry leaves the chain consistent but not the head.
+    let dir2 = tempfile::tempdir().unwrap();
+    {
+        let s = Server::start(dir2.path(), &[], &[]);
+        s.admin();
+    }
+    let db2 = rusqlite::Connection::open(dir2.path().join("cloudsentinel.db")).unwrap();
+    db2.execute("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)", []).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cloudsentinel"))
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir2.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("newest entries deleted"));
+}
+
+#[test]
+fn kill_9_during_ingest_keeps_every_acknowledged_batch_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let batches: Vec<Vec<u8>> = (0..40).map(|b| jsonl(&records(&format!("k{b}"), 500))).collect();
+    let mut acked = Vec::new();
+    {
+        let s = Server::start(dir.path(), &[], &[]);
+        let key = s.api_key(&s.admin());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sender = {
+            let base = s.base.clone();
+            let batches = batches.clone();
+            std::thread::spawn(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                for (i, b) in batches.iter().enumerate() {
+                    match agent.post(&format!("{base}/api/v1/ingest")).header("x-api-key", &key).send(&b[..]) {
+                        Ok(r) if r.status() == 202 => {
+                            let _ = tx.send(i);
+                        }
+                        _ => return,
+                    }
+                }
+            })
+        };
+        // Kill while batches are still arriving.
+        while acked.len() < 10 {
+            acked.push(rx.recv_timeout(Duration::from_secs(60)).expect("batches are acknowledged"));
+        }
+        let mut s = s;
+        s.child.kill().unwrap(); // SIGKILL: no chance to flush anything
+        s.child.wait().unwrap();
+        let _ = sender.join();
+        while let Ok(i) = rx.try_recv() {
+            acked.push(i);
+        }
+    }
+    assert!(acked.len() < batches.len(), "the kill came before the end");
+    let s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    for i in &acked {
+        for n in [0, 250, 499] {
+            let found = s.get(&format!("/api/v1/events?q=k{i}-{n}"), &admin);
+            assert_eq!(total(&found), 1, "event {n} of acknowledged batch {i}");
+        }
+    }
+    // Sending everything again stores each event once.
+    let key = s.api_key(&admin);
+    let mut accepted = 0;
+    let mut duplicates = 0;
+    for b in &batches {
+        let (status, v, text) = s.req("POST", "/api/v1/ingest", Some(&key), Some(b));
+        assert_eq!(status, 202, "{text}");
+        accepted += v["accepted"].as_u64().unwrap();
+        duplicates += v["duplicates"].as_u64().unwrap();
+    }
+    assert!(duplicates >= acked.len() as u64 * 500);
+    assert_eq!(accepted + duplicates, 40 * 500);
+    let stats = s.get("/api/v1/dashboard/stats", &admin);
+    assert_eq!(stats["events_total"].as_u64(), Some(40 * 500), "nothing lost, nothing twice");
+}
+
+#[test]
+fn a_watched_directory_is_ingested_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let incoming = dir.path().join("incoming");
+    let sub = incoming.join("AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/20");
+    std::fs::create_dir_all(&sub).unwrap();
+    let config = dir.path().join("cs.toml");
+    std::fs::write(
+        &config,
+        format!("[[sources]]\npath = {:?}\nprovider = \"aws\"\npoll_secs = 1\n", incoming.display().to_string()),
+    )
+    .unwrap();
+    let file = sub.join("111122223333_CloudTrail_us-east-1_20261120T1000Z_a.json");
+    std::fs::write(&file, json!({"Records": records("dir", 25)}).to_string()).unwrap();
+    let s = Server::start(&dir.path().join("data"), &[], &["--config", config.to_str().unwrap()]);
+    let admin = s.admin();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while s.get("/api/v1/dashboard/stats", &admin)["events_total"] != 25 {
+        assert!(Instant::now() < deadline, "the file was not ingested");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(s.get("/api/v1/dashboard/stats", &admin)["events_total"], 25, "read once");
+    assert!(total(&s.get("/api/v1/alerts", &admin)) >= 1, "the StopLogging records alert");
+}
+
+#[test]
+fn config_check_names_the_bad_key() {
+    let bin = env!("CARGO_BIN_EXE_cloudsentinel");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("cloudsentinel.example.toml");
+    let out = Command::new(bin).args(["config", "check"]).arg(&example).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[storage]\nretention_dayz = 3\n").unwrap();
+    let out = Command::new(bin).args(["config", "check"]).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("retention_dayz"));
+    let out = Command::new(bin)
+        .args(["config", "check"])
+        .arg(&example)
+        .env("CLOUDSENTINEL_STORAGE__SYNCHRONOUS", "sometimes")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("storage.synchronous"));
+}
