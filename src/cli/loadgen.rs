@@ -55,8 +55,9 @@ pub struct LoadgenArgs {
     /// Concurrent connections.
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
-    /// Event times are spread over this many days before now.
-    #[arg(long, default_value_t = 1.0)]
+    /// Event times spread at random over this many days before now; 0 (default) stamps each
+    /// record with the current time minus up to 5 minutes, as a live trail delivers them.
+    #[arg(long, default_value_t = 0.0)]
     pub span_days: f64,
     /// Gzip request bodies.
     #[arg(long)]
@@ -107,7 +108,9 @@ fn login(agent: &ureq::Agent, url: &str, user: &str, password: &str) -> anyhow::
 /// A pool of records as text, each with its event id at a known place so that a fresh id can
 /// be stamped in cheaply.
 struct Pool {
-    records: Vec<(String, String)>,
+    /// (record text, its event id, its event time as written)
+    records: Vec<(String, String, String)>,
+    live: bool,
 }
 
 impl Pool {
@@ -120,10 +123,14 @@ impl Pool {
                 let t = now - chrono::Duration::milliseconds((rng.next() % span_ms.max(1)) as i64);
                 let v = record(&mut rng, t);
                 let id = v["eventID"].as_str().unwrap_or_default().to_string();
-                (v.to_string(), id)
+                let time = v["eventTime"].as_str().unwrap_or_default().to_string();
+                (v.to_string(), id, time)
             })
             .collect();
-        Pool { records }
+        Pool {
+            records,
+            live: span_days <= 0.0,
+        }
     }
 }
 
@@ -174,12 +181,18 @@ fn ingest(args: &LoadgenArgs, url: &str) -> anyhow::Result<ExitCode> {
                 }
                 let mut body = String::with_capacity(batch * 1400);
                 for _ in 0..batch {
-                    let (text, id) = &pool.records[at % pool.records.len()];
+                    let (text, id, time) = &pool.records[at % pool.records.len()];
                     at += 1;
                     // A fresh, unique id: run, connection, sequence.
                     let fresh = format!("{run_id}-{c:04x}-{:012x}-lg", n);
                     n += 1;
-                    body.push_str(&text.replacen(id.as_str(), &fresh[..id.len().min(fresh.len())], 1));
+                    let mut rec = text.replacen(id.as_str(), &fresh[..id.len().min(fresh.len())], 1);
+                    if pool.live {
+                        let jitter = chrono::Duration::milliseconds(((n * 7919) % 300_000) as i64);
+                        let t = (Utc::now() - jitter).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                        rec = rec.replacen(time.as_str(), &t, 1);
+                    }
+                    body.push_str(&rec);
                     body.push('\n');
                 }
                 let bytes = if gzip {

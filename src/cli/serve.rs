@@ -217,7 +217,11 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             )
         };
         let started = Instant::now();
-        let scenario = simstub::generate(args.seed, args.days); //SIMSTUB
+        let scenario = cloudsentinel_sim::generate(&cloudsentinel_sim::SimConfig {
+            seed: args.seed,
+            days: args.days,
+            ..Default::default()
+        });
         let total = scenario.records.len();
         eprintln!(
             "loading the demo scenario: {total} events over {} days, {} attack stories",
@@ -306,8 +310,3 @@ pub fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-mod simstub { //SIMSTUB
-    pub struct Story { pub name: String, pub principal: String, pub summary: String }
-    pub struct Scenario { pub records: Vec<String>, pub stories: Vec<Story> }
-    pub fn generate(_: u64, _: u32) -> Scenario { Scenario { records: vec![], stories: vec![] } }
-}

@@ -522,6 +522,11 @@ async fn ingest(
             });
         }
     };
+    tracing::debug!(
+        events = prepared.rows.len(),
+        ms = received.elapsed().as_secs_f64() * 1000.0,
+        "prepared"
+    );
     let rx = match state.submitter.try_submit(prepared) {
         Ok(rx) => rx,
         Err(SubmitError::Saturated) => return Err(saturated(&state)),
@@ -572,14 +577,11 @@ pub async fn analyze(
 ) -> ApiResult<Json<Value>> {
     let provider = provider_param(&q)?;
     let bytes = read_body(&state, &headers, body).await?;
-    let rules = Arc::clone(&state.rules);
-    let out = tokio::task::spawn_blocking(move || {
-        pipeline::prepare(&bytes, provider, "analyze", &rules, 100, Instant::now())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?;
-    let p = match out {
-        Ok(p) => p,
+    let out = tokio::task::spawn_blocking(move || pipeline::decode(&bytes, provider, "analyze", 100))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let events = match out {
+        Ok((events, _)) => events,
         Err(PrepareError::Malformed(errors)) => {
             return Err(ApiError::BadRequest(
                 format!("record {}: {}", errors[0].index.unwrap_or(0), errors[0].reason),
@@ -591,25 +593,24 @@ pub async fn analyze(
         }
         Err(PrepareError::Empty) => return Err(bad("the body holds no records")),
     };
-    let events: Vec<Value> = p
-        .events
+    let mut detections = Vec::new();
+    for e in &events {
+        for m in state.rules.detect(e).matches {
+            let s = m.to_signal(e);
+            let meta = state.rules.rule(&s.rule_id);
+            detections.push(json!({"event_id": e.id, "rule_id": s.rule_id, "title": s.title, "level": s.level,
+                   "techniques": s.techniques, "tactics": s.tactics, "entity": s.entity,
+                   "explanation": s.explanation,
+                   "remedy": meta.and_then(|m| m.remedy.clone())}));
+        }
+    }
+    let events: Vec<Value> = events
         .iter()
         .map(|e| {
             json!({"id": e.id, "time": e.time, "provider": e.provider.as_str(), "kind": e.kind.as_str(),
                    "principal": e.entity(), "account": e.account, "source_ip": e.source_ip,
                    "service": e.action.service, "operation": e.action.operation,
                    "success": e.outcome.success, "error_code": e.outcome.error_code})
-        })
-        .collect();
-    let detections: Vec<Value> = p
-        .signals
-        .iter()
-        .map(|(i, s)| {
-            let meta = state.rules.rule(&s.rule_id);
-            json!({"event_id": p.events[*i].id, "rule_id": s.rule_id, "title": s.title, "level": s.level,
-                   "techniques": s.techniques, "tactics": s.tactics, "entity": s.entity,
-                   "explanation": s.explanation,
-                   "remedy": meta.and_then(|m| m.remedy.clone())})
         })
         .collect();
     Ok(Json(json!({
@@ -733,7 +734,8 @@ pub async fn get_alert(State(state): State<AppState>, Path(id): Path<i64>) -> Ap
         .await?
         .ok_or_else(|| not_found(format!("alert {id}")))?;
     let ids: Vec<String> = alert.event_ids.iter().take(EVIDENCE_SHOWN).cloned().collect();
-    let evidence = blocking(&state, move |s| s.events_by_id(&ids, true)).await?;
+    let within = (alert.first_seen, alert.last_seen);
+    let evidence = blocking(&state, move |s| s.events_by_id(&ids, within, true)).await?;
     let (from, to) = (alert.first_seen - Duration::hours(1), alert.last_seen + Duration::hours(1));
     let principal = alert.entity.clone();
     let surrounding = blocking(&state, move |s| {

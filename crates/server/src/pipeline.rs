@@ -25,8 +25,8 @@ use cloudsentinel_detect::RuleSet;
 use cloudsentinel_detect::sigma::CorrelationInput;
 use cloudsentinel_ingest::{Item, reader::decode_bytes_with};
 use cloudsentinel_store::{
-    AlertRecord, AlertStatus, IncidentRecord, MAX_EVIDENCE, NewEvent, Store, SuppressionRecord,
-    WriteBatch,
+    AlertRecord, AlertStatus, Derived, IncidentRecord, MAX_EVIDENCE, NewEvent, Store,
+    SuppressionRecord,
 };
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot};
@@ -51,12 +51,32 @@ pub enum PrepareError {
     Empty,
 }
 
-/// A decoded, detected batch waiting for the pipeline.
+/// What alerts and incidents key on, taken from the event a signal came from.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub access_key: Option<String>,
+    pub source_ip: Option<String>,
+    /// The principal without the access key (incidents join on either).
+    pub principal: String,
+}
+
+impl Context {
+    pub fn of(e: &Event) -> Context {
+        Context {
+            access_key: e.actor.access_key_id.clone(),
+            source_ip: e.source_ip.clone(),
+            principal: e.principal().map(str::to_string).unwrap_or_else(|| e.entity()),
+        }
+    }
+}
+
+/// A decoded, detected batch waiting for the pipeline: rows ready to store, and the detections
+/// with the index of the row they came from. The events themselves are dropped on the worker
+/// thread, not on the pipeline's.
 pub struct Prepared {
-    pub events: Vec<Event>,
-    /// Rule matches: (index of the event in `events`, signal).
-    pub signals: Vec<(usize, Signal)>,
-    pub correlation: Vec<CorrelationInput>,
+    pub rows: Vec<NewEvent>,
+    pub signals: Vec<(usize, Signal, Context)>,
+    pub correlation: Vec<(usize, CorrelationInput, Context)>,
     /// Digests and insights recognised and skipped.
     pub skipped: u64,
     pub received: Instant,
@@ -66,15 +86,14 @@ pub struct Prepared {
 const MAX_LISTED_ERRORS: usize = 20;
 
 /// Decodes a body (JSON array, `{"Records": [...]}`, JSON Lines, one record, or any of these
-/// gzip-compressed) and runs the detection rules. Nothing is queued if a record is malformed.
-pub fn prepare(
+/// gzip-compressed) into events. Fails on the first malformed record (listing up to 20), so that
+/// nothing of a bad batch is stored. Answers the events and the records skipped.
+pub fn decode(
     body: &[u8],
     provider: Option<Provider>,
     source: &str,
-    rules: &RuleSet,
     max_records: usize,
-    received: Instant,
-) -> Result<Prepared, PrepareError> {
+) -> Result<(Vec<Event>, u64), PrepareError> {
     let origin = Origin {
         source: source.to_string(),
         ..Origin::default()
@@ -123,19 +142,33 @@ pub fn prepare(
     if events.is_empty() && skipped == 0 {
         return Err(PrepareError::Empty);
     }
+    Ok((events, skipped))
+}
+
+/// Decodes a body and runs the detection rules on every event: all the per-event work that can
+/// run on any thread. Nothing is queued if a record is malformed.
+pub fn prepare(
+    body: &[u8],
+    provider: Option<Provider>,
+    source: &str,
+    rules: &RuleSet,
+    max_records: usize,
+    received: Instant,
+) -> Result<Prepared, PrepareError> {
+    let (events, skipped) = decode(body, provider, source, max_records)?;
     let mut signals = Vec::new();
     let mut correlation = Vec::new();
     for (i, e) in events.iter().enumerate() {
         let d = rules.detect(e);
         for m in &d.matches {
-            signals.push((i, m.to_signal(e)));
+            signals.push((i, m.to_signal(e), Context::of(e)));
         }
         if let Some(c) = d.for_correlation {
-            correlation.push(c);
+            correlation.push((i, c, Context::of(e)));
         }
     }
     Ok(Prepared {
-        events,
+        rows: events.iter().map(NewEvent::from_event).collect(),
         signals,
         correlation,
         skipped,
@@ -158,6 +191,8 @@ pub struct Committed {
 
 enum Msg {
     Batch(Prepared, oneshot::Sender<Result<Committed, String>>),
+    /// Signals of correlations, from the correlation thread.
+    Signals(Vec<(Signal, Context)>),
     Stop,
 }
 
@@ -184,7 +219,7 @@ impl Submitter {
         &self,
         p: Prepared,
     ) -> Result<oneshot::Receiver<Result<Committed, String>>, SubmitError> {
-        let n = p.events.len() as i64;
+        let n = p.rows.len() as i64;
         let before = self.metrics.queued_events.fetch_add(n, Ordering::SeqCst);
         if before > 0 && (before + n) as usize > self.max_queued {
             self.metrics.queued_events.fetch_sub(n, Ordering::SeqCst);
@@ -208,7 +243,7 @@ impl Submitter {
         let mut p = Some(p);
         loop {
             let batch = p.take().expect("present");
-            let n = batch.events.len() as i64;
+            let n = batch.rows.len() as i64;
             let before = self.metrics.queued_events.load(Ordering::SeqCst);
             if before == 0 || (before + n) as usize <= self.max_queued {
                 self.metrics.queued_events.fetch_add(n, Ordering::SeqCst);
@@ -262,11 +297,13 @@ impl Pipeline {
         let thread = {
             let metrics = Arc::clone(&metrics);
             let settings = settings.clone();
+            let back = tx.clone();
             std::thread::Builder::new()
                 .name("pipeline".into())
                 .spawn(move || {
                     run(
                         rx,
+                        back,
                         store.as_ref(),
                         &rules,
                         &settings,
@@ -300,9 +337,45 @@ impl Pipeline {
     }
 }
 
+/// The correlation thread: feeds the Sigma correlations with the new events' inputs, in commit
+/// order, and sends what fires back to the pipeline thread, which commits it with the next
+/// batch. Correlation costs more per event than storing it; on its own thread it runs beside the
+/// commits. Its backlog counts in the queue, so a lagging correlator turns into 429s, not memory.
+fn correlate(
+    rules: &RuleSet,
+    rx: Receiver<Vec<(CorrelationInput, Context)>>,
+    back: SyncSender<Msg>,
+    metrics: &Metrics,
+) {
+    let Some(mut correlator) = rules.correlator() else {
+        for inputs in rx {
+            metrics
+                .queued_events
+                .fetch_sub(inputs.len() as i64, Ordering::SeqCst);
+        }
+        return;
+    };
+    for inputs in rx {
+        let n = inputs.len() as i64;
+        let mut fired = Vec::new();
+        for (input, ctx) in inputs {
+            for s in correlator.feed(input) {
+                // The correlation's evidence is about the group; the context of the event that
+                // completed it is the best guess for its access key and address.
+                fired.push((s, ctx.clone()));
+            }
+        }
+        if !fired.is_empty() && back.send(Msg::Signals(fired)).is_err() {
+            return;
+        }
+        metrics.queued_events.fetch_sub(n, Ordering::SeqCst);
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run(
     rx: Receiver<Msg>,
+    back: SyncSender<Msg>,
     store: &dyn Store,
     rules: &RuleSet,
     settings: &PipelineSettings,
@@ -311,63 +384,109 @@ fn run(
     live: &broadcast::Sender<AlertRecord>,
     alerter: &mut Alerter,
 ) {
-    let mut correlator = rules.correlator();
-    let mut stopping = false;
-    while !stopping {
-        let Ok(first) = rx.recv() else { break };
-        let mut batches = Vec::new();
-        let mut events = 0usize;
-        let mut msg = Some(first);
-        while let Some(m) = msg.take() {
-            match m {
-                Msg::Stop => stopping = true,
-                Msg::Batch(p, tx) => {
-                    events += p.events.len();
-                    batches.push((p, tx));
+    std::thread::scope(|scope| {
+        let (corr_tx, corr_rx) = std::sync::mpsc::channel();
+        let correlation = std::thread::Builder::new()
+            .name("correlation".into())
+            .spawn_scoped(scope, move || correlate(rules, corr_rx, back, metrics))
+            .expect("a thread starts");
+        let mut corr_tx = Some(corr_tx);
+        let mut stopping = false;
+        loop {
+            let first = if stopping {
+                // Stopping: commit what the correlation thread still sends, until it is done.
+                match rx.recv_timeout(std::time::Duration::from_millis(20)) {
+                    Ok(m) => m,
+                    Err(_) if correlation.is_finished() => break,
+                    Err(_) => continue,
+                }
+            } else {
+                match rx.recv() {
+                    Ok(m) => m,
+                    Err(_) => break,
+                }
+            };
+            let mut batches = Vec::new();
+            let mut late_signals = Vec::new();
+            let mut events = 0usize;
+            let mut msg = Some(first);
+            while let Some(m) = msg.take() {
+                match m {
+                    Msg::Stop => {
+                        stopping = true;
+                        // No more inputs: the correlation thread finishes its backlog and ends.
+                        corr_tx = None;
+                    }
+                    Msg::Batch(_, tx) if stopping => {
+                        let _ = tx.send(Err("the service is shutting down".into()));
+                    }
+                    Msg::Batch(p, tx) => {
+                        events += p.rows.len();
+                        batches.push((p, tx));
+                    }
+                    Msg::Signals(s) => late_signals.extend(s),
+                }
+                if events >= settings.max_commit_events {
+                    break;
+                }
+                msg = rx.try_recv().ok();
+            }
+            if batches.is_empty() && late_signals.is_empty() {
+                continue;
+            }
+            let queued: i64 = batches.iter().map(|(p, _)| p.rows.len() as i64).sum();
+            let started = Instant::now();
+            let result = process(
+                &mut batches,
+                late_signals,
+                store,
+                metrics,
+                suppressions,
+                alerter,
+            );
+            tracing::debug!(
+                batches = batches.len(),
+                events = queued,
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "committed"
+            );
+            match result {
+                Ok((answers, changed, correlation_inputs)) => {
+                    metrics.commits.fetch_add(1, Ordering::Relaxed);
+                    if !correlation_inputs.is_empty()
+                        && let Some(tx) = &corr_tx
+                    {
+                        metrics
+                            .queued_events
+                            .fetch_add(correlation_inputs.len() as i64, Ordering::SeqCst);
+                        let _ = tx.send(correlation_inputs);
+                    }
+                    metrics.queued_events.fetch_sub(queued, Ordering::SeqCst);
+                    for a in changed {
+                        let _ = live.send(a);
+                    }
+                    for ((p, tx), answer) in batches.into_iter().zip(answers) {
+                        metrics.observe_latency(p.received.elapsed().as_secs_f64());
+                        let _ = tx.send(Ok(answer));
+                    }
+                }
+                Err(e) => {
+                    metrics.queued_events.fetch_sub(queued, Ordering::SeqCst);
+                    metrics.error("store");
+                    tracing::error!(error = %e, "pipeline commit failed");
+                    // What the alerter holds may not be what is stored now: start again from the store.
+                    if let Ok(a) = Alerter::resume(store, settings) {
+                        *alerter = a;
+                    }
+                    for (_, tx) in batches {
+                        let _ = tx.send(Err("the store could not commit the batch".into()));
+                    }
                 }
             }
-            if stopping || events >= settings.max_commit_events {
-                break;
-            }
-            msg = rx.try_recv().ok();
         }
-        if batches.is_empty() {
-            continue;
-        }
-        let queued: i64 = batches.iter().map(|(p, _)| p.events.len() as i64).sum();
-        let result = process(
-            &mut batches,
-            store,
-            correlator.as_mut(),
-            metrics,
-            suppressions,
-            alerter,
-        );
-        metrics.queued_events.fetch_sub(queued, Ordering::SeqCst);
-        match result {
-            Ok((answers, changed)) => {
-                metrics.commits.fetch_add(1, Ordering::Relaxed);
-                for a in changed {
-                    let _ = live.send(a);
-                }
-                for ((p, tx), answer) in batches.into_iter().zip(answers) {
-                    metrics.observe_latency(p.received.elapsed().as_secs_f64());
-                    let _ = tx.send(Ok(answer));
-                }
-            }
-            Err(e) => {
-                metrics.error("store");
-                tracing::error!(error = %e, "pipeline commit failed");
-                // What the alerter holds may not be what is stored now: start again from the store.
-                if let Ok(a) = Alerter::resume(store, settings) {
-                    *alerter = a;
-                }
-                for (_, tx) in batches {
-                    let _ = tx.send(Err("the store could not commit the batch".into()));
-                }
-            }
-        }
-    }
+        drop(corr_tx);
+        let _ = correlation.join();
+    });
     // Anything still queued behind a stop is answered, not dropped silently.
     while let Ok(m) = rx.try_recv() {
         if let Msg::Batch(_, tx) = m {
@@ -376,103 +495,30 @@ fn run(
     }
 }
 
-type Processed = (Vec<Committed>, Vec<AlertRecord>);
+/// The answers per batch, the alerts that changed, and the new events' correlation inputs.
+type Processed = (
+    Vec<Committed>,
+    Vec<AlertRecord>,
+    Vec<(CorrelationInput, Context)>,
+);
 
+/// Commits a group of batches: their events, then (inside the same transaction, once the store
+/// has said which events are new) the alerts and incidents those new events raise.
 fn process(
     batches: &mut [(Prepared, oneshot::Sender<Result<Committed, String>>)],
+    late_signals: Vec<(Signal, Context)>,
     store: &dyn Store,
-    mut correlator: Option<&mut cloudsentinel_detect::sigma::Correlator<'_>>,
     metrics: &Metrics,
     suppressions: &Suppressions,
     alerter: &mut Alerter,
 ) -> anyhow::Result<Processed> {
-    let ids: Vec<&str> = batches
-        .iter()
-        .flat_map(|(p, _)| p.events.iter().map(|e| e.id.as_str()))
-        .collect();
-    let mut known = store.known_event_ids(&ids)?;
     let now = Utc::now();
-    let mut answers = Vec::with_capacity(batches.len());
-    let mut write = WriteBatch::default();
-    let mut correlation = Vec::new();
-    // Which batch each new event came from, to find its context for correlation signals.
-    let mut context: HashMap<String, (Option<String>, Option<String>, String)> = HashMap::new();
-    let mut signals = Vec::new();
-    for (p, _) in batches.iter_mut() {
-        let mut answer = Committed {
-            accepted: 0,
-            duplicates: 0,
-            skipped: p.skipped,
-            signals: 0,
-        };
-        let mut fresh = vec![false; p.events.len()];
-        for (i, e) in p.events.iter().enumerate() {
-            if known.insert(e.id.clone()) {
-                fresh[i] = true;
-                answer.accepted += 1;
-                metrics.events_in[Metrics::provider_index(e.provider.as_str())]
-                    .fetch_add(1, Ordering::Relaxed);
-                write.events.push(NewEvent::from_event(e));
-            } else {
-                answer.duplicates += 1;
-            }
-        }
-        metrics
-            .duplicates
-            .fetch_add(answer.duplicates, Ordering::Relaxed);
-        for (i, s) in p.signals.drain(..) {
-            if fresh[i] {
-                let e = &p.events[i];
-                answer.signals += 1;
-                signals.push((
-                    s,
-                    e.actor.access_key_id.clone(),
-                    e.source_ip.clone(),
-                    e.principal().map(str::to_string).unwrap_or_else(|| e.entity()),
-                ));
-            }
-        }
-        let fresh_ids: HashSet<&str> = p
-            .events
-            .iter()
-            .zip(&fresh)
-            .filter(|(_, f)| **f)
-            .map(|(e, _)| e.id.as_str())
-            .collect();
-        for c in p.correlation.drain(..) {
-            if fresh_ids.contains(c.event_id.as_str()) {
-                correlation.push(c);
-            }
-        }
-        if correlator.is_some() {
-            for (e, f) in p.events.iter().zip(&fresh) {
-                if *f {
-                    context.insert(
-                        e.id.clone(),
-                        (
-                            e.actor.access_key_id.clone(),
-                            e.source_ip.clone(),
-                            e.principal().map(str::to_string).unwrap_or_else(|| e.entity()),
-                        ),
-                    );
-                }
-            }
-        }
-        answers.push(answer);
-    }
-    if let Some(c) = correlator.as_mut() {
-        correlation.sort_by_key(|c| c.time);
-        for input in correlation {
-            for s in c.feed(input) {
-                let (key, ip, principal) = s
-                    .event_ids
-                    .iter()
-                    .find_map(|id| context.get(id).cloned())
-                    .unwrap_or((None, None, s.entity.clone()));
-                signals.push((s, key, ip, principal));
-            }
-        }
-    }
+    let t0 = Instant::now();
+    let sizes: Vec<usize> = batches.iter().map(|(p, _)| p.rows.len()).collect();
+    let events: Vec<NewEvent> = batches
+        .iter_mut()
+        .flat_map(|(p, _)| std::mem::take(&mut p.rows))
+        .collect();
     let active: Vec<SuppressionRecord> = suppressions
         .read()
         .unwrap_or_else(|e| e.into_inner())
@@ -480,24 +526,72 @@ fn process(
         .filter(|s| s.expires > now)
         .cloned()
         .collect();
-    signals.sort_by_key(|s| s.0.first_seen);
-    for (s, key, ip, principal) in signals {
-        if active
-            .iter()
-            .any(|x| x.rule_id == s.rule_id && x.entity == s.entity)
-        {
-            metrics.signals_suppressed.fetch_add(1, Ordering::Relaxed);
-            continue;
+    let mut answers = Vec::with_capacity(batches.len());
+    let mut changed = Vec::new();
+    let mut correlation = Vec::new();
+    let t1 = Instant::now();
+    let mut derive_ms = 0.0;
+    store.commit(&events, &mut |fresh_all: &[bool]| {
+        let td = Instant::now();
+        answers.clear();
+        correlation.clear();
+        let mut signals = late_signals.clone();
+        let mut at = 0usize;
+        for ((p, _), n) in batches.iter_mut().zip(&sizes) {
+            let rows = &events[at..at + n];
+            let fresh = &fresh_all[at..at + n];
+            at += n;
+            let accepted = fresh.iter().filter(|f| **f).count() as u64;
+            let answer = Committed {
+                accepted,
+                duplicates: *n as u64 - accepted,
+                skipped: p.skipped,
+                signals: p.signals.iter().filter(|(i, _, _)| fresh[*i]).count() as u64,
+            };
+            for (row, f) in rows.iter().zip(fresh) {
+                if *f {
+                    metrics.events_in[Metrics::provider_index(&row.provider)]
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            metrics.duplicates.fetch_add(answer.duplicates, Ordering::Relaxed);
+            for (i, s, ctx) in &p.signals {
+                if fresh[*i] {
+                    signals.push((s.clone(), ctx.clone()));
+                }
+            }
+            for (i, c, ctx) in std::mem::take(&mut p.correlation) {
+                if fresh[i] {
+                    correlation.push((c, ctx));
+                }
+            }
+            answers.push(answer);
         }
-        alerter.add(s, key, ip, principal, now, metrics);
-    }
-    let (alerts, incidents) = alerter.take_dirty();
-    write.alerts = alerts;
-    write.incidents = incidents;
-    let changed = write.alerts.clone();
-    store.commit(write)?;
+        correlation.sort_by_key(|(c, _)| c.time);
+        signals.sort_by_key(|s| s.0.first_seen);
+        for (s, ctx) in signals {
+            if active
+                .iter()
+                .any(|x| x.rule_id == s.rule_id && x.entity == s.entity)
+            {
+                metrics.signals_suppressed.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            alerter.add(s, ctx, now, metrics);
+        }
+        let (alerts, incidents) = alerter.take_dirty();
+        changed = alerts.clone();
+        derive_ms = td.elapsed().as_secs_f64() * 1000.0;
+        Derived { alerts, incidents }
+    })?;
+    tracing::debug!(
+        rows_ms = (t1 - t0).as_secs_f64() * 1000.0,
+        store_ms = t1.elapsed().as_secs_f64() * 1000.0 - derive_ms,
+        derive_ms,
+        "commit phases"
+    );
     alerter.prune();
-    Ok((answers, changed))
+    Ok((answers, changed, correlation))
 }
 
 /// Folds signals into alerts and alerts into incidents, in memory, remembering what changed.
@@ -567,15 +661,12 @@ impl Alerter {
         self.incidents.insert(i.id, i);
     }
 
-    fn add(
-        &mut self,
-        s: Signal,
-        access_key: Option<String>,
-        source_ip: Option<String>,
-        principal: String,
-        now: DateTime<Utc>,
-        metrics: &Metrics,
-    ) {
+    fn add(&mut self, s: Signal, ctx: Context, now: DateTime<Utc>, metrics: &Metrics) {
+        let Context {
+            access_key,
+            source_ip,
+            principal,
+        } = ctx;
         self.horizon = self.horizon.max(s.last_seen);
         let w = self.window;
         let key = (s.rule_id.clone(), s.entity.clone());

@@ -199,10 +199,9 @@ pub struct IncidentRecord {
     pub techniques: Vec<String>,
 }
 
-/// What the pipeline commits in one transaction.
+/// What the pipeline derives from the new events of a commit, written in the same transaction.
 #[derive(Debug, Default)]
-pub struct WriteBatch {
-    pub events: Vec<NewEvent>,
+pub struct Derived {
     /// New alerts and updates to open ones (detection columns only on update).
     pub alerts: Vec<AlertRecord>,
     pub incidents: Vec<IncidentRecord>,
@@ -431,10 +430,14 @@ pub struct KeyCount {
 /// The storage seam. Every method is one short transaction or one query.
 pub trait Store: Send + Sync {
     // --- pipeline -------------------------------------------------------------------------
-    /// Which of these event ids are already stored.
-    fn known_event_ids(&self, ids: &[&str]) -> Result<std::collections::HashSet<String>>;
-    /// Events, alerts and incidents in one durable transaction.
-    fn commit(&self, batch: WriteBatch) -> Result<CommitOutcome>;
+    /// One durable transaction: stores `events`, ignoring those already stored (same id and
+    /// time: a retried batch), then calls `derive` with, per event, whether it was new, and
+    /// stores the alerts and incidents it returns.
+    fn commit(
+        &self,
+        events: &[NewEvent],
+        derive: &mut dyn FnMut(&[bool]) -> Derived,
+    ) -> Result<CommitOutcome>;
     /// Alerts whose window may still be open (last seen after `since`), to resume folding.
     fn recent_alerts(&self, since: DateTime<Utc>) -> Result<Vec<AlertRecord>>;
     fn recent_incidents(&self, since: DateTime<Utc>) -> Result<Vec<IncidentRecord>>;
@@ -445,7 +448,13 @@ pub trait Store: Send + Sync {
 
     // --- events -------------------------------------------------------------------------
     fn events(&self, q: &EventQuery) -> Result<Page<EventRow>>;
-    fn events_by_id(&self, ids: &[String], with_raw: bool) -> Result<Vec<EventRow>>;
+    /// Events by provider id, looked up among events timed within `within` (inclusive).
+    fn events_by_id(
+        &self,
+        ids: &[String],
+        within: (DateTime<Utc>, DateTime<Utc>),
+        with_raw: bool,
+    ) -> Result<Vec<EventRow>>;
 
     // --- alerts and incidents -----------------------------------------------------------------
     fn alerts(&self, q: &AlertQuery) -> Result<Page<AlertRecord>>;

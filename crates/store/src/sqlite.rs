@@ -5,7 +5,6 @@
 //! length-prefixed); an event row points at its block and position. Compressing a block of
 //! similar records costs a fraction of compressing each record alone and shrinks better.
 
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -27,7 +26,8 @@ CREATE TABLE raw_blocks (
 CREATE INDEX raw_blocks_max_time ON raw_blocks(max_time);
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,
+    id_hash INTEGER NOT NULL,
     time INTEGER NOT NULL,
     ingested INTEGER NOT NULL,
     provider TEXT NOT NULL,
@@ -35,6 +35,7 @@ CREATE TABLE events (
     account TEXT,
     region TEXT,
     principal TEXT NOT NULL,
+    principal_hash INTEGER NOT NULL,
     actor_name TEXT,
     access_key TEXT,
     source_ip TEXT,
@@ -47,8 +48,11 @@ CREATE TABLE events (
     block INTEGER NOT NULL,
     block_idx INTEGER NOT NULL
 );
-CREATE INDEX events_time ON events(time);
-CREATE INDEX events_principal_time ON events(principal, time);
+-- Keyed by time and a 64-bit hash of the id: a retried batch hits the same key and is ignored;
+-- a live stream's inserts land near the end of the index, and the entries are small (inserts
+-- into recent time are what costs: every touched page is written again).
+CREATE UNIQUE INDEX events_time_id ON events(time, id_hash);
+CREATE INDEX events_principal_time ON events(principal_hash, time);
 CREATE TABLE incidents (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL,
@@ -206,6 +210,16 @@ impl Drop for Reader<'_> {
             self.store.available.notify_one();
         }
     }
+}
+
+/// FNV-1a, 64 bits: a stable hash for index keys (stored, so it must never change).
+pub(crate) fn key_hash(s: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.as_bytes() {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h as i64
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -442,6 +456,7 @@ impl SqliteStore {
         writer.busy_timeout(std::time::Duration::from_secs(10))?;
         writer.pragma_update(None, "cache_size", -65536)?;
         writer.pragma_update(None, "temp_store", "MEMORY")?;
+        writer.pragma_update(None, "wal_autocheckpoint", 16384)?;
         migrate(&writer)?;
         let mut readers = Vec::new();
         for _ in 0..options.readers.max(1) {
@@ -535,26 +550,19 @@ fn text(s: &str) -> Value {
 }
 
 impl Store for SqliteStore {
-    fn known_event_ids(&self, ids: &[&str]) -> Result<HashSet<String>> {
-        let conn = self.read();
-        let mut stmt = conn.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
-        let mut known = HashSet::new();
-        for id in ids {
-            if stmt.exists(params![id])? {
-                known.insert((*id).to_string());
-            }
-        }
-        Ok(known)
-    }
-
-    fn commit(&self, batch: WriteBatch) -> Result<CommitOutcome> {
+    fn commit(
+        &self,
+        events: &[NewEvent],
+        derive: &mut dyn FnMut(&[bool]) -> Derived,
+    ) -> Result<CommitOutcome> {
         let now = ms(Utc::now());
         let mut conn = self.write();
         let tx = conn.transaction()?;
         let mut outcome = CommitOutcome::default();
-        if !batch.events.is_empty() {
-            let records: Vec<&str> = batch.events.iter().map(|e| e.raw.as_str()).collect();
-            let max_time = batch.events.iter().map(|e| ms(e.time)).max().unwrap_or(now);
+        let mut fresh = Vec::with_capacity(events.len());
+        if !events.is_empty() {
+            let records: Vec<&str> = events.iter().map(|e| e.raw.as_str()).collect();
+            let max_time = events.iter().map(|e| ms(e.time)).max().unwrap_or(now);
             tx.execute(
                 "INSERT INTO raw_blocks (max_time, codec, data) VALUES (?1, 'lz4', ?2)",
                 params![max_time, pack_block(&records)],
@@ -563,10 +571,10 @@ impl Store for SqliteStore {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO events (id, time, ingested, provider, kind, account, region, \
                  principal, actor_name, access_key, source_ip, user_agent, service, operation, \
-                 read_only, success, error_code, block, block_idx) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                 read_only, success, error_code, block, block_idx, id_hash, principal_hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
             )?;
-            for (i, e) in batch.events.iter().enumerate() {
+            for (i, e) in events.iter().enumerate() {
                 let n = stmt.execute(params![
                     e.id,
                     ms(e.time),
@@ -587,14 +595,18 @@ impl Store for SqliteStore {
                     e.error_code,
                     block,
                     i as i64,
+                    key_hash(&e.id),
+                    key_hash(&e.principal),
                 ])?;
                 if n == 1 {
                     outcome.inserted += 1;
                 } else {
                     outcome.duplicates += 1;
                 }
+                fresh.push(n == 1);
             }
         }
+        let batch = derive(&fresh);
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO alerts (id, kind, rule_id, title, level, techniques, tactics, entity, \
@@ -714,6 +726,7 @@ impl Store for SqliteStore {
             f.add("time < ?", Value::Integer(ms(t)));
         }
         if let Some(p) = &q.principal {
+            f.add("principal_hash = ?", Value::Integer(key_hash(p)));
             f.add("principal = ?", text(p));
         }
         if let Some(a) = &q.account {
@@ -767,13 +780,26 @@ impl Store for SqliteStore {
         })
     }
 
-    fn events_by_id(&self, ids: &[String], with_raw: bool) -> Result<Vec<EventRow>> {
+    fn events_by_id(
+        &self,
+        ids: &[String],
+        within: (DateTime<Utc>, DateTime<Utc>),
+        with_raw: bool,
+    ) -> Result<Vec<EventRow>> {
         let conn = self.read();
-        let mut stmt =
-            conn.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE time >= ?1 AND time <= ?2 AND id_hash = ?3 AND id = ?4"
+        ))?;
         let mut rows = Vec::new();
         for id in ids {
-            if let Some(r) = stmt.query_row(params![id], event_row).optional()? {
+            if let Some(r) = stmt
+                .query_row(
+                    params![ms(within.0), ms(within.1), key_hash(id), id],
+                    event_row,
+                )
+                .optional()?
+            {
                 rows.push(r);
             }
         }
@@ -1537,6 +1563,16 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    /// Commits events, then the given alerts, whatever is new.
+    fn put(s: &SqliteStore, events: Vec<NewEvent>, alerts: Vec<AlertRecord>) -> CommitOutcome {
+        let mut alerts = Some(alerts);
+        s.commit(&events, &mut |_| Derived {
+            alerts: alerts.take().unwrap_or_default(),
+            incidents: Vec::new(),
+        })
+        .unwrap()
+    }
+
     fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let s = SqliteStore::open(&dir.path().join("t.db"), &SqliteOptions::default()).unwrap();
@@ -1595,21 +1631,13 @@ mod tests {
     #[test]
     fn events_round_trip_with_their_raw_record_and_duplicates_are_ignored() {
         let (_d, s) = store();
-        let out = s
-            .commit(WriteBatch {
-                events: vec![event("e1", 1000, "alice"), event("e2", 2000, "bob")],
-                ..Default::default()
-            })
-            .unwrap();
+        let out = put(&s, vec![event("e1", 1000, "alice"), event("e2", 2000, "bob")], vec![]);
         assert_eq!(out, CommitOutcome { inserted: 2, duplicates: 0 });
-        let again = s
-            .commit(WriteBatch {
-                events: vec![event("e2", 2000, "bob"), event("e3", 3000, "bob")],
-                ..Default::default()
-            })
-            .unwrap();
+        let again = put(&s, vec![event("e2", 2000, "bob"), event("e3", 3000, "bob")], vec![]);
         assert_eq!(again, CommitOutcome { inserted: 1, duplicates: 1 });
-        let got = s.events_by_id(&["e3".into(), "e1".into()], true).unwrap();
+        let got = s
+            .events_by_id(&["e3".into(), "e1".into()], (time(0), time(5000)), true)
+            .unwrap();
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].raw.as_ref().unwrap()["n"], 3000);
         assert_eq!(got[1].raw.as_ref().unwrap()["eventID"], "e1");
@@ -1622,28 +1650,28 @@ mod tests {
             .unwrap();
         assert_eq!(page.total, 2);
         assert_eq!(page.items[0].id, "e3", "newest first");
-        let known = s.known_event_ids(&["e1", "zz"]).unwrap();
-        assert!(known.contains("e1") && !known.contains("zz"));
+        // Outside the time window, an id is not found.
+        assert!(s.events_by_id(&["e1".into()], (time(1001), time(5000)), false).unwrap().is_empty());
+        // The commit tells which events were new.
+        let mut seen = Vec::new();
+        s.commit(&[event("e1", 1000, "alice"), event("e9", 9000, "bob")], &mut |f| {
+            seen = f.to_vec();
+            Derived::default()
+        })
+        .unwrap();
+        assert_eq!(seen, vec![false, true]);
     }
 
     #[test]
     fn pipeline_updates_keep_analyst_fields() {
         let (_d, s) = store();
-        s.commit(WriteBatch {
-            alerts: vec![alert(1, "r1", "alice", 1000)],
-            ..Default::default()
-        })
-        .unwrap();
+        put(&s, vec![], vec![alert(1, "r1", "alice", 1000)]);
         s.update_alert(1, Some(AlertStatus::Investigating), Some(Some("carol".into())))
             .unwrap();
         let mut later = alert(1, "r1", "alice", 1000);
         later.count = 5;
         later.last_seen = time(9000);
-        s.commit(WriteBatch {
-            alerts: vec![later],
-            ..Default::default()
-        })
-        .unwrap();
+        put(&s, vec![], vec![later]);
         let a = s.alert(1).unwrap().unwrap();
         assert_eq!(a.count, 5);
         assert_eq!(a.status, AlertStatus::Investigating);
@@ -1656,11 +1684,7 @@ mod tests {
         let mut a2 = alert(2, "r2", "bob", 5000);
         a2.level = Level::Low;
         a2.techniques = vec!["T1098".into()];
-        s.commit(WriteBatch {
-            alerts: vec![alert(1, "r1", "alice", 1000), a2],
-            ..Default::default()
-        })
-        .unwrap();
+        put(&s, vec![], vec![alert(1, "r1", "alice", 1000), a2]);
         let q = |f: &dyn Fn(&mut AlertQuery)| {
             let mut q = AlertQuery {
                 limit: 50,
@@ -1685,11 +1709,7 @@ mod tests {
     #[test]
     fn suppression_of_a_confirmed_attack_is_refused() {
         let (_d, s) = store();
-        s.commit(WriteBatch {
-            alerts: vec![alert(1, "r1", "alice", 1000)],
-            ..Default::default()
-        })
-        .unwrap();
+        put(&s, vec![], vec![alert(1, "r1", "alice", 1000)]);
         let later = Utc::now() + chrono::Duration::days(1);
         s.add_suppression("r1", "alice", "noisy", "ann", later).unwrap();
         s.add_feedback(1, Verdict::TruePositive, "real", "ann").unwrap();
@@ -1714,16 +1734,8 @@ mod tests {
     #[test]
     fn retention_drops_old_events_and_their_blocks() {
         let (_d, s) = store();
-        s.commit(WriteBatch {
-            events: vec![event("old", 1000, "a")],
-            ..Default::default()
-        })
-        .unwrap();
-        s.commit(WriteBatch {
-            events: vec![event("new", 50_000, "a")],
-            ..Default::default()
-        })
-        .unwrap();
+        put(&s, vec![event("old", 1000, "a")], vec![]);
+        put(&s, vec![event("new", 50_000, "a")], vec![]);
         assert_eq!(s.purge_events(time(10_000)).unwrap(), 1);
         let left = s
             .events(&EventQuery {
