@@ -24,6 +24,9 @@ use super::generate::{Rng, record};
 pub enum Mode {
     Ingest,
     Alerts,
+    /// Write synthetic alerts straight into a stopped service's store (to measure alert queries
+    /// at a given size).
+    SeedAlerts,
 }
 
 #[derive(Args)]
@@ -56,7 +59,8 @@ pub struct LoadgenArgs {
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
     /// Event times spread at random over this many days before now; 0 (default) stamps each
-    /// record with the current time minus up to 5 minutes, as a live trail delivers them.
+    /// batch like a CloudTrail delivery file: its events one after another over about a minute,
+    /// starting up to 15 minutes before now.
     #[arg(long, default_value_t = 0.0)]
     pub span_days: f64,
     /// Gzip request bodies.
@@ -64,6 +68,12 @@ pub struct LoadgenArgs {
     pub gzip: bool,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// seed-alerts: the stopped service's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// seed-alerts: how many alerts to write.
+    #[arg(long, default_value_t = 10_000)]
+    pub alerts: usize,
 }
 
 #[derive(Default)]
@@ -139,6 +149,7 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<ExitCode> {
     match args.mode {
         Mode::Ingest => ingest(&args, &url),
         Mode::Alerts => alerts(&args, &url),
+        Mode::SeedAlerts => seed_alerts(&args),
     }
 }
 
@@ -180,7 +191,11 @@ fn ingest(args: &LoadgenArgs, url: &str) -> anyhow::Result<ExitCode> {
                     break;
                 }
                 let mut body = String::with_capacity(batch * 1400);
-                for _ in 0..batch {
+                // A delivery file's window: starts 1 to 15 minutes ago, lasts a minute.
+                let file_start = Utc::now()
+                    - chrono::Duration::milliseconds(60_000 + ((n.wrapping_mul(2_654_435_761)) % 840_000) as i64);
+                let step_ms = 60_000 / batch.max(1) as i64;
+                for k in 0..batch {
                     let (text, id, time) = &pool.records[at % pool.records.len()];
                     at += 1;
                     // A fresh, unique id: run, connection, sequence.
@@ -188,8 +203,8 @@ fn ingest(args: &LoadgenArgs, url: &str) -> anyhow::Result<ExitCode> {
                     n += 1;
                     let mut rec = text.replacen(id.as_str(), &fresh[..id.len().min(fresh.len())], 1);
                     if pool.live {
-                        let jitter = chrono::Duration::milliseconds(((n * 7919) % 300_000) as i64);
-                        let t = (Utc::now() - jitter).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                        let t = (file_start + chrono::Duration::milliseconds(k as i64 * step_ms))
+                            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
                         rec = rec.replacen(time.as_str(), &t, 1);
                     }
                     body.push_str(&rec);
@@ -314,5 +329,68 @@ fn alerts(args: &LoadgenArgs, url: &str) -> anyhow::Result<ExitCode> {
         "latency_ms": {"p50": percentile(&lat, 0.5), "p95": percentile(&lat, 0.95), "p99": percentile(&lat, 0.99), "max": lat.last().copied().unwrap_or(f64::NAN)},
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(EXIT_OK)
+}
+
+fn seed_alerts(args: &LoadgenArgs) -> anyhow::Result<ExitCode> {
+    use cloudsentinel_core::Level;
+    use cloudsentinel_store::{AlertRecord, AlertStatus, Derived, Store};
+    let dir = args
+        .data_dir
+        .clone()
+        .context("seed-alerts needs --data-dir (of a stopped service)")?;
+    let store = cloudsentinel_server::DataDir(dir).open_store(false)?;
+    let (max_alert, _) = store.max_ids()?;
+    let mut rng = Rng::new(args.seed);
+    let rules = [
+        ("seed-console-login-no-mfa", "Console Sign-in Without MFA", "T1078.004", "initial-access"),
+        ("seed-access-key-created", "IAM Access Key Created For A Different User", "T1098.001", "persistence"),
+        ("seed-trail-stopped", "CloudTrail Logging Stopped On A Trail", "T1562.008", "defense-evasion"),
+        ("seed-enumeration", "Enumeration Burst Of Many Different Read-Only APIs", "T1580", "discovery"),
+        ("seed-snapshot-shared", "EBS Snapshot Shared With Another Account", "T1537", "exfiltration"),
+        ("seed-root-usage", "Root Account Used", "T1078.004", "privilege-escalation"),
+    ];
+    let now = Utc::now();
+    let mut written = 0usize;
+    while written < args.alerts {
+        let n = (args.alerts - written).min(1000);
+        let mut batch = Vec::with_capacity(n);
+        for k in 0..n {
+            let id = max_alert + (written + k) as i64 + 1;
+            let (rule, title, technique, tactic) = *rng.pick(&rules);
+            let first = now - chrono::Duration::minutes((rng.next() % (60 * 24 * 60)) as i64);
+            batch.push(AlertRecord {
+                id,
+                kind: "rule".into(),
+                rule_id: rule.into(),
+                title: title.into(),
+                level: Level::ALL[rng.below(5)],
+                techniques: vec![technique.into()],
+                tactics: vec![tactic.into()],
+                entity: format!("arn:aws:iam::111122223333:user/user{} (AKIAEXAMPLE{:08})", rng.below(500), rng.below(2000)),
+                account: Some("111122223333".into()),
+                access_key: None,
+                source_ip: Some(format!("198.51.100.{}", rng.below(250))),
+                first_seen: first,
+                last_seen: first + chrono::Duration::minutes(rng.below(60) as i64),
+                created: now,
+                updated: now,
+                count: 1 + rng.below(20) as u64,
+                event_ids: vec![rng.uuid()],
+                explanation: format!("matched selection: eventName={title}"),
+                status: AlertStatus::ALL[rng.below(5)],
+                assignee: None,
+                incident_id: None,
+                verdict: None,
+            });
+        }
+        let mut batch = Some(batch);
+        store.commit(&[], &mut |_| Derived {
+            alerts: batch.take().unwrap_or_default(),
+            incidents: Vec::new(),
+        })?;
+        written += n;
+    }
+    println!("{}", serde_json::json!({"mode": "seed-alerts", "alerts_written": written}));
     Ok(EXIT_OK)
 }

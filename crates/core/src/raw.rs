@@ -156,6 +156,11 @@ impl RawRecord {
         &self.text
     }
 
+    /// The record's text, without copying it.
+    pub fn into_text(self) -> Box<str> {
+        self.text
+    }
+
     fn key_of<'a>(&'a self, f: &'a Field) -> &'a str {
         match &f.key {
             Key::Span(r) => &self.text[r.clone()],

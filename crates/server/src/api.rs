@@ -468,6 +468,22 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResu
     Ok(bytes.to_vec())
 }
 
+/// Reads and discards a body (up to the size limit) so that a refused client sees the answer
+/// instead of a connection reset; nothing is kept.
+async fn discard(state: &AppState, body: Body) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(d) = frame.data_ref() {
+            seen += d.len();
+        }
+        if seen > state.config.config.server.max_body_bytes {
+            break;
+        }
+    }
+}
+
 fn saturated(state: &AppState) -> ApiError {
     state.metrics.error("saturated");
     ApiError::TooManyRequests {
@@ -485,9 +501,11 @@ async fn ingest(
     let received = Instant::now();
     // Refuse at once, before reading the body, when too many requests are already in hand.
     let Ok(_permit) = Arc::clone(&state.ingest_slots).try_acquire_owned() else {
+        discard(&state, body).await;
         return Err(saturated(&state));
     };
     let bytes = read_body(&state, &headers, body).await?;
+    let read_ms = received.elapsed().as_secs_f64() * 1000.0;
     let rules = Arc::clone(&state.rules);
     let max = state.config.config.server.max_records;
     let prepared = tokio::task::spawn_blocking(move || {
@@ -524,6 +542,7 @@ async fn ingest(
     };
     tracing::debug!(
         events = prepared.rows.len(),
+        read_ms,
         ms = received.elapsed().as_secs_f64() * 1000.0,
         "prepared"
     );

@@ -100,7 +100,7 @@ pub struct PipelineSection {
 impl Default for PipelineSection {
     fn default() -> Self {
         PipelineSection {
-            max_queued_events: 200_000,
+            max_queued_events: 50_000,
             max_concurrent_ingests: 8,
             dedup_window_secs: 3600,
             incident_window_secs: 3600,

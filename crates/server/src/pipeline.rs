@@ -168,7 +168,7 @@ pub fn prepare(
         }
     }
     Ok(Prepared {
-        rows: events.iter().map(NewEvent::from_event).collect(),
+        rows: events.into_iter().map(NewEvent::from_owned).collect(),
         signals,
         correlation,
         skipped,

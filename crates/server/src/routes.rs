@@ -92,6 +92,7 @@ const INGEST_BODY: &str = "Audit records: a JSON array, {\"Records\": [...]}, JS
 
 /// The API. Paths answer with and without a trailing slash.
 pub static ROUTES: &[RouteSpec] = &[
+    r("GET", "/", Need::Public, "operations", "Where to start: redirects to the API docs"),
     r("GET", "/health", Need::Public, "operations", "Liveness and readiness"),
     r("GET", "/metrics", Need::Public, "operations", "Prometheus metrics"),
     r("GET", "/api/openapi.json", Need::Public, "operations", "This API's OpenAPI document"),
@@ -211,6 +212,7 @@ fn handler(spec: &RouteSpec) -> MethodRouter<AppState> {
         other => panic!("no method filter for {other}"),
     };
     match (spec.method, spec.path) {
+        ("GET", "/") => on(method, || async { axum::response::Redirect::to("/docs") }),
         ("GET", "/health") => on(method, api::health),
         ("GET", "/metrics") => on(method, api::metrics),
         ("GET", "/api/openapi.json") => on(method, openapi_handler),
@@ -367,7 +369,11 @@ pub fn router(state: AppState) -> Router {
             (Arc::clone(&state), spec.need),
             authorize,
         ));
-        for path in [spec.path.to_string(), format!("{}/", spec.path)] {
+        let mut paths = vec![spec.path.to_string()];
+        if spec.path != "/" {
+            paths.push(format!("{}/", spec.path));
+        }
+        for path in paths {
             let merged = match by_path.remove(&path) {
                 Some(existing) => existing.merge(h.clone()),
                 None => h.clone(),

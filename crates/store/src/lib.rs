@@ -62,6 +62,35 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
+    /// Takes the event apart instead of copying it (the raw text moves when nothing else holds
+    /// the record).
+    pub fn from_owned(e: Event) -> NewEvent {
+        let principal = e.entity();
+        let raw = match std::sync::Arc::try_unwrap(e.raw) {
+            Ok(r) => r.into_text().into_string(),
+            Err(shared) => shared.text().to_string(),
+        };
+        NewEvent {
+            id: e.id,
+            time: e.time,
+            provider: e.provider.as_str().to_string(),
+            kind: e.kind.as_str().to_string(),
+            account: e.account,
+            region: e.region,
+            principal,
+            actor_name: e.actor.name,
+            access_key: e.actor.access_key_id,
+            source_ip: e.source_ip,
+            user_agent: e.user_agent,
+            service: e.action.service,
+            operation: e.action.operation,
+            read_only: e.action.read_only,
+            success: e.outcome.success,
+            error_code: e.outcome.error_code,
+            raw,
+        }
+    }
+
     pub fn from_event(e: &Event) -> NewEvent {
         NewEvent {
             id: e.id.clone(),
