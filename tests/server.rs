@@ -58,7 +58,13 @@ impl Server {
     }
 
     /// Sends a request; answers (status, JSON body or Null, raw text).
-    fn req(&self, method: &str, path: &str, auth: Option<&str>, body: Option<&[u8]>) -> (u16, Value, String) {
+    fn req(
+        &self,
+        method: &str,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<&[u8]>,
+    ) -> (u16, Value, String) {
         self.req_h(method, path, auth, body, &[])
     }
 
@@ -80,7 +86,11 @@ impl Server {
         });
         let result = match method {
             "GET" | "DELETE" => {
-                let mut r = if method == "GET" { self.agent.get(&url) } else { self.agent.delete(&url) };
+                let mut r = if method == "GET" {
+                    self.agent.get(&url)
+                } else {
+                    self.agent.delete(&url)
+                };
                 if let Some((k, v)) = &auth_header {
                     r = r.header(k.as_str(), v.as_str());
                 }
@@ -113,7 +123,11 @@ impl Server {
         let mut resp = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        )
     }
 
     fn get(&self, path: &str, token: &str) -> Value {
@@ -134,19 +148,29 @@ impl Server {
     }
 
     fn api_key(&self, admin: &str) -> String {
-        let (status, v, text) = self.req("POST", "/api/v1/api-keys", Some(admin), Some(br#"{"name":"test-shipper"}"#));
+        let (status, v, text) = self.req(
+            "POST",
+            "/api/v1/api-keys",
+            Some(admin),
+            Some(br#"{"name":"test-shipper"}"#),
+        );
         assert_eq!(status, 201, "{text}");
         v["key"].as_str().expect("key").to_string()
     }
 
     fn stop(mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(s) = self.child.try_wait().expect("wait") {
                 return s;
             }
-            assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "the server did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -160,7 +184,9 @@ impl Drop for Server {
 }
 
 fn testdata(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(p)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(p)
 }
 
 /// The attack story fixture without its deliberately broken line.
@@ -202,7 +228,12 @@ fn records(prefix: &str, n: usize) -> Vec<Value> {
 }
 
 fn jsonl(records: &[Value]) -> Vec<u8> {
-    records.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n").into_bytes()
+    records
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+        .into_bytes()
 }
 
 fn total(v: &Value) -> u64 {
@@ -218,36 +249,72 @@ fn ingest_accepts_every_shape_refuses_bad_input_and_never_duplicates() {
 
     // A broken line: 400 naming the line, and nothing stored.
     let broken = std::fs::read(testdata("cloudtrail/attack_story.jsonl")).unwrap();
-    let (status, v, text) = s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(&broken));
+    let (status, v, text) = s.req(
+        "POST",
+        "/api/v1/threats/ingest/aws",
+        Some(&key),
+        Some(&broken),
+    );
     assert_eq!(status, 400, "{text}");
-    assert!(v["message"].as_str().unwrap().starts_with("line 5:"), "{text}");
+    assert!(
+        v["message"].as_str().unwrap().starts_with("line 5:"),
+        "{text}"
+    );
     assert_eq!(v["details"]["errors"][0]["line"], 5);
     assert_eq!(s.get("/api/v1/dashboard/stats", &admin)["events_total"], 0);
 
     // JSON Lines.
     let lines = story_lines();
     let body = lines.join("\n");
-    let (status, v, text) = s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(body.as_bytes()));
+    let (status, v, text) = s.req(
+        "POST",
+        "/api/v1/threats/ingest/aws",
+        Some(&key),
+        Some(body.as_bytes()),
+    );
     assert_eq!(status, 202, "{text}");
     assert_eq!(v["accepted"], lines.len());
     let alerts = s.get("/api/v1/alerts", &admin);
     assert!(total(&alerts) > 0, "the story raises alerts: {alerts}");
     let alert_count = total(&alerts);
-    let signals: u64 = alerts["items"].as_array().unwrap().iter().map(|a| a["count"].as_u64().unwrap()).sum();
+    let signals: u64 = alerts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["count"].as_u64().unwrap())
+        .sum();
 
     // The same batch again: all duplicates, and the alerts do not count them twice.
-    let (status, v, _) = s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(body.as_bytes()));
+    let (status, v, _) = s.req(
+        "POST",
+        "/api/v1/threats/ingest/aws",
+        Some(&key),
+        Some(body.as_bytes()),
+    );
     assert_eq!(status, 202);
-    assert_eq!((v["accepted"].as_u64(), v["duplicates"].as_u64()), (Some(0), Some(lines.len() as u64)));
+    assert_eq!(
+        (v["accepted"].as_u64(), v["duplicates"].as_u64()),
+        (Some(0), Some(lines.len() as u64))
+    );
     let again = s.get("/api/v1/alerts", &admin);
     assert_eq!(total(&again), alert_count);
-    let signals_again: u64 = again["items"].as_array().unwrap().iter().map(|a| a["count"].as_u64().unwrap()).sum();
+    let signals_again: u64 = again["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["count"].as_u64().unwrap())
+        .sum();
     assert_eq!(signals_again, signals);
 
     // {"Records": [...]}, a JSON array, gzip with and without Content-Encoding.
     let recs = records("shape", 30);
     let wrapped = json!({"Records": recs[..10]}).to_string();
-    let (status, v, text) = s.req("POST", "/api/v1/ingest?format=aws", Some(&key), Some(wrapped.as_bytes()));
+    let (status, v, text) = s.req(
+        "POST",
+        "/api/v1/ingest?format=aws",
+        Some(&key),
+        Some(wrapped.as_bytes()),
+    );
     assert_eq!((status, v["accepted"].as_u64()), (202, Some(10)), "{text}");
     let array = Value::Array(recs[10..20].to_vec()).to_string();
     let (status, v, _) = s.req("POST", "/api/v1/ingest", Some(&key), Some(array.as_bytes()));
@@ -255,40 +322,96 @@ fn ingest_accepts_every_shape_refuses_bad_input_and_never_duplicates() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(&jsonl(&recs[20..])).unwrap();
     let gz = gz.finish().unwrap();
-    let (status, v, text) = s.req_h("POST", "/api/v1/ingest", Some(&key), Some(&gz), &[("content-encoding", "gzip")]);
+    let (status, v, text) = s.req_h(
+        "POST",
+        "/api/v1/ingest",
+        Some(&key),
+        Some(&gz),
+        &[("content-encoding", "gzip")],
+    );
     assert_eq!((status, v["accepted"].as_u64()), (202, Some(10)), "{text}");
     let stats = s.get("/api/v1/dashboard/stats", &admin);
-    assert_eq!(stats["events_total"].as_u64(), Some(lines.len() as u64 + 30));
+    assert_eq!(
+        stats["events_total"].as_u64(),
+        Some(lines.len() as u64 + 30)
+    );
 
     // An Azure record sent to the AWS route is refused with its index.
     let azure = br#"{"time":"2026-11-20T10:00:00Z","resourceId":"/subscriptions/x","operationName":"MICROSOFT.AUTHORIZATION/ROLEASSIGNMENTS/WRITE","category":"Administrative","resultType":"Success","callerIpAddress":"203.0.113.9","identity":{}}"#;
-    let (status, v, text) = s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(azure));
+    let (status, v, text) = s.req(
+        "POST",
+        "/api/v1/threats/ingest/aws",
+        Some(&key),
+        Some(azure),
+    );
     assert_eq!(status, 400, "{text}");
     assert_eq!(v["details"]["errors"][0]["index"], 0, "{text}");
-    let (status, _, _) = s.req("POST", "/api/v1/ingest?format=oracle", Some(&key), Some(b"{}"));
+    let (status, _, _) = s.req(
+        "POST",
+        "/api/v1/ingest?format=oracle",
+        Some(&key),
+        Some(b"{}"),
+    );
     assert_eq!(status, 400);
     let (status, _, _) = s.req("POST", "/api/v1/ingest", Some(&key), Some(b""));
     assert_eq!(status, 400);
 
     // analyze: detections for a record, nothing stored.
     let stop = &lines.iter().find(|l| l.contains("StopLogging")).unwrap();
-    let (status, v, text) = s.req("POST", "/api/v1/threats/analyze", Some(&admin), Some(stop.as_bytes()));
+    let (status, v, text) = s.req(
+        "POST",
+        "/api/v1/threats/analyze",
+        Some(&admin),
+        Some(stop.as_bytes()),
+    );
     assert_eq!(status, 200, "{text}");
     assert!(!v["detections"].as_array().unwrap().is_empty(), "{text}");
     assert!(
-        v["detections"].as_array().unwrap().iter().any(|d| d["explanation"].as_str().unwrap().contains("eventName=StopLogging")),
+        v["detections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["explanation"]
+                .as_str()
+                .unwrap()
+                .contains("eventName=StopLogging")),
         "{text}"
     );
-    assert_eq!(s.get("/api/v1/dashboard/stats", &admin)["events_total"], stats["events_total"]);
+    assert_eq!(
+        s.get("/api/v1/dashboard/stats", &admin)["events_total"],
+        stats["events_total"]
+    );
 
     // Metrics count what happened.
     let (status, _, metrics) = s.req("GET", "/metrics", None, None);
     assert_eq!(status, 200);
-    assert!(metrics.contains(&format!("cloudsentinel_events_ingested_total{{provider=\"aws\"}} {}", lines.len() + 30)), "{metrics}");
-    assert!(metrics.contains(&format!("cloudsentinel_events_duplicate_total {}", lines.len())), "{metrics}");
-    assert!(metrics.contains("cloudsentinel_errors_total{kind=\"malformed\"} 3"), "{metrics}");
-    assert!(metrics.contains("cloudsentinel_pipeline_latency_seconds_count 5"), "{metrics}");
-    assert_eq!(s.stop().code(), Some(0), "SIGTERM stops the service cleanly");
+    assert!(
+        metrics.contains(&format!(
+            "cloudsentinel_events_ingested_total{{provider=\"aws\"}} {}",
+            lines.len() + 30
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "cloudsentinel_events_duplicate_total {}",
+            lines.len()
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cloudsentinel_errors_total{kind=\"malformed\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("cloudsentinel_pipeline_latency_seconds_count 5"),
+        "{metrics}"
+    );
+    assert_eq!(
+        s.stop().code(),
+        Some(0),
+        "SIGTERM stops the service cleanly"
+    );
 }
 
 #[test]
@@ -350,8 +473,14 @@ fn every_route_enforces_its_role() {
     let roles = ["viewer", "analyst", "responder", "admin"];
     let password = "a-long-enough-password";
     for r in roles {
-        let body = json!({"username": format!("u-{r}"), "password": password, "role": r}).to_string();
-        let (status, _, text) = s.req("POST", "/api/v1/auth/register", Some(&admin), Some(body.as_bytes()));
+        let body =
+            json!({"username": format!("u-{r}"), "password": password, "role": r}).to_string();
+        let (status, _, text) = s.req(
+            "POST",
+            "/api/v1/auth/register",
+            Some(&admin),
+            Some(body.as_bytes()),
+        );
         assert_eq!(status, 201, "{text}");
     }
     let (_, doc, _) = s.req("GET", "/api/openapi.json", None, None);
@@ -362,7 +491,9 @@ fn every_route_enforces_its_role() {
     for (path, ops) in paths {
         for (method, op) in ops.as_object().unwrap() {
             let method = method.to_uppercase();
-            let need = op["x-required-role"].as_str().expect("every operation names its role");
+            let need = op["x-required-role"]
+                .as_str()
+                .expect("every operation names its role");
             let concrete = path.replace("{id}", "999999");
             if need == "public" {
                 continue;
@@ -380,7 +511,10 @@ fn every_route_enforces_its_role() {
                     n => rank(r) >= rank(n),
                 };
                 if allowed {
-                    assert!(status != 401 && status != 403, "{method} {path} as {r}: {status} {text}");
+                    assert!(
+                        status != 401 && status != 403,
+                        "{method} {path} as {r}: {status} {text}"
+                    );
                 } else {
                     assert_eq!(status, 403, "{method} {path} as {r} (needs {need}): {text}");
                 }
@@ -388,7 +522,10 @@ fn every_route_enforces_its_role() {
             }
             let (status, _, text) = s.req(&method, &concrete, Some(&key), Some(b"{}"));
             if need == "ingest" {
-                assert!(status != 401 && status != 403, "{method} {path} with an API key: {status} {text}");
+                assert!(
+                    status != 401 && status != 403,
+                    "{method} {path} with an API key: {status} {text}"
+                );
             } else {
                 assert_eq!(status, 403, "{method} {path} with an ingest key: {text}");
             }
@@ -404,7 +541,11 @@ fn every_route_enforces_its_role() {
 #[test]
 fn accounts_tokens_and_login_limits() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start(dir.path(), &[("CLOUDSENTINEL_AUTH__LOGIN_MAX_FAILURES", "3")], &[]);
+    let s = Server::start(
+        dir.path(),
+        &[("CLOUDSENTINEL_AUTH__LOGIN_MAX_FAILURES", "3")],
+        &[],
+    );
     // OAuth2 password form.
     let (status, v, text) = s.req_h(
         "POST",
@@ -419,40 +560,103 @@ fn accounts_tokens_and_login_limits() {
     }
     let access = v["access_token"].as_str().unwrap().to_string();
     let me = s.get("/api/v1/auth/me", &access);
-    assert_eq!((me["username"].as_str(), me["role"].as_str()), (Some(ADMIN), Some("admin")));
+    assert_eq!(
+        (me["username"].as_str(), me["role"].as_str()),
+        (Some(ADMIN), Some("admin"))
+    );
 
     // Refresh gives working tokens; a refresh token is not an access token.
     let body = json!({"refresh_token": v["refresh_token"]}).to_string();
     let (status, r, _) = s.req("POST", "/api/v1/auth/refresh", None, Some(body.as_bytes()));
     assert_eq!(status, 200);
     s.get("/api/v1/auth/me", r["access_token"].as_str().unwrap());
-    let (status, _, _) = s.req("GET", "/api/v1/auth/me", Some(v["refresh_token"].as_str().unwrap()), None);
+    let (status, _, _) = s.req(
+        "GET",
+        "/api/v1/auth/me",
+        Some(v["refresh_token"].as_str().unwrap()),
+        None,
+    );
     assert_eq!(status, 401);
 
     // Weak passwords and duplicate names are refused; the password is stored as argon2id.
     let weak = json!({"username": "ann", "password": "short", "role": "analyst"}).to_string();
-    assert_eq!(s.req("POST", "/api/v1/auth/register", Some(&access), Some(weak.as_bytes())).0, 400);
-    let ann = json!({"username": "ann", "password": "ann-has-a-long-password", "role": "analyst"}).to_string();
-    assert_eq!(s.req("POST", "/api/v1/auth/register", Some(&access), Some(ann.as_bytes())).0, 201);
-    assert_eq!(s.req("POST", "/api/v1/auth/register", Some(&access), Some(ann.as_bytes())).0, 409);
+    assert_eq!(
+        s.req(
+            "POST",
+            "/api/v1/auth/register",
+            Some(&access),
+            Some(weak.as_bytes())
+        )
+        .0,
+        400
+    );
+    let ann = json!({"username": "ann", "password": "ann-has-a-long-password", "role": "analyst"})
+        .to_string();
+    assert_eq!(
+        s.req(
+            "POST",
+            "/api/v1/auth/register",
+            Some(&access),
+            Some(ann.as_bytes())
+        )
+        .0,
+        201
+    );
+    assert_eq!(
+        s.req(
+            "POST",
+            "/api/v1/auth/register",
+            Some(&access),
+            Some(ann.as_bytes())
+        )
+        .0,
+        409
+    );
 
     // Logout revokes every token of that user.
     let ann_token = s.login("ann", "ann-has-a-long-password");
-    assert_eq!(s.req("POST", "/api/v1/auth/logout", Some(&ann_token), None).0, 200);
-    assert_eq!(s.req("GET", "/api/v1/auth/me", Some(&ann_token), None).0, 401);
+    assert_eq!(
+        s.req("POST", "/api/v1/auth/logout", Some(&ann_token), None)
+            .0,
+        200
+    );
+    assert_eq!(
+        s.req("GET", "/api/v1/auth/me", Some(&ann_token), None).0,
+        401
+    );
 
     // Disabling a user locks them out.
     let users = s.get("/api/v1/users", &access);
-    let ann_id = users["items"].as_array().unwrap().iter().find(|u| u["username"] == "ann").unwrap()["id"].as_i64().unwrap();
-    let (status, _, _) = s.req("PATCH", &format!("/api/v1/users/{ann_id}"), Some(&access), Some(br#"{"disabled":true}"#));
+    let ann_id = users["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "ann")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, _, _) = s.req(
+        "PATCH",
+        &format!("/api/v1/users/{ann_id}"),
+        Some(&access),
+        Some(br#"{"disabled":true}"#),
+    );
     assert_eq!(status, 200);
     let body = json!({"username": "ann", "password": "ann-has-a-long-password"}).to_string();
-    assert_eq!(s.req("POST", "/api/v1/auth/login", None, Some(body.as_bytes())).0, 401);
+    assert_eq!(
+        s.req("POST", "/api/v1/auth/login", None, Some(body.as_bytes()))
+            .0,
+        401
+    );
 
     // Repeated failures are rate limited, even with the right password afterwards.
     let wrong = json!({"username": ADMIN, "password": "wrong-wrong-wrong"}).to_string();
     for _ in 0..2 {
-        assert_eq!(s.req("POST", "/api/v1/auth/login", None, Some(wrong.as_bytes())).0, 401);
+        assert_eq!(
+            s.req("POST", "/api/v1/auth/login", None, Some(wrong.as_bytes()))
+                .0,
+            401
+        );
     }
     let (status, _, _) = s.req("POST", "/api/v1/auth/login", None, Some(wrong.as_bytes()));
     assert!(status == 401 || status == 429);
@@ -477,22 +681,49 @@ fn alerts_incidents_feedback_suppressions_and_dashboard() {
     let admin = s.admin();
     let key = s.api_key(&admin);
     let body = story_lines().join("\n");
-    assert_eq!(s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(body.as_bytes())).0, 202);
+    assert_eq!(
+        s.req(
+            "POST",
+            "/api/v1/threats/ingest/aws",
+            Some(&key),
+            Some(body.as_bytes())
+        )
+        .0,
+        202
+    );
 
     let all = s.get("/api/v1/alerts?limit=100", &admin);
     let items = all["items"].as_array().unwrap();
     assert!(items.len() >= 2, "{all}");
     // Sorted newest first by default; ascending on request.
-    let last: Vec<&str> = items.iter().map(|a| a["last_seen"].as_str().unwrap()).collect();
+    let last: Vec<&str> = items
+        .iter()
+        .map(|a| a["last_seen"].as_str().unwrap())
+        .collect();
     assert!(last.windows(2).all(|w| w[0] >= w[1]), "{last:?}");
     let asc = s.get("/api/v1/alerts?sort=last_seen&order=asc&limit=100", &admin);
     assert_eq!(asc["items"][0]["id"], items.last().unwrap()["id"]);
     // Filters narrow.
     let a0 = &items[0];
-    let by_rule = s.get(&format!("/api/v1/alerts?rule={}", a0["rule_id"].as_str().unwrap()), &admin);
-    assert!(by_rule["items"].as_array().unwrap().iter().all(|a| a["rule_id"] == a0["rule_id"]));
+    let by_rule = s.get(
+        &format!("/api/v1/alerts?rule={}", a0["rule_id"].as_str().unwrap()),
+        &admin,
+    );
+    assert!(
+        by_rule["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["rule_id"] == a0["rule_id"])
+    );
     let high = s.get("/api/v1/alerts?min_level=high", &admin);
-    assert!(high["items"].as_array().unwrap().iter().all(|a| a["level"] == "high" || a["level"] == "critical"));
+    assert!(
+        high["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["level"] == "high" || a["level"] == "critical")
+    );
     let page = s.get("/api/v1/alerts?limit=1&offset=1", &admin);
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert_eq!(page["items"][0]["id"], items[1]["id"]);
@@ -507,13 +738,28 @@ fn alerts_incidents_feedback_suppressions_and_dashboard() {
     assert!(!d["evidence"].as_array().unwrap().is_empty());
     assert!(d["evidence"][0]["raw"]["eventID"].is_string(), "{d}");
     assert!(!d["explanation"].as_str().unwrap().is_empty());
-    assert!(d["surrounding_activity"]["events"].as_array().unwrap().len() >= 1);
-    assert!(d["incident"]["id"].is_i64(), "every alert belongs to an incident: {d}");
+    assert!(
+        !d["surrounding_activity"]["events"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        d["incident"]["id"].is_i64(),
+        "every alert belongs to an incident: {d}"
+    );
 
     // Triage.
     let analyst = {
-        let b = json!({"username": "ann", "password": "ann-has-a-long-password", "role": "analyst"}).to_string();
-        s.req("POST", "/api/v1/auth/register", Some(&admin), Some(b.as_bytes()));
+        let b =
+            json!({"username": "ann", "password": "ann-has-a-long-password", "role": "analyst"})
+                .to_string();
+        s.req(
+            "POST",
+            "/api/v1/auth/register",
+            Some(&admin),
+            Some(b.as_bytes()),
+        );
         s.login("ann", "ann-has-a-long-password")
     };
     let (status, v, text) = s.req(
@@ -523,54 +769,118 @@ fn alerts_incidents_feedback_suppressions_and_dashboard() {
         Some(br#"{"status":"investigating","assignee":"ann","comment":"looking at it"}"#),
     );
     assert_eq!(status, 200, "{text}");
-    assert_eq!((v["status"].as_str(), v["assignee"].as_str()), (Some("investigating"), Some("ann")));
+    assert_eq!(
+        (v["status"].as_str(), v["assignee"].as_str()),
+        (Some("investigating"), Some("ann"))
+    );
     let d = s.get(&format!("/api/v1/alerts/{id}"), &admin);
     assert_eq!(d["comments"][0]["text"], "looking at it");
-    assert_eq!(s.req("PATCH", &format!("/api/v1/alerts/{id}"), Some(&analyst), Some(br#"{"status":"done"}"#)).0, 400);
+    assert_eq!(
+        s.req(
+            "PATCH",
+            &format!("/api/v1/alerts/{id}"),
+            Some(&analyst),
+            Some(br#"{"status":"done"}"#)
+        )
+        .0,
+        400
+    );
 
     // A confirmed attack cannot be suppressed.
-    let (status, _, text) = s.req("POST", &format!("/api/v1/alerts/{id}/feedback"), Some(&analyst),
-        Some(br#"{"verdict":"true_positive","reason":"confirmed with the owner"}"#));
+    let (status, _, text) = s.req(
+        "POST",
+        &format!("/api/v1/alerts/{id}/feedback"),
+        Some(&analyst),
+        Some(br#"{"verdict":"true_positive","reason":"confirmed with the owner"}"#),
+    );
     assert_eq!(status, 201, "{text}");
     let sup = json!({"rule_id": a0["rule_id"], "entity": a0["entity"], "reason": "noisy", "duration_hours": 24}).to_string();
-    let (status, v, text) = s.req("POST", "/api/v1/suppressions", Some(&analyst), Some(sup.as_bytes()));
+    let (status, v, text) = s.req(
+        "POST",
+        "/api/v1/suppressions",
+        Some(&analyst),
+        Some(sup.as_bytes()),
+    );
     assert_eq!(status, 409, "{text}");
     assert!(v["message"].as_str().unwrap().contains("true positive"));
 
     // A false positive closes the alert; a suppression then holds new matches back.
     let other = items.iter().find(|a| a["id"] != a0["id"]).unwrap();
     let oid = other["id"].as_i64().unwrap();
-    let (status, _, _) = s.req("POST", &format!("/api/v1/alerts/{oid}/feedback"), Some(&analyst),
-        Some(br#"{"verdict":"false_positive","reason":"the change window"}"#));
+    let (status, _, _) = s.req(
+        "POST",
+        &format!("/api/v1/alerts/{oid}/feedback"),
+        Some(&analyst),
+        Some(br#"{"verdict":"false_positive","reason":"the change window"}"#),
+    );
     assert_eq!(status, 201);
-    assert_eq!(s.get(&format!("/api/v1/alerts/{oid}"), &admin)["alert"]["status"], "closed");
-    assert_eq!(s.get(&format!("/api/v1/alerts/{oid}"), &admin)["alert"]["verdict"], "false_positive");
-    let (status, _, _) = s.req("POST", &format!("/api/v1/alerts/{oid}/feedback"), Some(&analyst), Some(br#"{"verdict":"maybe"}"#));
+    assert_eq!(
+        s.get(&format!("/api/v1/alerts/{oid}"), &admin)["alert"]["status"],
+        "closed"
+    );
+    assert_eq!(
+        s.get(&format!("/api/v1/alerts/{oid}"), &admin)["alert"]["verdict"],
+        "false_positive"
+    );
+    let (status, _, _) = s.req(
+        "POST",
+        &format!("/api/v1/alerts/{oid}/feedback"),
+        Some(&analyst),
+        Some(br#"{"verdict":"maybe"}"#),
+    );
     assert_eq!(status, 400);
 
     // Incidents: alerts of one principal grouped, with tactics and a timeline.
     let inc = s.get("/api/v1/incidents", &admin);
     assert!(total(&inc) >= 1);
-    let biggest = inc["items"].as_array().unwrap().iter().max_by_key(|i| i["alert_count"].as_u64()).unwrap();
+    let biggest = inc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|i| i["alert_count"].as_u64())
+        .unwrap();
     let detail = s.get(&format!("/api/v1/incidents/{}", biggest["id"]), &admin);
     let timeline = detail["timeline"].as_array().unwrap();
-    assert_eq!(timeline.len() as u64, biggest["alert_count"].as_u64().unwrap());
-    let times: Vec<&str> = timeline.iter().map(|t| t["time"].as_str().unwrap()).collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "timeline in time order: {times:?}");
+    assert_eq!(
+        timeline.len() as u64,
+        biggest["alert_count"].as_u64().unwrap()
+    );
+    let times: Vec<&str> = timeline
+        .iter()
+        .map(|t| t["time"].as_str().unwrap())
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "timeline in time order: {times:?}"
+    );
     assert!(!detail["incident"]["tactics"].as_array().unwrap().is_empty());
 
     // Dashboard data.
     let stats = s.get("/api/v1/dashboard/stats", &admin);
-    assert_eq!(stats["events_total"].as_u64(), Some(story_lines().len() as u64));
+    assert_eq!(
+        stats["events_total"].as_u64(),
+        Some(story_lines().len() as u64)
+    );
     assert_eq!(stats["alerts_total"], all["total"]);
     let trends = s.get("/api/v1/dashboard/trends?hours=24", &admin);
     assert!(!trends["points"].as_array().unwrap().is_empty());
     let top = s.get("/api/v1/dashboard/top-threats", &admin);
     assert!(!top["items"].as_array().unwrap().is_empty());
     let geo = s.get("/api/v1/dashboard/geographic-distribution", &admin);
-    assert!(geo["items"].as_array().unwrap().iter().any(|g| g["source"] == "203.0.113.50"), "{geo}");
+    assert!(
+        geo["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["source"] == "203.0.113.50"),
+        "{geo}"
+    );
     let cov = s.get("/api/v1/dashboard/attack-coverage", &admin);
-    assert!(cov["techniques_covered"].as_u64().unwrap() > 50, "{}", cov["techniques_covered"]);
+    assert!(
+        cov["techniques_covered"].as_u64().unwrap() > 50,
+        "{}",
+        cov["techniques_covered"]
+    );
     assert!(cov["techniques_alerted"].as_u64().unwrap() >= 1);
 
     // Event search.
@@ -582,8 +892,19 @@ fn alerts_incidents_feedback_suppressions_and_dashboard() {
 
     // The audit log has every change, newest first, with who and from where.
     let audit = s.get("/api/v1/audit", &admin);
-    let actions: Vec<&str> = audit["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for a in ["alert.updated", "alert.feedback", "user.created", "api_key.created", "auth.login"] {
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "alert.updated",
+        "alert.feedback",
+        "user.created",
+        "api_key.created",
+        "auth.login",
+    ] {
         assert!(actions.contains(&a), "{a} in {actions:?}");
     }
     assert_eq!(audit["items"][0]["source_ip"], "127.0.0.1");
@@ -591,7 +912,10 @@ fn alerts_incidents_feedback_suppressions_and_dashboard() {
     // API docs served from the binary.
     let (status, _, html) = s.req("GET", "/docs", None, None);
     assert_eq!(status, 200);
-    assert!(html.contains("/api/v1/alerts") && !html.contains("https://"), "no CDN");
+    assert!(
+        html.contains("/api/v1/alerts") && !html.contains("https://"),
+        "no CDN"
+    );
     let (status, health, _) = s.req("GET", "/health", None, None);
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
 }
@@ -614,16 +938,26 @@ fn audit_verify_detects_edits_and_deletions() {
             .unwrap()
     };
     let out = verify();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("intact: 4 entries"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("intact: 4 entries"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let db = rusqlite::Connection::open(dir.path().join("cloudsentinel.db")).unwrap();
-    db.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 2", []).unwrap();
+    db.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 2", [])
+        .unwrap();
     let out = verify();
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("entry 2: contents changed"), "{text}");
-    db.execute("UPDATE audit SET actor = 'admin' WHERE seq = 2", []).unwrap();
+    db.execute("UPDATE audit SET actor = 'admin' WHERE seq = 2", [])
+        .unwrap();
     assert!(verify().status.success(), "restored");
 
     db.execute("DELETE FROM audit WHERE seq = 3", []).unwrap();
@@ -639,7 +973,11 @@ fn audit_verify_detects_edits_and_deletions() {
         s.admin();
     }
     let db2 = rusqlite::Connection::open(dir2.path().join("cloudsentinel.db")).unwrap();
-    db2.execute("DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)", []).unwrap();
+    db2.execute(
+        "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)",
+        [],
+    )
+    .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_cloudsentinel"))
         .args(["audit", "verify", "--data-dir"])
         .arg(dir2.path())
@@ -652,7 +990,9 @@ fn audit_verify_detects_edits_and_deletions() {
 #[test]
 fn kill_9_during_ingest_keeps_every_acknowledged_batch_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let batches: Vec<Vec<u8>> = (0..40).map(|b| jsonl(&records(&format!("k{b}"), 500))).collect();
+    let batches: Vec<Vec<u8>> = (0..40)
+        .map(|b| jsonl(&records(&format!("k{b}"), 500)))
+        .collect();
     let mut acked = Vec::new();
     {
         let s = Server::start(dir.path(), &[], &[]);
@@ -662,9 +1002,16 @@ fn kill_9_during_ingest_keeps_every_acknowledged_batch_exactly_once() {
             let base = s.base.clone();
             let batches = batches.clone();
             std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let agent: ureq::Agent = ureq::Agent::config_builder()
+                    .http_status_as_error(false)
+                    .build()
+                    .into();
                 for (i, b) in batches.iter().enumerate() {
-                    match agent.post(&format!("{base}/api/v1/ingest")).header("x-api-key", &key).send(&b[..]) {
+                    match agent
+                        .post(&format!("{base}/api/v1/ingest"))
+                        .header("x-api-key", &key)
+                        .send(&b[..])
+                    {
                         Ok(r) if r.status() == 202 => {
                             let _ = tx.send(i);
                         }
@@ -675,7 +1022,10 @@ fn kill_9_during_ingest_keeps_every_acknowledged_batch_exactly_once() {
         };
         // Kill while batches are still arriving.
         while acked.len() < 10 {
-            acked.push(rx.recv_timeout(Duration::from_secs(60)).expect("batches are acknowledged"));
+            acked.push(
+                rx.recv_timeout(Duration::from_secs(60))
+                    .expect("batches are acknowledged"),
+            );
         }
         let mut s = s;
         s.child.kill().unwrap(); // SIGKILL: no chance to flush anything
@@ -707,7 +1057,11 @@ fn kill_9_during_ingest_keeps_every_acknowledged_batch_exactly_once() {
     assert!(duplicates >= acked.len() as u64 * 500);
     assert_eq!(accepted + duplicates, 40 * 500);
     let stats = s.get("/api/v1/dashboard/stats", &admin);
-    assert_eq!(stats["events_total"].as_u64(), Some(40 * 500), "nothing lost, nothing twice");
+    assert_eq!(
+        stats["events_total"].as_u64(),
+        Some(40 * 500),
+        "nothing lost, nothing twice"
+    );
 }
 
 #[test]
@@ -719,12 +1073,19 @@ fn a_watched_directory_is_ingested_once() {
     let config = dir.path().join("cs.toml");
     std::fs::write(
         &config,
-        format!("[[sources]]\npath = {:?}\nprovider = \"aws\"\npoll_secs = 1\n", incoming.display().to_string()),
+        format!(
+            "[[sources]]\npath = {:?}\nprovider = \"aws\"\npoll_secs = 1\n",
+            incoming.display().to_string()
+        ),
     )
     .unwrap();
     let file = sub.join("111122223333_CloudTrail_us-east-1_20261120T1000Z_a.json");
     std::fs::write(&file, json!({"Records": records("dir", 25)}).to_string()).unwrap();
-    let s = Server::start(&dir.path().join("data"), &[], &["--config", config.to_str().unwrap()]);
+    let s = Server::start(
+        &dir.path().join("data"),
+        &[],
+        &["--config", config.to_str().unwrap()],
+    );
     let admin = s.admin();
     let deadline = Instant::now() + Duration::from_secs(30);
     while s.get("/api/v1/dashboard/stats", &admin)["events_total"] != 25 {
@@ -732,20 +1093,39 @@ fn a_watched_directory_is_ingested_once() {
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_millis(2500));
-    assert_eq!(s.get("/api/v1/dashboard/stats", &admin)["events_total"], 25, "read once");
-    assert!(total(&s.get("/api/v1/alerts", &admin)) >= 1, "the StopLogging records alert");
+    assert_eq!(
+        s.get("/api/v1/dashboard/stats", &admin)["events_total"],
+        25,
+        "read once"
+    );
+    assert!(
+        total(&s.get("/api/v1/alerts", &admin)) >= 1,
+        "the StopLogging records alert"
+    );
 }
 
 #[test]
 fn config_check_names_the_bad_key() {
     let bin = env!("CARGO_BIN_EXE_cloudsentinel");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("cloudsentinel.example.toml");
-    let out = Command::new(bin).args(["config", "check"]).arg(&example).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin)
+        .args(["config", "check"])
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[storage]\nretention_dayz = 3\n").unwrap();
-    let out = Command::new(bin).args(["config", "check"]).arg(&bad).output().unwrap();
+    let out = Command::new(bin)
+        .args(["config", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("retention_dayz"));
     let out = Command::new(bin)
@@ -770,13 +1150,20 @@ fn demo_loads_a_scenario_that_raises_alerts_and_incidents() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    let line = err.lines().find(|l| l.starts_with("loaded in")).unwrap_or_else(|| panic!("{err}"));
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("loaded in"))
+        .unwrap_or_else(|| panic!("{err}"));
     // "loaded in 1.2 s: 23000 events, 30 alerts, 12 incidents"
     let numbers: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse().ok())
         .collect();
-    let (events, alerts, incidents) = (numbers[numbers.len() - 3], numbers[numbers.len() - 2], numbers[numbers.len() - 1]);
+    let (events, alerts, incidents) = (
+        numbers[numbers.len() - 3],
+        numbers[numbers.len() - 2],
+        numbers[numbers.len() - 1],
+    );
     assert!(events > 10_000, "{line}");
     assert!(alerts >= 15, "{line}");
     assert!(incidents >= 5, "{line}");

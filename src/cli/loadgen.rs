@@ -180,7 +180,10 @@ fn ingest(args: &LoadgenArgs, url: &str) -> anyhow::Result<ExitCode> {
             auth.clone(),
         );
         let (url, batch, gzip, limit) = (url.to_string(), args.batch, args.gzip, args.events);
-        let run_id = format!("{:08x}", args.seed.wrapping_mul(0x9E37) ^ Utc::now().timestamp() as u64);
+        let run_id = format!(
+            "{:08x}",
+            args.seed.wrapping_mul(0x9E37) ^ Utc::now().timestamp() as u64
+        );
         handles.push(std::thread::spawn(move || {
             let agent = agent();
             let mut n = 0u64;
@@ -193,7 +196,9 @@ fn ingest(args: &LoadgenArgs, url: &str) -> anyhow::Result<ExitCode> {
                 let mut body = String::with_capacity(batch * 1400);
                 // A delivery file's window: starts 1 to 15 minutes ago, lasts a minute.
                 let file_start = Utc::now()
-                    - chrono::Duration::milliseconds(60_000 + ((n.wrapping_mul(2_654_435_761)) % 840_000) as i64);
+                    - chrono::Duration::milliseconds(
+                        60_000 + ((n.wrapping_mul(2_654_435_761)) % 840_000) as i64,
+                    );
                 let step_ms = 60_000 / batch.max(1) as i64;
                 for k in 0..batch {
                     let (text, id, time) = &pool.records[at % pool.records.len()];
@@ -201,7 +206,8 @@ fn ingest(args: &LoadgenArgs, url: &str) -> anyhow::Result<ExitCode> {
                     // A fresh, unique id: run, connection, sequence.
                     let fresh = format!("{run_id}-{c:04x}-{:012x}-lg", n);
                     n += 1;
-                    let mut rec = text.replacen(id.as_str(), &fresh[..id.len().min(fresh.len())], 1);
+                    let mut rec =
+                        text.replacen(id.as_str(), &fresh[..id.len().min(fresh.len())], 1);
                     if pool.live {
                         let t = (file_start + chrono::Duration::milliseconds(k as i64 * step_ms))
                             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -212,7 +218,8 @@ fn ingest(args: &LoadgenArgs, url: &str) -> anyhow::Result<ExitCode> {
                 }
                 let bytes = if gzip {
                     use std::io::Write;
-                    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let mut e =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                     let _ = e.write_all(body.as_bytes());
                     e.finish().unwrap_or_default()
                 } else {
@@ -343,12 +350,42 @@ fn seed_alerts(args: &LoadgenArgs) -> anyhow::Result<ExitCode> {
     let (max_alert, _) = store.max_ids()?;
     let mut rng = Rng::new(args.seed);
     let rules = [
-        ("seed-console-login-no-mfa", "Console Sign-in Without MFA", "T1078.004", "initial-access"),
-        ("seed-access-key-created", "IAM Access Key Created For A Different User", "T1098.001", "persistence"),
-        ("seed-trail-stopped", "CloudTrail Logging Stopped On A Trail", "T1562.008", "defense-evasion"),
-        ("seed-enumeration", "Enumeration Burst Of Many Different Read-Only APIs", "T1580", "discovery"),
-        ("seed-snapshot-shared", "EBS Snapshot Shared With Another Account", "T1537", "exfiltration"),
-        ("seed-root-usage", "Root Account Used", "T1078.004", "privilege-escalation"),
+        (
+            "seed-console-login-no-mfa",
+            "Console Sign-in Without MFA",
+            "T1078.004",
+            "initial-access",
+        ),
+        (
+            "seed-access-key-created",
+            "IAM Access Key Created For A Different User",
+            "T1098.001",
+            "persistence",
+        ),
+        (
+            "seed-trail-stopped",
+            "CloudTrail Logging Stopped On A Trail",
+            "T1562.008",
+            "defense-evasion",
+        ),
+        (
+            "seed-enumeration",
+            "Enumeration Burst Of Many Different Read-Only APIs",
+            "T1580",
+            "discovery",
+        ),
+        (
+            "seed-snapshot-shared",
+            "EBS Snapshot Shared With Another Account",
+            "T1537",
+            "exfiltration",
+        ),
+        (
+            "seed-root-usage",
+            "Root Account Used",
+            "T1078.004",
+            "privilege-escalation",
+        ),
     ];
     let now = Utc::now();
     let mut written = 0usize;
@@ -367,7 +404,11 @@ fn seed_alerts(args: &LoadgenArgs) -> anyhow::Result<ExitCode> {
                 level: Level::ALL[rng.below(5)],
                 techniques: vec![technique.into()],
                 tactics: vec![tactic.into()],
-                entity: format!("arn:aws:iam::111122223333:user/user{} (AKIAEXAMPLE{:08})", rng.below(500), rng.below(2000)),
+                entity: format!(
+                    "arn:aws:iam::111122223333:user/user{} (AKIAEXAMPLE{:08})",
+                    rng.below(500),
+                    rng.below(2000)
+                ),
                 account: Some("111122223333".into()),
                 access_key: None,
                 source_ip: Some(format!("198.51.100.{}", rng.below(250))),
@@ -391,6 +432,9 @@ fn seed_alerts(args: &LoadgenArgs) -> anyhow::Result<ExitCode> {
         })?;
         written += n;
     }
-    println!("{}", serde_json::json!({"mode": "seed-alerts", "alerts_written": written}));
+    println!(
+        "{}",
+        serde_json::json!({"mode": "seed-alerts", "alerts_written": written})
+    );
     Ok(EXIT_OK)
 }

@@ -47,9 +47,7 @@ pub struct DemoArgs {
 #[derive(Subcommand)]
 pub enum ConfigCommand {
     /// Parse and validate a configuration file (with CLOUDSENTINEL_* overrides applied).
-    Check {
-        file: PathBuf,
-    },
+    Check { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -66,7 +64,8 @@ pub enum AuditCommand {
 /// filter comes from CLOUDSENTINEL_LOG (default `info`).
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("CLOUDSENTINEL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("CLOUDSENTINEL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("CLOUDSENTINEL_LOG_FORMAT").is_ok_and(|v| v == "json");
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -136,13 +135,19 @@ fn print_admin(service: &Service) {
     if let Some((user, password)) = &service.generated_admin {
         println!("admin user:     {user}");
         println!("admin password: {password}");
-        println!("(shown once: it is stored only as an Argon2id hash; create named users and change it)");
+        println!(
+            "(shown once: it is stored only as an Argon2id hash; create named users and change it)"
+        );
     }
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    let v = match load_config(args.config.as_deref(), args.listen.as_deref(), args.data_dir.as_deref()) {
+    let v = match load_config(
+        args.config.as_deref(),
+        args.listen.as_deref(),
+        args.data_dir.as_deref(),
+    ) {
         Ok(v) => v,
         Err(code) => return Ok(code),
     };
@@ -160,7 +165,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(service.listen())
             .await
             .with_context(|| format!("listening on {}", service.listen()))?;
-        println!("CloudSentinel listening on http://{}", listener.local_addr()?);
+        println!(
+            "CloudSentinel listening on http://{}",
+            listener.local_addr()?
+        );
         print_admin(&service);
         std::io::stdout().flush()?;
         service.run(listener, shutdown_signal()).await
@@ -183,7 +191,10 @@ fn fresh_demo_dir(dir: &Path) -> anyhow::Result<()> {
         std::fs::remove_dir_all(dir).with_context(|| format!("clearing {}", dir.display()))?;
     }
     std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join(DEMO_MARKER), "data written by `cloudsentinel demo`\n")?;
+    std::fs::write(
+        dir.join(DEMO_MARKER),
+        "data written by `cloudsentinel demo`\n",
+    )?;
     Ok(())
 }
 
@@ -300,7 +311,11 @@ pub fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                 println!("audit log intact: {} entries, chain verified", v.entries);
                 Ok(EXIT_OK)
             } else {
-                println!("audit log TAMPERED: {} entries checked, {} problem(s):", v.entries, v.problems.len());
+                println!(
+                    "audit log TAMPERED: {} entries checked, {} problem(s):",
+                    v.entries,
+                    v.problems.len()
+                );
                 for p in &v.problems {
                     println!("  {p}");
                 }
@@ -309,4 +324,3 @@ pub fn audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
         }
     }
 }
-

@@ -398,24 +398,26 @@ pub fn technique_from_tag(tag: &str) -> Option<String> {
     None
 }
 
+/// ATT&CK's enterprise tactics in kill-chain order.
+pub const TACTICS: [&str; 14] = [
+    "reconnaissance",
+    "resource-development",
+    "initial-access",
+    "execution",
+    "persistence",
+    "privilege-escalation",
+    "defense-evasion",
+    "credential-access",
+    "discovery",
+    "lateral-movement",
+    "collection",
+    "command-and-control",
+    "exfiltration",
+    "impact",
+];
+
 /// The ATT&CK tactic named by a tag (`attack.defense-evasion` -> `defense-evasion`).
 pub fn tactic_from_tag(tag: &str) -> Option<String> {
-    const TACTICS: [&str; 14] = [
-        "reconnaissance",
-        "resource-development",
-        "initial-access",
-        "execution",
-        "persistence",
-        "privilege-escalation",
-        "defense-evasion",
-        "credential-access",
-        "discovery",
-        "lateral-movement",
-        "collection",
-        "command-and-control",
-        "exfiltration",
-        "impact",
-    ];
     let rest = tag.strip_prefix("attack.")?.replace('_', "-");
     TACTICS
         .iter()

@@ -7,12 +7,12 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 use chrono::{DateTime, Duration, Utc};
 use cloudsentinel_core::{Level, Provider};
 use cloudsentinel_store::{
@@ -85,14 +85,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-pub async fn audit_log(
-    State(state): State<AppState>,
-    Query(q): Q,
-) -> ApiResult<Json<Value>> {
+pub async fn audit_log(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<Value>> {
     let limit = num(&q, "limit", 100)?.clamp(1, 1000) as u32;
     let offset = num(&q, "offset", 0)?;
     let page = blocking(&state, move |s| s.audit_page(limit, offset)).await?;
-    Ok(Json(json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items})))
+    Ok(Json(
+        json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items}),
+    ))
 }
 
 // ---- auth -----------------------------------------------------------------------------------
@@ -104,8 +103,13 @@ struct LoginForm {
 }
 
 fn issue(state: &AppState, user: &cloudsentinel_store::UserRecord) -> ApiResult<Value> {
-    let role = Role::parse(&user.role)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("user {} has role {}", user.username, user.role)))?;
+    let role = Role::parse(&user.role).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "user {} has role {}",
+            user.username,
+            user.role
+        ))
+    })?;
     let now = Utc::now().timestamp();
     let a = &state.config.config.auth;
     let claims = |typ: &str, ttl: i64| Claims {
@@ -173,12 +177,28 @@ pub async fn login(
         Some(u) if ok && !u.disabled => u,
         _ => {
             state.limiter.failed(&keys);
-            audit(&state, &form.username, addr, "auth.login_failed", format!("user:{}", form.username), json!({})).await?;
+            audit(
+                &state,
+                &form.username,
+                addr,
+                "auth.login_failed",
+                format!("user:{}", form.username),
+                json!({}),
+            )
+            .await?;
             return Err(ApiError::Unauthorized("wrong user name or password".into()));
         }
     };
     state.limiter.succeeded(&keys[1]);
-    audit(&state, &user.username, addr, "auth.login", format!("user:{}", user.username), json!({})).await?;
+    audit(
+        &state,
+        &user.username,
+        addr,
+        "auth.login",
+        format!("user:{}", user.username),
+        json!({}),
+    )
+    .await?;
     Ok(Json(issue(&state, &user)?))
 }
 
@@ -198,7 +218,9 @@ pub async fn refresh(State(state): State<AppState>, body: Bytes) -> ApiResult<Js
     let user = blocking(&state, move |s| s.user(uid)).await?;
     match user {
         Some(u) if !u.disabled && u.token_version == claims.ver => Ok(Json(issue(&state, &u)?)),
-        _ => Err(ApiError::Unauthorized("refresh token revoked: sign in again".into())),
+        _ => Err(ApiError::Unauthorized(
+            "refresh token revoked: sign in again".into(),
+        )),
     }
 }
 
@@ -206,9 +228,19 @@ pub async fn logout(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
 ) -> ApiResult<Json<Value>> {
-    let uid = caller.user_id.ok_or_else(|| bad("API keys do not sign out"))?;
+    let uid = caller
+        .user_id
+        .ok_or_else(|| bad("API keys do not sign out"))?;
     blocking(&state, move |s| s.bump_token_version(uid)).await?;
-    audit(&state, &caller.name, caller.source_ip.clone(), "auth.logout", format!("user:{}", caller.name), json!({})).await?;
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "auth.logout",
+        format!("user:{}", caller.name),
+        json!({}),
+    )
+    .await?;
     Ok(Json(json!({"signed_out": true})))
 }
 
@@ -230,7 +262,9 @@ pub async fn change_password(
 ) -> ApiResult<Json<Value>> {
     let b: PasswordChange = json_body(&body)?;
     auth::check_password_policy(&b.new_password).map_err(bad)?;
-    let uid = caller.user_id.ok_or_else(|| bad("API keys have no password"))?;
+    let uid = caller
+        .user_id
+        .ok_or_else(|| bad("API keys have no password"))?;
     let user = blocking(&state, move |s| s.user(uid))
         .await?
         .ok_or_else(|| not_found("user"))?;
@@ -247,8 +281,18 @@ pub async fn change_password(
     }
     let hash = hash?;
     blocking(&state, move |s| s.update_user(uid, None, Some(&hash), None)).await?;
-    audit(&state, &caller.name, caller.source_ip.clone(), "user.password_changed", format!("user:{}", caller.name), json!({})).await?;
-    Ok(Json(json!({"changed": true, "note": "sign in again: older tokens are revoked"})))
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "user.password_changed",
+        format!("user:{}", caller.name),
+        json!({}),
+    )
+    .await?;
+    Ok(Json(
+        json!({"changed": true, "note": "sign in again: older tokens are revoked"}),
+    ))
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
@@ -278,7 +322,9 @@ fn check_username(name: &str) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(bad("username: 1 to 64 characters of letters, digits, . _ - @"))
+        Err(bad(
+            "username: 1 to 64 characters of letters, digits, . _ - @",
+        ))
     }
 }
 
@@ -298,13 +344,23 @@ pub async fn register(
         .map_err(|e| ApiError::Internal(e.into()))??;
     let name = b.username.clone();
     let user = blocking(&state, move |s| s.create_user(&name, &hash, role.as_str())).await?;
-    audit(&state, &caller.name, caller.source_ip.clone(), "user.created", format!("user:{}", user.username), json!({"role": role})).await?;
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "user.created",
+        format!("user:{}", user.username),
+        json!({"role": role}),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(user_json(&user))).into_response())
 }
 
 pub async fn list_users(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let users = blocking(&state, |s| s.users()).await?;
-    Ok(Json(json!({"items": users.iter().map(user_json).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"items": users.iter().map(user_json).collect::<Vec<_>>()}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -323,11 +379,18 @@ pub async fn update_user(
 ) -> ApiResult<Json<Value>> {
     let b: UserPatch = json_body(&body)?;
     let role = match &b.role {
-        Some(r) => Some(Role::parse(r).ok_or_else(|| bad("role: expected admin, responder, analyst or viewer"))?),
+        Some(r) => Some(
+            Role::parse(r)
+                .ok_or_else(|| bad("role: expected admin, responder, analyst or viewer"))?,
+        ),
         None => None,
     };
-    if caller.user_id == Some(id) && (b.disabled == Some(true) || role.is_some_and(|r| r != Role::Admin)) {
-        return Err(ApiError::Conflict("you cannot demote or disable yourself".into()));
+    if caller.user_id == Some(id)
+        && (b.disabled == Some(true) || role.is_some_and(|r| r != Role::Admin))
+    {
+        return Err(ApiError::Conflict(
+            "you cannot demote or disable yourself".into(),
+        ));
     }
     let hash = match b.password.clone() {
         Some(p) => {
@@ -370,7 +433,15 @@ pub async fn delete_user(
         .await?
         .ok_or_else(|| not_found(format!("user {id}")))?;
     blocking(&state, move |s| s.delete_user(id)).await?;
-    audit(&state, &caller.name, caller.source_ip.clone(), "user.deleted", format!("user:{}", user.username), json!({})).await?;
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "user.deleted",
+        format!("user:{}", user.username),
+        json!({}),
+    )
+    .await?;
     Ok(Json(json!({"deleted": id})))
 }
 
@@ -397,8 +468,19 @@ pub async fn create_api_key(
     let (key, prefix, hash) = auth::new_api_key();
     let by = caller.name.clone();
     let name = b.name.clone();
-    let rec = blocking(&state, move |s| s.create_api_key(&name, &prefix, &hash, "ingest", &by)).await?;
-    audit(&state, &caller.name, caller.source_ip.clone(), "api_key.created", format!("api_key:{}", rec.id), json!({"name": rec.name, "prefix": rec.prefix})).await?;
+    let rec = blocking(&state, move |s| {
+        s.create_api_key(&name, &prefix, &hash, "ingest", &by)
+    })
+    .await?;
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "api_key.created",
+        format!("api_key:{}", rec.id),
+        json!({"name": rec.name, "prefix": rec.prefix}),
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": rec.id, "name": rec.name, "prefix": rec.prefix, "role": rec.role, "key": key,
@@ -415,7 +497,15 @@ pub async fn revoke_api_key(
     if !blocking(&state, move |s| s.revoke_api_key(id)).await? {
         return Err(not_found(format!("active API key {id}")));
     }
-    audit(&state, &caller.name, caller.source_ip.clone(), "api_key.revoked", format!("api_key:{id}"), json!({})).await?;
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "api_key.revoked",
+        format!("api_key:{id}"),
+        json!({}),
+    )
+    .await?;
     Ok(Json(json!({"revoked": id})))
 }
 
@@ -427,7 +517,9 @@ fn provider_param(q: &BTreeMap<String, String>) -> ApiResult<Option<Provider>> {
         Some("aws") | Some("cloudtrail") => Ok(Some(Provider::Aws)),
         Some("azure") => Ok(Some(Provider::Azure)),
         Some("gcp") => Ok(Some(Provider::Gcp)),
-        Some(other) => Err(bad(format!("format={other}: expected aws, azure, gcp or auto"))),
+        Some(other) => Err(bad(format!(
+            "format={other}: expected aws, azure, gcp or auto"
+        ))),
     }
 }
 
@@ -554,15 +646,22 @@ async fn ingest(
         }
     };
     match rx.await {
-        Ok(Ok(c)) => Ok((StatusCode::ACCEPTED, Json(json!({
-            "accepted": c.accepted,
-            "duplicates": c.duplicates,
-            "skipped": c.skipped,
-            "detections": c.signals,
-        })))
+        Ok(Ok(c)) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "accepted": c.accepted,
+                "duplicates": c.duplicates,
+                "skipped": c.skipped,
+                "detections": c.signals,
+            })),
+        )
             .into_response()),
-        Ok(Err(e)) => Err(ApiError::Unavailable(format!("{e}; nothing was acknowledged, retry the batch"))),
-        Err(_) => Err(ApiError::Unavailable("the service is shutting down; retry the batch".into())),
+        Ok(Err(e)) => Err(ApiError::Unavailable(format!(
+            "{e}; nothing was acknowledged, retry the batch"
+        ))),
+        Err(_) => Err(ApiError::Unavailable(
+            "the service is shutting down; retry the batch".into(),
+        )),
     }
 }
 
@@ -596,14 +695,19 @@ pub async fn analyze(
 ) -> ApiResult<Json<Value>> {
     let provider = provider_param(&q)?;
     let bytes = read_body(&state, &headers, body).await?;
-    let out = tokio::task::spawn_blocking(move || pipeline::decode(&bytes, provider, "analyze", 100))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let out =
+        tokio::task::spawn_blocking(move || pipeline::decode(&bytes, provider, "analyze", 100))
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
     let events = match out {
         Ok((events, _)) => events,
         Err(PrepareError::Malformed(errors)) => {
             return Err(ApiError::BadRequest(
-                format!("record {}: {}", errors[0].index.unwrap_or(0), errors[0].reason),
+                format!(
+                    "record {}: {}",
+                    errors[0].index.unwrap_or(0),
+                    errors[0].reason
+                ),
                 Some(json!({"errors": errors})),
             ));
         }
@@ -617,10 +721,12 @@ pub async fn analyze(
         for m in state.rules.detect(e).matches {
             let s = m.to_signal(e);
             let meta = state.rules.rule(&s.rule_id);
-            detections.push(json!({"event_id": e.id, "rule_id": s.rule_id, "title": s.title, "level": s.level,
+            detections.push(
+                json!({"event_id": e.id, "rule_id": s.rule_id, "title": s.title, "level": s.level,
                    "techniques": s.techniques, "tactics": s.tactics, "entity": s.entity,
                    "explanation": s.explanation,
-                   "remedy": meta.and_then(|m| m.remedy.clone())}));
+                   "remedy": meta.and_then(|m| m.remedy.clone())}),
+            );
         }
     }
     let events: Vec<Value> = events
@@ -655,7 +761,11 @@ fn time_param(q: &BTreeMap<String, String>, key: &str) -> ApiResult<Option<DateT
         None => Ok(None),
         Some(v) => DateTime::parse_from_rfc3339(v)
             .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|e| bad(format!("{key}={v}: expected an RFC 3339 time like 2026-11-22T10:00:00Z ({e})"))),
+            .map_err(|e| {
+                bad(format!(
+                    "{key}={v}: expected an RFC 3339 time like 2026-11-22T10:00:00Z ({e})"
+                ))
+            }),
     }
 }
 
@@ -672,9 +782,11 @@ fn levels(v: &str, key: &str) -> ApiResult<Vec<Level>> {
     v.split(',')
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.trim()
-                .parse::<Level>()
-                .map_err(|_| bad(format!("{key}={s}: expected informational, low, medium, high or critical")))
+            s.trim().parse::<Level>().map_err(|_| {
+                bad(format!(
+                    "{key}={s}: expected informational, low, medium, high or critical"
+                ))
+            })
         })
         .collect()
 }
@@ -684,20 +796,40 @@ fn statuses(v: &str) -> ApiResult<Vec<AlertStatus>> {
         .filter(|s| !s.is_empty())
         .map(|s| {
             AlertStatus::parse(s.trim()).ok_or_else(|| {
-                bad(format!("status={s}: expected open, acknowledged, investigating, resolved or closed"))
+                bad(format!(
+                    "status={s}: expected open, acknowledged, investigating, resolved or closed"
+                ))
             })
         })
         .collect()
 }
 
 const KNOWN_ALERT_PARAMS: &[&str] = &[
-    "level", "min_level", "status", "rule", "technique", "principal", "account", "incident",
-    "since", "until", "q", "sort", "order", "limit", "offset", "page", "page_size",
+    "level",
+    "min_level",
+    "status",
+    "rule",
+    "technique",
+    "principal",
+    "account",
+    "incident",
+    "since",
+    "until",
+    "q",
+    "sort",
+    "order",
+    "limit",
+    "offset",
+    "page",
+    "page_size",
 ];
 
 fn alert_query(q: &BTreeMap<String, String>) -> ApiResult<AlertQuery> {
     if let Some(k) = q.keys().find(|k| !KNOWN_ALERT_PARAMS.contains(&k.as_str())) {
-        return Err(bad(format!("unknown query parameter {k}; known: {}", KNOWN_ALERT_PARAMS.join(", "))));
+        return Err(bad(format!(
+            "unknown query parameter {k}; known: {}",
+            KNOWN_ALERT_PARAMS.join(", ")
+        )));
     }
     let limit = num(q, "limit", num(q, "page_size", 50)?)?.clamp(1, 500) as u32;
     let offset = match q.get("page") {
@@ -705,18 +837,35 @@ fn alert_query(q: &BTreeMap<String, String>) -> ApiResult<AlertQuery> {
         None => num(q, "offset", 0)?,
     };
     let min_level = match q.get("min_level") {
-        Some(v) => Some(levels(v, "min_level")?.into_iter().next().ok_or_else(|| bad("min_level is empty"))?),
+        Some(v) => Some(
+            levels(v, "min_level")?
+                .into_iter()
+                .next()
+                .ok_or_else(|| bad("min_level is empty"))?,
+        ),
         None => None,
     };
     Ok(AlertQuery {
         min_level,
-        levels: q.get("level").map(|v| levels(v, "level")).transpose()?.unwrap_or_default(),
-        statuses: q.get("status").map(|v| statuses(v)).transpose()?.unwrap_or_default(),
+        levels: q
+            .get("level")
+            .map(|v| levels(v, "level"))
+            .transpose()?
+            .unwrap_or_default(),
+        statuses: q
+            .get("status")
+            .map(|v| statuses(v))
+            .transpose()?
+            .unwrap_or_default(),
         rule_id: text_param(q, "rule")?,
         technique: text_param(q, "technique")?,
         principal: text_param(q, "principal")?,
         account: text_param(q, "account")?,
-        incident_id: q.get("incident").map(|_| num(q, "incident", 0)).transpose()?.map(|v| v as i64),
+        incident_id: q
+            .get("incident")
+            .map(|_| num(q, "incident", 0))
+            .transpose()?
+            .map(|v| v as i64),
         since: time_param(q, "since")?,
         until: time_param(q, "until")?,
         text: text_param(q, "q")?,
@@ -726,7 +875,11 @@ fn alert_query(q: &BTreeMap<String, String>) -> ApiResult<AlertQuery> {
             Some("level") => AlertSort::Level,
             Some("count") => AlertSort::Count,
             Some("id") => AlertSort::Id,
-            Some(o) => return Err(bad(format!("sort={o}: expected last_seen, first_seen, level, count or id"))),
+            Some(o) => {
+                return Err(bad(format!(
+                    "sort={o}: expected last_seen, first_seen, level, count or id"
+                )));
+            }
         },
         descending: match q.get("order").map(String::as_str) {
             None | Some("desc") => true,
@@ -742,20 +895,33 @@ pub async fn list_alerts(State(state): State<AppState>, Query(q): Q) -> ApiResul
     let query = alert_query(&q)?;
     let (limit, offset) = (query.limit, query.offset);
     let page = blocking(&state, move |s| s.alerts(&query)).await?;
-    Ok(Json(json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items})))
+    Ok(Json(
+        json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items}),
+    ))
 }
 
 /// Events shown as evidence on an alert page at most.
 const EVIDENCE_SHOWN: usize = 25;
 
-pub async fn get_alert(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+pub async fn get_alert(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
     let alert = blocking(&state, move |s| s.alert(id))
         .await?
         .ok_or_else(|| not_found(format!("alert {id}")))?;
-    let ids: Vec<String> = alert.event_ids.iter().take(EVIDENCE_SHOWN).cloned().collect();
+    let ids: Vec<String> = alert
+        .event_ids
+        .iter()
+        .take(EVIDENCE_SHOWN)
+        .cloned()
+        .collect();
     let within = (alert.first_seen, alert.last_seen);
     let evidence = blocking(&state, move |s| s.events_by_id(&ids, within, true)).await?;
-    let (from, to) = (alert.first_seen - Duration::hours(1), alert.last_seen + Duration::hours(1));
+    let (from, to) = (
+        alert.first_seen - Duration::hours(1),
+        alert.last_seen + Duration::hours(1),
+    );
     let principal = alert.entity.clone();
     let surrounding = blocking(&state, move |s| {
         s.events(&EventQuery {
@@ -778,7 +944,10 @@ pub async fn get_alert(State(state): State<AppState>, Path(id): Path<i64>) -> Ap
                "false_positives": m.false_positives, "source": m.source, "level": m.level,
                "techniques": m.techniques, "tactics": m.tactics})
     });
-    let remedy = state.rules.rule(&alert.rule_id).and_then(|m| m.remedy.clone());
+    let remedy = state
+        .rules
+        .rule(&alert.rule_id)
+        .and_then(|m| m.remedy.clone());
     Ok(Json(json!({
         "alert": alert,
         "explanation": alert.explanation,
@@ -802,7 +971,9 @@ struct AlertPatch {
 }
 
 /// Tells `"assignee": null` (unassign) from no `assignee` key (leave as is).
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Ok(Some(Option::deserialize(d)?))
 }
 
@@ -816,7 +987,13 @@ pub async fn update_alert(
     let status = b
         .status
         .as_deref()
-        .map(|s| AlertStatus::parse(s).ok_or_else(|| bad(format!("status={s}: expected open, acknowledged, investigating, resolved or closed"))))
+        .map(|s| {
+            AlertStatus::parse(s).ok_or_else(|| {
+                bad(format!(
+                    "status={s}: expected open, acknowledged, investigating, resolved or closed"
+                ))
+            })
+        })
         .transpose()?;
     if let Some(Some(a)) = &b.assignee
         && (a.is_empty() || a.len() > 64)
@@ -871,22 +1048,38 @@ pub async fn alert_feedback(
     body: Bytes,
 ) -> ApiResult<Response> {
     let b: FeedbackBody = json_body(&body)?;
-    let verdict = Verdict::parse(&b.verdict)
-        .ok_or_else(|| bad(format!("verdict={}: expected true_positive, false_positive or benign", b.verdict)))?;
+    let verdict = Verdict::parse(&b.verdict).ok_or_else(|| {
+        bad(format!(
+            "verdict={}: expected true_positive, false_positive or benign",
+            b.verdict
+        ))
+    })?;
     if b.reason.len() > 2000 {
         return Err(bad("reason: at most 2000 characters"));
     }
     let author = caller.name.clone();
     let reason = b.reason.clone();
-    let fb = blocking(&state, move |s| s.add_feedback(id, verdict, &reason, &author))
-        .await?
-        .ok_or_else(|| not_found(format!("alert {id}")))?;
+    let fb = blocking(&state, move |s| {
+        s.add_feedback(id, verdict, &reason, &author)
+    })
+    .await?
+    .ok_or_else(|| not_found(format!("alert {id}")))?;
     // A false positive or benign verdict takes the alert out of the queue.
     if matches!(verdict, Verdict::FalsePositive | Verdict::Benign) {
-        blocking(&state, move |s| s.update_alert(id, Some(AlertStatus::Closed), None)).await?;
+        blocking(&state, move |s| {
+            s.update_alert(id, Some(AlertStatus::Closed), None)
+        })
+        .await?;
     }
-    audit(&state, &caller.name, caller.source_ip.clone(), "alert.feedback", format!("alert:{id}"),
-          json!({"verdict": verdict.as_str(), "reason": b.reason})).await?;
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "alert.feedback",
+        format!("alert:{id}"),
+        json!({"verdict": verdict.as_str(), "reason": b.reason}),
+    )
+    .await?;
     if let Some(a) = blocking(&state, move |s| s.alert(id)).await? {
         let _ = state.live.send(a);
     }
@@ -896,14 +1089,23 @@ pub async fn alert_feedback(
 // ---- incidents --------------------------------------------------------------------------------
 
 pub async fn list_incidents(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<Value>> {
-    let st = q.get("status").map(|v| statuses(v)).transpose()?.unwrap_or_default();
+    let st = q
+        .get("status")
+        .map(|v| statuses(v))
+        .transpose()?
+        .unwrap_or_default();
     let limit = num(&q, "limit", 50)?.clamp(1, 500) as u32;
     let offset = num(&q, "offset", 0)?;
     let page = blocking(&state, move |s| s.incidents(&st, limit, offset)).await?;
-    Ok(Json(json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items})))
+    Ok(Json(
+        json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items}),
+    ))
 }
 
-pub async fn get_incident(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+pub async fn get_incident(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
     let incident: IncidentRecord = blocking(&state, move |s| s.incident(id))
         .await?
         .ok_or_else(|| not_found(format!("incident {id}")))?;
@@ -923,7 +1125,9 @@ pub async fn get_incident(State(state): State<AppState>, Path(id): Path<i64>) ->
         .map(|a| json!({"time": a.first_seen, "last_seen": a.last_seen, "alert_id": a.id, "title": a.title,
                         "level": a.level, "tactics": a.tactics, "techniques": a.techniques, "count": a.count}))
         .collect();
-    Ok(Json(json!({"incident": incident, "timeline": timeline, "alerts": alerts.items})))
+    Ok(Json(
+        json!({"incident": incident, "timeline": timeline, "alerts": alerts.items}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -939,11 +1143,20 @@ pub async fn update_incident(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let b: IncidentPatch = json_body(&body)?;
-    let status = AlertStatus::parse(&b.status).ok_or_else(|| bad(format!("status={}: unknown", b.status)))?;
+    let status = AlertStatus::parse(&b.status)
+        .ok_or_else(|| bad(format!("status={}: unknown", b.status)))?;
     let inc = blocking(&state, move |s| s.update_incident(id, status))
         .await?
         .ok_or_else(|| not_found(format!("incident {id}")))?;
-    audit(&state, &caller.name, caller.source_ip.clone(), "incident.updated", format!("incident:{id}"), json!({"status": b.status})).await?;
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "incident.updated",
+        format!("incident:{id}"),
+        json!({"status": b.status}),
+    )
+    .await?;
     Ok(Json(json!(inc)))
 }
 
@@ -969,7 +1182,10 @@ const MAX_SUPPRESSION_DAYS: i64 = 90;
 
 async fn refresh_suppressions(state: &AppState) -> ApiResult<()> {
     let list = blocking(state, |s| s.suppressions(Utc::now())).await?;
-    *state.suppressions.write().unwrap_or_else(|e| e.into_inner()) = list;
+    *state
+        .suppressions
+        .write()
+        .unwrap_or_else(|e| e.into_inner()) = list;
     Ok(())
 }
 
@@ -983,7 +1199,10 @@ pub async fn create_suppression(
         return Err(bad("reason: say why (1 to 2000 characters)"));
     }
     if state.rules.rule(&b.rule_id).is_none() {
-        return Err(bad(format!("rule_id {}: no such rule is loaded", b.rule_id)));
+        return Err(bad(format!(
+            "rule_id {}: no such rule is loaded",
+            b.rule_id
+        )));
     }
     if b.entity.is_empty() || b.entity.len() > 512 {
         return Err(bad("entity: 1 to 512 characters"));
@@ -992,16 +1211,30 @@ pub async fn create_suppression(
     let expires = match (b.expires_at, b.duration_hours) {
         (Some(t), None) => t,
         (None, Some(h)) => now + Duration::hours(h as i64),
-        _ => return Err(bad("give exactly one of expires_at (RFC 3339) or duration_hours")),
+        _ => {
+            return Err(bad(
+                "give exactly one of expires_at (RFC 3339) or duration_hours",
+            ));
+        }
     };
     if expires <= now {
         return Err(bad("expires_at is in the past"));
     }
     if expires > now + Duration::days(MAX_SUPPRESSION_DAYS) {
-        return Err(bad(format!("a suppression lasts at most {MAX_SUPPRESSION_DAYS} days")));
+        return Err(bad(format!(
+            "a suppression lasts at most {MAX_SUPPRESSION_DAYS} days"
+        )));
     }
-    let (rule, entity, reason, author) = (b.rule_id.clone(), b.entity.clone(), b.reason.clone(), caller.name.clone());
-    let rec = blocking(&state, move |s| s.add_suppression(&rule, &entity, &reason, &author, expires)).await?;
+    let (rule, entity, reason, author) = (
+        b.rule_id.clone(),
+        b.entity.clone(),
+        b.reason.clone(),
+        caller.name.clone(),
+    );
+    let rec = blocking(&state, move |s| {
+        s.add_suppression(&rule, &entity, &reason, &author, expires)
+    })
+    .await?;
     refresh_suppressions(&state).await?;
     audit(&state, &caller.name, caller.source_ip.clone(), "suppression.created", format!("suppression:{}", rec.id),
           json!({"rule_id": rec.rule_id, "entity": rec.entity, "reason": rec.reason, "expires": rec.expires})).await?;
@@ -1017,20 +1250,41 @@ pub async fn delete_suppression(
         return Err(not_found(format!("suppression {id}")));
     }
     refresh_suppressions(&state).await?;
-    audit(&state, &caller.name, caller.source_ip.clone(), "suppression.deleted", format!("suppression:{id}"), json!({})).await?;
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "suppression.deleted",
+        format!("suppression:{id}"),
+        json!({}),
+    )
+    .await?;
     Ok(Json(json!({"deleted": id})))
 }
 
 // ---- events and rules ---------------------------------------------------------------------------
 
 const KNOWN_EVENT_PARAMS: &[&str] = &[
-    "since", "until", "principal", "account", "source_ip", "service", "operation", "outcome", "q",
-    "raw", "limit", "offset",
+    "since",
+    "until",
+    "principal",
+    "account",
+    "source_ip",
+    "service",
+    "operation",
+    "outcome",
+    "q",
+    "raw",
+    "limit",
+    "offset",
 ];
 
 pub async fn search_events(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<Value>> {
     if let Some(k) = q.keys().find(|k| !KNOWN_EVENT_PARAMS.contains(&k.as_str())) {
-        return Err(bad(format!("unknown query parameter {k}; known: {}", KNOWN_EVENT_PARAMS.join(", "))));
+        return Err(bad(format!(
+            "unknown query parameter {k}; known: {}",
+            KNOWN_EVENT_PARAMS.join(", ")
+        )));
     }
     let query = EventQuery {
         since: time_param(&q, "since")?,
@@ -1053,7 +1307,9 @@ pub async fn search_events(State(state): State<AppState>, Query(q): Q) -> ApiRes
     };
     let (limit, offset) = (query.limit, query.offset);
     let page = blocking(&state, move |s| s.events(&query)).await?;
-    Ok(Json(json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items})))
+    Ok(Json(
+        json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items}),
+    ))
 }
 
 pub async fn list_rules(State(state): State<AppState>) -> Json<Value> {
@@ -1088,16 +1344,24 @@ pub async fn dashboard_stats(State(state): State<AppState>) -> ApiResult<Json<Va
     })))
 }
 
-pub async fn dashboard_trends(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<Value>> {
+pub async fn dashboard_trends(
+    State(state): State<AppState>,
+    Query(q): Q,
+) -> ApiResult<Json<Value>> {
     let hours = num(&q, "hours", 24)?.clamp(1, 2160) as i64;
     let bucket = num(&q, "bucket", (hours as u64 * 3600 / 48).max(60))?.max(60) as i64;
     let until = Utc::now();
     let since = until - Duration::hours(hours);
     let points = blocking(&state, move |s| s.trends(since, until, bucket)).await?;
-    Ok(Json(json!({"since": since, "until": until, "bucket_secs": bucket, "points": points})))
+    Ok(Json(
+        json!({"since": since, "until": until, "bucket_secs": bucket, "points": points}),
+    ))
 }
 
-pub async fn dashboard_top_threats(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<Value>> {
+pub async fn dashboard_top_threats(
+    State(state): State<AppState>,
+    Query(q): Q,
+) -> ApiResult<Json<Value>> {
     let since = match q.get("hours") {
         Some(_) => Some(Utc::now() - Duration::hours(num(&q, "hours", 24)?.min(100_000) as i64)),
         None => None,
@@ -1119,8 +1383,16 @@ pub async fn dashboard_top_threats(State(state): State<AppState>, Query(q): Q) -
 /// What kind of address this is, without a GeoIP database.
 fn address_class(ip: &str) -> &'static str {
     match ip.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(v4)) if v4.is_private() || v4.is_loopback() || v4.is_link_local() => "private",
-        Ok(std::net::IpAddr::V6(v6)) if v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 => "private",
+        Ok(std::net::IpAddr::V4(v4))
+            if v4.is_private() || v4.is_loopback() || v4.is_link_local() =>
+        {
+            "private"
+        }
+        Ok(std::net::IpAddr::V6(v6))
+            if v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 =>
+        {
+            "private"
+        }
         Ok(_) => "public",
         Err(_) => "service", // e.g. "ec2.amazonaws.com", "AWS Internal"
     }

@@ -118,8 +118,10 @@ impl AuditLog {
                     source_ip: r.source_ip.clone(),
                 };
                 if self.hash(&r.prev_hash, r.seq, &entry) != r.hash {
-                    v.problems
-                        .push(format!("entry {}: contents changed after it was written", r.seq));
+                    v.problems.push(format!(
+                        "entry {}: contents changed after it was written",
+                        r.seq
+                    ));
                 }
                 prev_seq = r.seq;
                 prev_hash = r.hash;
@@ -138,10 +140,9 @@ impl AuditLog {
                 }
             }
             Err(_) if prev_seq == 0 => {}
-            Err(e) => v.problems.push(format!(
-                "head file {} unreadable: {e}",
-                self.head.display()
-            )),
+            Err(e) => v
+                .problems
+                .push(format!("head file {} unreadable: {e}", self.head.display())),
         }
         Ok(v)
     }

@@ -9,8 +9,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use hmac::{Hmac, Mac};
@@ -214,7 +214,9 @@ pub const MIN_PASSWORD: usize = 12;
 
 pub fn check_password_policy(password: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD {
-        return Err(format!("password must have at least {MIN_PASSWORD} characters"));
+        return Err(format!(
+            "password must have at least {MIN_PASSWORD} characters"
+        ));
     }
     if password.len() > 1024 {
         return Err("password is longer than 1024 bytes".into());
@@ -273,7 +275,10 @@ impl LoginLimiter {
         let mut wait = None;
         for k in keys {
             if let Some(q) = map.get_mut(k) {
-                while q.front().is_some_and(|t| now.duration_since(*t) > self.window) {
+                while q
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > self.window)
+                {
                     q.pop_front();
                 }
                 if q.len() as u32 >= self.max {
@@ -289,7 +294,10 @@ impl LoginLimiter {
         }
         // Keep the map small: drop keys with nothing left in the window.
         if map.len() > 10_000 {
-            map.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) <= self.window));
+            map.retain(|_, q| {
+                q.back()
+                    .is_some_and(|t| now.duration_since(*t) <= self.window)
+            });
         }
         wait
     }
@@ -341,7 +349,10 @@ mod tests {
         forged.role = Role::Admin;
         let body = B64.encode(serde_json::to_vec(&forged).unwrap());
         parts[1] = &body;
-        assert_eq!(t.verify(&parts.join("."), "access", 50), Err(TokenError::Signature));
+        assert_eq!(
+            t.verify(&parts.join("."), "access", 50),
+            Err(TokenError::Signature)
+        );
         // alg=none is not accepted even with an empty signature.
         let none = format!(
             "{}.{}.",

@@ -222,10 +222,12 @@ impl Config {
         text: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Parse {
-            file: name.to_string(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    file: name.to_string(),
+                    message: e.to_string().trim_end().to_string(),
+                })?;
         let mut vars: Vec<(String, String)> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !NOT_OVERRIDES.contains(&k.as_str()))
@@ -283,12 +285,18 @@ impl Config {
         };
         positive("server.max_body_bytes", self.server.max_body_bytes)?;
         positive("server.max_records", self.server.max_records)?;
-        positive("pipeline.max_queued_events", self.pipeline.max_queued_events)?;
+        positive(
+            "pipeline.max_queued_events",
+            self.pipeline.max_queued_events,
+        )?;
         positive(
             "pipeline.max_concurrent_ingests",
             self.pipeline.max_concurrent_ingests,
         )?;
-        positive("pipeline.max_commit_events", self.pipeline.max_commit_events)?;
+        positive(
+            "pipeline.max_commit_events",
+            self.pipeline.max_commit_events,
+        )?;
         if self.server.max_decompressed_bytes < self.server.max_body_bytes {
             return Err(invalid(
                 "server.max_decompressed_bytes",
@@ -296,7 +304,10 @@ impl Config {
             ));
         }
         for (key, v) in [
-            ("pipeline.dedup_window_secs", self.pipeline.dedup_window_secs),
+            (
+                "pipeline.dedup_window_secs",
+                self.pipeline.dedup_window_secs,
+            ),
             (
                 "pipeline.incident_window_secs",
                 self.pipeline.incident_window_secs,
@@ -419,6 +430,11 @@ mod tests {
         assert!(err.starts_with("storage.synchronous"), "{err}");
         let mut c = Config::default();
         c.server.listen = "localhost".into();
-        assert!(c.validate().unwrap_err().to_string().starts_with("server.listen"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .starts_with("server.listen")
+        );
     }
 }

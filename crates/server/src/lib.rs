@@ -93,7 +93,10 @@ fn key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
         let text = text.trim();
         let bytes: Option<Vec<u8>> = (0..text.len())
             .step_by(2)
-            .map(|i| text.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .map(|i| {
+                text.get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
             .collect();
         return match bytes {
             Some(b) if b.len() >= 32 => Ok(b),
@@ -149,7 +152,10 @@ impl DataDir {
     }
 
     pub fn audit_log(&self) -> anyhow::Result<AuditLog> {
-        Ok(AuditLog::new(key_file(&self.audit_key())?, self.audit_head()))
+        Ok(AuditLog::new(
+            key_file(&self.audit_key())?,
+            self.audit_head(),
+        ))
     }
 }
 

@@ -65,7 +65,10 @@ impl Context {
         Context {
             access_key: e.actor.access_key_id.clone(),
             source_ip: e.source_ip.clone(),
-            principal: e.principal().map(str::to_string).unwrap_or_else(|| e.entity()),
+            principal: e
+                .principal()
+                .map(str::to_string)
+                .unwrap_or_else(|| e.entity()),
         }
     }
 }
@@ -554,7 +557,9 @@ fn process(
                         .fetch_add(1, Ordering::Relaxed);
                 }
             }
-            metrics.duplicates.fetch_add(answer.duplicates, Ordering::Relaxed);
+            metrics
+                .duplicates
+                .fetch_add(answer.duplicates, Ordering::Relaxed);
             for (i, s, ctx) in &p.signals {
                 if fresh[*i] {
                     signals.push((s.clone(), ctx.clone()));
@@ -790,10 +795,7 @@ impl Alerter {
         };
         let newly_attached = a.incident_id != Some(id);
         if newly_attached {
-            self.alerts
-                .get_mut(&alert_id)
-                .expect("kept")
-                .incident_id = Some(id);
+            self.alerts.get_mut(&alert_id).expect("kept").incident_id = Some(id);
         }
         let inc = self.incidents.get_mut(&id).expect("filed");
         if newly_attached {
@@ -844,11 +846,8 @@ impl Alerter {
             return;
         }
         let alert_cut = self.horizon - self.window * 2;
-        let mut old: Vec<(DateTime<Utc>, i64)> = self
-            .alerts
-            .values()
-            .map(|a| (a.last_seen, a.id))
-            .collect();
+        let mut old: Vec<(DateTime<Utc>, i64)> =
+            self.alerts.values().map(|a| (a.last_seen, a.id)).collect();
         old.sort();
         let excess = self.alerts.len().saturating_sub(MAX_KEPT);
         for (i, (t, id)) in old.into_iter().enumerate() {
@@ -891,23 +890,10 @@ impl Alerter {
 
 /// ATT&CK's tactic order (the kill chain), for incident timelines.
 pub fn tactic_rank(t: &str) -> usize {
-    const ORDER: [&str; 14] = [
-        "reconnaissance",
-        "resource-development",
-        "initial-access",
-        "execution",
-        "persistence",
-        "privilege-escalation",
-        "defense-evasion",
-        "credential-access",
-        "discovery",
-        "lateral-movement",
-        "collection",
-        "command-and-control",
-        "exfiltration",
-        "impact",
-    ];
-    ORDER.iter().position(|x| *x == t).unwrap_or(ORDER.len())
+    cloudsentinel_core::TACTICS
+        .iter()
+        .position(|x| *x == t)
+        .unwrap_or(cloudsentinel_core::TACTICS.len())
 }
 
 fn incident_title(inc: &IncidentRecord, latest: &AlertRecord) -> String {

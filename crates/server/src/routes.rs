@@ -55,17 +55,29 @@ const ANALYST: Need = Need::Role(Role::Analyst);
 const ADMIN: Need = Need::Role(Role::Admin);
 
 const ALERT_QUERY: &[(&str, &str)] = &[
-    ("level", "comma-separated levels (informational, low, medium, high, critical)"),
+    (
+        "level",
+        "comma-separated levels (informational, low, medium, high, critical)",
+    ),
     ("min_level", "only alerts at or above this level"),
-    ("status", "comma-separated statuses (open, acknowledged, investigating, resolved, closed)"),
+    (
+        "status",
+        "comma-separated statuses (open, acknowledged, investigating, resolved, closed)",
+    ),
     ("rule", "rule id"),
-    ("technique", "ATT&CK technique id; T1078 also finds T1078.004"),
+    (
+        "technique",
+        "ATT&CK technique id; T1078 also finds T1078.004",
+    ),
     ("principal", "the entity the alert is about"),
     ("account", "account, subscription or project"),
     ("incident", "incident id"),
     ("since", "RFC 3339 time: alerts last seen at or after"),
     ("until", "RFC 3339 time: alerts first seen before"),
-    ("q", "free text in title, rule, entity, account, explanation"),
+    (
+        "q",
+        "free text in title, rule, entity, account, explanation",
+    ),
     ("sort", "last_seen (default), first_seen, level, count, id"),
     ("order", "desc (default) or asc"),
     ("limit", "page size, 1..500 (default 50)"),
@@ -81,7 +93,10 @@ const EVENT_QUERY: &[(&str, &str)] = &[
     ("service", "e.g. iam.amazonaws.com"),
     ("operation", "e.g. CreateAccessKey"),
     ("outcome", "success or failure"),
-    ("q", "free text in operation, principal, address, error code, user agent, or an event id"),
+    (
+        "q",
+        "free text in operation, principal, address, error code, user agent, or an event id",
+    ),
     ("raw", "true to include the original records"),
     ("limit", "page size, 1..1000 (default 100)"),
     ("offset", "rows to skip"),
@@ -92,113 +107,354 @@ const INGEST_BODY: &str = "Audit records: a JSON array, {\"Records\": [...]}, JS
 
 /// The API. Paths answer with and without a trailing slash.
 pub static ROUTES: &[RouteSpec] = &[
-    r("GET", "/", Need::Public, "operations", "Where to start: redirects to the API docs"),
-    r("GET", "/health", Need::Public, "operations", "Liveness and readiness"),
-    r("GET", "/metrics", Need::Public, "operations", "Prometheus metrics"),
-    r("GET", "/api/openapi.json", Need::Public, "operations", "This API's OpenAPI document"),
-    r("GET", "/docs", Need::Public, "operations", "Readable API documentation"),
+    r(
+        "GET",
+        "/",
+        Need::Public,
+        "operations",
+        "Where to start: redirects to the API docs",
+    ),
+    r(
+        "GET",
+        "/health",
+        Need::Public,
+        "operations",
+        "Liveness and readiness",
+    ),
+    r(
+        "GET",
+        "/metrics",
+        Need::Public,
+        "operations",
+        "Prometheus metrics",
+    ),
+    r(
+        "GET",
+        "/api/openapi.json",
+        Need::Public,
+        "operations",
+        "This API's OpenAPI document",
+    ),
+    r(
+        "GET",
+        "/docs",
+        Need::Public,
+        "operations",
+        "Readable API documentation",
+    ),
     RouteSpec {
-        body: Some("{\"username\", \"password\"} as JSON, or the OAuth2 password form (application/x-www-form-urlencoded)"),
-        ..r("POST", "/api/v1/auth/login", Need::Public, "auth", "Sign in: access and refresh tokens")
+        body: Some(
+            "{\"username\", \"password\"} as JSON, or the OAuth2 password form (application/x-www-form-urlencoded)",
+        ),
+        ..r(
+            "POST",
+            "/api/v1/auth/login",
+            Need::Public,
+            "auth",
+            "Sign in: access and refresh tokens",
+        )
     },
     RouteSpec {
         body: Some("{\"refresh_token\"}"),
-        ..r("POST", "/api/v1/auth/refresh", Need::Public, "auth", "New tokens from a refresh token")
+        ..r(
+            "POST",
+            "/api/v1/auth/refresh",
+            Need::Public,
+            "auth",
+            "New tokens from a refresh token",
+        )
     },
-    r("POST", "/api/v1/auth/logout", VIEWER, "auth", "Sign out everywhere (revokes this user's tokens)"),
+    r(
+        "POST",
+        "/api/v1/auth/logout",
+        VIEWER,
+        "auth",
+        "Sign out everywhere (revokes this user's tokens)",
+    ),
     r("GET", "/api/v1/auth/me", VIEWER, "auth", "Who am I"),
     RouteSpec {
         body: Some("{\"current_password\", \"new_password\"}"),
-        ..r("POST", "/api/v1/auth/password", VIEWER, "auth", "Change my password")
+        ..r(
+            "POST",
+            "/api/v1/auth/password",
+            VIEWER,
+            "auth",
+            "Change my password",
+        )
     },
     RouteSpec {
-        body: Some("{\"username\", \"password\", \"role\": \"admin\"|\"responder\"|\"analyst\"|\"viewer\"}"),
-        ..r("POST", "/api/v1/auth/register", ADMIN, "users", "Create a user")
+        body: Some(
+            "{\"username\", \"password\", \"role\": \"admin\"|\"responder\"|\"analyst\"|\"viewer\"}",
+        ),
+        ..r(
+            "POST",
+            "/api/v1/auth/register",
+            ADMIN,
+            "users",
+            "Create a user",
+        )
     },
     r("GET", "/api/v1/users", ADMIN, "users", "List users"),
     RouteSpec {
         body: Some("{\"role\"?, \"disabled\"?, \"password\"?}"),
-        ..r("PATCH", "/api/v1/users/{id}", ADMIN, "users", "Change a user's role, password or state")
+        ..r(
+            "PATCH",
+            "/api/v1/users/{id}",
+            ADMIN,
+            "users",
+            "Change a user's role, password or state",
+        )
     },
-    r("DELETE", "/api/v1/users/{id}", ADMIN, "users", "Delete a user"),
+    r(
+        "DELETE",
+        "/api/v1/users/{id}",
+        ADMIN,
+        "users",
+        "Delete a user",
+    ),
     r("GET", "/api/v1/api-keys", ADMIN, "users", "List API keys"),
     RouteSpec {
         body: Some("{\"name\"}: the key is shown once in the answer"),
-        ..r("POST", "/api/v1/api-keys", ADMIN, "users", "Create an ingest API key")
+        ..r(
+            "POST",
+            "/api/v1/api-keys",
+            ADMIN,
+            "users",
+            "Create an ingest API key",
+        )
     },
-    r("DELETE", "/api/v1/api-keys/{id}", ADMIN, "users", "Revoke an API key"),
+    r(
+        "DELETE",
+        "/api/v1/api-keys/{id}",
+        ADMIN,
+        "users",
+        "Revoke an API key",
+    ),
     RouteSpec {
         body: Some(INGEST_BODY),
-        ..r("POST", "/api/v1/threats/ingest/aws", Need::Ingest, "ingest", "Ingest CloudTrail records")
+        ..r(
+            "POST",
+            "/api/v1/threats/ingest/aws",
+            Need::Ingest,
+            "ingest",
+            "Ingest CloudTrail records",
+        )
     },
     RouteSpec {
         body: Some(INGEST_BODY),
-        ..r("POST", "/api/v1/threats/ingest/azure", Need::Ingest, "ingest", "Ingest Azure Activity / Entra ID records")
+        ..r(
+            "POST",
+            "/api/v1/threats/ingest/azure",
+            Need::Ingest,
+            "ingest",
+            "Ingest Azure Activity / Entra ID records",
+        )
     },
     RouteSpec {
         body: Some(INGEST_BODY),
-        ..r("POST", "/api/v1/threats/ingest/gcp", Need::Ingest, "ingest", "Ingest GCP Cloud Audit Log entries")
+        ..r(
+            "POST",
+            "/api/v1/threats/ingest/gcp",
+            Need::Ingest,
+            "ingest",
+            "Ingest GCP Cloud Audit Log entries",
+        )
     },
     RouteSpec {
-        query: &[("format", "aws, azure, gcp, or auto (default: detect per record)")],
+        query: &[(
+            "format",
+            "aws, azure, gcp, or auto (default: detect per record)",
+        )],
         body: Some(INGEST_BODY),
-        ..r("POST", "/api/v1/ingest", Need::Ingest, "ingest", "Ingest audit records of any supported provider")
+        ..r(
+            "POST",
+            "/api/v1/ingest",
+            Need::Ingest,
+            "ingest",
+            "Ingest audit records of any supported provider",
+        )
     },
     RouteSpec {
         query: &[("format", "aws, azure, gcp, or auto")],
         body: Some("One record (or up to 100): detections are returned, nothing is stored"),
-        ..r("POST", "/api/v1/threats/analyze", ANALYST, "ingest", "Detections for a record, without storing it")
+        ..r(
+            "POST",
+            "/api/v1/threats/analyze",
+            ANALYST,
+            "ingest",
+            "Detections for a record, without storing it",
+        )
     },
     RouteSpec {
         query: ALERT_QUERY,
         ..r("GET", "/api/v1/alerts", VIEWER, "alerts", "List alerts")
     },
-    r("GET", "/api/v1/alerts/{id}", VIEWER, "alerts", "One alert with evidence, explanation, remedy and surrounding activity"),
+    r(
+        "GET",
+        "/api/v1/alerts/{id}",
+        VIEWER,
+        "alerts",
+        "One alert with evidence, explanation, remedy and surrounding activity",
+    ),
     RouteSpec {
         body: Some("{\"status\"?, \"assignee\"? (null to unassign), \"comment\"?}"),
-        ..r("PATCH", "/api/v1/alerts/{id}", ANALYST, "alerts", "Change status, assignee; add a comment")
+        ..r(
+            "PATCH",
+            "/api/v1/alerts/{id}",
+            ANALYST,
+            "alerts",
+            "Change status, assignee; add a comment",
+        )
     },
     RouteSpec {
         body: Some("{\"verdict\": \"true_positive\"|\"false_positive\"|\"benign\", \"reason\"}"),
-        ..r("POST", "/api/v1/alerts/{id}/feedback", ANALYST, "alerts", "Record an analyst verdict")
+        ..r(
+            "POST",
+            "/api/v1/alerts/{id}/feedback",
+            ANALYST,
+            "alerts",
+            "Record an analyst verdict",
+        )
     },
     RouteSpec {
-        query: &[("status", "comma-separated statuses"), ("limit", "page size"), ("offset", "rows to skip")],
-        ..r("GET", "/api/v1/incidents", VIEWER, "incidents", "List incidents")
+        query: &[
+            ("status", "comma-separated statuses"),
+            ("limit", "page size"),
+            ("offset", "rows to skip"),
+        ],
+        ..r(
+            "GET",
+            "/api/v1/incidents",
+            VIEWER,
+            "incidents",
+            "List incidents",
+        )
     },
-    r("GET", "/api/v1/incidents/{id}", VIEWER, "incidents", "One incident: its alerts on a timeline"),
+    r(
+        "GET",
+        "/api/v1/incidents/{id}",
+        VIEWER,
+        "incidents",
+        "One incident: its alerts on a timeline",
+    ),
     RouteSpec {
         body: Some("{\"status\"}"),
-        ..r("PATCH", "/api/v1/incidents/{id}", ANALYST, "incidents", "Change an incident's status")
+        ..r(
+            "PATCH",
+            "/api/v1/incidents/{id}",
+            ANALYST,
+            "incidents",
+            "Change an incident's status",
+        )
     },
-    r("GET", "/api/v1/suppressions", VIEWER, "alerts", "Active suppressions"),
+    r(
+        "GET",
+        "/api/v1/suppressions",
+        VIEWER,
+        "alerts",
+        "Active suppressions",
+    ),
     RouteSpec {
-        body: Some("{\"rule_id\", \"entity\", \"reason\", \"expires_at\" (RFC 3339) or \"duration_hours\"}"),
-        ..r("POST", "/api/v1/suppressions", ANALYST, "alerts", "Suppress a rule for an entity until a time")
+        body: Some(
+            "{\"rule_id\", \"entity\", \"reason\", \"expires_at\" (RFC 3339) or \"duration_hours\"}",
+        ),
+        ..r(
+            "POST",
+            "/api/v1/suppressions",
+            ANALYST,
+            "alerts",
+            "Suppress a rule for an entity until a time",
+        )
     },
-    r("DELETE", "/api/v1/suppressions/{id}", ANALYST, "alerts", "Remove a suppression"),
+    r(
+        "DELETE",
+        "/api/v1/suppressions/{id}",
+        ANALYST,
+        "alerts",
+        "Remove a suppression",
+    ),
     RouteSpec {
         query: EVENT_QUERY,
-        ..r("GET", "/api/v1/events", VIEWER, "events", "Search stored events")
+        ..r(
+            "GET",
+            "/api/v1/events",
+            VIEWER,
+            "events",
+            "Search stored events",
+        )
     },
-    r("GET", "/api/v1/rules", VIEWER, "rules", "Loaded detection rules"),
-    r("GET", "/api/v1/dashboard/stats", VIEWER, "dashboard", "Headline counts"),
+    r(
+        "GET",
+        "/api/v1/rules",
+        VIEWER,
+        "rules",
+        "Loaded detection rules",
+    ),
+    r(
+        "GET",
+        "/api/v1/dashboard/stats",
+        VIEWER,
+        "dashboard",
+        "Headline counts",
+    ),
     RouteSpec {
-        query: &[("hours", "how far back (default 24, at most 2160)"), ("bucket", "seconds per point (default: 48 points)")],
-        ..r("GET", "/api/v1/dashboard/trends", VIEWER, "dashboard", "Events and alerts over time")
+        query: &[
+            ("hours", "how far back (default 24, at most 2160)"),
+            ("bucket", "seconds per point (default: 48 points)"),
+        ],
+        ..r(
+            "GET",
+            "/api/v1/dashboard/trends",
+            VIEWER,
+            "dashboard",
+            "Events and alerts over time",
+        )
     },
     RouteSpec {
-        query: &[("hours", "how far back (default: all)"), ("limit", "rules (default 10)")],
-        ..r("GET", "/api/v1/dashboard/top-threats", VIEWER, "dashboard", "Rules with the most alerts")
+        query: &[
+            ("hours", "how far back (default: all)"),
+            ("limit", "rules (default 10)"),
+        ],
+        ..r(
+            "GET",
+            "/api/v1/dashboard/top-threats",
+            VIEWER,
+            "dashboard",
+            "Rules with the most alerts",
+        )
     },
     RouteSpec {
-        query: &[("hours", "how far back (default: all)"), ("limit", "addresses (default 50)")],
-        ..r("GET", "/api/v1/dashboard/geographic-distribution", VIEWER, "dashboard", "Where alerted activity came from")
+        query: &[
+            ("hours", "how far back (default: all)"),
+            ("limit", "addresses (default 50)"),
+        ],
+        ..r(
+            "GET",
+            "/api/v1/dashboard/geographic-distribution",
+            VIEWER,
+            "dashboard",
+            "Where alerted activity came from",
+        )
     },
-    r("GET", "/api/v1/dashboard/attack-coverage", VIEWER, "dashboard", "ATT&CK techniques: rules and alerts per technique"),
+    r(
+        "GET",
+        "/api/v1/dashboard/attack-coverage",
+        VIEWER,
+        "dashboard",
+        "ATT&CK techniques: rules and alerts per technique",
+    ),
     RouteSpec {
-        query: &[("limit", "entries (default 100)"), ("offset", "entries to skip")],
-        ..r("GET", "/api/v1/audit", ADMIN, "operations", "The audit log, newest first")
+        query: &[
+            ("limit", "entries (default 100)"),
+            ("offset", "entries to skip"),
+        ],
+        ..r(
+            "GET",
+            "/api/v1/audit",
+            ADMIN,
+            "operations",
+            "The audit log, newest first",
+        )
     },
 ];
 
@@ -303,7 +559,10 @@ async fn authenticate(
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     let api_key = headers
         .get("x-api-key")
@@ -412,20 +671,45 @@ pub fn openapi() -> Value {
         let mut responses = serde_json::Map::new();
         let ok = match spec.method {
             "POST" if spec.tag == "ingest" && spec.path != "/api/v1/threats/analyze" => "202",
-            "POST" if matches!(spec.path, "/api/v1/auth/register" | "/api/v1/api-keys" | "/api/v1/suppressions") => "201",
+            "POST"
+                if matches!(
+                    spec.path,
+                    "/api/v1/auth/register" | "/api/v1/api-keys" | "/api/v1/suppressions"
+                ) =>
+            {
+                "201"
+            }
             _ => "200",
         };
-        responses.insert(ok.into(), json!({"description": "success", "content": {"application/json": {}}}));
+        responses.insert(
+            ok.into(),
+            json!({"description": "success", "content": {"application/json": {}}}),
+        );
         if spec.need != Need::Public {
-            responses.insert("401".into(), json!({"$ref": "#/components/responses/Unauthorized"}));
-            responses.insert("403".into(), json!({"$ref": "#/components/responses/Forbidden"}));
+            responses.insert(
+                "401".into(),
+                json!({"$ref": "#/components/responses/Unauthorized"}),
+            );
+            responses.insert(
+                "403".into(),
+                json!({"$ref": "#/components/responses/Forbidden"}),
+            );
         }
         if spec.body.is_some() || !spec.query.is_empty() {
-            responses.insert("400".into(), json!({"$ref": "#/components/responses/BadRequest"}));
+            responses.insert(
+                "400".into(),
+                json!({"$ref": "#/components/responses/BadRequest"}),
+            );
         }
         if spec.tag == "ingest" {
-            responses.insert("413".into(), json!({"description": "body larger than the limit"}));
-            responses.insert("429".into(), json!({"description": "pipeline saturated: retry after the Retry-After seconds"}));
+            responses.insert(
+                "413".into(),
+                json!({"description": "body larger than the limit"}),
+            );
+            responses.insert(
+                "429".into(),
+                json!({"description": "pipeline saturated: retry after the Retry-After seconds"}),
+            );
         }
         let security = match spec.need {
             Need::Public => json!([]),
@@ -507,7 +791,11 @@ async fn docs_handler() -> Html<String> {
             if !s.query.is_empty() {
                 body.push_str("<table><tr><th>query</th><th></th></tr>");
                 for (n, d) in s.query {
-                    body.push_str(&format!("<tr><td><code>{}</code></td><td>{}</td></tr>", esc(n), esc(d)));
+                    body.push_str(&format!(
+                        "<tr><td><code>{}</code></td><td>{}</td></tr>",
+                        esc(n),
+                        esc(d)
+                    ));
                 }
                 body.push_str("</table>");
             }

@@ -47,28 +47,35 @@ fn event(i: usize, shuffled: bool) -> NewEvent {
 fn main() {
     let total = 200_000;
     for shuffled in [false, true] {
-    let events: Vec<NewEvent> = (0..total).map(|i| event(i, shuffled)).collect();
-    for batch in [1000, 5000] {
-        for full in [true, false] {
-            let dir = tempfile::tempdir().unwrap();
-            let store = SqliteStore::open(
-                &dir.path().join("b.db"),
-                &SqliteOptions { synchronous_full: full, readers: 1 },
-            )
-            .unwrap();
-            let start = Instant::now();
-            for chunk in events.chunks(batch) {
-                store.commit(chunk, &mut |_| Derived::default()).unwrap();
+        let events: Vec<NewEvent> = (0..total).map(|i| event(i, shuffled)).collect();
+        for batch in [1000, 5000] {
+            for full in [true, false] {
+                let dir = tempfile::tempdir().unwrap();
+                let store = SqliteStore::open(
+                    &dir.path().join("b.db"),
+                    &SqliteOptions {
+                        synchronous_full: full,
+                        readers: 1,
+                    },
+                )
+                .unwrap();
+                let start = Instant::now();
+                for chunk in events.chunks(batch) {
+                    store.commit(chunk, &mut |_| Derived::default()).unwrap();
+                }
+                let secs = start.elapsed().as_secs_f64();
+                println!(
+                    "{}, batch {batch:>5}, synchronous {:<6}: {:>8.0} events/s ({:.1} µs/event)",
+                    if shuffled {
+                        "times shuffled over 5 min"
+                    } else {
+                        "times in order          "
+                    },
+                    if full { "FULL" } else { "NORMAL" },
+                    total as f64 / secs,
+                    secs * 1e6 / total as f64
+                );
             }
-            let secs = start.elapsed().as_secs_f64();
-            println!(
-                "{}, batch {batch:>5}, synchronous {:<6}: {:>8.0} events/s ({:.1} µs/event)",
-                if shuffled { "times shuffled over 5 min" } else { "times in order          " },
-                if full { "FULL" } else { "NORMAL" },
-                total as f64 / secs,
-                secs * 1e6 / total as f64
-            );
         }
-    }
     }
 }

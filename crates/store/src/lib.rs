@@ -377,9 +377,13 @@ impl Verdict {
     }
 
     pub fn parse(s: &str) -> Option<Verdict> {
-        [Verdict::TruePositive, Verdict::FalsePositive, Verdict::Benign]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            Verdict::TruePositive,
+            Verdict::FalsePositive,
+            Verdict::Benign,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 

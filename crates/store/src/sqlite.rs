@@ -241,7 +241,11 @@ impl std::ops::Deref for Reader<'_> {
 impl Drop for Reader<'_> {
     fn drop(&mut self) {
         if let Some(c) = self.conn.take() {
-            self.store.readers.lock().unwrap_or_else(|e| e.into_inner()).push(c);
+            self.store
+                .readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(c);
             self.store.available.notify_one();
         }
     }
@@ -397,7 +401,8 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     })
 }
 
-const KEY_COLUMNS: &str = "id, name, prefix, key_hash, role, created_by, created, last_used, revoked";
+const KEY_COLUMNS: &str =
+    "id, name, prefix, key_hash, role, created_by, created, last_used, revoked";
 
 fn key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
     Ok(ApiKeyRecord {
@@ -509,7 +514,11 @@ impl SqliteStore {
         cp.pragma_update(
             None,
             "synchronous",
-            if options.synchronous_full { "FULL" } else { "NORMAL" },
+            if options.synchronous_full {
+                "FULL"
+            } else {
+                "NORMAL"
+            },
         )?;
         {
             let stop = std::sync::Arc::clone(&stop);
@@ -548,9 +557,8 @@ impl SqliteStore {
         let mut stmt = conn.prepare_cached("SELECT data FROM raw_blocks WHERE id = ?1")?;
         for (row, block, idx) in rows.iter_mut() {
             if !blocks.contains_key(block) {
-                let data: Option<Vec<u8>> = stmt
-                    .query_row(params![*block], |r| r.get(0))
-                    .optional()?;
+                let data: Option<Vec<u8>> =
+                    stmt.query_row(params![*block], |r| r.get(0)).optional()?;
                 let records = match data {
                     Some(d) => unpack_block(&d)?,
                     None => Vec::new(),
@@ -884,9 +892,11 @@ impl Store for SqliteStore {
         }
         if let Some(t) = &q.technique {
             // Sub-techniques count for their parent: T1078 finds T1078.004.
-            f.params.push(Value::Text(format!("\"{}\"", t.to_ascii_uppercase())));
+            f.params
+                .push(Value::Text(format!("\"{}\"", t.to_ascii_uppercase())));
             let exact = f.params.len();
-            f.params.push(Value::Text(format!("\"{}.", t.to_ascii_uppercase())));
+            f.params
+                .push(Value::Text(format!("\"{}.", t.to_ascii_uppercase())));
             let parent = f.params.len();
             f.clauses.push(format!(
                 "(instr(techniques, ?{exact}) > 0 OR instr(techniques, ?{parent}) > 0)"
@@ -1041,7 +1051,15 @@ impl Store for SqliteStore {
         tx.execute(
             "INSERT INTO feedback (alert_id, verdict, reason, author, time, rule_id, entity) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![alert_id, verdict.as_str(), reason, author, now, rule_id, entity],
+            params![
+                alert_id,
+                verdict.as_str(),
+                reason,
+                author,
+                now,
+                rule_id,
+                entity
+            ],
         )?;
         let id = tx.last_insert_rowid();
         tx.execute(
@@ -1072,8 +1090,9 @@ impl Store for SqliteStore {
                     .collect::<rusqlite::Result<_>>()?
             }
             None => {
-                let mut stmt = conn
-                    .prepare_cached(&format!("SELECT {FEEDBACK_COLUMNS} FROM feedback ORDER BY id"))?;
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {FEEDBACK_COLUMNS} FROM feedback ORDER BY id"
+                ))?;
                 stmt.query_map([], feedback_row)?
                     .collect::<rusqlite::Result<_>>()?
             }
@@ -1090,14 +1109,18 @@ impl Store for SqliteStore {
         let where_ = if statuses.is_empty() {
             String::new()
         } else {
-            let list: Vec<String> = statuses.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            let list: Vec<String> = statuses
+                .iter()
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
             format!(" WHERE status IN ({})", list.join(","))
         };
         let conn = self.read();
-        let total: i64 =
-            conn.query_row(&format!("SELECT COUNT(*) FROM incidents{where_}"), [], |r| {
-                r.get(0)
-            })?;
+        let total: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM incidents{where_}"),
+            [],
+            |r| r.get(0),
+        )?;
         let mut stmt = conn.prepare(&format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents{where_} ORDER BY last_seen DESC, id DESC LIMIT {} OFFSET {offset}",
             limit.clamp(1, 1000)
@@ -1275,7 +1298,8 @@ impl Store for SqliteStore {
             })
             .collect();
         let conn = self.read();
-        for (table, column, is_events) in [("events", "time", true), ("alerts", "first_seen", false)]
+        for (table, column, is_events) in
+            [("events", "time", true), ("alerts", "first_seen", false)]
         {
             let mut stmt = conn.prepare(&format!(
                 "SELECT ({column} - ?1) / ?3, COUNT(*) FROM {table} \
@@ -1424,7 +1448,10 @@ impl Store for SqliteStore {
             )?;
         }
         if let Some(d) = disabled {
-            tx.execute("UPDATE users SET disabled = ?2 WHERE id = ?1", params![id, d])?;
+            tx.execute(
+                "UPDATE users SET disabled = ?2 WHERE id = ?1",
+                params![id, d],
+            )?;
         }
         tx.execute(
             "UPDATE users SET token_version = token_version + 1 WHERE id = ?1",
@@ -1684,10 +1711,30 @@ mod tests {
     #[test]
     fn events_round_trip_with_their_raw_record_and_duplicates_are_ignored() {
         let (_d, s) = store();
-        let out = put(&s, vec![event("e1", 1000, "alice"), event("e2", 2000, "bob")], vec![]);
-        assert_eq!(out, CommitOutcome { inserted: 2, duplicates: 0 });
-        let again = put(&s, vec![event("e2", 2000, "bob"), event("e3", 3000, "bob")], vec![]);
-        assert_eq!(again, CommitOutcome { inserted: 1, duplicates: 1 });
+        let out = put(
+            &s,
+            vec![event("e1", 1000, "alice"), event("e2", 2000, "bob")],
+            vec![],
+        );
+        assert_eq!(
+            out,
+            CommitOutcome {
+                inserted: 2,
+                duplicates: 0
+            }
+        );
+        let again = put(
+            &s,
+            vec![event("e2", 2000, "bob"), event("e3", 3000, "bob")],
+            vec![],
+        );
+        assert_eq!(
+            again,
+            CommitOutcome {
+                inserted: 1,
+                duplicates: 1
+            }
+        );
         let got = s
             .events_by_id(&["e3".into(), "e1".into()], (time(0), time(5000)), true)
             .unwrap();
@@ -1704,13 +1751,20 @@ mod tests {
         assert_eq!(page.total, 2);
         assert_eq!(page.items[0].id, "e3", "newest first");
         // Outside the time window, an id is not found.
-        assert!(s.events_by_id(&["e1".into()], (time(1001), time(5000)), false).unwrap().is_empty());
+        assert!(
+            s.events_by_id(&["e1".into()], (time(1001), time(5000)), false)
+                .unwrap()
+                .is_empty()
+        );
         // The commit tells which events were new.
         let mut seen = Vec::new();
-        s.commit(&[event("e1", 1000, "alice"), event("e9", 9000, "bob")], &mut |f| {
-            seen = f.to_vec();
-            Derived::default()
-        })
+        s.commit(
+            &[event("e1", 1000, "alice"), event("e9", 9000, "bob")],
+            &mut |f| {
+                seen = f.to_vec();
+                Derived::default()
+            },
+        )
         .unwrap();
         assert_eq!(seen, vec![false, true]);
     }
@@ -1719,8 +1773,12 @@ mod tests {
     fn pipeline_updates_keep_analyst_fields() {
         let (_d, s) = store();
         put(&s, vec![], vec![alert(1, "r1", "alice", 1000)]);
-        s.update_alert(1, Some(AlertStatus::Investigating), Some(Some("carol".into())))
-            .unwrap();
+        s.update_alert(
+            1,
+            Some(AlertStatus::Investigating),
+            Some(Some("carol".into())),
+        )
+        .unwrap();
         let mut later = alert(1, "r1", "alice", 1000);
         later.count = 5;
         later.last_seen = time(9000);
@@ -1744,7 +1802,12 @@ mod tests {
                 ..Default::default()
             };
             f(&mut q);
-            s.alerts(&q).unwrap().items.iter().map(|a| a.id).collect::<Vec<_>>()
+            s.alerts(&q)
+                .unwrap()
+                .items
+                .iter()
+                .map(|a| a.id)
+                .collect::<Vec<_>>()
         };
         assert_eq!(q(&|q| q.technique = Some("T1078".into())), vec![1]);
         assert_eq!(q(&|q| q.min_level = Some(Level::Medium)), vec![1]);
@@ -1764,9 +1827,13 @@ mod tests {
         let (_d, s) = store();
         put(&s, vec![], vec![alert(1, "r1", "alice", 1000)]);
         let later = Utc::now() + chrono::Duration::days(1);
-        s.add_suppression("r1", "alice", "noisy", "ann", later).unwrap();
-        s.add_feedback(1, Verdict::TruePositive, "real", "ann").unwrap();
-        let err = s.add_suppression("r1", "alice", "noisy", "ann", later).unwrap_err();
+        s.add_suppression("r1", "alice", "noisy", "ann", later)
+            .unwrap();
+        s.add_feedback(1, Verdict::TruePositive, "real", "ann")
+            .unwrap();
+        let err = s
+            .add_suppression("r1", "alice", "noisy", "ann", later)
+            .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
         assert_eq!(s.suppressions(Utc::now()).unwrap().len(), 1);
     }
