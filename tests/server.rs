@@ -1181,3 +1181,83 @@ fn demo_loads_a_scenario_that_raises_alerts_and_incidents() {
     assert!(!out.status.success());
     assert!(precious.join("keep.txt").exists());
 }
+
+/// One CloudTrail StopLogging record by `user` at `time`.
+fn stop_logging(id: &str, user: &str, time: &str) -> Value {
+    let mut r = records(id, 8).remove(7);
+    r["eventID"] = json!(id);
+    r["eventTime"] = json!(time);
+    r["userIdentity"]["arn"] = json!(format!("arn:aws:iam::111122223333:user/{user}"));
+    r["userIdentity"]["userName"] = json!(user);
+    r["userIdentity"]["accessKeyId"] = json!("AKIAEXAMPLESUPPRESS1");
+    r
+}
+
+#[test]
+fn a_suppression_holds_back_new_alerts_until_it_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    let key = s.api_key(&admin);
+    let post = |r: Value| {
+        let (status, _, text) = s.req(
+            "POST",
+            "/api/v1/ingest",
+            Some(&key),
+            Some(r.to_string().as_bytes()),
+        );
+        assert_eq!(status, 202, "{text}");
+    };
+    post(stop_logging("sup-1", "ops", "2026-11-20T10:00:00Z"));
+    let first = s.get("/api/v1/alerts?q=StopLogging", &admin);
+    let trail_alert = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().contains("CloudTrail"))
+        .unwrap_or_else(|| panic!("{first}"))
+        .clone();
+    let before = total(&s.get("/api/v1/alerts", &admin));
+    let body = json!({"rule_id": trail_alert["rule_id"], "entity": trail_alert["entity"],
+                      "reason": "planned trail migration", "duration_hours": 24})
+    .to_string();
+    let (status, sup, text) = s.req(
+        "POST",
+        "/api/v1/suppressions",
+        Some(&admin),
+        Some(body.as_bytes()),
+    );
+    assert_eq!(status, 201, "{text}");
+
+    // Hours later (a new alert window), the same rule and entity: suppressed.
+    post(stop_logging("sup-2", "ops", "2026-11-20T15:00:00Z"));
+    let trail_alerts = |s: &Server| {
+        s.get(
+            &format!(
+                "/api/v1/alerts?rule={}",
+                trail_alert["rule_id"].as_str().unwrap()
+            ),
+            &admin,
+        )
+    };
+    assert_eq!(total(&trail_alerts(&s)), 1, "suppressed: no second alert");
+    let (_, _, metrics) = s.req("GET", "/metrics", None, None);
+    assert!(
+        metrics.contains("cloudsentinel_signals_suppressed_total 1"),
+        "{metrics}"
+    );
+    // Other rules on the same event still alert (the user agent rule, for example) is not
+    // asserted: only this rule and entity are held back.
+    assert!(total(&s.get("/api/v1/alerts", &admin)) >= before);
+
+    // Removed: the next match alerts again.
+    let (status, _, _) = s.req(
+        "DELETE",
+        &format!("/api/v1/suppressions/{}", sup["id"]),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(status, 200);
+    post(stop_logging("sup-3", "ops", "2026-11-20T20:00:00Z"));
+    assert_eq!(total(&trail_alerts(&s)), 2);
+}
