@@ -600,11 +600,16 @@ async fn ingest(
     let read_ms = received.elapsed().as_secs_f64() * 1000.0;
     let rules = Arc::clone(&state.rules);
     let max = state.config.config.server.max_records;
-    let prepared = tokio::task::spawn_blocking(move || {
-        pipeline::prepare(&bytes, provider, "http", &rules, max, received)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    let prepared = pipeline::prepare_async(
+        &state.workers,
+        bytes,
+        provider,
+        "http".into(),
+        rules,
+        max,
+        received,
+    )
+    .await;
     let prepared = match prepared {
         Ok(p) => p,
         Err(e) => {
@@ -629,6 +634,7 @@ async fn ingest(
                     )));
                 }
                 PrepareError::Empty => bad("the body holds no records"),
+                PrepareError::Internal(e) => ApiError::Internal(anyhow::anyhow!(e)),
             });
         }
     };
@@ -715,6 +721,7 @@ pub async fn analyze(
             return Err(bad(format!("analyze takes at most {max} records")));
         }
         Err(PrepareError::Empty) => return Err(bad("the body holds no records")),
+        Err(PrepareError::Internal(e)) => return Err(ApiError::Internal(anyhow::anyhow!(e))),
     };
     let mut detections = Vec::new();
     for e in &events {

@@ -62,6 +62,8 @@ pub struct Inner {
     pub suppressions: Suppressions,
     pub live: broadcast::Sender<AlertRecord>,
     pub ingest_slots: Arc<Semaphore>,
+    /// Threads that decode and detect.
+    pub workers: pipeline::Workers,
     pub started: chrono::DateTime<Utc>,
 }
 
@@ -191,6 +193,9 @@ impl Service {
                 Duration::from_secs(c.auth.login_window_secs as u64),
             ),
             ingest_slots: Arc::new(Semaphore::new(c.pipeline.max_concurrent_ingests)),
+            workers: pipeline::Workers::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            )?,
             store,
             rules,
             submitter,
@@ -225,19 +230,16 @@ impl Service {
         source: &str,
     ) -> anyhow::Result<Committed> {
         let rules = Arc::clone(&self.state.rules);
-        let max = usize::MAX;
-        let source = source.to_string();
-        let prepared = tokio::task::spawn_blocking(move || {
-            pipeline::prepare(
-                &body,
-                provider,
-                &source,
-                &rules,
-                max,
-                std::time::Instant::now(),
-            )
-        })
-        .await?;
+        let prepared = pipeline::prepare_async(
+            &self.state.workers,
+            body,
+            provider,
+            source.to_string(),
+            rules,
+            usize::MAX,
+            std::time::Instant::now(),
+        )
+        .await;
         match prepared {
             Ok(p) => self
                 .state

@@ -121,19 +121,16 @@ async fn ingest_file(
     });
     while let Some(records) = rx.recv().await {
         let body = records.join("\n").into_bytes();
-        let rules = Arc::clone(&state.rules);
-        let name = file.display().to_string();
-        let prepared = tokio::task::spawn_blocking(move || {
-            pipeline::prepare(
-                &body,
-                provider,
-                &name,
-                &rules,
-                usize::MAX,
-                std::time::Instant::now(),
-            )
-        })
-        .await?;
+        let prepared = pipeline::prepare_async(
+            &state.workers,
+            body,
+            provider,
+            file.display().to_string(),
+            Arc::clone(&state.rules),
+            usize::MAX,
+            std::time::Instant::now(),
+        )
+        .await;
         match prepared {
             Ok(p) => {
                 state
