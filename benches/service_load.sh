@@ -44,10 +44,11 @@ echo "== 2. ingest-to-alert latency at half that rate ($HALF events/s)"
 rss
 
 echo "== 3. overload: 10x the sustained rate from 16 connections (server RSS sampled every 2 s)"
-( for _ in $(seq $((DURATION / 2))); do sleep 2; awk '/VmRSS/ {printf "%d ", $2/1024}' /proc/$PID/status; done; echo "MiB" ) &
+( for _ in $(seq $((DURATION / 2))); do sleep 2; awk '/VmRSS/ {printf "%d ", $2/1024}' /proc/$PID/status; done ) > "$DATA/rss.txt" &
 SAMPLER=$!
 "$BIN" loadgen --url $URL --api-key "$KEY" --duration "$DURATION" --batch 1000 --connections 16 --rate $((MAX * 10)) --seed 3
 wait $SAMPLER
+echo "server RSS every 2 s: $(cat "$DATA/rss.txt")MiB"
 rss
 
 echo "== 4. fill to 1,000,000 events (and 10,000 alerts), then GET /api/v1/alerts"

@@ -5,7 +5,7 @@
 //! length-prefixed); an event row points at its block and position. Compressing a block of
 //! similar records costs a fraction of compressing each record alone and shrinks better.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -201,18 +201,32 @@ impl Drop for SqliteStore {
     }
 }
 
+/// Write-ahead log size past which the checkpointer makes the log start over.
+const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How often the background thread copies the write-ahead log into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Checkpoints from their own connection, so that commits never wait for one (SQLite's automatic
 /// checkpoint runs inside the commit that crosses the threshold, which showed as latency spikes).
 /// PASSIVE never blocks the writer or readers; the log is reused from its start once copied.
-fn checkpointer(conn: Connection, stop: std::sync::Arc<(Mutex<bool>, Condvar)>) {
+///
+/// Under sustained writes a PASSIVE checkpoint never sees the log complete, so the log would
+/// never restart from its beginning and would grow without bound; once it passes
+/// [`WAL_RESTART_BYTES`], a RESTART checkpoint (most frames already copied, so it is short) makes
+/// the next commit start the log over, and `journal_size_limit` trims the file.
+fn checkpointer(conn: Connection, wal: PathBuf, stop: std::sync::Arc<(Mutex<bool>, Condvar)>) {
     let (flag, cv) = &*stop;
     let mut stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
     while !*stopped {
         drop(stopped);
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            eprintln!("warning: sqlite checkpoint failed: {e}");
+        }
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if size > WAL_RESTART_BYTES
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+        {
             eprintln!("warning: sqlite checkpoint failed: {e}");
         }
         stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
@@ -498,6 +512,7 @@ impl SqliteStore {
         writer.pragma_update(None, "temp_store", "MEMORY")?;
         // Checkpoints run on their own thread (see `checkpointer`).
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        writer.pragma_update(None, "journal_size_limit", WAL_RESTART_BYTES as i64)?;
         migrate(&writer)?;
         let mut readers = Vec::new();
         for _ in 0..options.readers.max(1) {
@@ -522,9 +537,12 @@ impl SqliteStore {
         )?;
         {
             let stop = std::sync::Arc::clone(&stop);
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            let wal = PathBuf::from(wal);
             std::thread::Builder::new()
                 .name("sqlite-checkpoint".into())
-                .spawn(move || checkpointer(cp, stop))?;
+                .spawn(move || checkpointer(cp, wal, stop))?;
         }
         Ok(SqliteStore {
             writer: Mutex::new(writer),
