@@ -90,28 +90,6 @@ impl NewEvent {
             raw,
         }
     }
-
-    pub fn from_event(e: &Event) -> NewEvent {
-        NewEvent {
-            id: e.id.clone(),
-            time: e.time,
-            provider: e.provider.as_str().to_string(),
-            kind: e.kind.as_str().to_string(),
-            account: e.account.clone(),
-            region: e.region.clone(),
-            principal: e.entity(),
-            actor_name: e.actor.name.clone(),
-            access_key: e.actor.access_key_id.clone(),
-            source_ip: e.source_ip.clone(),
-            user_agent: e.user_agent.clone(),
-            service: e.action.service.clone(),
-            operation: e.action.operation.clone(),
-            read_only: e.action.read_only,
-            success: e.outcome.success,
-            error_code: e.outcome.error_code.clone(),
-            raw: e.raw.text().to_string(),
-        }
-    }
 }
 
 /// One stored event.
