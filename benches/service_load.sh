@@ -30,11 +30,20 @@ TOKEN=$(curl -sf $URL/api/v1/auth/login -H 'content-type: application/json' \
   -d '{"username":"bench","password":"bench-password-123"}' | json "['access_token']")
 KEY=$(curl -sf $URL/api/v1/api-keys -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
   -d '{"name":"bench"}' | json "['key']")
+# CPU ticks per thread name (summed over threads of one name).
+threads() { for t in /proc/$PID/task/*; do echo "$(cat $t/comm) $(awk '{print $14+$15}' $t/stat)"; done \
+  | awk '{a[$1]+=$2} END {for (k in a) print k, a[k]}' | sort; }
 rss() { awk '/VmRSS|VmHWM/ {printf "%s=%d MiB ", $1, $2/1024}' /proc/$PID/status; echo; }
 
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(rustc --version)"
 echo "== 1. sustained ingest, as fast as the service answers (batches of 1000, 4 connections, ${DURATION}s)"
+threads > "$DATA/t0"
 "$BIN" loadgen --url $URL --api-key "$KEY" --duration "$DURATION" --batch 1000 --connections 4 | tee "$DATA/max.json"
+threads > "$DATA/t1"
+ACCEPTED=$(json "['events_accepted']" < "$DATA/max.json")
+echo "CPU per event by thread (µs; $(getconf CLK_TCK) ticks/s):"
+join "$DATA/t0" "$DATA/t1" | awk -v n="$ACCEPTED" -v hz="$(getconf CLK_TCK)" \
+  '{d = $3 - $2; if (d > 0) printf "  %-16s %6.1f\n", $1, d * 1e6 / hz / n}'
 rss
 MAX=$(json "['events_per_sec']" < "$DATA/max.json" | cut -d. -f1)
 HALF=$(python3 -c "print(int($MAX/2))")

@@ -576,6 +576,28 @@ async fn discard(state: &AppState, body: Body) {
     }
 }
 
+/// A refused body as an answer: 400 with the records' errors, 413 for too many records.
+fn prepare_error(state: &AppState, e: PrepareError) -> ApiError {
+    match e {
+        PrepareError::Malformed(ref errors) => {
+            state.metrics.error("malformed");
+            ApiError::BadRequest(
+                format!("{e}; nothing was stored"),
+                Some(json!({"errors": errors})),
+            )
+        }
+        PrepareError::TooManyRecords { .. } => {
+            state.metrics.error("too_large");
+            ApiError::TooLarge(e.to_string())
+        }
+        PrepareError::Empty => {
+            state.metrics.error("malformed");
+            bad(e.to_string())
+        }
+        PrepareError::Internal(m) => ApiError::Internal(anyhow::anyhow!(m)),
+    }
+}
+
 fn saturated(state: &AppState) -> ApiError {
     state.metrics.error("saturated");
     ApiError::TooManyRequests {
@@ -597,7 +619,6 @@ async fn ingest(
         return Err(saturated(&state));
     };
     let bytes = read_body(&state, &headers, body).await?;
-    let read_ms = received.elapsed().as_secs_f64() * 1000.0;
     let rules = Arc::clone(&state.rules);
     let max = state.config.config.server.max_records;
     let prepared = pipeline::prepare_async(
@@ -609,41 +630,8 @@ async fn ingest(
         max,
         received,
     )
-    .await;
-    let prepared = match prepared {
-        Ok(p) => p,
-        Err(e) => {
-            state.metrics.error("malformed");
-            return Err(match e {
-                PrepareError::Malformed(errors) => {
-                    let first = &errors[0];
-                    let at = match (first.index, first.line) {
-                        (_, Some(l)) => format!("line {l}"),
-                        (Some(i), None) => format!("record {i}"),
-                        _ => "the body".to_string(),
-                    };
-                    ApiError::BadRequest(
-                        format!("{at}: {}; nothing was stored", first.reason),
-                        Some(json!({"errors": errors})),
-                    )
-                }
-                PrepareError::TooManyRecords { max, .. } => {
-                    state.metrics.error("too_large");
-                    return Err(ApiError::TooLarge(format!(
-                        "more than {max} records in one request; split the batch"
-                    )));
-                }
-                PrepareError::Empty => bad("the body holds no records"),
-                PrepareError::Internal(e) => ApiError::Internal(anyhow::anyhow!(e)),
-            });
-        }
-    };
-    tracing::debug!(
-        events = prepared.rows.len(),
-        read_ms,
-        ms = received.elapsed().as_secs_f64() * 1000.0,
-        "prepared"
-    );
+    .await
+    .map_err(|e| prepare_error(&state, e))?;
     let rx = match state.submitter.try_submit(prepared) {
         Ok(rx) => rx,
         Err(SubmitError::Saturated) => return Err(saturated(&state)),
@@ -701,28 +689,12 @@ pub async fn analyze(
 ) -> ApiResult<Json<Value>> {
     let provider = provider_param(&q)?;
     let bytes = read_body(&state, &headers, body).await?;
-    let out =
-        tokio::task::spawn_blocking(move || pipeline::decode(&bytes, provider, "analyze", 100))
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
-    let events = match out {
-        Ok((events, _)) => events,
-        Err(PrepareError::Malformed(errors)) => {
-            return Err(ApiError::BadRequest(
-                format!(
-                    "record {}: {}",
-                    errors[0].index.unwrap_or(0),
-                    errors[0].reason
-                ),
-                Some(json!({"errors": errors})),
-            ));
-        }
-        Err(PrepareError::TooManyRecords { max, .. }) => {
-            return Err(bad(format!("analyze takes at most {max} records")));
-        }
-        Err(PrepareError::Empty) => return Err(bad("the body holds no records")),
-        Err(PrepareError::Internal(e)) => return Err(ApiError::Internal(anyhow::anyhow!(e))),
-    };
+    let (events, _) = state
+        .workers
+        .run(move || pipeline::decode(&bytes, provider, "analyze", 100))
+        .await
+        .and_then(|r| r)
+        .map_err(|e| prepare_error(&state, e))?;
     let mut detections = Vec::new();
     for e in &events {
         for m in state.rules.detect(e).matches {

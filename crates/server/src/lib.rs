@@ -222,20 +222,20 @@ impl Service {
         routes::router(Arc::clone(&self.state))
     }
 
-    /// Decodes, detects and commits one body, as the ingest API would (used by `demo`).
+    /// Decodes, detects and commits one body, as the ingest API would (used by `demo`), waiting
+    /// for room in the queue instead of refusing.
     pub async fn ingest(
         &self,
         body: Vec<u8>,
         provider: Option<Provider>,
         source: &str,
     ) -> anyhow::Result<Committed> {
-        let rules = Arc::clone(&self.state.rules);
         let prepared = pipeline::prepare_async(
             &self.state.workers,
             body,
             provider,
             source.to_string(),
-            rules,
+            Arc::clone(&self.state.rules),
             usize::MAX,
             std::time::Instant::now(),
         )
@@ -246,14 +246,9 @@ impl Service {
                 .submitter
                 .submit(p)
                 .await
-                .map_err(|e| anyhow::anyhow!(e)),
-            Err(PrepareError::Empty) => Ok(Committed {
-                accepted: 0,
-                duplicates: 0,
-                skipped: 0,
-                signals: 0,
-            }),
-            Err(e) => anyhow::bail!("{e:?}"),
+                .map_err(anyhow::Error::msg),
+            Err(PrepareError::Empty) => Ok(Committed::default()),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -300,6 +295,27 @@ impl Service {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Detects and commits events that are already decoded, waiting for room in the queue (for
+/// sources that can wait, like a directory).
+pub async fn ingest_events(
+    state: &AppState,
+    events: Vec<cloudsentinel_core::Event>,
+) -> anyhow::Result<Committed> {
+    if events.is_empty() {
+        return Ok(Committed::default());
+    }
+    let rules = Arc::clone(&state.rules);
+    let prepared = state
+        .workers
+        .run(move || pipeline::detect_rows(events, &rules, std::time::Instant::now()))
+        .await?;
+    state
+        .submitter
+        .submit(prepared)
+        .await
+        .map_err(anyhow::Error::msg)
 }
 
 /// Creates the first admin when there are no users.

@@ -1,11 +1,11 @@
 //! From an ingest body to committed events, alerts and incidents.
 //!
 //! Two halves:
-//! - [`prepare`] (any thread, in parallel): decode and normalize the body, run the stateless
-//!   Sigma detection rules on each event. Malformed input is refused here, before anything is
+//! - [`prepare_async`] (the [`Workers`] threads, in parallel): decode and normalize the body, run
+//!   the stateless Sigma detection rules on each event. Malformed input is refused here, before anything is
 //!   queued, with the record index and reason.
 //! - [`Pipeline`] (one thread): takes prepared batches in arrival order, drops events already
-//!   stored (a retried batch), feeds the Sigma correlations, folds signals into alerts
+//!   stored (a retried batch), hands the Sigma correlations to their own thread, folds signals into alerts
 //!   (dedup window), applies suppressions, groups alerts into incidents, and commits events,
 //!   alerts and incidents in one transaction. Several waiting batches share a commit. Each
 //!   batch's sender is answered only after that commit, so an acknowledged batch is on disk.
@@ -43,16 +43,28 @@ pub struct RecordError {
     pub reason: String,
 }
 
+impl std::fmt::Display for RecordError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.index, self.line) {
+            (_, Some(l)) => write!(f, "line {l}: {}", self.reason),
+            (Some(i), None) => write!(f, "record {i}: {}", self.reason),
+            (None, None) => f.write_str(&self.reason),
+        }
+    }
+}
+
 /// Why a body was refused.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PrepareError {
+    /// Up to 20 errors, the first one first.
+    #[error("{}", .0.first().map(ToString::to_string).unwrap_or_default())]
     Malformed(Vec<RecordError>),
-    TooManyRecords {
-        records: usize,
-        max: usize,
-    },
+    #[error("more than {max} records in one request; split the batch")]
+    TooManyRecords { records: usize, max: usize },
+    #[error("the body holds no records")]
     Empty,
     /// A worker thread failed (a bug): answered as a 500.
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -153,22 +165,6 @@ pub fn decode(
     Ok((events, skipped))
 }
 
-/// Decodes a body and runs the detection rules on every event: all the per-event work that can
-/// run on any thread. Nothing is queued if a record is malformed.
-pub fn prepare(
-    body: &[u8],
-    provider: Option<Provider>,
-    source: &str,
-    rules: &RuleSet,
-    max_records: usize,
-    received: Instant,
-) -> Result<Prepared, PrepareError> {
-    let (events, skipped) = decode(body, provider, source, max_records)?;
-    let mut p = detect_rows(events, rules, received);
-    p.skipped = skipped;
-    Ok(p)
-}
-
 /// Runs the detection rules on events and turns them into rows.
 pub fn detect_rows(events: Vec<Event>, rules: &RuleSet, received: Instant) -> Prepared {
     let mut signals = Vec::new();
@@ -200,7 +196,8 @@ type Job = Box<dyn FnOnce() + Send>;
 /// A fixed set of threads for decoding and detection. Not tokio's blocking pool: that one
 /// spreads work over up to hundreds of threads, and memory allocated on one of them and freed by
 /// the pipeline thread then goes back to an idle thread's heap, so every batch faults in fresh
-/// pages. Measured: 46 µs of CPU per event on the blocking pool, 22 µs on a fixed pool.
+/// pages. Measured: 46 µs of CPU per event for this stage on the blocking pool, 22–38 µs on a
+/// fixed pool (BENCHMARKS.md).
 pub struct Workers {
     tx: std::sync::mpsc::Sender<Job>,
 }
@@ -217,7 +214,11 @@ impl Workers {
                     loop {
                         let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
                         match job {
-                            Ok(job) => job(),
+                            // A panic fails that one request (its answer channel is dropped), not
+                            // the thread.
+                            Ok(job) => {
+                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                            }
                             Err(_) => return,
                         }
                     }
@@ -242,7 +243,8 @@ impl Workers {
     }
 }
 
-/// [`prepare`] on the detection threads, for async callers.
+/// Decodes a body and runs the detection rules on every event, on the detection threads: all the
+/// per-event work that can run in parallel. Nothing is queued if a record is malformed.
 pub async fn prepare_async(
     workers: &Workers,
     body: Vec<u8>,
@@ -288,7 +290,7 @@ pub async fn prepare_async(
 }
 
 /// What the pipeline answers for one batch.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct Committed {
     /// Events stored by this batch.
     pub accepted: u64,
@@ -326,54 +328,52 @@ pub struct Submitter {
 
 impl Submitter {
     /// Queues a batch if the queue has room; the receiver answers after the commit.
-    pub fn try_submit(
-        &self,
-        p: Prepared,
-    ) -> Result<oneshot::Receiver<Result<Committed, String>>, SubmitError> {
+    pub fn try_submit(&self, p: Prepared) -> Result<Answer, SubmitError> {
+        self.queue(p).map_err(|(e, _)| e)
+    }
+
+    /// Queues a batch, waiting for room (for sources that can wait, like a directory).
+    pub async fn submit(&self, mut p: Prepared) -> Result<Committed, String> {
+        loop {
+            match self.queue(p) {
+                Ok(rx) => return rx.await.map_err(|_| "pipeline stopped".to_string())?,
+                Err((SubmitError::Stopped, _)) => return Err("pipeline stopped".into()),
+                Err((SubmitError::Saturated, back)) => {
+                    p = back;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// Queues a batch, or hands it back with the reason it was not queued.
+    fn queue(&self, p: Prepared) -> Result<Answer, (SubmitError, Prepared)> {
         let n = p.rows.len() as i64;
         let before = self.metrics.queued_events.fetch_add(n, Ordering::SeqCst);
         if before > 0 && (before + n) as usize > self.max_queued {
             self.metrics.queued_events.fetch_sub(n, Ordering::SeqCst);
-            return Err(SubmitError::Saturated);
+            return Err((SubmitError::Saturated, p));
         }
         let (tx, rx) = oneshot::channel();
         match self.tx.try_send(Msg::Batch(p, tx)) {
             Ok(()) => Ok(rx),
             Err(e) => {
                 self.metrics.queued_events.fetch_sub(n, Ordering::SeqCst);
-                Err(match e {
-                    TrySendError::Full(_) => SubmitError::Saturated,
-                    TrySendError::Disconnected(_) => SubmitError::Stopped,
-                })
+                let (why, msg) = match e {
+                    TrySendError::Full(m) => (SubmitError::Saturated, m),
+                    TrySendError::Disconnected(m) => (SubmitError::Stopped, m),
+                };
+                let Msg::Batch(p, _) = msg else {
+                    unreachable!("a batch was sent")
+                };
+                Err((why, p))
             }
-        }
-    }
-
-    /// Queues a batch, waiting for room (for sources that can wait, like a directory).
-    pub async fn submit(&self, p: Prepared) -> Result<Committed, String> {
-        let mut p = Some(p);
-        loop {
-            let batch = p.take().expect("present");
-            let n = batch.rows.len() as i64;
-            let before = self.metrics.queued_events.load(Ordering::SeqCst);
-            if before == 0 || (before + n) as usize <= self.max_queued {
-                self.metrics.queued_events.fetch_add(n, Ordering::SeqCst);
-                let (tx, rx) = oneshot::channel();
-                let sender = self.tx.clone();
-                let sent = tokio::task::spawn_blocking(move || sender.send(Msg::Batch(batch, tx)))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if sent.is_err() {
-                    self.metrics.queued_events.fetch_sub(n, Ordering::SeqCst);
-                    return Err("pipeline stopped".into());
-                }
-                return rx.await.map_err(|_| "pipeline stopped".to_string())?;
-            }
-            p = Some(batch);
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 }
+
+/// The answer to a queued batch, sent after its commit.
+pub type Answer = oneshot::Receiver<Result<Committed, String>>;
 
 /// Settings of the pipeline thread.
 #[derive(Debug, Clone)]
@@ -624,7 +624,6 @@ fn process(
     alerter: &mut Alerter,
 ) -> anyhow::Result<Processed> {
     let now = Utc::now();
-    let t0 = Instant::now();
     let sizes: Vec<usize> = batches.iter().map(|(p, _)| p.rows.len()).collect();
     let events: Vec<NewEvent> = batches
         .iter_mut()
@@ -640,13 +639,9 @@ fn process(
     let mut answers = Vec::with_capacity(batches.len());
     let mut changed = Vec::new();
     let mut correlation = Vec::new();
-    let t1 = Instant::now();
-    let mut derive_ms = 0.0;
+    let mut late_signals = Some(late_signals);
     store.commit(&events, &mut |fresh_all: &[bool]| {
-        let td = Instant::now();
-        answers.clear();
-        correlation.clear();
-        let mut signals = late_signals.clone();
+        let mut signals = late_signals.take().unwrap_or_default();
         let mut at = 0usize;
         for ((p, _), n) in batches.iter_mut().zip(&sizes) {
             let rows = &events[at..at + n];
@@ -668,9 +663,9 @@ fn process(
             metrics
                 .duplicates
                 .fetch_add(answer.duplicates, Ordering::Relaxed);
-            for (i, s, ctx) in &p.signals {
-                if fresh[*i] {
-                    signals.push((s.clone(), ctx.clone()));
+            for (i, s, ctx) in std::mem::take(&mut p.signals) {
+                if fresh[i] {
+                    signals.push((s, ctx));
                 }
             }
             for (i, c, ctx) in std::mem::take(&mut p.correlation) {
@@ -694,15 +689,8 @@ fn process(
         }
         let (alerts, incidents) = alerter.take_dirty();
         changed = alerts.clone();
-        derive_ms = td.elapsed().as_secs_f64() * 1000.0;
         Derived { alerts, incidents }
     })?;
-    tracing::debug!(
-        rows_ms = (t1 - t0).as_secs_f64() * 1000.0,
-        store_ms = t1.elapsed().as_secs_f64() * 1000.0 - derive_ms,
-        derive_ms,
-        "commit phases"
-    );
     alerter.prune();
     Ok((answers, changed, correlation))
 }

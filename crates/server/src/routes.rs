@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{MethodRouter, on};
@@ -818,15 +818,4 @@ table{{border-collapse:collapse;font-size:.9em}}td,th{{text-align:left;padding:.
 The label on each route is the least role it needs (viewer &lt; analyst &lt; responder &lt; admin). \
 Machine-readable: <a href=\"/api/openapi.json\">/api/openapi.json</a>.</p>{body}</body></html>"
     ))
-}
-
-/// Methods, for tests: every (method, path) of the API.
-pub fn all_routes() -> impl Iterator<Item = (Method, &'static str, Need)> {
-    ROUTES.iter().map(|s| {
-        (
-            Method::from_bytes(s.method.as_bytes()).expect("valid method"),
-            s.path,
-            s.need,
-        )
-    })
 }

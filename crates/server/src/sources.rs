@@ -7,12 +7,12 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use cloudsentinel_core::Provider;
-use cloudsentinel_ingest::{Item, decode_file, discover};
+use cloudsentinel_core::{Event, Provider};
+use cloudsentinel_ingest::reader::decode_file_with;
+use cloudsentinel_ingest::{Item, discover};
 
 use crate::config::SourceSection;
-use crate::pipeline::{self, PrepareError};
-use crate::{AppState, blocking};
+use crate::{AppState, blocking, ingest_events};
 
 /// Events per batch handed to the pipeline.
 const CHUNK: usize = 5000;
@@ -95,16 +95,15 @@ async fn ingest_file(
     file: &std::path::Path,
     provider: Option<Provider>,
 ) -> anyhow::Result<()> {
-    // Decode on a blocking thread into chunks of records' text, re-prepared per chunk so that
-    // detection runs on the same path as HTTP ingest.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<String>>(2);
+    // Decode on a blocking thread, handing chunks of events to detection as they come.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Event>>(2);
     let path = file.to_path_buf();
     let metrics = Arc::clone(&state.metrics);
     let reader = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(CHUNK);
-        decode_file(&path, &mut |item| match item {
+        decode_file_with(&path, provider, &mut |item| match item {
             Item::Event(e) => {
-                chunk.push(e.raw.text().to_string());
+                chunk.push(*e);
                 if chunk.len() >= CHUNK {
                     let _ = tx.blocking_send(std::mem::take(&mut chunk));
                 }
@@ -119,29 +118,10 @@ async fn ingest_file(
             let _ = tx.blocking_send(chunk);
         }
     });
-    while let Some(records) = rx.recv().await {
-        let body = records.join("\n").into_bytes();
-        let prepared = pipeline::prepare_async(
-            &state.workers,
-            body,
-            provider,
-            file.display().to_string(),
-            Arc::clone(&state.rules),
-            usize::MAX,
-            std::time::Instant::now(),
-        )
-        .await;
-        match prepared {
-            Ok(p) => {
-                state
-                    .submitter
-                    .submit(p)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e))?;
-            }
-            Err(PrepareError::Empty) => {}
-            Err(e) => anyhow::bail!("{}: {e:?}", file.display()),
-        }
+    while let Some(events) = rx.recv().await {
+        ingest_events(state, events)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e:#}", file.display()))?;
     }
     reader.await?;
     Ok(())

@@ -442,7 +442,7 @@ pub struct KeyCount {
 pub trait Store: Send + Sync {
     // --- pipeline -------------------------------------------------------------------------
     /// One durable transaction: stores `events`, ignoring those already stored (same id and
-    /// time: a retried batch), then calls `derive` with, per event, whether it was new, and
+    /// time: a retried batch), then calls `derive` once with, per event, whether it was new, and
     /// stores the alerts and incidents it returns.
     fn commit(
         &self,
