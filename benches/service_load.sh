@@ -60,6 +60,9 @@ wait $SAMPLER
 echo "server RSS every 2 s: $(cat "$DATA/rss.txt")MiB"
 rss
 
+echo "== server metrics after phases 1-3"
+curl -sf $URL/metrics | grep -E '^cloudsentinel_(pipeline_latency_seconds_(sum|count)|commits_total|errors_total\{kind="saturated"\})'
+
 echo "== 4. fill to 1,000,000 events (and 10,000 alerts), then GET /api/v1/alerts"
 STORED=$(curl -sf $URL/api/v1/dashboard/stats -H "authorization: Bearer $TOKEN" | json "['events_total']")
 LEFT=$((1000000 - STORED))
@@ -78,4 +81,3 @@ curl -sf $URL/api/v1/dashboard/stats -H "authorization: Bearer $TOKEN" | python3
 "$BIN" loadgen --url $URL --mode alerts --user bench --password bench-password-123 --duration 20
 rss
 echo "== database size: $(du -sh "$DATA" | cut -f1)"
-curl -sf $URL/metrics | grep -E '^cloudsentinel_(pipeline_latency_seconds_(sum|count)|commits_total|errors_total\{kind="saturated"\})'
