@@ -423,12 +423,13 @@ fn seed_alerts(args: &LoadgenArgs) -> anyhow::Result<ExitCode> {
                 assignee: None,
                 incident_id: None,
                 verdict: None,
+                tp_score: None,
             });
         }
         let mut batch = Some(batch);
         store.commit(&[], &mut |_| Derived {
             alerts: batch.take().unwrap_or_default(),
-            incidents: Vec::new(),
+            ..Derived::default()
         })?;
         written += n;
     }

@@ -331,6 +331,18 @@ pub enum SignalKind {
     Rule,
     /// A Sigma correlation rule fired over several events.
     Correlation,
+    /// The behavioural model found an event unlike the principal's baseline.
+    Anomaly,
+}
+
+impl SignalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalKind::Rule => "rule",
+            SignalKind::Correlation => "correlation",
+            SignalKind::Anomaly => "anomaly",
+        }
+    }
 }
 
 /// One detector's finding on one or more events.

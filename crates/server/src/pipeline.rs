@@ -804,11 +804,7 @@ impl Alerter {
             event_ids.truncate(MAX_EVIDENCE);
             let a = AlertRecord {
                 id,
-                kind: match s.kind {
-                    SignalKind::Rule => "rule",
-                    SignalKind::Correlation => "correlation",
-                }
-                .to_string(),
+                kind: s.kind.as_str().to_string(),
                 rule_id: s.rule_id,
                 title: s.title,
                 level: s.level,

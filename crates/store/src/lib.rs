@@ -181,6 +181,10 @@ pub struct AlertRecord {
     pub incident_id: Option<i64>,
     /// The latest analyst verdict, if any.
     pub verdict: Option<Verdict>,
+    /// How likely a true positive, by the feedback model active when it was raised or last
+    /// rescored; `None` without one.
+    #[serde(default)]
+    pub tp_score: Option<f64>,
 }
 
 /// Evidence ids kept per alert; the count keeps counting past it.
@@ -212,6 +216,69 @@ pub struct Derived {
     /// New alerts and updates to open ones (detection columns only on update).
     pub alerts: Vec<AlertRecord>,
     pub incidents: Vec<IncidentRecord>,
+    /// Behaviour features of new alerts' first events (kept for the feedback model).
+    pub features: Vec<AlertFeatures>,
+}
+
+/// The behaviour features an alert was raised with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertFeatures {
+    pub alert_id: i64,
+    /// Feature schema version.
+    pub schema: u32,
+    pub values: Vec<f32>,
+    pub anomaly_score: Option<f64>,
+}
+
+/// A model in the registry. `artefact` is the trained model itself, loaded only when asked.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ModelRecord {
+    pub id: i64,
+    /// `anomaly` or `feedback`.
+    pub name: String,
+    /// 1, 2, ... per name.
+    pub version: i64,
+    /// Feature schema version.
+    pub schema: u32,
+    /// `training`, `ready` or `failed`.
+    pub status: String,
+    /// 0 to 1 while training.
+    pub progress: f64,
+    pub message: String,
+    pub created: DateTime<Utc>,
+    pub finished: Option<DateTime<Utc>>,
+    pub trained_by: String,
+    pub window_from: Option<DateTime<Utc>>,
+    pub window_to: Option<DateTime<Utc>>,
+    pub samples: u64,
+    pub metrics: serde_json::Value,
+    pub params: serde_json::Value,
+    pub active: bool,
+    pub activated: Option<DateTime<Utc>>,
+    #[serde(skip)]
+    pub artefact: Option<Vec<u8>>,
+}
+
+/// A model about to be trained.
+#[derive(Debug, Clone)]
+pub struct NewModel {
+    pub name: String,
+    pub schema: u32,
+    pub trained_by: String,
+    pub window_from: Option<DateTime<Utc>>,
+    pub window_to: Option<DateTime<Utc>>,
+    pub params: serde_json::Value,
+}
+
+/// How a training run ended.
+#[derive(Debug, Clone)]
+pub struct ModelResult {
+    /// `ready` or `failed`.
+    pub status: &'static str,
+    pub message: String,
+    pub samples: u64,
+    pub metrics: serde_json::Value,
+    pub artefact: Option<Vec<u8>>,
 }
 
 /// What a commit did.
@@ -232,6 +299,8 @@ pub enum AlertSort {
     Level,
     Count,
     Id,
+    /// The feedback model's true-positive score (alerts without one last when descending).
+    TpScore,
 }
 
 /// Filters for alert lists; every field narrows.
@@ -568,4 +637,31 @@ pub trait Store: Send + Sync {
     /// Whether a source file (by path, size and modification time) was already ingested.
     fn source_file_done(&self, path: &str, size: u64, mtime: i64) -> Result<bool>;
     fn mark_source_file(&self, path: &str, size: u64, mtime: i64) -> Result<()>;
+
+    // Learning.
+    /// Visits the events stored in a time window in time order (without their raw records),
+    /// until `visit` answers false. Answers how many were visited.
+    fn scan_events(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        visit: &mut dyn FnMut(EventRow) -> bool,
+    ) -> Result<u64>;
+    fn alert_features(&self, alert_ids: &[i64]) -> Result<Vec<AlertFeatures>>;
+    fn set_tp_scores(&self, scores: &[(i64, f64)]) -> Result<()>;
+    /// Registers a model in `training` state, with the next version of its name.
+    fn create_model(&self, m: &NewModel) -> Result<ModelRecord>;
+    fn model_progress(&self, id: i64, progress: f64, message: &str) -> Result<()>;
+    fn finish_model(&self, id: i64, r: &ModelResult) -> Result<()>;
+    /// All models, newest first, without artefacts.
+    fn models(&self, name: Option<&str>) -> Result<Vec<ModelRecord>>;
+    fn model(&self, id: i64, with_artefact: bool) -> Result<Option<ModelRecord>>;
+    /// Makes a ready model the active one of its name (the previous one stops being active).
+    /// Conflict when it is not ready.
+    fn activate_model(&self, id: i64) -> Result<Option<ModelRecord>>;
+    fn deactivate_models(&self, name: &str) -> Result<()>;
+    fn active_model(&self, name: &str) -> Result<Option<ModelRecord>>;
+    /// Small named blobs the service keeps across restarts (the behaviour baselines).
+    fn put_state(&self, key: &str, value: &[u8]) -> Result<()>;
+    fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>>;
 }

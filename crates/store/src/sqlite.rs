@@ -164,6 +164,44 @@ CREATE TABLE source_files (
     done INTEGER NOT NULL,
     PRIMARY KEY (path, size, mtime)
 );
+"#,
+    // 2: learning: feedback scores on alerts, the features alerts were raised with, the model
+    // registry, and state kept across restarts.
+    r#"
+ALTER TABLE alerts ADD COLUMN tp_score REAL;
+CREATE INDEX alerts_tp_score ON alerts(tp_score);
+CREATE TABLE alert_features (
+    alert_id INTEGER PRIMARY KEY,
+    schema INTEGER NOT NULL,
+    features TEXT NOT NULL,
+    anomaly_score REAL
+);
+CREATE TABLE models (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    schema INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    created INTEGER NOT NULL,
+    finished INTEGER,
+    trained_by TEXT NOT NULL,
+    window_from INTEGER,
+    window_to INTEGER,
+    samples INTEGER NOT NULL DEFAULT 0,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    params TEXT NOT NULL DEFAULT '{}',
+    artefact BLOB,
+    active INTEGER NOT NULL DEFAULT 0,
+    activated INTEGER,
+    UNIQUE (name, version)
+);
+CREATE TABLE state (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    updated INTEGER NOT NULL
+);
 "#];
 
 /// How the SQLite file is opened.
@@ -317,7 +355,7 @@ fn escape_like(s: &str) -> String {
 
 const ALERT_COLUMNS: &str = "id, kind, rule_id, title, level, techniques, tactics, entity, account, \
     access_key, source_ip, first_seen, last_seen, created, updated, count, event_ids, explanation, \
-    status, assignee, incident_id, verdict";
+    status, assignee, incident_id, verdict, tp_score";
 
 fn alert_row(r: &Row<'_>) -> rusqlite::Result<AlertRecord> {
     Ok(AlertRecord {
@@ -345,6 +383,34 @@ fn alert_row(r: &Row<'_>) -> rusqlite::Result<AlertRecord> {
         verdict: r
             .get::<_, Option<String>>(21)?
             .and_then(|v| Verdict::parse(&v)),
+        tp_score: r.get(22)?,
+    })
+}
+
+const MODEL_COLUMNS: &str = "id, name, version, schema, status, progress, message, created, \
+    finished, trained_by, window_from, window_to, samples, metrics, params, active, activated";
+
+fn model_row(r: &Row<'_>) -> rusqlite::Result<ModelRecord> {
+    let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
+    Ok(ModelRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        version: r.get(2)?,
+        schema: r.get::<_, i64>(3)? as u32,
+        status: r.get(4)?,
+        progress: r.get(5)?,
+        message: r.get(6)?,
+        created: time(r.get(7)?),
+        finished: r.get::<_, Option<i64>>(8)?.map(time),
+        trained_by: r.get(9)?,
+        window_from: r.get::<_, Option<i64>>(10)?.map(time),
+        window_to: r.get::<_, Option<i64>>(11)?.map(time),
+        samples: r.get::<_, i64>(12)? as u64,
+        metrics: json(r.get(13)?),
+        params: json(r.get(14)?),
+        active: r.get::<_, i64>(15)? != 0,
+        activated: r.get::<_, Option<i64>>(16)?.map(time),
+        artefact: None,
     })
 }
 
@@ -690,12 +756,13 @@ impl Store for SqliteStore {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO alerts (id, kind, rule_id, title, level, techniques, tactics, entity, \
                  account, access_key, source_ip, first_seen, last_seen, created, updated, count, \
-                 event_ids, explanation, status, assignee, incident_id, verdict) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22) \
+                 event_ids, explanation, status, assignee, incident_id, verdict, tp_score) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) \
                  ON CONFLICT(id) DO UPDATE SET first_seen = excluded.first_seen, \
                  last_seen = excluded.last_seen, updated = excluded.updated, count = excluded.count, \
                  event_ids = excluded.event_ids, explanation = excluded.explanation, \
-                 incident_id = excluded.incident_id",
+                 incident_id = excluded.incident_id, \
+                 tp_score = COALESCE(excluded.tp_score, alerts.tp_score)",
             )?;
             for a in &batch.alerts {
                 stmt.execute(params![
@@ -721,6 +788,21 @@ impl Store for SqliteStore {
                     a.assignee,
                     a.incident_id,
                     a.verdict.map(Verdict::as_str),
+                    a.tp_score,
+                ])?;
+            }
+        }
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO alert_features (alert_id, schema, features, anomaly_score) \
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for f in &batch.features {
+                stmt.execute(params![
+                    f.alert_id,
+                    f.schema as i64,
+                    serde_json::to_string(&f.values).unwrap_or_default(),
+                    f.anomaly_score,
                 ])?;
             }
         }
@@ -951,6 +1033,7 @@ impl Store for SqliteStore {
             AlertSort::Level => "level",
             AlertSort::Count => "count",
             AlertSort::Id => "id",
+            AlertSort::TpScore => "COALESCE(tp_score, -1)",
         };
         let dir = if q.descending { "DESC" } else { "ASC" };
         let conn = self.read();
@@ -1655,6 +1738,228 @@ impl Store for SqliteStore {
         )?;
         Ok(())
     }
+
+    fn scan_events(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        visit: &mut dyn FnMut(EventRow) -> bool,
+    ) -> Result<u64> {
+        // Pages by (time, id_hash), the unique index, so that no read transaction stays open for long.
+        let mut after = (since.map(ms).unwrap_or(i64::MIN), i64::MIN);
+        let until = until.map(ms).unwrap_or(i64::MAX);
+        let mut n = 0u64;
+        loop {
+            let page: Vec<(EventRow, i64)> = {
+                let conn = self.read();
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS}, id_hash FROM events \
+                     WHERE (time, id_hash) > (?1, ?2) AND time < ?3 \
+                     ORDER BY time, id_hash LIMIT 5000"
+                ))?;
+                stmt.query_map(params![after.0, after.1, until], |r| {
+                    Ok((event_row(r)?.0, r.get(19)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?
+            };
+            if page.is_empty() {
+                return Ok(n);
+            }
+            for (row, seq) in page {
+                after = (ms(row.time), seq);
+                n += 1;
+                if !visit(row) {
+                    return Ok(n);
+                }
+            }
+        }
+    }
+
+    fn alert_features(&self, alert_ids: &[i64]) -> Result<Vec<AlertFeatures>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT alert_id, schema, features, anomaly_score FROM alert_features WHERE alert_id = ?1",
+        )?;
+        let mut out = Vec::new();
+        for id in alert_ids {
+            if let Some(f) = stmt
+                .query_row(params![id], |r| {
+                    Ok(AlertFeatures {
+                        alert_id: r.get(0)?,
+                        schema: r.get::<_, i64>(1)? as u32,
+                        values: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+                        anomaly_score: r.get(3)?,
+                    })
+                })
+                .optional()?
+            {
+                out.push(f);
+            }
+        }
+        Ok(out)
+    }
+
+    fn set_tp_scores(&self, scores: &[(i64, f64)]) -> Result<()> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached("UPDATE alerts SET tp_score = ?2 WHERE id = ?1")?;
+            for (id, s) in scores {
+                stmt.execute(params![id, s])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn create_model(&self, m: &NewModel) -> Result<ModelRecord> {
+        let id = {
+            let mut conn = self.write();
+            let tx = conn.transaction()?;
+            let version: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE name = ?1",
+                params![m.name],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO models (name, version, schema, status, created, trained_by, window_from, \
+                 window_to, params) VALUES (?1, ?2, ?3, 'training', ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    m.name,
+                    version,
+                    m.schema as i64,
+                    ms(Utc::now()),
+                    m.trained_by,
+                    m.window_from.map(ms),
+                    m.window_to.map(ms),
+                    m.params.to_string(),
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            id
+        };
+        self.model(id, false)?
+            .ok_or_else(|| StoreError::Corrupt("a model vanished as it was created".into()))
+    }
+
+    fn model_progress(&self, id: i64, progress: f64, message: &str) -> Result<()> {
+        self.write().execute(
+            "UPDATE models SET progress = ?2, message = ?3 WHERE id = ?1",
+            params![id, progress, message],
+        )?;
+        Ok(())
+    }
+
+    fn finish_model(&self, id: i64, r: &ModelResult) -> Result<()> {
+        self.write().execute(
+            "UPDATE models SET status = ?2, message = ?3, samples = ?4, metrics = ?5, artefact = ?6, \
+             progress = 1, finished = ?7 WHERE id = ?1",
+            params![
+                id,
+                r.status,
+                r.message,
+                r.samples as i64,
+                r.metrics.to_string(),
+                r.artefact,
+                ms(Utc::now())
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn models(&self, name: Option<&str>) -> Result<Vec<ModelRecord>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {MODEL_COLUMNS} FROM models WHERE ?1 IS NULL OR name = ?1 ORDER BY id DESC"
+        ))?;
+        Ok(stmt
+            .query_map(params![name], model_row)?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn model(&self, id: i64, with_artefact: bool) -> Result<Option<ModelRecord>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {MODEL_COLUMNS}, artefact FROM models WHERE id = ?1"
+        ))?;
+        Ok(stmt
+            .query_row(params![id], |r| {
+                let mut m = model_row(r)?;
+                if with_artefact {
+                    m.artefact = r.get(17)?;
+                }
+                Ok(m)
+            })
+            .optional()?)
+    }
+
+    fn activate_model(&self, id: i64) -> Result<Option<ModelRecord>> {
+        {
+            let mut conn = self.write();
+            let tx = conn.transaction()?;
+            let found: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT name, status FROM models WHERE id = ?1",
+                    params![id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((name, status)) = found else {
+                return Ok(None);
+            };
+            if status != "ready" {
+                return Err(StoreError::Conflict(format!(
+                    "model {id} is {status}: only a ready model can be activated"
+                )));
+            }
+            tx.execute("UPDATE models SET active = 0 WHERE name = ?1", params![name])?;
+            tx.execute(
+                "UPDATE models SET active = 1, activated = ?2 WHERE id = ?1",
+                params![id, ms(Utc::now())],
+            )?;
+            tx.commit()?;
+        }
+        self.model(id, true)
+    }
+
+    fn deactivate_models(&self, name: &str) -> Result<()> {
+        self.write()
+            .execute("UPDATE models SET active = 0 WHERE name = ?1", params![name])?;
+        Ok(())
+    }
+
+    fn active_model(&self, name: &str) -> Result<Option<ModelRecord>> {
+        let id: Option<i64> = self
+            .read()
+            .query_row(
+                "SELECT id FROM models WHERE name = ?1 AND active = 1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match id {
+            Some(id) => self.model(id, true),
+            None => Ok(None),
+        }
+    }
+
+    fn put_state(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.write().execute(
+            "INSERT OR REPLACE INTO state (key, value, updated) VALUES (?1, ?2, ?3)",
+            params![key, value, ms(Utc::now())],
+        )?;
+        Ok(())
+    }
+
+    fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .read()
+            .query_row("SELECT value FROM state WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
 }
 
 #[cfg(test)]
@@ -1666,7 +1971,7 @@ mod tests {
         let mut alerts = Some(alerts);
         s.commit(&events, &mut |_| Derived {
             alerts: alerts.take().unwrap_or_default(),
-            incidents: Vec::new(),
+            ..Derived::default()
         })
         .unwrap()
     }
@@ -1723,6 +2028,7 @@ mod tests {
             assignee: None,
             incident_id: None,
             verdict: None,
+            tp_score: None,
         }
     }
 
@@ -1854,6 +2160,104 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{err}");
         assert_eq!(s.suppressions(Utc::now()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn models_are_versioned_and_one_per_name_is_active() {
+        let (_d, s) = store();
+        let new = |name: &str| NewModel {
+            name: name.into(),
+            schema: 1,
+            trained_by: "alice".into(),
+            window_from: None,
+            window_to: None,
+            params: serde_json::json!({"trees": 100}),
+        };
+        let a1 = s.create_model(&new("anomaly")).unwrap();
+        let a2 = s.create_model(&new("anomaly")).unwrap();
+        let f1 = s.create_model(&new("feedback")).unwrap();
+        assert_eq!((a1.version, a2.version, f1.version), (1, 2, 1));
+        assert_eq!(a1.status, "training");
+        // Not ready yet: refused.
+        assert!(matches!(s.activate_model(a1.id), Err(StoreError::Conflict(_))));
+        s.model_progress(a1.id, 0.5, "halfway").unwrap();
+        assert_eq!(s.model(a1.id, false).unwrap().unwrap().message, "halfway");
+        for (id, bytes) in [(a1.id, b"one".to_vec()), (a2.id, b"two".to_vec())] {
+            s.finish_model(id, &ModelResult {
+                status: "ready",
+                message: "done".into(),
+                samples: 10,
+                metrics: serde_json::json!({"threshold": 0.6}),
+                artefact: Some(bytes),
+            })
+            .unwrap();
+        }
+        assert!(s.active_model("anomaly").unwrap().is_none());
+        s.activate_model(a1.id).unwrap().unwrap();
+        let on = s.activate_model(a2.id).unwrap().unwrap();
+        assert_eq!(on.artefact.as_deref(), Some(&b"two"[..]));
+        let active = s.active_model("anomaly").unwrap().unwrap();
+        assert_eq!(active.id, a2.id);
+        let all = s.models(Some("anomaly")).unwrap();
+        assert_eq!(all.iter().filter(|m| m.active).count(), 1);
+        assert!(all.iter().all(|m| m.artefact.is_none()), "lists carry no artefacts");
+        assert_eq!(all[0].metrics["threshold"], 0.6);
+        assert_eq!(s.models(None).unwrap().len(), 3);
+        s.deactivate_models("anomaly").unwrap();
+        assert!(s.active_model("anomaly").unwrap().is_none());
+        assert!(s.activate_model(9999).unwrap().is_none());
+    }
+
+    #[test]
+    fn state_and_alert_features_round_trip() {
+        let (_d, s) = store();
+        assert!(s.get_state("baselines").unwrap().is_none());
+        s.put_state("baselines", b"abc").unwrap();
+        s.put_state("baselines", b"abcd").unwrap();
+        assert_eq!(s.get_state("baselines").unwrap().unwrap(), b"abcd");
+        let mut a = Some(vec![alert(1, "r", "e", 1_000)]);
+        s.commit(&[], &mut |_| Derived {
+            alerts: a.take().unwrap(),
+            features: vec![AlertFeatures { alert_id: 1, schema: 1, values: vec![1.0, 0.5], anomaly_score: Some(0.7) }],
+            ..Derived::default()
+        })
+        .unwrap();
+        let f = s.alert_features(&[1, 2]).unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].values, vec![1.0, 0.5]);
+        assert_eq!(f[0].anomaly_score, Some(0.7));
+        s.set_tp_scores(&[(1, 0.25)]).unwrap();
+        assert_eq!(s.alert(1).unwrap().unwrap().tp_score, Some(0.25));
+        // A pipeline update without a score keeps the one it has.
+        put(&s, vec![], vec![alert(1, "r", "e", 2_000)]);
+        assert_eq!(s.alert(1).unwrap().unwrap().tp_score, Some(0.25));
+    }
+
+    #[test]
+    fn scan_visits_events_in_time_order_across_pages() {
+        let (_d, s) = store();
+        let events: Vec<NewEvent> = (0..12_000)
+            .map(|i| event(&format!("e{i}"), 1_000_000 - (i % 7_000) * 10, "p"))
+            .collect();
+        put(&s, events, vec![]);
+        let mut last = i64::MIN;
+        let mut seen = std::collections::HashSet::new();
+        let n = s
+            .scan_events(None, None, &mut |e| {
+                assert!(e.time.timestamp_millis() >= last);
+                last = e.time.timestamp_millis();
+                seen.insert(e.id);
+                true
+            })
+            .unwrap();
+        assert_eq!((n, seen.len()), (12_000, 12_000));
+        let mut k = 0;
+        s.scan_events(None, None, &mut |_| {
+            k += 1;
+            k < 10
+        })
+        .unwrap();
+        assert_eq!(k, 10, "stops when asked");
     }
 
     #[test]
