@@ -117,13 +117,37 @@ pub struct DetectionSection {
     pub builtin_rules: bool,
     /// Extra Sigma rule files or directories (SigmaHQ's files load unchanged).
     pub rules: Vec<PathBuf>,
+    /// Learn behavioural baselines and, once an anomaly model is active, score every event.
+    pub anomaly: bool,
+    /// An IP-to-AS table in iptoasn.com's `ip2asn-v4.tsv` format, for the AS and country
+    /// features. Without one, /16 prefixes stand in for autonomous systems.
+    pub netdb: Option<PathBuf>,
+    /// Days after which a habit not seen again weighs half as much.
+    pub baseline_half_life_days: f64,
+    /// A principal is scored only after it has been seen this many days...
+    pub baseline_learning_days: f64,
+    /// ...and this many times.
+    pub baseline_learning_events: u32,
+    /// Share of events an anomaly model trained here lets through (0.0005 = 5 in 10,000).
+    pub anomaly_target_rate: f64,
+    /// Close new alerts that the active feedback model scores below this true-positive
+    /// probability. Off unless set.
+    pub auto_close_below: Option<f64>,
 }
 
 impl Default for DetectionSection {
     fn default() -> Self {
+        let b = cloudsentinel_learn::behaviour::Settings::default();
         DetectionSection {
             builtin_rules: true,
             rules: Vec::new(),
+            anomaly: true,
+            netdb: None,
+            baseline_half_life_days: b.half_life_days,
+            baseline_learning_days: b.learning_days,
+            baseline_learning_events: b.learning_events,
+            anomaly_target_rate: 0.0005,
+            auto_close_below: None,
         }
     }
 }
@@ -319,6 +343,21 @@ impl Config {
             if v <= 0 {
                 return Err(invalid(key, "must be a positive number of seconds"));
             }
+        }
+        let d = &self.detection;
+        if !(d.baseline_half_life_days > 0.0 && d.baseline_half_life_days <= 3650.0) {
+            return Err(invalid("detection.baseline_half_life_days", "must be between 0 and 3650 days"));
+        }
+        if !(d.baseline_learning_days >= 0.0 && d.baseline_learning_days <= 365.0) {
+            return Err(invalid("detection.baseline_learning_days", "must be between 0 and 365 days"));
+        }
+        if !(d.anomaly_target_rate > 0.0 && d.anomaly_target_rate <= 0.1) {
+            return Err(invalid("detection.anomaly_target_rate", "must be above 0 and at most 0.1"));
+        }
+        if let Some(c) = d.auto_close_below
+            && !(c > 0.0 && c <= 0.5)
+        {
+            return Err(invalid("detection.auto_close_below", "must be above 0 and at most 0.5"));
         }
         if self.auth.refresh_token_secs < self.auth.access_token_secs {
             return Err(invalid(

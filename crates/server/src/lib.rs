@@ -39,6 +39,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod learning;
 pub mod metrics;
 pub mod pipeline;
 pub mod routes;
@@ -61,6 +62,8 @@ pub struct Inner {
     pub config: config::Validated,
     pub suppressions: Suppressions,
     pub live: broadcast::Sender<AlertRecord>,
+    /// Active models and training runs.
+    pub learning: Arc<learning::Learning>,
     pub ingest_slots: Arc<Semaphore>,
     /// Threads that decode and detect.
     pub workers: pipeline::Workers,
@@ -173,6 +176,8 @@ impl Service {
         let suppressions: Suppressions = Arc::new(RwLock::new(store.suppressions(Utc::now())?));
         let (live, _) = broadcast::channel(1024);
         let rules = Arc::new(rules);
+        let learning = Arc::new(learning::Learning::open(store.as_ref(), &c.detection)?);
+        let baselines = learning.baselines(store.as_ref())?;
         let (pipeline, submitter) = Pipeline::start(
             Arc::clone(&store),
             Arc::clone(&rules),
@@ -185,6 +190,8 @@ impl Service {
             Arc::clone(&metrics),
             Arc::clone(&suppressions),
             live.clone(),
+            Arc::clone(&learning),
+            baselines,
         )?;
         let generated_admin = bootstrap_admin(store.as_ref(), &audit)?;
         let state = Arc::new(Inner {
@@ -205,6 +212,7 @@ impl Service {
             config,
             suppressions,
             live,
+            learning,
             started: Utc::now(),
         });
         Ok(Service {

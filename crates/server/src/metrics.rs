@@ -17,6 +17,10 @@ pub struct Metrics {
     pub alerts_new: AtomicU64,
     pub alerts_updated: AtomicU64,
     pub signals_suppressed: AtomicU64,
+    /// Events the anomaly model scored, anomalies it found, alerts closed by the feedback model.
+    pub events_scored: AtomicU64,
+    pub anomalies: AtomicU64,
+    pub alerts_auto_closed: AtomicU64,
     pub incidents_new: AtomicU64,
     pub commits: AtomicU64,
     /// Events accepted but not yet committed.
@@ -94,6 +98,21 @@ impl Metrics {
                 "cloudsentinel_signals_suppressed_total",
                 "Signals dropped by a suppression.",
                 c(&self.signals_suppressed),
+            ),
+            (
+                "cloudsentinel_events_scored_total",
+                "Events the active anomaly model scored (principals past their learning period).",
+                c(&self.events_scored),
+            ),
+            (
+                "cloudsentinel_anomalies_total",
+                "Events scored at or above the anomaly threshold.",
+                c(&self.anomalies),
+            ),
+            (
+                "cloudsentinel_alerts_auto_closed_total",
+                "New alerts closed because the feedback model scored them below detection.auto_close_below.",
+                c(&self.alerts_auto_closed),
             ),
             (
                 "cloudsentinel_incidents_created_total",

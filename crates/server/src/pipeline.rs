@@ -9,6 +9,9 @@
 //!   (dedup window), applies suppressions, groups alerts into incidents, and commits events,
 //!   alerts and incidents in one transaction. Several waiting batches share a commit. Each
 //!   batch's sender is answered only after that commit, so an acknowledged batch is on disk.
+//!   Inside the commit, once the store has said which events are new, the behaviour baselines
+//!   learn each new event in time order and the active anomaly model scores it; anomalies join
+//!   the rule signals, and the active feedback model scores every new alert.
 //!
 //! The queue between them is bounded in events ([`Submitter::try_submit`] refuses when full):
 //! an overloaded service answers 429 instead of growing.
@@ -20,7 +23,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use cloudsentinel_core::{Event, Origin, Provider, Signal, SignalKind};
+use cloudsentinel_core::{Event, Origin, Provider, Signal};
 use cloudsentinel_detect::RuleSet;
 use cloudsentinel_detect::sigma::CorrelationInput;
 use cloudsentinel_ingest::{Item, reader::decode_bytes_with};
@@ -31,7 +34,11 @@ use cloudsentinel_store::{
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot};
 
+use crate::learning::{Active, BASELINES_KEY, Learning};
 use crate::metrics::Metrics;
+use cloudsentinel_learn::anomaly::Behaviour;
+use cloudsentinel_learn::behaviour::{Baselines, Features, Observation, SCHEMA_VERSION};
+use cloudsentinel_learn::feedback::{AlertFacts, FeedbackModel};
 
 /// A record that could not be decoded.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -78,6 +85,14 @@ pub struct Context {
 }
 
 impl Context {
+    fn of_row(o: &Observation<'_>) -> Context {
+        Context {
+            access_key: o.access_key.map(str::to_string),
+            source_ip: o.source_ip.map(str::to_string),
+            principal: o.principal().to_string(),
+        }
+    }
+
     pub fn of(e: &Event) -> Context {
         Context {
             access_key: e.actor.access_key_id.clone(),
@@ -402,9 +417,12 @@ impl Pipeline {
         metrics: Arc<Metrics>,
         suppressions: Suppressions,
         live: broadcast::Sender<AlertRecord>,
+        learning: Arc<Learning>,
+        baselines: Baselines,
     ) -> anyhow::Result<(Pipeline, Submitter)> {
         let (tx, rx) = sync_channel(4096);
         let mut alerter = Alerter::resume(store.as_ref(), &settings)?;
+        let mut behaviour = Learner::new(baselines, &learning);
         let thread = {
             let metrics = Arc::clone(&metrics);
             let settings = settings.clone();
@@ -422,6 +440,8 @@ impl Pipeline {
                         &suppressions,
                         &live,
                         &mut alerter,
+                        &mut behaviour,
+                        &learning,
                     )
                 })?
         };
@@ -494,6 +514,8 @@ fn run(
     suppressions: &Suppressions,
     live: &broadcast::Sender<AlertRecord>,
     alerter: &mut Alerter,
+    learner: &mut Learner,
+    learning: &Learning,
 ) {
     std::thread::scope(|scope| {
         let (corr_tx, corr_rx) = std::sync::mpsc::channel();
@@ -547,6 +569,7 @@ fn run(
             }
             let queued: i64 = batches.iter().map(|(p, _)| p.rows.len() as i64).sum();
             let started = Instant::now();
+            learner.refresh(learning);
             let result = process(
                 &mut batches,
                 late_signals,
@@ -554,7 +577,11 @@ fn run(
                 metrics,
                 suppressions,
                 alerter,
+                learner,
             );
+            if learner.last_save.elapsed() >= SAVE_BASELINES_EVERY {
+                learner.save(store);
+            }
             tracing::debug!(
                 batches = batches.len(),
                 events = queued,
@@ -598,6 +625,7 @@ fn run(
         drop(corr_tx);
         let _ = correlation.join();
     });
+    learner.save(store);
     // Anything still queued behind a stop is answered, not dropped silently.
     while let Ok(m) = rx.try_recv() {
         if let Msg::Batch(_, tx) = m {
@@ -622,6 +650,7 @@ fn process(
     metrics: &Metrics,
     suppressions: &Suppressions,
     alerter: &mut Alerter,
+    learner: &mut Learner,
 ) -> anyhow::Result<Processed> {
     let now = Utc::now();
     let sizes: Vec<usize> = batches.iter().map(|(p, _)| p.rows.len()).collect();
@@ -641,7 +670,14 @@ fn process(
     let mut correlation = Vec::new();
     let mut late_signals = Some(late_signals);
     store.commit(&events, &mut |fresh_all: &[bool]| {
-        let mut signals = late_signals.take().unwrap_or_default();
+        let mut signals: Vec<(Signal, Context, Option<usize>)> = late_signals
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(s, c)| (s, c, None))
+            .collect();
+        // Behaviour: every new event, in time order, learned and (with a model) scored.
+        let features = learner.observe(&events, fresh_all, &mut signals, metrics);
         let mut at = 0usize;
         for ((p, _), n) in batches.iter_mut().zip(&sizes) {
             let rows = &events[at..at + n];
@@ -665,7 +701,7 @@ fn process(
                 .fetch_add(answer.duplicates, Ordering::Relaxed);
             for (i, s, ctx) in std::mem::take(&mut p.signals) {
                 if fresh[i] {
-                    signals.push((s, ctx));
+                    signals.push((s, ctx, Some(at - n + i)));
                 }
             }
             for (i, c, ctx) in std::mem::take(&mut p.correlation) {
@@ -677,7 +713,8 @@ fn process(
         }
         correlation.sort_by_key(|(c, _)| c.time);
         signals.sort_by_key(|s| s.0.first_seen);
-        for (s, ctx) in signals {
+        let mut new_features = Vec::new();
+        for (s, ctx, row) in signals {
             if active
                 .iter()
                 .any(|x| x.rule_id == s.rule_id && x.entity == s.entity)
@@ -685,14 +722,125 @@ fn process(
                 metrics.signals_suppressed.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
-            alerter.add(s, ctx, now, metrics);
+            let Some(id) = alerter.add(s, ctx, now, metrics) else {
+                continue;
+            };
+            // A new alert: keep the features it was raised with, and score it.
+            let f = row.and_then(|i| features.get(i)).and_then(|f| f.as_ref());
+            if let Some((x, score)) = f {
+                new_features.push(cloudsentinel_store::AlertFeatures {
+                    alert_id: id,
+                    schema: SCHEMA_VERSION,
+                    values: x.values.to_vec(),
+                    anomaly_score: *score,
+                });
+            }
+            if let Some(fb) = &learner.feedback {
+                alerter.score(id, &fb.model, f, learner.auto_close_below, metrics);
+            }
         }
         let (alerts, incidents) = alerter.take_dirty();
         changed = alerts.clone();
-        Derived { alerts, incidents }
+        Derived {
+            alerts,
+            incidents,
+            features: new_features,
+        }
     })?;
     alerter.prune();
     Ok((answers, changed, correlation))
+}
+
+/// How often the pipeline keeps its baselines in the store. Between saves nothing is lost: on
+/// start the baselines replay the events stored after the kept copy.
+const SAVE_BASELINES_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The pipeline's behaviour state: baselines, the active models as of the last commit.
+pub struct Learner {
+    engine: Behaviour,
+    enabled: bool,
+    generation: u64,
+    feedback: Option<Active<FeedbackModel>>,
+    auto_close_below: Option<f64>,
+    last_save: Instant,
+    learned: u64,
+}
+
+/// Features (and the anomaly score, with a model) per event of a commit; `None` for events
+/// that are duplicates or whose principal is still being learned.
+type EventFeatures = Vec<Option<(Features, Option<f64>)>>;
+
+impl Learner {
+    fn new(baselines: Baselines, learning: &Learning) -> Learner {
+        let mut l = Learner {
+            engine: Behaviour::new(baselines, None),
+            enabled: learning.enabled,
+            generation: u64::MAX,
+            feedback: None,
+            auto_close_below: learning.auto_close_below,
+            last_save: Instant::now(),
+            learned: 0,
+        };
+        l.refresh(learning);
+        l
+    }
+
+    /// Picks up models activated since the last commit.
+    fn refresh(&mut self, learning: &Learning) {
+        let g = learning.generation();
+        if g != self.generation {
+            self.generation = g;
+            self.engine.model = learning.anomaly().map(|a| a.model);
+            self.feedback = learning.feedback();
+        }
+    }
+
+    fn observe(
+        &mut self,
+        events: &[NewEvent],
+        fresh: &[bool],
+        signals: &mut Vec<(Signal, Context, Option<usize>)>,
+        metrics: &Metrics,
+    ) -> EventFeatures {
+        if !self.enabled {
+            return Vec::new();
+        }
+        let mut out: EventFeatures = vec![None; events.len()];
+        let mut order: Vec<usize> = (0..events.len()).filter(|i| fresh[*i]).collect();
+        order.sort_by_key(|i| events[*i].time);
+        for i in order {
+            let o = Observation::of_row(&events[i]);
+            let r = self.engine.observe(&o);
+            self.learned += 1;
+            if r.score.is_some() {
+                metrics.events_scored.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(s) = r.signal {
+                metrics.anomalies.fetch_add(1, Ordering::Relaxed);
+                signals.push((s, Context::of_row(&o), Some(i)));
+            }
+            out[i] = r.features.map(|x| (x, r.score));
+        }
+        out
+    }
+
+    /// Keeps the baselines in the store (when they learned something since the last time).
+    fn save(&mut self, store: &dyn Store) {
+        self.last_save = Instant::now();
+        if self.learned == 0 {
+            return;
+        }
+        let started = Instant::now();
+        self.engine.baselines.prune();
+        let bytes = self.engine.baselines.to_bytes();
+        match store.put_state(BASELINES_KEY, &bytes) {
+            Ok(()) => {
+                self.learned = 0;
+                tracing::debug!(bytes = bytes.len(), ms = started.elapsed().as_millis() as u64, "baselines kept");
+            }
+            Err(e) => tracing::error!(error = %e, "could not keep the baselines"),
+        }
+    }
 }
 
 /// Folds signals into alerts and alerts into incidents, in memory, remembering what changed.
@@ -762,7 +910,8 @@ impl Alerter {
         self.incidents.insert(i.id, i);
     }
 
-    fn add(&mut self, s: Signal, ctx: Context, now: DateTime<Utc>, metrics: &Metrics) {
+    /// Folds a signal into an open alert or opens one; answers the id of a new alert.
+    fn add(&mut self, s: Signal, ctx: Context, now: DateTime<Utc>, metrics: &Metrics) -> Option<i64> {
         let Context {
             access_key,
             source_ip,
@@ -778,6 +927,7 @@ impl Alerter {
                 })
             })
         });
+        let mut created = None;
         let id = if let Some(id) = existing {
             let a = self.alerts.get_mut(&id).expect("listed alerts are kept");
             a.count += 1;
@@ -825,14 +975,53 @@ impl Alerter {
                 assignee: None,
                 incident_id: None,
                 verdict: None,
+                tp_score: None,
             };
             self.open.entry(key).or_default().push(id);
             self.alerts.insert(id, a);
             metrics.alerts_new.fetch_add(1, Ordering::Relaxed);
+            created = Some(id);
             id
         };
         self.dirty_alerts.insert(id);
         self.attach_incident(id, access_key, principal, now, metrics);
+        created
+    }
+
+    /// Scores a new alert with the feedback model, and closes it when the analysts asked for
+    /// likely false positives to be closed and the score is below their bar.
+    fn score(
+        &mut self,
+        id: i64,
+        model: &FeedbackModel,
+        features: Option<&(Features, Option<f64>)>,
+        auto_close_below: Option<f64>,
+        metrics: &Metrics,
+    ) {
+        let Some(a) = self.alerts.get_mut(&id) else {
+            return;
+        };
+        let p = model.score(&AlertFacts {
+            rule_id: a.rule_id.clone(),
+            kind: a.kind.clone(),
+            level: a.level,
+            count: a.count,
+            features: features.map(|(x, _)| x.values.to_vec()),
+            anomaly_score: features.and_then(|(_, s)| *s),
+        });
+        a.tp_score = Some(p);
+        if let Some(bar) = auto_close_below
+            && p < bar
+        {
+            a.status = AlertStatus::Resolved;
+            a.explanation = format!(
+                "{} [closed automatically: the feedback model gives it a {:.0}% chance of being a true positive, below the configured {:.0}%]",
+                a.explanation,
+                p * 100.0,
+                bar * 100.0
+            );
+            metrics.alerts_auto_closed.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Files the alert under an incident of the same access key or principal whose time is

@@ -78,7 +78,7 @@ const ALERT_QUERY: &[(&str, &str)] = &[
         "q",
         "free text in title, rule, entity, account, explanation",
     ),
-    ("sort", "last_seen (default), first_seen, level, count, id"),
+    ("sort", "last_seen (default), first_seen, level, count, id, tp_score (the feedback model's true-positive score)"),
     ("order", "desc (default) or asc"),
     ("limit", "page size, 1..500 (default 50)"),
     ("offset", "rows to skip"),
@@ -456,6 +456,62 @@ pub static ROUTES: &[RouteSpec] = &[
             "The audit log, newest first",
         )
     },
+    RouteSpec {
+        query: &[("model_name", "anomaly or feedback (default: both)")],
+        ..r(
+            "GET",
+            "/api/v1/models",
+            VIEWER,
+            "models",
+            "The model registry: versions, status and training progress, metrics, which is active",
+        )
+    },
+    r(
+        "GET",
+        "/api/v1/models/schema",
+        VIEWER,
+        "models",
+        "The behaviour feature schema (version, names, meanings)",
+    ),
+    r(
+        "GET",
+        "/api/v1/models/{id}",
+        VIEWER,
+        "models",
+        "One model with its metrics",
+    ),
+    RouteSpec {
+        query: &[
+            ("model_name", "anomaly (isolation forest over behaviour features) or feedback (true-positive model from analysts' verdicts)"),
+            ("since", "RFC 3339: train on events from (anomaly; default: all stored)"),
+            ("until", "RFC 3339: train on events before (anomaly)"),
+            ("activate", "true: make the model active as soon as it is trained"),
+        ],
+        ..r(
+            "POST",
+            "/api/v1/models/train",
+            ADMIN,
+            "models",
+            "Train a model in the background (follow its progress in GET /api/v1/models/{id})",
+        )
+    },
+    r(
+        "POST",
+        "/api/v1/models/{id}/activate",
+        ADMIN,
+        "models",
+        "Make a ready model the running one of its name, at once",
+    ),
+    RouteSpec {
+        query: &[("model_name", "anomaly or feedback")],
+        ..r(
+            "POST",
+            "/api/v1/models/rollback",
+            ADMIN,
+            "models",
+            "Go back to the model of this name that was active before the current one (or to none)",
+        )
+    },
 ];
 
 fn handler(spec: &RouteSpec) -> MethodRouter<AppState> {
@@ -508,6 +564,12 @@ fn handler(spec: &RouteSpec) -> MethodRouter<AppState> {
         ("GET", "/api/v1/dashboard/geographic-distribution") => on(method, api::dashboard_geo),
         ("GET", "/api/v1/dashboard/attack-coverage") => on(method, api::dashboard_coverage),
         ("GET", "/api/v1/audit") => on(method, api::audit_log),
+        ("GET", "/api/v1/models") => on(method, api::list_models),
+        ("GET", "/api/v1/models/schema") => on(method, api::model_schema),
+        ("GET", "/api/v1/models/{id}") => on(method, api::get_model),
+        ("POST", "/api/v1/models/train") => on(method, api::train_model),
+        ("POST", "/api/v1/models/{id}/activate") => on(method, api::activate_model),
+        ("POST", "/api/v1/models/rollback") => on(method, api::rollback_model),
         (m, p) => panic!("route {m} {p} has no handler"),
     }
 }
@@ -671,6 +733,7 @@ pub fn openapi() -> Value {
         let mut responses = serde_json::Map::new();
         let ok = match spec.method {
             "POST" if spec.tag == "ingest" && spec.path != "/api/v1/threats/analyze" => "202",
+            "POST" if spec.path == "/api/v1/models/train" => "202",
             "POST"
                 if matches!(
                     spec.path,

@@ -1,0 +1,299 @@
+//! The anomaly model: an isolation forest over the behaviour features, a threshold chosen from
+//! a target alert rate, and the words that explain a score.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Timelike, Utc};
+use cloudsentinel_core::{Level, Signal, SignalKind};
+use serde::{Deserialize, Serialize};
+
+use crate::behaviour::{
+    self, Baselines, DIMS, FEATURES, Features, Observation, SCHEMA_VERSION, Scored, f,
+};
+use crate::forest::{Forest, ForestParams};
+use crate::metrics::quantile;
+
+/// The rule id anomaly signals and alerts carry.
+pub const RULE_ID: &str = "cloudsentinel.anomaly.behaviour";
+
+/// A trained isolation forest and its threshold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AnomalyModel {
+    pub schema: u32,
+    pub forest: Forest,
+    /// Scores at or above this raise a signal.
+    pub threshold: f64,
+    /// The share of training events the threshold lets through.
+    pub target_rate: f64,
+    pub trained_on: usize,
+}
+
+/// How to train.
+#[derive(Debug, Clone)]
+pub struct TrainParams {
+    /// Share of (benign) events that may score above the threshold: 0.0005 is 5 in 10,000.
+    pub target_rate: f64,
+    pub trees: usize,
+    pub sample_size: usize,
+    pub seed: u64,
+}
+
+impl Default for TrainParams {
+    fn default() -> TrainParams {
+        TrainParams {
+            target_rate: 0.0005,
+            trees: 100,
+            sample_size: 256,
+            seed: 7,
+        }
+    }
+}
+
+/// Most vectors kept for training (a uniform sample of the rest).
+pub const MAX_TRAINING_VECTORS: usize = 200_000;
+
+impl AnomalyModel {
+    /// Trains on the feature vectors of a time window of (mostly benign) events.
+    pub fn train(vectors: &[[f32; DIMS]], p: &TrainParams) -> Result<AnomalyModel, String> {
+        if vectors.len() < 100 {
+            return Err(format!(
+                "{} scored events are too few to train on: at least 100 are needed (principals are scored only after their learning period)",
+                vectors.len()
+            ));
+        }
+        let data: Vec<Vec<f32>> = vectors.iter().map(|v| v.to_vec()).collect();
+        let forest = Forest::fit(
+            &data,
+            &ForestParams {
+                trees: p.trees,
+                sample_size: p.sample_size,
+                seed: p.seed,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let mut scores: Vec<f64> = vectors.iter().map(|v| forest.score(v)).collect();
+        let threshold = quantile(&mut scores, 1.0 - p.target_rate).unwrap_or(1.0);
+        Ok(AnomalyModel {
+            schema: SCHEMA_VERSION,
+            forest,
+            // Never below 0.5: an isolation score under 0.5 is not unusual whatever the rate.
+            threshold: threshold.max(0.5) + 1e-9,
+            target_rate: p.target_rate,
+            trained_on: vectors.len(),
+        })
+    }
+
+    pub fn score(&self, v: &[f32; DIMS]) -> f64 {
+        self.forest.score(v)
+    }
+
+    /// How much each feature adds to the score: the drop when that feature alone is set back
+    /// to its usual value (0), largest first, only the features that raise it.
+    pub fn attribution(&self, v: &[f32; DIMS]) -> Vec<(usize, f64)> {
+        let base = self.score(v);
+        let mut out = Vec::new();
+        for i in 0..DIMS {
+            if v[i] == 0.0 {
+                continue;
+            }
+            let mut w = *v;
+            w[i] = 0.0;
+            let drop = base - self.score(&w);
+            if drop > 0.0 {
+                out.push((i, drop));
+            }
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
+    }
+}
+
+/// The baselines and, once one is active, the anomaly model: what the pipeline and `hunt`
+/// run on every event in order.
+pub struct Behaviour {
+    pub baselines: Baselines,
+    pub model: Option<Arc<AnomalyModel>>,
+}
+
+/// What one event gave.
+pub struct Observed {
+    pub features: Option<Features>,
+    pub score: Option<f64>,
+    pub signal: Option<Signal>,
+}
+
+impl Behaviour {
+    pub fn new(baselines: Baselines, model: Option<Arc<AnomalyModel>>) -> Behaviour {
+        Behaviour { baselines, model }
+    }
+
+    pub fn observe(&mut self, o: &Observation<'_>) -> Observed {
+        let Scored::Features(x) = self.baselines.observe(o) else {
+            return Observed {
+                features: None,
+                score: None,
+                signal: None,
+            };
+        };
+        let Some(model) = &self.model else {
+            return Observed {
+                features: Some(x),
+                score: None,
+                signal: None,
+            };
+        };
+        let score = model.score(&x.values);
+        let signal = (score >= model.threshold).then(|| signal(o, &x, score, model));
+        Observed {
+            features: Some(x),
+            score: Some(score),
+            signal,
+        }
+    }
+}
+
+/// An anomaly signal: ATT&CK Valid Accounts: Cloud Accounts, plus what the operation implies.
+pub fn signal(o: &Observation<'_>, x: &Features, score: f64, model: &AnomalyModel) -> Signal {
+    let (_, category) = behaviour::sensitivity(o.service, o.operation);
+    let mut techniques = vec!["T1078.004".to_string()];
+    let mut tactics = vec![
+        "initial-access".to_string(),
+        "persistence".to_string(),
+        "privilege-escalation".to_string(),
+        "defense-evasion".to_string(),
+    ];
+    match category {
+        Some("identity") => techniques.push("T1098".into()),
+        Some("logging") => techniques.push("T1562.008".into()),
+        Some("sharing") => {
+            techniques.push("T1537".into());
+            tactics.push("exfiltration".into());
+        }
+        Some("secrets") => {
+            techniques.push("T1555.006".into());
+            tactics.push("credential-access".into());
+        }
+        Some("encryption keys") => {
+            techniques.push("T1485".into());
+            tactics.push("impact".into());
+        }
+        _ => {}
+    }
+    if x.values[f::NEW_OPERATION] > 0.0 && x.values[f::WRITE] == 0.0 {
+        techniques.push("T1580".into());
+        tactics.push("discovery".into());
+    }
+    let level = if x.values[f::SENSITIVITY] >= 0.7 && x.values[f::WRITE] > 0.0 {
+        Level::High
+    } else {
+        Level::Medium
+    };
+    let title = match category {
+        Some(c) if x.values[f::WRITE] > 0.0 => format!("Unusual {c} change by a principal"),
+        _ => "Activity unlike the principal's baseline".to_string(),
+    };
+    let why = explain(o, x, &model.attribution(&x.values));
+    Signal {
+        kind: SignalKind::Anomaly,
+        rule_id: RULE_ID.to_string(),
+        title,
+        level,
+        techniques,
+        tactics,
+        entity: o.entity.to_string(),
+        account: o.account.map(str::to_string),
+        first_seen: o.time,
+        last_seen: o.time,
+        event_ids: vec![o.id.to_string()],
+        explanation: format!(
+            "anomaly score {score:.3} (threshold {:.3}): {why}",
+            model.threshold
+        ),
+    }
+}
+
+/// The features that drove a score, in words, strongest first.
+pub fn explain(o: &Observation<'_>, x: &Features, attribution: &[(usize, f64)]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut order: Vec<usize> = attribution.iter().map(|(i, _)| *i).collect();
+    // Features the model did not single out still belong in the story when they are set.
+    for i in 0..DIMS {
+        if x.values[i] > 0.0 && !order.contains(&i) {
+            order.push(i);
+        }
+    }
+    let d = &x.detail;
+    let cc = |c: [u8; 2]| String::from_utf8_lossy(&c).into_owned();
+    for i in order {
+        let v = x.values[i];
+        let text = match i {
+            f::NEW_OPERATION => format!("first call of {}:{} by this principal", o.service, o.operation),
+            f::NEW_SERVICE => format!("first use of {} by this principal", o.service),
+            f::NEW_IP => format!("first time from {}", o.source_ip.unwrap_or("?")),
+            f::NEW_NETWORK => match o.source_ip.and_then(|ip| ip.rsplit_once('.')) {
+                Some((net, _)) if !o.source_ip.unwrap_or("").contains(':') => format!("first time from network {net}.0/24"),
+                _ => "first time from this network".to_string(),
+            },
+            f::NEW_ASN => match (d.asn, d.country) {
+                (Some(a), Some(c)) => format!("first time from AS{a} in {}", cc(c)),
+                (Some(a), None) => format!("first time from AS{a}"),
+                _ => match o.source_ip.and_then(|ip| ip.split('.').nth(1).map(|b| (ip.split('.').next().unwrap_or(""), b))) {
+                    Some((a, b)) if !o.source_ip.unwrap_or("").contains(':') => format!("first time from {a}.{b}.0.0/16"),
+                    _ => "first time from this address block".to_string(),
+                },
+            },
+            f::NEW_COUNTRY => format!("first time from {}", d.country.map(cc).unwrap_or_default()),
+            f::NEW_REGION => format!("first activity in region {}", o.region.unwrap_or("?")),
+            f::NEW_USER_AGENT => format!(
+                "first time with user agent {}",
+                o.user_agent.map(behaviour::agent_family).unwrap_or_default()
+            ),
+            f::OPERATION_RARITY if v >= 0.5 => format!(
+                "{} is rare across all principals (about 1 call in {:.0})",
+                o.operation,
+                1.0 / d.op_share.max(1e-9)
+            ),
+            f::SENSITIVITY => match behaviour::sensitivity(o.service, o.operation).1 {
+                Some(c) => format!("{c} operation"),
+                None => continue,
+            },
+            f::FAILED => "the call failed".to_string(),
+            f::ERROR_BURST => format!("{} failed calls in 10 minutes", d.errors),
+            f::RATE_DEVIATION if v >= 0.7 => format!(
+                "{} calls this hour against a usual {:.0}",
+                d.rate_count, d.rate_mean
+            ),
+            f::HOUR_RARITY if v >= 0.8 => format!(
+                "{} UTC, outside {:.0}% of its activity",
+                hhmm(o.time),
+                v * 100.0
+            ),
+            f::GEO_VELOCITY => format!(
+                "{:.0} km from its previous location ({} to {}) in {:.1} h",
+                d.km,
+                d.prev_country.map(cc).unwrap_or_default(),
+                d.country.map(cc).unwrap_or_default(),
+                d.hours_apart
+            ),
+            _ => continue,
+        };
+        parts.push(text);
+    }
+    if parts.is_empty() {
+        "an unusual combination of otherwise ordinary features".to_string()
+    } else {
+        parts.join("; ")
+    }
+}
+
+fn hhmm(t: DateTime<Utc>) -> String {
+    format!("{:02}:{:02}", t.hour(), t.minute())
+}
+
+/// Names of the features, for documents and the API.
+pub fn feature_schema() -> serde_json::Value {
+    serde_json::json!({
+        "version": SCHEMA_VERSION,
+        "features": FEATURES.iter().map(|d| serde_json::json!({"name": d.name, "doc": d.doc})).collect::<Vec<_>>(),
+    })
+}
