@@ -864,8 +864,14 @@ mod tests {
     #[test]
     fn habits_fade_with_time() {
         let (mut b, end) = trained();
-        // 90 days later (over six half-lives) the old address is forgotten.
-        let much_later = end + chrono::Duration::days(90) + chrono::Duration::hours(10);
+        // The address was seen 200 times. 60 days later (over four half-lives) it is still
+        // known; 200 days later (over fourteen) it is forgotten.
+        let later = end + chrono::Duration::days(60) + chrono::Duration::hours(10);
+        let Scored::Features(x) = b.clone().observe(&obs(later, "203.0.113.10", "GetObject", "aws-cli/2 Linux")) else {
+            panic!()
+        };
+        assert_eq!(x.values[f::NEW_IP], 0.0);
+        let much_later = end + chrono::Duration::days(200) + chrono::Duration::hours(10);
         let Scored::Features(x) = b.observe(&obs(much_later, "203.0.113.10", "GetObject", "aws-cli/2 Linux")) else {
             panic!()
         };
