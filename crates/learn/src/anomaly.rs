@@ -61,7 +61,21 @@ impl AnomalyModel {
                 vectors.len()
             ));
         }
-        let data: Vec<Vec<f32>> = vectors.iter().map(|v| v.to_vec()).collect();
+        // Benign history rarely varies every feature: a flag that is always 0 in training is
+        // never split on, so an event that sets it would look ordinary. A sprinkle of points
+        // drawn uniformly over each feature's domain (2%, at least 50) makes every feature
+        // splittable while the dense benign mass still decides the paths. The threshold is
+        // set on the real vectors only.
+        let mut data: Vec<Vec<f32>> = vectors.iter().map(|v| v.to_vec()).collect();
+        let mut rng = crate::rng::Rng::new(p.seed ^ 0xa5a5);
+        for _ in 0..(vectors.len() / 50).max(50) {
+            data.push(
+                crate::behaviour::DOMAIN
+                    .iter()
+                    .map(|hi| (rng.unit() as f32) * hi)
+                    .collect(),
+            );
+        }
         let forest = Forest::fit(
             &data,
             &ForestParams {

@@ -53,6 +53,11 @@ pub const FEATURES: &[FeatureDef] = &[
 /// Number of features.
 pub const DIMS: usize = 16;
 
+/// The largest value each feature takes (all start at 0).
+pub const DOMAIN: [f32; DIMS] = [
+    1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 4.2, 5.0, 1.0, 5.0,
+];
+
 /// Feature indices, for code that reads one.
 pub mod f {
     pub const NEW_OPERATION: usize = 0;
