@@ -238,7 +238,7 @@ impl Forest {
     /// finite, `params.trees` or `params.sample_size` is 0, or there are more
     /// than 65 536 features.
     pub fn fit(data: &[Vec<f32>], params: &ForestParams) -> Result<Forest, FitError> {
-        let dims = check_rows(data)?;
+        let dims = crate::check_rows(data)?;
         if params.trees == 0 {
             return Err(FitError::InvalidParam("trees must be at least 1"));
         }
@@ -315,25 +315,6 @@ impl Forest {
     pub fn dims(&self) -> usize {
         self.dims
     }
-}
-
-/// Checks that `data` is non-empty, rectangular and finite; returns the width.
-fn check_rows(data: &[Vec<f32>]) -> Result<usize, FitError> {
-    let first = data.first().ok_or(FitError::Empty)?;
-    let dims = first.len();
-    for (row, values) in data.iter().enumerate() {
-        if values.len() != dims {
-            return Err(FitError::Ragged {
-                row,
-                expected: dims,
-                found: values.len(),
-            });
-        }
-        if let Some(col) = values.iter().position(|v| !v.is_finite()) {
-            return Err(FitError::NonFinite { row, col });
-        }
-    }
-    Ok(dims)
 }
 
 /// Grows the subtree for `rows` and appends it to `nodes` in pre-order;

@@ -87,6 +87,24 @@ impl fmt::Display for FitError {
 
 impl std::error::Error for FitError {}
 
+/// Checks that rows are non-empty, rectangular and finite; returns the width.
+pub(crate) fn check_rows<T: Copy + Into<f64>>(rows: &[Vec<T>]) -> Result<usize, FitError> {
+    let dims = rows.first().ok_or(FitError::Empty)?.len();
+    for (row, values) in rows.iter().enumerate() {
+        if values.len() != dims {
+            return Err(FitError::Ragged {
+                row,
+                expected: dims,
+                found: values.len(),
+            });
+        }
+        if let Some(col) = values.iter().position(|v| !(*v).into().is_finite()) {
+            return Err(FitError::NonFinite { row, col });
+        }
+    }
+    Ok(dims)
+}
+
 #[cfg(test)]
 mod tests {
     use super::FitError;

@@ -236,25 +236,13 @@ impl Logistic {
 
 /// Validates shapes and values; returns the number of features.
 fn check_input(x: &[Vec<f64>], y: &[bool], w: Option<&[f64]>) -> Result<usize, FitError> {
-    let dims = x.first().ok_or(FitError::Empty)?.len();
+    let dims = crate::check_rows(x)?;
     if y.len() != x.len() {
         return Err(FitError::LengthMismatch {
             what: "labels",
             expected: x.len(),
             found: y.len(),
         });
-    }
-    for (row, values) in x.iter().enumerate() {
-        if values.len() != dims {
-            return Err(FitError::Ragged {
-                row,
-                expected: dims,
-                found: values.len(),
-            });
-        }
-        if let Some(col) = values.iter().position(|v| !v.is_finite()) {
-            return Err(FitError::NonFinite { row, col });
-        }
     }
     if let Some(w) = w {
         if w.len() != x.len() {
