@@ -32,22 +32,70 @@ pub struct FeatureDef {
 
 /// The feature vector, in order.
 pub const FEATURES: &[FeatureDef] = &[
-    FeatureDef { name: "new_operation", doc: "1 when the principal has not called this operation before (within its memory)" },
-    FeatureDef { name: "new_service", doc: "1 when the principal has not used this service before" },
-    FeatureDef { name: "new_ip", doc: "1 when the source address is new for the principal" },
-    FeatureDef { name: "new_network", doc: "1 when the source /24 (IPv6: /48) is new for the principal" },
-    FeatureDef { name: "new_asn", doc: "1 when the source autonomous system (without an AS table: the /16, IPv6 /32) is new for the principal" },
-    FeatureDef { name: "new_country", doc: "1 when the source country is new for the principal (needs an AS table with countries)" },
-    FeatureDef { name: "new_region", doc: "1 when the cloud region is new for the principal" },
-    FeatureDef { name: "new_user_agent", doc: "1 when the user-agent family (product and OS) is new for the principal" },
-    FeatureDef { name: "operation_rarity", doc: "how rare the operation is across all principals: -log10 of its share of all calls, divided by 6, at most 1" },
-    FeatureDef { name: "sensitivity", doc: "how sensitive the operation is: identity and credentials, keys, logging, sharing, secrets (0 to 1)" },
-    FeatureDef { name: "write", doc: "1 when the call changes something (not read-only)" },
-    FeatureDef { name: "failed", doc: "1 when the call failed" },
-    FeatureDef { name: "error_burst", doc: "ln(1 + failed calls by the principal in the last 10 minutes)" },
-    FeatureDef { name: "rate_deviation", doc: "ln((calls this hour + 1) / (usual calls per active hour + 1)), 0 to 5" },
-    FeatureDef { name: "hour_rarity", doc: "share of the principal's activity at hours more usual than this one (weekday and weekend apart): 0.97 means outside 97% of its activity" },
-    FeatureDef { name: "geo_velocity", doc: "speed between the previous source country and this one, in 1000 km/h, at most 5 (needs an AS table with countries)" },
+    FeatureDef {
+        name: "new_operation",
+        doc: "1 when the principal has not called this operation before (within its memory)",
+    },
+    FeatureDef {
+        name: "new_service",
+        doc: "1 when the principal has not used this service before",
+    },
+    FeatureDef {
+        name: "new_ip",
+        doc: "1 when the source address is new for the principal",
+    },
+    FeatureDef {
+        name: "new_network",
+        doc: "1 when the source /24 (IPv6: /48) is new for the principal",
+    },
+    FeatureDef {
+        name: "new_asn",
+        doc: "1 when the source autonomous system (without an AS table: the /16, IPv6 /32) is new for the principal",
+    },
+    FeatureDef {
+        name: "new_country",
+        doc: "1 when the source country is new for the principal (needs an AS table with countries)",
+    },
+    FeatureDef {
+        name: "new_region",
+        doc: "1 when the cloud region is new for the principal",
+    },
+    FeatureDef {
+        name: "new_user_agent",
+        doc: "1 when the user-agent family (product and OS) is new for the principal",
+    },
+    FeatureDef {
+        name: "operation_rarity",
+        doc: "how rare the operation is across all principals: -log10 of its share of all calls, divided by 6, at most 1",
+    },
+    FeatureDef {
+        name: "sensitivity",
+        doc: "how sensitive the operation is: identity and credentials, keys, logging, sharing, secrets (0 to 1)",
+    },
+    FeatureDef {
+        name: "write",
+        doc: "1 when the call changes something (not read-only)",
+    },
+    FeatureDef {
+        name: "failed",
+        doc: "1 when the call failed",
+    },
+    FeatureDef {
+        name: "error_burst",
+        doc: "ln(1 + failed calls by the principal in the last 10 minutes)",
+    },
+    FeatureDef {
+        name: "rate_deviation",
+        doc: "ln((calls this hour + 1) / (usual calls per active hour + 1)), 0 to 5",
+    },
+    FeatureDef {
+        name: "hour_rarity",
+        doc: "share of the principal's activity at hours more usual than this one (weekday and weekend apart): 0.97 means outside 97% of its activity",
+    },
+    FeatureDef {
+        name: "geo_velocity",
+        doc: "speed between the previous source country and this one, in 1000 km/h, at most 5 (needs an AS table with countries)",
+    },
 ];
 
 /// Number of features.
@@ -97,41 +145,34 @@ pub struct Observation<'a> {
     pub success: bool,
 }
 
+/// The stored row and the row about to be stored name the same columns alike.
+macro_rules! observation {
+    ($r:expr) => {
+        Observation {
+            id: &$r.id,
+            time: $r.time,
+            provider: &$r.provider,
+            account: $r.account.as_deref(),
+            region: $r.region.as_deref(),
+            entity: &$r.principal,
+            access_key: $r.access_key.as_deref(),
+            source_ip: $r.source_ip.as_deref(),
+            user_agent: $r.user_agent.as_deref(),
+            service: &$r.service,
+            operation: &$r.operation,
+            read_only: $r.read_only,
+            success: $r.success,
+        }
+    };
+}
+
 impl<'a> Observation<'a> {
     pub fn of_row(r: &'a NewEvent) -> Observation<'a> {
-        Observation {
-            id: &r.id,
-            time: r.time,
-            provider: &r.provider,
-            account: r.account.as_deref(),
-            region: r.region.as_deref(),
-            entity: &r.principal,
-            access_key: r.access_key.as_deref(),
-            source_ip: r.source_ip.as_deref(),
-            user_agent: r.user_agent.as_deref(),
-            service: &r.service,
-            operation: &r.operation,
-            read_only: r.read_only,
-            success: r.success,
-        }
+        observation!(r)
     }
 
     pub fn of_stored(r: &'a EventRow) -> Observation<'a> {
-        Observation {
-            id: &r.id,
-            time: r.time,
-            provider: &r.provider,
-            account: r.account.as_deref(),
-            region: r.region.as_deref(),
-            entity: &r.principal,
-            access_key: r.access_key.as_deref(),
-            source_ip: r.source_ip.as_deref(),
-            user_agent: r.user_agent.as_deref(),
-            service: &r.service,
-            operation: &r.operation,
-            read_only: r.read_only,
-            success: r.success,
-        }
+        observation!(r)
     }
 
     /// `entity` must be `e.entity()`, computed by the caller so that it can be borrowed.
@@ -179,9 +220,11 @@ impl<'a> Observation<'a> {
 fn is_read_name(op: &str) -> bool {
     let op = op.rsplit(['.', '/', ':']).next().unwrap_or(op);
     let lower = op.to_ascii_lowercase();
-    ["get", "list", "describe", "head", "lookup", "search", "read", "query", "batchget", "view"]
-        .iter()
-        .any(|p| lower.starts_with(p))
+    [
+        "get", "list", "describe", "head", "lookup", "search", "read", "query", "batchget", "view",
+    ]
+    .iter()
+    .any(|p| lower.starts_with(p))
 }
 
 /// How the baselines learn.
@@ -377,7 +420,11 @@ impl Baselines {
         let op_key = hash3(o.provider, o.service, o.operation);
         let principal = o.principal();
         // Global rarity, before this call counts.
-        let total = decay(self.global_total.0, hour.saturating_sub(self.global_total.1), hl);
+        let total = decay(
+            self.global_total.0,
+            hour.saturating_sub(self.global_total.1),
+            hl,
+        );
         let op_w = self.global_ops.weight(op_key, hour, hl);
         let op_share = (op_w + 1.0) / (total + 1.0);
         self.global_total = (total + 1.0, hour);
@@ -456,7 +503,11 @@ impl Baselines {
         // Rate: calls in this hour against the usual calls per active hour.
         if p.rate_hour != hour {
             if p.rate_count > 0 {
-                let a = if p.rate_hours < 10 { 1.0 / (p.rate_hours as f32 + 1.0) } else { 0.1 };
+                let a = if p.rate_hours < 10 {
+                    1.0 / (p.rate_hours as f32 + 1.0)
+                } else {
+                    0.1
+                };
                 p.rate_mean += a * (p.rate_count as f32 - p.rate_mean);
                 p.rate_hours += 1;
             }
@@ -494,8 +545,9 @@ impl Baselines {
             d.rate_count = p.rate_count;
             d.rate_mean = p.rate_mean;
             if p.rate_hours >= 3 {
-                v[f::RATE_DEVIATION] =
-                    ((p.rate_count as f32 + 1.0) / (p.rate_mean + 1.0)).ln().clamp(0.0, 5.0);
+                v[f::RATE_DEVIATION] = ((p.rate_count as f32 + 1.0) / (p.rate_mean + 1.0))
+                    .ln()
+                    .clamp(0.0, 5.0);
             }
         }
 
@@ -523,13 +575,17 @@ impl Baselines {
         if let Some(a) = &agent {
             p.agents.add(hash1(a), hour, hl, CAP_SMALL);
         }
-        let hours = decayed_hours(p, hour, hl);
-        p.hours = hours.to_vec();
+        // Decay the histogram in place to this hour, then count the event.
+        let k = decay(1.0, hour.saturating_sub(p.hours_at), hl);
+        p.hours.iter_mut().for_each(|w| *w *= k);
         p.hours[slot] += 1.0;
         p.hours_at = hour;
 
         if mature {
-            Scored::Features(Features { values: v, detail: d })
+            Scored::Features(Features {
+                values: v,
+                detail: d,
+            })
         } else {
             Scored::Learning
         }
@@ -751,7 +807,12 @@ pub fn sensitivity(service: &str, operation: &str) -> (f32, Option<&'static str>
         }
     }
     if (svc == "kms" || has("cryptokey") || has("microsoft.keyvault/vaults/keys"))
-        && (has("disable") || has("schedulekeydeletion") || has("destroy") || has("putkeypolicy") || has("creategrant") || has("delete"))
+        && (has("disable")
+            || has("schedulekeydeletion")
+            || has("destroy")
+            || has("putkeypolicy")
+            || has("creategrant")
+            || has("delete"))
     {
         return (1.0, Some("encryption keys"));
     }
@@ -816,8 +877,17 @@ mod tests {
             }
             for i in 0..20 {
                 let t = d + chrono::Duration::minutes(9 * 60 + i * 20);
-                let op = if i % 2 == 0 { "ListBuckets" } else { "GetObject" };
-                b.observe(&obs(t, "203.0.113.10", op, "aws-cli/2.15.0 Python/3.11 Linux/6.1"));
+                let op = if i % 2 == 0 {
+                    "ListBuckets"
+                } else {
+                    "GetObject"
+                };
+                b.observe(&obs(
+                    t,
+                    "203.0.113.10",
+                    op,
+                    "aws-cli/2.15.0 Python/3.11 Linux/6.1",
+                ));
             }
         }
         (b, start + chrono::Duration::days(14))
@@ -828,8 +898,14 @@ mod tests {
         let t = Utc::now();
         let o = obs(t, "1.2.3.4", "GetObject", "x");
         assert_eq!(o.principal(), "arn:aws:iam::111122223333:user/alice");
-        let o = Observation { access_key: None, ..o };
-        assert_eq!(o.principal(), "arn:aws:iam::111122223333:user/alice (AKIAEXAMPLE)");
+        let o = Observation {
+            access_key: None,
+            ..o
+        };
+        assert_eq!(
+            o.principal(),
+            "arn:aws:iam::111122223333:user/alice (AKIAEXAMPLE)"
+        );
     }
 
     #[test]
@@ -837,32 +913,80 @@ mod tests {
         let mut b = Baselines::new(Settings::default());
         let t = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
         for i in 0..40 {
-            let s = b.observe(&obs(t + chrono::Duration::minutes(i), "203.0.113.10", "GetObject", "aws-cli"));
-            assert_eq!(s, Scored::Learning, "event {i} is within the learning period");
+            let s = b.observe(&obs(
+                t + chrono::Duration::minutes(i),
+                "203.0.113.10",
+                "GetObject",
+                "aws-cli",
+            ));
+            assert_eq!(
+                s,
+                Scored::Learning,
+                "event {i} is within the learning period"
+            );
         }
         let later = t + chrono::Duration::days(3);
-        assert!(matches!(b.observe(&obs(later, "203.0.113.10", "GetObject", "aws-cli")), Scored::Features(_)));
+        assert!(matches!(
+            b.observe(&obs(later, "203.0.113.10", "GetObject", "aws-cli")),
+            Scored::Features(_)
+        ));
     }
 
     #[test]
     fn usual_behaviour_has_no_first_seen_flags_and_a_stranger_has_them_all() {
         let (mut b, end) = trained();
         let usual = end + chrono::Duration::hours(10); // a Monday, 10:00
-        let Scored::Features(x) = b.observe(&obs(usual, "203.0.113.10", "GetObject", "aws-cli/2.16.0 Python/3.12 Linux/6.2")) else {
+        let Scored::Features(x) = b.observe(&obs(
+            usual,
+            "203.0.113.10",
+            "GetObject",
+            "aws-cli/2.16.0 Python/3.12 Linux/6.2",
+        )) else {
             panic!("a mature principal is scored");
         };
-        for i in [f::NEW_OPERATION, f::NEW_SERVICE, f::NEW_IP, f::NEW_NETWORK, f::NEW_ASN, f::NEW_USER_AGENT, f::NEW_REGION] {
-            assert_eq!(x.values[i], 0.0, "{} is set for usual behaviour", FEATURES[i].name);
+        for i in [
+            f::NEW_OPERATION,
+            f::NEW_SERVICE,
+            f::NEW_IP,
+            f::NEW_NETWORK,
+            f::NEW_ASN,
+            f::NEW_USER_AGENT,
+            f::NEW_REGION,
+        ] {
+            assert_eq!(
+                x.values[i], 0.0,
+                "{} is set for usual behaviour",
+                FEATURES[i].name
+            );
         }
         assert!(x.values[f::HOUR_RARITY] < 0.9, "{:?}", x.values);
         let night = end + chrono::Duration::hours(3);
-        let Scored::Features(y) = b.observe(&obs(night, "146.190.3.4", "ListRoles", "python-requests/2.31")) else {
+        let Scored::Features(y) = b.observe(&obs(
+            night,
+            "146.190.3.4",
+            "ListRoles",
+            "python-requests/2.31",
+        )) else {
             panic!()
         };
-        for i in [f::NEW_OPERATION, f::NEW_IP, f::NEW_NETWORK, f::NEW_ASN, f::NEW_USER_AGENT] {
-            assert_eq!(y.values[i], 1.0, "{} is not set for a stranger", FEATURES[i].name);
+        for i in [
+            f::NEW_OPERATION,
+            f::NEW_IP,
+            f::NEW_NETWORK,
+            f::NEW_ASN,
+            f::NEW_USER_AGENT,
+        ] {
+            assert_eq!(
+                y.values[i], 1.0,
+                "{} is not set for a stranger",
+                FEATURES[i].name
+            );
         }
-        assert!(y.values[f::HOUR_RARITY] > 0.95, "03:00 is outside the principal's hours: {:?}", y.values);
+        assert!(
+            y.values[f::HOUR_RARITY] > 0.95,
+            "03:00 is outside the principal's hours: {:?}",
+            y.values
+        );
         assert!(y.values[f::OPERATION_RARITY] > x.values[f::OPERATION_RARITY]);
     }
 
@@ -872,12 +996,20 @@ mod tests {
         // The address was seen 200 times. 60 days later (over four half-lives) it is still
         // known; 200 days later (over fourteen) it is forgotten.
         let later = end + chrono::Duration::days(60) + chrono::Duration::hours(10);
-        let Scored::Features(x) = b.clone().observe(&obs(later, "203.0.113.10", "GetObject", "aws-cli/2 Linux")) else {
+        let Scored::Features(x) =
+            b.clone()
+                .observe(&obs(later, "203.0.113.10", "GetObject", "aws-cli/2 Linux"))
+        else {
             panic!()
         };
         assert_eq!(x.values[f::NEW_IP], 0.0);
         let much_later = end + chrono::Duration::days(200) + chrono::Duration::hours(10);
-        let Scored::Features(x) = b.observe(&obs(much_later, "203.0.113.10", "GetObject", "aws-cli/2 Linux")) else {
+        let Scored::Features(x) = b.observe(&obs(
+            much_later,
+            "203.0.113.10",
+            "GetObject",
+            "aws-cli/2 Linux",
+        )) else {
             panic!()
         };
         assert_eq!(x.values[f::NEW_IP], 1.0);
@@ -889,7 +1021,12 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
         for i in 0..5000u32 {
             let ip = format!("10.{}.{}.{}", i % 200, (i / 200) % 250, i % 250);
-            b.observe(&obs(t + chrono::Duration::seconds(i as i64), &ip, "GetObject", "x"));
+            b.observe(&obs(
+                t + chrono::Duration::seconds(i as i64),
+                &ip,
+                "GetObject",
+                "x",
+            ));
         }
         let p = b.principals.values().next().unwrap();
         assert!(p.ips.m.len() <= CAP_IPS, "{}", p.ips.m.len());
@@ -902,11 +1039,18 @@ mod tests {
         let t = end + chrono::Duration::hours(10);
         let mut last = None;
         for i in 0..300 {
-            let mut o = obs(t + chrono::Duration::seconds(i), "203.0.113.10", "GetObject", "aws-cli/2 Linux");
+            let mut o = obs(
+                t + chrono::Duration::seconds(i),
+                "203.0.113.10",
+                "GetObject",
+                "aws-cli/2 Linux",
+            );
             o.success = false;
             last = Some(b.observe(&o));
         }
-        let Some(Scored::Features(x)) = last else { panic!() };
+        let Some(Scored::Features(x)) = last else {
+            panic!()
+        };
         assert!(x.values[f::RATE_DEVIATION] > 2.0, "{:?}", x.values);
         assert!(x.values[f::ERROR_BURST] > 3.0, "{:?}", x.values);
         assert_eq!(x.detail.errors, CAP_ERRORS as u32);
@@ -918,7 +1062,12 @@ mod tests {
         let mut c = Baselines::from_bytes(&b.to_bytes()).unwrap();
         assert!(Baselines::from_bytes(b"garbage").is_err());
         let mut b = b;
-        let o = obs(end + chrono::Duration::hours(3), "146.190.3.4", "ListRoles", "curl/8");
+        let o = obs(
+            end + chrono::Duration::hours(3),
+            "146.190.3.4",
+            "ListRoles",
+            "curl/8",
+        );
         assert_eq!(b.observe(&o), c.observe(&o));
     }
 
@@ -927,24 +1076,60 @@ mod tests {
         let db = NetDb::parse("203.0.113.0\t203.0.113.255\t64500\tDE\tHOME\n146.190.0.0\t146.190.255.255\t14061\tSG\tDO\n").unwrap();
         let (mut b, end) = trained();
         b.set_netdb(Some(std::sync::Arc::new(db)));
-        b.observe(&obs(end + chrono::Duration::hours(9), "203.0.113.10", "GetObject", "aws-cli/2 Linux"));
-        let Scored::Features(x) = b.observe(&obs(end + chrono::Duration::hours(10), "146.190.3.4", "GetObject", "aws-cli/2 Linux")) else {
+        b.observe(&obs(
+            end + chrono::Duration::hours(9),
+            "203.0.113.10",
+            "GetObject",
+            "aws-cli/2 Linux",
+        ));
+        let Scored::Features(x) = b.observe(&obs(
+            end + chrono::Duration::hours(10),
+            "146.190.3.4",
+            "GetObject",
+            "aws-cli/2 Linux",
+        )) else {
             panic!()
         };
         assert_eq!(x.values[f::NEW_COUNTRY], 1.0);
-        assert!(x.values[f::GEO_VELOCITY] > 5.0 - 1e-6, "DE to SG in an hour: {:?}", x.values);
+        assert!(
+            x.values[f::GEO_VELOCITY] > 5.0 - 1e-6,
+            "DE to SG in an hour: {:?}",
+            x.values
+        );
         assert_eq!(x.detail.prev_country, Some(*b"DE"));
         assert_eq!(x.detail.asn, Some(14061));
     }
 
     #[test]
     fn sensitive_operations_are_recognised() {
-        assert_eq!(sensitivity("iam", "CreateAccessKey"), (1.0, Some("identity")));
-        assert_eq!(sensitivity("cloudtrail", "StopLogging"), (1.0, Some("logging")));
-        assert_eq!(sensitivity("ec2", "ModifySnapshotAttribute").1, Some("sharing"));
-        assert_eq!(sensitivity("kms", "ScheduleKeyDeletion").1, Some("encryption keys"));
-        assert_eq!(sensitivity("secretsmanager", "GetSecretValue").1, Some("secrets"));
-        assert_eq!(sensitivity("iam.googleapis.com", "google.iam.admin.v1.CreateServiceAccountKey").1, Some("identity"));
+        assert_eq!(
+            sensitivity("iam", "CreateAccessKey"),
+            (1.0, Some("identity"))
+        );
+        assert_eq!(
+            sensitivity("cloudtrail", "StopLogging"),
+            (1.0, Some("logging"))
+        );
+        assert_eq!(
+            sensitivity("ec2", "ModifySnapshotAttribute").1,
+            Some("sharing")
+        );
+        assert_eq!(
+            sensitivity("kms", "ScheduleKeyDeletion").1,
+            Some("encryption keys")
+        );
+        assert_eq!(
+            sensitivity("secretsmanager", "GetSecretValue").1,
+            Some("secrets")
+        );
+        assert_eq!(
+            sensitivity(
+                "iam.googleapis.com",
+                "google.iam.admin.v1.CreateServiceAccountKey"
+            )
+            .1,
+            Some("identity")
+        );
         assert_eq!(sensitivity("s3", "GetObject"), (0.0, None));
         assert_eq!(sensitivity("iam", "ListRoles"), (0.0, None));
         assert_eq!(sensitivity("ec2", "DescribeInstances"), (0.0, None));
@@ -952,10 +1137,22 @@ mod tests {
 
     #[test]
     fn agent_families_ignore_versions() {
-        assert_eq!(agent_family("aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64"), "aws-cli linux");
-        assert_eq!(agent_family("aws-cli/2.16.1 Python/3.12 Linux/6.5"), "aws-cli linux");
-        assert_eq!(agent_family("Mozilla/5.0 (Windows NT 10.0; Win64; x64)"), "browser windows");
-        assert_eq!(agent_family("Boto3/1.34.0 md/Botocore#1.34.0 os/linux#6.1-kali"), "boto3 kali");
+        assert_eq!(
+            agent_family("aws-cli/2.15.0 Python/3.11.6 Linux/6.1 exe/x86_64"),
+            "aws-cli linux"
+        );
+        assert_eq!(
+            agent_family("aws-cli/2.16.1 Python/3.12 Linux/6.5"),
+            "aws-cli linux"
+        );
+        assert_eq!(
+            agent_family("Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
+            "browser windows"
+        );
+        assert_eq!(
+            agent_family("Boto3/1.34.0 md/Botocore#1.34.0 os/linux#6.1-kali"),
+            "boto3 kali"
+        );
         assert_eq!(agent_family("[aws-sdk-go/1.44]"), "aws-sdk-go");
     }
 }
