@@ -241,18 +241,29 @@ pub fn explain(o: &Observation<'_>, x: &Features, attribution: &[(usize, f64)]) 
     for i in order {
         let v = x.values[i];
         let text = match i {
-            f::NEW_OPERATION => format!("first call of {}:{} by this principal", o.service, o.operation),
+            f::NEW_OPERATION => format!(
+                "first call of {}:{} by this principal",
+                o.service, o.operation
+            ),
             f::NEW_SERVICE => format!("first use of {} by this principal", o.service),
             f::NEW_IP => format!("first time from {}", o.source_ip.unwrap_or("?")),
             f::NEW_NETWORK => match o.source_ip.and_then(|ip| ip.rsplit_once('.')) {
-                Some((net, _)) if !o.source_ip.unwrap_or("").contains(':') => format!("first time from network {net}.0/24"),
+                Some((net, _)) if !o.source_ip.unwrap_or("").contains(':') => {
+                    format!("first time from network {net}.0/24")
+                }
                 _ => "first time from this network".to_string(),
             },
             f::NEW_ASN => match (d.asn, d.country) {
                 (Some(a), Some(c)) => format!("first time from AS{a} in {}", cc(c)),
                 (Some(a), None) => format!("first time from AS{a}"),
-                _ => match o.source_ip.and_then(|ip| ip.split('.').nth(1).map(|b| (ip.split('.').next().unwrap_or(""), b))) {
-                    Some((a, b)) if !o.source_ip.unwrap_or("").contains(':') => format!("first time from {a}.{b}.0.0/16"),
+                _ => match o.source_ip.and_then(|ip| {
+                    ip.split('.')
+                        .nth(1)
+                        .map(|b| (ip.split('.').next().unwrap_or(""), b))
+                }) {
+                    Some((a, b)) if !o.source_ip.unwrap_or("").contains(':') => {
+                        format!("first time from {a}.{b}.0.0/16")
+                    }
                     _ => "first time from this address block".to_string(),
                 },
             },
@@ -260,7 +271,9 @@ pub fn explain(o: &Observation<'_>, x: &Features, attribution: &[(usize, f64)]) 
             f::NEW_REGION => format!("first activity in region {}", o.region.unwrap_or("?")),
             f::NEW_USER_AGENT => format!(
                 "first time with user agent {}",
-                o.user_agent.map(behaviour::agent_family).unwrap_or_default()
+                o.user_agent
+                    .map(behaviour::agent_family)
+                    .unwrap_or_default()
             ),
             f::OPERATION_RARITY if v >= 0.5 => format!(
                 "{} is rare across all principals (about 1 call in {:.0})",

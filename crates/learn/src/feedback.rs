@@ -132,7 +132,11 @@ fn predict(m: &Fitted, r: &[f64]) -> f64 {
 
 /// Trains on labelled alerts (true when an analyst called it a true positive) and measures the
 /// model by k-fold cross-validation on the same labels.
-pub fn train(labelled: &[(AlertFacts, bool)], folds: usize, seed: u64) -> Result<(FeedbackModel, CvReport), String> {
+pub fn train(
+    labelled: &[(AlertFacts, bool)],
+    folds: usize,
+    seed: u64,
+) -> Result<(FeedbackModel, CvReport), String> {
     let pos = labelled.iter().filter(|(_, l)| *l).count();
     let neg = labelled.len() - pos;
     if labelled.len() < MIN_LABELS || pos < MIN_PER_CLASS || neg < MIN_PER_CLASS {
@@ -153,7 +157,8 @@ pub fn train(labelled: &[(AlertFacts, bool)], folds: usize, seed: u64) -> Result
         })
         .collect();
     let y: Vec<bool> = labelled.iter().map(|(_, l)| *l).collect();
-    let report = cross_validate(&x, &y, folds, seed, 0.5, fit, predict).map_err(|e| e.to_string())?;
+    let report =
+        cross_validate(&x, &y, folds, seed, 0.5, fit, predict).map_err(|e| e.to_string())?;
     let fitted = fit(&x, &y).map_err(|e| e.to_string())?;
     let names: HashMap<usize, &str> = ids.iter().map(|(k, v)| (*v, *k)).collect();
     let rules = fitted
@@ -203,7 +208,10 @@ mod tests {
     #[test]
     fn too_few_labels_are_refused_plainly() {
         let e = train(&[(facts("a", Level::Low, false), true)], 5, 1).unwrap_err();
-        assert!(e.contains("1 labelled alerts") && e.contains("at least 10"), "{e}");
+        assert!(
+            e.contains("1 labelled alerts") && e.contains("at least 10"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -225,6 +233,9 @@ mod tests {
         assert!(unseen > m.score(&facts("noisy", Level::Medium, false)));
         let text = serde_json::to_string(&m).unwrap();
         let back: FeedbackModel = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.score(&facts("real", Level::High, true)), m.score(&facts("real", Level::High, true)));
+        assert_eq!(
+            back.score(&facts("real", Level::High, true)),
+            m.score(&facts("real", Level::High, true))
+        );
     }
 }

@@ -1178,7 +1178,8 @@ pub async fn create_suppression(
     if b.reason.trim().is_empty() || b.reason.len() > 2000 {
         return Err(bad("reason: say why (1 to 2000 characters)"));
     }
-    if state.rules.rule(&b.rule_id).is_none() && b.rule_id != cloudsentinel_learn::anomaly::RULE_ID {
+    if state.rules.rule(&b.rule_id).is_none() && b.rule_id != cloudsentinel_learn::anomaly::RULE_ID
+    {
         return Err(bad(format!(
             "rule_id {}: no such rule is loaded",
             b.rule_id
@@ -1477,7 +1478,10 @@ pub async fn model_schema() -> Json<Value> {
     Json(cloudsentinel_learn::anomaly::feature_schema())
 }
 
-pub async fn get_model(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Value>> {
+pub async fn get_model(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
     let m = blocking(&state, move |s| s.model(id, false))
         .await?
         .ok_or_else(|| not_found(format!("model {id}")))?;
@@ -1544,8 +1548,15 @@ pub async fn activate_model(
         Err(e) => ApiError::Conflict(format!("{e:#}")),
     })?
     .ok_or_else(|| not_found(format!("model {id}")))?;
-    audit(&state, &caller.name, caller.source_ip.clone(), "model.activate", format!("model:{id}"),
-          json!({"name": m.name, "version": m.version})).await?;
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "model.activate",
+        format!("model:{id}"),
+        json!({"name": m.name, "version": m.version}),
+    )
+    .await?;
     Ok(Json(json!(m)))
 }
 
@@ -1558,32 +1569,46 @@ pub async fn rollback_model(
     let name = model_name(&q, true)?.unwrap_or_default();
     let (store, learning) = (Arc::clone(&state.store), Arc::clone(&state.learning));
     let n = name.clone();
-    let (from, to) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Option<i64>, Option<cloudsentinel_store::ModelRecord>)> {
-        let models = store.models(Some(&n))?;
-        let current = models.iter().find(|m| m.active).map(|m| m.id);
-        // The model activated most recently before the current one.
-        let previous = models
-            .iter()
-            .filter(|m| !m.active && m.status == "ready" && m.activated.is_some())
-            .max_by_key(|m| m.activated)
-            .map(|m| m.id);
-        match previous {
-            Some(p) => Ok((current, crate::learning::activate_and_install(store.as_ref(), &learning, p)?)),
-            None => {
-                store.deactivate_models(&n)?;
-                learning.remove(&n);
-                Ok((current, None))
+    let (from, to) = tokio::task::spawn_blocking(
+        move || -> anyhow::Result<(Option<i64>, Option<cloudsentinel_store::ModelRecord>)> {
+            let models = store.models(Some(&n))?;
+            let current = models.iter().find(|m| m.active).map(|m| m.id);
+            // The model activated most recently before the current one.
+            let previous = models
+                .iter()
+                .filter(|m| !m.active && m.status == "ready" && m.activated.is_some())
+                .max_by_key(|m| m.activated)
+                .map(|m| m.id);
+            match previous {
+                Some(p) => Ok((
+                    current,
+                    crate::learning::activate_and_install(store.as_ref(), &learning, p)?,
+                )),
+                None => {
+                    store.deactivate_models(&n)?;
+                    learning.remove(&n);
+                    Ok((current, None))
+                }
             }
-        }
-    })
+        },
+    )
     .await
     .map_err(|e| ApiError::Internal(e.into()))?
     .map_err(ApiError::Internal)?;
     if from.is_none() && to.is_none() {
-        return Err(ApiError::Conflict(format!("no {name} model is active: nothing to roll back")));
+        return Err(ApiError::Conflict(format!(
+            "no {name} model is active: nothing to roll back"
+        )));
     }
-    audit(&state, &caller.name, caller.source_ip.clone(), "model.rollback", format!("model:{}", from.unwrap_or(0)),
-          json!({"name": name, "from": from, "to": to.as_ref().map(|m| m.id)})).await?;
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "model.rollback",
+        format!("model:{}", from.unwrap_or(0)),
+        json!({"name": name, "from": from, "to": to.as_ref().map(|m| m.id)}),
+    )
+    .await?;
     Ok(Json(json!({
         "name": name,
         "deactivated": from,

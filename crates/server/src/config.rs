@@ -346,18 +346,30 @@ impl Config {
         }
         let d = &self.detection;
         if !(d.baseline_half_life_days > 0.0 && d.baseline_half_life_days <= 3650.0) {
-            return Err(invalid("detection.baseline_half_life_days", "must be between 0 and 3650 days"));
+            return Err(invalid(
+                "detection.baseline_half_life_days",
+                "must be between 0 and 3650 days",
+            ));
         }
         if !(d.baseline_learning_days >= 0.0 && d.baseline_learning_days <= 365.0) {
-            return Err(invalid("detection.baseline_learning_days", "must be between 0 and 365 days"));
+            return Err(invalid(
+                "detection.baseline_learning_days",
+                "must be between 0 and 365 days",
+            ));
         }
         if !(d.anomaly_target_rate > 0.0 && d.anomaly_target_rate <= 0.1) {
-            return Err(invalid("detection.anomaly_target_rate", "must be above 0 and at most 0.1"));
+            return Err(invalid(
+                "detection.anomaly_target_rate",
+                "must be above 0 and at most 0.1",
+            ));
         }
         if let Some(c) = d.auto_close_below
             && !(c > 0.0 && c <= 0.5)
         {
-            return Err(invalid("detection.auto_close_below", "must be above 0 and at most 0.5"));
+            return Err(invalid(
+                "detection.auto_close_below",
+                "must be above 0 and at most 0.5",
+            ));
         }
         if self.auth.refresh_token_secs < self.auth.access_token_secs {
             return Err(invalid(

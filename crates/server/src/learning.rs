@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use cloudsentinel_learn::anomaly::{AnomalyModel, TrainParams, MAX_TRAINING_VECTORS};
+use cloudsentinel_learn::anomaly::{AnomalyModel, MAX_TRAINING_VECTORS, TrainParams};
 use cloudsentinel_learn::behaviour::{self, Baselines, Observation, SCHEMA_VERSION, Scored};
 use cloudsentinel_learn::feedback::{self, AlertFacts, FeedbackModel};
 use cloudsentinel_learn::netdb::NetDb;
@@ -95,11 +95,17 @@ impl Learning {
     }
 
     pub fn anomaly(&self) -> Option<Active<AnomalyModel>> {
-        self.anomaly.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.anomaly
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn feedback(&self) -> Option<Active<FeedbackModel>> {
-        self.feedback.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.feedback
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn generation(&self) -> u64 {
@@ -120,8 +126,8 @@ impl Learning {
             .ok_or_else(|| format!("model {} has no artefact", m.id))?;
         match m.name.as_str() {
             "anomaly" => {
-                let model: AnomalyModel = serde_json::from_slice(bytes)
-                    .map_err(|e| format!("model {}: {e}", m.id))?;
+                let model: AnomalyModel =
+                    serde_json::from_slice(bytes).map_err(|e| format!("model {}: {e}", m.id))?;
                 *self.anomaly.write().unwrap_or_else(|e| e.into_inner()) = Some(Active {
                     id: m.id,
                     version: m.version,
@@ -129,8 +135,8 @@ impl Learning {
                 });
             }
             "feedback" => {
-                let model: FeedbackModel = serde_json::from_slice(bytes)
-                    .map_err(|e| format!("model {}: {e}", m.id))?;
+                let model: FeedbackModel =
+                    serde_json::from_slice(bytes).map_err(|e| format!("model {}: {e}", m.id))?;
                 *self.feedback.write().unwrap_or_else(|e| e.into_inner()) = Some(Active {
                     id: m.id,
                     version: m.version,
@@ -187,7 +193,12 @@ impl Learning {
             true
         })?;
         if n > 0 {
-            tracing::info!(events = n, principals = b.principals(), ms = started.elapsed().as_millis() as u64, "baselines brought up to date from the store");
+            tracing::info!(
+                events = n,
+                principals = b.principals(),
+                ms = started.elapsed().as_millis() as u64,
+                "baselines brought up to date from the store"
+            );
         }
         Ok(b)
     }
@@ -244,7 +255,11 @@ pub fn start_training(
     }) {
         Ok(r) => r,
         Err(e) => {
-            learning.training.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+            learning
+                .training
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(name);
             return Err(StartError::Store(e));
         }
     };
@@ -288,7 +303,11 @@ fn failed(message: &str) -> ModelResult {
 
 /// Activates a ready model in the store and in the running pipeline; a feedback model also
 /// rescores the alerts still waiting for an analyst.
-pub fn activate_and_install(store: &dyn Store, learning: &Learning, id: i64) -> anyhow::Result<Option<ModelRecord>> {
+pub fn activate_and_install(
+    store: &dyn Store,
+    learning: &Learning,
+    id: i64,
+) -> anyhow::Result<Option<ModelRecord>> {
     let Some(m) = store.activate_model(id)? else {
         return Ok(None);
     };
@@ -307,7 +326,11 @@ pub fn rescore_open_alerts(store: &dyn Store, model: &FeedbackModel) -> anyhow::
     let mut n = 0u64;
     loop {
         let page = store.alerts(&AlertQuery {
-            statuses: vec![AlertStatus::Open, AlertStatus::Acknowledged, AlertStatus::Investigating],
+            statuses: vec![
+                AlertStatus::Open,
+                AlertStatus::Acknowledged,
+                AlertStatus::Investigating,
+            ],
             sort: cloudsentinel_store::AlertSort::Id,
             limit: 500,
             offset,
@@ -418,7 +441,11 @@ pub fn train_anomaly(
         }
         true
     })?;
-    let _ = store.model_progress(id, 0.9, &format!("fitting the forest on {} vectors", vectors.len()));
+    let _ = store.model_progress(
+        id,
+        0.9,
+        &format!("fitting the forest on {} vectors", vectors.len()),
+    );
     let params = TrainParams {
         target_rate: learning.target_rate,
         seed: id as u64,
@@ -494,7 +521,10 @@ pub fn labelled_alerts(store: &dyn Store) -> anyhow::Result<Vec<(AlertFacts, boo
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         if let Some(a) = store.alert(id)? {
-            out.push((facts(&a, feats.get(&id)), latest[&id].1 == Verdict::TruePositive));
+            out.push((
+                facts(&a, feats.get(&id)),
+                latest[&id].1 == Verdict::TruePositive,
+            ));
         }
     }
     Ok(out)

@@ -836,7 +836,11 @@ impl Learner {
         match store.put_state(BASELINES_KEY, &bytes) {
             Ok(()) => {
                 self.learned = 0;
-                tracing::debug!(bytes = bytes.len(), ms = started.elapsed().as_millis() as u64, "baselines kept");
+                tracing::debug!(
+                    bytes = bytes.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "baselines kept"
+                );
             }
             Err(e) => tracing::error!(error = %e, "could not keep the baselines"),
         }
@@ -911,7 +915,13 @@ impl Alerter {
     }
 
     /// Folds a signal into an open alert or opens one; answers the id of a new alert.
-    fn add(&mut self, s: Signal, ctx: Context, now: DateTime<Utc>, metrics: &Metrics) -> Option<i64> {
+    fn add(
+        &mut self,
+        s: Signal,
+        ctx: Context,
+        now: DateTime<Utc>,
+        metrics: &Metrics,
+    ) -> Option<i64> {
         let Context {
             access_key,
             source_ip,

@@ -78,7 +78,10 @@ const ALERT_QUERY: &[(&str, &str)] = &[
         "q",
         "free text in title, rule, entity, account, explanation",
     ),
-    ("sort", "last_seen (default), first_seen, level, count, id, tp_score (the feedback model's true-positive score)"),
+    (
+        "sort",
+        "last_seen (default), first_seen, level, count, id, tp_score (the feedback model's true-positive score)",
+    ),
     ("order", "desc (default) or asc"),
     ("limit", "page size, 1..500 (default 50)"),
     ("offset", "rows to skip"),
@@ -482,10 +485,19 @@ pub static ROUTES: &[RouteSpec] = &[
     ),
     RouteSpec {
         query: &[
-            ("model_name", "anomaly (isolation forest over behaviour features) or feedback (true-positive model from analysts' verdicts)"),
-            ("since", "RFC 3339: train on events from (anomaly; default: all stored)"),
+            (
+                "model_name",
+                "anomaly (isolation forest over behaviour features) or feedback (true-positive model from analysts' verdicts)",
+            ),
+            (
+                "since",
+                "RFC 3339: train on events from (anomaly; default: all stored)",
+            ),
             ("until", "RFC 3339: train on events before (anomaly)"),
-            ("activate", "true: make the model active as soon as it is trained"),
+            (
+                "activate",
+                "true: make the model active as soon as it is trained",
+            ),
         ],
         ..r(
             "POST",

@@ -16,7 +16,8 @@ use crate::*;
 
 /// Schema migrations, applied in order; the index of the last applied one is kept in
 /// `PRAGMA user_version`. Never edit one that has shipped: add another.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE raw_blocks (
     id INTEGER PRIMARY KEY,
     max_time INTEGER NOT NULL,
@@ -202,7 +203,8 @@ CREATE TABLE state (
     value BLOB NOT NULL,
     updated INTEGER NOT NULL
 );
-"#];
+"#,
+];
 
 /// How the SQLite file is opened.
 #[derive(Debug, Clone)]
@@ -1913,7 +1915,10 @@ impl Store for SqliteStore {
                     "model {id} is {status}: only a ready model can be activated"
                 )));
             }
-            tx.execute("UPDATE models SET active = 0 WHERE name = ?1", params![name])?;
+            tx.execute(
+                "UPDATE models SET active = 0 WHERE name = ?1",
+                params![name],
+            )?;
             tx.execute(
                 "UPDATE models SET active = 1, activated = ?2 WHERE id = ?1",
                 params![id, ms(Utc::now())],
@@ -1924,8 +1929,10 @@ impl Store for SqliteStore {
     }
 
     fn deactivate_models(&self, name: &str) -> Result<()> {
-        self.write()
-            .execute("UPDATE models SET active = 0 WHERE name = ?1", params![name])?;
+        self.write().execute(
+            "UPDATE models SET active = 0 WHERE name = ?1",
+            params![name],
+        )?;
         Ok(())
     }
 
@@ -1955,9 +1962,11 @@ impl Store for SqliteStore {
     fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self
             .read()
-            .query_row("SELECT value FROM state WHERE key = ?1", params![key], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT value FROM state WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
             .optional()?)
     }
 }
@@ -2179,17 +2188,23 @@ mod tests {
         assert_eq!((a1.version, a2.version, f1.version), (1, 2, 1));
         assert_eq!(a1.status, "training");
         // Not ready yet: refused.
-        assert!(matches!(s.activate_model(a1.id), Err(StoreError::Conflict(_))));
+        assert!(matches!(
+            s.activate_model(a1.id),
+            Err(StoreError::Conflict(_))
+        ));
         s.model_progress(a1.id, 0.5, "halfway").unwrap();
         assert_eq!(s.model(a1.id, false).unwrap().unwrap().message, "halfway");
         for (id, bytes) in [(a1.id, b"one".to_vec()), (a2.id, b"two".to_vec())] {
-            s.finish_model(id, &ModelResult {
-                status: "ready",
-                message: "done".into(),
-                samples: 10,
-                metrics: serde_json::json!({"threshold": 0.6}),
-                artefact: Some(bytes),
-            })
+            s.finish_model(
+                id,
+                &ModelResult {
+                    status: "ready",
+                    message: "done".into(),
+                    samples: 10,
+                    metrics: serde_json::json!({"threshold": 0.6}),
+                    artefact: Some(bytes),
+                },
+            )
             .unwrap();
         }
         assert!(s.active_model("anomaly").unwrap().is_none());
@@ -2200,7 +2215,10 @@ mod tests {
         assert_eq!(active.id, a2.id);
         let all = s.models(Some("anomaly")).unwrap();
         assert_eq!(all.iter().filter(|m| m.active).count(), 1);
-        assert!(all.iter().all(|m| m.artefact.is_none()), "lists carry no artefacts");
+        assert!(
+            all.iter().all(|m| m.artefact.is_none()),
+            "lists carry no artefacts"
+        );
         assert_eq!(all[0].metrics["threshold"], 0.6);
         assert_eq!(s.models(None).unwrap().len(), 3);
         s.deactivate_models("anomaly").unwrap();
@@ -2218,7 +2236,12 @@ mod tests {
         let mut a = Some(vec![alert(1, "r", "e", 1_000)]);
         s.commit(&[], &mut |_| Derived {
             alerts: a.take().unwrap(),
-            features: vec![AlertFeatures { alert_id: 1, schema: 1, values: vec![1.0, 0.5], anomaly_score: Some(0.7) }],
+            features: vec![AlertFeatures {
+                alert_id: 1,
+                schema: 1,
+                values: vec![1.0, 0.5],
+                anomaly_score: Some(0.7),
+            }],
             ..Derived::default()
         })
         .unwrap();
