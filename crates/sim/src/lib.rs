@@ -17,6 +17,9 @@
 //! the events: CloudTrail `eventID`, Entra `properties.id`, Activity Log
 //! `properties.eventDataId`, GCP `insertId`), so that detections can be scored against them.
 //!
+//! [`stealth_attacks`] writes behaviour-only attacks (stolen credentials used at night from a
+//! hosting network, ordinary reads, one sensitive write) to measure the anomaly detector.
+//!
 //! Main types: [`SimConfig`] (seed, end, days, volume), [`generate`] -> [`Scenario`] (records
 //! sorted by time, and the [`Story`] labels). The same config gives the same scenario.
 //!
@@ -44,12 +47,15 @@ use std::hash::{BuildHasherDefault, Hasher};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Timelike, Utc, Weekday};
 use serde_json::{Value, json};
 
+pub use stealth::stealth_attacks;
+
 mod aws;
 mod azure;
 mod cloudtrail;
 mod gcp;
 mod org;
 mod rng;
+mod stealth;
 mod stories;
 mod text;
 
@@ -390,6 +396,69 @@ mod tests {
             .expect("an RFC 3339 time")
             .with_timezone(&Utc);
         (time, id.expect("an id"), ip.unwrap_or_default())
+    }
+
+    #[test]
+    fn stealth_stories_are_night_reads_then_one_write_from_networks_the_benign_days_never_use() {
+        let benign = full();
+        let nets: HashSet<String> = benign
+            .records
+            .iter()
+            .map(|r| facts(r).2)
+            .filter_map(|ip| {
+                ip.rsplit_once('.')
+                    .and_then(|(a, _)| a.rsplit_once('.'))
+                    .map(|(n, _)| n.to_string())
+            })
+            .collect();
+        let (from, to) = (end() - Duration::days(4), end());
+        let s = stealth_attacks(&config(7, 4, 1.0), 8, from, to);
+        assert_eq!(s.stories.len(), 8);
+        let by_id: std::collections::HashMap<String, (DateTime<Utc>, String)> = s
+            .records
+            .iter()
+            .map(|r| {
+                let (t, id, ip) = facts(r);
+                (id, (t, ip))
+            })
+            .collect();
+        assert_eq!(by_id.len(), s.records.len(), "ids are unique");
+        let mut kinds = HashSet::new();
+        for story in &s.stories {
+            kinds.insert(
+                story
+                    .name
+                    .rsplit_once("-aws-")
+                    .map_or("gcp", |_| story.name.split('-').nth(3).unwrap_or(""))
+                    .to_string(),
+            );
+            assert!(
+                story.event_ids.len() >= 4,
+                "{}: reads and a write",
+                story.name
+            );
+            assert!(story.start >= from && story.end < to);
+            let mut ips = HashSet::new();
+            for id in &story.event_ids {
+                let (t, ip) = by_id.get(id).expect("every story id is a record");
+                assert!(*t >= story.start && *t <= story.end);
+                ips.insert(ip.clone());
+            }
+            assert_eq!(ips.len(), 1, "{}: one address", story.name);
+            let ip = ips.into_iter().next().unwrap();
+            let net: Vec<&str> = ip.split('.').take(2).collect();
+            assert!(
+                !nets.contains(&net.join(".")),
+                "{}: {ip} is in a benign network",
+                story.name
+            );
+        }
+        assert!(kinds.len() >= 3, "the kinds take turns: {kinds:?}");
+        // The same config gives the same stories.
+        assert_eq!(
+            stealth_attacks(&config(7, 4, 1.0), 8, from, to).records,
+            s.records
+        );
     }
 
     #[test]

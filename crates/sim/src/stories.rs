@@ -49,7 +49,7 @@ pub(crate) fn weave(sink: &mut Sink, ctx: &Ctx) -> Vec<Story> {
 
 /// The time nearest to `t`, within `[lo, hi]`, whose local hour (at `tz_min`) is between `from`
 /// and `to` (wrapping midnight when `from` > `to`); `t` itself when there is none.
-fn night(
+pub(crate) fn night(
     t: DateTime<Utc>,
     lo: DateTime<Utc>,
     hi: DateTime<Utc>,
@@ -78,31 +78,38 @@ fn night(
 }
 
 /// Collects a story's records as they are written.
-struct Tape {
-    ids: Vec<String>,
-    first: Option<DateTime<Utc>>,
-    last: Option<DateTime<Utc>>,
+pub(crate) struct Tape {
+    pub ids: Vec<String>,
+    pub first: Option<DateTime<Utc>>,
+    pub last: Option<DateTime<Utc>>,
 }
 
 impl Tape {
-    fn new() -> Tape {
+    pub(crate) fn new() -> Tape {
         Tape {
             ids: Vec::new(),
             first: None,
             last: None,
         }
     }
-    fn note(&mut self, t: DateTime<Utc>, id: String) {
+    pub(crate) fn note(&mut self, t: DateTime<Utc>, id: String) {
         self.ids.push(id);
         self.first = Some(self.first.map_or(t, |f| f.min(t)));
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
     }
-    fn ct(&mut self, sink: &mut Sink, rng: &mut Rng, t: DateTime<Utc>, who: &Who, c: Call) {
+    pub(crate) fn ct(
+        &mut self,
+        sink: &mut Sink,
+        rng: &mut Rng,
+        t: DateTime<Utc>,
+        who: &Who,
+        c: Call,
+    ) {
         let id = emit(sink, rng, t, who, c);
         self.note(trunc_secs(t), id);
     }
 
-    fn story(
+    pub(crate) fn story(
         self,
         name: &str,
         summary: &str,
