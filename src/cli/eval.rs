@@ -26,7 +26,7 @@ use super::{EXIT_OK, exit_usage, hunt::parse_level, load_rules, usage_or};
 #[derive(Args)]
 pub struct EvalArgs {
     /// Labelled JSON Lines files.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "anomaly")]
     pub paths: Vec<PathBuf>,
     /// Extra Sigma rule files or directories, added to the built-in pack.
     #[arg(long = "rules", value_name = "DIR")]
@@ -45,6 +45,35 @@ pub struct EvalArgs {
     /// List every missed should-fire case and every alert on a should-not-fire case.
     #[arg(long)]
     pub verbose: bool,
+    /// Measure the behavioural detectors instead: benign days of the demo organisation, then
+    /// behaviour-only attacks; recall, anomaly alerts per 10,000 benign events, and what the
+    /// feedback model cuts.
+    #[arg(long, conflicts_with = "paths")]
+    pub anomaly: bool,
+    /// (--anomaly) Days of activity in all.
+    #[arg(long, default_value_t = 21, requires = "anomaly")]
+    pub days: u32,
+    /// (--anomaly) The last days, with the attacks in them, scored; the days before are history.
+    #[arg(long, default_value_t = 7, requires = "anomaly")]
+    pub test_days: u32,
+    /// (--anomaly) Behaviour-only attack stories in the test days.
+    #[arg(long, default_value_t = 24, requires = "anomaly")]
+    pub stories: usize,
+    /// (--anomaly) Scenario seed.
+    #[arg(long, default_value_t = 7, requires = "anomaly")]
+    pub seed: u64,
+    /// (--anomaly) Benign volume (1.0: about 14,000 records a weekday).
+    #[arg(long, default_value_t = 1.0, requires = "anomaly")]
+    pub scale: f64,
+    /// (--anomaly) Share of history events the forest's threshold lets through.
+    #[arg(long, default_value_t = 0.0005, requires = "anomaly")]
+    pub target_rate: f64,
+    /// (--anomaly) Numbers of labelled alerts to train the feedback model on.
+    #[arg(long, value_delimiter = ',', default_values_t = [20, 40, 60], requires = "anomaly")]
+    pub labels: Vec<usize>,
+    /// (--anomaly) The feedback model's auto-close threshold.
+    #[arg(long, default_value_t = 0.1, requires = "anomaly")]
+    pub auto_close_below: f64,
 }
 
 struct Case {
@@ -161,6 +190,9 @@ fn parse_case(line_no: usize, v: &Value, default_time: &str) -> Result<Case, Str
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    if args.anomaly {
+        return super::eval_anomaly::run(args);
+    }
     let rules = match usage_or(load_rules(&args.rules, args.no_builtin, args.json)) {
         Ok(r) => r,
         Err(code) => return Ok(code),

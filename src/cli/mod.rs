@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use cloudsentinel_detect::{RuleSet, RuleSetBuilder};
 
 pub mod eval;
+pub mod eval_anomaly;
 pub mod generate;
 pub mod generate_cloud;
 pub mod hunt;

@@ -136,6 +136,8 @@ pub struct Observation<'a> {
     pub region: Option<&'a str>,
     /// The entity alerts are about ([`Event::entity`]).
     pub entity: &'a str,
+    /// The actor's name; for AWS role sessions `role/session`.
+    pub actor_name: Option<&'a str>,
     pub access_key: Option<&'a str>,
     pub source_ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
@@ -155,6 +157,7 @@ macro_rules! observation {
             account: $r.account.as_deref(),
             region: $r.region.as_deref(),
             entity: &$r.principal,
+            actor_name: $r.actor_name.as_deref(),
             access_key: $r.access_key.as_deref(),
             source_ip: $r.source_ip.as_deref(),
             user_agent: $r.user_agent.as_deref(),
@@ -184,6 +187,7 @@ impl<'a> Observation<'a> {
             account: e.account.as_deref(),
             region: e.region.as_deref(),
             entity,
+            actor_name: e.actor.name.as_deref(),
             access_key: e.actor.access_key_id.as_deref(),
             source_ip: e.source_ip.as_deref(),
             user_agent: e.user_agent.as_deref(),
@@ -209,12 +213,33 @@ impl<'a> Observation<'a> {
         self.entity
     }
 
+    /// Whom the baseline is about: the [`principal`](Self::principal), and for a role session
+    /// whose name is a person (`alice@example.com`, as Identity Center names them) or an EC2
+    /// instance (`i-0abc...`), that session: each engineer behind one shared role, and each
+    /// instance behind one instance profile, has habits of their own. Sessions with made-up
+    /// names (CI runs, SDK defaults) share the role's baseline.
+    pub fn baseline_key(&self) -> std::borrow::Cow<'a, str> {
+        let principal = self.principal();
+        if let Some((_, session)) = self.actor_name.and_then(|n| n.rsplit_once('/'))
+            && (session.contains('@') || is_instance_id(session))
+            && principal.contains(":role/")
+        {
+            return std::borrow::Cow::Owned(format!("{principal}/{session}"));
+        }
+        std::borrow::Cow::Borrowed(principal)
+    }
+
     fn is_write(&self) -> bool {
         match self.read_only {
             Some(r) => !r,
             None => !is_read_name(self.operation),
         }
     }
+}
+
+fn is_instance_id(s: &str) -> bool {
+    s.strip_prefix("i-")
+        .is_some_and(|h| (8..=17).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn is_read_name(op: &str) -> bool {
@@ -418,7 +443,8 @@ impl Baselines {
         let hour = (t.max(0) / 3600) as u32;
         let hl = self.half_life_h();
         let op_key = hash3(o.provider, o.service, o.operation);
-        let principal = o.principal();
+        let key = o.baseline_key();
+        let principal: &str = &key;
         // Global rarity, before this call counts.
         let total = decay(
             self.global_total.0,
@@ -782,10 +808,15 @@ pub fn sensitivity(service: &str, operation: &str) -> (f32, Option<&'static str>
     {
         return (1.0, Some("logging"));
     }
+    // Taking up a role (AssumeRole*, GetSessionToken) is how every session starts: a sign-in,
+    // not a change.
+    if svc == "sts" {
+        return (0.0, None);
+    }
     // Identity: credentials, roles, policies, memberships.
     let identity_svc = matches!(
         svc.as_str(),
-        "iam" | "sts" | "sso" | "identitystore" | "organizations" | "cloudresourcemanager"
+        "iam" | "sso" | "identitystore" | "organizations" | "cloudresourcemanager"
     ) || has("microsoft.authorization")
         || has("serviceprincipal")
         || has("application")
@@ -802,9 +833,7 @@ pub fn sensitivity(service: &str, operation: &str) -> (f32, Option<&'static str>
         if credential || power {
             return (1.0, Some("identity"));
         }
-        if svc != "sts" {
-            return (0.7, Some("identity"));
-        }
+        return (0.7, Some("identity"));
     }
     if (svc == "kms" || has("cryptokey") || has("microsoft.keyvault/vaults/keys"))
         && (has("disable")
@@ -856,6 +885,7 @@ mod tests {
             account: Some("111122223333"),
             region: Some("eu-west-1"),
             entity: "arn:aws:iam::111122223333:user/alice (AKIAEXAMPLE)",
+            actor_name: Some("alice"),
             access_key: Some("AKIAEXAMPLE"),
             source_ip: Some(ip),
             user_agent: Some(ua),
@@ -905,6 +935,56 @@ mod tests {
         assert_eq!(
             o.principal(),
             "arn:aws:iam::111122223333:user/alice (AKIAEXAMPLE)"
+        );
+    }
+
+    #[test]
+    fn people_and_instances_behind_one_role_have_baselines_of_their_own() {
+        let t = Utc::now();
+        let role = "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_1 (ASIAEXAMPLE)";
+        let base = Observation {
+            entity: role,
+            access_key: Some("ASIAEXAMPLE"),
+            actor_name: Some("AWSReservedSSO_Admin_1/alice@example.com"),
+            ..obs(t, "1.2.3.4", "GetObject", "x")
+        };
+        assert_eq!(
+            base.baseline_key(),
+            "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_1/alice@example.com"
+        );
+        // Incidents still join on the role.
+        assert_eq!(
+            base.principal(),
+            "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_1"
+        );
+        let instance = Observation {
+            actor_name: Some("app-server-role/i-0f3c9a2b7d1e4a5c6"),
+            ..base.clone()
+        };
+        assert!(instance.baseline_key().ends_with("/i-0f3c9a2b7d1e4a5c6"));
+        for made_up in [
+            "ci/GitHubActions",
+            "lambda/botocore-session-1712345678",
+            "x/i-notanid",
+        ] {
+            let o = Observation {
+                actor_name: Some(made_up),
+                ..base.clone()
+            };
+            assert_eq!(o.baseline_key(), o.principal(), "{made_up}");
+        }
+        // A user is a user, whatever its name.
+        let user = obs(t, "1.2.3.4", "GetObject", "x");
+        assert_eq!(user.baseline_key(), "arn:aws:iam::111122223333:user/alice");
+    }
+
+    #[test]
+    fn taking_up_a_role_is_not_a_sensitive_change() {
+        assert_eq!(sensitivity("sts", "AssumeRoleWithWebIdentity"), (0.0, None));
+        assert_eq!(sensitivity("sts", "AssumeRole"), (0.0, None));
+        assert_eq!(
+            sensitivity("iam", "UpdateAssumeRolePolicy").1,
+            Some("identity")
         );
     }
 

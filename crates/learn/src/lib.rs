@@ -1,6 +1,7 @@
 //! Learning for CloudSentinel: behaviour baselines and their features ([`behaviour`]), the
 //! anomaly model over them ([`anomaly`]), the feedback model trained from analysts' verdicts
-//! ([`feedback`]), where addresses are ([`netdb`]), and the small toolkit underneath:
+//! ([`feedback`]), where addresses are ([`netdb`]), the same detectors over files ([`offline`]),
+//! and the small toolkit underneath:
 //!
 //! * [`rng`]: a tiny deterministic random number generator (splitmix64).
 //! * [`forest`]: isolation forest for unsupervised anomaly scoring.
@@ -16,6 +17,7 @@ pub mod forest;
 pub mod logistic;
 pub mod metrics;
 pub mod netdb;
+pub mod offline;
 pub mod rng;
 
 use std::fmt;

@@ -169,9 +169,10 @@ pub fn stealth_attacks(
     let slot = (to - from) / count.max(1) as i32;
     let mut stories = Vec::with_capacity(count);
     for i in 0..count {
-        let lo = from + slot * i as i32;
-        let hi = lo + slot - Duration::hours(1);
-        let mid = lo + slot / 2;
+        // The victim's night nearest to the middle of the story's slot, within half a day.
+        let mid = from + slot * i as i32 + slot / 2;
+        let lo = (mid - Duration::hours(12)).max(from);
+        let hi = (mid + Duration::hours(12)).min(to - Duration::hours(1));
         let net = HOSTING[i % HOSTING.len()];
         let ip = format!("{net}.{}.{}", rng.below(256), 1 + rng.below(254));
         let story = match i % 4 {

@@ -1,0 +1,170 @@
+//! The behavioural detectors over files, for `hunt` and `eval`: baselines learned in event-time
+//! order (from history first when there is some), an isolation forest trained on the vectors of
+//! the history (or of the input itself), then every scored input event checked against the
+//! threshold. The same baselines, model and signals as the service's pipeline.
+
+use chrono::{DateTime, Utc};
+use cloudsentinel_core::{Event, Signal};
+
+use crate::anomaly::{self, AnomalyModel, MAX_TRAINING_VECTORS, TrainParams};
+use crate::behaviour::{Baselines, DIMS, Features, Observation, Scored, Settings};
+
+/// An event as the behavioural detectors read it, owned, so that a large input can be kept and
+/// sorted by time cheaply (a few hundred bytes, where the decoded event keeps its raw record).
+#[derive(Debug, Clone)]
+pub struct Owned {
+    pub id: String,
+    pub time: DateTime<Utc>,
+    pub provider: &'static str,
+    pub account: Option<String>,
+    pub region: Option<String>,
+    pub entity: String,
+    pub actor_name: Option<String>,
+    pub access_key: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub service: String,
+    pub operation: String,
+    pub read_only: Option<bool>,
+    pub success: bool,
+}
+
+impl Owned {
+    pub fn of_event(e: &Event) -> Owned {
+        Owned {
+            id: e.id.clone(),
+            time: e.time,
+            provider: e.provider.as_str(),
+            account: e.account.clone(),
+            region: e.region.clone(),
+            entity: e.entity(),
+            actor_name: e.actor.name.clone(),
+            access_key: e.actor.access_key_id.clone(),
+            source_ip: e.source_ip.clone(),
+            user_agent: e.user_agent.clone(),
+            service: e.action.service.clone(),
+            operation: e.action.operation.clone(),
+            read_only: e.action.read_only,
+            success: e.outcome.success,
+        }
+    }
+
+    pub fn view(&self) -> Observation<'_> {
+        Observation {
+            id: &self.id,
+            time: self.time,
+            provider: self.provider,
+            account: self.account.as_deref(),
+            region: self.region.as_deref(),
+            entity: &self.entity,
+            actor_name: self.actor_name.as_deref(),
+            access_key: self.access_key.as_deref(),
+            source_ip: self.source_ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            service: &self.service,
+            operation: &self.operation,
+            read_only: self.read_only,
+            success: self.success,
+        }
+    }
+}
+
+/// One scored input event.
+#[derive(Debug, Clone)]
+pub struct ScoredEvent {
+    /// Index into the (time-sorted) input.
+    pub index: usize,
+    pub features: Features,
+    pub score: f64,
+}
+
+/// What a run found.
+pub struct Outcome {
+    /// The input, sorted by (time, id).
+    pub input: Vec<Owned>,
+    pub scored: Vec<ScoredEvent>,
+    pub signals: Vec<Signal>,
+    pub model: AnomalyModel,
+    /// Input events not scored because their principal was still being learned.
+    pub learning: usize,
+    pub baselines: Baselines,
+}
+
+/// Sorts by time, then id, so that a replay is the same whatever order the files came in.
+pub fn sort(events: &mut [Owned]) {
+    events.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+}
+
+/// Learns from `history` (when given) then from `input`, trains the forest on the history's
+/// vectors (or the input's when there is no history), and scores the input. Errors when there
+/// are too few scored events to train on, saying how many there were.
+pub fn detect(
+    history: Option<Vec<Owned>>,
+    mut input: Vec<Owned>,
+    settings: Settings,
+    params: &TrainParams,
+    netdb: Option<std::sync::Arc<crate::netdb::NetDb>>,
+) -> Result<Outcome, String> {
+    let mut baselines = Baselines::new(settings);
+    baselines.set_netdb(netdb);
+    let mut training: Vec<[f32; DIMS]> = Vec::new();
+    let mut seen = 0usize;
+    let mut rng = crate::rng::Rng::new(params.seed);
+    let mut keep = |v: &[f32; DIMS], training: &mut Vec<[f32; DIMS]>| {
+        // A reservoir sample keeps training bounded on a long history.
+        seen += 1;
+        if training.len() < MAX_TRAINING_VECTORS {
+            training.push(*v);
+        } else {
+            let j = rng.below(seen);
+            if j < MAX_TRAINING_VECTORS {
+                training[j] = *v;
+            }
+        }
+    };
+    let has_history = history.is_some();
+    if let Some(mut h) = history {
+        sort(&mut h);
+        for o in &h {
+            if let Scored::Features(x) = baselines.observe(&o.view()) {
+                keep(&x.values, &mut training);
+            }
+        }
+    }
+    sort(&mut input);
+    let mut features: Vec<(usize, Features)> = Vec::new();
+    let mut learning = 0usize;
+    for (i, o) in input.iter().enumerate() {
+        match baselines.observe(&o.view()) {
+            Scored::Features(x) => {
+                if !has_history {
+                    keep(&x.values, &mut training);
+                }
+                features.push((i, x));
+            }
+            Scored::Learning => learning += 1,
+        }
+    }
+    let model = AnomalyModel::train(&training, params)?;
+    let mut scored = Vec::with_capacity(features.len());
+    let mut signals = Vec::new();
+    for (index, x) in features {
+        let score = model.score(&x.values);
+        if score >= model.threshold {
+            signals.push(anomaly::signal(&input[index].view(), &x, score, &model));
+        }
+        scored.push(ScoredEvent {
+            index,
+            features: x,
+            score,
+        });
+    }
+    Ok(Outcome {
+        input,
+        scored,
+        signals,
+        model,
+        learning,
+        baselines,
+    })
+}
