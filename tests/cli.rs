@@ -495,3 +495,114 @@ fn eval_anomaly_flags_behaviour_only_stories_and_measures_false_positives() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--test-days"), "{stderr}");
 }
+
+/// `hunt` runs the behavioural detectors: baselines from `--baseline` history, then the input;
+/// anomaly alerts carry the same fields as rule alerts in every format; `--no-anomaly` turns
+/// them off; too little data says so.
+#[test]
+fn hunt_learns_baselines_from_history_and_raises_explained_anomaly_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(bin()
+        .args([
+            "generate",
+            "--scenario",
+            "8",
+            "--stealth",
+            "4",
+            "--split",
+            "2",
+            "--seed",
+            "5",
+            "--out",
+        ])
+        .arg(dir.path()));
+    assert!(out.status.success(), "{stderr}");
+    let stories: Vec<Value> =
+        jsonl(&std::fs::read_to_string(dir.path().join("stories.jsonl")).unwrap());
+    let stealth: Vec<&Value> = stories
+        .iter()
+        .filter(|s| s["name"].as_str().unwrap().starts_with("stealth-"))
+        .collect();
+    assert_eq!(stealth.len(), 4);
+    let hunt = |extra: &[&str], format: &str| {
+        let (out, stdout, stderr) = run(bin()
+            .args(["hunt", "--format", format])
+            .args(extra)
+            .arg(dir.path().join("recent.jsonl")));
+        assert!(out.status.success(), "{stderr}");
+        (stdout, stderr)
+    };
+    let history = dir.path().join("history.jsonl");
+    let history = history.to_str().unwrap();
+    let (stdout, stderr) = hunt(&["--baseline", history], "jsonl");
+    assert!(stderr.contains("anomaly: baselines of"), "{stderr}");
+    let alerts = jsonl(&stdout);
+    let anomalies: Vec<&Value> = alerts
+        .iter()
+        .filter(|a| a["rule_id"] == "cloudsentinel.anomaly.behaviour")
+        .collect();
+    assert!(!anomalies.is_empty(), "{stderr}");
+    // Every anomaly alert has what a rule alert has: techniques, tactics, entity, evidence ids
+    // and an explanation in words.
+    for a in &anomalies {
+        assert!(
+            a["techniques"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == "T1078.004"),
+            "{a}"
+        );
+        assert!(!a["tactics"].as_array().unwrap().is_empty());
+        assert!(!a["event_ids"].as_array().unwrap().is_empty());
+        let why = a["explanation"].as_str().unwrap();
+        assert!(why.starts_with("anomaly score "), "{why}");
+    }
+    // The stolen credentials are flagged, on their own events.
+    let flagged = stealth
+        .iter()
+        .filter(|s| {
+            let ids: Vec<&Value> = s["event_ids"].as_array().unwrap().iter().collect();
+            anomalies.iter().any(|a| {
+                a["event_ids"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|i| ids.contains(&i))
+            })
+        })
+        .count();
+    assert!(flagged >= 3, "{flagged} of 4 stealth stories flagged");
+    let explained = anomalies.iter().any(|a| {
+        a["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("first time from")
+    });
+    assert!(explained, "a new network is named");
+    // The same alerts in CSV and the table.
+    let (csv, _) = hunt(&["--baseline", history], "csv");
+    let csv_anomalies = csv
+        .lines()
+        .filter(|l| l.contains("cloudsentinel.anomaly.behaviour"))
+        .count();
+    assert_eq!(csv_anomalies, anomalies.len());
+    let first_id = anomalies[0]["event_ids"][0].as_str().unwrap();
+    assert!(csv.contains(first_id));
+    let (table, _) = hunt(&["--baseline", history], "table");
+    assert!(table.contains(first_id));
+    // Off means off.
+    let (stdout, stderr) = hunt(&["--no-anomaly"], "jsonl");
+    assert!(!stdout.contains("cloudsentinel.anomaly.behaviour"));
+    assert!(!stderr.contains("anomaly:"), "{stderr}");
+    // Too little to learn from says so and goes on with the rules.
+    let (out, _, stderr) = run(bin()
+        .args(["hunt", "--no-builtin", "--rules"])
+        .arg(testdata("rules"))
+        .arg(testdata("cloudtrail/attack_story.jsonl")));
+    assert!(out.status.success());
+    assert!(
+        stderr.contains("anomaly: not run:") && stderr.contains("too few"),
+        "{stderr}"
+    );
+}

@@ -50,6 +50,101 @@ pub struct GenerateArgs {
     /// settings shape) or GCP Cloud Audit Logs.
     #[arg(long, value_enum, default_value = "aws")]
     pub provider: super::hunt::FormatHint,
+    /// Instead of a benchmark corpus, write this many days of the demo organisation (all three
+    /// clouds, attack stories woven in) to scenario.jsonl, and the stories to stories.jsonl.
+    #[arg(long, value_name = "DAYS")]
+    pub scenario: Option<u32>,
+    /// (--scenario) Also weave in this many behaviour-only attacks (stolen credentials used at
+    /// night from a hosting network) in the last --split days, or the last two.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "scenario")]
+    pub stealth: usize,
+    /// (--scenario) Write history.jsonl (all but the last DAYS) and recent.jsonl (the last DAYS)
+    /// instead of scenario.jsonl, for `hunt --baseline history.jsonl recent.jsonl`.
+    #[arg(long, value_name = "DAYS", requires = "scenario")]
+    pub split: Option<u32>,
+}
+
+/// `--scenario`: the demo organisation's days, ending at a fixed Thursday noon so that the same
+/// seed gives the same files.
+fn scenario(args: &GenerateArgs, days: u32) -> anyhow::Result<ExitCode> {
+    let end = Utc
+        .with_ymd_and_hms(2025, 3, 13, 12, 0, 0)
+        .single()
+        .expect("valid date");
+    let days = days.max(1);
+    if args.split.is_some_and(|k| k == 0 || k >= days) {
+        anyhow::bail!("--split must be at least 1 and less than --scenario");
+    }
+    let cfg = cloudsentinel_sim::SimConfig {
+        seed: args.seed,
+        end,
+        days,
+        scale: 1.0,
+    };
+    let mut sc = cloudsentinel_sim::generate(&cfg);
+    if args.stealth > 0 {
+        let from = end - Duration::days(i64::from(args.split.unwrap_or(2).min(days)));
+        let extra = cloudsentinel_sim::stealth_attacks(&cfg, args.stealth, from, end);
+        sc.stories.extend(extra.stories);
+        let mut all: Vec<(DateTime<Utc>, String)> = sc
+            .records
+            .drain(..)
+            .chain(extra.records)
+            .map(|r| (record_time(&r).unwrap_or(end), r))
+            .collect();
+        all.sort_by_key(|r| r.0);
+        sc.records = all.into_iter().map(|r| r.1).collect();
+    }
+    let write = |name: &str, lines: &mut dyn Iterator<Item = &String>| -> anyhow::Result<usize> {
+        let path = args.out.join(name);
+        let mut w = std::io::BufWriter::new(
+            std::fs::File::create(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        );
+        let mut n = 0;
+        for l in lines {
+            w.write_all(l.as_bytes())?;
+            w.write_all(b"\n")?;
+            n += 1;
+        }
+        w.flush()?;
+        Ok(n)
+    };
+    match args.split {
+        None => {
+            let n = write("scenario.jsonl", &mut sc.records.iter())?;
+            eprintln!(
+                "wrote {n} records to {}",
+                args.out.join("scenario.jsonl").display()
+            );
+        }
+        Some(k) => {
+            let cut = end - Duration::days(i64::from(k));
+            let cut_text = cut.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            // Records are in time order: find the first at or after the cut.
+            let at = sc
+                .records
+                .partition_point(|r| record_time(r).is_some_and(|t| t < cut));
+            let h = write("history.jsonl", &mut sc.records[..at].iter())?;
+            let r = write("recent.jsonl", &mut sc.records[at..].iter())?;
+            eprintln!(
+                "wrote {h} records before {cut_text} to history.jsonl and {r} after to recent.jsonl"
+            );
+        }
+    }
+    let stories: Vec<String> = sc.stories.iter().map(|s| s.to_json().to_string()).collect();
+    write("stories.jsonl", &mut stories.iter())?;
+    Ok(EXIT_OK)
+}
+
+/// The time of a scenario record (CloudTrail `eventTime`, GCP `timestamp`, Azure `time`).
+fn record_time(r: &str) -> Option<DateTime<Utc>> {
+    let v: Value = serde_json::from_str(r).ok()?;
+    ["/eventTime", "/timestamp", "/time"]
+        .iter()
+        .find_map(|p| v.pointer(p).and_then(Value::as_str))
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// xorshift64*: small, deterministic, good enough for synthetic data.
@@ -320,6 +415,9 @@ pub fn record(rng: &mut Rng, t: DateTime<Utc>) -> Value {
 pub fn run(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
+    if let Some(days) = args.scenario {
+        return scenario(&args, days);
+    }
     let mut rng = Rng::new(args.seed);
     let start = Utc
         .with_ymd_and_hms(2024, 7, 1, 0, 0, 0)

@@ -15,6 +15,9 @@ use cloudsentinel_detect::RuleSet;
 use cloudsentinel_detect::alert::Folder;
 use cloudsentinel_detect::sigma::CorrelationInput;
 use cloudsentinel_ingest::{DecodeError, DecodeStats, Item};
+use cloudsentinel_learn::anomaly::TrainParams;
+use cloudsentinel_learn::behaviour::Settings;
+use cloudsentinel_learn::offline::{self, Owned};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_FAILED, EXIT_OK, exit_usage, load_rules, usage_or};
@@ -81,21 +84,37 @@ pub struct HuntArgs {
     /// Print how long each phase took (to stderr).
     #[arg(long)]
     pub timings: bool,
+    /// Do not run the behavioural detectors (baselines and the isolation forest).
+    #[arg(long)]
+    pub no_anomaly: bool,
+    /// History to learn the baselines from and train the forest on before the input is scored
+    /// (files or directories, like the inputs). Without it, both come from the input itself.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_anomaly")]
+    pub baseline: Vec<PathBuf>,
+    /// Share of training events the forest's threshold lets through.
+    #[arg(long, value_name = "RATE", default_value_t = 0.0005)]
+    pub anomaly_rate: f64,
+    /// An AS table (iptoasn.com's ip2asn-v4.tsv) for the AS and country features.
+    #[arg(long, value_name = "PATH")]
+    pub netdb: Option<PathBuf>,
 }
 
 pub fn parse_level(s: &str) -> Result<Level, String> {
     s.parse::<Level>().map_err(|e| e.to_string())
 }
 
-/// What a hunt found, before formatting.
+/// What a hunt found, before the alerts are folded and formatted.
 pub struct HuntOutcome {
-    pub alerts: Vec<Alert>,
+    /// Rule and correlation signals; add the anomaly signals, then `finish`.
+    pub alerts: Folder,
     /// Wall time of each phase.
     pub timings: Vec<(&'static str, std::time::Duration)>,
     /// Events handed to the correlation stage.
     pub correlation_inputs: usize,
     /// Of those, how many arrived earlier in event time than one already fed (unordered input).
     pub late_correlation_inputs: usize,
+    /// Every event as the behavioural detectors read it (empty unless asked for).
+    pub observed: Vec<Owned>,
     pub stats: DecodeStats,
     pub files: usize,
     pub errors: Vec<DecodeError>,
@@ -108,6 +127,7 @@ struct WorkerOut {
     alerts: Folder,
     stats: DecodeStats,
     errors: Vec<DecodeError>,
+    observed: Vec<Owned>,
 }
 
 /// What workers tell the correlation thread.
@@ -197,6 +217,7 @@ pub fn hunt_files(
     window_secs: i64,
     hint: Option<cloudsentinel_core::Provider>,
     progress: &ProgressBar,
+    observe: bool,
 ) -> HuntOutcome {
     let started = Instant::now();
     let window = chrono::Duration::seconds(window_secs);
@@ -234,6 +255,7 @@ pub fn hunt_files(
                         alerts: Folder::new(window),
                         stats: DecodeStats::default(),
                         errors: Vec::new(),
+                        observed: Vec::new(),
                     };
                     let mut batch: Vec<CorrelationInput> = Vec::new();
                     let send = |batch: &mut Vec<CorrelationInput>| {
@@ -250,6 +272,9 @@ pub fn hunt_files(
                             out.stats.count(&item);
                             match item {
                                 Item::Event(ev) => {
+                                    if observe {
+                                        out.observed.push(Owned::of_event(&ev));
+                                    }
                                     let d = rules.detect(&ev);
                                     for m in &d.matches {
                                         out.alerts.add_match(m, &ev);
@@ -283,26 +308,27 @@ pub fn hunt_files(
     let detect_done = Instant::now();
     let mut stats = DecodeStats::default();
     let mut errors = Vec::new();
+    let mut observed = Vec::new();
     for out in results.into_inner().expect("worker results") {
         stats.add(&out.stats);
         alerts.merge(out.alerts);
         errors.extend(out.errors);
+        observed.extend(out.observed);
     }
     errors.sort_by(|a, b| {
         (&a.origin.path, a.origin.record_index).cmp(&(&b.origin.path, b.origin.record_index))
     });
     let merged = Instant::now();
-    let alerts = alerts.finish(rules);
     let timings = vec![
         ("decode+detect+correlate", detect_done - started),
         ("merge", merged - detect_done),
-        ("fold", merged.elapsed()),
     ];
     HuntOutcome {
         alerts,
         timings,
         correlation_inputs,
         late_correlation_inputs: late,
+        observed,
         stats,
         files: files.len(),
         errors,
@@ -348,18 +374,70 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
-    let outcome = hunt_files(
+    if !(args.anomaly_rate > 0.0 && args.anomaly_rate < 1.0) {
+        eprintln!("error: --anomaly-rate must be between 0 and 1");
+        return Ok(exit_usage());
+    }
+    let history_files = match args.baseline.is_empty() {
+        true => Vec::new(),
+        false => match cloudsentinel_ingest::discover(&args.baseline) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: --baseline: {e}");
+                return Ok(exit_usage());
+            }
+        },
+    };
+    let netdb = match &args.netdb {
+        None => None,
+        Some(p) => match cloudsentinel_learn::netdb::NetDb::load(p) {
+            Ok(db) => Some(std::sync::Arc::new(db)),
+            Err(e) => {
+                eprintln!("error: --netdb {}: {e}", p.display());
+                return Ok(exit_usage());
+            }
+        },
+    };
+    let hint = args.format_hint.map(FormatHint::provider);
+    let mut outcome = hunt_files(
         &rules,
         &files,
         threads,
         args.dedup_window,
-        args.format_hint.map(FormatHint::provider),
+        hint,
         &progress,
+        !args.no_anomaly,
     );
     progress.finish_and_clear();
+    let mut notes = Vec::new();
+    if !args.no_anomaly {
+        let started = Instant::now();
+        let history = if history_files.is_empty() {
+            None
+        } else {
+            Some(read_history(&history_files, threads, hint))
+        };
+        let (signals, note) = behaviour(
+            history,
+            std::mem::take(&mut outcome.observed),
+            args.anomaly_rate,
+            netdb,
+        );
+        for s in signals {
+            outcome.alerts.add(s);
+        }
+        notes.push(note);
+        outcome.timings.push(("behaviour", started.elapsed()));
+    }
+    let folded = Instant::now();
+    let all_alerts = std::mem::replace(
+        &mut outcome.alerts,
+        Folder::new(chrono::Duration::seconds(args.dedup_window)),
+    )
+    .finish(&rules);
+    outcome.timings.push(("fold", folded.elapsed()));
 
-    let alerts: Vec<&Alert> = outcome
-        .alerts
+    let alerts: Vec<&Alert> = all_alerts
         .iter()
         .filter(|a| args.min_level.is_none_or(|min| a.level >= min))
         .collect();
@@ -412,6 +490,11 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             outcome.stats.events as f64 / elapsed.max(1e-9),
         );
     }
+    if !args.quiet {
+        for n in &notes {
+            eprintln!("{n}");
+        }
+    }
     if !args.quiet && outcome.late_correlation_inputs > 0 {
         eprintln!(
             "warning: {} of {} events reached the correlation rules out of time order (the input files overlap in time); counts over time windows may differ from a time-sorted input",
@@ -437,6 +520,63 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         return Ok(EXIT_FAILED);
     }
     Ok(EXIT_OK)
+}
+
+/// The events of the `--baseline` history, as the behavioural detectors read them.
+fn read_history(
+    files: &[PathBuf],
+    threads: usize,
+    hint: Option<cloudsentinel_core::Provider>,
+) -> Vec<Owned> {
+    let empty = cloudsentinel_detect::RuleSetBuilder::new().build();
+    hunt_files(
+        &empty,
+        files,
+        threads,
+        3600,
+        hint,
+        &ProgressBar::hidden(),
+        true,
+    )
+    .observed
+}
+
+/// Runs the behavioural detectors; returns their signals and a line saying what they did.
+fn behaviour(
+    history: Option<Vec<Owned>>,
+    input: Vec<Owned>,
+    rate: f64,
+    netdb: Option<std::sync::Arc<cloudsentinel_learn::netdb::NetDb>>,
+) -> (Vec<cloudsentinel_core::Signal>, String) {
+    let from_history = history.as_ref().map(Vec::len);
+    let params = TrainParams {
+        target_rate: rate,
+        ..TrainParams::default()
+    };
+    match offline::detect(history, input, Settings::default(), &params, netdb) {
+        Ok(o) => {
+            let note = format!(
+                "anomaly: baselines of {} principals learned from {}; forest trained on {} scored events, threshold {:.3}; {} input events scored ({} still in their principal's learning period), {} above the threshold",
+                o.baselines.principals(),
+                match from_history {
+                    Some(n) => format!("{n} history events then the input"),
+                    None => "the input".into(),
+                },
+                o.model.trained_on,
+                o.model.threshold,
+                o.scored.len(),
+                o.learning,
+                o.signals.len()
+            );
+            (o.signals, note)
+        }
+        Err(e) => (
+            Vec::new(),
+            format!(
+                "anomaly: not run: {e} (give more history with --baseline PATH, or --no-anomaly)"
+            ),
+        ),
+    }
 }
 
 /// Writes alerts in the chosen format.
