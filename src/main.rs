@@ -42,6 +42,8 @@ enum Command {
     Audit(cli::serve::AuditCommand),
     /// Load generator: drive a running service's ingest API and report throughput and latency.
     Loadgen(cli::loadgen::LoadgenArgs),
+    /// The model registry of a running service: list, show, train, activate, roll back.
+    Models(cli::models::ModelsArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Config(cmd) => cli::serve::config(cmd),
         Command::Audit(cmd) => cli::serve::audit(cmd),
         Command::Loadgen(args) => cli::loadgen::run(args),
+        Command::Models(args) => cli::models::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1519,3 +1519,92 @@ fn models_train_activate_score_and_roll_back_without_a_restart() {
         v1["id"]
     );
 }
+
+/// `cloudsentinel models ...` against the running service: train (waiting), list, activate,
+/// roll back; a wrong password and a missing one are clear errors.
+#[test]
+fn models_cli_trains_activates_and_rolls_back_against_the_running_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    let key = s.api_key(&admin);
+    let cli = |args: &[&str], password: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloudsentinel"));
+        cmd.arg("models").args(args).args(["--url", &s.base]);
+        cmd.env_remove("CLOUDSENTINEL_PASSWORD")
+            .env_remove("CLOUDSENTINEL_TOKEN");
+        if let Some(p) = password {
+            cmd.env("CLOUDSENTINEL_PASSWORD", p);
+        }
+        let out = cmd.output().expect("the binary runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let ok = |args: &[&str]| {
+        let (code, out, err) = cli(args, Some(ADMIN_PASSWORD));
+        assert_eq!(code, Some(0), "models {args:?}: {out}{err}");
+        out
+    };
+    assert!(ok(&["list"]).contains("no models yet"));
+    let (code, _, err) = cli(&["list"], None);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("CLOUDSENTINEL_PASSWORD"), "{err}");
+    let (code, _, err) = cli(&["list"], Some("wrong"));
+    assert_ne!(code, Some(0));
+    assert!(err.contains("401"), "{err}");
+
+    // A fresh install: training fails and says why; the command fails with it.
+    let (code, out, err) = cli(&["train", "anomaly", "--wait"], Some(ADMIN_PASSWORD));
+    assert_ne!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("failed") && out.contains("no events are stored"),
+        "{out}"
+    );
+
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T00:00:00Z").unwrap();
+    let history: Vec<Value> = (0..10)
+        .flat_map(|day| (0..40).map(move |i| (day, i)))
+        .map(|(day, i)| {
+            let t =
+                start + chrono::Duration::days(day) + chrono::Duration::minutes(8 * 60 + i * 12);
+            dana_call(
+                &format!("h-{day}-{i}"),
+                &t.to_rfc3339(),
+                "198.51.100.23",
+                "aws-cli/2.15.0 Python/3.11.6 Linux/6.1.0 exe/x86_64",
+                "s3.amazonaws.com",
+                "GetObject",
+                true,
+            )
+        })
+        .collect();
+    let (status, _, text) = s.req("POST", "/api/v1/ingest", Some(&key), Some(&jsonl(&history)));
+    assert_eq!(status, 202, "{text}");
+
+    let out = ok(&["train", "anomaly", "--wait", "--activate", "--json"]);
+    let v1: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v1["status"], "ready", "{v1}");
+    let id1 = v1["id"].as_i64().unwrap();
+    let listed: Value = serde_json::from_str(&ok(&["list", "--json"])).unwrap();
+    assert_eq!(listed["active"]["anomaly"], id1, "{listed}");
+    assert_eq!(s.get("/api/v1/models", &admin)["active"]["anomaly"], id1);
+
+    let v2: Value = serde_json::from_str(&ok(&["train", "anomaly", "--wait", "--json"])).unwrap();
+    let id2 = v2["id"].as_i64().unwrap();
+    assert_eq!(s.get("/api/v1/models", &admin)["active"]["anomaly"], id1);
+    let table = ok(&["list"]);
+    assert!(table.contains("threshold"), "{table}");
+    assert!(ok(&["activate", &id2.to_string()]).contains(&format!("model {id2}")));
+    assert_eq!(s.get("/api/v1/models", &admin)["active"]["anomaly"], id2);
+    assert!(ok(&["show", &id2.to_string()]).contains("active       true"));
+    let back = ok(&["rollback", "anomaly"]);
+    assert!(back.contains(&format!("model {id1}")), "{back}");
+    assert_eq!(s.get("/api/v1/models", &admin)["active"]["anomaly"], id1);
+    // Activating what does not exist is the service's 404, said plainly.
+    let (code, _, err) = cli(&["activate", "999"], Some(ADMIN_PASSWORD));
+    assert_ne!(code, Some(0));
+    assert!(err.contains("404"), "{err}");
+}

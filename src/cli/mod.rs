@@ -11,6 +11,7 @@ pub mod generate;
 pub mod generate_cloud;
 pub mod hunt;
 pub mod loadgen;
+pub mod models;
 pub mod rules;
 pub mod serve;
 
