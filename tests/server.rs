@@ -1146,7 +1146,15 @@ fn demo_loads_a_scenario_that_raises_alerts_and_incidents() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("demo");
     let out = Command::new(env!("CARGO_BIN_EXE_cloudsentinel"))
-        .args(["demo", "--load-only", "--days", "2", "--data-dir"])
+        .args([
+            "demo",
+            "--load-only",
+            "--days",
+            "5",
+            "--stealth",
+            "2",
+            "--data-dir",
+        ])
         .arg(&data)
         .env("CLOUDSENTINEL_LOG", "warn")
         .output()
@@ -1170,7 +1178,27 @@ fn demo_loads_a_scenario_that_raises_alerts_and_incidents() {
     assert!(events > 10_000, "{line}");
     assert!(alerts >= 15, "{line}");
     assert!(incidents >= 5, "{line}");
-    assert_eq!(err.matches("  story: ").count(), 5, "{err}");
+    assert_eq!(err.matches("  story: ").count(), 7, "{err}");
+    // The anomaly model was trained on the days before the attacks and scored the rest: anomaly
+    // alerts with their explanations are in the store.
+    assert!(err.contains("anomaly model 1 trained"), "{err}");
+    let db = rusqlite::Connection::open(data.join("cloudsentinel.db")).unwrap();
+    let anomalies: Vec<String> = db
+        .prepare("SELECT explanation FROM alerts WHERE kind = 'anomaly'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!anomalies.is_empty(), "{err}");
+    assert!(
+        anomalies.iter().all(|e| e.starts_with("anomaly score ")),
+        "{anomalies:?}"
+    );
+    assert!(
+        anomalies.iter().any(|e| e.contains("first time from")),
+        "{anomalies:?}"
+    );
 
     // A directory that is not a demo's is never wiped.
     let precious = dir.path().join("precious");

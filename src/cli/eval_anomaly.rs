@@ -92,6 +92,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         end,
         days: args.days,
         scale: args.scale,
+        stealth: 0,
     };
     let test_from = end - Duration::days(i64::from(args.test_days));
     let window = Duration::seconds(3600);

@@ -55,7 +55,7 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "DAYS")]
     pub scenario: Option<u32>,
     /// (--scenario) Also weave in this many behaviour-only attacks (stolen credentials used at
-    /// night from a hosting network) in the last --split days, or the last two.
+    /// night from a hosting network) in the last two days.
     #[arg(long, value_name = "N", default_value_t = 0, requires = "scenario")]
     pub stealth: usize,
     /// (--scenario) Write history.jsonl (all but the last DAYS) and recent.jsonl (the last DAYS)
@@ -80,21 +80,9 @@ fn scenario(args: &GenerateArgs, days: u32) -> anyhow::Result<ExitCode> {
         end,
         days,
         scale: 1.0,
+        stealth: args.stealth,
     };
-    let mut sc = cloudsentinel_sim::generate(&cfg);
-    if args.stealth > 0 {
-        let from = end - Duration::days(i64::from(args.split.unwrap_or(2).min(days)));
-        let extra = cloudsentinel_sim::stealth_attacks(&cfg, args.stealth, from, end);
-        sc.stories.extend(extra.stories);
-        let mut all: Vec<(DateTime<Utc>, String)> = sc
-            .records
-            .drain(..)
-            .chain(extra.records)
-            .map(|r| (record_time(&r).unwrap_or(end), r))
-            .collect();
-        all.sort_by_key(|r| r.0);
-        sc.records = all.into_iter().map(|r| r.1).collect();
-    }
+    let sc = cloudsentinel_sim::generate(&cfg);
     let write = |name: &str, lines: &mut dyn Iterator<Item = &String>| -> anyhow::Result<usize> {
         let path = args.out.join(name);
         let mut w = std::io::BufWriter::new(
@@ -122,9 +110,7 @@ fn scenario(args: &GenerateArgs, days: u32) -> anyhow::Result<ExitCode> {
             let cut = end - Duration::days(i64::from(k));
             let cut_text = cut.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             // Records are in time order: find the first at or after the cut.
-            let at = sc
-                .records
-                .partition_point(|r| record_time(r).is_some_and(|t| t < cut));
+            let at = sc.times.partition_point(|t| *t < cut);
             let h = write("history.jsonl", &mut sc.records[..at].iter())?;
             let r = write("recent.jsonl", &mut sc.records[at..].iter())?;
             eprintln!(
@@ -135,16 +121,6 @@ fn scenario(args: &GenerateArgs, days: u32) -> anyhow::Result<ExitCode> {
     let stories: Vec<String> = sc.stories.iter().map(|s| s.to_json().to_string()).collect();
     write("stories.jsonl", &mut stories.iter())?;
     Ok(EXIT_OK)
-}
-
-/// The time of a scenario record (CloudTrail `eventTime`, GCP `timestamp`, Azure `time`).
-fn record_time(r: &str) -> Option<DateTime<Utc>> {
-    let v: Value = serde_json::from_str(r).ok()?;
-    ["/eventTime", "/timestamp", "/time"]
-        .iter()
-        .find_map(|p| v.pointer(p).and_then(Value::as_str))
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// xorshift64*: small, deterministic, good enough for synthetic data.

@@ -33,9 +33,14 @@ pub struct DemoArgs {
     /// Where the demo keeps its data; a previous demo's data there is replaced.
     #[arg(long, value_name = "DIR", default_value = "./demo-data")]
     pub data_dir: PathBuf,
-    /// Days of simulated activity.
-    #[arg(long, default_value_t = 4)]
+    /// Days of simulated activity (at least 4: the baselines learn from the days before the
+    /// attacks of the last two).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(4..))]
     pub days: u32,
+    /// Behaviour-only attacks (stolen credentials used at night from a hosting network) woven
+    /// into the last two days, beside the five built-in stories.
+    #[arg(long, default_value_t = 3)]
+    pub stealth: usize,
     /// Seed of the simulation: the same seed gives the same story.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
@@ -228,10 +233,13 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             )
         };
         let started = Instant::now();
+        let end = now_minute();
         let scenario = cloudsentinel_sim::generate(&cloudsentinel_sim::SimConfig {
             seed: args.seed,
             days: args.days,
-            ..Default::default()
+            end,
+            scale: 1.0,
+            stealth: args.stealth,
         });
         let total = scenario.records.len();
         eprintln!(
@@ -239,9 +247,47 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             args.days,
             scenario.stories.len()
         );
-        for chunk in scenario.records.chunks(2000) {
-            let body = chunk.join("\n").into_bytes();
-            service.ingest(body, None, "demo").await?;
+        // The days before the attacks first, so that the baselines learn them; then an anomaly
+        // model trained on them and activated, as an analyst would with `models train`; then
+        // the last two days, scored by it as they arrive.
+        let cut = end - chrono::Duration::hours(47);
+        let at = scenario.times.partition_point(|t| *t < cut);
+        let (before, after) = scenario.records.split_at(at);
+        for chunk in before.chunks(2000) {
+            service.ingest(chunk.join("\n").into_bytes(), None, "demo").await?;
+        }
+        let (store, learning) = (
+            std::sync::Arc::clone(&service.state.store),
+            std::sync::Arc::clone(&service.state.learning),
+        );
+        let model = tokio::task::spawn_blocking(move || {
+            let rec = cloudsentinel_server::learning::start_training(
+                store.clone(),
+                learning.clone(),
+                "anomaly",
+                "demo",
+                (None, None),
+                true,
+            )
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            while learning.is_training("anomaly") {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            anyhow::Ok(store.model(rec.id, false)?)
+        })
+        .await??;
+        match model {
+            Some(m) if m.status == "ready" => eprintln!(
+                "anomaly model {} trained on the first {} days ({} scored events) and activated",
+                m.version,
+                args.days.saturating_sub(2),
+                m.samples
+            ),
+            Some(m) => eprintln!("anomaly model not trained: {}", m.message),
+            None => eprintln!("anomaly model not trained"),
+        }
+        for chunk in after.chunks(2000) {
+            service.ingest(chunk.join("\n").into_bytes(), None, "demo").await?;
         }
         let stats = cloudsentinel_server::blocking(&service.state, |s| s.stats())
             .await
@@ -267,6 +313,12 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         service.run(listener, shutdown_signal()).await
     })?;
     Ok(EXIT_OK)
+}
+
+/// Now, to the minute (the scenario's end).
+fn now_minute() -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::DurationRound::duration_trunc(now, chrono::Duration::minutes(1)).unwrap_or(now)
 }
 
 pub fn config(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {

@@ -71,6 +71,9 @@ pub struct SimConfig {
     /// Benign volume: 1.0 is the default (about 14,000 records on a weekday, 9,000 on a weekend
     /// day); 0 leaves only the attack stories, which do not scale.
     pub scale: f64,
+    /// Behaviour-only attack stories ([`stealth_attacks`]) to weave into the last two days as
+    /// well (0 by default).
+    pub stealth: usize,
 }
 
 impl Default for SimConfig {
@@ -86,6 +89,7 @@ impl Default for SimConfig {
             end,
             days: 4,
             scale: 1.0,
+            stealth: 0,
         }
     }
 }
@@ -96,6 +100,8 @@ pub struct Scenario {
     /// One compact JSON record per entry (CloudTrail, Azure diagnostic-settings or GCP LogEntry),
     /// sorted by event time.
     pub records: Vec<String>,
+    /// The event time of each record.
+    pub times: Vec<DateTime<Utc>>,
     /// The attack stories woven in.
     pub stories: Vec<Story>,
 }
@@ -167,9 +173,22 @@ pub fn generate(cfg: &SimConfig) -> Scenario {
         azure::benign(&mut sink, &ctx);
         gcp::benign(&mut sink, &ctx);
     }
-    let stories = stories::weave(&mut sink, &ctx);
+    let mut stories = stories::weave(&mut sink, &ctx);
+    if cfg.stealth > 0 {
+        let from = (ctx.end - Duration::days(2)).max(ctx.start);
+        stories.extend(stealth::weave(
+            &mut sink,
+            cfg.seed,
+            cfg.stealth,
+            from,
+            ctx.end,
+        ));
+        stories.sort_by_key(|s| s.start);
+    }
+    let (times, records) = sink.finish();
     Scenario {
-        records: sink.finish(),
+        records,
+        times,
         stories,
     }
 }
@@ -231,10 +250,10 @@ impl Sink {
         }
     }
 
-    /// The records in time order (ties keep the order they were made in).
-    fn finish(mut self) -> Vec<String> {
+    /// The records in time order (ties keep the order they were made in), and their times.
+    fn finish(mut self) -> (Vec<DateTime<Utc>>, Vec<String>) {
         self.records.sort_by_key(|r| r.0);
-        self.records.into_iter().map(|r| r.1).collect()
+        self.records.into_iter().unzip()
     }
 }
 
@@ -359,6 +378,7 @@ mod tests {
             end: end(),
             days,
             scale,
+            stealth: 0,
         }
     }
 

@@ -148,7 +148,7 @@ const GCP_READS: &[(&str, &str, &str, &str)] = &[
 
 /// Generates `count` behaviour-only attack stories, evenly spread over `[from, to)`, each moved
 /// to its victim's night. Only the attack records are returned: merge them into a benign
-/// scenario of the same seed for a labelled stream.
+/// scenario of the same seed for a labelled stream (or set [`SimConfig::stealth`]).
 pub fn stealth_attacks(
     cfg: &SimConfig,
     count: usize,
@@ -156,7 +156,24 @@ pub fn stealth_attacks(
     to: DateTime<Utc>,
 ) -> Scenario {
     let mut sink = Sink::new(from, to);
-    let mut rng = Rng::derive(cfg.seed, "stealth");
+    let stories = weave(&mut sink, cfg.seed, count, from, to);
+    let (times, records) = sink.finish();
+    Scenario {
+        records,
+        times,
+        stories,
+    }
+}
+
+/// Writes the stories into `sink`.
+pub(crate) fn weave(
+    sink: &mut Sink,
+    seed: u64,
+    count: usize,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<Story> {
+    let mut rng = Rng::derive(seed, "stealth");
     let engineers: Vec<&org::Person> = org::PEOPLE
         .iter()
         .filter(|p| {
@@ -179,30 +196,27 @@ pub fn stealth_attacks(
             0 => {
                 let p = engineers[rng.below(engineers.len())];
                 let t0 = night(mid, lo, hi, p.tz_min, 0.5, 5.0);
-                sso_session(&mut sink, &mut rng, p, &ip, t0, i)
+                sso_session(sink, &mut rng, p, &ip, t0, i)
             }
             1 => {
                 let p = org::person("Dmitri");
                 let t0 = night(mid, lo, hi, p.tz_min, 0.5, 5.0);
-                iam_user_key(&mut sink, &mut rng, p, &ip, t0, i)
+                iam_user_key(sink, &mut rng, p, &ip, t0, i)
             }
             2 => {
                 // Machines have no night; the intruder's clock is what it is.
                 let t0 = night(mid, lo, hi, 0, 1.0, 5.0);
-                instance_credentials(&mut sink, &mut rng, &ip, t0, i)
+                instance_credentials(sink, &mut rng, &ip, t0, i)
             }
             _ => {
                 let p = gcp_people[rng.below(gcp_people.len())];
                 let t0 = night(mid, lo, hi, p.tz_min, 0.5, 5.0);
-                gcloud(&mut sink, &mut rng, p, &ip, t0, i)
+                gcloud(sink, &mut rng, p, &ip, t0, i)
             }
         };
         stories.push(story);
     }
-    Scenario {
-        records: sink.finish(),
-        stories,
-    }
+    stories
 }
 
 /// A few ordinary reads in random order, then the write, all through `who`.
