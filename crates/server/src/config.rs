@@ -16,6 +16,11 @@ const NOT_OVERRIDES: &[&str] = &[
     "CLOUDSENTINEL_ADMIN_PASSWORD",
     "CLOUDSENTINEL_LOG",
     "CLOUDSENTINEL_LOG_FORMAT",
+    // The CLI's connection to a running service (`cloudsentinel models`).
+    "CLOUDSENTINEL_URL",
+    "CLOUDSENTINEL_USER",
+    "CLOUDSENTINEL_PASSWORD",
+    "CLOUDSENTINEL_TOKEN",
 ];
 
 pub const ENV_PREFIX: &str = "CLOUDSENTINEL_";
@@ -457,6 +462,9 @@ mod tests {
                 ("CLOUDSENTINEL_STORAGE__RETENTION_DAYS", "30"),
                 ("CLOUDSENTINEL_SERVER__LISTEN", "0.0.0.0:9000"),
                 ("CLOUDSENTINEL_ADMIN_PASSWORD", "not a config key"),
+                // The `models` CLI's own variables may be set in the same shell.
+                ("CLOUDSENTINEL_PASSWORD", "x"),
+                ("CLOUDSENTINEL_URL", "http://127.0.0.1:8000"),
                 ("OTHER", "x"),
             ]),
         )
