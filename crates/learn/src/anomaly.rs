@@ -238,6 +238,8 @@ pub fn explain(o: &Observation<'_>, x: &Features, attribution: &[(usize, f64)]) 
     }
     let d = &x.detail;
     let cc = |c: [u8; 2]| String::from_utf8_lossy(&c).into_owned();
+    let new_ip = x.values[f::NEW_IP] > 0.0;
+    let v6 = o.source_ip.is_some_and(|ip| ip.contains(':'));
     for i in order {
         let v = x.values[i];
         let text = match i {
@@ -246,7 +248,26 @@ pub fn explain(o: &Observation<'_>, x: &Features, attribution: &[(usize, f64)]) 
                 o.service, o.operation
             ),
             f::NEW_SERVICE => format!("first use of {} by this principal", o.service),
-            f::NEW_IP => format!("first time from {}", o.source_ip.unwrap_or("?")),
+            f::NEW_IP => {
+                // One phrase for the address and the new networks around it.
+                let mut around = Vec::new();
+                if x.values[f::NEW_NETWORK] > 0.0 {
+                    around.push(if v6 { "/48" } else { "/24" });
+                }
+                if x.values[f::NEW_ASN] > 0.0 && d.asn.is_none() {
+                    around.push(if v6 { "/32" } else { "/16" });
+                }
+                match around.as_slice() {
+                    [] => format!("first time from {}", o.source_ip.unwrap_or("?")),
+                    nets => format!(
+                        "first time from {} (a new {} too)",
+                        o.source_ip.unwrap_or("?"),
+                        nets.join(" and ")
+                    ),
+                }
+            }
+            f::NEW_NETWORK if new_ip => continue,
+            f::NEW_ASN if new_ip && d.asn.is_none() => continue,
             f::NEW_NETWORK => match o.source_ip.and_then(|ip| ip.rsplit_once('.')) {
                 Some((net, _)) if !o.source_ip.unwrap_or("").contains(':') => {
                     format!("first time from network {net}.0/24")
@@ -323,4 +344,69 @@ pub fn feature_schema() -> serde_json::Value {
         "version": SCHEMA_VERSION,
         "features": FEATURES.iter().map(|d| serde_json::json!({"name": d.name, "doc": d.doc})).collect::<Vec<_>>(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::behaviour::Detail;
+    use chrono::TimeZone;
+
+    fn obs(ip: &str) -> Observation<'_> {
+        Observation {
+            id: "e1",
+            time: Utc.with_ymd_and_hms(2026, 3, 2, 3, 12, 0).unwrap(),
+            provider: "aws",
+            account: Some("111122223333"),
+            region: Some("eu-west-1"),
+            entity: "arn:aws:iam::111122223333:user/alice",
+            actor_name: Some("alice"),
+            access_key: None,
+            source_ip: Some(ip),
+            user_agent: Some("python-requests/2.31"),
+            service: "iam",
+            operation: "CreateAccessKey",
+            read_only: Some(false),
+            success: true,
+        }
+    }
+
+    fn features(set: &[usize], detail: Detail) -> Features {
+        let mut values = [0f32; DIMS];
+        for &i in set {
+            values[i] = 1.0;
+        }
+        Features { values, detail }
+    }
+
+    #[test]
+    fn a_new_address_and_its_new_networks_are_one_phrase() {
+        let o = obs("45.77.175.196");
+        let x = features(
+            &[f::NEW_IP, f::NEW_NETWORK, f::NEW_ASN, f::NEW_OPERATION],
+            Detail::default(),
+        );
+        let why = explain(&o, &x, &[]);
+        assert!(
+            why.contains("first time from 45.77.175.196 (a new /24 and /16 too)"),
+            "{why}"
+        );
+        assert_eq!(why.matches("first time from").count(), 1, "{why}");
+        assert!(why.contains("first call of iam:CreateAccessKey"), "{why}");
+        // A known AS is worth its own words.
+        let x = features(
+            &[f::NEW_IP, f::NEW_ASN],
+            Detail {
+                asn: Some(20473),
+                country: Some(*b"NL"),
+                ..Detail::default()
+            },
+        );
+        let why = explain(&o, &x, &[]);
+        assert!(why.contains("first time from 45.77.175.196;"), "{why}");
+        assert!(why.contains("first time from AS20473 in NL"), "{why}");
+        // A new network from a known address cannot happen; a new network alone is named.
+        let x = features(&[f::NEW_NETWORK], Detail::default());
+        assert!(explain(&o, &x, &[]).contains("first time from network 45.77.175.0/24"));
+    }
 }
