@@ -18,7 +18,8 @@ pub struct Owned {
     pub provider: &'static str,
     pub account: Option<String>,
     pub region: Option<String>,
-    pub entity: String,
+    /// The entity ([`Event::entity`]), named as the store names it.
+    pub principal: String,
     pub actor_name: Option<String>,
     pub access_key: Option<String>,
     pub source_ip: Option<String>,
@@ -37,7 +38,7 @@ impl Owned {
             provider: e.provider.as_str(),
             account: e.account.clone(),
             region: e.region.clone(),
-            entity: e.entity(),
+            principal: e.entity(),
             actor_name: e.actor.name.clone(),
             access_key: e.actor.access_key_id.clone(),
             source_ip: e.source_ip.clone(),
@@ -50,22 +51,7 @@ impl Owned {
     }
 
     pub fn view(&self) -> Observation<'_> {
-        Observation {
-            id: &self.id,
-            time: self.time,
-            provider: self.provider,
-            account: self.account.as_deref(),
-            region: self.region.as_deref(),
-            entity: &self.entity,
-            actor_name: self.actor_name.as_deref(),
-            access_key: self.access_key.as_deref(),
-            source_ip: self.source_ip.as_deref(),
-            user_agent: self.user_agent.as_deref(),
-            service: &self.service,
-            operation: &self.operation,
-            read_only: self.read_only,
-            success: self.success,
-        }
+        crate::behaviour::observation!(self)
     }
 }
 

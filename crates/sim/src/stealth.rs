@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::cloudtrail::{self as ct, Call, Who, temp_key};
 use crate::gcp::{self, Entry};
-use crate::org::{self, PermissionSet};
+use crate::org;
 use crate::rng::Rng;
 use crate::stories::{Tape, night};
 use crate::{Scenario, SimConfig, Sink, Story, secs};
@@ -219,14 +219,32 @@ pub(crate) fn weave(
     stories
 }
 
-/// A few ordinary reads in random order, then the write, all through `who`.
+/// The credentials of `identity`, used from `ip`.
+fn from_outside(identity: Value, account: &'static str, ip: &str) -> Who {
+    Who {
+        identity: identity.into(),
+        account,
+        ip: ip.to_string(),
+        ua: String::new(),
+        console: false,
+        vpce: None,
+    }
+}
+
+/// An AWS story: a few ordinary reads in random order, then the write, all through `who`.
+/// `what` says whose credentials these are; `kind` ends the story's name.
+#[allow(clippy::too_many_arguments)]
 fn aws_story(
     sink: &mut Sink,
     rng: &mut Rng,
     who: &Who,
     region: &'static str,
     t0: DateTime<Utc>,
-) -> Tape {
+    i: usize,
+    kind: &str,
+    what: &str,
+    techniques: &[&str],
+) -> Story {
     let mut tape = Tape::new();
     let who = who.with_ua(*rng.pick(AWS_TOOLS));
     let mut reads = aws_reads();
@@ -244,7 +262,14 @@ fn aws_story(
     let (svc, name, req) = aws_write(rng, who.account);
     let c = Call::new(svc, &name, region, false).req(req);
     tape.ct(sink, rng, t, &who, c);
-    tape
+    let text = summary(what, &who.ip, &tape);
+    tape.story(
+        &format!("stealth-{i:02}-{kind}"),
+        &text,
+        "aws",
+        who.arn(),
+        techniques,
+    )
 }
 
 fn summary(what: &str, ip: &str, tape: &Tape) -> String {
@@ -269,34 +294,25 @@ fn sso_session(
     let (account, set, _) = **rng.pick(&writable);
     let since = t0 - secs(600.0 + rng.exp(3600.0));
     let key = temp_key(&format!("stealth/{i}/{}", p.handle()));
-    let identity = ct::sso_session(account, set, &p.email(), &key, since);
-    let who = Who {
-        identity: identity.into(),
+    let who = from_outside(
+        ct::sso_session(account, set, &p.email(), &key, since),
         account,
-        ip: ip.to_string(),
-        ua: String::new(),
-        console: false,
-        vpce: None,
-    };
-    let arn = who.arn();
-    let region = *rng.weighted(h.regions);
-    let tape = aws_story(sink, rng, &who, region, t0);
-    let text = summary(
-        &format!("{}'s stolen Identity Center session", p.display_name()),
         ip,
-        &tape,
     );
-    let admin = matches!(set, PermissionSet::Admin);
-    tape.story(
-        &format!("stealth-{i:02}-aws-sso"),
-        &text,
-        "aws",
-        arn,
-        if admin {
-            &["T1078.004", "T1550.001"]
-        } else {
-            &["T1078.004"]
-        },
+    let region = *rng.weighted(h.regions);
+    let what = format!("{}'s stolen Identity Center session", p.display_name());
+    // A stolen session token is alternate authentication material, whatever it may do.
+    let techniques = ["T1078.004", "T1550.001"];
+    aws_story(
+        sink,
+        rng,
+        &who,
+        region,
+        t0,
+        i,
+        "aws-sso",
+        &what,
+        &techniques,
     )
 }
 
@@ -310,27 +326,18 @@ fn iam_user_key(
 ) -> Story {
     let h = p.aws.as_ref().expect("an engineer with AWS access");
     let account = h.iam_user.expect("a legacy IAM user");
-    let who = Who {
-        identity: ct::iam_user(account, &p.handle()).into(),
-        account,
-        ip: ip.to_string(),
-        ua: String::new(),
-        console: false,
-        vpce: None,
-    };
-    let arn = who.arn();
+    let who = from_outside(ct::iam_user(account, &p.handle()), account, ip);
     let region = *rng.weighted(h.regions);
-    let tape = aws_story(sink, rng, &who, region, t0);
-    let text = summary(
-        &format!("{}'s leaked long-lived access key", p.display_name()),
-        ip,
-        &tape,
-    );
-    tape.story(
-        &format!("stealth-{i:02}-aws-iam-key"),
-        &text,
-        "aws",
-        arn,
+    let what = format!("{}'s leaked long-lived access key", p.display_name());
+    aws_story(
+        sink,
+        rng,
+        &who,
+        region,
+        t0,
+        i,
+        "aws-iam-key",
+        &what,
         &["T1078.004"],
     )
 }
@@ -345,19 +352,18 @@ fn instance_credentials(
     let instance = *rng.pick(&[org::APP_SERVERS[0], org::APP_SERVERS[1], org::BATCH_WORKER]);
     let mut who = crate::aws::instance_who(instance, t0);
     who.ip = ip.to_string();
-    let arn = who.arn();
-    let tape = aws_story(sink, rng, &who, "eu-west-1", t0);
-    let text = summary(
-        &format!("Instance-profile credentials of {instance}"),
-        ip,
-        &tape,
-    );
-    tape.story(
-        &format!("stealth-{i:02}-aws-instance-role"),
-        &text,
-        "aws",
-        arn,
-        &["T1078.004", "T1552.005"],
+    let what = format!("Instance-profile credentials of {instance}");
+    let techniques = ["T1078.004", "T1552.005"];
+    aws_story(
+        sink,
+        rng,
+        &who,
+        "eu-west-1",
+        t0,
+        i,
+        "aws-instance-role",
+        &what,
+        &techniques,
     )
 }
 
