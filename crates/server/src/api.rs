@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use cloudsentinel_core::{Level, Provider};
 use cloudsentinel_store::{
-    AlertQuery, AlertSort, AlertStatus, EventQuery, IncidentRecord, Verdict,
+    AlertKey, AlertQuery, AlertSort, AlertStatus, EventQuery, IncidentRecord, Verdict,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -102,7 +102,7 @@ struct LoginForm {
     password: String,
 }
 
-fn issue(state: &AppState, user: &cloudsentinel_store::UserRecord) -> ApiResult<Value> {
+pub(crate) fn issue(state: &AppState, user: &cloudsentinel_store::UserRecord) -> ApiResult<Value> {
     let role = Role::parse(&user.role).ok_or_else(|| {
         ApiError::Internal(anyhow::anyhow!(
             "user {} has role {}",
@@ -803,7 +803,7 @@ const KNOWN_ALERT_PARAMS: &[&str] = &[
     "page_size",
 ];
 
-fn alert_query(q: &BTreeMap<String, String>) -> ApiResult<AlertQuery> {
+pub(crate) fn alert_query(q: &BTreeMap<String, String>) -> ApiResult<AlertQuery> {
     if let Some(k) = q.keys().find(|k| !KNOWN_ALERT_PARAMS.contains(&k.as_str())) {
         return Err(bad(format!(
             "unknown query parameter {k}; known: {}",
@@ -1162,10 +1162,11 @@ const MAX_SUPPRESSION_DAYS: i64 = 90;
 
 async fn refresh_suppressions(state: &AppState) -> ApiResult<()> {
     let list = blocking(state, |s| s.suppressions(Utc::now())).await?;
-    *state
+    state
         .suppressions
         .write()
-        .unwrap_or_else(|e| e.into_inner()) = list;
+        .unwrap_or_else(|e| e.into_inner())
+        .suppressions = list;
     Ok(())
 }
 
@@ -1294,16 +1295,70 @@ pub async fn search_events(State(state): State<AppState>, Query(q): Q) -> ApiRes
 }
 
 pub async fn list_rules(State(state): State<AppState>) -> Json<Value> {
+    let disabled = state
+        .suppressions
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .disabled_rules
+        .clone();
     let rules: Vec<Value> = state
         .rules
         .rules()
         .map(|m| {
             json!({"id": m.id, "title": m.title, "level": m.level, "kind": format!("{:?}", m.kind).to_lowercase(),
                    "techniques": m.techniques, "tactics": m.tactics, "source": m.source,
-                   "product": m.product, "service": m.service, "description": m.description})
+                   "product": m.product, "service": m.service, "description": m.description,
+                   "enabled": !disabled.contains(&m.id)})
         })
         .collect();
     Json(json!({"total": rules.len(), "items": rules}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulePatch {
+    enabled: bool,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Turns a rule on or off: a disabled rule's matches raise nothing until it is enabled again.
+pub async fn update_rule(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let b: RulePatch = json_body(&body)?;
+    if b.reason.len() > 2000 {
+        return Err(bad("reason: at most 2000 characters"));
+    }
+    if state.rules.rule(&id).is_none() && id != cloudsentinel_learn::anomaly::RULE_ID {
+        return Err(not_found(format!("rule {id}")));
+    }
+    let list = {
+        let mut tuning = state
+            .suppressions
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if b.enabled {
+            tuning.disabled_rules.remove(&id);
+        } else {
+            tuning.disabled_rules.insert(id.clone());
+        }
+        serde_json::to_vec(&tuning.disabled_rules).map_err(|e| ApiError::Internal(e.into()))?
+    };
+    blocking(&state, move |s| s.put_state(pipeline::DISABLED_RULES, &list)).await?;
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        if b.enabled { "rule.enabled" } else { "rule.disabled" },
+        format!("rule:{id}"),
+        json!({"reason": b.reason}),
+    )
+    .await?;
+    Ok(Json(json!({"id": id, "enabled": b.enabled})))
 }
 
 // ---- dashboard ------------------------------------------------------------------------------------
@@ -1385,7 +1440,7 @@ pub async fn dashboard_geo(State(state): State<AppState>, Query(q): Q) -> ApiRes
         None => None,
     };
     let limit = num(&q, "limit", 50)?.clamp(1, 500) as u32;
-    let sources = blocking(&state, move |s| s.alert_sources(since, limit)).await?;
+    let sources = blocking(&state, move |s| s.alert_top(AlertKey::SourceIp, since, limit)).await?;
     let items: Vec<Value> = sources
         .into_iter()
         .map(|k| json!({"source": k.key, "class": address_class(&k.key), "alerts": k.count, "country": null, "asn": null}))
@@ -1398,7 +1453,7 @@ pub async fn dashboard_geo(State(state): State<AppState>, Query(q): Q) -> ApiRes
 }
 
 pub async fn dashboard_coverage(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let hits = blocking(&state, |s| s.technique_hits()).await?;
+    let hits = blocking(&state, |s| s.alert_top(AlertKey::Technique, None, u32::MAX)).await?;
     let hits: BTreeMap<String, u64> = hits.into_iter().map(|k| (k.key, k.count)).collect();
     let mut techniques: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
     for m in state.rules.rules() {

@@ -147,6 +147,14 @@ impl Tokens {
         format!("{head}.{body}.{sig}")
     }
 
+    /// The dashboard's form token for a user's sessions: stable across token refreshes, void
+    /// after logout or a password or role change (they bump `version`).
+    pub fn csrf(&self, uid: i64, version: i64) -> String {
+        let mut mac = self.mac();
+        mac.update(format!("csrf:{uid}:{version}").as_bytes());
+        B64.encode(&mac.finalize().into_bytes()[..18])
+    }
+
     /// Checks signature, algorithm, type and expiry at `now` (unix seconds).
     pub fn verify(&self, token: &str, typ: &str, now: i64) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');

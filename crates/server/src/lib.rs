@@ -43,6 +43,7 @@ pub mod learning;
 pub mod metrics;
 pub mod pipeline;
 pub mod routes;
+pub mod ui;
 mod sources;
 
 use audit::AuditLog;
@@ -62,6 +63,9 @@ pub struct Inner {
     pub config: config::Validated,
     pub suppressions: Suppressions,
     pub live: broadcast::Sender<AlertRecord>,
+    /// Turns true when the server starts shutting down: long-lived responses (the dashboard's
+    /// live stream) end so the graceful shutdown does not wait on them.
+    pub closing: tokio::sync::watch::Sender<bool>,
     /// Active models and training runs.
     pub learning: Arc<learning::Learning>,
     pub ingest_slots: Arc<Semaphore>,
@@ -173,7 +177,15 @@ impl Service {
         let tokens = Tokens::new(key_file(&dir.jwt_key())?);
         let audit = dir.audit_log()?;
         let metrics = Arc::new(Metrics::default());
-        let suppressions: Suppressions = Arc::new(RwLock::new(store.suppressions(Utc::now())?));
+        let disabled_rules = match store.get_state(pipeline::DISABLED_RULES)? {
+            Some(b) => serde_json::from_slice(&b)
+                .context("the stored list of disabled rules is not a JSON array of ids")?,
+            None => Default::default(),
+        };
+        let suppressions: Suppressions = Arc::new(RwLock::new(pipeline::Tuning {
+            suppressions: store.suppressions(Utc::now())?,
+            disabled_rules,
+        }));
         let (live, _) = broadcast::channel(1024);
         let rules = Arc::new(rules);
         let learning = Arc::new(learning::Learning::open(store.as_ref(), &c.detection)?);
@@ -212,6 +224,7 @@ impl Service {
             config,
             suppressions,
             live,
+            closing: tokio::sync::watch::Sender::new(false),
             learning,
             started: Utc::now(),
         });
@@ -283,6 +296,11 @@ impl Service {
             stop_rx.clone(),
         )));
         tracing::info!(addr = %listener.local_addr()?, "listening");
+        let closing = self.state.closing.clone();
+        let shutdown = async move {
+            shutdown.await;
+            closing.send_replace(true);
+        };
         axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

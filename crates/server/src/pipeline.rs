@@ -405,8 +405,19 @@ pub struct Pipeline {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Shared, live list of suppressions (the API edits it, the pipeline reads it).
-pub type Suppressions = Arc<RwLock<Vec<SuppressionRecord>>>;
+/// What analysts and admins have tuned: active suppressions and disabled rules. Shared and live
+/// (the API edits it, the pipeline reads it).
+pub type Suppressions = Arc<RwLock<Tuning>>;
+
+#[derive(Debug, Default, Clone)]
+pub struct Tuning {
+    pub suppressions: Vec<SuppressionRecord>,
+    /// Rule ids whose matches raise nothing (kept in the store's state as [`DISABLED_RULES`]).
+    pub disabled_rules: std::collections::BTreeSet<String>,
+}
+
+/// The store state key of the disabled rule ids (a JSON array).
+pub const DISABLED_RULES: &str = "rules.disabled";
 
 impl Pipeline {
     /// Starts the pipeline thread, resuming alert folding and incident grouping from the store.
@@ -658,13 +669,16 @@ fn process(
         .iter_mut()
         .flat_map(|(p, _)| std::mem::take(&mut p.rows))
         .collect();
-    let active: Vec<SuppressionRecord> = suppressions
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter(|s| s.expires > now)
-        .cloned()
-        .collect();
+    let (active, disabled) = {
+        let tuning = suppressions.read().unwrap_or_else(|e| e.into_inner());
+        let active: Vec<SuppressionRecord> = tuning
+            .suppressions
+            .iter()
+            .filter(|s| s.expires > now)
+            .cloned()
+            .collect();
+        (active, tuning.disabled_rules.clone())
+    };
     let mut answers = Vec::with_capacity(batches.len());
     let mut changed = Vec::new();
     let mut correlation = Vec::new();
@@ -715,9 +729,10 @@ fn process(
         signals.sort_by_key(|s| s.0.first_seen);
         let mut new_features = Vec::new();
         for (s, ctx, row) in signals {
-            if active
-                .iter()
-                .any(|x| x.rule_id == s.rule_id && x.entity == s.entity)
+            if disabled.contains(&s.rule_id)
+                || active
+                    .iter()
+                    .any(|x| x.rule_id == s.rule_id && x.entity == s.entity)
             {
                 metrics.signals_suppressed.fetch_add(1, Ordering::Relaxed);
                 continue;

@@ -115,7 +115,7 @@ pub static ROUTES: &[RouteSpec] = &[
         "/",
         Need::Public,
         "operations",
-        "Where to start: redirects to the API docs",
+        "Where to start: redirects to the dashboard",
     ),
     r(
         "GET",
@@ -393,6 +393,16 @@ pub static ROUTES: &[RouteSpec] = &[
         "rules",
         "Loaded detection rules",
     ),
+    RouteSpec {
+        body: Some("{\"enabled\": true|false, \"reason\"?}"),
+        ..r(
+            "PATCH",
+            "/api/v1/rules/{id}",
+            ADMIN,
+            "rules",
+            "Enable or disable a rule (a disabled rule raises no alerts)",
+        )
+    },
     r(
         "GET",
         "/api/v1/dashboard/stats",
@@ -536,7 +546,7 @@ fn handler(spec: &RouteSpec) -> MethodRouter<AppState> {
         other => panic!("no method filter for {other}"),
     };
     match (spec.method, spec.path) {
-        ("GET", "/") => on(method, || async { axum::response::Redirect::to("/docs") }),
+        ("GET", "/") => on(method, || async { axum::response::Redirect::to("/ui") }),
         ("GET", "/health") => on(method, api::health),
         ("GET", "/metrics") => on(method, api::metrics),
         ("GET", "/api/openapi.json") => on(method, openapi_handler),
@@ -570,6 +580,7 @@ fn handler(spec: &RouteSpec) -> MethodRouter<AppState> {
         ("DELETE", "/api/v1/suppressions/{id}") => on(method, api::delete_suppression),
         ("GET", "/api/v1/events") => on(method, api::search_events),
         ("GET", "/api/v1/rules") => on(method, api::list_rules),
+        ("PATCH", "/api/v1/rules/{id}") => on(method, api::update_rule),
         ("GET", "/api/v1/dashboard/stats") => on(method, api::dashboard_stats),
         ("GET", "/api/v1/dashboard/trends") => on(method, api::dashboard_trends),
         ("GET", "/api/v1/dashboard/top-threats") => on(method, api::dashboard_top_threats),
@@ -670,6 +681,16 @@ async fn authenticate(
             "sign in: send Authorization: Bearer <access token> (or X-API-Key for ingest)".into(),
         ));
     };
+    Ok(user_caller(state, token, addr).await?.0)
+}
+
+/// The signed-in user an access token stands for, with its claims: checks signature, expiry,
+/// that the user still exists and is enabled, and that the token was not revoked.
+pub(crate) async fn user_caller(
+    state: &AppState,
+    token: &str,
+    addr: Option<String>,
+) -> Result<(Caller, crate::auth::Claims), ApiError> {
     let claims = state
         .tokens
         .verify(token, "access", Utc::now().timestamp())
@@ -684,13 +705,16 @@ async fn authenticate(
             "token revoked: sign in again".into(),
         ));
     }
-    Ok(Caller {
-        name: user.username,
-        user_id: Some(user.id),
-        api_key_id: None,
-        role: Role::parse(&user.role),
-        source_ip: addr,
-    })
+    Ok((
+        Caller {
+            name: user.username,
+            user_id: Some(user.id),
+            api_key_id: None,
+            role: Role::parse(&user.role),
+            source_ip: addr,
+        },
+        claims,
+    ))
 }
 
 /// The router: every route of [`ROUTES`] behind its requirement, with and without a trailing
@@ -719,6 +743,7 @@ pub fn router(state: AppState) -> Router {
         router = router.route(&path, mr);
     }
     router
+        .merge(crate::ui::router(Arc::clone(&state)))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
             (
@@ -736,7 +761,12 @@ pub fn openapi() -> Value {
         let mut params: Vec<Value> = Vec::new();
         for seg in spec.path.split('/') {
             if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                params.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "integer"}}));
+                let kind = if spec.path.starts_with("/api/v1/rules/") {
+                    "string"
+                } else {
+                    "integer"
+                };
+                params.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": kind}}));
             }
         }
         for (name, desc) in spec.query {

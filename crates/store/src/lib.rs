@@ -500,6 +500,17 @@ pub struct RuleCount {
     pub last_seen: DateTime<Utc>,
 }
 
+/// What [`Store::alert_top`] counts alerts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertKey {
+    /// The source address of the alert's first evidence event.
+    SourceIp,
+    Entity,
+    Account,
+    Technique,
+    Tactic,
+}
+
 /// A key and how often it occurs.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct KeyCount {
@@ -587,10 +598,14 @@ pub trait Store: Send + Sync {
         bucket_secs: i64,
     ) -> Result<Vec<TrendPoint>>;
     fn top_rules(&self, since: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<RuleCount>>;
-    /// Source addresses of alerts' first evidence events.
-    fn alert_sources(&self, since: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<KeyCount>>;
-    /// Alerts per ATT&CK technique.
-    fn technique_hits(&self) -> Result<Vec<KeyCount>>;
+    /// Alerts last seen at or after `since` per source address, entity, account, technique or
+    /// tactic, most first.
+    fn alert_top(
+        &self,
+        key: AlertKey,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<KeyCount>>;
 
     // --- users and keys ---------------------------------------------------------------------------
     fn create_user(&self, username: &str, password_hash: &str, role: &str) -> Result<UserRecord>;

@@ -1445,28 +1445,40 @@ impl Store for SqliteStore {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn alert_sources(&self, since: Option<DateTime<Utc>>, limit: u32) -> Result<Vec<KeyCount>> {
+    fn alert_top(
+        &self,
+        key: AlertKey,
+        since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> Result<Vec<KeyCount>> {
+        // The column names come from this match, never from input.
+        let sql = match key {
+            AlertKey::SourceIp | AlertKey::Entity | AlertKey::Account => {
+                let col = match key {
+                    AlertKey::SourceIp => "source_ip",
+                    AlertKey::Entity => "entity",
+                    _ => "account",
+                };
+                format!(
+                    "SELECT {col}, COUNT(*) FROM alerts WHERE {col} IS NOT NULL AND last_seen >= ?1 \
+                     GROUP BY {col} ORDER BY COUNT(*) DESC, {col} LIMIT ?2"
+                )
+            }
+            AlertKey::Technique | AlertKey::Tactic => {
+                let col = if key == AlertKey::Technique {
+                    "techniques"
+                } else {
+                    "tactics"
+                };
+                format!(
+                    "SELECT j.value, COUNT(*) FROM alerts, json_each(alerts.{col}) AS j \
+                     WHERE alerts.last_seen >= ?1 GROUP BY j.value ORDER BY COUNT(*) DESC, j.value LIMIT ?2"
+                )
+            }
+        };
         let conn = self.read();
-        let mut stmt = conn.prepare_cached(
-            "SELECT source_ip, COUNT(*) FROM alerts WHERE source_ip IS NOT NULL AND last_seen >= ?1 \
-             GROUP BY source_ip ORDER BY COUNT(*) DESC LIMIT ?2",
-        )?;
+        let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(params![since.map(ms).unwrap_or(0), limit], |r| {
-            Ok(KeyCount {
-                key: r.get(0)?,
-                count: r.get::<_, i64>(1)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    fn technique_hits(&self) -> Result<Vec<KeyCount>> {
-        let conn = self.read();
-        let mut stmt = conn.prepare_cached(
-            "SELECT j.value, COUNT(*) FROM alerts, json_each(alerts.techniques) AS j \
-             GROUP BY j.value ORDER BY COUNT(*) DESC",
-        )?;
-        let rows = stmt.query_map([], |r| {
             Ok(KeyCount {
                 key: r.get(0)?,
                 count: r.get::<_, i64>(1)? as u64,

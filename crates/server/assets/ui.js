@@ -1,0 +1,140 @@
+// CloudSentinel dashboard: progressive enhancement over server-rendered pages. Every action is a
+// plain form that works without this file; this adds the live stream, the theme switch,
+// bulk selection, raw records on demand and a few keyboard shortcuts.
+(function () {
+  "use strict";
+  var doc = document.documentElement;
+
+  // ---- theme ----------------------------------------------------------------------------
+  var themeBtn = document.getElementById("theme");
+  if (themeBtn) {
+    themeBtn.addEventListener("click", function () {
+      var next = doc.getAttribute("data-theme") === "dark" ? "light" : "dark";
+      doc.setAttribute("data-theme", next);
+      document.cookie = "cs_theme=" + next + "; Path=/; Max-Age=31536000; SameSite=Strict";
+      themeBtn.setAttribute("aria-pressed", next === "dark" ? "true" : "false");
+    });
+  }
+
+  // ---- bulk selection in the alert queue ------------------------------------------------
+  function selection() {
+    return Array.prototype.slice.call(document.querySelectorAll("input[name=id]:checked"));
+  }
+  function syncBulk() {
+    var n = selection().length;
+    var count = document.getElementById("selected-count");
+    if (count) count.textContent = n ? n + " selected" : "none selected";
+    document.querySelectorAll("[data-needs-selection]").forEach(function (b) { b.disabled = n === 0; });
+  }
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t.id === "select-all") {
+      document.querySelectorAll("input[name=id]").forEach(function (c) { c.checked = t.checked; });
+    }
+    if (t.name === "id" || t.id === "select-all") syncBulk();
+  });
+  syncBulk();
+
+  // ---- raw records on demand -------------------------------------------------------------
+  document.addEventListener("toggle", function (e) {
+    var d = e.target;
+    if (!d.matches || !d.matches("details[data-raw]") || !d.open || d.dataset.loaded) return;
+    var pre = d.querySelector("pre");
+    pre.textContent = "loading…";
+    fetch(d.dataset.raw, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+      .then(function (r) { if (r.status === 401) { signIn(); } return r.text(); })
+      .then(function (t) { pre.textContent = t; d.dataset.loaded = "1"; })
+      .catch(function (err) { pre.textContent = "could not load: " + err; });
+  }, true);
+
+  // ---- keyboard ------------------------------------------------------------------------------
+  document.addEventListener("keydown", function (e) {
+    var tag = (e.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "/") {
+      var q = document.querySelector("input[type=search]");
+      if (q) { e.preventDefault(); q.focus(); q.select(); }
+    } else if (e.key === "j" || e.key === "k") {
+      var links = Array.prototype.slice.call(document.querySelectorAll("[data-row-link]"));
+      if (!links.length) return;
+      var i = links.indexOf(document.activeElement);
+      i = e.key === "j" ? Math.min(links.length - 1, i + 1) : Math.max(0, i - 1);
+      links[i].focus();
+      e.preventDefault();
+    }
+  });
+
+  function signIn() {
+    location.href = "/ui/login?expired=1&next=" + encodeURIComponent(location.pathname + location.search);
+  }
+
+  // ---- live updates --------------------------------------------------------------------------
+  var body = document.body;
+  var liveMode = body.getAttribute("data-live");
+  var indicator = document.getElementById("live");
+  if (!liveMode || !window.EventSource) return;
+
+  var toast = document.getElementById("toast");
+  var toastTimer = null;
+  function announce(text) {
+    if (!toast) return;
+    toast.textContent = text;
+    toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { toast.hidden = true; }, 6000);
+  }
+
+  var pending = null;
+  var fresh = {};
+  function refresh() {
+    pending = null;
+    fetch(location.href, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+      .then(function (r) {
+        if (r.status === 401) { signIn(); throw new Error("signed out"); }
+        return r.text();
+      })
+      .then(function (html) {
+        var next = new DOMParser().parseFromString(html, "text/html");
+        var checked = {};
+        selection().forEach(function (c) { checked[c.value] = true; });
+        document.querySelectorAll("[data-region]").forEach(function (old) {
+          var repl = next.getElementById(old.id);
+          if (repl) old.replaceWith(document.importNode(repl, true));
+        });
+        document.querySelectorAll("input[name=id]").forEach(function (c) {
+          if (checked[c.value]) c.checked = true;
+        });
+        document.querySelectorAll("tr[data-alert]").forEach(function (tr) {
+          if (fresh[tr.getAttribute("data-alert")]) tr.classList.add("fresh");
+        });
+        fresh = {};
+        syncBulk();
+      })
+      .catch(function () {});
+  }
+
+  var source = null;
+  function connect() {
+    source = new EventSource("/ui/live");
+    source.addEventListener("open", function () { if (indicator) { indicator.classList.add("on"); indicator.textContent = "live"; } });
+    source.addEventListener("alert", function (e) {
+      var a;
+      try { a = JSON.parse(e.data); } catch (err) { return; }
+      if (a.new) {
+        fresh[String(a.id)] = true;
+        announce("New " + a.level + " alert: " + a.title + " — " + a.entity);
+      }
+      if (!pending) pending = setTimeout(refresh, 400);
+    });
+    source.addEventListener("error", function () {
+      if (indicator) { indicator.classList.remove("on"); indicator.textContent = "reconnecting"; }
+      if (source.readyState === EventSource.CLOSED) {
+        // The stream ends when the access token does; a plain request renews the session.
+        fetch("/ui/session", { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+          .then(function (r) { if (r.status === 401) signIn(); else setTimeout(connect, 1000); })
+          .catch(function () { setTimeout(connect, 5000); });
+      }
+    });
+  }
+  connect();
+})();

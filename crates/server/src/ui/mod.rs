@@ -1,0 +1,788 @@
+//! The analyst's dashboard: server-rendered HTML pages under `/ui`, behind the same users and
+//! roles as the API.
+//!
+//! - **Sessions**: signing in at `/ui/login` puts the API's access and refresh tokens in
+//!   `HttpOnly`, `SameSite=Strict` cookies scoped to `/ui`. Every page checks the access token
+//!   exactly as the API checks a bearer token ([`crate::routes::user_caller`]); when it has
+//!   expired, the refresh token renews both on the way. Logout revokes every token of the user.
+//! - **Actions** are plain HTML forms posted to `/ui/...`. Each carries a form token tied to the
+//!   user's token version (void after logout) and is refused if the request comes from another
+//!   origin. The action runs the API's own handler, so validation, audit entries and live
+//!   updates are the API's, and it is allowed only when the user's role may call that API route
+//!   ([`Session::can`]); a button the role may not use is not drawn.
+//! - **Live**: `/ui/live` is a server-sent event stream of new and changed alerts; the small
+//!   script re-fetches the page and swaps its live regions.
+//! - Nothing is loaded from elsewhere: one stylesheet and one script, served from the binary, and
+//!   a Content-Security-Policy that allows only them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use cloudsentinel_core::Level;
+use cloudsentinel_store::AlertStatus;
+
+use crate::AppState;
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::routes::{ClientAddr, ROUTES};
+
+mod admin;
+mod attack;
+mod map;
+mod pages;
+
+const CSS: &str = include_str!("../../assets/ui.css");
+const JS: &str = include_str!("../../assets/ui.js");
+
+/// The signed-in user of a dashboard request.
+#[derive(Clone)]
+pub struct Session {
+    pub caller: Caller,
+    pub role: Role,
+    /// The form token every POST must carry.
+    pub csrf: String,
+    pub theme: &'static str,
+    /// A one-shot message from the previous action.
+    pub flash: Option<String>,
+}
+
+impl Session {
+    /// Whether this user's role may call the API route `method path` (as written in
+    /// [`ROUTES`]). Buttons and actions of the dashboard follow the API's table.
+    pub fn can(&self, method: &str, path: &str) -> bool {
+        ROUTES
+            .iter()
+            .find(|r| r.method == method && r.path == path)
+            .is_some_and(|r| self.caller.may(r.need))
+    }
+
+    fn require(&self, method: &str, path: &str) -> Result<(), Response> {
+        if self.can(method, path) {
+            return Ok(());
+        }
+        Err(ApiError::Forbidden(format!(
+            "{} ({}) may not do this",
+            self.caller.name,
+            self.role.as_str()
+        ))
+        .into_response())
+    }
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let pages = Router::new()
+        .route("/ui", get(pages::overview))
+        .route("/ui/", get(pages::overview))
+        .route("/ui/logout", post(logout))
+        .route("/ui/session", get(session_info))
+        .route("/ui/live", get(live))
+        .route("/ui/alerts", get(pages::alerts))
+        .route("/ui/alerts/bulk", post(pages::alerts_bulk))
+        .route("/ui/alerts/{id}", get(pages::alert).post(pages::alert_update))
+        .route("/ui/alerts/{id}/feedback", post(pages::alert_feedback))
+        .route("/ui/incidents", get(pages::incidents))
+        .route(
+            "/ui/incidents/{id}",
+            get(pages::incident).post(pages::incident_update),
+        )
+        .route("/ui/events", get(admin::events))
+        .route("/ui/events.csv", get(admin::events_csv))
+        .route("/ui/events/raw", get(admin::event_raw))
+        .route("/ui/rules", get(admin::rules))
+        .route("/ui/rules/{id}", post(admin::rule_toggle))
+        .route("/ui/coverage", get(admin::coverage))
+        .route("/ui/models", get(admin::models).post(admin::models_action))
+        .route("/ui/audit", get(admin::audit))
+        .route("/ui/users", get(admin::users).post(admin::users_action))
+        .route("/ui/settings", get(admin::settings).post(admin::settings_action))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), signed_in));
+    Router::new()
+        .route("/ui/login", get(login_page).post(login))
+        .route("/ui/static/ui.css", get(|| async { asset(CSS, "text/css") }))
+        .route(
+            "/ui/static/ui.js",
+            get(|| async { asset(JS, "text/javascript") }),
+        )
+        .merge(pages)
+        .layer(middleware::from_fn(headers))
+}
+
+fn asset(body: &'static str, kind: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Security headers on every dashboard response.
+async fn headers(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+// ---- sessions --------------------------------------------------------------------------------
+
+const ACCESS_COOKIE: &str = "cs_at";
+const REFRESH_COOKIE: &str = "cs_rt";
+const FLASH_COOKIE: &str = "cs_flash";
+
+fn cookies(headers: &HeaderMap) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for v in headers.get_all(header::COOKIE) {
+        let Ok(v) = v.to_str() else { continue };
+        for part in v.split(';') {
+            if let Some((k, val)) = part.trim().split_once('=') {
+                out.insert(k.to_string(), val.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
+    let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path=/ui; HttpOnly; SameSite=Strict{age}"
+    ))
+    .expect("cookie values are token characters")
+}
+
+fn token_cookies(state: &AppState, tokens: &serde_json::Value) -> Vec<HeaderValue> {
+    let a = &state.config.config.auth;
+    let at = tokens["access_token"].as_str().unwrap_or_default();
+    let rt = tokens["refresh_token"].as_str().unwrap_or_default();
+    vec![
+        cookie(ACCESS_COOKIE, at, Some(a.refresh_token_secs)),
+        cookie(REFRESH_COOKIE, rt, Some(a.refresh_token_secs)),
+    ]
+}
+
+fn client_addr(req: &Request) -> Option<String> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
+/// Whether the request comes from a page of ours (fetch or EventSource) rather than a
+/// navigation: those get a 401 to act on, not a redirect to the sign-in page.
+fn is_script(req: &Request) -> bool {
+    req.headers().contains_key("x-requested-with")
+        || req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+/// A request that would change something must come from our own pages.
+fn same_origin(req: &Request) -> bool {
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    match (req.headers().get(header::ORIGIN), host) {
+        (None, _) => true, // not sent by every browser on same-origin form posts
+        (Some(o), Some(host)) => o
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://").map(|(_, rest)| rest == host))
+            .unwrap_or(false),
+        (Some(_), None) => false,
+    }
+}
+
+async fn signed_in(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let addr = client_addr(&req);
+    let jar = cookies(req.headers());
+    let mut renewed = Vec::new();
+    let mut found = None;
+    if let Some(at) = jar.get(ACCESS_COOKIE) {
+        found = crate::routes::user_caller(&state, at, addr.clone()).await.ok();
+    }
+    if found.is_none()
+        && let Some(rt) = jar.get(REFRESH_COOKIE)
+        && let Ok(axum::Json(tokens)) = crate::api::refresh(
+            State(Arc::clone(&state)),
+            Bytes::from(serde_json::json!({ "refresh_token": rt }).to_string()),
+        )
+        .await
+        && let Some(at) = tokens["access_token"].as_str()
+    {
+        found = crate::routes::user_caller(&state, at, addr.clone())
+            .await
+            .ok();
+        renewed = token_cookies(&state, &tokens);
+    }
+    let Some((caller, claims)) = found else {
+        let had_session = jar.contains_key(ACCESS_COOKIE) || jar.contains_key(REFRESH_COOKIE);
+        if is_script(&req) {
+            return ApiError::Unauthorized("signed out: sign in again".into()).into_response();
+        }
+        let next = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/ui".into());
+        let mut to = format!("/ui/login?next={}", urlenc(&next));
+        if had_session {
+            to.push_str("&expired=1");
+        }
+        let mut resp = Redirect::to(&to).into_response();
+        if had_session {
+            clear_session(&mut resp);
+        }
+        return resp;
+    };
+    if req.method() != Method::GET && !same_origin(&req) {
+        return ApiError::Forbidden("cross-origin form post refused".into()).into_response();
+    }
+    let Some(role) = caller.role else {
+        return ApiError::Forbidden("no role".into()).into_response();
+    };
+    req.extensions_mut().insert(ClientAddr(addr));
+    let flash = jar
+        .get(FLASH_COOKIE)
+        .map(|f| urldec(f))
+        .filter(|f| !f.is_empty());
+    let session = Session {
+        csrf: state.tokens.csrf(claims.uid, claims.ver),
+        theme: theme(&jar),
+        flash: flash.clone(),
+        role,
+        caller,
+    };
+    req.extensions_mut().insert(session);
+    let mut resp = next.run(req).await;
+    for c in renewed {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    // A flash is shown once: by the page that rendered it, not by a redirect.
+    if flash.is_some() && resp.status() == StatusCode::OK {
+        resp.headers_mut()
+            .append(header::SET_COOKIE, cookie(FLASH_COOKIE, "", Some(0)));
+    }
+    resp
+}
+
+fn clear_session(resp: &mut Response) {
+    for name in [ACCESS_COOKIE, REFRESH_COOKIE] {
+        resp.headers_mut()
+            .append(header::SET_COOKIE, cookie(name, "", Some(0)));
+    }
+}
+
+fn theme(jar: &BTreeMap<String, String>) -> &'static str {
+    match jar.get("cs_theme").map(String::as_str) {
+        Some("dark") => "dark",
+        _ => "light",
+    }
+}
+
+/// Redirects back after an action, with a message for the next page.
+fn done(to: &str, message: impl AsRef<str>) -> Response {
+    let mut resp = Redirect::to(to).into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        cookie(FLASH_COOKIE, &urlenc(message.as_ref()), Some(60)),
+    );
+    resp
+}
+
+/// The fields of a posted form, after checking its form token.
+fn form(session: &Session, body: &Bytes) -> Result<Vec<(String, String)>, Response> {
+    if body.len() > 64 * 1024 {
+        return Err(crate::error::bad("form larger than 64 KiB").into_response());
+    }
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|e| crate::error::bad(format!("form: {e}")).into_response())?;
+    let token = fields.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v);
+    if token != Some(&session.csrf) {
+        return Err(ApiError::Forbidden(
+            "the form is stale (signed out since it was shown): reload the page".into(),
+        )
+        .into_response());
+    }
+    Ok(fields)
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The status and message of an API error, for a page or a flash.
+async fn error_text(e: ApiError) -> (StatusCode, String) {
+    let resp = e.into_response();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let msg = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "the action failed".into());
+    (status, msg)
+}
+
+// ---- sign in and out -------------------------------------------------------------------------
+
+async fn login_page(headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let q: BTreeMap<String, String> =
+        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+    let note = if q.contains_key("expired") {
+        Some(("Your session has expired or was ended. Sign in again.", false))
+    } else if q.contains_key("signed_out") {
+        Some(("You are signed out.", false))
+    } else {
+        None
+    };
+    let next = q.get("next").cloned().unwrap_or_default();
+    login_form(
+        theme(&cookies(&headers)),
+        &next,
+        note,
+        "",
+        StatusCode::OK,
+    )
+}
+
+fn login_form(
+    theme: &str,
+    next: &str,
+    note: Option<(&str, bool)>,
+    username: &str,
+    status: StatusCode,
+) -> Response {
+    let note = note
+        .map(|(n, err)| {
+            format!(
+                "<div class=\"flash{}\" role=\"{}\">{}</div>",
+                if err { " error" } else { "" },
+                if err { "alert" } else { "status" },
+                esc(n)
+            )
+        })
+        .unwrap_or_default();
+    let html = format!(
+        "<!doctype html><html lang=\"en\" data-theme=\"{theme}\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Sign in · CloudSentinel</title>\
+<link rel=\"stylesheet\" href=\"/ui/static/ui.css\"></head><body><main class=\"login\">\
+<div class=\"panel\"><h1><span class=\"brand\">Cloud<span>Sentinel</span></span></h1>{note}\
+<form method=\"post\" action=\"/ui/login\"><input type=\"hidden\" name=\"next\" value=\"{next}\">\
+<label>User name<input type=\"text\" name=\"username\" id=\"username\" autocomplete=\"username\" required autofocus value=\"{user}\"></label>\
+<label>Password<input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"current-password\" required></label>\
+<button class=\"primary\" type=\"submit\" id=\"sign-in\">Sign in</button></form></div>\
+<p class=\"muted small\">Same accounts and roles as the API. <a href=\"/docs\">API documentation</a></p></main></body></html>",
+        next = esc(next),
+        user = esc(username),
+    );
+    (status, axum::response::Html(html)).into_response()
+}
+
+fn safe_next(next: &str) -> &str {
+    if next.starts_with("/ui") && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/ui"
+    }
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let username = field(&fields, "username").unwrap_or("").to_string();
+    let password = field(&fields, "password").unwrap_or("").to_string();
+    let next = safe_next(field(&fields, "next").unwrap_or("/ui")).to_string();
+    let th = theme(&cookies(&headers));
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let json = serde_json::json!({"username": username, "password": password}).to_string();
+    match crate::api::login(
+        State(Arc::clone(&state)),
+        axum::Extension(ClientAddr(Some(peer.ip().to_string()))),
+        h,
+        Bytes::from(json),
+    )
+    .await
+    {
+        Ok(axum::Json(tokens)) => {
+            let mut resp = Redirect::to(&next).into_response();
+            for c in token_cookies(&state, &tokens) {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
+            resp
+        }
+        Err(e) => {
+            let (status, msg) = error_text(e).await;
+            login_form(th, &next, Some((&msg, true)), &username, status)
+        }
+    }
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    axum::Extension(s): axum::Extension<Session>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = form(&s, &body) {
+        return r;
+    }
+    let _ = crate::api::logout(State(state), axum::Extension(s.caller.clone())).await;
+    let mut resp = Redirect::to("/ui/login?signed_out=1").into_response();
+    clear_session(&mut resp);
+    resp
+}
+
+/// Who is signed in (the script's way to renew the session when the live stream ends).
+async fn session_info(axum::Extension(s): axum::Extension<Session>) -> Response {
+    axum::Json(serde_json::json!({"username": s.caller.name, "role": s.role})).into_response()
+}
+
+// ---- live stream ---------------------------------------------------------------------------------
+
+/// New and changed alerts as server-sent events, until the access token expires or the server
+/// shuts down (the script reconnects, renewing the session).
+async fn live(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Extension(_): axum::Extension<Session>,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let ttl = std::time::Duration::from_secs(state.config.config.auth.access_token_secs.max(1) as u64);
+    let deadline = tokio::time::Instant::now() + ttl;
+    let _ = headers;
+    let rx = state.live.subscribe();
+    let closing = state.closing.subscribe();
+    let stream = futures_util::stream::unfold(
+        (rx, closing),
+        move |(mut rx, mut closing)| async move {
+            loop {
+                if *closing.borrow() {
+                    return None;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => return None,
+                    _ = closing.changed() => return None,
+                    got = rx.recv() => match got {
+                        Ok(a) => {
+                            let data = serde_json::json!({
+                                "id": a.id, "title": a.title, "level": a.level, "entity": a.entity,
+                                "status": a.status, "count": a.count,
+                                "new": a.created == a.updated,
+                            });
+                            let ev = Event::default().event("alert").data(data.to_string());
+                            return Some((Ok::<_, std::convert::Infallible>(ev), (rx, closing)));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            let ev = Event::default().event("alert").data("{\"lagged\":true}");
+                            return Some((Ok(ev), (rx, closing)));
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+// ---- rendering -------------------------------------------------------------------------------------
+
+/// HTML-escapes text for element content and quoted attributes.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn urlenc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+fn urldec(s: &str) -> String {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
+        .ok()
+        .and_then(|v| v.into_iter().next().map(|(_, v)| v))
+        .unwrap_or_default()
+}
+
+/// `2026-11-22 14:03:27Z`.
+pub fn when(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%SZ").to_string()
+}
+
+/// "4 min", "3 h", "2 d" before now.
+pub fn age(t: &DateTime<Utc>) -> String {
+    let s = (Utc::now() - *t).num_seconds().max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h", s / 3600),
+        _ => format!("{} d", s / 86_400),
+    }
+}
+
+/// A time with its age, for tables.
+pub fn time_cell(t: &DateTime<Utc>) -> String {
+    format!(
+        "<time datetime=\"{}\" title=\"{}\">{} ago</time>",
+        t.to_rfc3339(),
+        when(t),
+        age(t)
+    )
+}
+
+pub fn level_badge(l: Level) -> String {
+    format!("<span class=\"lvl {0}\">{0}</span>", l.as_str())
+}
+
+pub fn status_badge(s: AlertStatus) -> String {
+    format!("<span class=\"st {0}\">{0}</span>", s.as_str())
+}
+
+/// ATT&CK technique ids as links to the technique's page at MITRE, with its name as the title.
+pub fn technique_tags(ids: &[String]) -> String {
+    ids.iter()
+        .map(|t| {
+            let name = attack::name(t).unwrap_or("");
+            format!(
+                "<a class=\"tag\" href=\"{}\" title=\"{}\" rel=\"noopener noreferrer\" target=\"_blank\">{}</a>",
+                attack::url(t),
+                esc(name),
+                esc(t)
+            )
+        })
+        .collect()
+}
+
+/// The CSRF hidden field.
+pub fn csrf_field(s: &Session) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(&s.csrf)
+    )
+}
+
+/// Which entry of the side navigation a page belongs to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Nav {
+    Overview,
+    Alerts,
+    Incidents,
+    Events,
+    Rules,
+    Coverage,
+    Models,
+    Audit,
+    Users,
+    Settings,
+}
+
+/// A whole page: frame, navigation for this role, and `body`. `live` names what the live
+/// stream refreshes (regions marked `data-region`), if anything.
+pub fn page(s: &Session, title: &str, nav: Nav, live: Option<&str>, body: &str) -> Response {
+    let mut links = vec![
+        (Nav::Overview, "/ui", "Overview"),
+        (Nav::Alerts, "/ui/alerts", "Alerts"),
+        (Nav::Incidents, "/ui/incidents", "Incidents"),
+        (Nav::Events, "/ui/events", "Events"),
+        (Nav::Rules, "/ui/rules", "Rules"),
+        (Nav::Coverage, "/ui/coverage", "ATT&amp;CK coverage"),
+        (Nav::Models, "/ui/models", "Models"),
+    ];
+    if s.can("GET", "/api/v1/audit") {
+        links.push((Nav::Audit, "/ui/audit", "Audit log"));
+    }
+    if s.can("GET", "/api/v1/users") {
+        links.push((Nav::Users, "/ui/users", "Users &amp; API keys"));
+    }
+    links.push((Nav::Settings, "/ui/settings", "Settings"));
+    let mut nav_html = String::new();
+    for (i, (n, href, label)) in links.iter().enumerate() {
+        if i == 6 {
+            nav_html.push_str("<div class=\"sep\" role=\"separator\"></div>");
+        }
+        let cur = if *n == nav {
+            " aria-current=\"page\""
+        } else {
+            ""
+        };
+        nav_html.push_str(&format!("<a href=\"{href}\"{cur}>{label}</a>"));
+    }
+    let flash = s
+        .flash
+        .as_deref()
+        .map(|f| {
+            let err = f.starts_with("error:");
+            format!(
+                "<div class=\"flash{}\" role=\"{}\" id=\"flash\">{}</div>",
+                if err { " error" } else { "" },
+                if err { "alert" } else { "status" },
+                esc(f.trim_start_matches("error:").trim())
+            )
+        })
+        .unwrap_or_default();
+    let live_attr = live
+        .map(|l| format!(" data-live=\"{}\"", esc(l)))
+        .unwrap_or_default();
+    let html = format!(
+        "<!doctype html><html lang=\"en\" data-theme=\"{theme}\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · CloudSentinel</title>\
+<link rel=\"stylesheet\" href=\"/ui/static/ui.css\"><script src=\"/ui/static/ui.js\" defer></script></head>\
+<body{live_attr}><a class=\"skip\" href=\"#main\">Skip to content</a>\
+<header class=\"top\"><a class=\"brand\" href=\"/ui\">Cloud<span>Sentinel</span></a>\
+<span class=\"live\" id=\"live\" aria-live=\"polite\">{live_label}</span><span class=\"spacer\"></span>\
+<span class=\"who\">Signed in as <strong id=\"whoami\">{user}</strong> <span class=\"role\" id=\"role\">{role}</span></span>\
+<button type=\"button\" id=\"theme\" aria-pressed=\"{dark}\" title=\"Switch between light and dark\">Theme</button>\
+<form class=\"inline\" method=\"post\" action=\"/ui/logout\">{csrf}<button type=\"submit\" id=\"logout\">Sign out</button></form></header>\
+<div class=\"frame\"><nav class=\"side\" aria-label=\"Pages\">{nav_html}</nav>\
+<main id=\"main\" tabindex=\"-1\">{flash}{body}</main></div>\
+<div class=\"toast\" id=\"toast\" role=\"status\" aria-live=\"polite\" hidden></div></body></html>",
+        theme = s.theme,
+        title = esc(title),
+        live_label = if live.is_some() { "connecting" } else { "" },
+        user = esc(&s.caller.name),
+        role = s.role.as_str(),
+        dark = s.theme == "dark",
+        csrf = csrf_field(s),
+    );
+    axum::response::Html(html).into_response()
+}
+
+/// Previous / next links for a paged list. `base` is the page's query without `offset`.
+pub fn pager(path: &str, base: &str, total: u64, offset: u64, limit: u64) -> String {
+    let sep = if base.is_empty() { "" } else { "&" };
+    let mut out = String::from("<nav class=\"pager\" aria-label=\"Pages\">");
+    if offset > 0 {
+        out.push_str(&format!(
+            "<a class=\"button\" rel=\"prev\" href=\"{path}?{base}{sep}offset={}\">← Newer</a>",
+            offset.saturating_sub(limit)
+        ));
+    }
+    let last = (offset + limit).min(total);
+    out.push_str(&format!(
+        "<span class=\"muted\">{}–{} of {}</span>",
+        if total == 0 { 0 } else { offset + 1 },
+        last,
+        total
+    ));
+    if last < total {
+        out.push_str(&format!(
+            "<a class=\"button\" rel=\"next\" href=\"{path}?{base}{sep}offset={}\">Older →</a>",
+            offset + limit
+        ));
+    }
+    out.push_str("</nav>");
+    out
+}
+
+/// Horizontal bars for a top-N list: (label HTML, count).
+pub fn bars(items: &[(String, u64)]) -> String {
+    if items.is_empty() {
+        return "<p class=\"empty\">Nothing yet.</p>".into();
+    }
+    let max = items.iter().map(|i| i.1).max().unwrap_or(1).max(1);
+    let mut out = String::from("<ul class=\"bars\">");
+    for (label, n) in items {
+        let w = (*n as f64 / max as f64 * 100.0).max(0.5);
+        out.push_str(&format!(
+            "<li><span class=\"lab\">{label}</span><span class=\"num\">{n}</span>\
+<svg viewBox=\"0 0 100 4\" preserveAspectRatio=\"none\" aria-hidden=\"true\"><rect width=\"{w:.1}\" height=\"4\"/></svg></li>"
+        ));
+    }
+    out.push_str("</ul>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_and_url_encoding_cover_markup_and_separators() {
+        assert_eq!(
+            esc("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(urlenc("a b&c=/ü"), "a%20b%26c%3D%2F%C3%BC");
+        assert_eq!(urldec(&urlenc("alert 4 closed: ok")), "alert 4 closed: ok");
+    }
+
+    #[test]
+    fn only_local_dashboard_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next("/ui/alerts?status=open"), "/ui/alerts?status=open");
+        assert_eq!(safe_next("//evil.example/ui"), "/ui");
+        assert_eq!(safe_next("https://evil.example/ui"), "/ui");
+        assert_eq!(safe_next("/api/v1/users"), "/ui");
+        assert_eq!(safe_next("/ui\\..\\x"), "/ui");
+    }
+
+    #[test]
+    fn pager_links_step_by_the_page_size() {
+        let p = pager("/ui/alerts", "status=open", 120, 50, 50);
+        assert!(p.contains("offset=0\">← Newer"), "{p}");
+        assert!(p.contains("offset=100\">Older →"), "{p}");
+        assert!(p.contains("51–100 of 120"), "{p}");
+        let last = pager("/ui/alerts", "", 120, 100, 50);
+        assert!(!last.contains("Older"), "{last}");
+    }
+}
