@@ -1,0 +1,465 @@
+//! The dashboard in a real browser: Debian's headless Chromium driven over WebDriver
+//! (chromedriver), against the real binary. Screenshots of every page go to
+//! `target/ui-screenshots/` (look at them: a page that renders but looks broken is not done).
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian's `chromium` and
+//! `chromium-driver`; `.ci/run` installs them). Without them the test fails, saying so, unless
+//! `CLOUDSENTINEL_SKIP_BROWSER=1` is set.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::*;
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A WebDriver session in headless Chromium, ended when dropped.
+struct Browser {
+    driver: Child,
+    url: String,
+    agent: ureq::Agent,
+    shots: PathBuf,
+}
+
+impl Browser {
+    fn start(width: u32, height: u32) -> Option<Browser> {
+        if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
+            if std::env::var("CLOUDSENTINEL_SKIP_BROWSER").as_deref() == Ok("1") {
+                eprintln!("SKIPPED: no {CHROMIUM} / {CHROMEDRIVER} and CLOUDSENTINEL_SKIP_BROWSER=1");
+                return None;
+            }
+            panic!(
+                "the dashboard test needs Debian's chromium and chromium-driver \
+                 (apt-get install -y chromium chromium-driver; .ci/run does it), \
+                 or CLOUDSENTINEL_SKIP_BROWSER=1 to skip it"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(mut r) = agent.get(&format!("{base}/status")).call()
+                && read_json(r.body_mut())["value"]["ready"] == json!(true)
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not get ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         format!("--window-size={width},{height}"), "--lang=en-US"]
+            }
+        }}});
+        let mut resp = post_json(&agent, &format!("{base}/session"), &caps).expect("new session");
+        let v = read_json(resp.body_mut());
+        let id = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_string();
+        let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        Some(Browser {
+            driver,
+            url: format!("{base}/session/{id}"),
+            agent,
+            shots,
+        })
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.url);
+        let mut resp = match method {
+            "GET" => self.agent.get(&url).call(),
+            "DELETE" => self.agent.delete(&url).call(),
+            _ => post_json(&self.agent, &url, &body.unwrap_or_else(|| json!({}))),
+        }
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let v = read_json(resp.body_mut());
+        assert!(status < 300, "{method} {path}: {status} {v}");
+        v["value"].clone()
+    }
+
+    fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", Some(json!({"url": url})));
+    }
+
+    fn js(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+    }
+
+    fn try_find(&self, css: &str) -> Option<String> {
+        let url = format!("{}/element", self.url);
+        let mut resp =
+            post_json(&self.agent, &url, &json!({"using": "css selector", "value": css})).ok()?;
+        if resp.status().as_u16() != 200 {
+            return None;
+        }
+        let v = read_json(resp.body_mut());
+        v["value"]
+            .as_object()?
+            .values()
+            .next()?
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// Waits up to 15 s for an element.
+    fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(e) = self.try_find(css) {
+                return e;
+            }
+            if Instant::now() > deadline {
+                self.screenshot("failure");
+                panic!(
+                    "no element {css} on {}",
+                    self.js("return location.href").as_str().unwrap_or("")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn click(&self, css: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/click"), None);
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css);
+        self.cmd("POST", &format!("/element/{e}/clear"), None);
+        self.cmd(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(json!({"text": text})),
+        );
+    }
+
+    fn text(&self, css: &str) -> String {
+        let e = self.find(css);
+        self.cmd("GET", &format!("/element/{e}/text"), None)
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Waits up to 15 s for a script to return true.
+    fn wait_until(&self, what: &str, script: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.js(script) != json!(true) {
+            if Instant::now() > deadline {
+                self.screenshot("failure");
+                panic!("timed out waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let png = self.cmd("GET", "/screenshot", None);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or(""))
+            .unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), bytes).unwrap();
+    }
+
+    /// Full-page screenshot: the window grows to the page's height first.
+    fn screenshot_full(&self, name: &str) {
+        let h = self
+            .js("return Math.min(document.documentElement.scrollHeight, 4000)")
+            .as_u64()
+            .unwrap_or(900);
+        let rect = self.cmd("GET", "/window/rect", None);
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": rect["width"], "height": h.max(900)})),
+        );
+        self.screenshot(name);
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": rect["width"], "height": rect["height"]})),
+        );
+    }
+
+    fn no_horizontal_scroll(&self, page: &str) {
+        let v = self.js(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+        );
+        let (sw, cw) = (v[0].as_u64().unwrap(), v[1].as_u64().unwrap());
+        assert!(sw <= cw, "{page} scrolls sideways: {sw} px wide in a {cw} px window");
+    }
+}
+
+fn post_json(
+    agent: &ureq::Agent,
+    url: &str,
+    body: &Value,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(body.to_string().as_bytes())
+}
+
+fn read_json(body: &mut ureq::Body) -> Value {
+    body.read_to_string()
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.agent.delete(&self.url).call();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// CloudTrail records at times just before now, so the overview's last 24 hours fill.
+fn recent(prefix: &str, n: usize) -> Vec<Value> {
+    let now = chrono::Utc::now();
+    records(prefix, n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut r)| {
+            let t = now - chrono::Duration::minutes(((n - i) * 5) as i64);
+            r["eventTime"] = json!(t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+            r
+        })
+        .collect()
+}
+
+fn sign_in(b: &Browser, s: &Server, user: &str, password: &str) {
+    b.goto(&format!("{}/ui", s.base));
+    b.find("#username");
+    b.type_into("#username", user);
+    b.type_into("#password", password);
+    b.click("#sign-in");
+    b.find("#whoami");
+}
+
+#[test]
+fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
+    let Some(b) = Browser::start(1366, 900) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    for (user, role) in [("ana", "analyst"), ("vic", "viewer")] {
+        let (st, v, _) = s.req(
+            "POST",
+            "/api/v1/auth/register",
+            Some(&admin),
+            Some(json!({"username": user, "password": "password-for-tests-1", "role": role}).to_string().as_bytes()),
+        );
+        assert_eq!(st, 201, "{v}");
+    }
+    let key = s.api_key(&admin);
+    let lines = story_lines().join("\n");
+    let (st, v, _) = s.req_h("POST", "/api/v1/ingest", None, Some(lines.as_bytes()), &[("X-API-Key", &key)]);
+    assert_eq!(st, 202, "{v}");
+    let (st, v, _) = s.req_h(
+        "POST",
+        "/api/v1/ingest",
+        None,
+        Some(&jsonl(&recent("bg", 200))),
+        &[("X-API-Key", &key)],
+    );
+    assert_eq!(st, 202, "{v}");
+
+    // Signing in: the dashboard sends a stranger to the sign-in page, then back.
+    b.goto(&format!("{}/ui/alerts", s.base));
+    b.find("#username");
+    assert!(b.js("return location.pathname").as_str() == Some("/ui/login"));
+    b.screenshot("01-login");
+    b.type_into("#username", "ana");
+    b.type_into("#password", "wrong password, twelve+");
+    b.click("#sign-in");
+    assert!(b.text(".flash.error").contains("wrong user name or password"));
+    b.type_into("#password", "password-for-tests-1");
+    b.click("#sign-in");
+    b.find("#alerts-table");
+    assert_eq!(b.text("#role"), "analyst");
+    assert_eq!(b.text("#whoami"), "ana");
+
+    // The overview fills.
+    b.goto(&format!("{}/ui", s.base));
+    b.find("#by-level");
+    let high: u64 = b.js("return document.querySelector('#by-level [data-level=high] .n').textContent").as_str().unwrap().parse().unwrap();
+    assert!(high >= 1, "the story raised high alerts");
+    assert!(b.text("#top-rules").contains("CloudTrail"), "{}", b.text("#top-rules"));
+    assert!(b.text("#top-principals").contains("u"), "{}", b.text("#top-principals"));
+    b.wait_until("the live stream", "return document.getElementById('live').classList.contains('on')");
+    b.no_horizontal_scroll("overview");
+    b.screenshot_full("02-overview");
+
+    // An attack arrives through the API and appears in the queue without a reload.
+    b.goto(&format!("{}/ui/alerts", s.base));
+    b.wait_until("the live stream", "return document.getElementById('live').classList.contains('on')");
+    b.js("window.__noReload = 'still here'; return true");
+    let before = b.js("return document.querySelectorAll('tr[data-alert]').length").as_u64().unwrap();
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut attack = records("mal", 8).remove(7);
+    attack["eventID"] = json!("mallory-stoplogging");
+    attack["eventTime"] = json!(now);
+    attack["userIdentity"]["arn"] = json!("arn:aws:iam::111122223333:user/mallory");
+    attack["userIdentity"]["userName"] = json!("mallory");
+    attack["sourceIPAddress"] = json!("198.51.100.77");
+    let (st, v, _) = s.req_h("POST", "/api/v1/ingest", None, Some(attack.to_string().as_bytes()), &[("X-API-Key", &key)]);
+    assert_eq!(st, 202, "{v}");
+    b.wait_until(
+        "mallory's alert in the queue",
+        "return [...document.querySelectorAll('#queue-rows tr')].some(r => r.textContent.includes('mallory'))",
+    );
+    assert_eq!(b.js("return window.__noReload"), json!("still here"), "the page reloaded");
+    let after = b.js("return document.querySelectorAll('tr[data-alert]').length").as_u64().unwrap();
+    assert_eq!(after, before + 1);
+    assert!(b.text("#toast").contains("mallory"), "the new alert is announced");
+    b.no_horizontal_scroll("alerts");
+    b.screenshot("03-alerts-live");
+
+    // Open it: words, explanation, ATT&CK, evidence with the raw record, entity tree.
+    b.click("#queue-rows tr:first-child a[data-row-link]");
+    b.find("#alert-title");
+    assert!(b.text("#what").contains("mallory"));
+    assert!(b.text("#explanation").len() > 10);
+    assert!(b.text("#techniques").contains("T1562"), "{}", b.text("#techniques"));
+    let href = b.js("return document.querySelector('#techniques a').href");
+    assert!(href.as_str().unwrap().starts_with("https://attack.mitre.org/techniques/T1562"), "{href}");
+    assert!(b.text("#entity").contains("198.51.100.77"));
+    assert!(b.text("#entity").contains("main-trail"), "resources come from the raw record: {}", b.text("#entity"));
+    b.click("#evidence details.raw summary");
+    assert!(b.text("#evidence details.raw pre").contains("mallory-stoplogging"));
+    b.no_horizontal_scroll("alert detail");
+    b.screenshot_full("04-alert-detail");
+    let alert_id: i64 = b.js("return location.pathname.split('/').pop()").as_str().unwrap().parse().unwrap();
+
+    // Mark it a false positive, with a reason.
+    b.type_into("#reason", "change window: trail rotation by the platform team");
+    b.click("#mark-fp");
+    assert!(b.text("#flash").contains("Marked false positive"), "{}", b.text("#flash"));
+    assert!(b.text("#verdict").contains("false positive"));
+    let v = s.get(&format!("/api/v1/alerts/{alert_id}"), &admin);
+    assert_eq!(v["alert"]["verdict"], json!("false_positive"));
+    assert_eq!(v["alert"]["status"], json!("closed"));
+    assert_eq!(v["feedback"][0]["author"], json!("ana"));
+
+    // Filter the queue: the closed alert is out of the active queue, found with status any.
+    b.goto(&format!("{}/ui/alerts", s.base));
+    b.type_into("#q", "mallory");
+    b.click("#apply");
+    b.find("#queue-total");
+    assert_eq!(b.js("return document.querySelector('#queue-total').dataset.total"), json!("0"));
+    b.js("document.getElementById('status').value = 'all'; return true");
+    b.click("#apply");
+    b.wait_until("one row", "return document.querySelectorAll('#queue-rows tr').length === 1");
+    assert!(b.text("#queue-rows").contains("closed"));
+    b.screenshot("05-alerts-filtered");
+
+    // Bulk: acknowledge two alerts of the queue.
+    b.goto(&format!("{}/ui/alerts", s.base));
+    b.js("document.querySelectorAll('input[name=id]')[0].click(); document.querySelectorAll('input[name=id]')[1].click(); return true");
+    assert_eq!(b.text("#selected-count"), "2 selected");
+    b.click("#bulk-ack");
+    assert!(b.text("#flash").contains("2 alerts acknowledged"), "{}", b.text("#flash"));
+
+    // The ATT&CK matrix, by rules and by alerts.
+    b.click("nav.side a[href='/ui/coverage']");
+    b.find("#matrix");
+    assert!(b.js("return document.querySelectorAll('#matrix .tech.c1, #matrix .tech.c2').length > 10") == json!(true));
+    b.no_horizontal_scroll("coverage");
+    b.screenshot_full("06-coverage");
+    b.goto(&format!("{}/ui/coverage?by=hits", s.base));
+    assert!(b.js("return document.querySelector('#matrix [data-technique=\"T1562.008\"]').className").as_str().unwrap().contains("h1"));
+    b.screenshot_full("07-coverage-hits");
+
+    // Every other page renders without sideways scrolling; screenshots to look at.
+    for (path, name) in [
+        ("/ui/incidents", "08-incidents"),
+        ("/ui/events?principal=mallory", "09-events"),
+        ("/ui/rules", "10-rules"),
+        ("/ui/models", "11-models"),
+        ("/ui/settings", "12-settings"),
+    ] {
+        b.goto(&format!("{}{path}", s.base));
+        b.find("main h1");
+        b.no_horizontal_scroll(path);
+        b.screenshot_full(name);
+    }
+    b.click("#theme");
+    assert_eq!(b.js("return document.documentElement.dataset.theme"), json!("dark"));
+    b.goto(&format!("{}/ui", s.base));
+    assert_eq!(b.js("return document.documentElement.dataset.theme"), json!("dark"), "the theme sticks");
+    b.screenshot_full("13-overview-dark");
+    let inc = b.js("return document.querySelector('a[href^=\"/ui/incidents\"]') !== null");
+    assert_eq!(inc, json!(true));
+
+    // Sign out: the session is over, even for a copy of its cookie.
+    b.click("#logout");
+    assert!(b.text(".flash").contains("signed out"));
+    b.goto(&format!("{}/ui/alerts", s.base));
+    b.find("#username");
+
+    // A viewer sees no buttons it cannot use, and no admin pages.
+    sign_in(&b, &s, "vic", "password-for-tests-1");
+    assert_eq!(b.text("#role"), "viewer");
+    b.goto(&format!("{}/ui/alerts?status=all", s.base));
+    b.find("#alerts-table");
+    assert!(b.try_find("#bulk").is_none() && b.try_find("input[name=id]").is_none());
+    b.goto(&format!("{}/ui/alerts/{alert_id}", s.base));
+    b.find("#alert-title");
+    assert!(b.try_find("#mark-fp").is_none() && b.try_find("#status-form").is_none());
+    assert!(b.try_find("nav.side a[href='/ui/users']").is_none());
+    b.screenshot_full("14-viewer-alert");
+    b.goto(&format!("{}/ui/rules", s.base));
+    b.find("#rules-table");
+    assert!(b.try_find("#rules-table button").is_none());
+
+    // An admin's pages.
+    b.click("#logout");
+    sign_in(&b, &s, "admin", ADMIN_PASSWORD);
+    for (path, name) in [("/ui/audit", "15-audit"), ("/ui/users", "16-users")] {
+        b.goto(&format!("{}{path}", s.base));
+        b.find("main h1");
+        b.no_horizontal_scroll(path);
+        b.screenshot_full(name);
+        if path == "/ui/audit" {
+            assert!(b.text("#audit-table").contains("alert.feedback"));
+        }
+    }
+}
