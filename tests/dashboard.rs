@@ -411,7 +411,7 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
     // Every other page renders without sideways scrolling; screenshots to look at.
     for (path, name) in [
         ("/ui/incidents", "08-incidents"),
-        ("/ui/events?principal=mallory", "09-events"),
+        ("/ui/events?q=mallory", "09-events"),
         ("/ui/rules", "10-rules"),
         ("/ui/models", "11-models"),
         ("/ui/settings", "12-settings"),

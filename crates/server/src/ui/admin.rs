@@ -30,7 +30,7 @@ fn fail(e: ApiError) -> Response {
 
 const EVENT_FIELDS: &[(&str, &str)] = &[
     ("q", "Free text"),
-    ("principal", "Principal"),
+    ("principal", "Principal (exact)"),
     ("source_ip", "Source address"),
     ("account", "Account"),
     ("service", "Service"),

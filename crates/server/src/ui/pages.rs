@@ -175,7 +175,7 @@ pub async fn overview(
     let (dots, located, unlocated) = locate(&state, &sources);
     let _ = write!(
         b,
-        "<section class=\"panel\" id=\"map\"><h2>Where alerted activity came from</h2>{}<p class=\"small muted\">{}</p></section>",
+        "<section class=\"panel wide\" id=\"map\"><h2>Where alerted activity came from</h2>{}<p class=\"small muted\">{}</p></section>",
         map::world(&dots),
         if state.learning.netdb.is_some() {
             format!("{located} alerted addresses placed by country; {unlocated} private, service or unlisted.")
@@ -268,7 +268,7 @@ fn series_chart(points: &[(DateTime<Utc>, u64)], class: &str, what: &str, bucket
     }
     let _ = write!(
         out,
-        "<text x=\"2\" y=\"10\">{max} {what}</text></svg>"
+        "<text x=\"2\" y=\"10\">at most {max} {what} per bar</text></svg>"
     );
     out
 }
@@ -967,8 +967,8 @@ pub fn events_table(events: &[EventRow], raw_inline: bool) -> String {
         };
         let _ = write!(
             out,
-            "<tr><td class=\"nowrap\">{}</td><td><strong>{}</strong> <span class=\"small muted\">{}</span>{raw}</td>\
-<td>{}{}</td><td>{}<br><span class=\"small muted\">{}</span></td><td>{}</td></tr>",
+            "<tr><td class=\"nowrap\">{}</td><td><strong>{}</strong> <span class=\"small muted\">{}</span></td>\
+<td>{}{}</td><td>{}<br><span class=\"small muted\">{}</span></td><td>{}</td></tr><tr class=\"rawrow\"><td colspan=\"5\">{raw}</td></tr>",
             when(&e.time),
             esc(&e.operation),
             esc(&e.service),
