@@ -28,9 +28,12 @@ struct Browser {
 
 impl Browser {
     fn start(width: u32, height: u32) -> Option<Browser> {
-        if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
+        if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists()
+        {
             if std::env::var("CLOUDSENTINEL_SKIP_BROWSER").as_deref() == Ok("1") {
-                eprintln!("SKIPPED: no {CHROMIUM} / {CHROMEDRIVER} and CLOUDSENTINEL_SKIP_BROWSER=1");
+                eprintln!(
+                    "SKIPPED: no {CHROMIUM} / {CHROMEDRIVER} and CLOUDSENTINEL_SKIP_BROWSER=1"
+                );
                 return None;
             }
             panic!(
@@ -118,8 +121,12 @@ impl Browser {
 
     fn try_find(&self, css: &str) -> Option<String> {
         let url = format!("{}/element", self.url);
-        let mut resp =
-            post_json(&self.agent, &url, &json!({"using": "css selector", "value": css})).ok()?;
+        let mut resp = post_json(
+            &self.agent,
+            &url,
+            &json!({"using": "css selector", "value": css}),
+        )
+        .ok()?;
         if resp.status().as_u16() != 200 {
             return None;
         }
@@ -219,7 +226,10 @@ impl Browser {
             "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
         );
         let (sw, cw) = (v[0].as_u64().unwrap(), v[1].as_u64().unwrap());
-        assert!(sw <= cw, "{page} scrolls sideways: {sw} px wide in a {cw} px window");
+        assert!(
+            sw <= cw,
+            "{page} scrolls sideways: {sw} px wide in a {cw} px window"
+        );
     }
 }
 
@@ -285,13 +295,23 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
             "POST",
             "/api/v1/auth/register",
             Some(&admin),
-            Some(json!({"username": user, "password": "password-for-tests-1", "role": role}).to_string().as_bytes()),
+            Some(
+                json!({"username": user, "password": "password-for-tests-1", "role": role})
+                    .to_string()
+                    .as_bytes(),
+            ),
         );
         assert_eq!(st, 201, "{v}");
     }
     let key = s.api_key(&admin);
     let lines = story_lines().join("\n");
-    let (st, v, _) = s.req_h("POST", "/api/v1/ingest", None, Some(lines.as_bytes()), &[("X-API-Key", &key)]);
+    let (st, v, _) = s.req_h(
+        "POST",
+        "/api/v1/ingest",
+        None,
+        Some(lines.as_bytes()),
+        &[("X-API-Key", &key)],
+    );
     assert_eq!(st, 202, "{v}");
     let (st, v, _) = s.req_h(
         "POST",
@@ -310,7 +330,10 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
     b.type_into("#username", "ana");
     b.type_into("#password", "wrong password, twelve+");
     b.click("#sign-in");
-    assert!(b.text(".flash.error").contains("wrong user name or password"));
+    assert!(
+        b.text(".flash.error")
+            .contains("wrong user name or password")
+    );
     b.type_into("#password", "password-for-tests-1");
     b.click("#sign-in");
     b.find("#alerts-table");
@@ -320,19 +343,41 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
     // The overview fills.
     b.goto(&format!("{}/ui", s.base));
     b.find("#by-level");
-    let high: u64 = b.js("return document.querySelector('#by-level [data-level=high] .n').textContent").as_str().unwrap().parse().unwrap();
+    let high: u64 = b
+        .js("return document.querySelector('#by-level [data-level=high] .n').textContent")
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(high >= 1, "the story raised high alerts");
-    assert!(b.text("#top-rules").contains("CloudTrail"), "{}", b.text("#top-rules"));
-    assert!(b.text("#top-principals").contains("u"), "{}", b.text("#top-principals"));
-    b.wait_until("the live stream", "return document.getElementById('live').classList.contains('on')");
+    assert!(
+        b.text("#top-rules").contains("CloudTrail"),
+        "{}",
+        b.text("#top-rules")
+    );
+    assert!(
+        b.text("#top-principals").contains("u"),
+        "{}",
+        b.text("#top-principals")
+    );
+    b.wait_until(
+        "the live stream",
+        "return document.getElementById('live').classList.contains('on')",
+    );
     b.no_horizontal_scroll("overview");
     b.screenshot_full("02-overview");
 
     // An attack arrives through the API and appears in the queue without a reload.
     b.goto(&format!("{}/ui/alerts", s.base));
-    b.wait_until("the live stream", "return document.getElementById('live').classList.contains('on')");
+    b.wait_until(
+        "the live stream",
+        "return document.getElementById('live').classList.contains('on')",
+    );
     b.js("window.__noReload = 'still here'; return true");
-    let before = b.js("return document.querySelectorAll('tr[data-alert]').length").as_u64().unwrap();
+    let before = b
+        .js("return document.querySelectorAll('tr[data-alert]').length")
+        .as_u64()
+        .unwrap();
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut attack = records("mal", 8).remove(7);
     attack["eventID"] = json!("mallory-stoplogging");
@@ -340,16 +385,32 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
     attack["userIdentity"]["arn"] = json!("arn:aws:iam::111122223333:user/mallory");
     attack["userIdentity"]["userName"] = json!("mallory");
     attack["sourceIPAddress"] = json!("198.51.100.77");
-    let (st, v, _) = s.req_h("POST", "/api/v1/ingest", None, Some(attack.to_string().as_bytes()), &[("X-API-Key", &key)]);
+    let (st, v, _) = s.req_h(
+        "POST",
+        "/api/v1/ingest",
+        None,
+        Some(attack.to_string().as_bytes()),
+        &[("X-API-Key", &key)],
+    );
     assert_eq!(st, 202, "{v}");
     b.wait_until(
         "mallory's alert in the queue",
         "return [...document.querySelectorAll('#queue-rows tr')].some(r => r.textContent.includes('mallory'))",
     );
-    assert_eq!(b.js("return window.__noReload"), json!("still here"), "the page reloaded");
-    let after = b.js("return document.querySelectorAll('tr[data-alert]').length").as_u64().unwrap();
+    assert_eq!(
+        b.js("return window.__noReload"),
+        json!("still here"),
+        "the page reloaded"
+    );
+    let after = b
+        .js("return document.querySelectorAll('tr[data-alert]').length")
+        .as_u64()
+        .unwrap();
     assert_eq!(after, before + 1);
-    assert!(b.text("#toast").contains("mallory"), "the new alert is announced");
+    assert!(
+        b.text("#toast").contains("mallory"),
+        "the new alert is announced"
+    );
     b.no_horizontal_scroll("alerts");
     b.screenshot("03-alerts-live");
 
@@ -358,21 +419,49 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
     b.find("#alert-title");
     assert!(b.text("#what").contains("mallory"));
     assert!(b.text("#explanation").len() > 10);
-    assert!(b.text("#techniques").contains("T1562"), "{}", b.text("#techniques"));
+    assert!(
+        b.text("#techniques").contains("T1562"),
+        "{}",
+        b.text("#techniques")
+    );
     let href = b.js("return document.querySelector('#techniques a').href");
-    assert!(href.as_str().unwrap().starts_with("https://attack.mitre.org/techniques/T1562"), "{href}");
+    assert!(
+        href.as_str()
+            .unwrap()
+            .starts_with("https://attack.mitre.org/techniques/T1562"),
+        "{href}"
+    );
     assert!(b.text("#entity").contains("198.51.100.77"));
-    assert!(b.text("#entity").contains("main-trail"), "resources come from the raw record: {}", b.text("#entity"));
+    assert!(
+        b.text("#entity").contains("main-trail"),
+        "resources come from the raw record: {}",
+        b.text("#entity")
+    );
     b.click("#evidence details.raw summary");
-    assert!(b.text("#evidence details.raw pre").contains("mallory-stoplogging"));
+    assert!(
+        b.text("#evidence details.raw pre")
+            .contains("mallory-stoplogging")
+    );
     b.no_horizontal_scroll("alert detail");
     b.screenshot_full("04-alert-detail");
-    let alert_id: i64 = b.js("return location.pathname.split('/').pop()").as_str().unwrap().parse().unwrap();
+    let alert_id: i64 = b
+        .js("return location.pathname.split('/').pop()")
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
 
     // Mark it a false positive, with a reason.
-    b.type_into("#reason", "change window: trail rotation by the platform team");
+    b.type_into(
+        "#reason",
+        "change window: trail rotation by the platform team",
+    );
     b.click("#mark-fp");
-    assert!(b.text("#flash").contains("Marked false positive"), "{}", b.text("#flash"));
+    assert!(
+        b.text("#flash").contains("Marked false positive"),
+        "{}",
+        b.text("#flash")
+    );
     assert!(b.text("#verdict").contains("false positive"));
     let v = s.get(&format!("/api/v1/alerts/{alert_id}"), &admin);
     assert_eq!(v["alert"]["verdict"], json!("false_positive"));
@@ -384,10 +473,16 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
     b.type_into("#q", "mallory");
     b.click("#apply");
     b.find("#queue-total");
-    assert_eq!(b.js("return document.querySelector('#queue-total').dataset.total"), json!("0"));
+    assert_eq!(
+        b.js("return document.querySelector('#queue-total').dataset.total"),
+        json!("0")
+    );
     b.js("document.getElementById('status').value = 'all'; return true");
     b.click("#apply");
-    b.wait_until("one row", "return document.querySelectorAll('#queue-rows tr').length === 1");
+    b.wait_until(
+        "one row",
+        "return document.querySelectorAll('#queue-rows tr').length === 1",
+    );
     assert!(b.text("#queue-rows").contains("closed"));
     b.screenshot("05-alerts-filtered");
 
@@ -396,16 +491,28 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
     b.js("document.querySelectorAll('input[name=id]')[0].click(); document.querySelectorAll('input[name=id]')[1].click(); return true");
     assert_eq!(b.text("#selected-count"), "2 selected");
     b.click("#bulk-ack");
-    assert!(b.text("#flash").contains("2 alerts acknowledged"), "{}", b.text("#flash"));
+    assert!(
+        b.text("#flash").contains("2 alerts acknowledged"),
+        "{}",
+        b.text("#flash")
+    );
 
     // The ATT&CK matrix, by rules and by alerts.
     b.click("nav.side a[href='/ui/coverage']");
     b.find("#matrix");
-    assert!(b.js("return document.querySelectorAll('#matrix .tech.c1, #matrix .tech.c2').length > 10") == json!(true));
+    assert!(
+        b.js("return document.querySelectorAll('#matrix .tech.c1, #matrix .tech.c2').length > 10")
+            == json!(true)
+    );
     b.no_horizontal_scroll("coverage");
     b.screenshot_full("06-coverage");
     b.goto(&format!("{}/ui/coverage?by=hits", s.base));
-    assert!(b.js("return document.querySelector('#matrix [data-technique=\"T1562.008\"]').className").as_str().unwrap().contains("h1"));
+    assert!(
+        b.js("return document.querySelector('#matrix [data-technique=\"T1562.008\"]').className")
+            .as_str()
+            .unwrap()
+            .contains("h1")
+    );
     b.screenshot_full("07-coverage-hits");
 
     // Every other page renders without sideways scrolling; screenshots to look at.
@@ -422,9 +529,16 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
         b.screenshot_full(name);
     }
     b.click("#theme");
-    assert_eq!(b.js("return document.documentElement.dataset.theme"), json!("dark"));
+    assert_eq!(
+        b.js("return document.documentElement.dataset.theme"),
+        json!("dark")
+    );
     b.goto(&format!("{}/ui", s.base));
-    assert_eq!(b.js("return document.documentElement.dataset.theme"), json!("dark"), "the theme sticks");
+    assert_eq!(
+        b.js("return document.documentElement.dataset.theme"),
+        json!("dark"),
+        "the theme sticks"
+    );
     b.screenshot_full("13-overview-dark");
     let inc = b.js("return document.querySelector('a[href^=\"/ui/incidents\"]') !== null");
     assert_eq!(inc, json!(true));

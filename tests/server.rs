@@ -1405,3 +1405,293 @@ fn models_cli_trains_activates_and_rolls_back_against_the_running_service() {
     assert_ne!(code, Some(0));
     assert!(err.contains("404"), "{err}");
 }
+
+/// One dashboard request without following redirects: (status, Location, Set-Cookie values,
+/// headers of interest, body).
+struct UiResponse {
+    status: u16,
+    location: String,
+    cookies: Vec<String>,
+    csp: String,
+    body: String,
+}
+
+fn ui(
+    s: &Server,
+    method: &str,
+    path: &str,
+    cookies: &str,
+    form: Option<&str>,
+    origin: Option<&str>,
+) -> UiResponse {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let url = format!("{}{path}", s.base);
+    let result = if method == "GET" {
+        let mut r = agent.get(&url).header("cookie", cookies);
+        if let Some(o) = origin {
+            r = r.header("accept", o);
+        }
+        r.call()
+    } else {
+        let mut r = agent
+            .post(&url)
+            .header("cookie", cookies)
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.send(form.unwrap_or("").as_bytes())
+    };
+    let mut resp = result.unwrap();
+    let h = |k: &str| {
+        resp.headers()
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let (location, csp) = (h("location"), h("content-security-policy"));
+    let cookies = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    UiResponse {
+        status: resp.status().as_u16(),
+        location,
+        cookies,
+        csp,
+        body: resp.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+/// `name=value; name=value` from a response's Set-Cookie headers.
+fn jar(cookies: &[String]) -> String {
+    cookies
+        .iter()
+        .filter_map(|c| c.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").expect("a form token") + 19;
+    page[at..at + page[at..].find('"').unwrap()].to_string()
+}
+
+fn ui_sign_in(s: &Server, user: &str) -> (String, String) {
+    let r = ui(
+        s,
+        "POST",
+        "/ui/login",
+        "",
+        Some(&format!(
+            "username={user}&password=password-for-tests-1&next=%2Fui%2Falerts"
+        )),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/ui/alerts"),
+        "{}",
+        r.body
+    );
+    for c in &r.cookies {
+        assert!(
+            c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Path=/ui"),
+            "{c}"
+        );
+    }
+    let cookies = jar(&r.cookies);
+    let page = ui(s, "GET", "/ui", &cookies, None, None);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&format!(
+        "id=\"role\">{}",
+        if user == "ana" { "analyst" } else { "viewer" }
+    )));
+    (cookies, csrf_of(&page.body))
+}
+
+#[test]
+fn dashboard_sessions_expire_renew_and_end_and_forms_need_token_origin_and_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &[("CLOUDSENTINEL_AUTH__ACCESS_TOKEN_SECS", "2")],
+        &[],
+    );
+    let admin = s.admin();
+    for (user, role) in [("ana", "analyst"), ("vic", "viewer")] {
+        let body =
+            json!({"username": user, "password": "password-for-tests-1", "role": role}).to_string();
+        let (st, v, _) = s.req(
+            "POST",
+            "/api/v1/auth/register",
+            Some(&admin),
+            Some(body.as_bytes()),
+        );
+        assert_eq!(st, 201, "{v}");
+    }
+    let key = s.api_key(&admin);
+    let (st, _, _) = s.req(
+        "POST",
+        "/api/v1/ingest",
+        Some(&key),
+        Some(&jsonl(&records("ui", 8))),
+    );
+    assert_eq!(st, 202);
+    let alert = s.get("/api/v1/alerts", &admin)["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+
+    // A stranger is sent to sign in, and back afterwards; scripts get a 401.
+    let r = ui(&s, "GET", "/ui/alerts?status=all", "", None, None);
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/ui/login?next=%2Fui%2Falerts%3Fstatus%3Dall")
+    );
+    let r = ui(&s, "GET", "/ui/live", "", None, Some("text/event-stream"));
+    assert_eq!(r.status, 401);
+    let r = ui(
+        &s,
+        "POST",
+        "/ui/login",
+        "",
+        Some("username=ana&password=wrong-password-123"),
+        None,
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("wrong user name or password") && r.cookies.is_empty());
+    let r = ui(&s, "GET", "/ui/login", "", None, None);
+    assert!(
+        r.csp.contains("default-src 'self'") && r.csp.contains("frame-ancestors 'none'"),
+        "{}",
+        r.csp
+    );
+    // An open redirect is not followed.
+    let r = ui(
+        &s,
+        "POST",
+        "/ui/login",
+        "",
+        Some("username=ana&password=password-for-tests-1&next=%2F%2Fevil.example"),
+        None,
+    );
+    assert_eq!(r.location, "/ui");
+
+    // A viewer may look but not act, even with a valid form token.
+    let (vic, vic_csrf) = ui_sign_in(&s, "vic");
+    let page = ui(&s, "GET", &format!("/ui/alerts/{alert}"), &vic, None, None);
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("mark-fp") && !page.body.contains("status-form"));
+    let r = ui(
+        &s,
+        "POST",
+        &format!("/ui/alerts/{alert}/feedback"),
+        &vic,
+        Some(&format!("csrf={vic_csrf}&verdict=false_positive&reason=x")),
+        None,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(ui(&s, "GET", "/ui/users", &vic, None, None).status, 403);
+
+    // An analyst's form needs its token and our origin.
+    let (ana, csrf) = ui_sign_in(&s, "ana");
+    let fp = |cookies: &str, token: &str, origin: Option<&str>| {
+        ui(
+            &s,
+            "POST",
+            &format!("/ui/alerts/{alert}/feedback"),
+            cookies,
+            Some(&format!(
+                "csrf={token}&verdict=false_positive&reason=maintenance"
+            )),
+            origin,
+        )
+    };
+    assert_eq!(fp(&ana, "forged", None).status, 403);
+    assert_eq!(
+        fp(&ana, &vic_csrf, None).status,
+        403,
+        "another user's token"
+    );
+    assert_eq!(fp(&ana, &csrf, Some("http://evil.example")).status, 403);
+    let origin = s.base.clone();
+    let r = fp(&ana, &csrf, Some(&origin));
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, &*format!("/ui/alerts/{alert}"))
+    );
+    let v = s.get(&format!("/api/v1/alerts/{alert}"), &admin);
+    assert_eq!(v["alert"]["verdict"], json!("false_positive"));
+    assert_eq!(v["feedback"][0]["author"], json!("ana"));
+    // The flash says so once.
+    let flash = jar(&r.cookies);
+    let page = ui(
+        &s,
+        "GET",
+        &format!("/ui/alerts/{alert}"),
+        &format!("{ana}; {flash}"),
+        None,
+        None,
+    );
+    assert!(page.body.contains("Marked false positive"), "{}", page.body);
+
+    // The access token expires (2 s here): the refresh token renews the session on the way ...
+    std::thread::sleep(Duration::from_millis(2500));
+    let r = ui(&s, "GET", "/ui", &ana, None, None);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.cookies
+            .iter()
+            .any(|c| c.starts_with("cs_at=") && !c.starts_with("cs_at=;")),
+        "{:?}",
+        r.cookies
+    );
+    let renewed = jar(&r.cookies);
+    // ... and without it, the user is told the session expired.
+    let at_only: String = ana
+        .split("; ")
+        .filter(|c| c.starts_with("cs_at="))
+        .collect();
+    let r = ui(&s, "GET", "/ui", &at_only, None, None);
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/ui/login?next=%2Fui&expired=1")
+    );
+
+    // Signing out ends every copy of the session.
+    let r = ui(
+        &s,
+        "POST",
+        "/ui/logout",
+        &renewed,
+        Some(&format!("csrf={csrf}")),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (303, "/ui/login?signed_out=1")
+    );
+    for cookies in [&ana, &renewed] {
+        let r = ui(&s, "GET", "/ui", cookies, None, None);
+        assert_eq!(r.status, 303, "{cookies}");
+        assert!(r.location.contains("expired=1"));
+    }
+    let audit = s.get("/api/v1/audit?limit=100", &s.admin());
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"alert.feedback") && actions.contains(&"auth.logout"),
+        "{actions:?}"
+    );
+}

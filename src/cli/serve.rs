@@ -212,6 +212,12 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // Demo data lives in a throw-away directory: speed over surviving a power cut.
     config.storage.synchronous = "normal".into();
     config.storage.retention_days = 0;
+    // The simulated organisation's address plan, so the dashboard's map and the behaviour
+    // features can place addresses by network and country.
+    let netdb = args.data_dir.join("netdb.tsv");
+    std::fs::write(&netdb, cloudsentinel_sim::netdb::table())
+        .with_context(|| format!("writing {}", netdb.display()))?;
+    config.detection.netdb = Some(netdb);
     let v = match config.validate() {
         Ok(v) => v,
         Err(e) => {
@@ -306,7 +312,9 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             return anyhow::Ok(());
         };
         let addr = listener.local_addr()?;
-        println!("CloudSentinel demo: http://{addr}/  (API docs: http://{addr}/docs)");
+        println!(
+            "CloudSentinel demo dashboard: http://{addr}/ui  (sign in as the admin below; API docs: http://{addr}/docs)"
+        );
         print_admin(&service);
         println!("try: curl -s -X POST http://{addr}/api/v1/auth/login -H 'content-type: application/json' -d '{{\"username\":\"USER\",\"password\":\"PASSWORD\"}}'");
         std::io::stdout().flush()?;

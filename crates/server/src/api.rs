@@ -1348,12 +1348,19 @@ pub async fn update_rule(
         }
         serde_json::to_vec(&tuning.disabled_rules).map_err(|e| ApiError::Internal(e.into()))?
     };
-    blocking(&state, move |s| s.put_state(pipeline::DISABLED_RULES, &list)).await?;
+    blocking(&state, move |s| {
+        s.put_state(pipeline::DISABLED_RULES, &list)
+    })
+    .await?;
     audit(
         &state,
         &caller.name,
         caller.source_ip.clone(),
-        if b.enabled { "rule.enabled" } else { "rule.disabled" },
+        if b.enabled {
+            "rule.enabled"
+        } else {
+            "rule.disabled"
+        },
         format!("rule:{id}"),
         json!({"reason": b.reason}),
     )
@@ -1440,7 +1447,10 @@ pub async fn dashboard_geo(State(state): State<AppState>, Query(q): Q) -> ApiRes
         None => None,
     };
     let limit = num(&q, "limit", 50)?.clamp(1, 500) as u32;
-    let sources = blocking(&state, move |s| s.alert_top(AlertKey::SourceIp, since, limit)).await?;
+    let sources = blocking(&state, move |s| {
+        s.alert_top(AlertKey::SourceIp, since, limit)
+    })
+    .await?;
     let items: Vec<Value> = sources
         .into_iter()
         .map(|k| json!({"source": k.key, "class": address_class(&k.key), "alerts": k.count, "country": null, "asn": null}))

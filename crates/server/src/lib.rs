@@ -43,8 +43,8 @@ pub mod learning;
 pub mod metrics;
 pub mod pipeline;
 pub mod routes;
-pub mod ui;
 mod sources;
+pub mod ui;
 
 use audit::AuditLog;
 use auth::{LoginLimiter, Tokens};

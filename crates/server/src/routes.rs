@@ -766,7 +766,9 @@ pub fn openapi() -> Value {
                 } else {
                     "integer"
                 };
-                params.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": kind}}));
+                params.push(
+                    json!({"name": name, "in": "path", "required": true, "schema": {"type": kind}}),
+                );
             }
         }
         for (name, desc) in spec.query {

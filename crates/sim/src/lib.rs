@@ -53,6 +53,7 @@ mod aws;
 mod azure;
 mod cloudtrail;
 mod gcp;
+pub mod netdb;
 mod org;
 mod rng;
 mod stealth;

@@ -14,8 +14,8 @@ use cloudsentinel_store::{EventQuery, EventRow};
 use serde_json::{Value, json};
 
 use super::{
-    Nav, Session, attack, csrf_field, done, error_text, esc, field, form, level_badge, page,
-    pager, pages::events_table, technique_tags, time_cell, urlenc,
+    Nav, Session, attack, csrf_field, done, error_text, esc, field, form, level_badge, page, pager,
+    pages::events_table, technique_tags, time_cell, urlenc,
 };
 use crate::error::{ApiError, bad};
 use crate::{AppState, api, blocking};
@@ -152,7 +152,13 @@ pub async fn events(
         esc(&keep)
     );
     b.push_str(&events_table(&found.items, false));
-    b.push_str(&pager("/ui/events", &esc(&keep), found.total, offset, PAGE as u64));
+    b.push_str(&pager(
+        "/ui/events",
+        &esc(&keep),
+        found.total,
+        offset,
+        PAGE as u64,
+    ));
     page(&s, "Events", Nav::Events, None, &b)
 }
 
@@ -191,7 +197,11 @@ fn csv_row(e: &EventRow) -> String {
         if e.success { "success" } else { "failure" }.to_string(),
         o(&e.error_code),
     ];
-    let mut line = cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(",");
+    let mut line = cells
+        .iter()
+        .map(|c| csv_cell(c))
+        .collect::<Vec<_>>()
+        .join(",");
     line.push_str("\r\n");
     line
 }
@@ -264,7 +274,9 @@ pub async fn event_raw(
                 serde_json::to_string_pretty(&raw).unwrap_or_default(),
             )
                 .into_response(),
-            None => fail(ApiError::NotFound("no original record is stored for this event".into())),
+            None => fail(ApiError::NotFound(
+                "no original record is stored for this event".into(),
+            )),
         },
         Err(e) => fail(e),
     }
@@ -301,13 +313,20 @@ pub async fn rules(
                 || str_of("id").contains(&text)
                 || str_of("description").contains(&text))
                 && (technique.is_empty()
-                    || r["techniques"]
-                        .as_array()
-                        .is_some_and(|t| t.iter().any(|x| x.as_str().is_some_and(|x| x == technique || x.starts_with(&format!("{technique}."))))))
+                    || r["techniques"].as_array().is_some_and(|t| {
+                        t.iter().any(|x| {
+                            x.as_str().is_some_and(|x| {
+                                x == technique || x.starts_with(&format!("{technique}."))
+                            })
+                        })
+                    }))
                 && (source.is_empty() || str_of("source").contains(&source.to_lowercase()))
         })
         .collect();
-    let disabled = items.iter().filter(|r| r["enabled"] == json!(false)).count();
+    let disabled = items
+        .iter()
+        .filter(|r| r["enabled"] == json!(false))
+        .count();
     let mut b = format!(
         "<h1>Rules</h1><p class=\"muted\">{} rules loaded, {} disabled. <a href=\"/ui/coverage\">ATT&amp;CK coverage →</a></p>\
 <form class=\"panel filters\" method=\"get\" action=\"/ui/rules\" role=\"search\">\
@@ -336,7 +355,11 @@ pub async fn rules(
             .unwrap_or_default();
         let techniques: Vec<String> = r["techniques"]
             .as_array()
-            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let n = hits.get(id).copied().unwrap_or(0);
         let state_cell = if can_toggle {
@@ -349,7 +372,11 @@ pub async fn rules(
                 if enabled { "" } else { "primary" },
                 if enabled { "Disable" } else { "Enable" },
                 esc(r["title"].as_str().unwrap_or(id)),
-                if enabled { "Enabled · disable" } else { "Disabled · enable" },
+                if enabled {
+                    "Enabled · disable"
+                } else {
+                    "Disabled · enable"
+                },
             )
         } else if enabled {
             "enabled".into()
@@ -367,7 +394,10 @@ pub async fn rules(
             esc(r["source"].as_str().unwrap_or("")),
             technique_tags(&techniques),
             if n > 0 {
-                format!("<a href=\"/ui/alerts?rule={}&amp;status=all\">{n}</a>", urlenc(id))
+                format!(
+                    "<a href=\"/ui/alerts?rule={}&amp;status=all\">{n}</a>",
+                    urlenc(id)
+                )
             } else {
                 "0".into()
             },
@@ -402,7 +432,10 @@ pub async fn rule_toggle(
     {
         Ok(_) => done(
             &back,
-            format!("Rule {id} {}.", if enabled { "enabled" } else { "disabled" }),
+            format!(
+                "Rule {id} {}.",
+                if enabled { "enabled" } else { "disabled" }
+            ),
         ),
         Err(e) => done(&back, format!("error: {}", error_text(e).await.1)),
     }
@@ -424,7 +457,11 @@ pub async fn coverage(
         let t = it["technique"].as_str().unwrap_or("").to_string();
         let tactics = it["tactics"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         cov.insert(
             t,
@@ -448,9 +485,17 @@ pub async fn coverage(
 <a class=\"button{}\" href=\"/ui/coverage\"{}>By rules</a><a class=\"button{}\" href=\"/ui/coverage?by=hits\"{}>By alerts</a></nav></div>\
 <p class=\"muted\" id=\"coverage-summary\">Rules cover {covered_known} of the {} cloud techniques drawn here ({} techniques in all, counting those outside the cloud matrix); {} techniques have alerts.</p>",
         if by_hits { "" } else { " primary" },
-        if by_hits { "" } else { " aria-current=\"true\"" },
+        if by_hits {
+            ""
+        } else {
+            " aria-current=\"true\""
+        },
         if by_hits { " primary" } else { "" },
-        if by_hits { " aria-current=\"true\"" } else { "" },
+        if by_hits {
+            " aria-current=\"true\""
+        } else {
+            ""
+        },
         attack::TECHNIQUES.len(),
         v["techniques_covered"].as_u64().unwrap_or(0),
         v["techniques_alerted"].as_u64().unwrap_or(0),
@@ -473,7 +518,10 @@ pub async fn coverage(
                 cells.push((t.clone(), ""));
             }
         }
-        let covered = cells.iter().filter(|c| cov.get(&c.0).is_some_and(|x| x.0 > 0)).count();
+        let covered = cells
+            .iter()
+            .filter(|c| cov.get(&c.0).is_some_and(|x| x.0 > 0))
+            .count();
         let _ = write!(
             b,
             "<section class=\"tactic\" aria-label=\"{tname}\"><h3>{tname} <span class=\"muted\">{covered}/{}</span></h3>",
@@ -503,7 +551,11 @@ pub async fn coverage(
             let _ = write!(
                 b,
                 "<a class=\"tech{class}\" href=\"{href}\" data-technique=\"{id}\" title=\"{rules} rules, {alerts} alerts\"><span class=\"id\">{id} · {rules}r · {alerts}a</span>{}</a>",
-                if name.is_empty() { "(not in the cloud matrix)".to_string() } else { esc(name) },
+                if name.is_empty() {
+                    "(not in the cloud matrix)".to_string()
+                } else {
+                    esc(name)
+                },
             );
         }
         b.push_str("</section>");
@@ -514,10 +566,7 @@ pub async fn coverage(
 
 // ---- models ------------------------------------------------------------------------------------------
 
-pub async fn models(
-    State(state): State<AppState>,
-    Extension(s): Extension<Session>,
-) -> Response {
+pub async fn models(State(state): State<AppState>, Extension(s): Extension<Session>) -> Response {
     let v = match api::list_models(State(state), Query(BTreeMap::new())).await {
         Ok(axum::Json(v)) => v,
         Err(e) => return fail(e),
@@ -525,10 +574,21 @@ pub async fn models(
     let admin = s.can("POST", "/api/v1/models/train");
     let mut b = format!(
         "<h1>Models</h1><p class=\"muted\">Behaviour scoring is {}. Feature schema version {}. {}</p>",
-        if v["anomaly_scoring"] == json!(true) { "on" } else { "off (detection.anomaly = false)" },
+        if v["anomaly_scoring"] == json!(true) {
+            "on"
+        } else {
+            "off (detection.anomaly = false)"
+        },
         v["schema_version"],
         match v["training"].as_array() {
-            Some(t) if !t.is_empty() => format!("Training now: {}.", esc(&t.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))),
+            Some(t) if !t.is_empty() => format!(
+                "Training now: {}.",
+                esc(&t
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+            ),
             _ => String::new(),
         }
     );
@@ -556,10 +616,16 @@ pub async fn models(
                     o.iter()
                         .filter(|(_, v)| v.is_number() || v.is_string())
                         .take(6)
-                        .map(|(k, v)| format!("{}: {}", esc(k), esc(&match v.as_f64() {
-                            Some(f) if f.fract() != 0.0 => format!("{f:.3}"),
-                            _ => v.to_string().trim_matches('"').to_string(),
-                        })))
+                        .map(|(k, v)| {
+                            format!(
+                                "{}: {}",
+                                esc(k),
+                                esc(&match v.as_f64() {
+                                    Some(f) if f.fract() != 0.0 => format!("{f:.3}"),
+                                    _ => v.to_string().trim_matches('"').to_string(),
+                                })
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join("<br>")
                 })
@@ -583,7 +649,11 @@ pub async fn models(
                 "<tr><td><strong>{} v{}</strong> <span class=\"small muted\">#{id}</span>{}</td><td>{}{}</td><td class=\"num\">{}</td><td class=\"small\">{metrics}</td><td class=\"small\">{} by {}</td><td>{action}</td></tr>",
                 esc(m["name"].as_str().unwrap_or("")),
                 m["version"],
-                if active { " <span class=\"tag\">active</span>" } else { "" },
+                if active {
+                    " <span class=\"tag\">active</span>"
+                } else {
+                    ""
+                },
                 esc(m["status"].as_str().unwrap_or("")),
                 match m["progress"].as_f64() {
                     Some(p) if m["status"] == json!("training") => format!(" {:.0}%", p * 100.0),
@@ -594,7 +664,11 @@ pub async fn models(
                 esc(m["trained_by"].as_str().unwrap_or("")),
             );
             if let Some(msg) = m["message"].as_str().filter(|x| !x.is_empty()) {
-                let _ = write!(b, "<tr><td></td><td colspan=\"5\" class=\"small muted\">{}</td></tr>", esc(msg));
+                let _ = write!(
+                    b,
+                    "<tr><td></td><td colspan=\"5\" class=\"small muted\">{}</td></tr>",
+                    esc(msg)
+                );
             }
         }
         b.push_str("</tbody></table>");
@@ -618,26 +692,40 @@ pub async fn models_action(
                 return r;
             }
             let mut q = BTreeMap::new();
-            q.insert("model_name".to_string(), field(&fields, "model_name").unwrap_or("").to_string());
+            q.insert(
+                "model_name".to_string(),
+                field(&fields, "model_name").unwrap_or("").to_string(),
+            );
             if field(&fields, "activate") == Some("true") {
                 q.insert("activate".into(), "true".into());
             }
-            api::train_model(State(state), caller, Query(q)).await.map(|_| "Training started.".to_string())
+            api::train_model(State(state), caller, Query(q))
+                .await
+                .map(|_| "Training started.".to_string())
         }
         Some("activate") => {
             if let Err(r) = s.require("POST", "/api/v1/models/{id}/activate") {
                 return r;
             }
-            let id = field(&fields, "id").and_then(|v| v.parse().ok()).unwrap_or(0);
-            api::activate_model(State(state), caller, Path(id)).await.map(|_| format!("Model #{id} is active."))
+            let id = field(&fields, "id")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            api::activate_model(State(state), caller, Path(id))
+                .await
+                .map(|_| format!("Model #{id} is active."))
         }
         Some("rollback") => {
             if let Err(r) = s.require("POST", "/api/v1/models/rollback") {
                 return r;
             }
             let mut q = BTreeMap::new();
-            q.insert("model_name".to_string(), field(&fields, "model_name").unwrap_or("").to_string());
-            api::rollback_model(State(state), caller, Query(q)).await.map(|_| "Rolled back.".to_string())
+            q.insert(
+                "model_name".to_string(),
+                field(&fields, "model_name").unwrap_or("").to_string(),
+            );
+            api::rollback_model(State(state), caller, Query(q))
+                .await
+                .map(|_| "Rolled back.".to_string())
         }
         _ => Err(bad("unknown action")),
     };
@@ -666,7 +754,9 @@ pub async fn audit(
         Ok(axum::Json(v)) => v,
         Err(e) => return fail(e),
     };
-    let mut b = String::from("<h1>Audit log</h1><p class=\"muted\">Every change and sign-in, newest first; each entry is chained to the one before by hash.</p>");
+    let mut b = String::from(
+        "<h1>Audit log</h1><p class=\"muted\">Every change and sign-in, newest first; each entry is chained to the one before by hash.</p>",
+    );
     b.push_str("<table id=\"audit-table\"><thead><tr><th>Time</th><th>Who</th><th>Action</th><th>Target</th><th>Detail</th></tr></thead><tbody>");
     for e in v["items"].as_array().into_iter().flatten() {
         let _ = write!(
@@ -718,7 +808,12 @@ async fn users_page(state: AppState, s: &Session, notice: Option<String>) -> Res
         let disabled = u["disabled"] == json!(true);
         let opts: String = roles
             .iter()
-            .map(|r| format!("<option value=\"{r}\"{}>{r}</option>", if *r == role { " selected" } else { "" }))
+            .map(|r| {
+                format!(
+                    "<option value=\"{r}\"{}>{r}</option>",
+                    if *r == role { " selected" } else { "" }
+                )
+            })
             .collect();
         let _ = write!(
             b,
@@ -726,14 +821,21 @@ async fn users_page(state: AppState, s: &Session, notice: Option<String>) -> Res
 <select name=\"role\" aria-label=\"Role of {name}\">{opts}</select><button type=\"submit\">Set</button></form></td>\
 <td>{}</td><td class=\"small\">{}</td><td class=\"row\"><form method=\"post\" action=\"/ui/users\">{csrf}<input type=\"hidden\" name=\"action\" value=\"{}\"><input type=\"hidden\" name=\"id\" value=\"{id}\"><button type=\"submit\">{}</button></form>\
 <form method=\"post\" action=\"/ui/users\">{csrf}<input type=\"hidden\" name=\"action\" value=\"delete\"><input type=\"hidden\" name=\"id\" value=\"{id}\"><button type=\"submit\" class=\"danger\">Delete</button></form></td></tr>",
-            if disabled { "<strong>disabled</strong>" } else { "active" },
+            if disabled {
+                "<strong>disabled</strong>"
+            } else {
+                "active"
+            },
             esc(u["created"].as_str().unwrap_or("")),
             if disabled { "enable" } else { "disable" },
             if disabled { "Enable" } else { "Disable" },
             name = esc(u["username"].as_str().unwrap_or("")),
         );
     }
-    let role_opts: String = roles.iter().map(|r| format!("<option value=\"{r}\">{r}</option>")).collect();
+    let role_opts: String = roles
+        .iter()
+        .map(|r| format!("<option value=\"{r}\">{r}</option>"))
+        .collect();
     let _ = write!(
         b,
         "</tbody></table><h3>Add a user</h3><form method=\"post\" action=\"/ui/users\" class=\"filters\" id=\"add-user\">{csrf}<input type=\"hidden\" name=\"action\" value=\"create\">\
@@ -756,7 +858,9 @@ async fn users_page(state: AppState, s: &Session, notice: Option<String>) -> Res
             if revoked {
                 "revoked".to_string()
             } else {
-                format!("<form method=\"post\" action=\"/ui/users\">{csrf}<input type=\"hidden\" name=\"action\" value=\"revoke\"><input type=\"hidden\" name=\"id\" value=\"{id}\"><button type=\"submit\" class=\"danger\">Revoke</button></form>")
+                format!(
+                    "<form method=\"post\" action=\"/ui/users\">{csrf}<input type=\"hidden\" name=\"action\" value=\"revoke\"><input type=\"hidden\" name=\"id\" value=\"{id}\"><button type=\"submit\" class=\"danger\">Revoke</button></form>"
+                )
             }
         );
     }
@@ -784,27 +888,58 @@ pub async fn users_action(
     if let Err(r) = s.require("GET", "/api/v1/users") {
         return r;
     }
-    let id: i64 = field(&fields, "id").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let id: i64 = field(&fields, "id")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let f = |k: &str| field(&fields, k).unwrap_or("").to_string();
     let caller = Extension(s.caller.clone());
     let st = State(state.clone());
     let result: Result<String, ApiError> = match field(&fields, "action") {
-        Some("create") => api::register(st, caller, Bytes::from(json!({"username": f("username"), "password": f("password"), "role": f("role")}).to_string()))
+        Some("create") => api::register(
+            st,
+            caller,
+            Bytes::from(
+                json!({"username": f("username"), "password": f("password"), "role": f("role")})
+                    .to_string(),
+            ),
+        )
+        .await
+        .map(|_| format!("User {} added.", f("username"))),
+        Some("role") => api::update_user(
+            st,
+            caller,
+            Path(id),
+            Bytes::from(json!({"role": f("role")}).to_string()),
+        )
+        .await
+        .map(|_| "Role changed; the user's sessions were ended.".to_string()),
+        Some(a @ ("disable" | "enable")) => api::update_user(
+            st,
+            caller,
+            Path(id),
+            Bytes::from(json!({"disabled": a == "disable"}).to_string()),
+        )
+        .await
+        .map(|_| format!("User {a}d.")),
+        Some("delete") => api::delete_user(st, caller, Path(id))
             .await
-            .map(|_| format!("User {} added.", f("username"))),
-        Some("role") => api::update_user(st, caller, Path(id), Bytes::from(json!({"role": f("role")}).to_string()))
+            .map(|_| "User deleted.".to_string()),
+        Some("revoke") => api::revoke_api_key(st, caller, Path(id))
             .await
-            .map(|_| "Role changed; the user's sessions were ended.".to_string()),
-        Some(a @ ("disable" | "enable")) => api::update_user(st, caller, Path(id), Bytes::from(json!({"disabled": a == "disable"}).to_string()))
-            .await
-            .map(|_| format!("User {a}d.")),
-        Some("delete") => api::delete_user(st, caller, Path(id)).await.map(|_| "User deleted.".to_string()),
-        Some("revoke") => api::revoke_api_key(st, caller, Path(id)).await.map(|_| "Key revoked.".to_string()),
+            .map(|_| "Key revoked.".to_string()),
         Some("key") => {
             // The secret is shown once, on this page, never in a redirect or a cookie.
-            return match api::create_api_key(st, caller, Bytes::from(json!({"name": f("name")}).to_string())).await {
+            return match api::create_api_key(
+                st,
+                caller,
+                Bytes::from(json!({"name": f("name")}).to_string()),
+            )
+            .await
+            {
                 Ok(resp) => {
-                    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.unwrap_or_default();
+                    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+                        .await
+                        .unwrap_or_default();
                     let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
                     let notice = format!(
                         "<div class=\"flash\" role=\"status\">Key <strong>{}</strong> created. Copy it now: it is not shown again.<pre id=\"new-key\">{}</pre></div>",
@@ -852,7 +987,11 @@ pub async fn settings(State(state): State<AppState>, Extension(s): Extension<Ses
         time_cell(&state.started),
         state.rules.len(),
         if state.learning.enabled { "on" } else { "off" },
-        if state.learning.netdb.is_some() { "loaded" } else { "none (detection.netdb)" },
+        if state.learning.netdb.is_some() {
+            "loaded"
+        } else {
+            "none (detection.netdb)"
+        },
         c.pipeline.dedup_window_secs,
         c.pipeline.incident_window_secs,
         c.auth.access_token_secs,
@@ -871,7 +1010,11 @@ pub async fn settings_action(
     };
     match field(&fields, "action") {
         Some("theme") => {
-            let theme = if field(&fields, "theme") == Some("dark") { "dark" } else { "light" };
+            let theme = if field(&fields, "theme") == Some("dark") {
+                "dark"
+            } else {
+                "light"
+            };
             let mut resp = done("/ui/settings", format!("Theme: {theme}."));
             resp.headers_mut().append(
                 header::SET_COOKIE,
@@ -887,10 +1030,17 @@ pub async fn settings_action(
                 "current_password": field(&fields, "current_password").unwrap_or(""),
                 "new_password": field(&fields, "new_password").unwrap_or(""),
             });
-            match api::change_password(State(state), Extension(s.caller.clone()), Bytes::from(body.to_string())).await {
+            match api::change_password(
+                State(state),
+                Extension(s.caller.clone()),
+                Bytes::from(body.to_string()),
+            )
+            .await
+            {
                 // Changing the password ends every session, this one too.
                 Ok(_) => {
-                    let mut resp = axum::response::Redirect::to("/ui/login?expired=1").into_response();
+                    let mut resp =
+                        axum::response::Redirect::to("/ui/login?expired=1").into_response();
                     super::clear_session(&mut resp);
                     resp
                 }

@@ -87,7 +87,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/live", get(live))
         .route("/ui/alerts", get(pages::alerts))
         .route("/ui/alerts/bulk", post(pages::alerts_bulk))
-        .route("/ui/alerts/{id}", get(pages::alert).post(pages::alert_update))
+        .route(
+            "/ui/alerts/{id}",
+            get(pages::alert).post(pages::alert_update),
+        )
         .route("/ui/alerts/{id}/feedback", post(pages::alert_feedback))
         .route("/ui/incidents", get(pages::incidents))
         .route(
@@ -103,11 +106,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/models", get(admin::models).post(admin::models_action))
         .route("/ui/audit", get(admin::audit))
         .route("/ui/users", get(admin::users).post(admin::users_action))
-        .route("/ui/settings", get(admin::settings).post(admin::settings_action))
-        .layer(middleware::from_fn_with_state(Arc::clone(&state), signed_in));
+        .route(
+            "/ui/settings",
+            get(admin::settings).post(admin::settings_action),
+        )
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            signed_in,
+        ));
     Router::new()
         .route("/ui/login", get(login_page).post(login))
-        .route("/ui/static/ui.css", get(|| async { asset(CSS, "text/css") }))
+        .route(
+            "/ui/static/ui.css",
+            get(|| async { asset(CSS, "text/css") }),
+        )
         .route(
             "/ui/static/ui.js",
             get(|| async { asset(JS, "text/javascript") }),
@@ -173,7 +185,9 @@ fn cookies(headers: &HeaderMap) -> BTreeMap<String, String> {
 }
 
 fn cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
-    let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
+    let age = max_age
+        .map(|a| format!("; Max-Age={a}"))
+        .unwrap_or_default();
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/ui; HttpOnly; SameSite=Strict{age}"
     ))
@@ -209,7 +223,10 @@ fn is_script(req: &Request) -> bool {
 
 /// A request that would change something must come from our own pages.
 fn same_origin(req: &Request) -> bool {
-    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
     match (req.headers().get(header::ORIGIN), host) {
         (None, _) => true, // not sent by every browser on same-origin form posts
         (Some(o), Some(host)) => o
@@ -227,7 +244,9 @@ async fn signed_in(State(state): State<AppState>, mut req: Request, next: Next) 
     let mut renewed = Vec::new();
     let mut found = None;
     if let Some(at) = jar.get(ACCESS_COOKIE) {
-        found = crate::routes::user_caller(&state, at, addr.clone()).await.ok();
+        found = crate::routes::user_caller(&state, at, addr.clone())
+            .await
+            .ok();
     }
     if found.is_none()
         && let Some(rt) = jar.get(REFRESH_COOKIE)
@@ -362,20 +381,17 @@ async fn login_page(headers: HeaderMap, uri: axum::http::Uri) -> Response {
     let q: BTreeMap<String, String> =
         serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
     let note = if q.contains_key("expired") {
-        Some(("Your session has expired or was ended. Sign in again.", false))
+        Some((
+            "Your session has expired or was ended. Sign in again.",
+            false,
+        ))
     } else if q.contains_key("signed_out") {
         Some(("You are signed out.", false))
     } else {
         None
     };
     let next = q.get("next").cloned().unwrap_or_default();
-    login_form(
-        theme(&cookies(&headers)),
-        &next,
-        note,
-        "",
-        StatusCode::OK,
-    )
+    login_form(theme(&cookies(&headers)), &next, note, "", StatusCode::OK)
 }
 
 fn login_form(
@@ -487,14 +503,14 @@ async fn live(
     axum::Extension(_): axum::Extension<Session>,
 ) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
-    let ttl = std::time::Duration::from_secs(state.config.config.auth.access_token_secs.max(1) as u64);
+    let ttl =
+        std::time::Duration::from_secs(state.config.config.auth.access_token_secs.max(1) as u64);
     let deadline = tokio::time::Instant::now() + ttl;
     let _ = headers;
     let rx = state.live.subscribe();
     let closing = state.closing.subscribe();
-    let stream = futures_util::stream::unfold(
-        (rx, closing),
-        move |(mut rx, mut closing)| async move {
+    let stream =
+        futures_util::stream::unfold((rx, closing), move |(mut rx, mut closing)| async move {
             loop {
                 if *closing.borrow() {
                     return None;
@@ -520,8 +536,7 @@ async fn live(
                     }
                 }
             }
-        },
-    );
+        });
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
@@ -769,7 +784,10 @@ mod tests {
 
     #[test]
     fn only_local_dashboard_paths_are_followed_after_sign_in() {
-        assert_eq!(safe_next("/ui/alerts?status=open"), "/ui/alerts?status=open");
+        assert_eq!(
+            safe_next("/ui/alerts?status=open"),
+            "/ui/alerts?status=open"
+        );
         assert_eq!(safe_next("//evil.example/ui"), "/ui");
         assert_eq!(safe_next("https://evil.example/ui"), "/ui");
         assert_eq!(safe_next("/api/v1/users"), "/ui");

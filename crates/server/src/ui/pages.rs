@@ -63,12 +63,8 @@ pub async fn overview(
         Ok(d) => d,
         Err(e) => return fail(e),
     };
-    let count = |v: &[(String, u64)], k: &str| {
-        v.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, c)| *c)
-            .unwrap_or(0)
-    };
+    let count =
+        |v: &[(String, u64)], k: &str| v.iter().find(|(n, _)| n == k).map(|(_, c)| *c).unwrap_or(0);
     let mut b = String::new();
     let _ = write!(
         b,
@@ -115,8 +111,24 @@ pub async fn overview(
         "<div class=\"panel\"><div class=\"row between\"><h2>Over the last {range_label}</h2>\
 <div class=\"legend\"><span><span class=\"sw al\"></span>alerts raised: {al_total}</span>\
 <span><span class=\"sw ev\"></span>events: {ev_total}</span></div></div>{}{}</div>",
-        series_chart(&trend.iter().map(|p| (p.start, p.alerts)).collect::<Vec<_>>(), "al", "alerts", bucket),
-        series_chart(&trend.iter().map(|p| (p.start, p.events)).collect::<Vec<_>>(), "ev", "events", bucket),
+        series_chart(
+            &trend
+                .iter()
+                .map(|p| (p.start, p.alerts))
+                .collect::<Vec<_>>(),
+            "al",
+            "alerts",
+            bucket
+        ),
+        series_chart(
+            &trend
+                .iter()
+                .map(|p| (p.start, p.events))
+                .collect::<Vec<_>>(),
+            "ev",
+            "events",
+            bucket
+        ),
     );
     // Tops.
     b.push_str("<div class=\"grid\">");
@@ -161,10 +173,15 @@ pub async fn overview(
         bars(&link_items(&accounts, "account")),
     );
     // Tactics in matrix order.
-    let by_tactic: BTreeMap<&str, u64> = tactics.iter().map(|k| (k.key.as_str(), k.count)).collect();
+    let by_tactic: BTreeMap<&str, u64> =
+        tactics.iter().map(|k| (k.key.as_str(), k.count)).collect();
     let tactic_items: Vec<(String, u64)> = attack::TACTICS
         .iter()
-        .filter_map(|(id, name)| by_tactic.get(id).map(|n| (format!("<a href=\"/ui/coverage?by=hits\">{name}</a>"), *n)))
+        .filter_map(|(id, name)| {
+            by_tactic
+                .get(id)
+                .map(|n| (format!("<a href=\"/ui/coverage?by=hits\">{name}</a>"), *n))
+        })
         .collect();
     let _ = write!(
         b,
@@ -178,7 +195,9 @@ pub async fn overview(
         "<section class=\"panel wide\" id=\"map\"><h2>Where alerted activity came from</h2>{}<p class=\"small muted\">{}</p></section>",
         map::world(&dots),
         if state.learning.netdb.is_some() {
-            format!("{located} alerted addresses placed by country; {unlocated} private, service or unlisted.")
+            format!(
+                "{located} alerted addresses placed by country; {unlocated} private, service or unlisted."
+            )
         } else {
             format!(
                 "No address table is configured (<code>detection.netdb</code>), so no address can be placed: {} alerted sources, the busiest {}.",
@@ -186,7 +205,12 @@ pub async fn overview(
                 sources
                     .iter()
                     .take(3)
-                    .map(|k| format!("<a href=\"/ui/events?source_ip={}\">{}</a> ({})", urlenc(&k.key), esc(&k.key), k.count))
+                    .map(|k| format!(
+                        "<a href=\"/ui/events?source_ip={}\">{}</a> ({})",
+                        urlenc(&k.key),
+                        esc(&k.key),
+                        k.count
+                    ))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
@@ -339,17 +363,26 @@ pub async fn alerts(
 <label>Search <input type=\"search\" name=\"q\" id=\"q\" value=\"{}\" placeholder=\"title, entity, rule, explanation\" aria-keyshortcuts=\"/\"></label>",
         val("q")
     );
-    b.push_str("<label>Level<select name=\"min_level\" id=\"min_level\"><option value=\"\">any</option>");
+    b.push_str(
+        "<label>Level<select name=\"min_level\" id=\"min_level\"><option value=\"\">any</option>",
+    );
     for l in Level::ALL.iter().rev() {
         let sel = if q.get("min_level").map(String::as_str) == Some(l.as_str()) {
             " selected"
         } else {
             ""
         };
-        let _ = write!(b, "<option value=\"{0}\"{sel}>{0} and above</option>", l.as_str());
+        let _ = write!(
+            b,
+            "<option value=\"{0}\"{sel}>{0} and above</option>",
+            l.as_str()
+        );
     }
     b.push_str("</select></label><label>Status<select name=\"status\" id=\"status\">");
-    let mut status_opts = vec![("", "active (open, acknowledged, investigating)"), ("all", "any")];
+    let mut status_opts = vec![
+        ("", "active (open, acknowledged, investigating)"),
+        ("all", "any"),
+    ];
     for st in AlertStatus::ALL {
         status_opts.push((st.as_str(), st.as_str()));
     }
@@ -371,16 +404,27 @@ pub async fn alerts(
         );
     }
     if let Some(sort) = q.get("sort") {
-        let _ = write!(b, "<input type=\"hidden\" name=\"sort\" value=\"{}\">", esc(sort));
+        let _ = write!(
+            b,
+            "<input type=\"hidden\" name=\"sort\" value=\"{}\">",
+            esc(sort)
+        );
     }
     if let Some(order) = q.get("order") {
-        let _ = write!(b, "<input type=\"hidden\" name=\"order\" value=\"{}\">", esc(order));
+        let _ = write!(
+            b,
+            "<input type=\"hidden\" name=\"order\" value=\"{}\">",
+            esc(order)
+        );
     }
     b.push_str("<button class=\"primary\" type=\"submit\" id=\"apply\">Filter</button> <a class=\"button\" href=\"/ui/alerts\">Reset</a></form>");
 
     // The table, in a form for bulk actions.
     let base = query_string(&params, &["offset", "sort", "order"]);
-    let back = format!("/ui/alerts?{}", query_string(&params, &[]).replace("&amp;", "&"));
+    let back = format!(
+        "/ui/alerts?{}",
+        query_string(&params, &[]).replace("&amp;", "&")
+    );
     b.push_str("<div id=\"queue\" data-region>");
     if can_edit {
         let _ = write!(
@@ -412,11 +456,18 @@ pub async fn alerts(
             let current = sort == this;
             let next_order = if current && desc { "asc" } else { "desc" };
             let aria = if current {
-                format!(" aria-sort=\"{}\"", if desc { "descending" } else { "ascending" })
+                format!(
+                    " aria-sort=\"{}\"",
+                    if desc { "descending" } else { "ascending" }
+                )
             } else {
                 String::new()
             };
-            let arrow = if current { if desc { " ↓" } else { " ↑" } } else { "" };
+            let arrow = if current {
+                if desc { " ↓" } else { " ↑" }
+            } else {
+                ""
+            };
             format!(
                 "<a href=\"/ui/alerts?{base}{}sort={key}&amp;order={next_order}\"{aria}>{label}{arrow}</a>",
                 if base.is_empty() { "" } else { "&amp;" }
@@ -435,7 +486,13 @@ pub async fn alerts(
         }
         b.push_str("</tbody></table>");
     }
-    b.push_str(&pager("/ui/alerts", &base.replace("&amp;", "&"), page_data.total, offset, limit));
+    b.push_str(&pager(
+        "/ui/alerts",
+        &base.replace("&amp;", "&"),
+        page_data.total,
+        offset,
+        limit,
+    ));
     if can_edit {
         b.push_str("</form>");
     }
@@ -459,7 +516,12 @@ fn alert_row(b: &mut String, a: &AlertRecord, can_edit: bool) {
         .unwrap_or_default();
     let verdict = a
         .verdict
-        .map(|v| format!("<br><span class=\"small muted\">{}</span>", v.as_str().replace('_', " ")))
+        .map(|v| {
+            format!(
+                "<br><span class=\"small muted\">{}</span>",
+                v.as_str().replace('_', " ")
+            )
+        })
         .unwrap_or_default();
     let _ = write!(
         b,
@@ -541,7 +603,10 @@ pub async fn alerts_bulk(
     } else {
         done(
             &back,
-            format!("error: {changed} alerts {what}; failed: {}", errors.join("; ")),
+            format!(
+                "error: {changed} alerts {what}; failed: {}",
+                errors.join("; ")
+            ),
         )
     }
 }
@@ -581,7 +646,10 @@ pub async fn alert(
             .map(|x| format!(" <span>assigned to <strong>{}</strong></span>", esc(x)))
             .unwrap_or_default(),
         a.verdict
-            .map(|v| format!(" <span class=\"tag\" id=\"verdict\">{}</span>", v.as_str().replace('_', " ")))
+            .map(|v| format!(
+                " <span class=\"tag\" id=\"verdict\">{}</span>",
+                v.as_str().replace('_', " ")
+            ))
             .unwrap_or_default(),
     );
     b.push_str("<div class=\"grid\">");
@@ -595,8 +663,18 @@ pub async fn alert(
         b,
         "<section class=\"panel\" id=\"what\"><h2>What happened</h2><p><strong>{}</strong>{}{} — {} matching event{} {span}.</p>",
         esc(&a.entity),
-        a.account.as_deref().map(|x| format!(" in <strong>{}</strong>", esc(x))).unwrap_or_default(),
-        a.source_ip.as_deref().map(|x| format!(" from <a href=\"/ui/events?source_ip={}\">{}</a>", urlenc(x), esc(x))).unwrap_or_default(),
+        a.account
+            .as_deref()
+            .map(|x| format!(" in <strong>{}</strong>", esc(x)))
+            .unwrap_or_default(),
+        a.source_ip
+            .as_deref()
+            .map(|x| format!(
+                " from <a href=\"/ui/events?source_ip={}\">{}</a>",
+                urlenc(x),
+                esc(x)
+            ))
+            .unwrap_or_default(),
         a.count,
         if a.count == 1 { "" } else { "s" },
     );
@@ -641,7 +719,11 @@ pub async fn alert(
         if let Some(d) = rule.get("description").and_then(Value::as_str) {
             let _ = write!(b, "<p>{}</p>", esc(d));
         }
-        if let Some(fp) = rule.get("false_positives").and_then(Value::as_array).filter(|v| !v.is_empty()) {
+        if let Some(fp) = rule
+            .get("false_positives")
+            .and_then(Value::as_array)
+            .filter(|v| !v.is_empty())
+        {
             b.push_str("<h3>Known false positives</h3><ul>");
             for f in fp.iter().filter_map(Value::as_str) {
                 let _ = write!(b, "<li>{}</li>", esc(f));
@@ -676,7 +758,10 @@ pub async fn alert(
             if tactics.is_empty() {
                 String::new()
             } else {
-                format!(" <span class=\"small muted\">({})</span>", tactics.join(", "))
+                format!(
+                    " <span class=\"small muted\">({})</span>",
+                    tactics.join(", ")
+                )
             }
         );
     }
@@ -685,7 +770,11 @@ pub async fn alert(
     }
     b.push_str("</ul>");
     if let Some(remedy) = detail["remedy"].as_str() {
-        let _ = write!(b, "<h3>Remedy</h3><p id=\"remedy\">{}</p>", esc(remedy).replace('\n', "<br>"));
+        let _ = write!(
+            b,
+            "<h3>Remedy</h3><p id=\"remedy\">{}</p>",
+            esc(remedy).replace('\n', "<br>")
+        );
     }
     b.push_str("</section>");
     // Triage.
@@ -760,7 +849,11 @@ fn triage(b: &mut String, s: &Session, a: &AlertRecord, detail: &Value) {
             let _ = write!(
                 b,
                 "<li><strong>{}</strong> by {} <span class=\"muted small\">{}</span>{}</li>",
-                esc(f["verdict"].as_str().unwrap_or("").replace('_', " ").as_str()),
+                esc(f["verdict"]
+                    .as_str()
+                    .unwrap_or("")
+                    .replace('_', " ")
+                    .as_str()),
                 esc(f["author"].as_str().unwrap_or("")),
                 esc(f["time"].as_str().unwrap_or("")),
                 f["reason"]
@@ -789,7 +882,10 @@ fn triage(b: &mut String, s: &Session, a: &AlertRecord, detail: &Value) {
 fn resources(raw: &Value) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(rs) = raw["resources"].as_array() {
-        out.extend(rs.iter().filter_map(|r| r["ARN"].as_str().map(str::to_string)));
+        out.extend(
+            rs.iter()
+                .filter_map(|r| r["ARN"].as_str().map(str::to_string)),
+        );
     }
     if let Some(req) = raw["requestParameters"].as_object() {
         for (k, v) in req {
@@ -802,7 +898,11 @@ fn resources(raw: &Value) -> Vec<String> {
             }
         }
     }
-    for p in ["/protoPayload/resourceName", "/resourceId", "/properties/targetResources/0/displayName"] {
+    for p in [
+        "/protoPayload/resourceName",
+        "/resourceId",
+        "/properties/targetResources/0/displayName",
+    ] {
         if let Some(v) = raw.pointer(p).and_then(Value::as_str) {
             out.push(v.to_string());
         }
@@ -817,10 +917,11 @@ fn entity_tree(a: &AlertRecord, evidence: &[EventRow], around: &[EventRow]) -> S
     type Leaf = BTreeMap<String, (u64, BTreeSet<String>)>;
     let mut tree: BTreeMap<String, BTreeMap<String, Leaf>> = BTreeMap::new();
     let evidence_ids: BTreeSet<&str> = evidence.iter().map(|e| e.id.as_str()).collect();
-    for e in evidence
-        .iter()
-        .chain(around.iter().filter(|e| !evidence_ids.contains(e.id.as_str())))
-    {
+    for e in evidence.iter().chain(
+        around
+            .iter()
+            .filter(|e| !evidence_ids.contains(e.id.as_str())),
+    ) {
         let session = match (&e.actor_name, &e.access_key) {
             (Some(n), Some(k)) => format!("session {n} · key {k}"),
             (Some(n), None) => format!("session {n}"),
@@ -845,7 +946,11 @@ fn entity_tree(a: &AlertRecord, evidence: &[EventRow], around: &[EventRow]) -> S
         esc(&a.entity)
     );
     for (session, ips) in tree.iter().take(12) {
-        let _ = write!(out, "<li><span class=\"nodekind\">credential</span>{}<ul>", esc(session));
+        let _ = write!(
+            out,
+            "<li><span class=\"nodekind\">credential</span>{}<ul>",
+            esc(session)
+        );
         for (ip, ops) in ips.iter().take(12) {
             let _ = write!(
                 out,
@@ -854,11 +959,19 @@ fn entity_tree(a: &AlertRecord, evidence: &[EventRow], around: &[EventRow]) -> S
                 esc(ip)
             );
             for (op, (n, res)) in ops.iter().take(20) {
-                let _ = write!(out, "<li><span class=\"nodekind\">did</span>{} ×{n}", esc(op));
+                let _ = write!(
+                    out,
+                    "<li><span class=\"nodekind\">did</span>{} ×{n}",
+                    esc(op)
+                );
                 if !res.is_empty() {
                     out.push_str("<ul>");
                     for r in res.iter().take(8) {
-                        let _ = write!(out, "<li><span class=\"nodekind\">on</span><code>{}</code></li>", esc(r));
+                        let _ = write!(
+                            out,
+                            "<li><span class=\"nodekind\">on</span><code>{}</code></li>",
+                            esc(r)
+                        );
                     }
                     out.push_str("</ul>");
                 }
@@ -889,9 +1002,12 @@ fn activity_timeline(
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or(a.last_seen + Duration::hours(1));
-    let total = detail["surrounding_activity"]["total"].as_u64().unwrap_or(0);
+    let total = detail["surrounding_activity"]["total"]
+        .as_u64()
+        .unwrap_or(0);
     let span = (to - from).num_seconds().max(1) as f64;
-    let x = |t: &DateTime<Utc>| ((*t - from).num_seconds() as f64 / span * 1000.0).clamp(0.0, 1000.0);
+    let x =
+        |t: &DateTime<Utc>| ((*t - from).num_seconds() as f64 / span * 1000.0).clamp(0.0, 1000.0);
     let ids: BTreeSet<&str> = evidence.iter().map(|e| e.id.as_str()).collect();
     let mut svg = String::from(
         "<svg class=\"chart\" viewBox=\"0 0 1000 60\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"Events over time; evidence in red\">\
@@ -1096,7 +1212,9 @@ pub async fn incidents(
         serde_json::from_value(list["items"].clone()).unwrap_or_default();
     let total = list["total"].as_u64().unwrap_or(0);
     let offset = list["offset"].as_u64().unwrap_or(0);
-    let mut b = String::from("<h1>Incidents</h1><form class=\"panel filters\" method=\"get\" action=\"/ui/incidents\"><label>Status<select name=\"status\">");
+    let mut b = String::from(
+        "<h1>Incidents</h1><form class=\"panel filters\" method=\"get\" action=\"/ui/incidents\"><label>Status<select name=\"status\">",
+    );
     for (v, label) in [
         ("", "any"),
         ("open", "open"),
@@ -1159,7 +1277,8 @@ pub async fn incident(
         Ok(axum::Json(v)) => v,
         Err(e) => return fail(e),
     };
-    let i: cloudsentinel_store::IncidentRecord = match serde_json::from_value(v["incident"].clone()) {
+    let i: cloudsentinel_store::IncidentRecord = match serde_json::from_value(v["incident"].clone())
+    {
         Ok(i) => i,
         Err(e) => return fail(ApiError::Internal(e.into())),
     };
@@ -1175,7 +1294,10 @@ pub async fn incident(
         i.id,
         i.alert_count,
         esc(&i.entity),
-        i.account.as_deref().map(|x| format!(" in {}", esc(x))).unwrap_or_default(),
+        i.account
+            .as_deref()
+            .map(|x| format!(" in {}", esc(x)))
+            .unwrap_or_default(),
         when(&i.first_seen),
         when(&i.last_seen),
     );
@@ -1201,12 +1323,20 @@ pub async fn incident(
     for (tid, tname) in lanes {
         let hits: Vec<&AlertRecord> = alerts
             .iter()
-            .filter(|a| if tid.is_empty() { a.tactics.is_empty() } else { a.tactics.iter().any(|t| t == tid) })
+            .filter(|a| {
+                if tid.is_empty() {
+                    a.tactics.is_empty()
+                } else {
+                    a.tactics.iter().any(|t| t == tid)
+                }
+            })
             .collect();
         if hits.is_empty() {
             continue;
         }
-        let mut svg = String::from("<svg viewBox=\"0 0 1000 20\" preserveAspectRatio=\"none\" aria-hidden=\"true\"><line x1=\"0\" y1=\"10\" x2=\"1000\" y2=\"10\"/>");
+        let mut svg = String::from(
+            "<svg viewBox=\"0 0 1000 20\" preserveAspectRatio=\"none\" aria-hidden=\"true\"><line x1=\"0\" y1=\"10\" x2=\"1000\" y2=\"10\"/>",
+        );
         for a in hits {
             let _ = write!(
                 svg,
@@ -1218,7 +1348,10 @@ pub async fn incident(
             );
         }
         svg.push_str("</svg>");
-        let _ = write!(b, "<div class=\"lane\">{tname}</div><div class=\"lane\">{svg}</div>");
+        let _ = write!(
+            b,
+            "<div class=\"lane\">{tname}</div><div class=\"lane\">{svg}</div>"
+        );
     }
     let _ = write!(
         b,
