@@ -1695,3 +1695,86 @@ fn dashboard_sessions_expire_renew_and_end_and_forms_need_token_origin_and_role(
         "{actions:?}"
     );
 }
+
+#[test]
+fn a_disabled_rule_raises_nothing_until_enabled_again_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    let key = s.api_key(&admin);
+    let post = |s: &Server, r: Value| {
+        let (status, _, text) = s.req(
+            "POST",
+            "/api/v1/ingest",
+            Some(&key),
+            Some(r.to_string().as_bytes()),
+        );
+        assert_eq!(status, 202, "{text}");
+    };
+    post(&s, stop_logging("dis-1", "ops", "2026-11-20T10:00:00Z"));
+    let rule = s.get("/api/v1/alerts", &admin)["items"][0]["rule_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let alerts =
+        |s: &Server, admin: &str| total(&s.get(&format!("/api/v1/alerts?rule={rule}"), admin));
+    assert_eq!(alerts(&s, &admin), 1);
+
+    let patch = |s: &Server, token: &str, id: &str, body: Value| {
+        s.req(
+            "PATCH",
+            &format!("/api/v1/rules/{id}"),
+            Some(token),
+            Some(body.to_string().as_bytes()),
+        )
+    };
+    let (st, _, text) = patch(&s, &admin, "no-such-rule", json!({"enabled": false}));
+    assert_eq!(st, 404, "{text}");
+    let (st, _, text) = patch(&s, &admin, &rule, json!({"enabled": "no"}));
+    assert_eq!(st, 400, "{text}");
+    let (st, v, text) = patch(
+        &s,
+        &admin,
+        &rule,
+        json!({"enabled": false, "reason": "noisy during the migration"}),
+    );
+    assert_eq!(st, 200, "{text}");
+    assert_eq!(v["enabled"], json!(false));
+    let listed = s.get("/api/v1/rules", &admin);
+    let entry = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == json!(rule))
+        .unwrap()
+        .clone();
+    assert_eq!(entry["enabled"], json!(false));
+
+    // Disabled, and still disabled after a restart: the event is stored, no alert is raised.
+    post(&s, stop_logging("dis-2", "ops2", "2026-11-20T15:00:00Z"));
+    drop(s);
+    s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    post(&s, stop_logging("dis-3", "ops3", "2026-11-20T16:00:00Z"));
+    assert_eq!(alerts(&s, &admin), 1);
+    assert_eq!(
+        total(&s.get("/api/v1/events?operation=StopLogging", &admin)),
+        3
+    );
+
+    let (st, _, _) = patch(&s, &admin, &rule, json!({"enabled": true}));
+    assert_eq!(st, 200);
+    post(&s, stop_logging("dis-4", "ops4", "2026-11-20T17:00:00Z"));
+    assert_eq!(alerts(&s, &admin), 2);
+    let audit = s.get("/api/v1/audit?limit=100", &admin);
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"rule.disabled") && actions.contains(&"rule.enabled"),
+        "{actions:?}"
+    );
+}
