@@ -1642,6 +1642,46 @@ fn dashboard_sessions_expire_renew_and_end_and_forms_need_token_origin_and_role(
     );
     assert!(page.body.contains("Marked false positive"), "{}", page.body);
 
+    // Hunting: the CSV export has a header and a row per event, defused against formulas.
+    let r = ui(
+        &s,
+        "GET",
+        "/ui/events.csv?operation=StopLogging",
+        &ana,
+        None,
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let lines: Vec<&str> = r.body.lines().collect();
+    assert!(
+        lines[0].starts_with("time,id,provider,account"),
+        "{}",
+        r.body
+    );
+    assert_eq!(lines.len(), 2, "{}", r.body);
+    assert!(lines[1].contains("StopLogging") && lines[1].contains("ui-7"));
+    // Errors are pages that say what is wrong.
+    let r = ui(&s, "GET", "/ui/alerts?kind=worm", &ana, None, None);
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body
+            .contains("kind=worm: expected rule, correlation or anomaly")
+            && r.body.contains("id=\"whoami\"")
+    );
+    assert_eq!(
+        ui(&s, "GET", "/ui/alerts/999999", &ana, None, None).status,
+        404
+    );
+    let r = ui(
+        &s,
+        "GET",
+        "/ui/alerts?kind=rule&status=all",
+        &ana,
+        None,
+        None,
+    );
+    assert!(r.body.contains("data-total=\"1\""), "{}", r.body);
+
     // The access token expires (2 s here): the refresh token renews the session on the way ...
     std::thread::sleep(Duration::from_millis(2500));
     let r = ui(&s, "GET", "/ui", &ana, None, None);

@@ -784,6 +784,7 @@ fn statuses(v: &str) -> ApiResult<Vec<AlertStatus>> {
 }
 
 const KNOWN_ALERT_PARAMS: &[&str] = &[
+    "kind",
     "level",
     "min_level",
     "status",
@@ -837,6 +838,15 @@ pub(crate) fn alert_query(q: &BTreeMap<String, String>) -> ApiResult<AlertQuery>
             .transpose()?
             .unwrap_or_default(),
         rule_id: text_param(q, "rule")?,
+        kind: match q.get("kind").map(String::as_str) {
+            None | Some("") => None,
+            Some(k @ ("rule" | "correlation" | "anomaly")) => Some(k.to_string()),
+            Some(k) => {
+                return Err(bad(format!(
+                    "kind={k}: expected rule, correlation or anomaly"
+                )));
+            }
+        },
         technique: text_param(q, "technique")?,
         principal: text_param(q, "principal")?,
         account: text_param(q, "account")?,

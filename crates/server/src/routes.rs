@@ -65,6 +65,7 @@ const ALERT_QUERY: &[(&str, &str)] = &[
         "comma-separated statuses (open, acknowledged, investigating, resolved, closed)",
     ),
     ("rule", "rule id"),
+    ("kind", "rule, correlation or anomaly"),
     (
         "technique",
         "ATT&CK technique id; T1078 also finds T1078.004",

@@ -310,6 +310,8 @@ pub struct AlertQuery {
     pub levels: Vec<Level>,
     pub statuses: Vec<AlertStatus>,
     pub rule_id: Option<String>,
+    /// `rule`, `correlation` or `anomaly`.
+    pub kind: Option<String>,
     pub technique: Option<String>,
     /// Entity (principal), exact.
     pub principal: Option<String>,

@@ -989,6 +989,9 @@ impl Store for SqliteStore {
                 .collect();
             f.clauses.push(format!("status IN ({})", list.join(",")));
         }
+        if let Some(k) = &q.kind {
+            f.add("kind = ?", text(k));
+        }
         if let Some(r) = &q.rule_id {
             f.add("rule_id = ?", text(r));
         }

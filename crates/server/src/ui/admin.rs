@@ -22,8 +22,8 @@ use crate::{AppState, api, blocking};
 
 type Q = Query<BTreeMap<String, String>>;
 
-fn fail(e: ApiError) -> Response {
-    e.into_response()
+fn fail(s: &Session, e: ApiError) -> Response {
+    super::error_page(s, e)
 }
 
 // ---- events -------------------------------------------------------------------------------------
@@ -107,12 +107,12 @@ pub async fn events(
     const PAGE: u32 = 50;
     let query = match event_query(&q, PAGE) {
         Ok(x) => x,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let offset = query.offset;
     let found = match blocking(&state, move |st| st.events(&query)).await {
         Ok(p) => p,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let val = |k: &str| esc(q.get(k).map(String::as_str).unwrap_or(""));
     let mut b = String::from(
@@ -209,12 +209,12 @@ fn csv_row(e: &EventRow) -> String {
 /// The search as CSV, read from the store a page at a time.
 pub async fn events_csv(
     State(state): State<AppState>,
-    Extension(_): Extension<Session>,
+    Extension(s): Extension<Session>,
     Query(q): Q,
 ) -> Response {
     let mut query = match event_query(&q, 1000) {
         Ok(x) => x,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     query.offset = 0;
     let mut out = String::from(
@@ -225,7 +225,7 @@ pub async fn events_csv(
         let qq = query.clone();
         let page = match blocking(&state, move |st| st.events(&qq)).await {
             Ok(p) => p,
-            Err(e) => return fail(e),
+            Err(e) => return fail(&s, e),
         };
         let n = page.items.len() as u64;
         for e in &page.items {
@@ -253,6 +253,17 @@ pub async fn events_csv(
         .into_response()
 }
 
+/// An error as plain text (for the script that shows raw records).
+fn plain(e: ApiError) -> Response {
+    let (status, msg) = super::error_text(e);
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        msg,
+    )
+        .into_response()
+}
+
 /// One event's original record, pretty-printed.
 pub async fn event_raw(
     State(state): State<AppState>,
@@ -260,10 +271,10 @@ pub async fn event_raw(
     Query(q): Q,
 ) -> Response {
     let (Some(id), Some(time)) = (q.get("id").cloned(), q.get("time")) else {
-        return fail(bad("id and time are required"));
+        return plain(bad("id and time are required"));
     };
     let Ok(t) = DateTime::parse_from_rfc3339(time) else {
-        return fail(bad("time: RFC 3339"));
+        return plain(bad("time: RFC 3339"));
     };
     let t = t.with_timezone(&Utc);
     let found = blocking(&state, move |st| st.events_by_id(&[id], (t, t), true)).await;
@@ -274,11 +285,11 @@ pub async fn event_raw(
                 serde_json::to_string_pretty(&raw).unwrap_or_default(),
             )
                 .into_response(),
-            None => fail(ApiError::NotFound(
+            None => plain(ApiError::NotFound(
                 "no original record is stored for this event".into(),
             )),
         },
-        Err(e) => fail(e),
+        Err(e) => plain(e),
     }
 }
 
@@ -297,7 +308,7 @@ pub async fn rules(
     let axum::Json(list) = api::list_rules(State(state.clone())).await;
     let hits = match rule_hits(&state).await {
         Ok(h) => h,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let text = q.get("q").map(|v| v.to_lowercase()).unwrap_or_default();
     let technique = q.get("technique").cloned().unwrap_or_default();
@@ -437,7 +448,7 @@ pub async fn rule_toggle(
                 if enabled { "enabled" } else { "disabled" }
             ),
         ),
-        Err(e) => done(&back, format!("error: {}", error_text(e).await.1)),
+        Err(e) => done(&back, format!("error: {}", error_text(e).1)),
     }
 }
 
@@ -449,7 +460,7 @@ pub async fn coverage(
     let by_hits = q.get("by").map(String::as_str) == Some("hits");
     let v = match api::dashboard_coverage(State(state)).await {
         Ok(axum::Json(v)) => v,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     // technique → (rules, alerts, tactics)
     let mut cov: BTreeMap<String, (u64, u64, Vec<String>)> = BTreeMap::new();
@@ -569,7 +580,7 @@ pub async fn coverage(
 pub async fn models(State(state): State<AppState>, Extension(s): Extension<Session>) -> Response {
     let v = match api::list_models(State(state), Query(BTreeMap::new())).await {
         Ok(axum::Json(v)) => v,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let admin = s.can("POST", "/api/v1/models/train");
     let mut b = format!(
@@ -731,7 +742,7 @@ pub async fn models_action(
     };
     match result {
         Ok(msg) => done("/ui/models", msg),
-        Err(e) => done("/ui/models", format!("error: {}", error_text(e).await.1)),
+        Err(e) => done("/ui/models", format!("error: {}", error_text(e).1)),
     }
 }
 
@@ -752,7 +763,7 @@ pub async fn audit(
     }
     let v = match api::audit_log(State(state), Query(params)).await {
         Ok(axum::Json(v)) => v,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let mut b = String::from(
         "<h1>Audit log</h1><p class=\"muted\">Every change and sign-in, newest first; each entry is chained to the one before by hash.</p>",
@@ -789,11 +800,11 @@ async fn users_page(state: AppState, s: &Session, notice: Option<String>) -> Res
     }
     let users = match api::list_users(State(state.clone())).await {
         Ok(axum::Json(v)) => v,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let keys = match api::list_api_keys(State(state)).await {
         Ok(axum::Json(v)) => v,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let csrf = csrf_field(s);
     let mut b = String::from("<h1>Users &amp; API keys</h1>");
@@ -948,14 +959,14 @@ pub async fn users_action(
                     );
                     users_page(state, &s, Some(notice)).await
                 }
-                Err(e) => done("/ui/users", format!("error: {}", error_text(e).await.1)),
+                Err(e) => done("/ui/users", format!("error: {}", error_text(e).1)),
             };
         }
         _ => Err(bad("unknown action")),
     };
     match result {
         Ok(msg) => done("/ui/users", msg),
-        Err(e) => done("/ui/users", format!("error: {}", error_text(e).await.1)),
+        Err(e) => done("/ui/users", format!("error: {}", error_text(e).1)),
     }
 }
 
@@ -1044,7 +1055,7 @@ pub async fn settings_action(
                     super::clear_session(&mut resp);
                     resp
                 }
-                Err(e) => done("/ui/settings", format!("error: {}", error_text(e).await.1)),
+                Err(e) => done("/ui/settings", format!("error: {}", error_text(e).1)),
             }
         }
         _ => (StatusCode::BAD_REQUEST, "unknown action").into_response(),

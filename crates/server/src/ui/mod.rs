@@ -69,12 +69,14 @@ impl Session {
         if self.can(method, path) {
             return Ok(());
         }
-        Err(ApiError::Forbidden(format!(
-            "{} ({}) may not do this",
-            self.caller.name,
-            self.role.as_str()
+        Err(error_page(
+            self,
+            ApiError::Forbidden(format!(
+                "{} has the {} role, which may not do this",
+                self.caller.name,
+                self.role.as_str()
+            )),
         ))
-        .into_response())
     }
 }
 
@@ -362,17 +364,42 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
 }
 
 /// The status and message of an API error, for a page or a flash.
-async fn error_text(e: ApiError) -> (StatusCode, String) {
-    let resp = e.into_response();
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
-        .await
-        .unwrap_or_default();
-    let msg = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| v["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "the action failed".into());
-    (status, msg)
+fn error_text(e: ApiError) -> (StatusCode, String) {
+    match e {
+        ApiError::BadRequest(m, _) => (StatusCode::BAD_REQUEST, m),
+        ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
+        ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
+        ApiError::NotFound(m) => (StatusCode::NOT_FOUND, format!("not found: {m}")),
+        ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
+        ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
+        ApiError::TooManyRequests { message, .. } => (StatusCode::TOO_MANY_REQUESTS, message),
+        ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
+        ApiError::Internal(e) => {
+            tracing::error!(error = format!("{e:#}"), "internal error");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error; the server log has the details".into(),
+            )
+        }
+    }
+}
+
+/// An error as a page in the frame, with its status.
+pub fn error_page(s: &Session, e: ApiError) -> Response {
+    let (status, msg) = error_text(e);
+    let mut resp = page(
+        s,
+        status.canonical_reason().unwrap_or("Error"),
+        Nav::Overview,
+        None,
+        &format!(
+            "<h1>{}</h1><div class=\"flash error\" role=\"alert\">{}</div><p><a href=\"javascript:history.back()\">Back</a> · <a href=\"/ui\">Overview</a></p>",
+            status.as_u16(),
+            esc(&msg)
+        ),
+    );
+    *resp.status_mut() = status;
+    resp
 }
 
 // ---- sign in and out -------------------------------------------------------------------------
@@ -468,7 +495,7 @@ async fn login(
             resp
         }
         Err(e) => {
-            let (status, msg) = error_text(e).await;
+            let (status, msg) = error_text(e);
             login_form(th, &next, Some((&msg, true)), &username, status)
         }
     }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
 use cloudsentinel_core::Level;
 use cloudsentinel_store::{AlertKey, AlertRecord, AlertSort, AlertStatus, EventRow};
@@ -21,8 +21,8 @@ use crate::{AppState, api, blocking};
 
 type Q = Query<BTreeMap<String, String>>;
 
-fn fail(e: ApiError) -> Response {
-    e.into_response()
+fn fail(s: &Session, e: ApiError) -> Response {
+    super::error_page(s, e)
 }
 
 // ---- overview --------------------------------------------------------------------------------
@@ -42,7 +42,7 @@ pub async fn overview(
 ) -> Response {
     let range = q.get("range").map(String::as_str).unwrap_or("24h");
     let Some(&(range, range_label, hours)) = RANGES.iter().find(|r| r.0 == range) else {
-        return fail(crate::error::bad("range: expected 24h, 7d, 30d or 90d"));
+        return fail(&s, crate::error::bad("range: expected 24h, 7d, 30d or 90d"));
     };
     let until = Utc::now();
     let since = until - Duration::hours(hours);
@@ -61,7 +61,7 @@ pub async fn overview(
     .await;
     let (stats, trend, rules, principals, accounts, tactics, sources) = match data {
         Ok(d) => d,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let count =
         |v: &[(String, u64)], k: &str| v.iter().find(|(n, _)| n == k).map(|(_, c)| *c).unwrap_or(0);
@@ -344,14 +344,14 @@ pub async fn alerts(
     let params = queue_params(&q);
     let query = match api::alert_query(&params) {
         Ok(query) => query,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let (limit, offset) = (query.limit as u64, query.offset);
     let sort = query.sort;
     let desc = query.descending;
     let page_data = match blocking(&state, move |st| st.alerts(&query)).await {
         Ok(p) => p,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let can_edit = s.can("PATCH", "/api/v1/alerts/{id}");
     let mut b = String::from("<h1>Alerts</h1>");
@@ -377,6 +377,20 @@ pub async fn alerts(
             "<option value=\"{0}\"{sel}>{0} and above</option>",
             l.as_str()
         );
+    }
+    b.push_str("</select></label><label>Kind<select name=\"kind\" id=\"kind\">");
+    for (v, label) in [
+        ("", "any"),
+        ("rule", "rule"),
+        ("correlation", "correlation"),
+        ("anomaly", "anomaly (behaviour)"),
+    ] {
+        let sel = if q.get("kind").map(String::as_str).unwrap_or("") == v {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(b, "<option value=\"{v}\"{sel}>{label}</option>");
     }
     b.push_str("</select></label><label>Status<select name=\"status\" id=\"status\">");
     let mut status_opts = vec![
@@ -590,7 +604,7 @@ pub async fn alerts_bulk(
         .await
         {
             Ok(_) => changed += 1,
-            Err(e) => errors.push(format!("#{id}: {}", error_text(e).await.1)),
+            Err(e) => errors.push(format!("#{id}: {}", error_text(e).1)),
         }
     }
     let what = match field(&fields, "action") {
@@ -620,11 +634,11 @@ pub async fn alert(
 ) -> Response {
     let detail = match api::get_alert(State(state.clone()), Path(id)).await {
         Ok(axum::Json(v)) => v,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let a: AlertRecord = match serde_json::from_value(detail["alert"].clone()) {
         Ok(a) => a,
-        Err(e) => return fail(ApiError::Internal(e.into())),
+        Err(e) => return fail(&s, ApiError::Internal(e.into())),
     };
     let evidence: Vec<EventRow> =
         serde_json::from_value(detail["evidence"].clone()).unwrap_or_default();
@@ -1146,7 +1160,7 @@ pub async fn alert_update(
     .await
     {
         Ok(_) => done(&back, "Saved."),
-        Err(e) => done(&back, format!("error: {}", error_text(e).await.1)),
+        Err(e) => done(&back, format!("error: {}", error_text(e).1)),
     }
 }
 
@@ -1186,7 +1200,7 @@ pub async fn alert_feedback(
                 }
             ),
         ),
-        Err(e) => done(&back, format!("error: {}", error_text(e).await.1)),
+        Err(e) => done(&back, format!("error: {}", error_text(e).1)),
     }
 }
 
@@ -1206,7 +1220,7 @@ pub async fn incidents(
     let shown = q.get("status").cloned().unwrap_or_default();
     let list = match api::list_incidents(State(state), Query(params)).await {
         Ok(axum::Json(v)) => v,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let items: Vec<cloudsentinel_store::IncidentRecord> =
         serde_json::from_value(list["items"].clone()).unwrap_or_default();
@@ -1275,12 +1289,12 @@ pub async fn incident(
 ) -> Response {
     let v = match api::get_incident(State(state), Path(id)).await {
         Ok(axum::Json(v)) => v,
-        Err(e) => return fail(e),
+        Err(e) => return fail(&s, e),
     };
     let i: cloudsentinel_store::IncidentRecord = match serde_json::from_value(v["incident"].clone())
     {
         Ok(i) => i,
-        Err(e) => return fail(ApiError::Internal(e.into())),
+        Err(e) => return fail(&s, ApiError::Internal(e.into())),
     };
     let alerts: Vec<AlertRecord> = serde_json::from_value(v["alerts"].clone()).unwrap_or_default();
     let mut b = String::new();
@@ -1407,6 +1421,6 @@ pub async fn incident_update(
     .await
     {
         Ok(_) => done(&back, "Saved."),
-        Err(e) => done(&back, format!("error: {}", error_text(e).await.1)),
+        Err(e) => done(&back, format!("error: {}", error_text(e).1)),
     }
 }
