@@ -35,6 +35,13 @@
   });
   syncBulk();
 
+  // ---- confirm what cannot be undone ------------------------------------------------------
+  document.addEventListener("submit", function (e) {
+    var b = e.submitter;
+    var msg = b && b.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) e.preventDefault();
+  });
+
   // ---- raw records on demand -------------------------------------------------------------
   document.addEventListener("toggle", function (e) {
     var d = e.target;

@@ -85,10 +85,10 @@ impl Learning {
             training: Mutex::new(HashSet::new()),
         };
         for name in MODEL_NAMES {
-            if let Some(m) = store.active_model(name)? {
-                if let Err(e) = l.install(&m) {
-                    tracing::warn!(model = m.id, name, error = %e, "the active model cannot be used; running without it");
-                }
+            if let Some(m) = store.active_model(name)?
+                && let Err(e) = l.install(&m)
+            {
+                tracing::warn!(model = m.id, name, error = %e, "the active model cannot be used; running without it");
             }
         }
         Ok(l)

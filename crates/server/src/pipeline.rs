@@ -421,6 +421,7 @@ pub const DISABLED_RULES: &str = "rules.disabled";
 
 impl Pipeline {
     /// Starts the pipeline thread, resuming alert folding and incident grouping from the store.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         store: Arc<dyn Store>,
         rules: Arc<RuleSet>,

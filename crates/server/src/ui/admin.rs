@@ -800,11 +800,11 @@ async fn users_page(state: AppState, s: &Session, notice: Option<String>) -> Res
     }
     let users = match api::list_users(State(state.clone())).await {
         Ok(axum::Json(v)) => v,
-        Err(e) => return fail(&s, e),
+        Err(e) => return fail(s, e),
     };
     let keys = match api::list_api_keys(State(state)).await {
         Ok(axum::Json(v)) => v,
-        Err(e) => return fail(&s, e),
+        Err(e) => return fail(s, e),
     };
     let csrf = csrf_field(s);
     let mut b = String::from("<h1>Users &amp; API keys</h1>");
@@ -831,7 +831,7 @@ async fn users_page(state: AppState, s: &Session, notice: Option<String>) -> Res
             "<tr><td><strong>{name}</strong></td><td><form method=\"post\" action=\"/ui/users\" class=\"row\">{csrf}<input type=\"hidden\" name=\"action\" value=\"role\"><input type=\"hidden\" name=\"id\" value=\"{id}\">\
 <select name=\"role\" aria-label=\"Role of {name}\">{opts}</select><button type=\"submit\">Set</button></form></td>\
 <td>{}</td><td class=\"small\">{}</td><td class=\"row\"><form method=\"post\" action=\"/ui/users\">{csrf}<input type=\"hidden\" name=\"action\" value=\"{}\"><input type=\"hidden\" name=\"id\" value=\"{id}\"><button type=\"submit\">{}</button></form>\
-<form method=\"post\" action=\"/ui/users\">{csrf}<input type=\"hidden\" name=\"action\" value=\"delete\"><input type=\"hidden\" name=\"id\" value=\"{id}\"><button type=\"submit\" class=\"danger\">Delete</button></form></td></tr>",
+<form method=\"post\" action=\"/ui/users\">{csrf}<input type=\"hidden\" name=\"action\" value=\"delete\"><input type=\"hidden\" name=\"id\" value=\"{id}\"><button type=\"submit\" class=\"danger\" data-confirm=\"Delete user {name}? This cannot be undone.\">Delete</button></form></td></tr>",
             if disabled {
                 "<strong>disabled</strong>"
             } else {
@@ -870,7 +870,7 @@ async fn users_page(state: AppState, s: &Session, notice: Option<String>) -> Res
                 "revoked".to_string()
             } else {
                 format!(
-                    "<form method=\"post\" action=\"/ui/users\">{csrf}<input type=\"hidden\" name=\"action\" value=\"revoke\"><input type=\"hidden\" name=\"id\" value=\"{id}\"><button type=\"submit\" class=\"danger\">Revoke</button></form>"
+                    "<form method=\"post\" action=\"/ui/users\">{csrf}<input type=\"hidden\" name=\"action\" value=\"revoke\"><input type=\"hidden\" name=\"id\" value=\"{id}\"><button type=\"submit\" class=\"danger\" data-confirm=\"Revoke this key? Clients using it can no longer send events.\">Revoke</button></form>"
                 )
             }
         );

@@ -65,6 +65,7 @@ impl Session {
             .is_some_and(|r| self.caller.may(r.need))
     }
 
+    #[allow(clippy::result_large_err)] // a response, returned as is
     fn require(&self, method: &str, path: &str) -> Result<(), Response> {
         if self.can(method, path) {
             return Ok(());
@@ -340,6 +341,7 @@ fn done(to: &str, message: impl AsRef<str>) -> Response {
 }
 
 /// The fields of a posted form, after checking its form token.
+#[allow(clippy::result_large_err)] // a response, returned as is
 fn form(session: &Session, body: &Bytes) -> Result<Vec<(String, String)>, Response> {
     if body.len() > 64 * 1024 {
         return Err(crate::error::bad("form larger than 64 KiB").into_response());
@@ -526,41 +528,37 @@ async fn session_info(axum::Extension(s): axum::Extension<Session>) -> Response 
 /// shuts down (the script reconnects, renewing the session).
 async fn live(
     State(state): State<AppState>,
-    headers: HeaderMap,
     axum::Extension(_): axum::Extension<Session>,
 ) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let ttl =
         std::time::Duration::from_secs(state.config.config.auth.access_token_secs.max(1) as u64);
     let deadline = tokio::time::Instant::now() + ttl;
-    let _ = headers;
     let rx = state.live.subscribe();
     let closing = state.closing.subscribe();
     let stream =
         futures_util::stream::unfold((rx, closing), move |(mut rx, mut closing)| async move {
-            loop {
-                if *closing.borrow() {
-                    return None;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep_until(deadline) => return None,
-                    _ = closing.changed() => return None,
-                    got = rx.recv() => match got {
-                        Ok(a) => {
-                            let data = serde_json::json!({
-                                "id": a.id, "title": a.title, "level": a.level, "entity": a.entity,
-                                "status": a.status, "count": a.count,
-                                "new": a.created == a.updated,
-                            });
-                            let ev = Event::default().event("alert").data(data.to_string());
-                            return Some((Ok::<_, std::convert::Infallible>(ev), (rx, closing)));
-                        }
+            if *closing.borrow() {
+                return None;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => None,
+                _ = closing.changed() => None,
+                got = rx.recv() => {
+                    let data = match got {
+                        Ok(a) => serde_json::json!({
+                            "id": a.id, "title": a.title, "level": a.level, "entity": a.entity,
+                            "status": a.status, "count": a.count,
+                            "new": a.created == a.updated,
+                        }),
+                        // Missed some: the page refreshes all the same.
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                            let ev = Event::default().event("alert").data("{\"lagged\":true}");
-                            return Some((Ok(ev), (rx, closing)));
+                            serde_json::json!({"lagged": true})
                         }
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                    }
+                    };
+                    let ev = Event::default().event("alert").data(data.to_string());
+                    Some((Ok::<_, std::convert::Infallible>(ev), (rx, closing)))
                 }
             }
         });

@@ -1049,16 +1049,16 @@ fn activity_timeline(
     }
     svg.push_str("</svg>");
     format!(
-        "<div class=\"legend\"><span>{}</span><span><span class=\"sw al\"></span>evidence</span><span><span class=\"sw ev\"></span>other events ({} in the window{})</span><span>{}</span></div>{svg}\
+        "<div class=\"legend\"><span><span class=\"sw al\"></span>evidence</span><span><span class=\"sw ev\"></span>other events ({} in the window{})</span></div>{svg}<div class=\"axislabels\"><span>{}</span><span>{}</span></div>\
 <details><summary>The events in the window</summary>{}</details>\
 <p class=\"small\"><a href=\"/ui/events?principal={}&amp;since={}&amp;until={}\">Search these events</a></p>",
-        when(&from),
         total,
         if total as usize > around.len() {
             format!(", first {} drawn", around.len())
         } else {
             String::new()
         },
+        when(&from),
         when(&to),
         events_table(around, false),
         urlenc(&a.entity),
@@ -1074,7 +1074,7 @@ pub fn events_table(events: &[EventRow], raw_inline: bool) -> String {
         return "<p class=\"empty\">No events.</p>".into();
     }
     let mut out = String::from(
-        "<table class=\"events\"><thead><tr><th scope=\"col\">Time</th><th scope=\"col\">Operation</th><th scope=\"col\">Principal</th>\
+        "<table class=\"events\"><colgroup><col class=\"c-time\"><col class=\"c-op\"><col class=\"c-who\"><col class=\"c-src\"><col class=\"c-out\"></colgroup><thead><tr><th scope=\"col\">Time</th><th scope=\"col\">Operation</th><th scope=\"col\">Principal</th>\
 <th scope=\"col\">Source</th><th scope=\"col\">Outcome</th></tr></thead><tbody>",
     );
     for e in events {
@@ -1098,7 +1098,7 @@ pub fn events_table(events: &[EventRow], raw_inline: bool) -> String {
         let _ = write!(
             out,
             "<tr><td class=\"nowrap\">{}</td><td><strong>{}</strong> <span class=\"small muted\">{}</span></td>\
-<td>{}{}</td><td>{}<br><span class=\"small muted\">{}</span></td><td>{}</td></tr><tr class=\"rawrow\"><td colspan=\"5\">{raw}</td></tr>",
+<td>{}{}</td><td>{}<span class=\"small muted ua\" title=\"{ua}\">{ua}</span></td><td>{}</td></tr><tr class=\"rawrow\"><td colspan=\"5\">{raw}</td></tr>",
             when(&e.time),
             esc(&e.operation),
             esc(&e.service),
@@ -1108,7 +1108,6 @@ pub fn events_table(events: &[EventRow], raw_inline: bool) -> String {
                 .map(|x| format!("<br><span class=\"small muted\">{}</span>", esc(x)))
                 .unwrap_or_default(),
             esc(e.source_ip.as_deref().unwrap_or("")),
-            esc(e.user_agent.as_deref().unwrap_or("")),
             if e.success {
                 "success".to_string()
             } else {
@@ -1117,6 +1116,7 @@ pub fn events_table(events: &[EventRow], raw_inline: bool) -> String {
                     esc(e.error_code.as_deref().unwrap_or(""))
                 )
             },
+            ua = esc(e.user_agent.as_deref().unwrap_or("")),
         );
     }
     out.push_str("</tbody></table>");
@@ -1354,8 +1354,8 @@ pub async fn incident(
         for a in hits {
             let _ = write!(
                 svg,
-                "<circle cx=\"{:.1}\" cy=\"10\" r=\"6\"><title>#{} {} at {}</title></circle>",
-                x(&a.first_seen),
+                "<rect x=\"{:.1}\" y=\"3\" width=\"6\" height=\"14\" rx=\"2\"><title>#{} {} at {}</title></rect>",
+                x(&a.first_seen) - 3.0,
                 a.id,
                 esc(&a.title),
                 when(&a.first_seen)
@@ -1369,7 +1369,7 @@ pub async fn incident(
     }
     let _ = write!(
         b,
-        "</div><div class=\"legend\"><span>{}</span><span>{}</span></div></section>",
+        "</div><div class=\"axislabels\"><span>{}</span><span>{}</span></div></section>",
         when(&i.first_seen),
         when(&i.last_seen)
     );
