@@ -120,7 +120,19 @@
       .catch(function () {});
   }
 
+  // Browsers allow six connections per host over HTTP/1.1, and every open stream holds one: a
+  // page that is left, or a tab that is hidden, gives its stream back (and catches up on return).
   var source = null;
+  function disconnect() {
+    if (source) { source.close(); source = null; }
+    if (indicator) { indicator.classList.remove("on"); indicator.textContent = "paused"; }
+  }
+  window.addEventListener("pagehide", disconnect);
+  window.addEventListener("pageshow", function (e) { if (e.persisted && !source) { connect(); refresh(); } });
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) disconnect();
+    else if (!source) { connect(); refresh(); }
+  });
   function connect() {
     source = new EventSource("/ui/live");
     source.addEventListener("open", function () { if (indicator) { indicator.classList.add("on"); indicator.textContent = "live"; } });
@@ -134,8 +146,10 @@
       if (!pending) pending = setTimeout(refresh, 400);
     });
     source.addEventListener("error", function () {
+      if (!source) return;
       if (indicator) { indicator.classList.remove("on"); indicator.textContent = "reconnecting"; }
       if (source.readyState === EventSource.CLOSED) {
+        source = null;
         // The stream ends when the access token does; a plain request renews the session.
         fetch("/ui/session", { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
           .then(function (r) { if (r.status === 401) signIn(); else setTimeout(connect, 1000); })
