@@ -192,6 +192,20 @@ impl Browser {
         }
     }
 
+    /// Types keys into whatever has the focus (the page itself if nothing does).
+    fn keys(&self, text: &str) {
+        let mut actions = Vec::new();
+        for c in text.chars() {
+            actions.push(json!({"type": "keyDown", "value": c.to_string()}));
+            actions.push(json!({"type": "keyUp", "value": c.to_string()}));
+        }
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        );
+    }
+
     fn screenshot(&self, name: &str) {
         use base64::Engine;
         let png = self.cmd("GET", "/screenshot", None);
@@ -364,6 +378,28 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
         "the live stream",
         "return document.getElementById('live').classList.contains('on')",
     );
+    // The overview follows new alerts without a reload.
+    let mut eve = records("eve", 8).remove(7);
+    eve["eventID"] = json!("eve-stoplogging");
+    eve["eventTime"] = json!(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    eve["userIdentity"]["arn"] = json!("arn:aws:iam::111122223333:user/eve");
+    eve["userIdentity"]["userName"] = json!("eve");
+    let (st, v, _) = s.req_h(
+        "POST",
+        "/api/v1/ingest",
+        None,
+        Some(eve.to_string().as_bytes()),
+        &[("X-API-Key", &key)],
+    );
+    assert_eq!(st, 202, "{v}");
+    b.wait_until(
+        "the overview's high count to go up",
+        &format!(
+            "return document.querySelector('#by-level [data-level=high] .n').textContent === '{}'",
+            high + 1
+        ),
+    );
+    assert!(b.text("#top-principals").contains("eve"));
     b.no_horizontal_scroll("overview");
     b.screenshot_full("02-overview");
 
@@ -413,6 +449,15 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
     );
     b.no_horizontal_scroll("alerts");
     b.screenshot("03-alerts-live");
+    // Keyboard: "/" goes to the search box, j and k move through the alerts.
+    b.keys("/");
+    assert_eq!(b.js("return document.activeElement.id"), json!("q"));
+    b.js("document.activeElement.blur(); return true");
+    b.keys("jj");
+    assert_eq!(
+        b.js("return document.activeElement === document.querySelectorAll('[data-row-link]')[1]"),
+        json!(true)
+    );
 
     // Open it: words, explanation, ATT&CK, evidence with the raw record, entity tree.
     b.click("#queue-rows tr:first-child a[data-row-link]");
