@@ -14,8 +14,8 @@ use cloudsentinel_store::{EventQuery, EventRow};
 use serde_json::{Value, json};
 
 use super::{
-    Nav, Session, attack, csrf_field, done, error_text, esc, field, form, level_badge, page, pager,
-    pages::events_table, technique_tags, time_cell, urlenc,
+    Nav, Session, action_form, attack, csrf_field, done, error_text, esc, field, form, level_badge,
+    outcome, page, pager, pages::events_table, technique_tags, time_cell, urlenc,
 };
 use crate::error::{ApiError, bad};
 use crate::{AppState, api, blocking};
@@ -424,32 +424,21 @@ pub async fn rule_toggle(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let fields = match form(&s, &body) {
+    let fields = match action_form(&s, &body, "PATCH", "/api/v1/rules/{id}") {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Err(r) = s.require("PATCH", "/api/v1/rules/{id}") {
-        return r;
-    }
     let enabled = field(&fields, "enabled") == Some("true");
     let back = format!("/ui/rules?q={}", urlenc(&id));
-    match api::update_rule(
+    let result = api::update_rule(
         State(state),
         Extension(s.caller.clone()),
         Path(id.clone()),
         Bytes::from(json!({"enabled": enabled, "reason": "from the dashboard"}).to_string()),
     )
-    .await
-    {
-        Ok(_) => done(
-            &back,
-            format!(
-                "Rule {id} {}.",
-                if enabled { "enabled" } else { "disabled" }
-            ),
-        ),
-        Err(e) => done(&back, format!("error: {}", error_text(e).1)),
-    }
+    .await;
+    let state_word = if enabled { "enabled" } else { "disabled" };
+    outcome(&back, result, |_| format!("Rule {id} {state_word}."))
 }
 
 pub async fn coverage(
@@ -740,10 +729,7 @@ pub async fn models_action(
         }
         _ => Err(bad("unknown action")),
     };
-    match result {
-        Ok(msg) => done("/ui/models", msg),
-        Err(e) => done("/ui/models", format!("error: {}", error_text(e).1)),
-    }
+    outcome("/ui/models", result, |msg| msg)
 }
 
 // ---- audit ---------------------------------------------------------------------------------------------
@@ -892,13 +878,10 @@ pub async fn users_action(
     Extension(s): Extension<Session>,
     body: Bytes,
 ) -> Response {
-    let fields = match form(&s, &body) {
+    let fields = match action_form(&s, &body, "GET", "/api/v1/users") {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Err(r) = s.require("GET", "/api/v1/users") {
-        return r;
-    }
     let id: i64 = field(&fields, "id")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
@@ -964,10 +947,7 @@ pub async fn users_action(
         }
         _ => Err(bad("unknown action")),
     };
-    match result {
-        Ok(msg) => done("/ui/users", msg),
-        Err(e) => done("/ui/users", format!("error: {}", error_text(e).1)),
-    }
+    outcome("/ui/users", result, |msg| msg)
 }
 
 // ---- settings --------------------------------------------------------------------------------------------

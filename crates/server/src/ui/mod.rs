@@ -358,6 +358,28 @@ fn form(session: &Session, body: &Bytes) -> Result<Vec<(String, String)>, Respon
     Ok(fields)
 }
 
+/// The fields of a form that asks for the API operation `method path`: its form token checked
+/// and the user's role allowed to.
+#[allow(clippy::result_large_err)] // a response, returned as is
+fn action_form(
+    s: &Session,
+    body: &Bytes,
+    method: &str,
+    path: &str,
+) -> Result<Vec<(String, String)>, Response> {
+    let fields = form(s, body)?;
+    s.require(method, path)?;
+    Ok(fields)
+}
+
+/// Back to `to`, saying how an API call went.
+fn outcome<T>(to: &str, r: Result<T, ApiError>, ok: impl FnOnce(T) -> String) -> Response {
+    match r {
+        Ok(v) => done(to, ok(v)),
+        Err(e) => done(to, format!("error: {}", error_text(e).1)),
+    }
+}
+
 fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
     fields
         .iter()

@@ -13,8 +13,8 @@ use cloudsentinel_store::{AlertKey, AlertRecord, AlertSort, AlertStatus, EventRo
 use serde_json::{Value, json};
 
 use super::{
-    Nav, Session, age, attack, bars, csrf_field, done, error_text, esc, field, form, level_badge,
-    map, page, pager, status_badge, technique_tags, time_cell, urlenc, when,
+    Nav, Session, action_form, age, attack, bars, csrf_field, done, error_text, esc, field,
+    level_badge, map, outcome, page, pager, status_badge, technique_tags, time_cell, urlenc, when,
 };
 use crate::error::ApiError;
 use crate::{AppState, api, blocking};
@@ -563,13 +563,10 @@ pub async fn alerts_bulk(
     Extension(s): Extension<Session>,
     body: Bytes,
 ) -> Response {
-    let fields = match form(&s, &body) {
+    let fields = match action_form(&s, &body, "PATCH", "/api/v1/alerts/{id}") {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Err(r) = s.require("PATCH", "/api/v1/alerts/{id}") {
-        return r;
-    }
     let back = field(&fields, "back")
         .filter(|b| b.starts_with("/ui/alerts"))
         .unwrap_or("/ui/alerts")
@@ -1129,13 +1126,10 @@ pub async fn alert_update(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let fields = match form(&s, &body) {
+    let fields = match action_form(&s, &body, "PATCH", "/api/v1/alerts/{id}") {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Err(r) = s.require("PATCH", "/api/v1/alerts/{id}") {
-        return r;
-    }
     let mut patch = serde_json::Map::new();
     if let Some(st) = field(&fields, "status") {
         patch.insert("status".into(), json!(st));
@@ -1151,17 +1145,14 @@ pub async fn alert_update(
         patch.insert("comment".into(), json!(c));
     }
     let back = format!("/ui/alerts/{id}");
-    match api::update_alert(
+    let result = api::update_alert(
         State(state),
         Extension(s.caller.clone()),
         Path(id),
         Bytes::from(Value::Object(patch).to_string()),
     )
-    .await
-    {
-        Ok(_) => done(&back, "Saved."),
-        Err(e) => done(&back, format!("error: {}", error_text(e).1)),
-    }
+    .await;
+    outcome(&back, result, |_| "Saved.".to_string())
 }
 
 pub async fn alert_feedback(
@@ -1170,38 +1161,28 @@ pub async fn alert_feedback(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let fields = match form(&s, &body) {
+    let fields = match action_form(&s, &body, "POST", "/api/v1/alerts/{id}/feedback") {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Err(r) = s.require("POST", "/api/v1/alerts/{id}/feedback") {
-        return r;
-    }
     let verdict = field(&fields, "verdict").unwrap_or("");
     let body = json!({"verdict": verdict, "reason": field(&fields, "reason").unwrap_or("")});
     let back = format!("/ui/alerts/{id}");
-    match api::alert_feedback(
+    let result = api::alert_feedback(
         State(state),
         Extension(s.caller.clone()),
         Path(id),
         Bytes::from(body.to_string()),
     )
-    .await
-    {
-        Ok(_) => done(
-            &back,
-            format!(
-                "Marked {}{}.",
-                verdict.replace('_', " "),
-                if verdict == "true_positive" {
-                    ""
-                } else {
-                    "; the alert is closed"
-                }
-            ),
-        ),
-        Err(e) => done(&back, format!("error: {}", error_text(e).1)),
-    }
+    .await;
+    let closed = if verdict == "true_positive" {
+        ""
+    } else {
+        "; the alert is closed"
+    };
+    outcome(&back, result, |_| {
+        format!("Marked {}{closed}.", verdict.replace('_', " "))
+    })
 }
 
 // ---- incidents ---------------------------------------------------------------------------------------
@@ -1403,24 +1384,18 @@ pub async fn incident_update(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let fields = match form(&s, &body) {
+    let fields = match action_form(&s, &body, "PATCH", "/api/v1/incidents/{id}") {
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Err(r) = s.require("PATCH", "/api/v1/incidents/{id}") {
-        return r;
-    }
     let body = json!({"status": field(&fields, "status").unwrap_or("")});
     let back = format!("/ui/incidents/{id}");
-    match api::update_incident(
+    let result = api::update_incident(
         State(state),
         Extension(s.caller.clone()),
         Path(id),
         Bytes::from(body.to_string()),
     )
-    .await
-    {
-        Ok(_) => done(&back, "Saved."),
-        Err(e) => done(&back, format!("error: {}", error_text(e).1)),
-    }
+    .await;
+    outcome(&back, result, |_| "Saved.".to_string())
 }
