@@ -1594,11 +1594,38 @@ fn dashboard_sessions_expire_renew_and_end_and_forms_need_token_origin_and_role(
     );
     assert_eq!(r.location, "/ui");
 
+    // Behind a TLS proxy that says so, the cookies are Secure.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let resp = agent
+        .post(&format!("{}/ui/login", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-forwarded-proto", "https")
+        .send("username=ana&password=password-for-tests-1".as_bytes())
+        .unwrap();
+    let secure: Vec<&str> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        secure.len() == 2 && secure.iter().all(|c| c.ends_with("; Secure")),
+        "{secure:?}"
+    );
+
     // A viewer may look but not act, even with a valid form token.
     let (vic, vic_csrf) = ui_sign_in(&s, "vic");
     let page = ui(&s, "GET", &format!("/ui/alerts/{alert}"), &vic, None, None);
     assert_eq!(page.status, 200);
-    assert!(!page.body.contains("mark-fp") && !page.body.contains("status-form"));
+    assert!(
+        !page.body.contains("mark-fp")
+            && !page.body.contains("status-form")
+            && !page.body.contains("/suppress")
+    );
     let r = ui(
         &s,
         "POST",
@@ -1651,6 +1678,61 @@ fn dashboard_sessions_expire_renew_and_end_and_forms_need_token_origin_and_role(
         None,
     );
     assert!(page.body.contains("Marked false positive"), "{}", page.body);
+
+    // Suppressing from the alert's page, listed and removed on the rules page.
+    let r = ui(
+        &s,
+        "POST",
+        &format!("/ui/alerts/{alert}/suppress"),
+        &ana,
+        Some(&format!("csrf={csrf}&hours=5000&reason=x")),
+        None,
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        s.get("/api/v1/suppressions", &admin)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "5000 hours is refused"
+    );
+    let r = ui(
+        &s,
+        "POST",
+        &format!("/ui/alerts/{alert}/suppress"),
+        &ana,
+        Some(&format!(
+            "csrf={csrf}&hours=12&reason=planned+trail+migration"
+        )),
+        None,
+    );
+    assert_eq!(r.status, 303);
+    let sups = s.get("/api/v1/suppressions", &admin);
+    assert_eq!(sups["items"][0]["reason"], json!("planned trail migration"));
+    assert_eq!(sups["items"][0]["author"], json!("ana"));
+    let rules_page = ui(&s, "GET", "/ui/rules", &ana, None, None);
+    assert!(
+        rules_page.body.contains("Active suppressions (1)")
+            && rules_page.body.contains("planned trail migration")
+    );
+    let sid = sups["items"][0]["id"].as_i64().unwrap();
+    let r = ui(
+        &s,
+        "POST",
+        &format!("/ui/suppressions/{sid}"),
+        &ana,
+        Some(&format!("csrf={csrf}")),
+        None,
+    );
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        s.get("/api/v1/suppressions", &admin)["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 
     // Hunting: the CSV export has a header and a row per event, defused against formulas.
     let r = ui(

@@ -415,7 +415,63 @@ pub async fn rules(
         );
     }
     b.push_str("</tbody></table>");
+    // Active suppressions.
+    let sups = match api::list_suppressions(State(state)).await {
+        Ok(axum::Json(v)) => v["items"].as_array().cloned().unwrap_or_default(),
+        Err(e) => return fail(&s, e),
+    };
+    let can_remove = s.can("DELETE", "/api/v1/suppressions/{id}");
+    let _ = write!(
+        b,
+        "<section class=\"panel\" id=\"suppressions\"><h2>Active suppressions ({})</h2>",
+        sups.len()
+    );
+    if sups.is_empty() {
+        b.push_str(
+            "<p class=\"empty\">None. Suppress a rule for one entity from an alert's page.</p>",
+        );
+    } else {
+        b.push_str("<table><thead><tr><th>Rule</th><th>Entity</th><th>Reason</th><th>Until</th><th></th></tr></thead><tbody>");
+        for x in &sups {
+            let str_of = |k: &str| esc(x[k].as_str().unwrap_or(""));
+            let remove = if can_remove {
+                format!(
+                    "<form method=\"post\" action=\"/ui/suppressions/{}\">{}<button type=\"submit\">Remove</button></form>",
+                    x["id"],
+                    csrf_field(&s)
+                )
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                b,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{} <span class=\"small muted\">by {}</span></td><td class=\"small\">{}</td><td>{remove}</td></tr>",
+                str_of("rule_id"),
+                str_of("entity"),
+                str_of("reason"),
+                str_of("author"),
+                str_of("expires"),
+            );
+        }
+        b.push_str("</tbody></table>");
+    }
+    b.push_str("</section>");
     page(&s, "Rules", Nav::Rules, None, &b)
+}
+
+pub async fn suppression_delete(
+    State(state): State<AppState>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    if let Err(r) = action_form(&s, &body, "DELETE", "/api/v1/suppressions/{id}") {
+        return r;
+    }
+    let result = api::delete_suppression(State(state), Extension(s.caller.clone()), Path(id)).await;
+    outcome("/ui/rules#suppressions", result, |_| {
+        "Suppression removed.".to_string()
+    })
 }
 
 pub async fn rule_toggle(

@@ -95,6 +95,8 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(pages::alert).post(pages::alert_update),
         )
         .route("/ui/alerts/{id}/feedback", post(pages::alert_feedback))
+        .route("/ui/alerts/{id}/suppress", post(pages::alert_suppress))
+        .route("/ui/suppressions/{id}", post(admin::suppression_delete))
         .route("/ui/incidents", get(pages::incidents))
         .route(
             "/ui/incidents/{id}",
@@ -142,10 +144,28 @@ fn asset(body: &'static str, kind: &'static str) -> Response {
         .into_response()
 }
 
-/// Security headers on every dashboard response.
+/// Security headers on every dashboard response. Behind a TLS-terminating proxy that says so
+/// (`X-Forwarded-Proto: https`), cookies are also marked `Secure`.
 async fn headers(req: Request, next: Next) -> Response {
+    let https = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
+    if https {
+        let cookies: Vec<HeaderValue> = h
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|c| c.to_str().ok())
+            .filter_map(|c| HeaderValue::from_str(&format!("{c}; Secure")).ok())
+            .collect();
+        h.remove(header::SET_COOKIE);
+        for c in cookies {
+            h.append(header::SET_COOKIE, c);
+        }
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

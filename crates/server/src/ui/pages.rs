@@ -850,6 +850,21 @@ fn triage(b: &mut String, s: &Session, a: &AlertRecord, detail: &Value) {
             assignee = esc(a.assignee.as_deref().unwrap_or("")),
         );
     }
+    if s.can("POST", "/api/v1/suppressions") {
+        let _ = write!(
+            b,
+            "<details id=\"suppress\"><summary>Suppress this rule for this entity</summary>\
+<form method=\"post\" action=\"/ui/alerts/{id}/suppress\">{csrf}\
+<p class=\"small muted\">New matches of <code>{rule}</code> for <strong>{entity}</strong> raise no alert until it expires (events are still stored).</p>\
+<label>For (hours, at most 2160)<input type=\"text\" name=\"hours\" value=\"24\" inputmode=\"numeric\" size=\"5\"></label>\
+<label>Reason<input type=\"text\" name=\"reason\" required maxlength=\"2000\" placeholder=\"e.g. planned migration, change 4711\"></label>\
+<button type=\"submit\">Suppress</button></form></details>",
+            id = a.id,
+            csrf = csrf_field(s),
+            rule = esc(&a.rule_id),
+            entity = esc(&a.entity),
+        );
+    }
     let feedback = detail["feedback"].as_array().cloned().unwrap_or_default();
     let comments = detail["comments"].as_array().cloned().unwrap_or_default();
     if feedback.is_empty() && comments.is_empty() {
@@ -1398,4 +1413,39 @@ pub async fn incident_update(
     )
     .await;
     outcome(&back, result, |_| "Saved.".to_string())
+}
+
+pub async fn alert_suppress(
+    State(state): State<AppState>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let fields = match action_form(&s, &body, "POST", "/api/v1/suppressions") {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let back = format!("/ui/alerts/{id}");
+    let alert = match blocking(&state, move |st| st.alert(id)).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return fail(&s, ApiError::NotFound(format!("alert {id}"))),
+        Err(e) => return fail(&s, e),
+    };
+    let Some(hours) = field(&fields, "hours")
+        .and_then(|h| h.trim().parse::<u32>().ok())
+        .filter(|h| (1..=2160).contains(h))
+    else {
+        return done(&back, "error: hours: a whole number from 1 to 2160");
+    };
+    let body = json!({"rule_id": alert.rule_id, "entity": alert.entity,
+                      "reason": field(&fields, "reason").unwrap_or(""), "duration_hours": hours});
+    let result = api::create_suppression(
+        State(state),
+        Extension(s.caller.clone()),
+        Bytes::from(body.to_string()),
+    )
+    .await;
+    outcome(&back, result, |_| {
+        format!("Suppressed for {hours} hours: see Rules for active suppressions.")
+    })
 }
