@@ -814,7 +814,7 @@ pub async fn audit(
     for e in v["items"].as_array().into_iter().flatten() {
         let _ = write!(
             b,
-            "<tr><td class=\"nowrap small\">{}</td><td>{}<br><span class=\"small muted\">{}</span></td><td><code>{}</code></td><td>{}</td><td class=\"small mono\">{}</td></tr>",
+            "<tr><td class=\"nowrap small\">{}</td><td class=\"nowrap\">{}<br><span class=\"small muted\">{}</span></td><td class=\"nowrap\"><code>{}</code></td><td>{}</td><td class=\"small mono\">{}</td></tr>",
             esc(e["time"].as_str().unwrap_or("")),
             esc(e["actor"].as_str().unwrap_or("")),
             esc(e["source_ip"].as_str().unwrap_or("")),
