@@ -1530,9 +1530,19 @@ fn ui_sign_in(s: &Server, user: &str) -> (String, String) {
 #[test]
 fn dashboard_sessions_expire_renew_and_end_and_forms_need_token_origin_and_role() {
     let dir = tempfile::tempdir().unwrap();
+    // An address table that places the test records' source (TEST-NET-3) in the Netherlands.
+    let netdb = dir.path().join("netdb.tsv");
+    std::fs::write(
+        &netdb,
+        "203.0.113.0\t203.0.113.255\t64500\tNL\tTEST-NET-3\n",
+    )
+    .unwrap();
     let s = Server::start(
         dir.path(),
-        &[("CLOUDSENTINEL_AUTH__ACCESS_TOKEN_SECS", "2")],
+        &[
+            ("CLOUDSENTINEL_AUTH__ACCESS_TOKEN_SECS", "2"),
+            ("CLOUDSENTINEL_DETECTION__NETDB", netdb.to_str().unwrap()),
+        ],
         &[],
     );
     let admin = s.admin();
@@ -1678,6 +1688,15 @@ fn dashboard_sessions_expire_renew_and_end_and_forms_need_token_origin_and_role(
         None,
     );
     assert!(page.body.contains("Marked false positive"), "{}", page.body);
+
+    // The overview's map places the alert's source by the address table.
+    let overview = ui(&s, "GET", "/ui?range=90d", &ana, None, None);
+    assert!(
+        overview.body.contains("class=\"dot\"")
+            && overview.body.contains("NL: 1 alert from 1 address"),
+        "{}",
+        overview.body
+    );
 
     // Suppressing from the alert's page, listed and removed on the rules page.
     let r = ui(

@@ -647,6 +647,11 @@ fn urldec(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// "1 alert", "2 alerts".
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `2026-11-22 14:03:27Z`.
 pub fn when(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%SZ").to_string()

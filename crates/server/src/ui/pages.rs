@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use super::{
     Nav, Session, action_form, age, attack, bars, csrf_field, done, error_text, esc, field,
-    level_badge, map, outcome, page, pager, status_badge, technique_tags, time_cell, urlenc, when,
+    level_badge, map, outcome, page, pager, plural, status_badge, technique_tags, time_cell,
+    urlenc, when,
 };
 use crate::error::ApiError;
 use crate::{AppState, api, blocking};
@@ -257,8 +258,10 @@ fn locate(
                 lon,
                 count: alerts,
                 label: format!(
-                    "{}: {alerts} alerts from {addrs} addresses",
-                    String::from_utf8_lossy(&c)
+                    "{}: {} from {}",
+                    String::from_utf8_lossy(&c),
+                    plural(alerts, "alert", "alerts"),
+                    plural(addrs as u64, "address", "addresses")
                 ),
             })
         })
@@ -292,7 +295,8 @@ fn series_chart(points: &[(DateTime<Utc>, u64)], class: &str, what: &str, bucket
     }
     let _ = write!(
         out,
-        "<text x=\"2\" y=\"10\">at most {max} {what} per bar</text></svg>"
+        "<text x=\"2\" y=\"10\">at most {} per bar</text></svg>",
+        plural(max, what.trim_end_matches('s'), what)
     );
     out
 }
