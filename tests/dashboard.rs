@@ -517,10 +517,10 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
     b.goto(&format!("{}/ui/alerts", s.base));
     b.type_into("#q", "mallory");
     b.click("#apply");
-    b.find("#queue-total");
-    assert_eq!(
-        b.js("return document.querySelector('#queue-total').dataset.total"),
-        json!("0")
+    b.wait_until(
+        "the filtered queue, empty",
+        "return location.search.includes('q=mallory') \
+         && document.querySelector('#queue-total').dataset.total === '0'",
     );
     b.js("document.getElementById('status').value = 'all'; return true");
     b.click("#apply");

@@ -43,6 +43,21 @@ mod pages;
 const CSS: &str = include_str!("../../assets/ui.css");
 const JS: &str = include_str!("../../assets/ui.js");
 
+/// Changes with the stylesheet and script, so that browsers fetch new ones after an upgrade
+/// (they are cached for an hour).
+const ASSETS_VERSION: u64 = fnv1a(CSS.as_bytes()) ^ fnv1a(JS.as_bytes()).rotate_left(1);
+
+const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    h
+}
+
 /// The signed-in user of a dashboard request.
 #[derive(Clone)]
 pub struct Session {
@@ -485,7 +500,7 @@ fn login_form(
     let html = format!(
         "<!doctype html><html lang=\"en\" data-theme=\"{theme}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Sign in · CloudSentinel</title>\
-<link rel=\"stylesheet\" href=\"/ui/static/ui.css\"></head><body><main class=\"login\">\
+<link rel=\"stylesheet\" href=\"/ui/static/ui.css?v={v:x}\"></head><body><main class=\"login\">\
 <div class=\"panel\"><h1><span class=\"brand\">Cloud<span>Sentinel</span></span></h1>{note}\
 <form method=\"post\" action=\"/ui/login\"><input type=\"hidden\" name=\"next\" value=\"{next}\">\
 <label>User name<input type=\"text\" name=\"username\" id=\"username\" autocomplete=\"username\" required autofocus value=\"{user}\"></label>\
@@ -494,6 +509,7 @@ fn login_form(
 <p class=\"muted small\">Same accounts and roles as the API. <a href=\"/docs\">API documentation</a></p></main></body></html>",
         next = esc(next),
         user = esc(username),
+        v = ASSETS_VERSION,
     );
     (status, axum::response::Html(html)).into_response()
 }
@@ -774,7 +790,7 @@ pub fn page(s: &Session, title: &str, nav: Nav, live: Option<&str>, body: &str) 
     let html = format!(
         "<!doctype html><html lang=\"en\" data-theme=\"{theme}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · CloudSentinel</title>\
-<link rel=\"stylesheet\" href=\"/ui/static/ui.css\"><script src=\"/ui/static/ui.js\" defer></script></head>\
+<link rel=\"stylesheet\" href=\"/ui/static/ui.css?v={v:x}\"><script src=\"/ui/static/ui.js?v={v:x}\" defer></script></head>\
 <body{live_attr}><a class=\"skip\" href=\"#main\">Skip to content</a>\
 <header class=\"top\"><a class=\"brand\" href=\"/ui\">Cloud<span>Sentinel</span></a>\
 <span class=\"live\" id=\"live\" aria-live=\"polite\">{live_label}</span><span class=\"spacer\"></span>\
@@ -791,6 +807,7 @@ pub fn page(s: &Session, title: &str, nav: Nav, live: Option<&str>, body: &str) 
         role = s.role.as_str(),
         dark = s.theme == "dark",
         csrf = csrf_field(s),
+        v = ASSETS_VERSION,
     );
     axum::response::Html(html).into_response()
 }
