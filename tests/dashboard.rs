@@ -496,6 +496,35 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
         .parse()
         .unwrap();
 
+    // A colleague's comment through the API shows up on the open page, without a reload, and
+    // without touching the half-typed reason.
+    b.wait_until(
+        "the live stream",
+        "return document.getElementById('live').classList.contains('on')",
+    );
+    b.js("window.__noReload = 'still here'; return true");
+    b.type_into("#reason", "half-typed");
+    let (st, v, _) = s.req(
+        "PATCH",
+        &format!("/api/v1/alerts/{alert_id}"),
+        Some(&admin),
+        Some(
+            json!({"comment": "seen this before: the platform team rotates trails"})
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(st, 200, "{v}");
+    b.wait_until(
+        "the comment on the page",
+        "return document.getElementById('history').textContent.includes('rotates trails')",
+    );
+    assert_eq!(b.js("return window.__noReload"), json!("still here"));
+    assert_eq!(
+        b.js("return document.getElementById('reason').value"),
+        json!("half-typed")
+    );
+
     // Mark it a false positive, with a reason.
     b.type_into(
         "#reason",

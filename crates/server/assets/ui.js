@@ -139,9 +139,14 @@
     source.addEventListener("alert", function (e) {
       var a;
       try { a = JSON.parse(e.data); } catch (err) { return; }
+      // One alert's page follows that alert only; the lists follow them all.
+      var only = liveMode.indexOf("alert:") === 0 ? liveMode.slice(6) : null;
+      if (only !== null && String(a.id) !== only && !a.lagged) return;
       if (a.new) {
         fresh[String(a.id)] = true;
         announce("New " + a.level + " alert: " + a.title + " — " + a.entity);
+      } else if (only !== null) {
+        announce("This alert was changed: " + a.status + (a.count ? ", " + a.count + " events" : ""));
       }
       if (!pending) pending = setTimeout(refresh, 400);
     });

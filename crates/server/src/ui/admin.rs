@@ -612,6 +612,7 @@ pub async fn coverage(
                 } else {
                     esc(name)
                 },
+                id = esc(&id),
             );
         }
         b.push_str("</section>");

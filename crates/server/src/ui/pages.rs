@@ -650,7 +650,7 @@ pub async fn alert(
     let _ = write!(
         b,
         "<p class=\"small\"><a href=\"/ui/alerts\">← Alerts</a></p><div class=\"row\">{}<h1 id=\"alert-title\">{}</h1></div>\
-<p class=\"row\">{} <span class=\"kind\">{} alert</span> <span class=\"muted\">#{}</span>{}{}</p>",
+<p class=\"row\" id=\"alert-state\" data-region>{} <span class=\"kind\">{} alert</span> <span class=\"muted\">#{}</span>{}{}</p>",
         level_badge(a.level),
         esc(&a.title),
         status_badge(a.status),
@@ -816,7 +816,13 @@ pub async fn alert(
         a.count,
         events_table(&evidence, true)
     );
-    page(&s, &format!("Alert #{}", a.id), Nav::Alerts, None, &b)
+    page(
+        &s,
+        &format!("Alert #{}", a.id),
+        Nav::Alerts,
+        Some(&format!("alert:{}", a.id)),
+        &b,
+    )
 }
 
 /// Feedback, status, assignment, comments.
@@ -871,10 +877,12 @@ fn triage(b: &mut String, s: &Session, a: &AlertRecord, detail: &Value) {
     }
     let feedback = detail["feedback"].as_array().cloned().unwrap_or_default();
     let comments = detail["comments"].as_array().cloned().unwrap_or_default();
+    // Live: another analyst's verdict or comment shows up here (the forms above are left alone).
+    b.push_str("<div id=\"history\" data-region>");
     if feedback.is_empty() && comments.is_empty() {
         b.push_str("<p class=\"muted small\">No verdicts or comments yet.</p>");
     } else {
-        b.push_str("<h3>History</h3><ul id=\"history\">");
+        b.push_str("<h3>History</h3><ul>");
         for f in &feedback {
             let _ = write!(
                 b,
@@ -904,7 +912,7 @@ fn triage(b: &mut String, s: &Session, a: &AlertRecord, detail: &Value) {
         }
         b.push_str("</ul>");
     }
-    b.push_str("</section>");
+    b.push_str("</div></section>");
 }
 
 /// Resources an event's original record names: CloudTrail's `resources` and the names,
