@@ -384,6 +384,7 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
     eve["eventTime"] = json!(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
     eve["userIdentity"]["arn"] = json!("arn:aws:iam::111122223333:user/eve");
     eve["userIdentity"]["userName"] = json!("eve");
+    eve["userIdentity"]["accessKeyId"] = json!("AKIAEVEEXAMPLE000001");
     let (st, v, _) = s.req_h(
         "POST",
         "/api/v1/ingest",
@@ -420,6 +421,7 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
     attack["eventTime"] = json!(now);
     attack["userIdentity"]["arn"] = json!("arn:aws:iam::111122223333:user/mallory");
     attack["userIdentity"]["userName"] = json!("mallory");
+    attack["userIdentity"]["accessKeyId"] = json!("AKIAMALLORYEXAMPLE01");
     attack["sourceIPAddress"] = json!("198.51.100.77");
     let (st, v, _) = s.req_h(
         "POST",
