@@ -25,8 +25,9 @@ use cloudsentinel_learn::anomaly::{RULE_ID, TrainParams};
 use cloudsentinel_learn::behaviour::Settings;
 use cloudsentinel_learn::feedback::{self, AlertFacts};
 use cloudsentinel_learn::metrics::auc;
-use cloudsentinel_learn::offline::{self, Owned};
+use cloudsentinel_learn::offline;
 use cloudsentinel_sim::{SimConfig, generate, stealth_attacks};
+use cloudsentinel_store::EventRow;
 use serde_json::json;
 
 use super::eval::EvalArgs;
@@ -40,8 +41,8 @@ fn scenario_end() -> chrono::DateTime<Utc> {
 }
 
 struct Labelled {
-    history: Vec<Owned>,
-    test: Vec<Owned>,
+    history: Vec<EventRow>,
+    test: Vec<EventRow>,
     benign_test_events: usize,
     attack_ids: HashMap<String, usize>,
     stories: Vec<cloudsentinel_sim::Story>,
@@ -127,7 +128,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         } = &mut data;
         let mut take = |e: cloudsentinel_core::Event, attack: bool| {
             if e.time < test_from {
-                history.push(Owned::of_event(&e));
+                history.push(EventRow::unstored(&e));
                 return;
             }
             if !attack {
@@ -136,7 +137,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             for m in &rules.detect(&e).matches {
                 alerts.add_match(m, &e);
             }
-            test.push(Owned::of_event(&e));
+            test.push(EventRow::unstored(&e));
         };
         decode_records(&benign.records, "sim", &mut |e| {
             if !skip.contains(e.id.as_str()) {

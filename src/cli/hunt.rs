@@ -17,7 +17,8 @@ use cloudsentinel_detect::sigma::CorrelationInput;
 use cloudsentinel_ingest::{DecodeError, DecodeStats, Item};
 use cloudsentinel_learn::anomaly::TrainParams;
 use cloudsentinel_learn::behaviour::Settings;
-use cloudsentinel_learn::offline::{self, Owned};
+use cloudsentinel_learn::offline;
+use cloudsentinel_store::EventRow;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_FAILED, EXIT_OK, exit_usage, load_rules, usage_or};
@@ -114,7 +115,7 @@ pub struct HuntOutcome {
     /// Of those, how many arrived earlier in event time than one already fed (unordered input).
     pub late_correlation_inputs: usize,
     /// Every event as the behavioural detectors read it (empty unless asked for).
-    pub observed: Vec<Owned>,
+    pub observed: Vec<EventRow>,
     pub stats: DecodeStats,
     pub files: usize,
     pub errors: Vec<DecodeError>,
@@ -127,7 +128,7 @@ struct WorkerOut {
     alerts: Folder,
     stats: DecodeStats,
     errors: Vec<DecodeError>,
-    observed: Vec<Owned>,
+    observed: Vec<EventRow>,
 }
 
 /// What workers tell the correlation thread.
@@ -273,7 +274,7 @@ pub fn hunt_files(
                             match item {
                                 Item::Event(ev) => {
                                     if observe {
-                                        out.observed.push(Owned::of_event(&ev));
+                                        out.observed.push(EventRow::unstored(&ev));
                                     }
                                     let d = rules.detect(&ev);
                                     for m in &d.matches {
@@ -527,7 +528,7 @@ fn read_history(
     files: &[PathBuf],
     threads: usize,
     hint: Option<cloudsentinel_core::Provider>,
-) -> Vec<Owned> {
+) -> Vec<EventRow> {
     let empty = cloudsentinel_detect::RuleSetBuilder::new().build();
     hunt_files(
         &empty,
@@ -543,8 +544,8 @@ fn read_history(
 
 /// Runs the behavioural detectors; returns their signals and a line saying what they did.
 fn behaviour(
-    history: Option<Vec<Owned>>,
-    input: Vec<Owned>,
+    history: Option<Vec<EventRow>>,
+    input: Vec<EventRow>,
     rate: f64,
     netdb: Option<std::sync::Arc<cloudsentinel_learn::netdb::NetDb>>,
 ) -> (Vec<cloudsentinel_core::Signal>, String) {

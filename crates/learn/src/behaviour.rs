@@ -147,8 +147,7 @@ pub struct Observation<'a> {
     pub success: bool,
 }
 
-/// The stored row, the row about to be stored and [`crate::offline::Owned`] name the same
-/// columns alike.
+/// The stored row and the row about to be stored name the same columns alike.
 macro_rules! observation {
     ($r:expr) => {
         Observation {
@@ -169,7 +168,6 @@ macro_rules! observation {
         }
     };
 }
-pub(crate) use observation;
 
 impl<'a> Observation<'a> {
     pub fn of_row(r: &'a NewEvent) -> Observation<'a> {

@@ -3,57 +3,11 @@
 //! the history (or of the input itself), then every scored input event checked against the
 //! threshold. The same baselines, model and signals as the service's pipeline.
 
-use chrono::{DateTime, Utc};
-use cloudsentinel_core::{Event, Signal};
+use cloudsentinel_core::Signal;
+use cloudsentinel_store::EventRow;
 
 use crate::anomaly::{self, AnomalyModel, MAX_TRAINING_VECTORS, TrainParams};
 use crate::behaviour::{Baselines, DIMS, Features, Observation, Scored, Settings};
-
-/// An event as the behavioural detectors read it, owned, so that a large input can be kept and
-/// sorted by time cheaply (a few hundred bytes, where the decoded event keeps its raw record).
-#[derive(Debug, Clone)]
-pub struct Owned {
-    pub id: String,
-    pub time: DateTime<Utc>,
-    pub provider: &'static str,
-    pub account: Option<String>,
-    pub region: Option<String>,
-    /// The entity ([`Event::entity`]), named as the store names it.
-    pub principal: String,
-    pub actor_name: Option<String>,
-    pub access_key: Option<String>,
-    pub source_ip: Option<String>,
-    pub user_agent: Option<String>,
-    pub service: String,
-    pub operation: String,
-    pub read_only: Option<bool>,
-    pub success: bool,
-}
-
-impl Owned {
-    pub fn of_event(e: &Event) -> Owned {
-        Owned {
-            id: e.id.clone(),
-            time: e.time,
-            provider: e.provider.as_str(),
-            account: e.account.clone(),
-            region: e.region.clone(),
-            principal: e.entity(),
-            actor_name: e.actor.name.clone(),
-            access_key: e.actor.access_key_id.clone(),
-            source_ip: e.source_ip.clone(),
-            user_agent: e.user_agent.clone(),
-            service: e.action.service.clone(),
-            operation: e.action.operation.clone(),
-            read_only: e.action.read_only,
-            success: e.outcome.success,
-        }
-    }
-
-    pub fn view(&self) -> Observation<'_> {
-        crate::behaviour::observation!(self)
-    }
-}
 
 /// One scored input event.
 #[derive(Debug, Clone)]
@@ -67,7 +21,7 @@ pub struct ScoredEvent {
 /// What a run found.
 pub struct Outcome {
     /// The input, sorted by (time, id).
-    pub input: Vec<Owned>,
+    pub input: Vec<EventRow>,
     pub scored: Vec<ScoredEvent>,
     pub signals: Vec<Signal>,
     pub model: AnomalyModel,
@@ -77,7 +31,7 @@ pub struct Outcome {
 }
 
 /// Sorts by time, then id, so that a replay is the same whatever order the files came in.
-pub fn sort(events: &mut [Owned]) {
+pub fn sort(events: &mut [EventRow]) {
     events.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
 }
 
@@ -85,8 +39,8 @@ pub fn sort(events: &mut [Owned]) {
 /// vectors (or the input's when there is no history), and scores the input. Errors when there
 /// are too few scored events to train on, saying how many there were.
 pub fn detect(
-    history: Option<Vec<Owned>>,
-    mut input: Vec<Owned>,
+    history: Option<Vec<EventRow>>,
+    mut input: Vec<EventRow>,
     settings: Settings,
     params: &TrainParams,
     netdb: Option<std::sync::Arc<crate::netdb::NetDb>>,
@@ -112,7 +66,7 @@ pub fn detect(
     if let Some(mut h) = history {
         sort(&mut h);
         for o in &h {
-            if let Scored::Features(x) = baselines.observe(&o.view()) {
+            if let Scored::Features(x) = baselines.observe(&Observation::of_stored(o)) {
                 keep(&x.values, &mut training);
             }
         }
@@ -121,7 +75,7 @@ pub fn detect(
     let mut features: Vec<(usize, Features)> = Vec::new();
     let mut learning = 0usize;
     for (i, o) in input.iter().enumerate() {
-        match baselines.observe(&o.view()) {
+        match baselines.observe(&Observation::of_stored(o)) {
             Scored::Features(x) => {
                 if !has_history {
                     keep(&x.values, &mut training);
@@ -137,7 +91,12 @@ pub fn detect(
     for (index, x) in features {
         let score = model.score(&x.values);
         if score >= model.threshold {
-            signals.push(anomaly::signal(&input[index].view(), &x, score, &model));
+            signals.push(anomaly::signal(
+                &Observation::of_stored(&input[index]),
+                &x,
+                score,
+                &model,
+            ));
         }
         scored.push(ScoredEvent {
             index,

@@ -117,6 +117,33 @@ pub struct EventRow {
     pub raw: Option<serde_json::Value>,
 }
 
+impl EventRow {
+    /// The row of an event that is read but not stored (offline hunting): no original record,
+    /// and `ingested` is when it was read.
+    pub fn unstored(e: &Event) -> EventRow {
+        EventRow {
+            id: e.id.clone(),
+            time: e.time,
+            ingested: Utc::now(),
+            provider: e.provider.as_str().to_string(),
+            kind: e.kind.as_str().to_string(),
+            account: e.account.clone(),
+            region: e.region.clone(),
+            principal: e.entity(),
+            actor_name: e.actor.name.clone(),
+            access_key: e.actor.access_key_id.clone(),
+            source_ip: e.source_ip.clone(),
+            user_agent: e.user_agent.clone(),
+            service: e.action.service.clone(),
+            operation: e.action.operation.clone(),
+            read_only: e.action.read_only,
+            success: e.outcome.success,
+            error_code: e.outcome.error_code.clone(),
+            raw: None,
+        }
+    }
+}
+
 /// Where an alert is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
