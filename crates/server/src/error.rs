@@ -44,30 +44,23 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code, message, details) = match self {
+impl ApiError {
+    /// The status, the machine-readable code, the message and any details. An internal error is
+    /// logged here and answered with a generic message.
+    pub fn parts(self) -> (StatusCode, &'static str, String, Option<serde_json::Value>) {
+        match self {
             ApiError::BadRequest(m, d) => (StatusCode::BAD_REQUEST, "bad_request", m, d),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m, None),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m, None),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, None),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m, None),
-            ApiError::TooManyRequests {
+            ApiError::TooManyRequests { message, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
                 message,
-                retry_after,
-            } => {
-                let mut r = (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    Json(json!({"error": "too_many_requests", "message": message})),
-                )
-                    .into_response();
-                r.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from_str(&retry_after.to_string()).expect("digits"),
-                );
-                return r;
-            }
+                None,
+            ),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m, None),
             ApiError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "internal error");
@@ -78,12 +71,28 @@ impl IntoResponse for ApiError {
                     None,
                 )
             }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            _ => None,
         };
+        let (status, code, message, details) = self.parts();
         let mut body = json!({"error": code, "message": message});
         if let Some(d) = details {
             body["details"] = d;
         }
         let mut r = (status, Json(body)).into_response();
+        if let Some(wait) = retry_after {
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_str(&wait.to_string()).expect("digits"),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -424,23 +424,8 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// The status and message of an API error, for a page or a flash.
 fn error_text(e: ApiError) -> (StatusCode, String) {
-    match e {
-        ApiError::BadRequest(m, _) => (StatusCode::BAD_REQUEST, m),
-        ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
-        ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
-        ApiError::NotFound(m) => (StatusCode::NOT_FOUND, format!("not found: {m}")),
-        ApiError::Conflict(m) => (StatusCode::CONFLICT, m),
-        ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, m),
-        ApiError::TooManyRequests { message, .. } => (StatusCode::TOO_MANY_REQUESTS, message),
-        ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m),
-        ApiError::Internal(e) => {
-            tracing::error!(error = format!("{e:#}"), "internal error");
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal error; the server log has the details".into(),
-            )
-        }
-    }
+    let (status, _, message, _) = e.parts();
+    (status, message)
 }
 
 /// An error as a page in the frame, with its status.
@@ -452,8 +437,9 @@ pub fn error_page(s: &Session, e: ApiError) -> Response {
         Nav::Overview,
         None,
         &format!(
-            "<h1>{}</h1><div class=\"flash error\" role=\"alert\">{}</div><p><a href=\"javascript:history.back()\">Back</a> · <a href=\"/ui\">Overview</a></p>",
+            "<h1>{} {}</h1><div class=\"flash error\" role=\"alert\">{}</div><p><a href=\"/ui\">Overview</a> · <a href=\"/ui/alerts\">Alerts</a></p>",
             status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
             esc(&msg)
         ),
     );
