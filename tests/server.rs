@@ -1764,6 +1764,32 @@ fn dashboard_sessions_expire_renew_and_end_and_forms_need_token_origin_and_role(
     );
     assert_eq!(lines.len(), 2, "{}", r.body);
     assert!(lines[1].contains("StopLogging") && lines[1].contains("ui-7"));
+    // The hunt form takes UTC times as typed, and says when one is not a time.
+    let r = ui(
+        &s,
+        "GET",
+        "/ui/events?since=2026-11-20T10:00&until=2026-11-20T11:00&operation=StopLogging&q=",
+        &ana,
+        None,
+        None,
+    );
+    assert!(r.body.contains("Matching events: 1."), "{}", r.body);
+    let r = ui(
+        &s,
+        "GET",
+        "/ui/events?since=2026-11-20T10:01",
+        &ana,
+        None,
+        None,
+    );
+    assert!(r.body.contains("Matching events: 0."), "{}", r.body);
+    let r = ui(&s, "GET", "/ui/events?since=yesterday", &ana, None, None);
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("since=yesterday: expected a time like"),
+        "{}",
+        r.body
+    );
     // Errors are pages that say what is wrong.
     let r = ui(&s, "GET", "/ui/alerts?kind=worm", &ana, None, None);
     assert_eq!(r.status, 400);

@@ -1271,32 +1271,37 @@ const KNOWN_EVENT_PARAMS: &[&str] = &[
     "offset",
 ];
 
-pub async fn search_events(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<Value>> {
+/// An event search from query parameters (the API's and the dashboard's).
+pub(crate) fn event_query(q: &BTreeMap<String, String>) -> ApiResult<EventQuery> {
     if let Some(k) = q.keys().find(|k| !KNOWN_EVENT_PARAMS.contains(&k.as_str())) {
         return Err(bad(format!(
             "unknown query parameter {k}; known: {}",
             KNOWN_EVENT_PARAMS.join(", ")
         )));
     }
-    let query = EventQuery {
-        since: time_param(&q, "since")?,
-        until: time_param(&q, "until")?,
-        principal: text_param(&q, "principal")?,
-        account: text_param(&q, "account")?,
-        source_ip: text_param(&q, "source_ip")?,
-        service: text_param(&q, "service")?,
-        operation: text_param(&q, "operation")?,
+    Ok(EventQuery {
+        since: time_param(q, "since")?,
+        until: time_param(q, "until")?,
+        principal: text_param(q, "principal")?,
+        account: text_param(q, "account")?,
+        source_ip: text_param(q, "source_ip")?,
+        service: text_param(q, "service")?,
+        operation: text_param(q, "operation")?,
         success: match q.get("outcome").map(String::as_str) {
             None | Some("") => None,
             Some("success") => Some(true),
             Some("failure") => Some(false),
             Some(o) => return Err(bad(format!("outcome={o}: expected success or failure"))),
         },
-        text: text_param(&q, "q")?,
+        text: text_param(q, "q")?,
         with_raw: q.get("raw").is_some_and(|v| v == "true" || v == "1"),
-        limit: num(&q, "limit", 100)?.clamp(1, 1000) as u32,
-        offset: num(&q, "offset", 0)?,
-    };
+        limit: num(q, "limit", 100)?.clamp(1, 1000) as u32,
+        offset: num(q, "offset", 0)?,
+    })
+}
+
+pub async fn search_events(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<Value>> {
+    let query = event_query(&q)?;
     let (limit, offset) = (query.limit, query.offset);
     let page = blocking(&state, move |s| s.events(&query)).await?;
     Ok(Json(

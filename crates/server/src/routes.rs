@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use crate::api;
 use crate::auth::{Caller, Need, Role};
 use crate::error::ApiError;
+use crate::ui::esc;
 use crate::{AppState, blocking};
 
 /// One route of the API.
@@ -870,13 +871,6 @@ pub fn openapi() -> Value {
 
 async fn openapi_handler() -> impl IntoResponse {
     axum::Json(openapi())
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// The API documentation as one self-contained page (nothing loaded from elsewhere).

@@ -58,37 +58,23 @@ fn form_time(q: &BTreeMap<String, String>, key: &str) -> Result<Option<DateTime<
     )))
 }
 
+/// The form's search as the API's: empty fields dropped, times as RFC 3339.
 fn event_query(q: &BTreeMap<String, String>, limit: u32) -> Result<EventQuery, ApiError> {
-    let text = |k: &str| -> Result<Option<String>, ApiError> {
-        match q.get(k).map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            Some(v) if v.len() > 512 => Err(bad(format!("{k}: longer than 512 characters"))),
-            Some(v) => Ok(Some(v.to_string())),
-            None => Ok(None),
+    let mut p = BTreeMap::new();
+    for (k, v) in q {
+        let v = v.trim();
+        if v.is_empty() {
+            continue;
         }
-    };
-    Ok(EventQuery {
-        since: form_time(q, "since")?,
-        until: form_time(q, "until")?,
-        principal: text("principal")?,
-        account: text("account")?,
-        source_ip: text("source_ip")?,
-        service: text("service")?,
-        operation: text("operation")?,
-        success: match q.get("outcome").map(String::as_str) {
-            None | Some("") => None,
-            Some("success") => Some(true),
-            Some("failure") => Some(false),
-            Some(o) => return Err(bad(format!("outcome={o}: expected success or failure"))),
-        },
-        text: text("q")?,
-        with_raw: false,
-        limit,
-        offset: q
-            .get("offset")
-            .map(|o| o.parse::<u64>().map_err(|_| bad("offset: a number")))
-            .transpose()?
-            .unwrap_or(0),
-    })
+        let v = match k.as_str() {
+            "since" | "until" => form_time(q, k)?.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            _ => v.to_string(),
+        };
+        p.insert(k.clone(), v);
+    }
+    p.insert("limit".into(), limit.to_string());
+    p.remove("raw");
+    api::event_query(&p)
 }
 
 fn kept_params(q: &BTreeMap<String, String>) -> String {
@@ -146,7 +132,7 @@ pub async fn events(
     let keep = kept_params(&q);
     let _ = write!(
         b,
-        "<div class=\"row between\"><p class=\"muted small\" id=\"events-total\">{} events match.</p>\
+        "<div class=\"row between\"><p class=\"muted small\" id=\"events-total\">Matching events: {}.</p>\
 <a class=\"button\" id=\"export-csv\" href=\"/ui/events.csv?{}\" download>Export CSV (up to {CSV_MAX})</a></div>",
         found.total,
         esc(&keep)

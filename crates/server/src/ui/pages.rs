@@ -460,7 +460,7 @@ pub async fn alerts(
     }
     let _ = write!(
         b,
-        "<p class=\"muted small\" id=\"queue-total\" data-total=\"{0}\">{0} alerts match.</p>",
+        "<p class=\"muted small\" id=\"queue-total\" data-total=\"{0}\">Matching alerts: {0}.</p>",
         page_data.total
     );
     if page_data.items.is_empty() {
