@@ -516,20 +516,14 @@ async fn login(
 ) -> Response {
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let username = field(&fields, "username").unwrap_or("").to_string();
-    let password = field(&fields, "password").unwrap_or("").to_string();
     let next = safe_next(field(&fields, "next").unwrap_or("/ui")).to_string();
     let th = theme(&cookies(&headers));
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let json = serde_json::json!({"username": username, "password": password}).to_string();
+    // The API's sign-in reads the same form (and ignores `next`).
     match crate::api::login(
         State(Arc::clone(&state)),
         axum::Extension(ClientAddr(Some(peer.ip().to_string()))),
-        h,
-        Bytes::from(json),
+        headers,
+        body,
     )
     .await
     {
