@@ -16,7 +16,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use cloudsentinel_core::{Level, Provider};
 use cloudsentinel_store::{
-    AlertKey, AlertQuery, AlertSort, AlertStatus, EventQuery, IncidentRecord, Verdict,
+    AlertKey, AlertQuery, AlertRecord, AlertSort, AlertStatus, CommentRecord, EventQuery, EventRow,
+    FeedbackRecord, IncidentRecord, Verdict,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -893,11 +894,24 @@ pub async fn list_alerts(State(state): State<AppState>, Query(q): Q) -> ApiResul
 /// Events shown as evidence on an alert page at most.
 const EVIDENCE_SHOWN: usize = 25;
 
-pub async fn get_alert(
-    State(state): State<AppState>,
-    Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
-    let alert = blocking(&state, move |s| s.alert(id))
+/// Everything about one alert: what `GET /api/v1/alerts/{id}` answers and its page shows.
+pub(crate) struct AlertDetail {
+    pub alert: AlertRecord,
+    /// The rule that raised it, while it is loaded.
+    pub rule: Option<cloudsentinel_detect::RuleMeta>,
+    /// The first [`EVIDENCE_SHOWN`] evidence events, with their original records.
+    pub evidence: Vec<EventRow>,
+    /// The principal's events from an hour before to an hour after.
+    pub around_from: DateTime<Utc>,
+    pub around_to: DateTime<Utc>,
+    pub around: cloudsentinel_store::Page<EventRow>,
+    pub comments: Vec<CommentRecord>,
+    pub feedback: Vec<FeedbackRecord>,
+    pub incident: Option<IncidentRecord>,
+}
+
+pub(crate) async fn alert_detail(state: &AppState, id: i64) -> ApiResult<AlertDetail> {
+    let alert = blocking(state, move |s| s.alert(id))
         .await?
         .ok_or_else(|| not_found(format!("alert {id}")))?;
     let ids: Vec<String> = alert
@@ -907,13 +921,13 @@ pub async fn get_alert(
         .cloned()
         .collect();
     let within = (alert.first_seen, alert.last_seen);
-    let evidence = blocking(&state, move |s| s.events_by_id(&ids, within, true)).await?;
+    let evidence = blocking(state, move |s| s.events_by_id(&ids, within, true)).await?;
     let (from, to) = (
         alert.first_seen - Duration::hours(1),
         alert.last_seen + Duration::hours(1),
     );
     let principal = alert.entity.clone();
-    let surrounding = blocking(&state, move |s| {
+    let around = blocking(state, move |s| {
         s.events(&EventQuery {
             since: Some(from),
             until: Some(to),
@@ -923,31 +937,45 @@ pub async fn get_alert(
         })
     })
     .await?;
-    let comments = blocking(&state, move |s| s.comments(id)).await?;
-    let feedback = blocking(&state, move |s| s.feedback(Some(id))).await?;
+    let comments = blocking(state, move |s| s.comments(id)).await?;
+    let feedback = blocking(state, move |s| s.feedback(Some(id))).await?;
     let incident = match alert.incident_id {
-        Some(iid) => blocking(&state, move |s| s.incident(iid)).await?,
+        Some(iid) => blocking(state, move |s| s.incident(iid)).await?,
         None => None,
     };
-    let rule = state.rules.rule(&alert.rule_id).map(|m| {
+    Ok(AlertDetail {
+        rule: state.rules.rule(&alert.rule_id).cloned(),
+        alert,
+        evidence,
+        around_from: from,
+        around_to: to,
+        around,
+        comments,
+        feedback,
+        incident,
+    })
+}
+
+pub async fn get_alert(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    let d = alert_detail(&state, id).await?;
+    let rule = d.rule.as_ref().map(|m| {
         json!({"id": m.id, "title": m.title, "description": m.description, "remedy": m.remedy,
                "false_positives": m.false_positives, "source": m.source, "level": m.level,
                "techniques": m.techniques, "tactics": m.tactics})
     });
-    let remedy = state
-        .rules
-        .rule(&alert.rule_id)
-        .and_then(|m| m.remedy.clone());
     Ok(Json(json!({
-        "alert": alert,
-        "explanation": alert.explanation,
-        "remedy": remedy,
+        "alert": d.alert,
+        "explanation": d.alert.explanation,
+        "remedy": d.rule.as_ref().and_then(|m| m.remedy.clone()),
         "rule": rule,
-        "evidence": evidence,
-        "surrounding_activity": {"from": from, "to": to, "total": surrounding.total, "events": surrounding.items},
-        "comments": comments,
-        "feedback": feedback,
-        "incident": incident,
+        "evidence": d.evidence,
+        "surrounding_activity": {"from": d.around_from, "to": d.around_to, "total": d.around.total, "events": d.around.items},
+        "comments": d.comments,
+        "feedback": d.feedback,
+        "incident": d.incident,
     })))
 }
 

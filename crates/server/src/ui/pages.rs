@@ -633,19 +633,12 @@ pub async fn alert(
     Extension(s): Extension<Session>,
     Path(id): Path<i64>,
 ) -> Response {
-    let detail = match api::get_alert(State(state.clone()), Path(id)).await {
-        Ok(axum::Json(v)) => v,
+    let detail = match api::alert_detail(&state, id).await {
+        Ok(d) => d,
         Err(e) => return fail(&s, e),
     };
-    let a: AlertRecord = match serde_json::from_value(detail["alert"].clone()) {
-        Ok(a) => a,
-        Err(e) => return fail(&s, ApiError::Internal(e.into())),
-    };
-    let evidence: Vec<EventRow> =
-        serde_json::from_value(detail["evidence"].clone()).unwrap_or_default();
-    let around: Vec<EventRow> =
-        serde_json::from_value(detail["surrounding_activity"]["events"].clone())
-            .unwrap_or_default();
+    let a = &detail.alert;
+    let (evidence, around) = (&detail.evidence, &detail.around.items);
     let mut b = String::new();
     let _ = write!(
         b,
@@ -714,33 +707,30 @@ pub async fn alert(
         let _ = write!(
             b,
             "<p>Part of <a href=\"/ui/incidents/{inc}\">incident #{inc}</a>{}.</p>",
-            detail["incident"]["title"]
-                .as_str()
-                .map(|t| format!(": {}", esc(t)))
+            detail
+                .incident
+                .as_ref()
+                .map(|i| format!(": {}", esc(&i.title)))
                 .unwrap_or_default()
         );
     }
     b.push_str("</section>");
     // Rule, techniques, remedy.
     b.push_str("<section class=\"panel\" id=\"rule\"><h2>Detection</h2>");
-    if let Some(rule) = detail["rule"].as_object() {
+    if let Some(rule) = &detail.rule {
         let _ = write!(
             b,
             "<dl class=\"kv\"><dt>Rule</dt><dd>{} <code>{}</code></dd><dt>Source</dt><dd>{}</dd></dl>",
-            esc(rule.get("title").and_then(Value::as_str).unwrap_or("")),
+            esc(&rule.title),
             esc(&a.rule_id),
-            esc(rule.get("source").and_then(Value::as_str).unwrap_or(""))
+            esc(&rule.source)
         );
-        if let Some(d) = rule.get("description").and_then(Value::as_str) {
+        if let Some(d) = &rule.description {
             let _ = write!(b, "<p>{}</p>", esc(d));
         }
-        if let Some(fp) = rule
-            .get("false_positives")
-            .and_then(Value::as_array)
-            .filter(|v| !v.is_empty())
-        {
+        if !rule.false_positives.is_empty() {
             b.push_str("<h3>Known false positives</h3><ul>");
-            for f in fp.iter().filter_map(Value::as_str) {
+            for f in &rule.false_positives {
                 let _ = write!(b, "<li>{}</li>", esc(f));
             }
             b.push_str("</ul>");
@@ -784,7 +774,7 @@ pub async fn alert(
         b.push_str("<li class=\"muted\">none mapped</li>");
     }
     b.push_str("</ul>");
-    if let Some(remedy) = detail["remedy"].as_str() {
+    if let Some(remedy) = detail.rule.as_ref().and_then(|r| r.remedy.as_deref()) {
         let _ = write!(
             b,
             "<h3>Remedy</h3><p id=\"remedy\">{}</p>",
@@ -793,12 +783,12 @@ pub async fn alert(
     }
     b.push_str("</section>");
     // Triage.
-    triage(&mut b, &s, &a, &detail);
+    triage(&mut b, &s, a, &detail);
     // Entity view.
     let _ = write!(
         b,
         "<section class=\"panel\" id=\"entity\"><h2>Entity</h2>{}</section>",
-        entity_tree(&a, &evidence, &around)
+        entity_tree(a, evidence, around)
     );
     b.push_str("</div>");
     // Timeline of the principal around it.
@@ -806,7 +796,7 @@ pub async fn alert(
         b,
         "<section class=\"panel\" id=\"timeline\"><h2>{}'s activity around it</h2>{}</section>",
         esc(&a.entity),
-        activity_timeline(&a, &evidence, &around, &detail)
+        activity_timeline(a, evidence, around, &detail)
     );
     // Evidence.
     let _ = write!(
@@ -814,7 +804,7 @@ pub async fn alert(
         "<section class=\"panel\" id=\"evidence\"><h2>Evidence ({} of {} events)</h2>{}</section>",
         evidence.len(),
         a.count,
-        events_table(&evidence, true)
+        events_table(evidence, true)
     );
     page(
         &s,
@@ -826,7 +816,7 @@ pub async fn alert(
 }
 
 /// Feedback, status, assignment, comments.
-fn triage(b: &mut String, s: &Session, a: &AlertRecord, detail: &Value) {
+fn triage(b: &mut String, s: &Session, a: &AlertRecord, detail: &api::AlertDetail) {
     b.push_str("<section class=\"panel\" id=\"triage\"><h2>Triage</h2>");
     if s.can("POST", "/api/v1/alerts/{id}/feedback") {
         let _ = write!(
@@ -875,39 +865,34 @@ fn triage(b: &mut String, s: &Session, a: &AlertRecord, detail: &Value) {
             entity = esc(&a.entity),
         );
     }
-    let feedback = detail["feedback"].as_array().cloned().unwrap_or_default();
-    let comments = detail["comments"].as_array().cloned().unwrap_or_default();
+    let (feedback, comments) = (&detail.feedback, &detail.comments);
     // Live: another analyst's verdict or comment shows up here (the forms above are left alone).
     b.push_str("<div id=\"history\" data-region>");
     if feedback.is_empty() && comments.is_empty() {
         b.push_str("<p class=\"muted small\">No verdicts or comments yet.</p>");
     } else {
         b.push_str("<h3>History</h3><ul>");
-        for f in &feedback {
+        for f in feedback {
             let _ = write!(
                 b,
                 "<li><strong>{}</strong> by {} <span class=\"muted small\">{}</span>{}</li>",
-                esc(f["verdict"]
-                    .as_str()
-                    .unwrap_or("")
-                    .replace('_', " ")
-                    .as_str()),
-                esc(f["author"].as_str().unwrap_or("")),
-                esc(f["time"].as_str().unwrap_or("")),
-                f["reason"]
-                    .as_str()
-                    .filter(|r| !r.is_empty())
-                    .map(|r| format!(": {}", esc(r)))
-                    .unwrap_or_default()
+                f.verdict.as_str().replace('_', " "),
+                esc(&f.author),
+                when(&f.time),
+                if f.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", esc(&f.reason))
+                }
             );
         }
-        for c in &comments {
+        for c in comments {
             let _ = write!(
                 b,
                 "<li>{} <span class=\"muted small\">{}</span>: {}</li>",
-                esc(c["author"].as_str().unwrap_or("")),
-                esc(c["time"].as_str().unwrap_or("")),
-                esc(c["text"].as_str().unwrap_or(""))
+                esc(&c.author),
+                when(&c.time),
+                esc(&c.text)
             );
         }
         b.push_str("</ul>");
@@ -1028,21 +1013,9 @@ fn activity_timeline(
     a: &AlertRecord,
     evidence: &[EventRow],
     around: &[EventRow],
-    detail: &Value,
+    detail: &api::AlertDetail,
 ) -> String {
-    let from = detail["surrounding_activity"]["from"]
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(a.first_seen - Duration::hours(1));
-    let to = detail["surrounding_activity"]["to"]
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or(a.last_seen + Duration::hours(1));
-    let total = detail["surrounding_activity"]["total"]
-        .as_u64()
-        .unwrap_or(0);
+    let (from, to, total) = (detail.around_from, detail.around_to, detail.around.total);
     let span = (to - from).num_seconds().max(1) as f64;
     let x =
         |t: &DateTime<Utc>| ((*t - from).num_seconds() as f64 / span * 1000.0).clamp(0.0, 1000.0);
