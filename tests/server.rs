@@ -1705,27 +1705,21 @@ fn dashboard_sessions_expire_renew_and_end_and_forms_need_token_origin_and_role(
             .unwrap()
             .len()
     };
-    let r = ui(
-        &s,
-        "POST",
-        &format!("/ui/alerts/{alert}/suppress"),
-        &ana,
-        Some(&format!("csrf={csrf}&hours=5000&reason=x")),
-        None,
-    );
-    assert_eq!(r.status, 303);
+    let suppress = |form: &str| {
+        let path = format!("/ui/alerts/{alert}/suppress");
+        ui(
+            &s,
+            "POST",
+            &path,
+            &ana,
+            Some(&format!("csrf={csrf}&{form}")),
+            None,
+        )
+        .status
+    };
+    assert_eq!(suppress("hours=5000&reason=x"), 303);
     assert_eq!(suppressions(), 0, "5000 hours is refused");
-    let r = ui(
-        &s,
-        "POST",
-        &format!("/ui/alerts/{alert}/suppress"),
-        &ana,
-        Some(&format!(
-            "csrf={csrf}&hours=12&reason=planned+trail+migration"
-        )),
-        None,
-    );
-    assert_eq!(r.status, 303);
+    assert_eq!(suppress("hours=12&reason=planned+trail+migration"), 303);
     let sups = s.get("/api/v1/suppressions", &admin);
     assert_eq!(sups["items"][0]["reason"], json!("planned trail migration"));
     assert_eq!(sups["items"][0]["author"], json!("ana"));
