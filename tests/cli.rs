@@ -209,7 +209,7 @@ fn hunt_exit_codes() {
     let (out, _, stderr) = run(bin().args(["hunt", "--format", "yaml", "x"]));
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     let (out, _, stderr) = run(bin().args(["hunt", "/nonexistent/logs"]));
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("/nonexistent/logs"), "{stderr}");
     let (out, _, _) = run(bin()
         .args(["hunt", "--rules", "/nonexistent/rules"])
@@ -605,4 +605,140 @@ fn hunt_learns_baselines_from_history_and_raises_explained_anomaly_alerts() {
         stderr.contains("anomaly: not run:") && stderr.contains("too few"),
         "{stderr}"
     );
+}
+
+/// Guards the false all-clear: a hunt that read nothing says so and fails, instead of printing
+/// "no alerts".
+#[test]
+fn hunt_that_reads_no_event_fails_and_says_what_it_looked_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (out, stdout, stderr) = run(bin().args(["hunt", "--no-anomaly"]).arg(&empty));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stdout.contains("no alerts"), "{stdout}");
+    assert!(
+        stderr.contains("no input files found") && stderr.contains("empty"),
+        "{stderr}"
+    );
+    // Files, but nothing in them that is an event.
+    let blank = dir.path().join("blank.jsonl");
+    std::fs::write(&blank, "\n\n").unwrap();
+    let (out, stdout, stderr) = run(bin().args(["hunt", "--no-anomaly"]).arg(&blank));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("no event could be read from 1 files") && stderr.contains("blank.jsonl"),
+        "{stderr}"
+    );
+}
+
+/// Guards the finding that hunt's output carried attacker-controlled text unescaped: formula
+/// cells in CSV, terminal escapes in the table and in warnings.
+#[test]
+fn hunt_output_defuses_formulas_and_terminal_escapes() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = dir.path().join("evil.jsonl");
+    let record = serde_json::json!({
+        "eventVersion": "1.08", "eventTime": "2024-07-30T21:31:21Z",
+        "eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging",
+        "eventID": "=HYPERLINK(\"http://x\")", "awsRegion": "us-east-1",
+        "sourceIPAddress": "203.0.113.9", "recipientAccountId": "+123",
+        "userIdentity": {"type": "IAMUser", "userName": "=cmd|' /C calc'!A0\u{1b}[2J", "accountId": "@SUM(1)"}
+    });
+    // The second record is refused, and the reason quotes the attacker's text.
+    let broken = r#"{"eventVersion":"1.08","eventTime":"\u001b]0;pwned\u0007","eventSource":"s3.amazonaws.com","eventName":"X","eventID":"e2"}"#;
+    std::fs::write(&evil, format!("{record}\n{broken}\n")).unwrap();
+    let hunt = |format: &str| {
+        run(bin()
+            .args([
+                "hunt",
+                "--no-builtin",
+                "--no-anomaly",
+                "--format",
+                format,
+                "--rules",
+            ])
+            .arg(testdata("rules"))
+            .arg(&evil))
+    };
+    let (out, csv, _) = hunt("csv");
+    assert!(out.status.success());
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let row = rows.records().next().expect("one alert").unwrap();
+    for cell in row.iter() {
+        assert!(
+            !cell.starts_with(['=', '+', '-', '@']),
+            "formula cell {cell:?} in\n{csv}"
+        );
+        assert!(!cell.contains('\u{1b}'), "escape in cell {cell:?}");
+    }
+    assert!(row.iter().any(|c| c.starts_with("'=cmd|")), "{csv}");
+    let (out, table, stderr) = hunt("table");
+    assert!(out.status.success());
+    for text in [&table, &stderr] {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "raw escape in:\n{text}"
+        );
+    }
+    assert!(table.contains("=cmd|' /C calc'!A0\\u{1b}[2J"), "{table}");
+    assert!(
+        stderr.contains("warning: skipped") && stderr.contains("\\u{1b}"),
+        "{stderr}"
+    );
+}
+
+/// Guards "a single 1 GiB line in a small .gz file takes hunt to 2.2 GB": the line is a
+/// skipped record and memory stays near the configured limits.
+#[test]
+fn hunt_reads_a_huge_gzip_line_as_a_bad_record_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.json.gz");
+    {
+        let f = std::fs::File::create(&path).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+        let good = std::fs::read_to_string(testdata("cloudtrail/attack_story.jsonl")).unwrap();
+        let first = good.lines().next().unwrap();
+        writeln!(gz, "{first}").unwrap();
+        gz.write_all(b"{\"eventName\":\"").unwrap();
+        let chunk = vec![b'A'; 1 << 20];
+        for _ in 0..512 {
+            gz.write_all(&chunk).unwrap();
+        }
+        gz.write_all(b"\"}\n").unwrap();
+        writeln!(gz, "{first}").unwrap();
+        gz.finish().unwrap();
+    }
+    // The child's peak memory, from the kernel, through Python's getrusage.
+    let script = "import resource,subprocess,sys\n\
+        p=subprocess.run(sys.argv[1:],capture_output=True,text=True)\n\
+        sys.stdout.write(p.stderr)\n\
+        print('exit', p.returncode)\n\
+        print('maxrss_kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)";
+    let (out, stdout, stderr) = run(Command::new("python3")
+        .args([
+            "-c",
+            script,
+            env!("CARGO_BIN_EXE_cloudsentinel"),
+            "hunt",
+            "--no-anomaly",
+            "--threads",
+            "1",
+        ])
+        .arg(&path));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("exit 0"), "{stdout}");
+    assert!(
+        stdout.contains("longer than the limit of 4194304 bytes"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 events read, 1 skipped"), "{stdout}");
+    let rss: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss_kib "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("maxrss line");
+    // 512 MiB of input; the reader holds at most a 64 MiB window plus one record's limit.
+    assert!(rss < 300 * 1024, "peak RSS {rss} KiB");
 }

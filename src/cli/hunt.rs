@@ -10,11 +10,12 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use cloudsentinel_core::text::{csv_safe, printable};
 use cloudsentinel_core::{Alert, Level};
 use cloudsentinel_detect::RuleSet;
 use cloudsentinel_detect::alert::Folder;
 use cloudsentinel_detect::sigma::CorrelationInput;
-use cloudsentinel_ingest::{DecodeError, DecodeStats, Item};
+use cloudsentinel_ingest::{DEFAULT_MAX_RECORD_BYTES, DecodeError, DecodeStats, Item, ReadOptions};
 use cloudsentinel_learn::anomaly::TrainParams;
 use cloudsentinel_learn::behaviour::Settings;
 use cloudsentinel_learn::offline;
@@ -98,6 +99,10 @@ pub struct HuntArgs {
     /// An AS table (iptoasn.com's ip2asn-v4.tsv) for the AS and country features.
     #[arg(long, value_name = "PATH")]
     pub netdb: Option<PathBuf>,
+    /// Longest record read, in bytes: a longer line, array element or document is reported as
+    /// a skipped record and never held in memory whole.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_RECORD_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
+    pub max_record_bytes: u64,
 }
 
 pub fn parse_level(s: &str) -> Result<Level, String> {
@@ -216,7 +221,7 @@ pub fn hunt_files(
     files: &[PathBuf],
     threads: usize,
     window_secs: i64,
-    hint: Option<cloudsentinel_core::Provider>,
+    read: ReadOptions,
     progress: &ProgressBar,
     observe: bool,
 ) -> HuntOutcome {
@@ -269,7 +274,7 @@ pub fn hunt_files(
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(unit) = units.get(i) else { break };
-                        cloudsentinel_ingest::decode_unit(unit, hint, &mut |item| {
+                        cloudsentinel_ingest::decode_unit(unit, read, &mut |item| {
                             out.stats.count(&item);
                             match item {
                                 Item::Event(ev) => {
@@ -349,10 +354,18 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     let files = match cloudsentinel_ingest::discover(&args.paths) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(exit_usage());
+            eprintln!("error: {}", printable(&e.to_string()));
+            return Ok(EXIT_FAILED);
         }
     };
+    if files.is_empty() {
+        // Nothing to read is no all-clear.
+        eprintln!(
+            "error: no input files found in {} (hidden files are skipped)",
+            looked_at(&args.paths)
+        );
+        return Ok(EXIT_FAILED);
+    }
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -400,12 +413,17 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let hint = args.format_hint.map(FormatHint::provider);
+    let read = ReadOptions {
+        hint,
+        max_record_bytes: args.max_record_bytes as usize,
+        ..ReadOptions::default()
+    };
     let mut outcome = hunt_files(
         &rules,
         &files,
         threads,
         args.dedup_window,
-        hint,
+        read,
         &progress,
         !args.no_anomaly,
     );
@@ -416,7 +434,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         let history = if history_files.is_empty() {
             None
         } else {
-            Some(read_history(&history_files, threads, hint))
+            Some(read_history(&history_files, threads, read))
         };
         let (signals, note) = behaviour(
             history,
@@ -443,6 +461,23 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         .filter(|a| args.min_level.is_none_or(|min| a.level >= min))
         .collect();
 
+    if outcome.stats.events == 0 {
+        // No event read is no all-clear: say what was looked at, and why nothing came of it.
+        if !args.quiet {
+            for e in outcome.errors.iter().take(20) {
+                eprintln!("warning: skipped {}", printable(&e.to_string()));
+            }
+        }
+        eprintln!(
+            "error: no event could be read from {} files in {} ({} records skipped, {} digest files, {} insight events)",
+            outcome.files,
+            looked_at(&args.paths),
+            outcome.stats.errors,
+            outcome.stats.digests,
+            outcome.stats.insights
+        );
+        return Ok(EXIT_FAILED);
+    }
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
@@ -454,7 +489,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
 
     if !args.quiet {
         for e in outcome.errors.iter().take(20) {
-            eprintln!("warning: skipped {e}");
+            eprintln!("warning: skipped {}", printable(&e.to_string()));
         }
         if outcome.stats.errors as usize > outcome.errors.len().min(20) {
             eprintln!(
@@ -515,27 +550,27 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             outcome.late_correlation_inputs
         );
     }
-    // A run that could read nothing at all failed.
-    if outcome.stats.events == 0 && outcome.stats.errors > 0 {
-        eprintln!("error: no event could be read from the input");
-        return Ok(EXIT_FAILED);
-    }
     Ok(EXIT_OK)
 }
 
+/// The paths given, for an error message.
+fn looked_at(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths
+        .iter()
+        .map(|p| printable(&p.display().to_string()).into_owned())
+        .collect();
+    shown.join(", ")
+}
+
 /// The events of the `--baseline` history, as the behavioural detectors read them.
-fn read_history(
-    files: &[PathBuf],
-    threads: usize,
-    hint: Option<cloudsentinel_core::Provider>,
-) -> Vec<EventRow> {
+fn read_history(files: &[PathBuf], threads: usize, read: ReadOptions) -> Vec<EventRow> {
     let empty = cloudsentinel_detect::RuleSetBuilder::new().build();
     hunt_files(
         &empty,
         files,
         threads,
         3600,
-        hint,
+        read,
         &ProgressBar::hidden(),
         true,
     )
@@ -610,7 +645,9 @@ pub fn write_alerts(out: &mut dyn Write, format: Format, alerts: &[&Alert]) -> a
                 "explanation",
             ])?;
             for a in alerts {
-                w.write_record([
+                // Log fields are attacker input: no cell may start a spreadsheet formula or carry a
+                // terminal escape.
+                let cells = [
                     a.first_seen.to_rfc3339(),
                     a.last_seen.to_rfc3339(),
                     a.level.to_string(),
@@ -623,7 +660,8 @@ pub fn write_alerts(out: &mut dyn Write, format: Format, alerts: &[&Alert]) -> a
                     a.count.to_string(),
                     a.event_ids.join(";"),
                     a.explanation.clone(),
-                ])?;
+                ];
+                w.write_record(cells.iter().map(|c| csv_safe(&printable(c)).into_owned()))?;
             }
             w.flush()?;
         }
@@ -631,24 +669,31 @@ pub fn write_alerts(out: &mut dyn Write, format: Format, alerts: &[&Alert]) -> a
             if alerts.is_empty() {
                 writeln!(out, "no alerts")?;
             }
+            // Log fields are attacker input: no terminal escapes or forged lines reach the
+            // screen.
             for a in alerts {
                 writeln!(
                     out,
                     "{:<13} {}  {}  [{}]",
                     a.level.as_str().to_uppercase(),
                     a.first_seen.format("%Y-%m-%d %H:%M:%S"),
-                    a.title,
-                    a.techniques.join(", ")
+                    printable(&a.title),
+                    printable(&a.techniques.join(", "))
                 )?;
                 writeln!(
                     out,
                     "              entity: {}   account: {}   count: {}",
-                    a.entity,
-                    a.account.as_deref().unwrap_or("-"),
+                    printable(&a.entity),
+                    printable(a.account.as_deref().unwrap_or("-")),
                     a.count
                 )?;
-                writeln!(out, "              why: {}", a.explanation)?;
-                let shown: Vec<&str> = a.event_ids.iter().take(5).map(String::as_str).collect();
+                writeln!(out, "              why: {}", printable(&a.explanation))?;
+                let shown: Vec<String> = a
+                    .event_ids
+                    .iter()
+                    .take(5)
+                    .map(|id| printable(id).into_owned())
+                    .collect();
                 let more = a.event_ids.len().saturating_sub(5);
                 writeln!(
                     out,

@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub mod raw;
+pub mod text;
 pub use raw::RawRecord;
 
 /// Bytes read from a source, with their origin.

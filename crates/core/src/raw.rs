@@ -103,14 +103,27 @@ impl<'de> Visitor<'de> for TopVisitor<'de> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Field>, A::Error> {
-        let mut fields = Vec::with_capacity(24);
+        let mut fields: Vec<Field> = Vec::with_capacity(24);
         while let Some(key) = map.next_key_seed(KeySeed(self.0))? {
             let raw: &'de RawValue = map.next_value()?;
             let start = offset_in(self.0, raw.get());
-            let tag = match &key {
-                Key::Span(r) => tag_of(&self.0[r.clone()]),
-                Key::Owned(k) => tag_of(k),
+            let name = match &key {
+                Key::Span(r) => &self.0[r.clone()],
+                Key::Owned(k) => k,
             };
+            let tag = tag_of(name);
+            // A repeated key would be read one way by the index (first) and another by a
+            // full parse (last): what is detected and what is shown must be the same record.
+            let repeated = fields.iter().any(|f| {
+                f.tag == tag
+                    && match &f.key {
+                        Key::Span(r) => &self.0[r.clone()] == name,
+                        Key::Owned(k) => &**k == name,
+                    }
+            });
+            if repeated {
+                return Err(de::Error::custom(format!("duplicate key {name:?}")));
+            }
             fields.push(Field {
                 key,
                 tag,
@@ -122,10 +135,108 @@ impl<'de> Visitor<'de> for TopVisitor<'de> {
     }
 }
 
+/// Deepest nesting of objects and arrays accepted in a record (JSON parsers commonly stop at
+/// 128; audit records nest a dozen levels at most).
+pub const MAX_DEPTH: usize = 100;
+
+/// One pass over a JSON text for what a syntax check lets through but a full parse refuses:
+/// nesting past [`MAX_DEPTH`], numbers that overflow a float, lone surrogate escapes. The text
+/// is assumed to be otherwise valid JSON (the parse that follows checks that).
+fn check_text(text: &str) -> Result<(), String> {
+    let b = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() {
+                    match b[i] {
+                        b'"' => break,
+                        b'\\' => {
+                            if b.get(i + 1) == Some(&b'u') {
+                                let unit = hex4(b, i + 2);
+                                match unit {
+                                    Some(0xD800..=0xDBFF) => {
+                                        let low = if b.get(i + 6) == Some(&b'\\')
+                                            && b.get(i + 7) == Some(&b'u')
+                                        {
+                                            hex4(b, i + 8)
+                                        } else {
+                                            None
+                                        };
+                                        if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                                            return Err(format!(
+                                                "lone surrogate escape at byte {i}"
+                                            ));
+                                        }
+                                        i += 12;
+                                        continue;
+                                    }
+                                    Some(0xDC00..=0xDFFF) => {
+                                        return Err(format!("lone surrogate escape at byte {i}"));
+                                    }
+                                    _ => i += 6,
+                                }
+                                continue;
+                            }
+                            i += 2;
+                            continue;
+                        }
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Err(format!("nested deeper than {MAX_DEPTH} levels at byte {i}"));
+                }
+                i += 1;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = i;
+                let mut exponent = false;
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    exponent |= matches!(b[i], b'e' | b'E');
+                    i += 1;
+                }
+                let token = &text[start..i];
+                if (exponent || token.len() > 300)
+                    && !token.parse::<f64>().is_ok_and(f64::is_finite)
+                {
+                    return Err(format!(
+                        "number {token:.40} at byte {start} is out of range"
+                    ));
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+fn hex4(b: &[u8], at: usize) -> Option<u32> {
+    let digits = b.get(at..at + 4)?;
+    let s = std::str::from_utf8(digits).ok()?;
+    u32::from_str_radix(s, 16).ok()
+}
+
 impl RawRecord {
     /// Indexes a JSON object. Fails when the text is not valid JSON or not an object.
+    ///
+    /// Also refused, so that every stored record can be read back and shown exactly as it was
+    /// detected on: a repeated top-level key, nesting deeper than [`MAX_DEPTH`], a number
+    /// outside the range of a 64-bit float, and a lone UTF-16 surrogate escape.
     pub fn parse(text: impl Into<Box<str>>) -> Result<RawRecord, NotAnObject> {
         let text: Box<str> = text.into();
+        check_text(&text).map_err(NotAnObject)?;
         let fields = {
             let mut de = serde_json::Deserializer::from_str(&text);
             let fields = de.deserialize_map(TopVisitor(&text)).map_err(|e| {
@@ -301,6 +412,56 @@ impl PartialEq for RawRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Guards the "stored evidence that cannot be read back" finding: every record accepted
+    /// must parse back into the same value that is shown.
+    #[test]
+    fn records_that_could_not_be_read_back_are_refused_with_the_reason() {
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(200), "]".repeat(200));
+        let err = RawRecord::parse(deep).unwrap_err().to_string();
+        assert!(err.contains("nested deeper than 100"), "{err}");
+        let err = RawRecord::parse(r#"{"n":1e400}"#).unwrap_err().to_string();
+        assert!(
+            err.contains("number 1e400") && err.contains("out of range"),
+            "{err}"
+        );
+        let err = RawRecord::parse(r#"{"n":-1E+999}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("out of range"), "{err}");
+        let err = RawRecord::parse(r#"{"s":"a\ud800b"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lone surrogate"), "{err}");
+        let err = RawRecord::parse(r#"{"s":"\udc00"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lone surrogate"), "{err}");
+        let err = RawRecord::parse(r#"{"eventName":"A","x":1,"eventName":"B"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate key \"eventName\""), "{err}");
+        let err = RawRecord::parse(r#"{"k\u0065y":1,"key":2}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("duplicate key"),
+            "an escaped repeat is a repeat: {err}"
+        );
+        // What stays accepted: a proper surrogate pair, big but finite numbers, 100 levels,
+        // brackets and escapes inside strings, repeated keys in different objects.
+        let fine = [
+            r#"{"s":"\ud83d\ude00","n":1.5e308,"m":-12345678901234567890123,"t":"[[[{\"\\"}"#
+                .to_string(),
+            format!("{{\"a\":{}1{}}}", "[".repeat(99), "]".repeat(99)),
+            r#"{"a":{"k":1},"b":{"k":2}}"#.to_string(),
+        ];
+        for text in fine {
+            let r = RawRecord::parse(text.clone()).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let back: Value = serde_json::from_str(r.text()).expect("reads back");
+            assert!(back.is_object());
+        }
+    }
 
     #[test]
     fn fields_are_found_without_parsing_the_tree() {

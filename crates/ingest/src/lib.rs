@@ -27,6 +27,6 @@ pub mod gcp;
 pub mod reader;
 
 pub use reader::{
-    DecodeError, DecodeStats, Item, Unit, decode_bytes, decode_file, decode_reader, decode_unit,
-    discover, plan_units,
+    DEFAULT_MAX_RECORD_BYTES, DecodeError, DecodeStats, Item, ReadOptions, Unit, decode_bytes,
+    decode_file, decode_reader, decode_unit, discover, plan_units,
 };

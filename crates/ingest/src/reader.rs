@@ -6,6 +6,11 @@
 //! - **document**: one (possibly huge, possibly pretty-printed) JSON document or array, or several
 //!   concatenated documents. `{"Records": [...]}` and top-level arrays are streamed record by
 //!   record; a syntax error ends that file and is reported with its line and column.
+//!
+//! Memory stays bounded whatever the input ([`ReadOptions`]): gzip is undone once (a gzip
+//! stream inside a gzip stream is not unpacked again), and one record (a line, an array
+//! element, a whole document) longer than `max_record_bytes` is reported as a bad record
+//! instead of being held in memory.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read};
@@ -21,6 +26,42 @@ use crate::formats::{self, Hint, Shape};
 /// Inputs up to this size (after decompression) are read whole and parsed from memory, which is
 /// faster; larger ones are streamed.
 const IN_MEMORY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Records longer than this many bytes are refused by default (CloudTrail caps an event at
+/// 256 KB, Cloud Logging an entry at 256 KB; Azure records are smaller still).
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
+
+/// How an input is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Restrict format detection to one provider.
+    pub hint: Hint,
+    /// Longest record accepted, in bytes: a longer line, array element or document is
+    /// reported as a bad record and never held in memory whole.
+    pub max_record_bytes: usize,
+    /// Undo gzip when the input starts with gzip's magic bytes. Off for input that was
+    /// decompressed already (an HTTP body), so that gzip inside gzip is not unpacked again.
+    pub decompress: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            hint: None,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            decompress: true,
+        }
+    }
+}
+
+impl From<Hint> for ReadOptions {
+    fn from(hint: Hint) -> Self {
+        ReadOptions {
+            hint,
+            ..ReadOptions::default()
+        }
+    }
+}
 
 /// One thing found in the input.
 #[derive(Debug)]
@@ -74,6 +115,9 @@ impl DecodeStats {
 struct Emitter<'a> {
     origin: Origin,
     hint: Hint,
+    max_record: usize,
+    /// Bytes read since the last record, when streaming from a reader (see [`Capped`]).
+    since_record: Option<std::rc::Rc<std::cell::Cell<usize>>>,
     record_index: u64,
     line: Option<u64>,
     sink: &'a mut dyn FnMut(Item),
@@ -94,7 +138,18 @@ impl Emitter<'_> {
         self.record_index += 1;
     }
 
+    /// A record or line too long to take in, reported and skipped.
+    fn too_long(&mut self, len: usize) {
+        let max = self.max_record;
+        self.skip(format!(
+            "record of {len} bytes is longer than the limit of {max} bytes"
+        ));
+    }
+
     fn record(&mut self, record: RawRecord, kind: LogKind) {
+        if let Some(c) = &self.since_record {
+            c.set(0);
+        }
         match formats::normalize(record, kind) {
             Ok(ev) => (self.sink)(Item::Event(Box::new(ev))),
             Err(reason) => self.error(reason),
@@ -133,6 +188,12 @@ impl Emitter<'_> {
 
     /// The JSON text of one element of a top-level array or Records list.
     fn element_text(&mut self, text: String) {
+        if let Some(c) = &self.since_record {
+            c.set(0);
+        }
+        if text.len() > self.max_record {
+            return self.too_long(text.len());
+        }
         match RawRecord::parse(text) {
             Ok(r) => self.element(r),
             Err(e) => self.skip(e.to_string()),
@@ -141,6 +202,9 @@ impl Emitter<'_> {
 
     /// One top-level JSON text (a line, or a whole document).
     fn top_text(&mut self, text: &str) {
+        if text.len() > self.max_record && !text.starts_with('[') {
+            return self.too_long(text.len());
+        }
         if text.starts_with('[') {
             match cloudtrail::parse_array(text) {
                 Ok(items) => {
@@ -281,16 +345,134 @@ fn stream_documents<'de, R: serde_json::de::Read<'de>>(
             }
         }
         if let Err(e) = TopLevel(emitter).deserialize(&mut de) {
-            let reason = if e.is_eof() {
+            let reason = if e.is_io() {
+                format!("{e}; the rest of this input was not read")
+            } else if e.is_eof() {
                 format!("truncated input: {e}")
             } else {
                 format!("invalid JSON: {e}")
             };
-            emitter.line = None;
             emitter.error(reason);
             return;
         }
     }
+}
+
+/// How one line was read by [`read_line_capped`].
+enum Line {
+    /// End of input.
+    End,
+    /// A whole line (with its newline, if any) is in the buffer.
+    Whole,
+    /// The line is longer than the cap: the buffer holds its first `cap` bytes and the reader
+    /// stands right after them.
+    Overlong,
+}
+
+/// `read_until(b'\n')` that never holds more than `cap` bytes of one line.
+fn read_line_capped<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    cap: usize,
+) -> std::io::Result<Line> {
+    loop {
+        let avail = match reader.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(if buf.is_empty() {
+                Line::End
+            } else {
+                Line::Whole
+            });
+        }
+        let room = cap - buf.len();
+        let newline = avail.iter().position(|&b| b == b'\n');
+        let (take, done) = match newline {
+            Some(i) if i < room => (i + 1, true),
+            _ if avail.len() <= room => (avail.len(), false),
+            _ => (room, false),
+        };
+        buf.extend_from_slice(&avail[..take]);
+        reader.consume(take);
+        if done {
+            return Ok(Line::Whole);
+        }
+        if buf.len() >= cap {
+            return Ok(Line::Overlong);
+        }
+    }
+}
+
+/// The rest of the current line of a reader (the newline is consumed, not returned).
+struct RestOfLine<'r, R> {
+    inner: &'r mut R,
+    done: bool,
+}
+
+impl<R: BufRead> Read for RestOfLine<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.done || out.is_empty() {
+            return Ok(0);
+        }
+        let avail = self.inner.fill_buf()?;
+        if avail.is_empty() {
+            self.done = true;
+            return Ok(0);
+        }
+        let (n, consumed) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) if i <= out.len() => {
+                self.done = true;
+                (i, i + 1)
+            }
+            _ => {
+                let n = avail.len().min(out.len());
+                (n, n)
+            }
+        };
+        out[..n].copy_from_slice(&avail[..n]);
+        self.inner.consume(consumed);
+        Ok(n)
+    }
+}
+
+/// A reader that fails once more than `max` bytes were read since the emitter last took a
+/// record, so that no single record is ever held in memory past the limit.
+struct Capped<R> {
+    inner: R,
+    since: std::rc::Rc<std::cell::Cell<usize>>,
+    max: usize,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let since = self.since.get();
+        if since >= self.max {
+            return Err(std::io::Error::other(format!(
+                "a record is longer than the limit of {} bytes",
+                self.max
+            )));
+        }
+        let room = (self.max - since).min(out.len());
+        let n = self.inner.read(&mut out[..room])?;
+        self.since.set(since + n);
+        Ok(n)
+    }
+}
+
+/// Streams documents from a reader, each record held to the emitter's limit.
+fn stream_documents_capped(reader: impl Read, emitter: &mut Emitter<'_>) {
+    let since = std::rc::Rc::new(std::cell::Cell::new(0));
+    let previous = emitter.since_record.replace(std::rc::Rc::clone(&since));
+    let capped = Capped {
+        inner: reader,
+        since,
+        max: emitter.max_record,
+    };
+    stream_documents(serde_json::Deserializer::from_reader(capped), emitter);
+    emitter.since_record = previous;
 }
 
 fn decode_lines<R: BufRead>(mut reader: R, emitter: &mut Emitter<'_>) {
@@ -298,9 +480,30 @@ fn decode_lines<R: BufRead>(mut reader: R, emitter: &mut Emitter<'_>) {
     let mut line_no = 0u64;
     loop {
         buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
+        match read_line_capped(&mut reader, &mut buf, emitter.max_record) {
+            Ok(Line::End) => return,
+            Ok(Line::Whole) => {}
+            Ok(Line::Overlong) => {
+                // One line past the limit: a container (a delivery file's `Records`, an array)
+                // is streamed record by record, each held to the limit; a single record that
+                // long is reported. Either way the line is never held whole.
+                line_no += 1;
+                emitter.line = Some(line_no);
+                let head = std::mem::take(&mut buf);
+                let mut rest = RestOfLine {
+                    inner: &mut reader,
+                    done: false,
+                };
+                stream_documents_capped(
+                    BufReader::new(Cursor::new(head).chain(&mut rest)),
+                    emitter,
+                );
+                if let Err(e) = std::io::copy(&mut rest, &mut std::io::sink()) {
+                    emitter.error(format!("read failed: {e}"));
+                    return;
+                }
+                continue;
+            }
             Err(e) => {
                 emitter.line = Some(line_no + 1);
                 emitter.error(format!("read failed: {e}"));
@@ -341,11 +544,14 @@ pub fn decode_reader(reader: impl Read, origin: Origin, sink: &mut dyn FnMut(Ite
 pub fn decode_reader_with(
     reader: impl Read,
     origin: Origin,
-    hint: Hint,
+    options: impl Into<ReadOptions>,
     sink: &mut dyn FnMut(Item),
 ) {
+    let options = options.into();
     let mut emitter = Emitter {
-        hint,
+        hint: options.hint,
+        max_record: options.max_record_bytes.max(1),
+        since_record: None,
         origin,
         record_index: 0,
         line: None,
@@ -353,7 +559,7 @@ pub fn decode_reader_with(
     };
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let is_gzip = match reader.fill_buf() {
-        Ok(head) => head.starts_with(&[0x1f, 0x8b]),
+        Ok(head) => options.decompress && head.starts_with(&[0x1f, 0x8b]),
         Err(e) => {
             emitter.error(format!("read failed: {e}"));
             return;
@@ -386,10 +592,9 @@ fn decode_plain<R: Read>(reader: R, emitter: &mut Emitter<'_>) {
         (true, true) => decode_lines(&buf[..], emitter),
         (true, false) => stream_documents(serde_json::Deserializer::from_slice(&buf), emitter),
         (false, true) => decode_lines(BufReader::new(Cursor::new(buf).chain(reader)), emitter),
-        (false, false) => stream_documents(
-            serde_json::Deserializer::from_reader(BufReader::new(Cursor::new(buf).chain(reader))),
-            emitter,
-        ),
+        (false, false) => {
+            stream_documents_capped(BufReader::new(Cursor::new(buf).chain(reader)), emitter)
+        }
     }
 }
 
@@ -399,8 +604,13 @@ pub fn decode_bytes(bytes: &[u8], origin: Origin, sink: &mut dyn FnMut(Item)) {
 }
 
 /// Like [`decode_bytes`], with format detection restricted to one provider.
-pub fn decode_bytes_with(bytes: &[u8], origin: Origin, hint: Hint, sink: &mut dyn FnMut(Item)) {
-    decode_reader_with(bytes, origin, hint, sink)
+pub fn decode_bytes_with(
+    bytes: &[u8],
+    origin: Origin,
+    options: impl Into<ReadOptions>,
+    sink: &mut dyn FnMut(Item),
+) {
+    decode_reader_with(bytes, origin, options, sink)
 }
 
 /// Decodes one file.
@@ -409,14 +619,14 @@ pub fn decode_file(path: &Path, sink: &mut dyn FnMut(Item)) {
 }
 
 /// Like [`decode_file`], with format detection restricted to one provider.
-pub fn decode_file_with(path: &Path, hint: Hint, sink: &mut dyn FnMut(Item)) {
+pub fn decode_file_with(path: &Path, options: impl Into<ReadOptions>, sink: &mut dyn FnMut(Item)) {
     let origin = Origin {
         source: "file".into(),
         path: Some(path.display().to_string()),
         ..Origin::default()
     };
     match File::open(path) {
-        Ok(f) => decode_reader_with(f, origin, hint, sink),
+        Ok(f) => decode_reader_with(f, origin, options, sink),
         Err(e) => sink(Item::Error(DecodeError {
             origin,
             reason: format!("cannot open: {e}"),
@@ -517,12 +727,13 @@ fn line_ranges(path: &Path, chunk: u64) -> Option<Vec<std::ops::Range<u64>>> {
 }
 
 /// Decodes one unit. Errors in a range carry line numbers counted from the start of the file.
-pub fn decode_unit(unit: &Unit, hint: Hint, sink: &mut dyn FnMut(Item)) {
+pub fn decode_unit(unit: &Unit, options: impl Into<ReadOptions>, sink: &mut dyn FnMut(Item)) {
     use std::io::{Seek, SeekFrom};
+    let options = options.into();
     let Some(range) = unit.range.clone().filter(|r| r.start > 0) else {
         return match &unit.range {
-            Some(r) => decode_range_from_start(&unit.path, r.end, hint, sink),
-            None => decode_file_with(&unit.path, hint, sink),
+            Some(r) => decode_range_from_start(&unit.path, r.end, options, sink),
+            None => decode_file_with(&unit.path, options, sink),
         };
     };
     let origin = Origin {
@@ -567,7 +778,9 @@ pub fn decode_unit(unit: &Unit, hint: Hint, sink: &mut dyn FnMut(Item)) {
         other => sink(other),
     };
     let mut emitter = Emitter {
-        hint,
+        hint: options.hint,
+        max_record: options.max_record_bytes.max(1),
+        since_record: None,
         origin,
         record_index: 0,
         line: None,
@@ -576,7 +789,12 @@ pub fn decode_unit(unit: &Unit, hint: Hint, sink: &mut dyn FnMut(Item)) {
     decode_lines(&buf[..], &mut emitter);
 }
 
-fn decode_range_from_start(path: &Path, end: u64, hint: Hint, sink: &mut dyn FnMut(Item)) {
+fn decode_range_from_start(
+    path: &Path,
+    end: u64,
+    options: ReadOptions,
+    sink: &mut dyn FnMut(Item),
+) {
     let origin = Origin {
         source: "file".into(),
         path: Some(path.display().to_string()),
@@ -585,7 +803,9 @@ fn decode_range_from_start(path: &Path, end: u64, hint: Hint, sink: &mut dyn FnM
     match File::open(path) {
         Ok(f) => {
             let mut emitter = Emitter {
-                hint,
+                hint: options.hint,
+                max_record: options.max_record_bytes.max(1),
+                since_record: None,
                 origin,
                 record_index: 0,
                 line: None,
@@ -711,6 +931,157 @@ mod tests {
             },
         );
         (ids, errors, stats)
+    }
+
+    fn run_with(bytes: &[u8], options: ReadOptions) -> (Vec<String>, Vec<DecodeError>) {
+        let mut ids = Vec::new();
+        let mut errors = Vec::new();
+        decode_bytes_with(bytes, Origin::default(), options, &mut |item| match item {
+            Item::Event(e) => ids.push(e.id),
+            Item::Error(e) => errors.push(e),
+            _ => {}
+        });
+        (ids, errors)
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    }
+
+    fn small_records() -> ReadOptions {
+        ReadOptions {
+            max_record_bytes: 4096,
+            ..ReadOptions::default()
+        }
+    }
+
+    /// Guards "a single 1 GiB line takes hunt to 2.2 GB": a line past the limit is a bad record,
+    /// the lines around it still come through.
+    #[test]
+    fn a_line_past_the_record_limit_is_reported_and_the_rest_is_read() {
+        let huge = format!(r#"{{"eventName":"{}"}}"#, "x".repeat(100_000));
+        let text = format!("{}\n{huge}\n{}\n", rec("a"), rec("b"));
+        for body in [text.clone().into_bytes(), gzip(text.as_bytes())] {
+            let (ids, errors) = run_with(&body, small_records());
+            assert_eq!(ids, ["a", "b"]);
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert!(
+                errors[0]
+                    .reason
+                    .contains("longer than the limit of 4096 bytes"),
+                "{}",
+                errors[0].reason
+            );
+            assert_eq!(errors[0].origin.line, Some(2));
+        }
+    }
+
+    /// A delivery file written on one line may be longer than one record's limit: it is
+    /// streamed record by record, and only a record past the limit is refused.
+    #[test]
+    fn a_long_records_line_is_streamed_record_by_record() {
+        let records: Vec<String> = (0..100).map(|i| rec(&format!("r{i}"))).collect();
+        let doc = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+        assert!(doc.len() > 4096 * 4);
+        let text = format!("{}\n{doc}\n{}\n", rec("first"), rec("last"));
+        let (ids, errors) = run_with(text.as_bytes(), small_records());
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(ids.len(), 102);
+        assert_eq!((ids[0].as_str(), ids[101].as_str()), ("first", "last"));
+        // A first line that long makes the input one document, read from memory: a record
+        // past the limit is reported and skipped.
+        let big = format!(r#"{{"eventName":"{}"}}"#, "y".repeat(10_000));
+        let doc = format!(
+            r#"{{"Records":[{},{big},{}]}}"#,
+            records.join(","),
+            rec("after")
+        );
+        let (ids, errors) = run_with(
+            doc.as_bytes(),
+            ReadOptions {
+                max_record_bytes: 4096,
+                ..ReadOptions::default()
+            },
+        );
+        assert_eq!(
+            ids.len(),
+            101,
+            "the records around the long one come through"
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].reason.contains("longer than the limit"),
+            "{}",
+            errors[0].reason
+        );
+    }
+
+    /// The same, streaming from a reader (an input too large to read whole): the reader is not
+    /// drained into memory.
+    #[test]
+    fn a_huge_document_is_cut_at_the_record_limit_while_streaming() {
+        struct Endless(u64);
+        impl Read for Endless {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                if self.0 == 0 {
+                    out[0] = b'{';
+                    out[1] = b'"';
+                    self.0 += 2;
+                    return Ok(2);
+                }
+                out.fill(b'z');
+                self.0 += out.len() as u64;
+                Ok(out.len())
+            }
+        }
+        let mut errors = Vec::new();
+        let mut reader = Endless(0);
+        decode_reader_with(
+            (&mut reader).take(200 * 1024 * 1024),
+            Origin::default(),
+            ReadOptions {
+                max_record_bytes: 1 << 20,
+                ..ReadOptions::default()
+            },
+            &mut |item| {
+                if let Item::Error(e) = item {
+                    errors.push(e)
+                }
+            },
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].reason.contains("not read"),
+            "{}",
+            errors[0].reason
+        );
+        assert!(
+            reader.0 < 80 * 1024 * 1024,
+            "read {} bytes: stopped soon after the in-memory window",
+            reader.0
+        );
+    }
+
+    /// Guards the gzip-inside-gzip memory blow-up: gzip is undone once, and not at all for a
+    /// body that was decompressed already.
+    #[test]
+    fn gzip_is_undone_once() {
+        let plain = format!("{}\n", rec("a"));
+        let (ids, _) = run_with(&gzip(plain.as_bytes()), ReadOptions::default());
+        assert_eq!(ids, ["a"]);
+        let (ids, errors) = run_with(&gzip(&gzip(plain.as_bytes())), ReadOptions::default());
+        assert!(ids.is_empty());
+        assert_eq!(errors.len(), 1);
+        let (ids, errors) = run_with(
+            &gzip(plain.as_bytes()),
+            ReadOptions {
+                decompress: false,
+                ..ReadOptions::default()
+            },
+        );
+        assert!(ids.is_empty() && errors.len() == 1, "{ids:?} {errors:?}");
     }
 
     #[test]

@@ -556,6 +556,13 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResu
         if out.len() > limit {
             return Err(too_large("the decompressed body", limit));
         }
+        // Decompressed once, within the limit; the decoder does not unpack again.
+        if out.starts_with(&[0x1f, 0x8b]) {
+            state.metrics.error("malformed");
+            return Err(bad(
+                "the body is gzip inside gzip: compress it once".to_string()
+            ));
+        }
         return Ok(out);
     }
     Ok(bytes.to_vec())

@@ -26,7 +26,7 @@ use chrono::{DateTime, Duration, Utc};
 use cloudsentinel_core::{Event, Origin, Provider, Signal};
 use cloudsentinel_detect::RuleSet;
 use cloudsentinel_detect::sigma::CorrelationInput;
-use cloudsentinel_ingest::{Item, reader::decode_bytes_with};
+use cloudsentinel_ingest::{Item, ReadOptions, reader::decode_bytes_with};
 use cloudsentinel_store::{
     AlertRecord, AlertStatus, Derived, IncidentRecord, MAX_EVIDENCE, NewEvent, Store,
     SuppressionRecord,
@@ -138,7 +138,13 @@ pub fn decode(
     let mut error_count = 0usize;
     let mut skipped = 0u64;
     let mut too_many = false;
-    decode_bytes_with(body, origin, provider, &mut |item| match item {
+    // The body was decompressed already (within the configured limit): never again here.
+    let options = ReadOptions {
+        hint: provider,
+        decompress: false,
+        ..ReadOptions::default()
+    };
+    decode_bytes_with(body, origin, options, &mut |item| match item {
         Item::Event(e) => {
             if events.len() >= max_records {
                 too_many = true;
