@@ -4,6 +4,8 @@
 //!   terminal escape sequences such as `ESC[2J` or `ESC]0;title BEL`), line breaks and the
 //!   Unicode bidirectional overrides (which make text read in another order than it is) are
 //!   written as visible `\u{..}` escapes.
+//! - [`clip`]: for a list or a page: a field longer than a screen is cut (the whole value stays
+//!   available on demand), so that one 10 MB user agent does not make a 20 MB page.
 //! - [`csv_safe`]: for a CSV cell: a value a spreadsheet would run as a formula (starting with
 //!   `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`.
 
@@ -30,6 +32,20 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Longest value of one field that lists and pages show.
+pub const SHOWN_FIELD_CHARS: usize = 1024;
+
+/// `s` cut to at most `max` characters, ending in `…` when cut; borrowed when it fits.
+pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => Cow::Borrowed(s),
+        Some((end, _)) => {
+            let keep = s[..end].char_indices().last().map_or(0, |(i, _)| i);
+            Cow::Owned(format!("{}…", &s[..keep]))
+        }
+    }
+}
+
 /// `s` defused for a CSV cell: a leading `'` before what a spreadsheet would take for a formula.
 /// (Quoting is the CSV writer's job.)
 pub fn csv_safe(s: &str) -> Cow<'_, str> {
@@ -53,6 +69,20 @@ mod tests {
         assert_eq!(printable("\u{9b}31m"), "\\u{9b}31m", "C1 CSI");
         assert_eq!(printable("user\u{202e}gpj.exe"), "user\\u{202e}gpj.exe");
         assert_eq!(printable("café ünïcode"), "café ünïcode");
+    }
+
+    #[test]
+    fn long_fields_are_clipped_at_a_character_boundary() {
+        assert!(matches!(clip("short", 10), Cow::Borrowed(_)));
+        assert_eq!(clip("abcdefghij", 10), "abcdefghij");
+        assert_eq!(clip("abcdefghijk", 10), "abcdefghi…");
+        assert_eq!(clip("ééééééé", 4).chars().count(), 4);
+        assert_eq!(
+            clip(&"x".repeat(10_000_000), SHOWN_FIELD_CHARS)
+                .chars()
+                .count(),
+            1024
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
+use cloudsentinel_core::text::SHOWN_FIELD_CHARS;
 use cloudsentinel_core::{Level, Provider};
 use cloudsentinel_store::{
     AlertKey, AlertQuery, AlertRecord, AlertSort, AlertStatus, CommentRecord, EventQuery, EventRow,
@@ -118,6 +119,7 @@ pub(crate) fn issue(state: &AppState, user: &cloudsentinel_store::UserRecord) ->
         uid: user.id,
         role,
         ver: user.token_version,
+        sid: user.token_secret.clone(),
         typ: typ.to_string(),
         iat: now,
         exp: now + ttl,
@@ -151,16 +153,8 @@ pub async fn login(
     if form.username.len() > 128 || form.password.len() > 1024 {
         return Err(bad("username or password too long"));
     }
-    let keys = vec![
-        format!("ip:{}", addr.clone().unwrap_or_default()),
-        format!("user:{}", form.username),
-    ];
-    if let Some(wait) = state.limiter.blocked(&keys) {
-        return Err(ApiError::TooManyRequests {
-            message: format!("too many failed sign-ins; try again in {wait} s"),
-            retry_after: wait,
-        });
-    }
+    let from = addr.clone().unwrap_or_default();
+    login_gate(&state, &from, &form.username).await?;
     let name = form.username.clone();
     let user = blocking(&state, move |s| s.user_by_name(&name)).await?;
     let password = form.password;
@@ -177,7 +171,7 @@ pub async fn login(
     let user = match user {
         Some(u) if ok && !u.disabled => u,
         _ => {
-            state.limiter.failed(&keys);
+            state.limiter.failed(&from, &form.username);
             audit(
                 &state,
                 &form.username,
@@ -190,7 +184,7 @@ pub async fn login(
             return Err(ApiError::Unauthorized("wrong user name or password".into()));
         }
     };
-    state.limiter.succeeded(&keys[1]);
+    state.limiter.succeeded(&form.username);
     audit(
         &state,
         &user.username,
@@ -201,6 +195,22 @@ pub async fn login(
     )
     .await?;
     Ok(Json(issue(&state, &user)?))
+}
+
+/// Holds a sign-in attempt (or a password check) back as the login limiter says: refused
+/// with 429 for a guessing address, delayed for a user name under attack.
+async fn login_gate(state: &AppState, addr: &str, user: &str) -> ApiResult<()> {
+    match state.limiter.gate(addr, user) {
+        auth::Gate::Open => Ok(()),
+        auth::Gate::Wait(d) => {
+            tokio::time::sleep(d).await;
+            Ok(())
+        }
+        auth::Gate::Refuse(wait) => Err(ApiError::TooManyRequests {
+            message: format!("too many failed sign-ins; try again in {wait} s"),
+            retry_after: wait,
+        }),
+    }
 }
 
 #[derive(Deserialize)]
@@ -218,7 +228,7 @@ pub async fn refresh(State(state): State<AppState>, body: Bytes) -> ApiResult<Js
     let uid = claims.uid;
     let user = blocking(&state, move |s| s.user(uid)).await?;
     match user {
-        Some(u) if !u.disabled && u.token_version == claims.ver => Ok(Json(issue(&state, &u)?)),
+        Some(u) if auth::claims_match(&claims, &u) => Ok(Json(issue(&state, &u)?)),
         _ => Err(ApiError::Unauthorized(
             "refresh token revoked: sign in again".into(),
         )),
@@ -262,13 +272,19 @@ pub async fn change_password(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let b: PasswordChange = json_body(&body)?;
-    auth::check_password_policy(&b.new_password).map_err(bad)?;
+    if b.current_password.len() > 1024 {
+        return Err(bad("current_password is longer than 1024 bytes"));
+    }
+    auth::check_password_policy(&b.new_password, &caller.name).map_err(bad)?;
     let uid = caller
         .user_id
         .ok_or_else(|| bad("API keys have no password"))?;
     let user = blocking(&state, move |s| s.user(uid))
         .await?
         .ok_or_else(|| not_found("user"))?;
+    // A stolen session must not buy unlimited guesses at the password.
+    let from = caller.source_ip.clone().unwrap_or_default();
+    login_gate(&state, &from, &caller.name).await?;
     let (ok, hash) = tokio::task::spawn_blocking(move || {
         (
             auth::verify_password(&b.current_password, &user.password_hash),
@@ -278,8 +294,10 @@ pub async fn change_password(
     .await
     .map_err(|e| ApiError::Internal(e.into()))?;
     if !ok {
+        state.limiter.failed(&from, &caller.name);
         return Err(ApiError::Forbidden("the current password is wrong".into()));
     }
+    state.limiter.succeeded(&caller.name);
     let hash = hash?;
     blocking(&state, move |s| s.update_user(uid, None, Some(&hash), None)).await?;
     audit(
@@ -338,7 +356,7 @@ pub async fn register(
     check_username(&b.username)?;
     let role = Role::parse(&b.role)
         .ok_or_else(|| bad("role: expected admin, responder, analyst or viewer"))?;
-    auth::check_password_policy(&b.password).map_err(bad)?;
+    auth::check_password_policy(&b.password, &b.username).map_err(bad)?;
     let password = b.password;
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
@@ -395,7 +413,10 @@ pub async fn update_user(
     }
     let hash = match b.password.clone() {
         Some(p) => {
-            auth::check_password_policy(&p).map_err(bad)?;
+            let target = blocking(&state, move |s| s.user(id))
+                .await?
+                .ok_or_else(|| not_found(format!("user {id}")))?;
+            auth::check_password_policy(&p, &target.username).map_err(bad)?;
             Some(
                 tokio::task::spawn_blocking(move || auth::hash_password(&p))
                     .await
@@ -542,10 +563,19 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> ApiResu
     let bytes = axum::body::to_bytes(body, s.max_body_bytes)
         .await
         .map_err(|_| too_large("the body", s.max_body_bytes))?;
-    let gzip_header = headers
+    let encoding = headers
         .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    let gzip_header = match encoding.as_deref() {
+        None | Some("") | Some("identity") => false,
+        Some("gzip") | Some("x-gzip") => true,
+        Some(other) => {
+            state.metrics.error("malformed");
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Encoding {other:.40} is not supported: send gzip or no encoding"
+            )));
+        }
+    };
     if gzip_header || bytes.starts_with(&[0x1f, 0x8b]) {
         let limit = s.max_decompressed_bytes;
         let mut out = Vec::new();
@@ -640,6 +670,7 @@ async fn ingest(
     )
     .await
     .map_err(|e| prepare_error(&state, e))?;
+    let past_retention = crate::past_retention(&state, prepared.rows.iter().map(|r| r.time));
     let rx = match state.submitter.try_submit(prepared) {
         Ok(rx) => rx,
         Err(SubmitError::Saturated) => return Err(saturated(&state)),
@@ -648,16 +679,24 @@ async fn ingest(
         }
     };
     match rx.await {
-        Ok(Ok(c)) => Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({
+        Ok(Ok(c)) => {
+            let mut answer = json!({
                 "accepted": c.accepted,
                 "duplicates": c.duplicates,
                 "skipped": c.skipped,
                 "detections": c.signals,
-            })),
-        )
-            .into_response()),
+                "past_retention": past_retention,
+            });
+            if past_retention > 0 {
+                let days = state.config.config.storage.retention_days;
+                answer["warning"] = json!(format!(
+                    "{past_retention} events are older than storage.retention_days ({days} days): \
+                     they were stored and detected on, and the next retention pass (hourly, and at \
+                     every start) deletes them; raise storage.retention_days to keep a backfill"
+                ));
+            }
+            Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+        }
         Ok(Err(e)) => Err(ApiError::Unavailable(format!(
             "{e}; nothing was acknowledged, retry the batch"
         ))),
@@ -734,12 +773,20 @@ pub async fn analyze(
 
 // ---- alerts ---------------------------------------------------------------------------------
 
+/// A non-negative integer query parameter, at most `i64::MAX` (what the store can take).
 fn num(q: &BTreeMap<String, String>, key: &str, default: u64) -> ApiResult<u64> {
     match q.get(key) {
         None => Ok(default),
         Some(v) => v
             .parse::<u64>()
-            .map_err(|_| bad(format!("{key}={v}: expected a non-negative integer"))),
+            .ok()
+            .filter(|n| *n <= i64::MAX as u64)
+            .ok_or_else(|| {
+                bad(format!(
+                    "{key}={v:.40}: expected a non-negative integer up to {}",
+                    i64::MAX
+                ))
+            }),
     }
 }
 
@@ -821,7 +868,9 @@ pub(crate) fn alert_query(q: &BTreeMap<String, String>) -> ApiResult<AlertQuery>
     }
     let limit = num(q, "limit", num(q, "page_size", 50)?)?.clamp(1, 500) as u32;
     let offset = match q.get("page") {
-        Some(_) => num(q, "page", 1)?.max(1).saturating_sub(1) * limit as u64,
+        Some(_) => (num(q, "page", 1)?.max(1) - 1)
+            .saturating_mul(limit as u64)
+            .min(i64::MAX as u64),
         None => num(q, "offset", 0)?,
     };
     let min_level = match q.get("min_level") {
@@ -1340,8 +1389,24 @@ pub async fn search_events(State(state): State<AppState>, Query(q): Q) -> ApiRes
     let (limit, offset) = (query.limit, query.offset);
     let page = blocking(&state, move |s| s.events(&query)).await?;
     Ok(Json(
-        json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items}),
+        json!({"total": page.total, "limit": limit, "offset": offset, "items": clipped(page.items)}),
     ))
+}
+
+/// Events for a list: text fields past [`SHOWN_FIELD_CHARS`] are cut, and each event that was
+/// cut names the fields in `truncated` (the original record, `raw=true`, has the full values).
+fn clipped(events: Vec<EventRow>) -> Vec<Value> {
+    events
+        .into_iter()
+        .map(|mut e| {
+            let cut = e.clip_fields(SHOWN_FIELD_CHARS);
+            let mut v = serde_json::to_value(&e).unwrap_or(Value::Null);
+            if !cut.is_empty() {
+                v["truncated"] = json!(cut);
+            }
+            v
+        })
+        .collect()
 }
 
 pub async fn list_rules(State(state): State<AppState>) -> Json<Value> {
@@ -1442,7 +1507,9 @@ pub async fn dashboard_trends(
     Query(q): Q,
 ) -> ApiResult<Json<Value>> {
     let hours = num(&q, "hours", 24)?.clamp(1, 2160) as i64;
-    let bucket = num(&q, "bucket", (hours as u64 * 3600 / 48).max(60))?.max(60) as i64;
+    // A bucket wider than the range is the range.
+    let bucket = num(&q, "bucket", (hours as u64 * 3600 / 48).max(60))?
+        .clamp(60, hours as u64 * 3600) as i64;
     let until = Utc::now();
     let since = until - Duration::hours(hours);
     let points = blocking(&state, move |s| s.trends(since, until, bucket)).await?;

@@ -99,6 +99,10 @@ pub struct Claims {
     pub role: Role,
     /// The user's token version when issued.
     pub ver: i64,
+    /// The user's token secret ([`cloudsentinel_store::UserRecord::token_secret`]): ties the
+    /// token to this user and no later one, even if an id or a name is used again.
+    #[serde(default)]
+    pub sid: String,
     /// `access` or `refresh`.
     pub typ: String,
     pub iat: i64,
@@ -148,10 +152,11 @@ impl Tokens {
     }
 
     /// The dashboard's form token for a user's sessions: stable across token refreshes, void
-    /// after logout or a password or role change (they bump `version`).
-    pub fn csrf(&self, uid: i64, version: i64) -> String {
+    /// after logout or a password or role change (they bump `version`), and never valid for
+    /// another user (the user's token secret is part of it).
+    pub fn csrf(&self, claims: &Claims) -> String {
         let mut mac = self.mac();
-        mac.update(format!("csrf:{uid}:{version}").as_bytes());
+        mac.update(format!("csrf:{}:{}:{}", claims.uid, claims.sid, claims.ver).as_bytes());
         B64.encode(&mac.finalize().into_bytes()[..18])
     }
 
@@ -189,6 +194,17 @@ impl Tokens {
     }
 }
 
+/// Whether a verified token's claims still stand for `user`: the same user (id, name and token
+/// secret), enabled, and not revoked since (token version).
+pub fn claims_match(claims: &Claims, user: &cloudsentinel_store::UserRecord) -> bool {
+    !user.disabled
+        && user.id == claims.uid
+        && user.username == claims.sub
+        && user.token_version == claims.ver
+        && !user.token_secret.is_empty()
+        && user.token_secret == claims.sid
+}
+
 /// Hashes a password with Argon2id and a random salt (PHC string).
 pub fn hash_password(password: &str) -> anyhow::Result<String> {
     let mut salt = [0u8; 16];
@@ -220,7 +236,96 @@ pub fn dummy_hash() -> &'static str {
 /// Passwords must be at least this long.
 pub const MIN_PASSWORD: usize = 12;
 
-pub fn check_password_policy(password: &str) -> Result<(), String> {
+/// Passwords that guessing lists try first (the most common ones of at least
+/// [`MIN_PASSWORD`] characters, and a few shapes specific to this product). Compared without
+/// case and with spaces removed.
+const COMMON_PASSWORDS: &[&str] = &[
+    "123456789012",
+    "1234567890123",
+    "12345678901234",
+    "123456789012345",
+    "1234567890qwerty",
+    "qwertyuiop123",
+    "qwertyuiopasdf",
+    "qwertyuiopasdfghjkl",
+    "qwerty123456",
+    "qwerty12345678",
+    "1q2w3e4r5t6y",
+    "1q2w3e4r5t6y7u",
+    "1qaz2wsx3edc",
+    "1qaz2wsx3edc4rfv",
+    "zaq12wsxcde3",
+    "zxcvbnm123456",
+    "asdfghjkl123",
+    "abcdefghijkl",
+    "abcdefghijklmnop",
+    "abc123abc123",
+    "password1234",
+    "password12345",
+    "password123456",
+    "password123!",
+    "passw0rd1234",
+    "p@ssw0rd1234",
+    "p@ssword1234",
+    "passwordpassword",
+    "mypassword123",
+    "changeme1234",
+    "changemenow!",
+    "letmein12345",
+    "letmeinletmein",
+    "welcome12345",
+    "welcome123456",
+    "iloveyou1234",
+    "iloveyou123456",
+    "sunshine1234",
+    "princess1234",
+    "football1234",
+    "baseball1234",
+    "superman1234",
+    "starwars1234",
+    "dragon123456",
+    "monkey123456",
+    "trustno1trustno1",
+    "administrator",
+    "administrator1",
+    "administrator123",
+    "admin1234567",
+    "adminadmin123",
+    "adminpassword",
+    "rootpassword",
+    "toortoortoor",
+    "secretpassword",
+    "topsecret123",
+    "correcthorsebatterystaple",
+    "thequickbrownfox",
+    "aaaaaaaaaaaa",
+    "111111111111",
+    "000000000000",
+    "121212121212",
+    "123123123123",
+    "987654321098",
+    "cloudsentinel",
+    "cloudsentinel1",
+    "cloudsentinel123",
+    "sentinel1234",
+    "security1234",
+    "summer2024!!",
+    "winter2024!!",
+    "spring2025!!",
+    "autumn2025!!",
+    "summer2026!!",
+    "winter2026!!",
+    "welcome2024!",
+    "welcome2025!",
+    "welcome2026!",
+    "password2024",
+    "password2025",
+    "password2026",
+];
+
+/// Checks a new password: length, not blank, not (a form of) the user name, not a password that
+/// guessing lists try first, not one character over and over.
+pub fn check_password_policy(password: &str, username: &str) -> Result<(), String> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(format!(
             "password must have at least {MIN_PASSWORD} characters"
@@ -228,6 +333,27 @@ pub fn check_password_policy(password: &str) -> Result<(), String> {
     }
     if password.len() > 1024 {
         return Err("password is longer than 1024 bytes".into());
+    }
+    if password.trim().is_empty() {
+        return Err("password must not be only spaces".into());
+    }
+    let folded: String = password
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .flat_map(char::to_lowercase)
+        .collect();
+    let name: String = username.chars().flat_map(char::to_lowercase).collect();
+    if !name.is_empty() && folded.contains(&name) && folded.len() < name.len() + 6 {
+        return Err("password must not be the user name".into());
+    }
+    let mut distinct: Vec<char> = folded.chars().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < 4 {
+        return Err("password must have more than three different characters".into());
+    }
+    if COMMON_PASSWORDS.contains(&folded.as_str()) {
+        return Err("password is on the list of common passwords".into());
     }
     Ok(())
 }
@@ -260,67 +386,115 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Counts failed logins per key (address, user name) in a sliding window.
+/// What the login limiter says about one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Go ahead.
+    Open,
+    /// Go ahead after this long (the user name has had many failures lately).
+    Wait(Duration),
+    /// Refused for now: try again in this many seconds.
+    Refuse(u64),
+}
+
+/// Most a login attempt is made to wait before it is refused instead.
+const MAX_LOGIN_WAIT: Duration = Duration::from_secs(60);
+
+/// Longest single delay for a user name under attack.
+const MAX_USER_DELAY: Duration = Duration::from_secs(30);
+
+/// Limits password guessing without letting an attacker lock a user out:
+/// - an **address** with `max` failures in the window (against any user names) is refused until
+///   the oldest of them leaves the window: it stops one source's guessing, not anyone else's;
+/// - a **user name** with `max` failures in the window (from any addresses) is not refused but
+///   slowed: each attempt for it waits 1, 2, 4, ... up to 30 seconds, one after another, so
+///   that guesses spread over many addresses stay slow while the owner, signing in from an
+///   address of their own, still gets in after a short wait. A correct password clears the
+///   user name's failures (never an address's: one valid account must not buy more guesses).
 pub struct LoginLimiter {
     max: u32,
     window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
+    state: Mutex<LimiterState>,
+}
+
+#[derive(Default)]
+struct LimiterState {
+    failures: HashMap<String, VecDeque<Instant>>,
+    /// Per user name: when the next attempt may run.
+    next_slot: HashMap<String, Instant>,
+}
+
+impl LimiterState {
+    fn recent(&mut self, key: &str, now: Instant, window: Duration) -> Option<&VecDeque<Instant>> {
+        let q = self.failures.get_mut(key)?;
+        while q.front().is_some_and(|t| now.duration_since(*t) > window) {
+            q.pop_front();
+        }
+        Some(q)
+    }
 }
 
 impl LoginLimiter {
     pub fn new(max: u32, window: Duration) -> LoginLimiter {
         LoginLimiter {
-            max,
+            max: max.max(1),
             window,
-            failures: Mutex::new(HashMap::new()),
+            state: Mutex::new(LimiterState::default()),
         }
     }
 
-    /// Seconds until a new attempt is allowed for any of `keys`, or `None` when allowed now.
-    pub fn blocked(&self, keys: &[String]) -> Option<u64> {
+    /// Whether an attempt for `user` from `addr` may run now.
+    pub fn gate(&self, addr: &str, user: &str) -> Gate {
         let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let mut wait = None;
-        for k in keys {
-            if let Some(q) = map.get_mut(k) {
-                while q
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) > self.window)
-                {
-                    q.pop_front();
-                }
-                if q.len() as u32 >= self.max {
-                    let oldest = *q.front().expect("non-empty");
-                    let secs = self
-                        .window
-                        .saturating_sub(now.duration_since(oldest))
-                        .as_secs()
-                        + 1;
-                    wait = Some(wait.map_or(secs, |w: u64| w.max(secs)));
-                }
-            }
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Keep the maps small: drop what has left the window.
+        if st.failures.len() > 10_000 {
+            let window = self.window;
+            st.failures
+                .retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) <= window));
+            st.next_slot.retain(|_, t| *t > now);
         }
-        // Keep the map small: drop keys with nothing left in the window.
-        if map.len() > 10_000 {
-            map.retain(|_, q| {
-                q.back()
-                    .is_some_and(|t| now.duration_since(*t) <= self.window)
-            });
+        let window = self.window;
+        if let Some(q) = st.recent(&format!("ip:{addr}"), now, window)
+            && q.len() as u32 >= self.max
+        {
+            let oldest = *q.front().expect("non-empty");
+            let secs = window.saturating_sub(now.duration_since(oldest)).as_secs() + 1;
+            return Gate::Refuse(secs);
         }
-        wait
+        let user_key = format!("user:{user}");
+        let failures = st
+            .recent(&user_key, now, window)
+            .map_or(0, |q| q.len() as u32);
+        if failures < self.max {
+            return Gate::Open;
+        }
+        let doublings = (failures - self.max).min(16);
+        let delay = Duration::from_secs(1u64 << doublings).min(MAX_USER_DELAY);
+        let slot = st.next_slot.get(&user_key).copied().unwrap_or(now).max(now);
+        let wait = slot + delay - now;
+        if wait > MAX_LOGIN_WAIT {
+            return Gate::Refuse((slot - now).as_secs() + 1);
+        }
+        st.next_slot.insert(user_key, slot + delay);
+        Gate::Wait(wait)
     }
 
-    pub fn failed(&self, keys: &[String]) {
+    /// A failed attempt for `user` from `addr`.
+    pub fn failed(&self, addr: &str, user: &str) {
         let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        for k in keys {
-            map.entry(k.clone()).or_default().push_back(now);
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for key in [format!("ip:{addr}"), format!("user:{user}")] {
+            st.failures.entry(key).or_default().push_back(now);
         }
     }
 
-    pub fn succeeded(&self, key: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(key);
+    /// A correct password for `user`: its failures and delays are cleared.
+    pub fn succeeded(&self, user: &str) {
+        let key = format!("user:{user}");
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.failures.remove(&key);
+        st.next_slot.remove(&key);
     }
 }
 
@@ -334,6 +508,7 @@ mod tests {
             uid: 1,
             role: Role::Analyst,
             ver: 0,
+            sid: "s1".into(),
             typ: typ.into(),
             iat: 0,
             exp,
@@ -370,6 +545,28 @@ mod tests {
         assert!(t.verify(&none, "access", 50).is_err());
     }
 
+    /// Guards the finding that only the length was checked.
+    #[test]
+    fn password_policy_refuses_blank_the_user_name_and_common_passwords() {
+        for (pw, why) in [
+            ("short", "at least 12"),
+            ("aaaaaaaaaaaa", "different characters"),
+            ("            ", "only spaces"),
+            ("\t\t\t\t\t\t\t\t\t\t\t\t", "only spaces"),
+            ("analyst-anna", "user name"),
+            ("ANALYST-ANNA1", "user name"),
+            ("Password1234", "common"),
+            ("correct horse battery staple", "common"),
+            ("abababababab", "different characters"),
+        ] {
+            let err = check_password_policy(pw, "analyst-anna").unwrap_err();
+            assert!(err.contains(why), "{pw:?}: {err}");
+        }
+        check_password_policy("plum-cactus-orbit-42", "analyst-anna").unwrap();
+        check_password_policy("analyst-anna travels to lisbon", "analyst-anna")
+            .expect("a long passphrase that merely contains the name is fine");
+    }
+
     #[test]
     fn passwords_hash_with_argon2id_and_verify() {
         let h = hash_password("correct horse battery").unwrap();
@@ -402,16 +599,53 @@ mod tests {
         assert!(!key.may(Need::Role(Role::Viewer)));
     }
 
+    /// Guards "the login limiter can lock anyone out": an address that guesses is refused, the
+    /// user name it guessed at is only slowed, and its owner gets in from another address.
     #[test]
-    fn limiter_blocks_after_max_failures() {
+    fn limiter_refuses_the_guessing_address_and_only_slows_the_user() {
         let l = LoginLimiter::new(3, Duration::from_secs(60));
-        let keys = vec!["ip:1".to_string()];
         for _ in 0..3 {
-            assert_eq!(l.blocked(&keys), None);
-            l.failed(&keys);
+            assert_eq!(l.gate("6.6.6.6", "ann"), Gate::Open);
+            l.failed("6.6.6.6", "ann");
         }
-        assert!(l.blocked(&keys).is_some());
-        l.succeeded("ip:1");
-        assert_eq!(l.blocked(&keys), None);
+        assert!(matches!(l.gate("6.6.6.6", "ann"), Gate::Refuse(s) if s > 0 && s <= 61));
+        assert!(
+            matches!(l.gate("6.6.6.6", "bob"), Gate::Refuse(_)),
+            "the address is refused for every name"
+        );
+        // The owner, from a fresh address: let through after a growing, queued delay.
+        assert_eq!(
+            l.gate("10.0.0.5", "ann"),
+            Gate::Wait(Duration::from_secs(1))
+        );
+        assert_eq!(
+            l.gate("10.0.0.6", "ann"),
+            Gate::Wait(Duration::from_secs(2)),
+            "attempts for one name queue one after another"
+        );
+        l.failed("10.0.0.7", "ann");
+        assert!(matches!(l.gate("10.0.0.8", "ann"), Gate::Wait(d) if d >= Duration::from_secs(4)));
+        // Other users are untouched; a correct password clears the name's delay.
+        assert_eq!(l.gate("10.0.0.5", "bob"), Gate::Open);
+        l.succeeded("ann");
+        assert_eq!(l.gate("10.0.0.5", "ann"), Gate::Open);
+        assert!(
+            matches!(l.gate("6.6.6.6", "ann"), Gate::Refuse(_)),
+            "a success does not clear the guessing address"
+        );
+        // Delays are capped; past the longest wait, attempts are refused for a while instead.
+        let l = LoginLimiter::new(1, Duration::from_secs(600));
+        for i in 0..40 {
+            l.failed(&format!("10.1.0.{i}"), "carol");
+        }
+        let mut refused = false;
+        for i in 0..10 {
+            match l.gate(&format!("10.2.0.{i}"), "carol") {
+                Gate::Wait(d) => assert!(d <= MAX_LOGIN_WAIT, "{d:?}"),
+                Gate::Refuse(_) => refused = true,
+                Gate::Open => panic!("still slowed"),
+            }
+        }
+        assert!(refused);
     }
 }

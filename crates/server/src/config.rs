@@ -50,6 +50,13 @@ pub struct ServerSection {
     pub max_decompressed_bytes: usize,
     /// Records per ingest request.
     pub max_records: usize,
+    /// Header in which a reverse proxy in front of the service passes the client's address
+    /// (`x-forwarded-for`: its last entry, the one the proxy added; or `x-real-ip`). Read only
+    /// on connections from `trusted_proxies`; without it, the peer address is the client's.
+    /// Login limits and audit entries use this address.
+    pub client_ip_header: Option<String>,
+    /// Addresses of the proxies whose `client_ip_header` is believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSection {
@@ -59,6 +66,8 @@ impl Default for ServerSection {
             max_body_bytes: 16 * 1024 * 1024,
             max_decompressed_bytes: 128 * 1024 * 1024,
             max_records: 50_000,
+            client_ip_header: None,
+            trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
         }
     }
 }
@@ -224,6 +233,8 @@ pub struct Validated {
     pub config: Config,
     pub listen: SocketAddr,
     pub synchronous_full: bool,
+    /// `server.trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Config {
@@ -408,10 +419,28 @@ impl Config {
                 ));
             }
         }
+        let mut trusted_proxies = Vec::new();
+        for (i, p) in self.server.trusted_proxies.iter().enumerate() {
+            trusted_proxies.push(p.parse().map_err(|e| {
+                invalid(
+                    &format!("server.trusted_proxies[{i}]"),
+                    format!("{p:?}: {e}: expected an IP address"),
+                )
+            })?);
+        }
+        if let Some(h) = &self.server.client_ip_header
+            && axum::http::HeaderName::from_bytes(h.as_bytes()).is_err()
+        {
+            return Err(invalid(
+                "server.client_ip_header",
+                format!("{h:?} is not a header name"),
+            ));
+        }
         Ok(Validated {
             config: self,
             listen,
             synchronous_full,
+            trusted_proxies,
         })
     }
 }

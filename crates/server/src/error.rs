@@ -14,6 +14,7 @@ pub enum ApiError {
     NotFound(String),
     Conflict(String),
     TooLarge(String),
+    UnsupportedMediaType(String),
     TooManyRequests { message: String, retry_after: u64 },
     Unavailable(String),
     Internal(anyhow::Error),
@@ -55,6 +56,12 @@ impl ApiError {
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m, None),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
             ApiError::TooLarge(m) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m, None),
+            ApiError::UnsupportedMediaType(m) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                m,
+                None,
+            ),
             ApiError::TooManyRequests { message, .. } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_requests",

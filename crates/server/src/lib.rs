@@ -147,9 +147,30 @@ impl DataDir {
         self.0.join("audit.head")
     }
 
-    pub fn open_store(&self, synchronous_full: bool) -> anyhow::Result<SqliteStore> {
-        std::fs::create_dir_all(&self.0)
+    /// Creates the data directory readable by its owner only (0700), or narrows an existing
+    /// one to that: it holds password hashes, keys, events and the audit log.
+    pub fn ensure_private(&self) -> anyhow::Result<()> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+            builder.mode(0o700);
+            builder
+                .create(&self.0)
+                .with_context(|| format!("creating data directory {}", self.0.display()))?;
+            std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("making {} private (0700)", self.0.display()))?;
+        }
+        #[cfg(not(unix))]
+        builder
+            .create(&self.0)
             .with_context(|| format!("creating data directory {}", self.0.display()))?;
+        Ok(())
+    }
+
+    pub fn open_store(&self, synchronous_full: bool) -> anyhow::Result<SqliteStore> {
+        self.ensure_private()?;
         SqliteStore::open(
             &self.database(),
             &SqliteOptions {
@@ -332,6 +353,14 @@ pub async fn ingest_events(
     if events.is_empty() {
         return Ok(Committed::default());
     }
+    let old = past_retention(state, events.iter().map(|e| e.time));
+    if old > 0 {
+        tracing::warn!(
+            events = old,
+            retention_days = state.config.config.storage.retention_days,
+            "events older than the retention period were stored and will be deleted by the next retention pass"
+        );
+    }
     let rules = Arc::clone(&state.rules);
     let prepared = state
         .workers
@@ -355,7 +384,7 @@ fn bootstrap_admin(
     let user = std::env::var("CLOUDSENTINEL_ADMIN_USER").unwrap_or_else(|_| "admin".into());
     let (password, generated) = match std::env::var("CLOUDSENTINEL_ADMIN_PASSWORD") {
         Ok(p) => {
-            auth::check_password_policy(&p)
+            auth::check_password_policy(&p, &user)
                 .map_err(|e| anyhow::anyhow!("CLOUDSENTINEL_ADMIN_PASSWORD: {e}"))?;
             (p, false)
         }
@@ -372,6 +401,20 @@ fn bootstrap_admin(
         None,
     )?;
     Ok(generated.then_some((user, password)))
+}
+
+/// How many of these event times are past the retention period already (and so will be
+/// deleted by the next retention pass, which also runs at every start).
+pub(crate) fn past_retention(
+    state: &AppState,
+    times: impl Iterator<Item = chrono::DateTime<Utc>>,
+) -> u64 {
+    let days = state.config.config.storage.retention_days;
+    if days == 0 {
+        return 0;
+    }
+    let cutoff = Utc::now() - chrono::Duration::days(days as i64);
+    times.filter(|t| *t < cutoff).count() as u64
 }
 
 /// Deletes events past the retention period, hourly.

@@ -2,7 +2,7 @@
 //! the tests that try every route with every role are built from it.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
@@ -603,16 +603,40 @@ fn handler(spec: &RouteSpec) -> MethodRouter<AppState> {
 #[derive(Clone, Debug)]
 pub struct ClientAddr(pub Option<String>);
 
+/// The client's address: the peer's, or, on a connection from a trusted proxy, the one the
+/// proxy put in the configured header (for `X-Forwarded-For`, the last entry: the one that
+/// proxy added; entries before it are whatever the client claimed).
+pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<String> {
+    let peer = peer?;
+    let cfg = &state.config;
+    if let Some(name) = &cfg.config.server.client_ip_header
+        && cfg.trusted_proxies.contains(&peer)
+    {
+        let forwarded = headers
+            .get_all(name.as_str())
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|v| v.trim().parse::<IpAddr>().ok())
+            .last();
+        if let Some(ip) = forwarded {
+            return Some(ip.to_string());
+        }
+    }
+    Some(peer.to_string())
+}
+
 /// Checks the caller against the route's requirement and hands the handler a [`Caller`].
 async fn authorize(
     State((state, need)): State<(AppState, Need)>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let addr = req
+    let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+        .map(|c| c.0.ip());
+    let addr = client_ip(&state, req.headers(), peer);
     req.extensions_mut().insert(ClientAddr(addr.clone()));
     if need == Need::Public {
         return next.run(req).await;
@@ -702,7 +726,7 @@ pub(crate) async fn user_caller(
     let Some(user) = user else {
         return Err(ApiError::Unauthorized("the user no longer exists".into()));
     };
-    if user.disabled || user.token_version != claims.ver {
+    if !crate::auth::claims_match(&claims, &user) {
         return Err(ApiError::Unauthorized(
             "token revoked: sign in again".into(),
         ));

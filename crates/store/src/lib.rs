@@ -118,6 +118,62 @@ pub struct EventRow {
 }
 
 impl EventRow {
+    /// Cuts every text field longer than `max` characters (see
+    /// [`cloudsentinel_core::text::clip`]) and answers the names of the fields it cut. The
+    /// original record (`raw`) is left whole: that is where the full values are.
+    pub fn clip_fields(&mut self, max: usize) -> Vec<&'static str> {
+        use cloudsentinel_core::text::clip;
+        let mut cut = Vec::new();
+        let mut one = |name: &'static str, v: &mut String| {
+            if let std::borrow::Cow::Owned(c) = clip(v, max) {
+                *v = c;
+                cut.push(name);
+            }
+        };
+        one("id", &mut self.id);
+        one("principal", &mut self.principal);
+        one("service", &mut self.service);
+        one("operation", &mut self.operation);
+        for (name, v) in [
+            ("account", &mut self.account),
+            ("region", &mut self.region),
+            ("actor_name", &mut self.actor_name),
+            ("access_key", &mut self.access_key),
+            ("source_ip", &mut self.source_ip),
+            ("user_agent", &mut self.user_agent),
+            ("error_code", &mut self.error_code),
+        ] {
+            if let Some(v) = v {
+                one(name, v);
+            }
+        }
+        cut
+    }
+
+    /// A copy without the original record.
+    pub fn without_raw(&self) -> EventRow {
+        EventRow {
+            id: self.id.clone(),
+            time: self.time,
+            ingested: self.ingested,
+            provider: self.provider.clone(),
+            kind: self.kind.clone(),
+            account: self.account.clone(),
+            region: self.region.clone(),
+            principal: self.principal.clone(),
+            actor_name: self.actor_name.clone(),
+            access_key: self.access_key.clone(),
+            source_ip: self.source_ip.clone(),
+            user_agent: self.user_agent.clone(),
+            service: self.service.clone(),
+            operation: self.operation.clone(),
+            read_only: self.read_only,
+            success: self.success,
+            error_code: self.error_code.clone(),
+            raw: None,
+        }
+    }
+
     /// The row of an event that is read but not stored (offline hunting): no original record,
     /// and `ingested` is when it was read.
     pub fn unstored(e: &Event) -> EventRow {
@@ -390,6 +446,9 @@ pub struct UserRecord {
     pub disabled: bool,
     /// Bumped on logout, password change and role change: older tokens stop working.
     pub token_version: i64,
+    /// Random, drawn when the user is created and carried by its tokens: a token never stands
+    /// for another user, even one created later under a reused name.
+    pub token_secret: String,
 }
 
 /// An API key (stored as a hash; the secret is shown once).

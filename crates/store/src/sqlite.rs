@@ -204,6 +204,25 @@ CREATE TABLE state (
     updated INTEGER NOT NULL
 );
 "#,
+    // 3: user ids are never reused (AUTOINCREMENT), and each user has a random token secret
+    // that its tokens carry: a deleted user's tokens can never stand for a later user.
+    r#"
+CREATE TABLE users_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    token_version INTEGER NOT NULL DEFAULT 0,
+    token_secret TEXT NOT NULL
+);
+INSERT INTO users_v3 (id, username, password_hash, role, created, disabled, token_version, token_secret)
+    SELECT id, username, password_hash, role, created, disabled, token_version, lower(hex(randomblob(16)))
+    FROM users;
+DROP TABLE users;
+ALTER TABLE users_v3 RENAME TO users;
+"#,
 ];
 
 /// How the SQLite file is opened.
@@ -239,6 +258,31 @@ impl Drop for SqliteStore {
         *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
         cv.notify_all();
     }
+}
+
+/// Makes the database readable by its owner only (0600), creating it so when new. SQLite
+/// gives the write-ahead log and shared-memory files the database file's mode, and those that
+/// exist already are narrowed too.
+fn private_files(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(false).mode(0o600);
+        drop(opts.open(path)?);
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Write-ahead log size past which the checkpointer makes the log start over.
@@ -469,7 +513,8 @@ fn event_row(r: &Row<'_>) -> rusqlite::Result<(EventRow, i64, i64)> {
     ))
 }
 
-const USER_COLUMNS: &str = "id, username, password_hash, role, created, disabled, token_version";
+const USER_COLUMNS: &str =
+    "id, username, password_hash, role, created, disabled, token_version, token_secret";
 
 fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
     Ok(UserRecord {
@@ -480,6 +525,7 @@ fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
         created: time(r.get(4)?),
         disabled: r.get::<_, i64>(5)? != 0,
         token_version: r.get(6)?,
+        token_secret: r.get(7)?,
     })
 }
 
@@ -564,6 +610,7 @@ impl SqliteStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
+        private_files(path)?;
         let writer = Connection::open(path)?;
         writer.pragma_update(None, "journal_mode", "WAL")?;
         writer.pragma_update(
@@ -1393,7 +1440,7 @@ impl Store for SqliteStore {
         until: DateTime<Utc>,
         bucket_secs: i64,
     ) -> Result<Vec<TrendPoint>> {
-        let bucket = bucket_secs.max(60) * 1000;
+        let bucket = bucket_secs.clamp(60, 100 * 366 * 86_400) * 1000;
         let (from, to) = (ms(since), ms(until));
         let n = ((to - from) / bucket + 1).clamp(1, 2000) as usize;
         let mut points: Vec<TrendPoint> = (0..n)
@@ -1493,8 +1540,11 @@ impl Store for SqliteStore {
     fn create_user(&self, username: &str, password_hash: &str, role: &str) -> Result<UserRecord> {
         let conn = self.write();
         let now = ms(Utc::now());
+        // The secret only has to differ from every other user's (tokens are signed with the
+        // server's key); SQLite's randomblob draws from the operating system's randomness.
         let n = conn.execute(
-            "INSERT OR IGNORE INTO users (username, password_hash, role, created) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR IGNORE INTO users (username, password_hash, role, created, token_secret) \
+             VALUES (?1, ?2, ?3, ?4, lower(hex(randomblob(16))))",
             params![username, password_hash, role, now],
         )?;
         if n == 0 {
@@ -1502,15 +1552,12 @@ impl Store for SqliteStore {
                 "a user named {username} already exists"
             )));
         }
-        Ok(UserRecord {
-            id: conn.last_insert_rowid(),
-            username: username.to_string(),
-            password_hash: password_hash.to_string(),
-            role: role.to_string(),
-            created: time(now),
-            disabled: false,
-            token_version: 0,
-        })
+        let id = conn.last_insert_rowid();
+        Ok(conn.query_row(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+            params![id],
+            user_row,
+        )?)
     }
 
     fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>> {

@@ -153,11 +153,7 @@ const CSV_MAX: u64 = 100_000;
 
 fn csv_cell(v: &str) -> String {
     // Cells that a spreadsheet would run as a formula are quoted and prefixed.
-    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{v}")
-    } else {
-        v.to_string()
-    };
+    let v = cloudsentinel_core::text::csv_safe(v).into_owned();
     if v.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", v.replace('"', "\"\""))
     } else {

@@ -242,10 +242,12 @@ fn token_cookies(state: &AppState, tokens: &serde_json::Value) -> Vec<HeaderValu
     ]
 }
 
-fn client_addr(req: &Request) -> Option<String> {
-    req.extensions()
+fn client_addr(state: &AppState, req: &Request) -> Option<String> {
+    let peer = req
+        .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+        .map(|c| c.0.ip());
+    crate::routes::client_ip(state, req.headers(), peer)
 }
 
 /// Whether the request comes from a page of ours (fetch or EventSource) rather than a
@@ -260,12 +262,9 @@ fn is_script(req: &Request) -> bool {
 }
 
 /// A request that would change something must come from our own pages.
-fn same_origin(req: &Request) -> bool {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
-    match (req.headers().get(header::ORIGIN), host) {
+fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    match (headers.get(header::ORIGIN), host) {
         (None, _) => true, // not sent by every browser on same-origin form posts
         (Some(o), Some(host)) => o
             .to_str()
@@ -277,7 +276,7 @@ fn same_origin(req: &Request) -> bool {
 }
 
 async fn signed_in(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let addr = client_addr(&req);
+    let addr = client_addr(&state, &req);
     let jar = cookies(req.headers());
     let mut renewed = Vec::new();
     let mut found = None;
@@ -320,7 +319,7 @@ async fn signed_in(State(state): State<AppState>, mut req: Request, next: Next) 
         }
         return resp;
     };
-    if req.method() != Method::GET && !same_origin(&req) {
+    if req.method() != Method::GET && !same_origin(req.headers()) {
         return ApiError::Forbidden("cross-origin form post refused".into()).into_response();
     }
     let Some(role) = caller.role else {
@@ -332,7 +331,7 @@ async fn signed_in(State(state): State<AppState>, mut req: Request, next: Next) 
         .map(|f| urldec(f))
         .filter(|f| !f.is_empty());
     let session = Session {
-        csrf: state.tokens.csrf(claims.uid, claims.ver),
+        csrf: state.tokens.csrf(&claims),
         theme: theme(&jar),
         flash: flash.clone(),
         role,
@@ -514,6 +513,10 @@ async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Login CSRF: another site must not sign a browser in to an account of its choosing.
+    if !same_origin(&headers) {
+        return ApiError::Forbidden("cross-origin form post refused".into()).into_response();
+    }
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let username = field(&fields, "username").unwrap_or("").to_string();
     let next = safe_next(field(&fields, "next").unwrap_or("/ui")).to_string();
@@ -521,7 +524,11 @@ async fn login(
     // The API's sign-in reads the same form (and ignores `next`).
     match crate::api::login(
         State(Arc::clone(&state)),
-        axum::Extension(ClientAddr(Some(peer.ip().to_string()))),
+        axum::Extension(ClientAddr(crate::routes::client_ip(
+            &state,
+            &headers,
+            Some(peer.ip()),
+        ))),
         headers,
         body,
     )

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
 use cloudsentinel_core::Level;
+use cloudsentinel_core::text::SHOWN_FIELD_CHARS;
 use cloudsentinel_store::{AlertKey, AlertRecord, AlertSort, AlertStatus, EventRow};
 use serde_json::{Value, json};
 
@@ -1064,8 +1065,12 @@ fn activity_timeline(
     )
 }
 
+/// Largest original record embedded in a page; a larger one is fetched when opened.
+const RAW_INLINE_MAX: usize = 64 * 1024;
+
 /// A table of events; `raw_inline` shows each original record (already loaded) in a
-/// disclosure, otherwise it is fetched on demand.
+/// disclosure, otherwise it is fetched on demand. Fields are cut at
+/// [`SHOWN_FIELD_CHARS`]; the original record has them whole.
 pub fn events_table(events: &[EventRow], raw_inline: bool) -> String {
     if events.is_empty() {
         return "<p class=\"empty\">No events.</p>".into();
@@ -1075,16 +1080,19 @@ pub fn events_table(events: &[EventRow], raw_inline: bool) -> String {
 <th scope=\"col\">Source</th><th scope=\"col\">Outcome</th></tr></thead><tbody>",
     );
     for e in events {
-        let raw = if raw_inline {
-            e.raw
-                .as_ref()
-                .map(|r| {
-                    format!(
-                        "<details class=\"raw\"><summary>original record</summary><pre>{}</pre></details>",
-                        esc(&serde_json::to_string_pretty(r).unwrap_or_default())
-                    )
-                })
-                .unwrap_or_default()
+        // A record too big to embed is fetched on demand like the others.
+        let inline = raw_inline
+            .then(|| e.raw.as_ref())
+            .flatten()
+            .map(|r| serde_json::to_string_pretty(r).unwrap_or_default())
+            .filter(|text| text.len() <= RAW_INLINE_MAX);
+        let raw = if let Some(text) = inline {
+            format!(
+                "<details class=\"raw\"><summary>original record</summary><pre>{}</pre></details>",
+                esc(&text)
+            )
+        } else if raw_inline && e.raw.is_none() {
+            String::new()
         } else {
             format!(
                 "<details class=\"raw\" data-raw=\"/ui/events/raw?id={}&amp;time={}\"><summary>original record</summary><pre></pre></details>",
@@ -1092,6 +1100,9 @@ pub fn events_table(events: &[EventRow], raw_inline: bool) -> String {
                 urlenc(&e.time.to_rfc3339())
             )
         };
+        let mut shown = e.without_raw();
+        shown.clip_fields(SHOWN_FIELD_CHARS);
+        let e = &shown;
         let _ = write!(
             out,
             "<tr><td class=\"nowrap\">{}</td><td><strong>{}</strong> <span class=\"small muted\">{}</span></td>\
