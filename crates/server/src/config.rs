@@ -174,7 +174,8 @@ pub struct AuthSection {
     pub access_token_secs: i64,
     /// Lifetime of a refresh token.
     pub refresh_token_secs: i64,
-    /// Failed logins per address or user name within the window before login answers 429.
+    /// Failed sign-ins from one address within the window before that address is refused
+    /// (429); a user name with this many failures is slowed, never locked out.
     pub login_max_failures: u32,
     pub login_window_secs: i64,
 }
