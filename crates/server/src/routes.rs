@@ -814,9 +814,14 @@ pub fn openapi() -> Value {
             }
             _ => "200",
         };
+        let media = match spec.path {
+            "/" | "/docs" => "text/html",
+            "/metrics" => "text/plain",
+            _ => "application/json",
+        };
         responses.insert(
             ok.into(),
-            json!({"description": "success", "content": {"application/json": {}}}),
+            json!({"description": "success", "content": {media: {}}}),
         );
         if spec.need != Need::Public {
             responses.insert(
@@ -828,10 +833,17 @@ pub fn openapi() -> Value {
                 json!({"$ref": "#/components/responses/Forbidden"}),
             );
         }
-        if spec.body.is_some() || !spec.query.is_empty() {
+        let has_path_params = spec.path.contains('{');
+        if spec.body.is_some() || !spec.query.is_empty() || has_path_params {
             responses.insert(
                 "400".into(),
                 json!({"$ref": "#/components/responses/BadRequest"}),
+            );
+        }
+        if has_path_params {
+            responses.insert(
+                "404".into(),
+                json!({"$ref": "#/components/responses/NotFound"}),
             );
         }
         if spec.tag == "ingest" {
@@ -884,7 +896,8 @@ pub fn openapi() -> Value {
             "responses": {
                 "Unauthorized": {"description": "no valid credentials"},
                 "Forbidden": {"description": "the caller's role is not enough"},
-                "BadRequest": {"description": "the request is malformed: the message says what to fix"}
+                "BadRequest": {"description": "the request is malformed: the message says what to fix"},
+                "NotFound": {"description": "nothing has that id"}
             },
             "schemas": {
                 "Error": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "details": {}}}
