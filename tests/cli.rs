@@ -742,3 +742,113 @@ fn hunt_reads_a_huge_gzip_line_as_a_bad_record_in_bounded_memory() {
     // 512 MiB of input; the reader holds at most a 64 MiB window plus one record's limit.
     assert!(rss < 300 * 1024, "peak RSS {rss} KiB");
 }
+
+/// An instance-role call as CloudTrail writes it, from `ip` at minute `minute`.
+fn instance_call(ip: &str, minute: u32, n: u32) -> String {
+    serde_json::json!({
+        "eventVersion": "1.08", "eventTime": format!("2026-03-02T10:{minute:02}:00Z"),
+        "eventSource": "ssm.amazonaws.com", "eventName": "UpdateInstanceInformation",
+        "awsRegion": "eu-west-1", "sourceIPAddress": ip,
+        "userAgent": "aws-sdk-go/1.44.0 amazon-ssm-agent/3.2.0",
+        "eventID": format!("00000000-0000-4000-8000-{n:012}"), "eventType": "AwsApiCall",
+        "recipientAccountId": "111122223333", "readOnly": false,
+        "userIdentity": {"type": "AssumedRole",
+            "principalId": "AROAEXAMPLEROLE000001:i-0abc1234def567890",
+            "arn": "arn:aws:sts::111122223333:assumed-role/app-role/i-0abc1234def567890",
+            "accountId": "111122223333", "accessKeyId": "ASIAEXAMPLEKEY000001"}
+    })
+    .to_string()
+}
+
+/// Guards issue 14's first cause of noise: instances behind a NAT gateway call AWS from AWS's
+/// own address space, which is not "outside the expected network"; the same credentials from a
+/// hosting provider are. Also: rules can match the enrichment fields, and `--cloud-ranges` makes
+/// the AWS address space exactly the published one.
+#[test]
+fn instance_credentials_from_aws_address_space_are_routine_and_from_outside_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("calls.jsonl");
+    let lines = [
+        instance_call("52.94.76.10", 1, 1), // NAT gateway in AWS (AS16509)
+        instance_call("3.5.140.20", 2, 2),  // an Elastic IP (AS16509)
+        instance_call("146.190.3.4", 3, 3), // DigitalOcean: outside AWS
+    ];
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let outside = "d20378ae-de42-4912-b461-aa73fb9485c0";
+    let hunt = |extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["hunt", "--no-anomaly", "--format", "jsonl"])
+            .arg(&log)
+            .args(extra);
+        let (out, stdout, stderr) = run(&mut cmd);
+        assert!(out.status.code().unwrap_or(9) <= 2, "{stderr}");
+        jsonl(&stdout)
+    };
+    let alerts = hunt(&[]);
+    let hits: Vec<&Value> = alerts.iter().filter(|a| a["rule_id"] == outside).collect();
+    assert_eq!(hits.len(), 1, "{alerts:#?}");
+    assert_eq!(
+        hits[0]["event_ids"],
+        serde_json::json!(["00000000-0000-4000-8000-000000000003"]),
+        "only the call from outside AWS: {:#?}",
+        hits[0]
+    );
+
+    // With AWS's published ranges given, only those ranges are AWS: 3.5.140.0/22 is listed,
+    // 52.94.76.0/22 is left out of this copy, so the NAT gateway's call now counts as outside.
+    let ranges = dir.path().join("ip-ranges.json");
+    std::fs::write(
+        &ranges,
+        r#"{"syncToken": "1", "createDate": "2026-03-01-00-00-00",
+            "prefixes": [{"ip_prefix": "3.5.140.0/22", "region": "ap-northeast-2", "service": "AMAZON"}],
+            "ipv6_prefixes": []}"#,
+    )
+    .unwrap();
+    let alerts = hunt(&["--cloud-ranges", ranges.to_str().unwrap()]);
+    let mut ids: Vec<String> = alerts
+        .iter()
+        .filter(|a| a["rule_id"] == outside)
+        .flat_map(|a| a["event_ids"].as_array().unwrap().clone())
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "00000000-0000-4000-8000-000000000001",
+            "00000000-0000-4000-8000-000000000003"
+        ]
+    );
+
+    // A rule on the enrichment fields; a record cannot pose as enrichment.
+    let rule = dir.path().join("country.yml");
+    std::fs::write(
+        &rule,
+        "title: Call From DigitalOcean In The US\nid: 5b8c1d7e-0f3a-4c2b-9d6e-1a2b3c4d5e6f\n\
+         logsource: {product: aws, service: cloudtrail}\n\
+         detection:\n  selection:\n    cloudsentinel.source.country: US\n    cloudsentinel.source.asn: 14061\n\
+         \x20 condition: selection\nlevel: high\n",
+    )
+    .unwrap();
+    let mut spoof: Value = serde_json::from_str(&instance_call("52.94.76.11", 4, 4)).unwrap();
+    spoof["cloudsentinel"] = serde_json::json!({"source": {"country": "US", "asn": 14061}});
+    std::fs::write(&log, format!("{}\n{}\n", lines[2], spoof)).unwrap();
+    let mut cmd = bin();
+    cmd.args([
+        "hunt",
+        "--no-builtin",
+        "--no-anomaly",
+        "--format",
+        "jsonl",
+        "--rules",
+    ])
+    .arg(&rule)
+    .arg(&log);
+    let (_, stdout, stderr) = run(&mut cmd);
+    let alerts = jsonl(&stdout);
+    assert_eq!(alerts.len(), 1, "{stderr}{alerts:#?}");
+    assert_eq!(
+        alerts[0]["event_ids"],
+        serde_json::json!(["00000000-0000-4000-8000-000000000003"])
+    );
+}

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use cloudsentinel_context::{CloudRanges, NetContext, NetDb};
 use cloudsentinel_core::text::{csv_safe, printable};
 use cloudsentinel_core::{Alert, Level};
 use cloudsentinel_detect::RuleSet;
@@ -96,9 +97,15 @@ pub struct HuntArgs {
     /// Share of training events the forest's threshold lets through.
     #[arg(long, value_name = "RATE", default_value_t = 0.0005)]
     pub anomaly_rate: f64,
-    /// An AS table (iptoasn.com's ip2asn-v4.tsv) for the AS and country features.
+    /// An IP-to-AS table in iptoasn.com's TSV format (ip2asn-v4.tsv, ip2asn-v6.tsv or both
+    /// joined) to use instead of the table that ships inside CloudSentinel.
     #[arg(long, value_name = "PATH")]
     pub netdb: Option<PathBuf>,
+    /// A cloud provider's published address ranges (AWS ip-ranges.json, Azure service tags
+    /// JSON, GCP cloud.json), to say which addresses are that cloud's more exactly than its AS
+    /// numbers do. Repeat for several providers.
+    #[arg(long, value_name = "PATH")]
+    pub cloud_ranges: Vec<PathBuf>,
     /// Longest record read, in bytes: a longer line, array element or document is reported as
     /// a skipped record and never held in memory whole.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_RECORD_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
@@ -213,6 +220,21 @@ fn correlate_stream(
     (alerts, fed, late)
 }
 
+/// The address tables: the shipped one unless `netdb` names another, plus the cloud ranges files.
+pub fn net_context(netdb: Option<&Path>, cloud_ranges: &[PathBuf]) -> Result<NetContext, String> {
+    let db = match netdb {
+        None => NetDb::builtin(),
+        Some(p) => std::sync::Arc::new(NetDb::load(p).map_err(|e| format!("--netdb {e}"))?),
+    };
+    let mut ranges = CloudRanges::default();
+    for p in cloud_ranges {
+        ranges
+            .add_file(p)
+            .map_err(|e| format!("--cloud-ranges {e}"))?;
+    }
+    Ok(NetContext::new(db, ranges))
+}
+
 /// Decodes `files` on `threads` threads, runs detection, streams what correlations need to a
 /// correlation thread in time order, and folds everything into alerts. Shared by `hunt` and the
 /// benchmarks.
@@ -222,6 +244,7 @@ pub fn hunt_files(
     threads: usize,
     window_secs: i64,
     read: ReadOptions,
+    net: &NetContext,
     progress: &ProgressBar,
     observe: bool,
 ) -> HuntOutcome {
@@ -277,7 +300,8 @@ pub fn hunt_files(
                         cloudsentinel_ingest::decode_unit(unit, read, &mut |item| {
                             out.stats.count(&item);
                             match item {
-                                Item::Event(ev) => {
+                                Item::Event(mut ev) => {
+                                    net.enrich(&mut ev);
                                     if observe {
                                         out.observed.push(EventRow::unstored(&ev));
                                     }
@@ -402,15 +426,12 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             }
         },
     };
-    let netdb = match &args.netdb {
-        None => None,
-        Some(p) => match cloudsentinel_learn::netdb::NetDb::load(p) {
-            Ok(db) => Some(std::sync::Arc::new(db)),
-            Err(e) => {
-                eprintln!("error: --netdb {}: {e}", p.display());
-                return Ok(exit_usage());
-            }
-        },
+    let net = match net_context(args.netdb.as_deref(), &args.cloud_ranges) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit_usage());
+        }
     };
     let hint = args.format_hint.map(FormatHint::provider);
     let read = ReadOptions {
@@ -424,6 +445,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         threads,
         args.dedup_window,
         read,
+        &net,
         &progress,
         !args.no_anomaly,
     );
@@ -440,7 +462,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             history,
             std::mem::take(&mut outcome.observed),
             args.anomaly_rate,
-            netdb,
+            Some(std::sync::Arc::clone(net.db())),
         );
         for s in signals {
             outcome.alerts.add(s);
@@ -571,6 +593,7 @@ fn read_history(files: &[PathBuf], threads: usize, read: ReadOptions) -> Vec<Eve
         threads,
         3600,
         read,
+        &NetContext::new(std::sync::Arc::default(), CloudRanges::default()),
         &ProgressBar::hidden(),
         true,
     )
@@ -582,7 +605,7 @@ fn behaviour(
     history: Option<Vec<EventRow>>,
     input: Vec<EventRow>,
     rate: f64,
-    netdb: Option<std::sync::Arc<cloudsentinel_learn::netdb::NetDb>>,
+    netdb: Option<std::sync::Arc<cloudsentinel_context::netdb::NetDb>>,
 ) -> (Vec<cloudsentinel_core::Signal>, String) {
     let from_history = history.as_ref().map(Vec::len);
     let params = TrainParams {

@@ -212,8 +212,66 @@ pub struct Event {
     pub action: Action,
     pub resources: Vec<Resource>,
     pub outcome: Outcome,
+    /// Where the source address is (AS, country, cloud), filled in by enrichment; `None`
+    /// until then, and for records without an address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
     /// The provider's original record, kept as received and parsed lazily.
     pub raw: Arc<RawRecord>,
+}
+
+/// What the address tables say about an event's source address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    /// Autonomous system number; `None` when the address is not routed (private, reserved).
+    pub asn: Option<u32>,
+    pub as_name: Option<Arc<str>>,
+    pub country: Option<Country>,
+    /// The cloud whose address space holds the address (a NAT gateway, an instance's public
+    /// IP, a cloud service), from the provider's published ranges or its AS numbers.
+    pub cloud: Option<Provider>,
+}
+
+/// An ISO 3166-1 alpha-2 country code, upper case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Country([u8; 2]);
+
+impl Country {
+    /// Two ASCII letters, in either case; anything else is not a country.
+    pub fn new(code: &[u8]) -> Option<Country> {
+        match code {
+            [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+                Some(Country([a.to_ascii_uppercase(), b.to_ascii_uppercase()]))
+            }
+            _ => None,
+        }
+    }
+    pub fn code(self) -> [u8; 2] {
+        self.0
+    }
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("??")
+    }
+}
+
+impl std::fmt::Display for Country {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Country {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Country {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Country, D::Error> {
+        let s = String::deserialize(d)?;
+        Country::new(s.as_bytes())
+            .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a country code")))
+    }
 }
 
 impl Event {

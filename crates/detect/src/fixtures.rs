@@ -85,13 +85,19 @@ fn expand_case(case: &Value) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
+/// Decodes a case's records and enriches them as `hunt` and `serve` do (the shipped address
+/// table), so that rules on `cloudsentinel.source.*` see what they would see in production.
 fn decode_case(records: Vec<Value>) -> Result<Vec<Event>, String> {
+    let net = cloudsentinel_context::NetContext::builtin();
     let mut events = Vec::new();
     let mut err = None;
     for r in records {
         let bytes = serde_json::to_vec(&r).map_err(|e| e.to_string())?;
         decode_bytes(&bytes, Origin::default(), &mut |item| match item {
-            Item::Event(e) => events.push(*e),
+            Item::Event(mut e) => {
+                net.enrich(&mut e);
+                events.push(*e)
+            }
             Item::Error(e) => err = Some(e.reason),
             _ => {}
         });

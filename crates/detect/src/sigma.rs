@@ -508,6 +508,8 @@ pub fn logsource_of(provider: Provider, kind: LogKind) -> LogSource {
 pub struct SigmaEvent<'a> {
     raw: &'a RawRecord,
     id: &'a str,
+    /// Enrichment, read as `cloudsentinel.source.*` (see [`NETWORK_FIELDS`]).
+    network: Option<&'a cloudsentinel_core::Network>,
     /// One lazily built view per top-level field, for nested paths.
     nested: Vec<OnceCell<JsonEvent<'a>>>,
     /// The whole record, for keyword searches.
@@ -519,6 +521,7 @@ impl<'a> SigmaEvent<'a> {
         SigmaEvent {
             raw: &event.raw,
             id: &event.id,
+            network: event.network.as_ref(),
             nested: (0..event.raw.len()).map(|_| OnceCell::new()).collect(),
             full: OnceCell::new(),
         }
@@ -530,8 +533,36 @@ impl<'a> SigmaEvent<'a> {
     }
 }
 
+/// The prefix of the fields enrichment adds, which rules can match like the record's own:
+/// `asn` (number), `as_name`, `country` (ISO alpha-2) and `cloud` (`aws`, `azure`, `gcp`: the
+/// source address is in that cloud's address space). Checked before the record, so a record
+/// cannot pose as enrichment.
+pub const NETWORK_FIELDS: &str = "cloudsentinel.source.";
+
+impl SigmaEvent<'_> {
+    fn network_field(&self, name: &str) -> Option<EventValue<'_>> {
+        let n = self.network?;
+        match name {
+            "asn" => n.asn.map(|a| EventValue::Int(i64::from(a))),
+            "as_name" => n
+                .as_name
+                .as_deref()
+                .map(|s| EventValue::Str(Cow::Borrowed(s))),
+            "country" => n
+                .country
+                .as_ref()
+                .map(|c| EventValue::Str(Cow::Borrowed(c.as_str()))),
+            "cloud" => n.cloud.map(|c| EventValue::Str(Cow::Borrowed(c.as_str()))),
+            _ => None,
+        }
+    }
+}
+
 impl rsigma_eval::Event for SigmaEvent<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        if let Some(name) = path.strip_prefix(NETWORK_FIELDS) {
+            return self.network_field(name);
+        }
         if let Some(pos) = self.raw.position(path) {
             return match self.raw.scalar(path)? {
                 Scalar::Str(s) => Some(EventValue::Str(s)),

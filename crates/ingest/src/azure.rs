@@ -468,6 +468,7 @@ pub fn normalize(record: RawRecord, kind: LogKind) -> Result<Event, String> {
         },
         resources,
         outcome,
+        network: None,
         raw: Arc::new(record),
     })
 }

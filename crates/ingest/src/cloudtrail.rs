@@ -306,6 +306,7 @@ pub fn normalize(record: RawRecord) -> Result<Event, String> {
         },
         resources,
         outcome,
+        network: None,
         raw: Arc::new(record),
     })
 }

@@ -19,7 +19,7 @@ use cloudsentinel_core::Event;
 use cloudsentinel_store::{EventRow, NewEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::netdb::{self, NetDb};
+use cloudsentinel_context::netdb::{self, NetDb};
 
 /// Version of the feature vector. Models record it; a model of another version is not used.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -644,22 +644,26 @@ impl Baselines {
                 Net {
                     ip: Some(0x4000_0000_0000_0000 | a as u64),
                     net: Some(0x2400_0000_0000_0000 | (a >> 8) as u64),
-                    asn_key: Some(match info {
+                    asn_key: Some(match info.filter(|i| i.asn != 0) {
                         Some(i) => 0xa500_0000_0000_0000 | i.asn as u64,
                         None => 0x1600_0000_0000_0000 | (a >> 16) as u64,
                     }),
-                    asn: info.map(|i| i.asn),
+                    asn: info.map(|i| i.asn).filter(|a| *a != 0),
                     country: info.and_then(|i| i.country),
                 }
             }
             IpAddr::V6(v6) => {
                 let x = u128::from(v6);
+                let info = self.netdb.as_ref().and_then(|db| db.lookup(v6));
                 Net {
                     ip: Some(hash1(&v6.to_string())),
                     net: Some(hash1(&format!("{:x}/48", x >> 80))),
-                    asn_key: Some(hash1(&format!("{:x}/32", x >> 96))),
-                    asn: None,
-                    country: None,
+                    asn_key: Some(match info.filter(|i| i.asn != 0) {
+                        Some(i) => 0xa500_0000_0000_0000 | i.asn as u64,
+                        None => hash1(&format!("{:x}/32", x >> 96)),
+                    }),
+                    asn: info.map(|i| i.asn).filter(|a| *a != 0),
+                    country: info.and_then(|i| i.country),
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! Learning for CloudSentinel: behaviour baselines and their features ([`behaviour`]), the
 //! anomaly model over them ([`anomaly`]), the feedback model trained from analysts' verdicts
-//! ([`feedback`]), where addresses are ([`netdb`]), the same detectors over files ([`offline`]),
+//! ([`feedback`]), the same detectors over files ([`offline`]),
 //! and the small toolkit underneath:
 //!
 //! * [`rng`]: a tiny deterministic random number generator (splitmix64).
@@ -16,7 +16,7 @@ pub mod feedback;
 pub mod forest;
 pub mod logistic;
 pub mod metrics;
-pub mod netdb;
+
 pub mod offline;
 pub mod rng;
 

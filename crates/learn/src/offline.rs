@@ -43,7 +43,7 @@ pub fn detect(
     mut input: Vec<EventRow>,
     settings: Settings,
     params: &TrainParams,
-    netdb: Option<std::sync::Arc<crate::netdb::NetDb>>,
+    netdb: Option<std::sync::Arc<cloudsentinel_context::netdb::NetDb>>,
 ) -> Result<Outcome, String> {
     let mut baselines = Baselines::new(settings);
     baselines.set_netdb(netdb);

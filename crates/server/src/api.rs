@@ -665,6 +665,7 @@ async fn ingest(
         provider,
         "http".into(),
         rules,
+        state.learning.net.clone(),
         max,
         received,
     )
@@ -736,9 +737,10 @@ pub async fn analyze(
 ) -> ApiResult<Json<Value>> {
     let provider = provider_param(&q)?;
     let bytes = read_body(&state, &headers, body).await?;
+    let net = state.learning.net.clone();
     let (events, _) = state
         .workers
-        .run(move || pipeline::decode(&bytes, provider, "analyze", 100))
+        .run(move || pipeline::decode(&bytes, provider, "analyze", 100, &net))
         .await
         .and_then(|r| r)
         .map_err(|e| prepare_error(&state, e))?;

@@ -133,9 +133,13 @@ pub struct DetectionSection {
     pub rules: Vec<PathBuf>,
     /// Learn behavioural baselines and, once an anomaly model is active, score every event.
     pub anomaly: bool,
-    /// An IP-to-AS table in iptoasn.com's `ip2asn-v4.tsv` format, for the AS and country
-    /// features. Without one, /16 prefixes stand in for autonomous systems.
+    /// An IP-to-AS table in iptoasn.com's TSV format (`ip2asn-v4.tsv`, `ip2asn-v6.tsv`) to use
+    /// instead of the table that ships inside CloudSentinel.
     pub netdb: Option<PathBuf>,
+    /// Cloud providers' published address ranges (AWS `ip-ranges.json`, Azure service tags
+    /// JSON, GCP `cloud.json`): which source addresses are that cloud's, more exactly than its
+    /// AS numbers say.
+    pub cloud_ranges: Vec<PathBuf>,
     /// Days after which a habit not seen again weighs half as much.
     pub baseline_half_life_days: f64,
     /// A principal is scored only after it has been seen this many days...
@@ -157,6 +161,7 @@ impl Default for DetectionSection {
             rules: Vec::new(),
             anomaly: true,
             netdb: None,
+            cloud_ranges: Vec::new(),
             baseline_half_life_days: b.half_life_days,
             baseline_learning_days: b.learning_days,
             baseline_learning_events: b.learning_events,

@@ -7,10 +7,11 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use cloudsentinel_context::netdb::NetDb;
+use cloudsentinel_context::{CloudRanges, NetContext};
 use cloudsentinel_learn::anomaly::{AnomalyModel, MAX_TRAINING_VECTORS, TrainParams};
 use cloudsentinel_learn::behaviour::{self, Baselines, Observation, SCHEMA_VERSION, Scored};
 use cloudsentinel_learn::feedback::{self, AlertFacts, FeedbackModel};
-use cloudsentinel_learn::netdb::NetDb;
 use cloudsentinel_learn::rng::Rng;
 use cloudsentinel_store::{
     AlertQuery, AlertRecord, AlertStatus, EventQuery, ModelRecord, ModelResult, NewModel, Store,
@@ -47,6 +48,8 @@ pub struct Learning {
     pub enabled: bool,
     pub settings: behaviour::Settings,
     pub netdb: Option<Arc<NetDb>>,
+    /// The address tables events are enriched with (the same table as `netdb`).
+    pub net: NetContext,
     pub target_rate: f64,
     pub auto_close_below: Option<f64>,
     anomaly: RwLock<Option<Active<AnomalyModel>>>,
@@ -60,14 +63,21 @@ pub struct Learning {
 impl Learning {
     /// Loads the AS table and the active models.
     pub fn open(store: &dyn Store, d: &DetectionSection) -> anyhow::Result<Learning> {
-        let netdb = match &d.netdb {
+        let db = match &d.netdb {
             Some(p) => {
                 let db = NetDb::load(p).map_err(anyhow::Error::msg)?;
                 tracing::info!(path = %p.display(), ranges = db.len(), "AS table loaded");
-                Some(Arc::new(db))
+                Arc::new(db)
             }
-            None => None,
+            None => NetDb::builtin(),
         };
+        let mut ranges = CloudRanges::default();
+        for p in &d.cloud_ranges {
+            let provider = ranges.add_file(p)?;
+            tracing::info!(path = %p.display(), provider = provider.as_str(), "cloud ranges loaded");
+        }
+        let net = NetContext::new(Arc::clone(&db), ranges);
+        let netdb = Some(db);
         let l = Learning {
             enabled: d.anomaly,
             settings: behaviour::Settings {
@@ -77,6 +87,7 @@ impl Learning {
                 ..behaviour::Settings::default()
             },
             netdb,
+            net,
             target_rate: d.anomaly_target_rate,
             auto_close_below: d.auto_close_below,
             anomaly: RwLock::new(None),

@@ -278,6 +278,7 @@ impl Service {
             provider,
             source.to_string(),
             Arc::clone(&self.state.rules),
+            self.state.learning.net.clone(),
             usize::MAX,
             std::time::Instant::now(),
         )

@@ -36,6 +36,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use crate::learning::{Active, BASELINES_KEY, Learning};
 use crate::metrics::Metrics;
+use cloudsentinel_context::NetContext;
 use cloudsentinel_learn::anomaly::Behaviour;
 use cloudsentinel_learn::behaviour::{Baselines, Features, Observation, SCHEMA_VERSION};
 use cloudsentinel_learn::feedback::{AlertFacts, FeedbackModel};
@@ -128,6 +129,7 @@ pub fn decode(
     provider: Option<Provider>,
     source: &str,
     max_records: usize,
+    net: &NetContext,
 ) -> Result<(Vec<Event>, u64), PrepareError> {
     let origin = Origin {
         source: source.to_string(),
@@ -145,10 +147,11 @@ pub fn decode(
         ..ReadOptions::default()
     };
     decode_bytes_with(body, origin, options, &mut |item| match item {
-        Item::Event(e) => {
+        Item::Event(mut e) => {
             if events.len() >= max_records {
                 too_many = true;
             } else {
+                net.enrich(&mut e);
                 events.push(*e);
             }
         }
@@ -272,11 +275,12 @@ pub async fn prepare_async(
     provider: Option<Provider>,
     source: String,
     rules: Arc<RuleSet>,
+    net: NetContext,
     max_records: usize,
     received: Instant,
 ) -> Result<Prepared, PrepareError> {
     let (mut events, skipped) = workers
-        .run(move || decode(&body, provider, &source, max_records))
+        .run(move || decode(&body, provider, &source, max_records, &net))
         .await??;
     let second = if events.len() >= SPLIT_AT {
         let tail = events.split_off(events.len() / 2);

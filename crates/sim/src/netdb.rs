@@ -1,5 +1,5 @@
 //! The simulated organisation's address plan as an IP-to-AS table (the iptoasn.com TSV format
-//! `cloudsentinel_learn::netdb` reads), so the demo can place addresses by network and country:
+//! `cloudsentinel_context::netdb` reads), so the demo can place addresses by network and country:
 //! offices, people's home networks, the CI runners and cloud services, and the hosting networks
 //! the attack stories come from. The AS numbers are those of real networks of the kind, the
 //! assignment of the simulation's addresses to them is made up.

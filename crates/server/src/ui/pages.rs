@@ -252,7 +252,7 @@ fn locate(
     let dots = by_country
         .into_iter()
         .filter_map(|(c, (alerts, addrs))| {
-            let (lat, lon) = cloudsentinel_learn::netdb::centroid(c)?;
+            let (lat, lon) = cloudsentinel_context::netdb::centroid(c)?;
             located += addrs;
             Some(map::Dot {
                 lat,
