@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::*;
 
+/// A hostile body: name, bytes, headers, expected status, expected text in the answer.
+type Case<'a> = (&'a str, Vec<u8>, &'a [(&'a str, &'a str)], u16, &'a str);
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(bytes).unwrap();
@@ -481,7 +484,7 @@ fn hostile_bodies_on_every_ingest_route_are_refused_and_lose_nothing() {
     let nested = gzip(&gzip(&vec![b' '; 200_000_000]));
     let mut invalid_utf8 = with("{\"eventName\":\"");
     invalid_utf8.extend_from_slice(&[0xff, 0xfe, b'"', b'}', b'\n']);
-    let cases: Vec<(&str, Vec<u8>, &[(&str, &str)], u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "truncated",
             with("{\"Records\":[{\"eventName\":"),

@@ -238,6 +238,7 @@ pub fn net_context(netdb: Option<&Path>, cloud_ranges: &[PathBuf]) -> Result<Net
 /// Decodes `files` on `threads` threads, runs detection, streams what correlations need to a
 /// correlation thread in time order, and folds everything into alerts. Shared by `hunt` and the
 /// benchmarks.
+#[allow(clippy::too_many_arguments)] // each is one independent input of the run
 pub fn hunt_files(
     rules: &RuleSet,
     files: &[PathBuf],

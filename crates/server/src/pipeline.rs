@@ -269,6 +269,7 @@ impl Workers {
 
 /// Decodes a body and runs the detection rules on every event, on the detection threads: all the
 /// per-event work that can run in parallel. Nothing is queued if a record is malformed.
+#[allow(clippy::too_many_arguments)] // each is one independent input of the stage
 pub async fn prepare_async(
     workers: &Workers,
     body: Vec<u8>,

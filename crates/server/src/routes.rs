@@ -618,7 +618,7 @@ pub fn client_ip(state: &AppState, headers: &HeaderMap, peer: Option<IpAddr>) ->
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .filter_map(|v| v.trim().parse::<IpAddr>().ok())
-            .last();
+            .next_back();
         if let Some(ip) = forwarded {
             return Some(ip.to_string());
         }

@@ -1082,7 +1082,7 @@ pub fn events_table(events: &[EventRow], raw_inline: bool) -> String {
     for e in events {
         // A record too big to embed is fetched on demand like the others.
         let inline = raw_inline
-            .then(|| e.raw.as_ref())
+            .then_some(e.raw.as_ref())
             .flatten()
             .map(|r| serde_json::to_string_pretty(r).unwrap_or_default())
             .filter(|text| text.len() <= RAW_INLINE_MAX);
