@@ -47,7 +47,9 @@ impl<M> Clone for Active<M> {
 pub struct Learning {
     pub enabled: bool,
     pub settings: behaviour::Settings,
-    pub netdb: Option<Arc<NetDb>>,
+    pub netdb: Arc<NetDb>,
+    /// Where the address table comes from: the shipped one or the configured path.
+    pub netdb_source: String,
     /// The address tables events are enriched with (the same table as `netdb`).
     pub net: NetContext,
     pub target_rate: f64,
@@ -77,7 +79,11 @@ impl Learning {
             tracing::info!(path = %p.display(), provider = provider.as_str(), "cloud ranges loaded");
         }
         let net = NetContext::new(Arc::clone(&db), ranges);
-        let netdb = Some(db);
+        let netdb_source = match &d.netdb {
+            Some(p) => p.display().to_string(),
+            None => "shipped (ip-location-db)".to_string(),
+        };
+        let netdb = db;
         let l = Learning {
             enabled: d.anomaly,
             settings: behaviour::Settings {
@@ -87,6 +93,7 @@ impl Learning {
                 ..behaviour::Settings::default()
             },
             netdb,
+            netdb_source,
             net,
             target_rate: d.anomaly_target_rate,
             auto_close_below: d.auto_close_below,
@@ -191,7 +198,7 @@ impl Learning {
             None => Baselines::new(self.settings.clone()),
         };
         b.settings = self.settings.clone();
-        b.set_netdb(self.netdb.clone());
+        b.set_netdb(Some(Arc::clone(&self.netdb)));
         if !self.enabled {
             return Ok(b);
         }
@@ -252,7 +259,7 @@ pub fn start_training(
             "half_life_days": learning.settings.half_life_days,
             "learning_days": learning.settings.learning_days,
             "learning_events": learning.settings.learning_events,
-            "netdb": learning.netdb.is_some(),
+            "netdb": learning.netdb_source,
         }),
         _ => json!({"folds": 5, "l2": 1.0}),
     };
@@ -420,7 +427,7 @@ pub fn train_anomaly(
         )));
     }
     let mut b = Baselines::new(learning.settings.clone());
-    b.set_netdb(learning.netdb.clone());
+    b.set_netdb(Some(Arc::clone(&learning.netdb)));
     let mut vectors: Vec<[f32; behaviour::DIMS]> = Vec::new();
     let mut scored = 0u64;
     let mut rng = Rng::new(0x5eed ^ id as u64);

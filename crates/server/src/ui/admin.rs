@@ -1017,11 +1017,7 @@ pub async fn settings(State(state): State<AppState>, Extension(s): Extension<Ses
         time_cell(&state.started),
         state.rules.len(),
         if state.learning.enabled { "on" } else { "off" },
-        if state.learning.netdb.is_some() {
-            "loaded"
-        } else {
-            "none (detection.netdb)"
-        },
+        esc(&state.learning.netdb_source),
         c.pipeline.dedup_window_secs,
         c.pipeline.incident_window_secs,
         c.auth.access_token_secs,

@@ -196,27 +196,12 @@ pub async fn overview(
         b,
         "<section class=\"panel wide\" id=\"map\"><h2>Where alerted activity came from</h2>{}<p class=\"small muted\">{}</p></section>",
         map::world(&dots),
-        if state.learning.netdb.is_some() {
-            format!(
-                "{located} alerted addresses placed by country; {unlocated} private, service or unlisted."
-            )
-        } else {
-            format!(
-                "No address table is configured (<code>detection.netdb</code>), so no address can be placed: {} alerted sources, the busiest {}.",
-                sources.len(),
-                sources
-                    .iter()
-                    .take(3)
-                    .map(|k| format!(
-                        "<a href=\"/ui/events?source_ip={}\">{}</a> ({})",
-                        urlenc(&k.key),
-                        esc(&k.key),
-                        k.count
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }
+        format!(
+            "{located} alerted addresses placed by country; {unlocated} private, service or unlisted. \
+             Address data: <a href=\"https://db-ip.com\">IP Geolocation by DB-IP</a>, \
+             <a href=\"https://www.routeviews.org\">RouteViews</a>, <a href=\"https://www.nro.net\">NRO</a> \
+             (CC BY 4.0), via ip-location-db."
+        )
     );
     b.push_str("</div></div>");
     page(&s, "Overview", Nav::Overview, Some("overview"), &b)
@@ -227,9 +212,7 @@ fn locate(
     state: &AppState,
     sources: &[cloudsentinel_store::KeyCount],
 ) -> (Vec<map::Dot>, usize, usize) {
-    let Some(db) = state.learning.netdb.as_ref() else {
-        return (Vec::new(), 0, sources.len());
-    };
+    let db = &state.learning.netdb;
     let mut by_country: BTreeMap<[u8; 2], (u64, usize)> = BTreeMap::new();
     let mut unlocated = 0;
     for k in sources {
