@@ -157,11 +157,37 @@ const UNIT_BYTES: u64 = 32 * 1024 * 1024;
 /// Inputs in batches of at most this many, so that a huge file streams too.
 const CORRELATION_BATCH: usize = 4096;
 
+/// Event time the correlation stage holds inputs back to put them in order (see
+/// [`correlate_stream`]): CloudTrail delivers a file about every five minutes per account and
+/// region, and one file's records can span a quarter of an hour.
+const REORDER_SECS: i64 = 900;
+
+/// A correlation input ordered by (time, event id), for the reorder heap.
+struct Held(CorrelationInput);
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Held {}
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0.time, &self.0.event_id).cmp(&(other.0.time, &other.0.event_id))
+    }
+}
+
 /// The correlation stage: merges the workers' time-ordered streams into one time-ordered stream
 /// (a k-way merge: an input is fed once every worker still running has shown something at least
-/// as late) and feeds it to the Sigma correlations as the workers go. Memory is bounded by how
-/// far apart in time the workers are, not by the input size. Inputs that arrive earlier than what
-/// was already fed (unordered inputs) are fed anyway and counted as late.
+/// as late), holds the merged stream back by [`REORDER_SECS`] of event time to put overlapping
+/// files in order, and feeds it to the Sigma correlations as the workers go. Memory is bounded by
+/// how far apart in time the workers are and by the event rate over the hold-back, not by the
+/// input size. Inputs still earlier than what was already fed are fed anyway and counted as late.
 fn correlate_stream(
     rules: &RuleSet,
     workers: usize,
@@ -173,6 +199,12 @@ fn correlate_stream(
         for _ in rx {}
         return (alerts, 0, 0);
     };
+    // Files of one delivery window overlap in time (one per account and region), so a
+    // worker's stream steps back a few minutes at each new file: hold inputs for this much
+    // event time and release them in order, which bounds memory by the event rate.
+    let horizon = chrono::Duration::seconds(REORDER_SECS);
+    let mut held: std::collections::BinaryHeap<std::cmp::Reverse<Held>> = Default::default();
+    let mut newest: Option<chrono::DateTime<chrono::Utc>> = None;
     let mut queues: Vec<std::collections::VecDeque<CorrelationInput>> =
         (0..workers).map(|_| Default::default()).collect();
     let mut done = vec![false; workers];
@@ -211,11 +243,20 @@ fn correlate_stream(
                 });
             let Some(w) = next else { break };
             let input = queues[w].pop_front().expect("non-empty queue");
-            feed(input, &mut alerts);
+            newest = newest.max(Some(input.time));
+            held.push(std::cmp::Reverse(Held(input)));
+            let until = newest.expect("set above") - horizon;
+            while held.peek().is_some_and(|h| h.0.0.time <= until) {
+                let std::cmp::Reverse(Held(input)) = held.pop().expect("peeked");
+                feed(input, &mut alerts);
+            }
         }
         if done.iter().all(|d| *d) && queues.iter().all(|q| q.is_empty()) {
             break;
         }
+    }
+    while let Some(std::cmp::Reverse(Held(input))) = held.pop() {
+        feed(input, &mut alerts);
     }
     (alerts, fed, late)
 }

@@ -28,5 +28,5 @@ pub mod reader;
 
 pub use reader::{
     DEFAULT_MAX_RECORD_BYTES, DecodeError, DecodeStats, Item, ReadOptions, Unit, decode_bytes,
-    decode_file, decode_reader, decode_unit, discover, plan_units,
+    decode_file, decode_reader, decode_unit, discover, order_by_time, plan_units, time_in_name,
 };

@@ -836,8 +836,52 @@ fn count_lines(path: &Path, upto: u64) -> u64 {
     }
 }
 
+/// The time a log file's path says its records are from, as `YYYYMMDDHHMM` digits:
+/// CloudTrail's delivery name (`<account>_CloudTrail_<region>_20260302T1005Z_<id>.json.gz`) or an
+/// Azure diagnostic export path (`.../y=2026/m=03/d=02/h=10/m=00/PT1H.json`). `None` when the
+/// path carries no time.
+pub fn time_in_name(path: &Path) -> Option<u64> {
+    let text = path.to_string_lossy();
+    if let Some(name) = path.file_name().map(|n| n.to_string_lossy()) {
+        for part in name.split('_') {
+            let b = part.as_bytes();
+            if b.len() == 14
+                && b[8] == b'T'
+                && b[13] == b'Z'
+                && b[..8].iter().chain(&b[9..13]).all(u8::is_ascii_digit)
+            {
+                return format!("{}{}", &part[..8], &part[9..13]).parse().ok();
+            }
+        }
+    }
+    let field = |key: &str| -> Option<&str> {
+        let at = text.find(key)? + key.len();
+        let v = text[at..].split('/').next()?;
+        (!v.is_empty() && v.bytes().all(|c| c.is_ascii_digit())).then_some(v)
+    };
+    let (y, mo, d, h) = (field("/y=")?, field("/m=")?, field("/d=")?, field("/h=")?);
+    let minute = text
+        .find(&format!("/h={h}/m="))
+        .map(|i| &text[i + h.len() + 6..])
+        .and_then(|rest| rest.split('/').next())
+        .filter(|m| m.len() == 2 && m.bytes().all(|c| c.is_ascii_digit()))
+        .unwrap_or("00");
+    format!("{y:0>4}{mo:0>2}{d:0>2}{h:0>2}{minute}")
+        .parse()
+        .ok()
+}
+
+/// Orders files as one stream in time: by the time their path carries ([`time_in_name`]), then
+/// by path; files without a time keep their place before the timed ones, in path order. An
+/// organisation trail's tree (account, then region, then date) is then read across accounts and
+/// regions at once instead of one account's whole history after another.
+pub fn order_by_time(files: &mut [PathBuf]) {
+    files.sort_by_cached_key(|p| (time_in_name(p), p.clone()));
+}
+
 /// Expands files and directories (recursively, e.g. `AWSLogs/<account>/CloudTrail/...`) into
-/// the list of files to read, sorted for a stable order. Hidden files are skipped.
+/// the list of files to read, in time order where the paths carry a time ([`order_by_time`]),
+/// else in path order. Hidden files are skipped.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, DecodeError> {
     let mut out = Vec::new();
     for p in paths {
@@ -855,6 +899,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, DecodeError> {
             out.push(p.clone());
         }
     }
+    order_by_time(&mut out);
     Ok(out)
 }
 
@@ -903,6 +948,56 @@ mod tests {
     use super::*;
     use serde_json::Value;
     use std::io::Write;
+
+    #[test]
+    fn files_are_ordered_by_the_time_their_paths_carry() {
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(
+            time_in_name(&p(
+                "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/03/02/111122223333_CloudTrail_eu-west-1_20260302T1005Z_abc.json.gz"
+            )),
+            Some(202603021005)
+        );
+        assert_eq!(
+            time_in_name(&p(
+                "insights-activity-logs/resourceId=/SUBSCRIPTIONS/X/y=2026/m=03/d=02/h=10/m=00/PT1H.json"
+            )),
+            Some(202603021000)
+        );
+        assert_eq!(time_in_name(&p("logs/events.jsonl")), None);
+        let mut files = vec![
+            p(
+                "AWSLogs/2/CloudTrail/us-east-1/2026/03/01/2_CloudTrail_us-east-1_20260301T0900Z_b.json.gz",
+            ),
+            p(
+                "AWSLogs/1/CloudTrail/us-east-1/2026/03/02/1_CloudTrail_us-east-1_20260302T0000Z_a.json.gz",
+            ),
+            p("z-notime.jsonl"),
+            p(
+                "AWSLogs/1/CloudTrail/us-east-1/2026/03/01/1_CloudTrail_us-east-1_20260301T0905Z_a.json.gz",
+            ),
+            p(
+                "AWSLogs/1/CloudTrail/eu-west-1/2026/03/01/1_CloudTrail_eu-west-1_20260301T0900Z_a.json.gz",
+            ),
+            p("a-notime.jsonl"),
+        ];
+        order_by_time(&mut files);
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "a-notime.jsonl",
+                "z-notime.jsonl",
+                "1_CloudTrail_eu-west-1_20260301T0900Z_a.json.gz",
+                "2_CloudTrail_us-east-1_20260301T0900Z_b.json.gz",
+                "1_CloudTrail_us-east-1_20260301T0905Z_a.json.gz",
+                "1_CloudTrail_us-east-1_20260302T0000Z_a.json.gz",
+            ]
+        );
+    }
 
     fn rec(id: &str) -> String {
         format!(

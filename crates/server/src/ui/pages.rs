@@ -194,14 +194,12 @@ pub async fn overview(
     let (dots, located, unlocated) = locate(&state, &sources);
     let _ = write!(
         b,
-        "<section class=\"panel wide\" id=\"map\"><h2>Where alerted activity came from</h2>{}<p class=\"small muted\">{}</p></section>",
+        "<section class=\"panel wide\" id=\"map\"><h2>Where alerted activity came from</h2>{}<p class=\"small muted\">\
+         {located} alerted addresses placed by country; {unlocated} private, service or unlisted. \
+         Address data: <a href=\"https://db-ip.com\">IP Geolocation by DB-IP</a>, \
+         <a href=\"https://www.routeviews.org\">RouteViews</a>, <a href=\"https://www.nro.net\">NRO</a> \
+         (CC BY 4.0), via ip-location-db.</p></section>",
         map::world(&dots),
-        format!(
-            "{located} alerted addresses placed by country; {unlocated} private, service or unlisted. \
-             Address data: <a href=\"https://db-ip.com\">IP Geolocation by DB-IP</a>, \
-             <a href=\"https://www.routeviews.org\">RouteViews</a>, <a href=\"https://www.nro.net\">NRO</a> \
-             (CC BY 4.0), via ip-location-db."
-        )
     );
     b.push_str("</div></div>");
     page(&s, "Overview", Nav::Overview, Some("overview"), &b)
