@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use cloudsentinel_context::NetContext;
 use cloudsentinel_core::{Event, Level, Origin};
 use cloudsentinel_detect::RuleSet;
 use cloudsentinel_ingest::{Item, decode_bytes};
@@ -124,7 +125,13 @@ fn technique_of(s: &str) -> String {
     s.rsplit(':').next().unwrap_or(s).to_string()
 }
 
-fn parse_case(line_no: usize, v: &Value, default_time: &str) -> Result<Case, String> {
+/// One labelled case, its event decoded and enriched as `hunt` does (the shipped address table).
+fn parse_case(
+    line_no: usize,
+    v: &Value,
+    default_time: &str,
+    net: &NetContext,
+) -> Result<Case, String> {
     let expected = match (v.get("expected"), v.get("label")) {
         (Some(Value::Bool(b)), _) => *b,
         (_, Some(Value::String(l))) => {
@@ -170,7 +177,10 @@ fn parse_case(line_no: usize, v: &Value, default_time: &str) -> Result<Case, Str
             ..Origin::default()
         },
         &mut |item| match item {
-            Item::Event(e) => event = Some(*e),
+            Item::Event(mut e) => {
+                net.enrich(&mut e);
+                event = Some(*e)
+            }
             Item::Error(e) => decode_error = Some(e.reason),
             Item::Digest | Item::Insight => {
                 decode_error = Some("not an API event (digest or insight)".into())
@@ -197,6 +207,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
+    let net = NetContext::builtin();
     let mut cases = Vec::new();
     let mut bad_lines = 0usize;
     for path in &args.paths {
@@ -230,7 +241,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             {
                 continue;
             }
-            match parse_case(i + 1, &v, "2024-01-01T00:00:00Z") {
+            match parse_case(i + 1, &v, "2024-01-01T00:00:00Z", &net) {
                 Ok(c) => cases.push(c),
                 Err(e) => {
                     eprintln!("warning: {} line {}: {e}", path.display(), i + 1);

@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::ExitCode;
 
 use chrono::{Duration, TimeZone, Utc};
+use cloudsentinel_context::{CloudRanges, NetContext, NetDb};
 use cloudsentinel_core::{Alert, Origin};
 use cloudsentinel_detect::alert::Folder;
 use cloudsentinel_ingest::{Item, decode_bytes};
@@ -49,9 +50,11 @@ struct Labelled {
     alerts: Folder,
 }
 
+/// Decodes the simulator's records and enriches them with `net`, as `hunt` and the demo do.
 fn decode_records(
     records: &[String],
     source: &str,
+    net: &NetContext,
     sink: &mut dyn FnMut(cloudsentinel_core::Event),
 ) {
     let mut text = String::with_capacity(records.iter().map(|r| r.len() + 1).sum());
@@ -66,7 +69,8 @@ fn decode_records(
             ..Origin::default()
         },
         &mut |item| {
-            if let Item::Event(e) = item {
+            if let Item::Event(mut e) = item {
+                net.enrich(&mut e);
                 sink(*e);
             }
         },
@@ -97,6 +101,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     };
     let test_from = end - Duration::days(i64::from(args.test_days));
     let window = Duration::seconds(3600);
+    // The simulated organisation's own address plan, as the demo uses: its addresses are made up,
+    // so the shipped table would place them at random.
+    let net = NetContext::new(
+        std::sync::Arc::new(
+            NetDb::parse(&cloudsentinel_sim::netdb::table())
+                .map_err(|e| anyhow::anyhow!("the simulation's address table: {e}"))?,
+        ),
+        CloudRanges::default(),
+    );
     let mut data = Labelled {
         history: Vec::new(),
         test: Vec::new(),
@@ -139,12 +152,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             }
             test.push(EventRow::unstored(&e));
         };
-        decode_records(&benign.records, "sim", &mut |e| {
+        decode_records(&benign.records, "sim", &net, &mut |e| {
             if !skip.contains(e.id.as_str()) {
                 take(e, false);
             }
         });
-        decode_records(&stealth.records, "sim-stealth", &mut |e| take(e, true));
+        decode_records(&stealth.records, "sim-stealth", &net, &mut |e| {
+            take(e, true)
+        });
         data.stories = stealth.stories;
     }
     let history_events = data.history.len();

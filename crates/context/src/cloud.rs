@@ -153,12 +153,12 @@ fn cidr(p: &str) -> Option<(u128, u128)> {
     let (addr, len) = p.split_once('/')?;
     let ip: IpAddr = addr.parse().ok()?;
     let len: u32 = len.parse().ok()?;
-    let (bits, len) = match ip {
-        IpAddr::V4(_) if len <= 32 => (32, len + 96),
-        IpAddr::V6(_) if len <= 128 => (128, len),
+    // In IPv6 space an IPv4 prefix is 96 bits longer.
+    let len = match ip {
+        IpAddr::V4(_) if len <= 32 => len + 96,
+        IpAddr::V6(_) if len <= 128 => len,
         _ => return None,
     };
-    let _ = bits;
     let first = as_v6(ip);
     let host = if len == 0 {
         u128::MAX

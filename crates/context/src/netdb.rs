@@ -197,25 +197,8 @@ impl NetDb {
             let name = std::str::from_utf8(r.take(len)?).map_err(|e| e.to_string())?;
             names.push((asn, Arc::from(name)));
         }
-        let mut v4 = Family::default();
-        let mut prev = 0u64;
-        for _ in 0..r.u32()? {
-            prev += r.varint()?;
-            let start = u32::try_from(prev).map_err(|_| "IPv4 start out of range")?;
-            let asn = r.varint()? as u32;
-            let c = r.take(2)?;
-            v4.push(start, asn, [c[0], c[1]]);
-        }
-        let mut v6 = Family::default();
-        let mut prev = 0u64;
-        for _ in 0..r.u32()? {
-            prev = prev
-                .checked_add(r.varint()?)
-                .ok_or("IPv6 start out of range")?;
-            let asn = r.varint()? as u32;
-            let c = r.take(2)?;
-            v6.push(prev, asn, [c[0], c[1]]);
-        }
+        let v4 = read_family::<u32>(&mut r, "IPv4")?;
+        let v6 = read_family::<u64>(&mut r, "IPv6")?;
         if r.at != bytes.len() {
             return Err(format!("{} bytes left over", bytes.len() - r.at));
         }
@@ -256,6 +239,30 @@ impl NetDb {
     fn name_of(&self, asn: u32) -> Option<&str> {
         self.name(asn).map(|n| &**n)
     }
+}
+
+/// One family's ranges in the shipped format: a count, then per range the start as a delta from
+/// the previous start, the AS number and two country bytes.
+fn read_family<T: Ord + Copy + TryFrom<u64>>(
+    r: &mut Cursor<'_>,
+    what: &str,
+) -> Result<Family<T>, String> {
+    let mut f = Family {
+        starts: Vec::new(),
+        asns: Vec::new(),
+        countries: Vec::new(),
+    };
+    let mut prev = 0u64;
+    for _ in 0..r.u32()? {
+        prev = prev
+            .checked_add(r.varint()?)
+            .ok_or_else(|| format!("{what} start out of range"))?;
+        let start = T::try_from(prev).map_err(|_| format!("{what} start out of range"))?;
+        let asn = r.varint()? as u32;
+        let c = r.take(2)?;
+        f.push(start, asn, [c[0], c[1]]);
+    }
+    Ok(f)
 }
 
 struct Cursor<'a> {

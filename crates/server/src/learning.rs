@@ -47,10 +47,9 @@ impl<M> Clone for Active<M> {
 pub struct Learning {
     pub enabled: bool,
     pub settings: behaviour::Settings,
-    pub netdb: Arc<NetDb>,
     /// Where the address table comes from: the shipped one or the configured path.
     pub netdb_source: String,
-    /// The address tables events are enriched with (the same table as `netdb`).
+    /// The address tables events are enriched with; the baselines use its IP table too.
     pub net: NetContext,
     pub target_rate: f64,
     pub auto_close_below: Option<f64>,
@@ -78,12 +77,11 @@ impl Learning {
             let provider = ranges.add_file(p)?;
             tracing::info!(path = %p.display(), provider = provider.as_str(), "cloud ranges loaded");
         }
-        let net = NetContext::new(Arc::clone(&db), ranges);
+        let net = NetContext::new(db, ranges);
         let netdb_source = match &d.netdb {
             Some(p) => p.display().to_string(),
             None => "shipped (ip-location-db)".to_string(),
         };
-        let netdb = db;
         let l = Learning {
             enabled: d.anomaly,
             settings: behaviour::Settings {
@@ -92,7 +90,6 @@ impl Learning {
                 learning_events: d.baseline_learning_events,
                 ..behaviour::Settings::default()
             },
-            netdb,
             netdb_source,
             net,
             target_rate: d.anomaly_target_rate,
@@ -198,7 +195,7 @@ impl Learning {
             None => Baselines::new(self.settings.clone()),
         };
         b.settings = self.settings.clone();
-        b.set_netdb(Some(Arc::clone(&self.netdb)));
+        b.set_netdb(Some(Arc::clone(self.net.db())));
         if !self.enabled {
             return Ok(b);
         }
@@ -427,7 +424,7 @@ pub fn train_anomaly(
         )));
     }
     let mut b = Baselines::new(learning.settings.clone());
-    b.set_netdb(Some(Arc::clone(&learning.netdb)));
+    b.set_netdb(Some(Arc::clone(learning.net.db())));
     let mut vectors: Vec<[f32; behaviour::DIMS]> = Vec::new();
     let mut scored = 0u64;
     let mut rng = Rng::new(0x5eed ^ id as u64);

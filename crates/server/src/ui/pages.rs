@@ -210,7 +210,7 @@ fn locate(
     state: &AppState,
     sources: &[cloudsentinel_store::KeyCount],
 ) -> (Vec<map::Dot>, usize, usize) {
-    let db = &state.learning.netdb;
+    let db = state.learning.net.db();
     let mut by_country: BTreeMap<[u8; 2], (u64, usize)> = BTreeMap::new();
     let mut unlocated = 0;
     for k in sources {
