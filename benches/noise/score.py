@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Scores `cloudsentinel hunt` on a tree written by simorg.py: benign events alerted on per 10,000
+(at low and above, and at informational), per noise source and per rule, and which attack stories
+were flagged (an alert at low or above lists one of the story's events).
+
+    python3 benches/noise/score.py --out /tmp/org [--bin target/release/cloudsentinel] [-- HUNT ARGS]
+
+Runs `hunt OUT/AWSLogs --format jsonl --min-level informational` with the default settings (plus
+any extra arguments after `--`) and prints a report; `--json` prints it as JSON.
+"""
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import time
+
+LEVELS = ["informational", "low", "medium", "high", "critical"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--bin", default="target/release/cloudsentinel")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--show", type=int, default=3, help="example alerts per rule on benign events")
+    ap.add_argument("hunt_args", nargs="*")
+    a = ap.parse_args()
+    labels = json.load(open(os.path.join(a.out, "labels.json")))
+    benign = labels["benign"]
+    alerts_path = os.path.join(a.out, "alerts.jsonl")
+    started = time.time()
+    cmd = [a.bin, "hunt", os.path.join(a.out, "AWSLogs"), "--format", "jsonl", "--min-level",
+           "informational", "-o", alerts_path] + a.hunt_args
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.time() - started
+    if run.returncode != 0:
+        sys.exit(f"hunt failed ({run.returncode}): {run.stderr[-2000:]}")
+    alerts = [json.loads(l) for l in open(alerts_path) if l.strip()]
+    by_level = {lv: set() for lv in LEVELS}
+    rule_hits = collections.Counter()
+    rule_sources = collections.defaultdict(collections.Counter)
+    examples = collections.defaultdict(list)
+    story_of = {}
+    for s in labels["stories"]:
+        for i in s["event_ids"]:
+            story_of[i] = s["name"]
+    flagged = collections.defaultdict(set)
+    for al in alerts:
+        lv = LEVELS.index(al["level"])
+        benign_ids = [i for i in al["event_ids"] if i in benign]
+        for i in al["event_ids"]:
+            if i in story_of and lv >= 1:
+                flagged[story_of[i]].add(al["title"])
+        for i in benign_ids:
+            for l in LEVELS[: lv + 1]:
+                by_level[l].add(i)
+        if benign_ids and lv >= 1:
+            key = f"{al['level']}: {al['title']}"
+            rule_hits[key] += len(benign_ids)
+            for i in benign_ids:
+                rule_sources[key][benign[i]] += 1
+            if len(examples[key]) < a.show:
+                examples[key].append(f"{al['entity']} x{al['count']}: {al['explanation'][:220]}")
+    per_source = collections.Counter(benign.values())
+    alerted_source = collections.Counter(benign[i] for i in by_level["low"])
+    n = len(benign)
+    report = {
+        "seed": labels["seed"], "days": labels["days"], "benign_events": n,
+        "hunt_seconds": round(wall, 1),
+        "benign_alerted_per_10k": {l: round(len(by_level[l]) * 1e4 / n, 2) for l in LEVELS},
+        "per_source": {s: {"events": c, "alerted_low_plus": alerted_source.get(s, 0)} for s, c in sorted(per_source.items())},
+        "rules_on_benign_low_plus": [{"rule": k, "events": v, "sources": dict(rule_sources[k]), "examples": examples[k]}
+                                     for k, v in rule_hits.most_common()],
+        "stories": [{"name": s["name"], "events": len(s["event_ids"]), "flagged": bool(flagged[s["name"]]),
+                     "by": sorted(flagged[s["name"]])} for s in labels["stories"]],
+    }
+    report["stories_flagged"] = f"{sum(1 for s in report['stories'] if s['flagged'])}/{len(report['stories'])}"
+    if a.json:
+        print(json.dumps(report, indent=1))
+        return
+    print(f"seed {report['seed']}: {n} benign events over {report['days']} days; hunt {wall:.1f}s")
+    print("benign events alerted per 10k: " + ", ".join(f"{l}+ {v}" for l, v in report["benign_alerted_per_10k"].items()))
+    print("per noise source (events, alerted at low+):")
+    for s, v in report["per_source"].items():
+        print(f"  {s:24} {v['events']:>7} {v['alerted_low_plus']:>6}")
+    print("rules alerting on benign events (low+):")
+    for r in report["rules_on_benign_low_plus"]:
+        print(f"  {r['events']:>6}  {r['rule']}  {dict(r['sources'])}")
+        for e in r["examples"]:
+            print(f"            e.g. {e}")
+    print(f"stories flagged: {report['stories_flagged']}")
+    for s in report["stories"]:
+        print(f"  {'YES' if s['flagged'] else 'no ':3} {s['name']:28} ({s['events']} events) {'; '.join(s['by'])}")
+
+
+if __name__ == "__main__":
+    main()
