@@ -64,6 +64,18 @@ def main():
                 rule_sources[key][benign[i]] += 1
             if len(examples[key]) < a.show:
                 examples[key].append(f"{al['entity']} x{al['count']}: {al['explanation'][:220]}")
+    # The steady state: events after the first week (the learning period every routine check
+    # and baseline needs), read from the tree's records.
+    import datetime as dt
+    import glob
+    import gzip
+    end = dt.datetime.fromisoformat(labels["end"])
+    cut = (end - dt.timedelta(days=labels["days"] - 7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    late = set()
+    for path in glob.glob(os.path.join(a.out, "AWSLogs", "**", "*.json.gz"), recursive=True):
+        for r in json.load(gzip.open(path))["Records"]:
+            if r["eventTime"] >= cut and r["eventID"] in benign:
+                late.add(r["eventID"])
     per_source = collections.Counter(benign.values())
     alerted_source = collections.Counter(benign[i] for i in by_level["low"])
     n = len(benign)
@@ -71,6 +83,8 @@ def main():
         "seed": labels["seed"], "days": labels["days"], "benign_events": n,
         "hunt_seconds": round(wall, 1),
         "benign_alerted_per_10k": {l: round(len(by_level[l]) * 1e4 / n, 2) for l in LEVELS},
+        "after_first_week": {"benign_events": len(late),
+                             "alerted_low_plus_per_10k": round(len(by_level["low"] & late) * 1e4 / max(1, len(late)), 2)},
         "per_source": {s: {"events": c, "alerted_low_plus": alerted_source.get(s, 0)} for s, c in sorted(per_source.items())},
         "rules_on_benign_low_plus": [{"rule": k, "events": v, "sources": dict(rule_sources[k]), "examples": examples[k]}
                                      for k, v in rule_hits.most_common()],
@@ -83,6 +97,7 @@ def main():
         return
     print(f"seed {report['seed']}: {n} benign events over {report['days']} days; hunt {wall:.1f}s")
     print("benign events alerted per 10k: " + ", ".join(f"{l}+ {v}" for l, v in report["benign_alerted_per_10k"].items()))
+    print(f"after the first week: {len(late)} benign events, {report['after_first_week']['alerted_low_plus_per_10k']} alerted per 10k at low+")
     print("per noise source (events, alerted at low+):")
     for s, v in report["per_source"].items():
         print(f"  {s:24} {v['events']:>7} {v['alerted_low_plus']:>6}")

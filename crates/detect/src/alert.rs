@@ -30,6 +30,9 @@ impl Partial {
     fn absorb(&mut self, other: Partial) {
         let a = &mut self.alert;
         a.count += other.alert.count;
+        // A signal judged routine (informational) folded with one that was not: the alert is
+        // as severe as its most severe signal.
+        a.level = a.level.max(other.alert.level);
         // The earliest signal speaks for the alert; on a tie, the smaller one, so that the result
         // does not depend on arrival order.
         let o = other.alert;

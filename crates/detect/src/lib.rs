@@ -27,6 +27,7 @@
 pub mod alert;
 pub mod fixtures;
 pub mod lint;
+pub mod routine;
 pub mod sigma;
 
 pub use sigma::{

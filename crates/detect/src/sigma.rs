@@ -23,6 +23,8 @@ use rsigma_eval::{
     EvaluationResult, ResultBody,
 };
 use rsigma_parser::{CorrelationRule, LogSource, SigmaCollection, SigmaRule};
+
+use crate::routine::{Facts, Routine, RoutineKind};
 use serde::Serialize;
 
 /// A rule that could not be loaded, with where and why.
@@ -63,6 +65,10 @@ pub struct RuleMeta {
     /// For a detection rule referenced by a correlation with `generate: false`: it raises no
     /// alert of its own.
     pub correlation_only: bool,
+    /// Whether findings are compared with the actor's history (`routine:` in the rule; see
+    /// [`crate::routine`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routine: Option<RoutineKind>,
 }
 
 /// One rule document's text and where it came from.
@@ -96,6 +102,18 @@ fn yaml_str(attrs: &HashMap<String, yaml_serde::Value>, key: &str) -> Option<Str
         .and_then(|v| v.as_str())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// The `routine:` attribute: `None` when absent, an error when it names no known kind.
+fn routine_of(attrs: &HashMap<String, yaml_serde::Value>) -> Result<Option<RoutineKind>, String> {
+    match attrs.get("routine") {
+        None => Ok(None),
+        Some(v) => v
+            .as_str()
+            .and_then(RoutineKind::parse)
+            .map(Some)
+            .ok_or_else(|| "routine: expected `actor` or `shared-egress`".to_string()),
+    }
 }
 
 fn attack_of(tags: &[String]) -> (Vec<String>, Vec<String>) {
@@ -212,6 +230,16 @@ impl RuleSetBuilder {
             let mut rule = rule.clone();
             rule.id = Some(key.clone());
             let rule = &rule;
+            let routine = match routine_of(&rule.custom_attributes) {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(LoadFailure {
+                        path: source.clone(),
+                        error: format!("rule '{}': {e}", rule.title),
+                    });
+                    continue;
+                }
+            };
             // Compiling it into the correlation engine validates it.
             if let Err(e) = correlation.add_rule(rule) {
                 failures.push(LoadFailure {
@@ -220,13 +248,13 @@ impl RuleSetBuilder {
                 });
                 continue;
             }
-            seen_ids.insert(key.clone(), source.clone());
             for (i, (provider, kind)) in EVENT_LOGSOURCES.iter().enumerate() {
                 if applies_to(&rule.logsource, &logsource_of(*provider, *kind)) {
                     // It compiled once already, so it compiles again.
                     let _ = routed[i].add_rule(rule);
                 }
             }
+            seen_ids.insert(key.clone(), source.clone());
             kept_rules.push(rule.clone());
             let (techniques, tactics) = attack_of(&rule.tags);
             let m = RuleMeta {
@@ -244,6 +272,7 @@ impl RuleSetBuilder {
                 product: rule.logsource.product.clone(),
                 service: rule.logsource.service.clone(),
                 correlation_only: false,
+                routine,
             };
             rule_keys_by_ref.insert(key.clone(), key.clone());
             if let Some(n) = &rule.name {
@@ -255,6 +284,7 @@ impl RuleSetBuilder {
 
         let mut correlated: HashSet<String> = HashSet::new();
         let mut correlation_only: HashSet<String> = HashSet::new();
+        let mut egress_rules: HashSet<String> = HashSet::new();
         for (corr, source) in &self.correlations {
             let key = corr
                 .id
@@ -287,6 +317,16 @@ impl RuleSetBuilder {
                 });
                 continue;
             }
+            let routine = match routine_of(&corr.custom_attributes) {
+                Ok(r) => r,
+                Err(e) => {
+                    failures.push(LoadFailure {
+                        path: source.clone(),
+                        error: format!("correlation '{}': {e}", corr.title),
+                    });
+                    continue;
+                }
+            };
             let mut corr = corr.clone();
             corr.id = Some(key.clone());
             let corr = &corr;
@@ -302,6 +342,9 @@ impl RuleSetBuilder {
             for r in &corr.rules {
                 let base = rule_keys_by_ref[r].clone();
                 correlated.insert(base.clone());
+                if routine == Some(RoutineKind::SharedEgress) {
+                    egress_rules.insert(base.clone());
+                }
                 if !corr.generate {
                     correlation_only.insert(base);
                 }
@@ -322,6 +365,7 @@ impl RuleSetBuilder {
                 product: None,
                 service: None,
                 correlation_only: false,
+                routine,
             };
             order.push(key.clone());
             meta.insert(key, Arc::new(m));
@@ -355,6 +399,7 @@ impl RuleSetBuilder {
             meta,
             order,
             correlated,
+            egress_rules,
             failures,
             files: self.files,
             rules: self.rules,
@@ -442,6 +487,9 @@ pub struct RuleSet {
     order: Vec<String>,
     /// Detection rules that some correlation refers to.
     correlated: HashSet<String>,
+    /// Base rules of `routine: shared-egress` correlations: their events tell which sessions
+    /// use which addresses.
+    egress_rules: HashSet<String>,
     failures: Vec<LoadFailure>,
     files: usize,
     /// The parsed detection rules, kept for linting.
@@ -675,6 +723,13 @@ pub struct CorrelationInput {
     pub fields: serde_json::Value,
     /// The rules that matched (those some correlation refers to).
     pub matched: Vec<Arc<RuleMeta>>,
+    /// Who and from where, for judging findings against the actor's history.
+    pub facts: Facts,
+    /// Findings of single-event rules with a `routine:` attribute: they are judged in time order
+    /// by the correlator, which returns them.
+    pub routine: Vec<(RoutineKind, Signal)>,
+    /// Whether a base rule of a `shared-egress` correlation matched.
+    pub egress: bool,
 }
 
 /// The least of a detection result the correlation engine reads: which rule matched.
@@ -776,24 +831,33 @@ impl RuleSet {
             for_correlation: None,
         };
         let mut matches = Vec::new();
+        let mut routine = Vec::new();
+        let mut egress = false;
         for r in results {
             let Some(meta) = self.meta_of(&r) else {
                 continue;
             };
             if self.correlated.contains(&meta.id) {
                 matches.push(Arc::clone(meta));
+                egress |= self.egress_rules.contains(&meta.id);
             }
             if !meta.correlation_only {
-                out.matches.push(RuleMatch {
+                let m = RuleMatch {
                     rule: Arc::clone(meta),
                     result: r,
-                });
+                };
+                match meta.routine {
+                    Some(kind) => routine.push((kind, m.to_signal(event))),
+                    None => out.matches.push(m),
+                }
             }
         }
-        if !matches.is_empty() {
+        if !matches.is_empty() || !routine.is_empty() {
             let mut fields = serde_json::Value::Object(Default::default());
-            for path in &self.correlation_fields {
-                copy_path(&event.raw, &mut fields, path);
+            if !matches.is_empty() {
+                for path in &self.correlation_fields {
+                    copy_path(&event.raw, &mut fields, path);
+                }
             }
             out.for_correlation = Some(CorrelationInput {
                 event_id: event.id.clone(),
@@ -802,6 +866,9 @@ impl RuleSet {
                 entity: event.entity(),
                 fields,
                 matched: matches,
+                facts: Facts::of(event),
+                routine,
+                egress,
             });
         }
         out
@@ -814,7 +881,7 @@ impl RuleSet {
 
     /// A fresh correlation state over these rules, or `None` when no correlation rule loaded.
     pub fn correlator(&self) -> Option<Correlator<'_>> {
-        if self.kept_correlations.is_empty() {
+        if self.kept_correlations.is_empty() && !self.meta.values().any(|m| m.routine.is_some()) {
             return None;
         }
         let mut engine = new_correlation_engine();
@@ -829,6 +896,7 @@ impl RuleSet {
             set: self,
             engine,
             no_attributes: Arc::new(HashMap::new()),
+            routine: Routine::new(),
         })
     }
 }
@@ -870,17 +938,31 @@ fn new_correlation_engine() -> CorrelationEngine {
     engine
 }
 
-/// The sequential, stateful part of detection: Sigma correlation rules. Feed it events in time
-/// order.
+/// The sequential, stateful part of detection: Sigma correlation rules, and the judgement of
+/// findings against their actor's history ([`crate::routine`]). Feed it events in time order.
 pub struct Correlator<'a> {
     set: &'a RuleSet,
     engine: CorrelationEngine,
     no_attributes: Arc<HashMap<String, serde_json::Value>>,
+    routine: Routine,
 }
 
 impl Correlator<'_> {
     /// Feeds one event's correlation-relevant matches; returns the correlations that fired.
     pub fn feed(&mut self, input: CorrelationInput) -> Vec<Signal> {
+        if input.egress {
+            self.routine
+                .observe_egress(input.account.as_deref(), input.time, &input.facts);
+        }
+        let mut signals = Vec::new();
+        for (kind, mut s) in input.routine {
+            self.routine
+                .judge(kind, &mut s, input.account.as_deref(), &input.facts);
+            signals.push(s);
+        }
+        if input.matched.is_empty() {
+            return signals;
+        }
         let sigma_event = FieldsEvent {
             inner: JsonEvent::borrow(&input.fields),
             id: &input.event_id,
@@ -894,7 +976,6 @@ impl Correlator<'_> {
                 .collect(),
             input.time.timestamp(),
         );
-        let mut signals = Vec::new();
         for r in out {
             let ResultBody::Correlation(body) = &r.body else {
                 continue;
@@ -930,7 +1011,7 @@ impl Correlator<'_> {
                     .collect::<Vec<_>>()
                     .join(" ")
             };
-            signals.push(Signal {
+            let mut signal = Signal {
                 kind: SignalKind::Correlation,
                 rule_id: meta.id.clone(),
                 title: meta.title.clone(),
@@ -954,7 +1035,16 @@ impl Correlator<'_> {
                         format!(" for {}", group.join(", "))
                     }
                 ),
-            });
+            };
+            if let Some(kind) = meta.routine {
+                self.routine.judge(
+                    kind,
+                    &mut signal,
+                    input.account.as_deref(),
+                    &input.facts,
+                );
+            }
+            signals.push(signal);
         }
         signals
     }

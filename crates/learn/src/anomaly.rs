@@ -127,6 +127,7 @@ impl AnomalyModel {
 pub struct Behaviour {
     pub baselines: Baselines,
     pub model: Option<Arc<AnomalyModel>>,
+    pub detectors: crate::detectors::Detectors,
 }
 
 /// What one event gave.
@@ -134,26 +135,36 @@ pub struct Observed {
     pub features: Option<Features>,
     pub score: Option<f64>,
     pub signal: Option<Signal>,
+    /// The explained detectors' signals ([`crate::detectors`]).
+    pub detected: Vec<Signal>,
 }
 
 impl Behaviour {
     pub fn new(baselines: Baselines, model: Option<Arc<AnomalyModel>>) -> Behaviour {
-        Behaviour { baselines, model }
+        Behaviour {
+            baselines,
+            model,
+            detectors: crate::detectors::Detectors::new(),
+        }
     }
 
     pub fn observe(&mut self, o: &Observation<'_>) -> Observed {
+        let mut detected = self.detectors.before(&self.baselines, o, true);
         let Scored::Features(x) = self.baselines.observe(o) else {
             return Observed {
                 features: None,
                 score: None,
                 signal: None,
+                detected,
             };
         };
+        detected.extend(self.detectors.after(o, &x));
         let Some(model) = &self.model else {
             return Observed {
                 features: Some(x),
                 score: None,
                 signal: None,
+                detected,
             };
         };
         let score = model.score(&x.values);
@@ -162,6 +173,7 @@ impl Behaviour {
             features: Some(x),
             score: Some(score),
             signal,
+            detected,
         }
     }
 }

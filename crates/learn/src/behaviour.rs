@@ -229,6 +229,11 @@ impl<'a> Observation<'a> {
         std::borrow::Cow::Borrowed(principal)
     }
 
+    /// Whether the call changes something (its read-only flag, or its name when there is none).
+    pub fn is_write_call(&self) -> bool {
+        self.is_write()
+    }
+
     fn is_write(&self) -> bool {
         match self.read_only {
             Some(r) => !r,
@@ -425,6 +430,11 @@ impl Baselines {
     /// Uses an AS table for the AS and country features.
     pub fn set_netdb(&mut self, db: Option<std::sync::Arc<NetDb>>) {
         self.netdb = db;
+    }
+
+    /// A baseline's first and last event time (Unix seconds) and its event count.
+    pub fn seen(&self, key: &str) -> Option<(i64, i64, u64)> {
+        self.principals.get(key).map(|p| (p.first, p.last, p.events))
     }
 
     pub fn principals(&self) -> usize {

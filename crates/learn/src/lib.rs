@@ -12,6 +12,7 @@
 
 pub mod anomaly;
 pub mod behaviour;
+pub mod detectors;
 pub mod feedback;
 pub mod forest;
 pub mod logistic;

@@ -8,6 +8,7 @@ use cloudsentinel_store::EventRow;
 
 use crate::anomaly::{self, AnomalyModel, MAX_TRAINING_VECTORS, TrainParams};
 use crate::behaviour::{Baselines, DIMS, Features, Observation, Scored, Settings};
+use crate::detectors::Detectors;
 
 /// One scored input event.
 #[derive(Debug, Clone)]
@@ -23,6 +24,7 @@ pub struct Outcome {
     /// The input, sorted by (time, id).
     pub input: Vec<EventRow>,
     pub scored: Vec<ScoredEvent>,
+    /// The explained detectors' signals ([`crate::detectors`]), then the forest's.
     pub signals: Vec<Signal>,
     pub model: AnomalyModel,
     /// Input events not scored because their principal was still being learned.
@@ -63,10 +65,14 @@ pub fn detect(
         }
     };
     let has_history = history.is_some();
+    let mut detectors = Detectors::new();
+    let mut signals = Vec::new();
     if let Some(mut h) = history {
         sort(&mut h);
         for o in &h {
-            if let Scored::Features(x) = baselines.observe(&Observation::of_stored(o)) {
+            let obs = Observation::of_stored(o);
+            detectors.before(&baselines, &obs, false);
+            if let Scored::Features(x) = baselines.observe(&obs) {
                 keep(&x.values, &mut training);
             }
         }
@@ -75,8 +81,11 @@ pub fn detect(
     let mut features: Vec<(usize, Features)> = Vec::new();
     let mut learning = 0usize;
     for (i, o) in input.iter().enumerate() {
-        match baselines.observe(&Observation::of_stored(o)) {
+        let obs = Observation::of_stored(o);
+        signals.extend(detectors.before(&baselines, &obs, true));
+        match baselines.observe(&obs) {
             Scored::Features(x) => {
+                signals.extend(detectors.after(&obs, &x));
                 if !has_history {
                     keep(&x.values, &mut training);
                 }
@@ -87,7 +96,6 @@ pub fn detect(
     }
     let model = AnomalyModel::train(&training, params)?;
     let mut scored = Vec::with_capacity(features.len());
-    let mut signals = Vec::new();
     for (index, x) in features {
         let score = model.score(&x.values);
         if score >= model.threshold {

@@ -846,6 +846,9 @@ impl Learner {
                 metrics.anomalies.fetch_add(1, Ordering::Relaxed);
                 signals.push((s, Context::of_row(&o), Some(i)));
             }
+            for s in r.detected {
+                signals.push((s, Context::of_row(&o), Some(i)));
+            }
             out[i] = r.features.map(|x| (x, r.score));
         }
         out

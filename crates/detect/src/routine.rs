@@ -1,0 +1,401 @@
+//! Routine: is what a rule found new for this actor, or what it does every day?
+//!
+//! A nightly security scanner sweeps hundreds of read-only APIs, a CI plan reads a module's worth
+//! of resources, NAT gateways carry every instance's calls: each trips a burst or threshold rule
+//! every day. A rule that opts in (`routine:` in its YAML) has each of its findings compared with
+//! its own history for the same actor, and a finding that repeats that history is kept as an
+//! informational signal, with the history named in its explanation, instead of an alert:
+//!
+//! - `routine: actor`: routine when the same rule found the same of the actor (the role behind a
+//!   session, or the user) on an earlier day within [`HISTORY_DAYS`], from the same autonomous
+//!   system, within [`HOUR_SLACK`] hours of the same time of day. The same burst from a new
+//!   actor, a new AS or at a new hour still alerts at the rule's level.
+//! - `routine: shared-egress`: for findings about one session's source addresses. Routine when
+//!   every address the session used in the window is an address of the account's own egress:
+//!   used by at least two other sessions of the same account (instances behind one NAT gateway).
+//!   Credentials replayed from an attacker's host use an address no other session uses.
+//!
+//! Findings must reach the judge in event-time order (the correlation stage's order), so that
+//! "earlier" means earlier. Memory is bounded: history older than [`HISTORY_DAYS`] is dropped,
+//! and each actor keeps at most [`MAX_OCCURRENCES`] occurrences per rule.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use chrono::{DateTime, Timelike, Utc};
+use cloudsentinel_core::{Event, Level, Signal};
+
+/// How far back an actor's history reaches.
+pub const HISTORY_DAYS: i64 = 14;
+/// How many hours apart two times of day still count as the same.
+pub const HOUR_SLACK: u32 = 2;
+/// Occurrences kept per rule and actor.
+pub const MAX_OCCURRENCES: usize = 64;
+/// Sessions an egress address needs besides the one judged to count as the account's own.
+const SHARED_BY: usize = 2;
+
+/// How a rule's findings are compared with history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RoutineKind {
+    Actor,
+    SharedEgress,
+}
+
+impl RoutineKind {
+    /// The `routine:` attribute of a rule, if it names a known kind.
+    pub fn parse(s: &str) -> Option<RoutineKind> {
+        match s.trim() {
+            "actor" => Some(RoutineKind::Actor),
+            "shared-egress" => Some(RoutineKind::SharedEgress),
+            _ => None,
+        }
+    }
+}
+
+/// What the judge needs to know of an event.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// The role behind a session, or the user / service principal.
+    pub actor: String,
+    /// The session (role session, key) when there is one; else the actor.
+    pub session: String,
+    pub asn: Option<u32>,
+    pub as_name: Option<std::sync::Arc<str>>,
+    pub ip: Option<IpAddr>,
+}
+
+impl Facts {
+    pub fn of(e: &Event) -> Facts {
+        let a = &e.actor;
+        let actor = a
+            .role_arn
+            .clone()
+            .or_else(|| a.id.clone())
+            .or_else(|| a.name.clone())
+            .unwrap_or_else(|| e.entity());
+        let session = a.id.clone().unwrap_or_else(|| actor.clone());
+        let network = e.network.as_ref();
+        Facts {
+            actor,
+            session,
+            asn: network.and_then(|n| n.asn),
+            as_name: network.and_then(|n| n.as_name.clone()),
+            ip: e.source_ip.as_deref().and_then(|s| s.parse().ok()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Occurrence {
+    day: i64,
+    hour: u32,
+    asn: Option<u32>,
+}
+
+/// An egress address's recent sessions.
+#[derive(Debug, Default)]
+struct Egress {
+    sessions: Vec<(u64, i64)>,
+}
+
+/// The history findings are judged against.
+#[derive(Debug, Default)]
+pub struct Routine {
+    /// (rule id, actor) -> occurrences, oldest first.
+    seen: HashMap<(String, String), Vec<Occurrence>>,
+    /// (account, address) -> sessions that used it, with the day they last did.
+    egress: HashMap<(String, IpAddr), Egress>,
+    /// session -> addresses it used, with when (for `shared-egress` rules' inputs).
+    recent: HashMap<String, Vec<(IpAddr, DateTime<Utc>)>>,
+    last_prune_day: i64,
+}
+
+fn day_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(86_400)
+}
+
+fn date_of(day: i64) -> String {
+    DateTime::from_timestamp(day * 86_400, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+fn hours_apart(a: u32, b: u32) -> u32 {
+    let d = a.abs_diff(b);
+    d.min(24 - d)
+}
+
+fn hash(s: &str) -> u64 {
+    // FNV-1a: stable across runs, so that the same input gives the same judgement.
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+impl Routine {
+    pub fn new() -> Routine {
+        Routine::default()
+    }
+
+    /// Records an input of a `shared-egress` rule: which session used which address.
+    pub fn observe_egress(&mut self, account: Option<&str>, time: DateTime<Utc>, facts: &Facts) {
+        let Some(ip) = facts.ip else { return };
+        self.prune(time);
+        let day = day_of(time);
+        let key = hash(&facts.session);
+        let e = self
+            .egress
+            .entry((account.unwrap_or_default().to_string(), ip))
+            .or_default();
+        if let Some(i) = e.sessions.iter().position(|(k, _)| *k == key) {
+            e.sessions[i].1 = day;
+        } else if e.sessions.len() < 8 {
+            e.sessions.push((key, day));
+        } else if let Some(oldest) = e.sessions.iter_mut().min_by_key(|(_, d)| *d) {
+            // Replace the session seen longest ago.
+            *oldest = (key, day);
+        }
+        let list = self.recent.entry(facts.session.clone()).or_default();
+        list.retain(|(_, t)| time - *t <= chrono::Duration::hours(2));
+        if let Some(i) = list.iter().position(|(a, _)| *a == ip) {
+            list[i].1 = time;
+        } else if list.len() < 32 {
+            list.push((ip, time));
+        }
+    }
+
+    /// Judges a finding of a rule that opted in; a routine one becomes informational, with its
+    /// history in the explanation. Returns whether it was routine.
+    pub fn judge(
+        &mut self,
+        kind: RoutineKind,
+        signal: &mut Signal,
+        account: Option<&str>,
+        facts: &Facts,
+    ) -> bool {
+        self.prune(signal.first_seen);
+        let note = match kind {
+            RoutineKind::Actor => self.judge_actor(&signal.rule_id, signal.first_seen, facts),
+            RoutineKind::SharedEgress => self.judge_egress(signal.last_seen, account, facts),
+        };
+        match note {
+            Some(n) if signal.level > Level::Informational => {
+                signal.level = Level::Informational;
+                signal.explanation = format!("{}; routine, not raised: {n}", signal.explanation);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn judge_actor(&mut self, rule: &str, t: DateTime<Utc>, facts: &Facts) -> Option<String> {
+        let day = day_of(t);
+        let hour = t.hour();
+        let list = self
+            .seen
+            .entry((rule.to_string(), facts.actor.clone()))
+            .or_default();
+        let earlier: Vec<&Occurrence> = list
+            .iter()
+            .filter(|o| {
+                o.day < day
+                    && day - o.day <= HISTORY_DAYS
+                    && o.asn == facts.asn
+                    && hours_apart(o.hour, hour) <= HOUR_SLACK
+            })
+            .collect();
+        let mut days: Vec<i64> = earlier.iter().map(|o| o.day).collect();
+        days.dedup();
+        let note = (!days.is_empty()).then(|| {
+            format!(
+                "{} did the same on {} earlier day{} of the last {HISTORY_DAYS} ({}{}), from {} around {:02}:00 UTC",
+                facts.actor,
+                days.len(),
+                if days.len() == 1 { "" } else { "s" },
+                date_of(days[0]),
+                if days.len() > 1 {
+                    format!(" to {}", date_of(days[days.len() - 1]))
+                } else {
+                    String::new()
+                },
+                match (facts.asn, &facts.as_name) {
+                    (Some(a), Some(n)) if !n.is_empty() => format!("AS{a} ({n})"),
+                    (Some(a), _) => format!("AS{a}"),
+                    _ => "an address outside any AS".to_string(),
+                },
+                hour
+            )
+        });
+        let known = list
+            .iter()
+            .any(|o| o.day == day && o.asn == facts.asn && o.hour == hour);
+        if !known {
+            if list.len() >= MAX_OCCURRENCES {
+                list.remove(0);
+            }
+            list.push(Occurrence {
+                day,
+                hour,
+                asn: facts.asn,
+            });
+        }
+        note
+    }
+
+    fn judge_egress(
+        &self,
+        t: DateTime<Utc>,
+        account: Option<&str>,
+        facts: &Facts,
+    ) -> Option<String> {
+        let used = self.recent.get(&facts.session)?;
+        let me = hash(&facts.session);
+        let day = day_of(t);
+        let mut shared = Vec::new();
+        for (ip, _) in used {
+            let e = self
+                .egress
+                .get(&(account.unwrap_or_default().to_string(), *ip))?;
+            let others = e
+                .sessions
+                .iter()
+                .filter(|(k, d)| *k != me && day - d <= HISTORY_DAYS)
+                .count();
+            if others < SHARED_BY {
+                return None;
+            }
+            shared.push(format!("{ip} ({others} other sessions)"));
+        }
+        (!shared.is_empty()).then(|| {
+            format!(
+                "every address is this account's shared egress, used by other sessions of the account in the last {HISTORY_DAYS} days: {}",
+                shared.join(", ")
+            )
+        })
+    }
+
+    /// Drops history older than [`HISTORY_DAYS`], once a day of event time.
+    fn prune(&mut self, now: DateTime<Utc>) {
+        let day = day_of(now);
+        if day <= self.last_prune_day {
+            return;
+        }
+        self.last_prune_day = day;
+        self.seen.retain(|_, v| {
+            v.retain(|o| day - o.day <= HISTORY_DAYS);
+            !v.is_empty()
+        });
+        self.egress.retain(|_, e| {
+            e.sessions.retain(|(_, d)| day - d <= HISTORY_DAYS);
+            !e.sessions.is_empty()
+        });
+        self.recent
+            .retain(|_, v| v.iter().any(|(_, t)| now - *t <= chrono::Duration::hours(2)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use cloudsentinel_core::SignalKind;
+
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, hour, 10, 0).unwrap()
+    }
+
+    fn signal(t: DateTime<Utc>) -> Signal {
+        Signal {
+            kind: SignalKind::Correlation,
+            rule_id: "burst".into(),
+            title: "Enumeration burst".into(),
+            level: Level::Medium,
+            techniques: vec![],
+            tactics: vec![],
+            entity: "session".into(),
+            account: Some("111122223333".into()),
+            first_seen: t,
+            last_seen: t,
+            event_ids: vec!["e".into()],
+            explanation: "30 APIs".into(),
+        }
+    }
+
+    fn facts(actor: &str, asn: u32) -> Facts {
+        Facts {
+            actor: actor.into(),
+            session: format!("{actor}/s"),
+            asn: Some(asn),
+            as_name: Some("EXAMPLE".into()),
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn a_nightly_burst_is_routine_from_its_second_night_and_a_stranger_still_alerts() {
+        let mut r = Routine::new();
+        let scanner = facts("arn:aws:iam::1:role/SecurityAudit", 16509);
+        let mut first = signal(at(1, 2));
+        assert!(!r.judge(RoutineKind::Actor, &mut first, None, &scanner));
+        assert_eq!(first.level, Level::Medium);
+        let mut second = signal(at(2, 3));
+        assert!(r.judge(RoutineKind::Actor, &mut second, None, &scanner));
+        assert_eq!(second.level, Level::Informational);
+        assert!(second.explanation.contains("1 earlier day"), "{}", second.explanation);
+        assert!(second.explanation.contains("2026-11-01"), "{}", second.explanation);
+        assert!(second.explanation.contains("AS16509"), "{}", second.explanation);
+        // Another actor, the same burst: new.
+        let mut other = signal(at(2, 3));
+        assert!(!r.judge(RoutineKind::Actor, &mut other, None, &facts("arn:aws:iam::1:user/dev", 16509)));
+        // The scanner's role from another AS, or at another hour: new.
+        let mut moved = signal(at(3, 2));
+        assert!(!r.judge(RoutineKind::Actor, &mut moved, None, &facts("arn:aws:iam::1:role/SecurityAudit", 14061)));
+        let mut late = signal(at(3, 14));
+        assert!(!r.judge(RoutineKind::Actor, &mut late, None, &scanner));
+        // The same day again is not "earlier": a second burst on the first day alerts too.
+        let mut again = signal(at(1, 3));
+        let mut r2 = Routine::new();
+        assert!(!r2.judge(RoutineKind::Actor, &mut signal(at(1, 2)), None, &scanner));
+        assert!(!r2.judge(RoutineKind::Actor, &mut again, None, &scanner));
+    }
+
+    #[test]
+    fn history_fades_after_two_weeks() {
+        let mut r = Routine::new();
+        let f = facts("arn:aws:iam::1:role/ci", 8075);
+        r.judge(RoutineKind::Actor, &mut signal(at(1, 10)), None, &f);
+        let mut later = signal(at(1, 10) + chrono::Duration::days(HISTORY_DAYS + 1));
+        assert!(!r.judge(RoutineKind::Actor, &mut later, None, &f));
+    }
+
+    #[test]
+    fn an_address_shared_by_the_accounts_instances_is_egress_and_a_lone_one_is_not() {
+        let mut r = Routine::new();
+        let nat: IpAddr = "52.49.1.1".parse().unwrap();
+        let nat2: IpAddr = "52.49.1.2".parse().unwrap();
+        let attacker: IpAddr = "18.236.253.47".parse().unwrap();
+        let t = at(5, 10);
+        let session = |s: &str, ip: IpAddr| Facts {
+            actor: "arn:aws:iam::1:role/app".into(),
+            session: s.into(),
+            ip: Some(ip),
+            ..Facts::default()
+        };
+        for s in ["i-1", "i-2", "i-3"] {
+            r.observe_egress(Some("1"), t, &session(s, nat));
+            r.observe_egress(Some("1"), t, &session(s, nat2));
+        }
+        let mut sig = signal(t);
+        assert!(r.judge(RoutineKind::SharedEgress, &mut sig, Some("1"), &session("i-1", nat2)));
+        assert!(sig.explanation.contains("shared egress"), "{}", sig.explanation);
+        // The instance's key used from an address no other session uses.
+        r.observe_egress(Some("1"), t, &session("i-1", attacker));
+        let mut stolen = signal(t);
+        assert!(!r.judge(RoutineKind::SharedEgress, &mut stolen, Some("1"), &session("i-1", attacker)));
+        assert_eq!(stolen.level, Level::Medium);
+        // The same addresses in another account are not that account's egress.
+        let mut elsewhere = signal(t);
+        assert!(!r.judge(RoutineKind::SharedEgress, &mut elsewhere, Some("2"), &session("i-1", nat)));
+    }
+}

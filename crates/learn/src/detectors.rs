@@ -1,0 +1,283 @@
+//! Behavioural detectors that say in words which baseline an event departs from.
+//!
+//! The isolation forest scores how unusual an event is overall; these detectors each look for
+//! one thing an intruder with valid credentials does and a principal's own history rules out:
+//!
+//! - **Data volume**: a principal reads objects (S3, Cloud Storage, Blob storage) at many times
+//!   its own busiest day of the last two weeks, within one hour ("read 338 objects in 40 min; its
+//!   busiest day of the last 14: 5").
+//! - **New network at an unusual hour**: the first call from an autonomous system the principal
+//!   never used, at an hour outside 90% of its activity.
+//! - **Impossible travel**: two consecutive calls from countries further apart than a plane flies
+//!   in the time between them, the second from a country new for the principal.
+//! - **Dormant identity**: a principal silent for [`DORMANT_DAYS`] or more comes back with a
+//!   change (a write), as a reactivated, forgotten identity does.
+//!
+//! Each needs the principal's history: the first two run only once its baseline is past its
+//! learning period; the volume detector needs [`VOLUME_HISTORY_DAYS`] days of it. Memory is
+//! bounded per principal, and principals are forgotten with the baselines' own cap.
+
+use std::collections::{HashMap, VecDeque};
+
+use chrono::{DateTime, Utc};
+use cloudsentinel_core::{Level, Signal, SignalKind};
+
+use crate::behaviour::{Baselines, Features, Observation, f};
+
+pub const VOLUME_RULE_ID: &str = "cloudsentinel-behaviour-data-volume";
+pub const NEW_NETWORK_RULE_ID: &str = "cloudsentinel-behaviour-new-network-unusual-hour";
+pub const TRAVEL_RULE_ID: &str = "cloudsentinel-behaviour-impossible-travel";
+pub const DORMANT_RULE_ID: &str = "cloudsentinel-behaviour-dormant-identity";
+
+/// Object reads within one hour that can be a volume alert at all.
+pub const VOLUME_MIN: usize = 100;
+/// ...and how many times the principal's busiest day they must be.
+pub const VOLUME_FACTOR: u32 = 10;
+/// Days of history the volume detector needs before it judges a principal.
+pub const VOLUME_HISTORY_DAYS: i64 = 3;
+/// Days of daily counts kept.
+const VOLUME_DAYS: usize = 14;
+/// Evidence ids kept per principal's hour window.
+const WINDOW_CAP: usize = 2000;
+/// Hour rarity (share of the principal's activity at more usual hours) that counts as unusual.
+pub const UNUSUAL_HOUR: f32 = 0.9;
+/// Speed between consecutive countries that no traveller reaches, in km/h.
+pub const TRAVEL_KMH: f32 = 1000.0;
+/// Silence after which a principal is dormant.
+pub const DORMANT_DAYS: i64 = 10;
+/// Principals tracked at most by the volume detector.
+const MAX_PRINCIPALS: usize = 100_000;
+
+#[derive(Debug, Default)]
+struct Volume {
+    first_day: i64,
+    /// (day, object reads), oldest first.
+    days: VecDeque<(i64, u32)>,
+    /// The last hour's reads: (time, event id).
+    window: VecDeque<(i64, String)>,
+    /// After an alert, reads until then join it.
+    alerting_until: i64,
+}
+
+/// The detectors' state, beside the baselines.
+#[derive(Debug, Default)]
+pub struct Detectors {
+    volume: HashMap<String, Volume>,
+}
+
+fn is_object_read(o: &Observation<'_>) -> bool {
+    let op = o.operation;
+    op == "GetObject"
+        || op == "storage.objects.get"
+        || op.ends_with("/blobs/read")
+        || op == "GetBlob"
+}
+
+fn day_of(t: i64) -> i64 {
+    t.div_euclid(86_400)
+}
+
+impl Detectors {
+    pub fn new() -> Detectors {
+        Detectors::default()
+    }
+
+    /// Looks at one event before `baselines` learn it (call [`Baselines::observe`] after);
+    /// `emit` false only learns (history).
+    pub fn before(&mut self, baselines: &Baselines, o: &Observation<'_>, emit: bool) -> Vec<Signal> {
+        let mut out = Vec::new();
+        let key = o.baseline_key();
+        if emit
+            && o.is_write_call()
+            && let Some((first, last, events)) = baselines.seen(&key)
+        {
+            let t = o.time.timestamp();
+            let idle = t - last;
+            if events > 0 && idle >= DORMANT_DAYS * 86_400 {
+                out.push(signal(
+                    o,
+                    DORMANT_RULE_ID,
+                    "Dormant identity active again",
+                    Level::Medium,
+                    &["T1078.004"],
+                    &["initial-access", "persistence"],
+                    format!(
+                        "no activity for {} days (last seen {}, first seen {}, {} calls in all); it comes back with {}:{}",
+                        idle / 86_400,
+                        fmt_time(last),
+                        fmt_time(first),
+                        events,
+                        o.service,
+                        o.operation
+                    ),
+                ));
+            }
+        }
+        if is_object_read(o) {
+            self.volume(&key, o, emit, &mut out);
+        }
+        out
+    }
+
+    /// Looks at one event's features (a principal past its learning period).
+    pub fn after(&mut self, o: &Observation<'_>, x: &Features) -> Vec<Signal> {
+        let mut out = Vec::new();
+        let v = &x.values;
+        let d = &x.detail;
+        if v[f::NEW_ASN] > 0.0 && v[f::HOUR_RARITY] >= UNUSUAL_HOUR {
+            out.push(signal(
+                o,
+                NEW_NETWORK_RULE_ID,
+                "Principal active from a new network at an unusual hour",
+                Level::Medium,
+                &["T1078.004"],
+                &["initial-access", "defense-evasion"],
+                format!(
+                    "first call from {}{}; {} UTC is outside {:.0}% of its activity",
+                    d.asn.map(|a| format!("AS{a}")).unwrap_or_else(|| "a new network".into()),
+                    d.country
+                        .map(|c| format!(" in {}", String::from_utf8_lossy(&c)))
+                        .unwrap_or_default(),
+                    o.time.format("%H:%M"),
+                    v[f::HOUR_RARITY] * 100.0
+                ),
+            ));
+        }
+        let kmh = v[f::GEO_VELOCITY] * 1000.0;
+        if kmh >= TRAVEL_KMH
+            && v[f::NEW_COUNTRY] > 0.0
+            && let (Some(from), Some(to)) = (d.prev_country, d.country)
+        {
+            out.push(signal(
+                o,
+                TRAVEL_RULE_ID,
+                "Impossible travel between two calls",
+                Level::Medium,
+                &["T1078.004"],
+                &["initial-access"],
+                format!(
+                    "from {} to {} (new for it): {:.0} km in {:.1} h, {:.0} km/h",
+                    String::from_utf8_lossy(&from),
+                    String::from_utf8_lossy(&to),
+                    d.km,
+                    d.hours_apart,
+                    kmh
+                ),
+            ));
+        }
+        out
+    }
+
+    fn volume(&mut self, key: &str, o: &Observation<'_>, emit: bool, out: &mut Vec<Signal>) {
+        let t = o.time.timestamp();
+        let day = day_of(t);
+        if !self.volume.contains_key(key) && self.volume.len() >= MAX_PRINCIPALS {
+            // Forget the principal whose last read is oldest.
+            if let Some(old) = self
+                .volume
+                .iter()
+                .min_by_key(|(_, v)| v.days.back().map(|d| d.0))
+                .map(|(k, _)| k.clone())
+            {
+                self.volume.remove(&old);
+            }
+        }
+        let v = self.volume.entry(key.to_string()).or_insert_with(|| Volume {
+            first_day: day,
+            ..Volume::default()
+        });
+        // The busiest earlier day, before this read counts.
+        let busiest = v
+            .days
+            .iter()
+            .filter(|(d, _)| *d < day && day - d <= VOLUME_DAYS as i64)
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0);
+        match v.days.back_mut() {
+            Some((d, n)) if *d == day => *n += 1,
+            _ => {
+                v.days.push_back((day, 1));
+                while v.days.len() > VOLUME_DAYS + 1 {
+                    v.days.pop_front();
+                }
+            }
+        }
+        while v.window.front().is_some_and(|(w, _)| t - *w > 3600) {
+            v.window.pop_front();
+        }
+        if v.window.len() < WINDOW_CAP {
+            v.window.push_back((t, o.id.to_string()));
+        }
+        if !emit || day - v.first_day < VOLUME_HISTORY_DAYS {
+            return;
+        }
+        if t <= v.alerting_until {
+            // Part of a run already alerted on: this read joins it.
+            out.push(volume_signal(o, vec![o.id.to_string()], v.window.len(), 0, busiest));
+            return;
+        }
+        let threshold = (VOLUME_MIN as u32).max(busiest.saturating_mul(VOLUME_FACTOR)) as usize;
+        if v.window.len() >= threshold {
+            v.alerting_until = t + 3600;
+            let span = t - v.window.front().map(|w| w.0).unwrap_or(t);
+            let ids = v.window.iter().map(|(_, id)| id.clone()).collect();
+            out.push(volume_signal(o, ids, v.window.len(), span, busiest));
+        }
+    }
+}
+
+fn fmt_time(t: i64) -> String {
+    DateTime::<Utc>::from_timestamp(t, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+fn volume_signal(
+    o: &Observation<'_>,
+    ids: Vec<String>,
+    reads: usize,
+    span: i64,
+    busiest: u32,
+) -> Signal {
+    let mut s = signal(
+        o,
+        VOLUME_RULE_ID,
+        "Object reads far above the principal's usual volume",
+        Level::Medium,
+        &["T1530"],
+        &["collection", "exfiltration"],
+        format!(
+            "read {reads} objects in {} min; its busiest day of the last {VOLUME_DAYS} days: {busiest} reads",
+            (span + 59) / 60
+        ),
+    );
+    s.first_seen = o.time - chrono::Duration::seconds(span);
+    s.event_ids = ids;
+    s
+}
+
+fn signal(
+    o: &Observation<'_>,
+    rule_id: &str,
+    title: &str,
+    level: Level,
+    techniques: &[&str],
+    tactics: &[&str],
+    explanation: String,
+) -> Signal {
+    Signal {
+        kind: SignalKind::Anomaly,
+        rule_id: rule_id.to_string(),
+        title: title.to_string(),
+        level,
+        techniques: techniques.iter().map(|s| s.to_string()).collect(),
+        tactics: tactics.iter().map(|s| s.to_string()).collect(),
+        entity: o.entity.to_string(),
+        account: o.account.map(str::to_string),
+        first_seen: o.time,
+        last_seen: o.time,
+        event_ids: vec![o.id.to_string()],
+        explanation,
+    }
+}
