@@ -195,10 +195,12 @@ fn correlate_stream(
     rx: std::sync::mpsc::Receiver<ToCorrelator>,
 ) -> (Folder, usize, usize) {
     let mut alerts = Folder::new(window);
-    let Some(mut correlator) = rules.correlator() else {
+    let Some(correlator) = rules.correlator() else {
         for _ in rx {}
         return (alerts, 0, 0);
     };
+    // A hunt looks back over a period: findings are judged against the days after them too.
+    let mut correlator = correlator.with_hindsight();
     // Files of one delivery window overlap in time (one per account and region), so a
     // worker's stream steps back a few minutes at each new file: hold inputs for this much
     // event time and release them in order, which bounds memory by the event rate.
@@ -257,6 +259,9 @@ fn correlate_stream(
     }
     while let Some(std::cmp::Reverse(Held(input))) = held.pop() {
         feed(input, &mut alerts);
+    }
+    for signal in correlator.finish() {
+        alerts.add(signal);
     }
     (alerts, fed, late)
 }

@@ -28,7 +28,9 @@ use cloudsentinel_core::{Event, Level, Signal};
 /// How far back an actor's history reaches.
 pub const HISTORY_DAYS: i64 = 14;
 /// How many hours apart two times of day still count as the same.
-pub const HOUR_SLACK: u32 = 2;
+pub const HOUR_SLACK: u32 = 3;
+/// The widest span of hours (first to last, UTC) that counts as the actor's usual time of day.
+pub const MAX_SPAN_H: u32 = 14;
 /// Occurrences kept per rule and actor.
 pub const MAX_OCCURRENCES: usize = 64;
 /// Sessions an egress address needs besides the one judged to count as the account's own.
@@ -96,7 +98,8 @@ struct Occurrence {
 /// An egress address's recent sessions.
 #[derive(Debug, Default)]
 struct Egress {
-    sessions: Vec<(u64, i64)>,
+    /// (session, first day, last day).
+    sessions: Vec<(u64, i64, i64)>,
 }
 
 /// The history findings are judged against.
@@ -119,6 +122,14 @@ fn date_of(day: i64) -> String {
     DateTime::from_timestamp(day * 86_400, 0)
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default()
+}
+
+fn as_words(facts: &Facts) -> String {
+    match (facts.asn, &facts.as_name) {
+        (Some(a), Some(n)) if !n.is_empty() => format!("AS{a} ({n})"),
+        (Some(a), _) => format!("AS{a}"),
+        _ => "an address outside any AS".to_string(),
+    }
 }
 
 fn hours_apart(a: u32, b: u32) -> u32 {
@@ -148,13 +159,13 @@ impl Routine {
             .egress
             .entry((account.unwrap_or_default().to_string(), ip))
             .or_default();
-        if let Some(i) = e.sessions.iter().position(|(k, _)| *k == key) {
-            e.sessions[i].1 = day;
+        if let Some(i) = e.sessions.iter().position(|(k, _, _)| *k == key) {
+            e.sessions[i].2 = day;
         } else if e.sessions.len() < 8 {
-            e.sessions.push((key, day));
-        } else if let Some(oldest) = e.sessions.iter_mut().min_by_key(|(_, d)| *d) {
+            e.sessions.push((key, day, day));
+        } else if let Some(oldest) = e.sessions.iter_mut().min_by_key(|(_, _, d)| *d) {
             // Replace the session seen longest ago.
-            *oldest = (key, day);
+            *oldest = (key, day, day);
         }
         let list = self.recent.entry(facts.session.clone()).or_default();
         list.retain(|(_, t)| time - *t <= chrono::Duration::hours(2));
@@ -196,14 +207,18 @@ impl Routine {
             .seen
             .entry((rule.to_string(), facts.actor.clone()))
             .or_default();
-        let earlier: Vec<&Occurrence> = list
+        let before: Vec<&Occurrence> = list
             .iter()
-            .filter(|o| {
-                o.day < day
-                    && day - o.day <= HISTORY_DAYS
-                    && o.asn == facts.asn
-                    && hours_apart(o.hour, hour) <= HOUR_SLACK
-            })
+            .filter(|o| o.day < day && day - o.day <= HISTORY_DAYS && o.asn == facts.asn)
+            .collect();
+        // The same time of day: near an earlier occurrence, or inside the span of hours the
+        // actor does it at (a CI pipeline through the working day).
+        let lo = before.iter().map(|o| o.hour).min();
+        let hi = before.iter().map(|o| o.hour).max();
+        let in_span = matches!((lo, hi), (Some(lo), Some(hi)) if hi - lo <= MAX_SPAN_H && (lo..=hi).contains(&hour));
+        let earlier: Vec<&Occurrence> = before
+            .into_iter()
+            .filter(|o| in_span || hours_apart(o.hour, hour) <= HOUR_SLACK)
             .collect();
         let mut days: Vec<i64> = earlier.iter().map(|o| o.day).collect();
         days.dedup();
@@ -219,11 +234,7 @@ impl Routine {
                 } else {
                     String::new()
                 },
-                match (facts.asn, &facts.as_name) {
-                    (Some(a), Some(n)) if !n.is_empty() => format!("AS{a} ({n})"),
-                    (Some(a), _) => format!("AS{a}"),
-                    _ => "an address outside any AS".to_string(),
-                },
+                as_words(facts),
                 hour
             )
         });
@@ -260,16 +271,136 @@ impl Routine {
             let others = e
                 .sessions
                 .iter()
-                .filter(|(k, d)| *k != me && day - d <= HISTORY_DAYS)
+                .filter(|(k, _, d)| *k != me && day - d <= HISTORY_DAYS)
                 .count();
-            if others < SHARED_BY {
-                return None;
+            let since = e
+                .sessions
+                .iter()
+                .find(|(k, _, _)| *k == me)
+                .map(|(_, first, _)| *first)
+                .filter(|first| *first < day);
+            match since {
+                _ if others >= SHARED_BY => {
+                    shared.push(format!("{ip} (used by {others} other sessions of the account)"))
+                }
+                Some(first) => shared.push(format!(
+                    "{ip} (this session's own address since {})",
+                    date_of(first)
+                )),
+                None => return None,
             }
-            shared.push(format!("{ip} ({others} other sessions)"));
         }
         (!shared.is_empty()).then(|| {
             format!(
-                "every address is this account's shared egress, used by other sessions of the account in the last {HISTORY_DAYS} days: {}",
+                "every address is this account's egress, known from the last {HISTORY_DAYS} days: {}",
+                shared.join(", ")
+            )
+        })
+    }
+
+    /// The addresses a session used lately (for judging a held finding later).
+    pub fn addresses_of(&self, session: &str) -> Vec<IpAddr> {
+        self.recent
+            .get(session)
+            .map(|v| v.iter().map(|(ip, _)| *ip).collect())
+            .unwrap_or_default()
+    }
+
+    /// Judges again, with hindsight, a finding that was new when it came: routine when the
+    /// actor did the same on a *later* day within [`HISTORY_DAYS`] (same AS, same time of day),
+    /// or when each address it used turned out to be the account's egress (shared with other
+    /// sessions, or used by the same session on other days). For a retrospective hunt over a
+    /// period: the nightly scanner's first night recurs on the nights after it; an intruder's
+    /// one-off burst does not.
+    pub fn judge_hindsight(
+        &mut self,
+        kind: RoutineKind,
+        signal: &mut Signal,
+        account: Option<&str>,
+        facts: &Facts,
+        addresses: &[IpAddr],
+    ) -> bool {
+        let note = match kind {
+            RoutineKind::Actor => self.later_actor(&signal.rule_id, signal.first_seen, facts),
+            RoutineKind::SharedEgress => {
+                self.later_egress(signal.last_seen, account, facts, addresses)
+            }
+        };
+        match note {
+            Some(n) if signal.level > Level::Informational => {
+                signal.level = Level::Informational;
+                signal.explanation = format!("{}; routine, not raised: {n}", signal.explanation);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn later_actor(&self, rule: &str, t: DateTime<Utc>, facts: &Facts) -> Option<String> {
+        let day = day_of(t);
+        let hour = t.hour();
+        let list = self.seen.get(&(rule.to_string(), facts.actor.clone()))?;
+        let after: Vec<&Occurrence> = list
+            .iter()
+            .filter(|o| o.day > day && o.day - day <= HISTORY_DAYS && o.asn == facts.asn)
+            .collect();
+        let lo = after.iter().map(|o| o.hour).min();
+        let hi = after.iter().map(|o| o.hour).max();
+        let in_span = matches!((lo, hi), (Some(lo), Some(hi)) if hi - lo <= MAX_SPAN_H && (lo..=hi).contains(&hour));
+        let mut days: Vec<i64> = after
+            .iter()
+            .filter(|o| in_span || hours_apart(o.hour, hour) <= HOUR_SLACK)
+            .map(|o| o.day)
+            .collect();
+        days.dedup();
+        (!days.is_empty()).then(|| {
+            format!(
+                "{} did the same on {} later day{} of the {HISTORY_DAYS} after ({} to {}), from {} around {:02}:00 UTC",
+                facts.actor,
+                days.len(),
+                if days.len() == 1 { "" } else { "s" },
+                date_of(days[0]),
+                date_of(days[days.len() - 1]),
+                as_words(facts),
+                hour
+            )
+        })
+    }
+
+    fn later_egress(
+        &self,
+        t: DateTime<Utc>,
+        account: Option<&str>,
+        facts: &Facts,
+        addresses: &[IpAddr],
+    ) -> Option<String> {
+        let me = hash(&facts.session);
+        let day = day_of(t);
+        let mut shared = Vec::new();
+        for ip in addresses {
+            let e = self
+                .egress
+                .get(&(account.unwrap_or_default().to_string(), *ip))?;
+            let others = e
+                .sessions
+                .iter()
+                .filter(|(k, _, d)| *k != me && (day - d).abs() <= HISTORY_DAYS)
+                .count();
+            let other_days = e
+                .sessions
+                .iter()
+                .any(|(k, first, last)| *k == me && (*first < day || *last > day));
+            if others >= SHARED_BY {
+                shared.push(format!("{ip} (used by {others} other sessions of the account)"));
+            } else if other_days {
+                shared.push(format!("{ip} (this session's own address on other days too)"));
+            } else {
+                return None;
+            }
+        }
+        (!shared.is_empty()).then(|| {
+            format!(
+                "every address turned out to be this account's egress: {}",
                 shared.join(", ")
             )
         })
@@ -287,7 +418,7 @@ impl Routine {
             !v.is_empty()
         });
         self.egress.retain(|_, e| {
-            e.sessions.retain(|(_, d)| day - d <= HISTORY_DAYS);
+            e.sessions.retain(|(_, _, d)| day - d <= HISTORY_DAYS);
             !e.sessions.is_empty()
         });
         self.recent

@@ -24,7 +24,7 @@ use rsigma_eval::{
 };
 use rsigma_parser::{CorrelationRule, LogSource, SigmaCollection, SigmaRule};
 
-use crate::routine::{Facts, Routine, RoutineKind};
+use crate::routine::{Facts, HISTORY_DAYS, Routine, RoutineKind};
 use serde::Serialize;
 
 /// A rule that could not be loaded, with where and why.
@@ -897,6 +897,8 @@ impl RuleSet {
             engine,
             no_attributes: Arc::new(HashMap::new()),
             routine: Routine::new(),
+            hindsight: false,
+            held: Default::default(),
         })
     }
 }
@@ -945,20 +947,94 @@ pub struct Correlator<'a> {
     engine: CorrelationEngine,
     no_attributes: Arc<HashMap<String, serde_json::Value>>,
     routine: Routine,
+    /// With hindsight (a retrospective hunt): findings that were new when they came, held until
+    /// [`HISTORY_DAYS`] of later history could show them routine.
+    hindsight: bool,
+    held: std::collections::VecDeque<Held>,
+}
+
+/// A finding held for hindsight.
+struct Held {
+    kind: RoutineKind,
+    signal: Signal,
+    account: Option<String>,
+    facts: Facts,
+    addresses: Vec<std::net::IpAddr>,
 }
 
 impl Correlator<'_> {
+    /// Judges findings with hindsight too, as a retrospective hunt over a period can: a finding
+    /// that is new when it comes is held until [`HISTORY_DAYS`] of later events have been fed
+    /// (or [`Correlator::finish`]) and is routine if the actor kept doing the same on the days
+    /// after. Signals then come out up to that much event time late; call `finish` at the end.
+    pub fn with_hindsight(mut self) -> Self {
+        self.hindsight = true;
+        self
+    }
+
+    /// Judges a routine-aware finding now; a new one is held when judging with hindsight.
+    fn judge(
+        &mut self,
+        kind: RoutineKind,
+        mut s: Signal,
+        input: &CorrelationInput,
+        out: &mut Vec<Signal>,
+    ) {
+        let account = input.account.as_deref();
+        let routine = self.routine.judge(kind, &mut s, account, &input.facts);
+        if routine || !self.hindsight || s.level == Level::Informational {
+            out.push(s);
+            return;
+        }
+        self.held.push_back(Held {
+            kind,
+            addresses: match kind {
+                RoutineKind::SharedEgress => self.routine.addresses_of(&input.facts.session),
+                RoutineKind::Actor => Vec::new(),
+            },
+            signal: s,
+            account: input.account.clone(),
+            facts: input.facts.clone(),
+        });
+    }
+
+    /// Releases held findings whose hindsight period has passed (all of them with `until` None).
+    fn release(&mut self, until: Option<chrono::DateTime<chrono::Utc>>, out: &mut Vec<Signal>) {
+        while let Some(h) = self.held.front() {
+            if until.is_some_and(|t| h.signal.last_seen + chrono::Duration::days(HISTORY_DAYS) > t) {
+                break;
+            }
+            let mut h = self.held.pop_front().expect("peeked");
+            self.routine.judge_hindsight(
+                h.kind,
+                &mut h.signal,
+                h.account.as_deref(),
+                &h.facts,
+                &h.addresses,
+            );
+            out.push(h.signal);
+        }
+    }
+
+    /// The findings still held for hindsight, judged with all that was fed.
+    pub fn finish(&mut self) -> Vec<Signal> {
+        let mut out = Vec::new();
+        self.release(None, &mut out);
+        out
+    }
+
     /// Feeds one event's correlation-relevant matches; returns the correlations that fired.
-    pub fn feed(&mut self, input: CorrelationInput) -> Vec<Signal> {
+    pub fn feed(&mut self, mut input: CorrelationInput) -> Vec<Signal> {
         if input.egress {
             self.routine
                 .observe_egress(input.account.as_deref(), input.time, &input.facts);
         }
         let mut signals = Vec::new();
-        for (kind, mut s) in input.routine {
-            self.routine
-                .judge(kind, &mut s, input.account.as_deref(), &input.facts);
-            signals.push(s);
+        if self.hindsight {
+            self.release(Some(input.time), &mut signals);
+        }
+        for (kind, s) in std::mem::take(&mut input.routine) {
+            self.judge(kind, s, &input, &mut signals);
         }
         if input.matched.is_empty() {
             return signals;
@@ -976,6 +1052,7 @@ impl Correlator<'_> {
                 .collect(),
             input.time.timestamp(),
         );
+        let mut pending = Vec::new();
         for r in out {
             let ResultBody::Correlation(body) = &r.body else {
                 continue;
@@ -1011,7 +1088,7 @@ impl Correlator<'_> {
                     .collect::<Vec<_>>()
                     .join(" ")
             };
-            let mut signal = Signal {
+            let signal = Signal {
                 kind: SignalKind::Correlation,
                 rule_id: meta.id.clone(),
                 title: meta.title.clone(),
@@ -1036,15 +1113,13 @@ impl Correlator<'_> {
                     }
                 ),
             };
-            if let Some(kind) = meta.routine {
-                self.routine.judge(
-                    kind,
-                    &mut signal,
-                    input.account.as_deref(),
-                    &input.facts,
-                );
+            match meta.routine {
+                Some(kind) => pending.push((kind, signal)),
+                None => signals.push(signal),
             }
-            signals.push(signal);
+        }
+        for (kind, signal) in pending {
+            self.judge(kind, signal, &input, &mut signals);
         }
         signals
     }

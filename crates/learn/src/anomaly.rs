@@ -168,7 +168,13 @@ impl Behaviour {
             };
         };
         let score = model.score(&x.values);
-        let signal = (score >= model.threshold).then(|| signal(o, &x, score, model));
+        let signal = (score >= model.threshold).then(|| {
+            let mut s = signal(o, &x, score, model);
+            if !self.detectors.corroborates(o, &x) {
+                informational(&mut s);
+            }
+            s
+        });
         Observed {
             features: Some(x),
             score: Some(score),
@@ -236,6 +242,14 @@ pub fn signal(o: &Observation<'_>, x: &Features, score: f64, model: &AnomalyMode
             model.threshold
         ),
     }
+}
+
+/// Keeps a forest finding that nothing corroborates as an informational signal.
+pub fn informational(s: &mut Signal) {
+    s.level = Level::Informational;
+    s.explanation.push_str(
+        "; informational: no network new to the principal and to the organisation, no sensitive change, no impossible travel",
+    );
 }
 
 /// The features that drove a score, in words, strongest first.

@@ -398,6 +398,9 @@ pub struct Detail {
     pub rate_mean: f32,
     pub op_share: f32,
     pub hour_mass: f32,
+    /// Hours from this time of day to the nearest hour the principal is usually active at (at
+    /// least 5% of its busiest hour's activity; weekdays and weekends apart).
+    pub hour_gap: u32,
 }
 
 /// An event's features, or why it is not scored.
@@ -534,6 +537,7 @@ impl Baselines {
                 let more: f32 = hours.iter().filter(|w| **w > here).sum();
                 v[f::HOUR_RARITY] = (more / sum).clamp(0.0, 1.0);
                 d.hour_mass = v[f::HOUR_RARITY];
+                d.hour_gap = hour_gap(&hours, slot);
             }
         }
         // Rate: calls in this hour against the usual calls per active hour.
@@ -643,6 +647,11 @@ impl Baselines {
         self.principals.retain(|_, p| now - p.last <= horizon);
     }
 
+    /// The AS of an address, from the baselines' AS table.
+    pub fn asn_of(&self, ip: &str) -> Option<u32> {
+        self.network(Some(ip)).asn
+    }
+
     fn network(&self, ip: Option<&str>) -> Net {
         let Some(ip) = ip.and_then(|s| s.parse::<IpAddr>().ok()) else {
             return Net::default();
@@ -722,6 +731,26 @@ fn decayed_hours(p: &Profile, hour: u32, hl: f32) -> [f32; 48] {
         *o = w * k;
     }
     out
+}
+
+/// Hours from `slot`'s time of day to the nearest usual one of a 48-slot histogram (weekdays and
+/// weekends together: a weekend at the usual hours is not an unusual time); 12 when there is no
+/// activity at all.
+fn hour_gap(hours: &[f32; 48], slot: usize) -> u32 {
+    let day: Vec<f32> = (0..24).map(|i| hours[i] + hours[24 + i]).collect();
+    let max = day.iter().copied().fold(0.0f32, f32::max);
+    if max <= 0.0 {
+        return 12;
+    }
+    let h = slot % 24;
+    (0..24)
+        .filter(|i| day[*i] >= 0.05 * max)
+        .map(|i| {
+            let d = h.abs_diff(i) as u32;
+            d.min(24 - d)
+        })
+        .min()
+        .unwrap_or(12)
 }
 
 /// Hour of the day, weekdays in 0..24 and weekends in 24..48 (UTC).

@@ -13,6 +13,9 @@
 //! - **Dormant identity**: a principal silent for [`DORMANT_DAYS`] or more comes back with a
 //!   change (a write), as a reactivated, forgotten identity does.
 //!
+//! The forest's own findings are alerts only when [`Detectors::corroborates`] says so, and
+//! informational signals otherwise.
+//!
 //! Each needs the principal's history: the first two run only once its baseline is past its
 //! learning period; the volume detector needs [`VOLUME_HISTORY_DAYS`] days of it. Memory is
 //! bounded per principal, and principals are forgotten with the baselines' own cap.
@@ -47,6 +50,17 @@ pub const TRAVEL_KMH: f32 = 1000.0;
 pub const DORMANT_DAYS: i64 = 10;
 /// Principals tracked at most by the volume detector.
 const MAX_PRINCIPALS: usize = 100_000;
+/// Hours from a principal's usual times of day that count as an unusual hour.
+pub const UNUSUAL_HOUR_GAP: u32 = 3;
+/// Other principals that must have used an AS in the last two weeks for it to be the
+/// organisation's own (office, VPN, CI runners, the cloud itself).
+pub const ORG_AS_PRINCIPALS: usize = 3;
+/// How long who used an AS is remembered.
+const ORG_AS_DAYS: i64 = 14;
+/// A dormant identity must have had a life: this many calls...
+const DORMANT_MIN_EVENTS: u64 = 5;
+/// ...over at least this many hours.
+const DORMANT_MIN_SPAN_H: i64 = 12;
 
 #[derive(Debug, Default)]
 struct Volume {
@@ -63,6 +77,25 @@ struct Volume {
 #[derive(Debug, Default)]
 pub struct Detectors {
     volume: HashMap<String, Volume>,
+    /// AS -> principals (hashed) that used it, with the day they last did. One organisation's
+    /// logs go through one detector, so this is the organisation's networks.
+    org_as: HashMap<u32, Vec<(u64, i64)>>,
+}
+
+fn hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Whether the principal is one person or machine (a user, or a role session named after a
+/// person or an instance) rather than a role many people share under made-up session names:
+/// only one of those can travel.
+fn is_individual(key: &str) -> bool {
+    match key.split_once(":role/") {
+        None => true,
+        Some((_, rest)) => rest.contains('@') || rest.contains("/i-"),
+    }
 }
 
 fn is_object_read(o: &Observation<'_>) -> bool {
@@ -87,13 +120,17 @@ impl Detectors {
     pub fn before(&mut self, baselines: &Baselines, o: &Observation<'_>, emit: bool) -> Vec<Signal> {
         let mut out = Vec::new();
         let key = o.baseline_key();
+        self.learn_org_as(baselines, o, &key);
         if emit
             && o.is_write_call()
             && let Some((first, last, events)) = baselines.seen(&key)
         {
             let t = o.time.timestamp();
             let idle = t - last;
-            if events > 0 && idle >= DORMANT_DAYS * 86_400 {
+            if events >= DORMANT_MIN_EVENTS
+                && last - first >= DORMANT_MIN_SPAN_H * 3600
+                && idle >= DORMANT_DAYS * 86_400
+            {
                 out.push(signal(
                     o,
                     DORMANT_RULE_ID,
@@ -119,12 +156,71 @@ impl Detectors {
         out
     }
 
-    /// Looks at one event's features (a principal past its learning period).
+    /// Remembers which principals use the event's AS.
+    fn learn_org_as(&mut self, baselines: &Baselines, o: &Observation<'_>, key: &str) {
+        let Some(asn) = o.source_ip.and_then(|ip| baselines.asn_of(ip)) else {
+            return;
+        };
+        let day = day_of(o.time.timestamp());
+        let list = self
+            .org_as
+            .entry(asn)
+            .or_default();
+        let k = hash(key);
+        if let Some(i) = list.iter().position(|(p, _)| *p == k) {
+            list[i].1 = day;
+        } else {
+            list.retain(|(_, d)| day - d <= ORG_AS_DAYS);
+            if list.len() < 16 {
+                list.push((k, day));
+            }
+        }
+    }
+
+    /// How many other principals used this AS in the last two weeks.
+    fn org_users_of(&self, o: &Observation<'_>, key: &str, asn: u32) -> usize {
+        let day = day_of(o.time.timestamp());
+        let k = hash(key);
+        self.org_as
+            .get(&asn)
+            .map(|l| {
+                l.iter()
+                    .filter(|(p, d)| *p != k && day - d <= ORG_AS_DAYS)
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Whether an unusual event (by the isolation forest) has something an intruder brings
+    /// with it: a network new to the principal and to the organisation, or a sensitive change.
+    /// Without it, the forest's finding is kept as an informational signal.
+    pub fn corroborates(&self, o: &Observation<'_>, x: &Features) -> bool {
+        let v = &x.values;
+        let new_network = v[f::NEW_ASN] > 0.0
+            && x.detail.asn.is_none_or(|a| {
+                self.org_users_of(o, &o.baseline_key(), a) < ORG_AS_PRINCIPALS
+            });
+        let sensitive_change = v[f::WRITE] > 0.0 && v[f::SENSITIVITY] >= 0.7;
+        let travel = v[f::GEO_VELOCITY] * 1000.0 >= TRAVEL_KMH && is_individual(&o.baseline_key());
+        new_network || sensitive_change || travel
+    }
+
+    /// Looks at one event's features (a principal past its learning period); call it after
+    /// [`Detectors::before`] and [`Baselines::observe`].
     pub fn after(&mut self, o: &Observation<'_>, x: &Features) -> Vec<Signal> {
         let mut out = Vec::new();
         let v = &x.values;
         let d = &x.detail;
-        if v[f::NEW_ASN] > 0.0 && v[f::HOUR_RARITY] >= UNUSUAL_HOUR {
+        let key = o.baseline_key();
+        // An AS other principals use (the office, the VPN, CI runners) is not news.
+        let new_to_org = d
+            .asn
+            .is_none_or(|a| self.org_users_of(o, &key, a) < ORG_AS_PRINCIPALS);
+        if v[f::NEW_ASN] > 0.0
+            && v[f::HOUR_RARITY] >= UNUSUAL_HOUR
+            && d.hour_gap >= UNUSUAL_HOUR_GAP
+            && new_to_org
+        {
             out.push(signal(
                 o,
                 NEW_NETWORK_RULE_ID,
@@ -133,12 +229,13 @@ impl Detectors {
                 &["T1078.004"],
                 &["initial-access", "defense-evasion"],
                 format!(
-                    "first call from {}{}; {} UTC is outside {:.0}% of its activity",
+                    "first call from {}{}, an AS no other principal uses either; {} UTC is {} h from its usual hours and outside {:.0}% of its activity",
                     d.asn.map(|a| format!("AS{a}")).unwrap_or_else(|| "a new network".into()),
                     d.country
                         .map(|c| format!(" in {}", String::from_utf8_lossy(&c)))
                         .unwrap_or_default(),
                     o.time.format("%H:%M"),
+                    d.hour_gap,
                     v[f::HOUR_RARITY] * 100.0
                 ),
             ));
@@ -146,6 +243,8 @@ impl Detectors {
         let kmh = v[f::GEO_VELOCITY] * 1000.0;
         if kmh >= TRAVEL_KMH
             && v[f::NEW_COUNTRY] > 0.0
+            && new_to_org
+            && is_individual(&key)
             && let (Some(from), Some(to)) = (d.prev_country, d.country)
         {
             out.push(signal(
@@ -156,7 +255,7 @@ impl Detectors {
                 &["T1078.004"],
                 &["initial-access"],
                 format!(
-                    "from {} to {} (new for it): {:.0} km in {:.1} h, {:.0} km/h",
+                    "from {} to {} (new for it, from an AS no other principal uses): {:.0} km in {:.1} h, {:.0} km/h",
                     String::from_utf8_lossy(&from),
                     String::from_utf8_lossy(&to),
                     d.km,

@@ -78,7 +78,7 @@ pub fn detect(
         }
     }
     sort(&mut input);
-    let mut features: Vec<(usize, Features)> = Vec::new();
+    let mut features: Vec<(usize, Features, bool)> = Vec::new();
     let mut learning = 0usize;
     for (i, o) in input.iter().enumerate() {
         let obs = Observation::of_stored(o);
@@ -89,22 +89,22 @@ pub fn detect(
                 if !has_history {
                     keep(&x.values, &mut training);
                 }
-                features.push((i, x));
+                let corroborated = detectors.corroborates(&obs, &x);
+                features.push((i, x, corroborated));
             }
             Scored::Learning => learning += 1,
         }
     }
     let model = AnomalyModel::train(&training, params)?;
     let mut scored = Vec::with_capacity(features.len());
-    for (index, x) in features {
+    for (index, x, corroborated) in features {
         let score = model.score(&x.values);
         if score >= model.threshold {
-            signals.push(anomaly::signal(
-                &Observation::of_stored(&input[index]),
-                &x,
-                score,
-                &model,
-            ));
+            let mut s = anomaly::signal(&Observation::of_stored(&input[index]), &x, score, &model);
+            if !corroborated {
+                anomaly::informational(&mut s);
+            }
+            signals.push(s);
         }
         scored.push(ScoredEvent {
             index,
