@@ -852,3 +852,105 @@ fn instance_credentials_from_aws_address_space_are_routine_and_from_outside_aler
         serde_json::json!(["00000000-0000-4000-8000-000000000003"])
     );
 }
+
+/// One call of a read-only sweep as CloudTrail writes it.
+fn sweep_call(identity: &Value, ip: &str, time: &str, api: &str, n: u32) -> String {
+    serde_json::json!({
+        "eventVersion": "1.09", "eventTime": time,
+        "eventSource": "ec2.amazonaws.com", "eventName": api,
+        "awsRegion": "eu-west-1", "sourceIPAddress": ip,
+        "userAgent": "Boto3/1.34.2 md/Botocore#1.34.2 ua/2.0 os/linux",
+        "eventID": format!("00000000-0000-4000-9000-{n:012}"), "eventType": "AwsApiCall",
+        "recipientAccountId": "111122223333", "readOnly": true,
+        "userIdentity": identity
+    })
+    .to_string()
+}
+
+/// A sweep of 35 different Describe APIs in 35 seconds from `start` (`2026-03-0DTHH:MM`).
+fn sweep(identity: &Value, ip: &str, start: &str, first_id: u32) -> Vec<String> {
+    (0..35)
+        .map(|i| {
+            sweep_call(
+                identity,
+                ip,
+                &format!("{start}:{i:02}Z"),
+                &format!("DescribeThing{i:02}"),
+                first_id + i,
+            )
+        })
+        .collect()
+}
+
+/// Issue 14: a nightly scanner's sweep is routine for its role (the same burst on other nights,
+/// from the same AS, at the same hour) and is kept as an informational signal that names that
+/// history; the same sweep by another principal, or by the scanner's role from a new network,
+/// still alerts.
+#[test]
+fn routine_bursts_are_informational_and_the_same_burst_from_a_stranger_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sweeps.jsonl");
+    let scanner = |night: u32| {
+        serde_json::json!({"type": "AssumedRole",
+            "principalId": format!("AROAEXAMPLESCANNER01:scan-{night}"),
+            "arn": format!("arn:aws:sts::111122223333:assumed-role/SecurityAudit/scan-{night}"),
+            "accountId": "111122223333", "accessKeyId": format!("ASIAEXAMPLESCAN0000{night}"),
+            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLESCANNER01",
+                "arn": "arn:aws:iam::111122223333:role/SecurityAudit", "accountId": "111122223333",
+                "userName": "SecurityAudit"}}})
+    };
+    let stranger = serde_json::json!({"type": "IAMUser", "principalId": "AIDAEXAMPLESTRANGER1",
+        "arn": "arn:aws:iam::111122223333:user/mallory", "accountId": "111122223333",
+        "accessKeyId": "AKIAEXAMPLESTRANGER1", "userName": "mallory"});
+    let aws = "52.94.76.10"; // AS16509
+    let mut lines = Vec::new();
+    for night in 1..=4 {
+        lines.extend(sweep(&scanner(night), aws, &format!("2026-03-0{night}T02:10"), night * 100));
+    }
+    // The same sweep by a user who never did it, and by the scanner's role from DigitalOcean.
+    lines.extend(sweep(&stranger, aws, "2026-03-03T02:30", 1000));
+    lines.extend(sweep(&scanner(9), "146.190.3.4", "2026-03-04T14:00", 2000));
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let burst = "2e8e62e0-b4e7-4f28-856e-bacd0e88d997";
+    let hunt = |extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["hunt", "--no-anomaly", "--format", "jsonl"]).arg(&log).args(extra);
+        let (out, stdout, stderr) = run(&mut cmd);
+        assert!(out.status.success(), "{stderr}");
+        (jsonl(&stdout), stderr)
+    };
+    let (alerts, stderr) = hunt(&[]);
+    let mut raised: Vec<String> = alerts
+        .iter()
+        .filter(|a| a["rule_id"] == burst)
+        .map(|a| a["entity"].as_str().unwrap().to_string())
+        .collect();
+    raised.sort();
+    assert_eq!(
+        raised,
+        [
+            "arn:aws:iam::111122223333:user/mallory",
+            "arn:aws:sts::111122223333:assumed-role/SecurityAudit/scan-9"
+        ],
+        "{alerts:#?}"
+    );
+    assert!(stderr.contains("not shown (--min-level informational"), "{stderr}");
+
+    let (all, _) = hunt(&["--min-level", "informational"]);
+    let routine: Vec<&Value> = all
+        .iter()
+        .filter(|a| a["rule_id"] == burst && a["level"] == "informational")
+        .collect();
+    assert_eq!(routine.len(), 4, "the four nightly sweeps: {all:#?}");
+    for a in &routine {
+        let why = a["explanation"].as_str().unwrap();
+        assert!(why.contains("routine, not raised"), "{why}");
+        assert!(why.contains("role/SecurityAudit did the same on"), "{why}");
+        assert!(why.contains("AS16509"), "{why}");
+    }
+    // The first night is routine only with hindsight: it names the nights after it.
+    assert!(
+        routine.iter().any(|a| a["explanation"].as_str().unwrap().contains("later days")),
+        "{routine:#?}"
+    );
+}

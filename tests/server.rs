@@ -958,7 +958,9 @@ fn demo_loads_a_scenario_that_raises_alerts_and_incidents() {
     assert!(err.contains("anomaly model 1 trained"), "{err}");
     let db = rusqlite::Connection::open(data.join("cloudsentinel.db")).unwrap();
     let anomalies: Vec<String> = db
-        .prepare("SELECT explanation FROM alerts WHERE kind = 'anomaly'")
+        .prepare(
+            "SELECT explanation FROM alerts WHERE kind = 'anomaly' AND rule_id = 'cloudsentinel.anomaly.behaviour'",
+        )
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -972,6 +974,18 @@ fn demo_loads_a_scenario_that_raises_alerts_and_incidents() {
     assert!(
         anomalies.iter().any(|e| e.contains("first time from")),
         "{anomalies:?}"
+    );
+    // The explained behavioural detectors run in the service too, and say what they compared.
+    let detected: Vec<String> = db
+        .prepare("SELECT explanation FROM alerts WHERE rule_id LIKE 'cloudsentinel.behaviour.%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        detected.iter().any(|e| e.contains("an AS no other principal uses")),
+        "{detected:?}"
     );
 
     // A directory that is not a demo's is never wiped.

@@ -79,9 +79,10 @@ class NetDb:
                 self.by_as.setdefault(asns[i], []).append((s, end, countries[i]))
 
     def pick(self, rng, asn, country=None):
-        """A random usable address of `asn` (in `country` when given)."""
-        ranges = [r for r in self.by_as.get(asn, []) if country is None or r[2] == country]
-        ranges = [r for r in ranges if r[1] - r[0] >= 255]
+        """A random usable address of `asn` (in `country` when given and the AS has one there)."""
+        ranges = [r for r in self.by_as.get(asn, []) if r[1] - r[0] >= 255]
+        if country is not None and any(r[2] == country for r in ranges):
+            ranges = [r for r in ranges if r[2] == country]
         if not ranges:
             raise SystemExit(f"the address table has no /24 of AS{asn} in {country}")
         weights = [min(r[1] - r[0], 1 << 20) for r in ranges]
@@ -290,8 +291,11 @@ class Sim:
         isp = r.choice(ISPS[office_country])
         self.office_ips = [self.db.pick(r, *isp) for _ in range(2)]
         vpn_old, vpn_new = r.sample(VPN_PROVIDERS, 2)
-        self.vpn_ips_old = [self.db.pick(r, vpn_old[0], "US" if vpn_old[0] != 9009 else None) for _ in range(3)]
-        self.vpn_ips_new = [self.db.pick(r, vpn_new[0], "US" if vpn_new[0] != 9009 else None) for _ in range(3)]
+        # Corporate VPN egress: near the office when the provider has addresses there.
+        first_old = self.db.pick(r, vpn_old[0], office_country)
+        first_new = self.db.pick(r, vpn_new[0], office_country)
+        self.vpn_ips_old = [first_old] + [self.db.pick(r, vpn_old[0], office_country) for _ in range(2)]
+        self.vpn_ips_new = [first_new] + [self.db.pick(r, vpn_new[0], office_country) for _ in range(2)]
         self.vpn_change_day = r.randint(5, self.days - 7)
         # NAT gateways (Elastic IPs) per account and region.
         self.nat = {}

@@ -66,9 +66,11 @@ pub struct HuntArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Only report alerts at or above this level.
-    #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
-    pub min_level: Option<Level>,
+    /// Only report alerts at or above this level. Informational signals (inventory and
+    /// change-audit events, findings judged routine for their actor, unusual activity nothing
+    /// corroborates) are left out unless this is `informational`.
+    #[arg(long, value_name = "LEVEL", value_parser = parse_level, default_value = "low")]
+    pub min_level: Level,
     /// Signals of one rule about one entity closer than this many seconds become one alert.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub dedup_window: i64,
@@ -527,8 +529,9 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
 
     let alerts: Vec<&Alert> = all_alerts
         .iter()
-        .filter(|a| args.min_level.is_none_or(|min| a.level >= min))
+        .filter(|a| a.level >= args.min_level)
         .collect();
+    let below = all_alerts.len() - alerts.len();
 
     if outcome.stats.events == 0 {
         // No event read is no all-clear: say what was looked at, and why nothing came of it.
@@ -577,7 +580,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             .map(|(l, n)| format!("{l} {n}"))
             .collect();
         eprintln!(
-            "summary: {} files, {} events read, {} skipped, {} digest files, {} insight events; {} rules loaded ({} failed); {} alerts{}; {:.2}s ({:.0} events/s)",
+            "summary: {} files, {} events read, {} skipped, {} digest files, {} insight events; {} rules loaded ({} failed); {} alerts{}{}; {:.2}s ({:.0} events/s)",
             outcome.files,
             outcome.stats.events,
             outcome.stats.errors,
@@ -590,6 +593,14 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
                 String::new()
             } else {
                 format!(" ({})", levels.join(", "))
+            },
+            if below > 0 {
+                format!(
+                    ", {below} below {} not shown (--min-level informational shows them)",
+                    args.min_level
+                )
+            } else {
+                String::new()
             },
             elapsed,
             outcome.stats.events as f64 / elapsed.max(1e-9),

@@ -298,6 +298,46 @@ impl Routine {
         })
     }
 
+    /// What a finding judged new was compared with, for its explanation.
+    pub fn describe_new(&self, kind: RoutineKind, signal: &Signal, facts: &Facts) -> String {
+        match kind {
+            RoutineKind::Actor => {
+                let day = day_of(signal.first_seen);
+                let mut days: Vec<i64> = self
+                    .seen
+                    .get(&(signal.rule_id.clone(), facts.actor.clone()))
+                    .map(|l| {
+                        l.iter()
+                            .filter(|o| o.day != day && (o.day - day).abs() <= HISTORY_DAYS)
+                            .map(|o| o.day)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                days.sort_unstable();
+                days.dedup();
+                if days.is_empty() {
+                    format!(
+                        "new for {}: not seen of it within {HISTORY_DAYS} days",
+                        facts.actor
+                    )
+                } else {
+                    format!(
+                        "new for {}: seen of it on {} other day{} within {HISTORY_DAYS} days, never from {} around {:02}:00 UTC",
+                        facts.actor,
+                        days.len(),
+                        if days.len() == 1 { "" } else { "s" },
+                        as_words(facts),
+                        signal.first_seen.hour()
+                    )
+                }
+            }
+            RoutineKind::SharedEgress => format!(
+                "new: not every address {} used is an address the account's other sessions use or it used on other days",
+                facts.session
+            ),
+        }
+    }
+
     /// The addresses a session used lately (for judging a held finding later).
     pub fn addresses_of(&self, session: &str) -> Vec<IpAddr> {
         self.recent
@@ -519,12 +559,28 @@ mod tests {
         }
         let mut sig = signal(t);
         assert!(r.judge(RoutineKind::SharedEgress, &mut sig, Some("1"), &session("i-1", nat2)));
-        assert!(sig.explanation.contains("shared egress"), "{}", sig.explanation);
+        assert!(sig.explanation.contains("account's egress"), "{}", sig.explanation);
         // The instance's key used from an address no other session uses.
         r.observe_egress(Some("1"), t, &session("i-1", attacker));
         let mut stolen = signal(t);
         assert!(!r.judge(RoutineKind::SharedEgress, &mut stolen, Some("1"), &session("i-1", attacker)));
         assert_eq!(stolen.level, Level::Medium);
+        // A lone instance's own two addresses: new on its first day, its own from the next.
+        let lone = |ip: IpAddr| session("i-9", ip);
+        let a: IpAddr = "52.49.2.1".parse().unwrap();
+        let b: IpAddr = "52.49.2.2".parse().unwrap();
+        r.observe_egress(Some("1"), t, &lone(a));
+        r.observe_egress(Some("1"), t, &lone(b));
+        assert!(!r.judge(RoutineKind::SharedEgress, &mut signal(t), Some("1"), &lone(b)));
+        let next = t + chrono::Duration::days(1);
+        r.observe_egress(Some("1"), next, &lone(a));
+        r.observe_egress(Some("1"), next, &lone(b));
+        let mut own = signal(next);
+        assert!(r.judge(RoutineKind::SharedEgress, &mut own, Some("1"), &lone(b)));
+        assert!(own.explanation.contains("own address since"), "{}", own.explanation);
+        // With hindsight, the first day is routine too: the same addresses on the day after.
+        let mut first = signal(t);
+        assert!(r.judge_hindsight(RoutineKind::SharedEgress, &mut first, Some("1"), &lone(b), &[a, b]));
         // The same addresses in another account are not that account's egress.
         let mut elsewhere = signal(t);
         assert!(!r.judge(RoutineKind::SharedEgress, &mut elsewhere, Some("2"), &session("i-1", nat)));

@@ -982,7 +982,13 @@ impl Correlator<'_> {
     ) {
         let account = input.account.as_deref();
         let routine = self.routine.judge(kind, &mut s, account, &input.facts);
-        if routine || !self.hindsight || s.level == Level::Informational {
+        if routine || s.level == Level::Informational {
+            out.push(s);
+            return;
+        }
+        if !self.hindsight {
+            let note = self.routine.describe_new(kind, &s, &input.facts);
+            s.explanation = format!("{}; {note}", s.explanation);
             out.push(s);
             return;
         }
@@ -1005,13 +1011,17 @@ impl Correlator<'_> {
                 break;
             }
             let mut h = self.held.pop_front().expect("peeked");
-            self.routine.judge_hindsight(
+            let routine = self.routine.judge_hindsight(
                 h.kind,
                 &mut h.signal,
                 h.account.as_deref(),
                 &h.facts,
                 &h.addresses,
             );
+            if !routine {
+                let note = self.routine.describe_new(h.kind, &h.signal, &h.facts);
+                h.signal.explanation = format!("{}; {note}", h.signal.explanation);
+            }
             out.push(h.signal);
         }
     }

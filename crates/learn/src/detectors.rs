@@ -10,8 +10,11 @@
 //!   never used, at an hour outside 90% of its activity.
 //! - **Impossible travel**: two consecutive calls from countries further apart than a plane flies
 //!   in the time between them, the second from a country new for the principal.
-//! - **Dormant identity**: a principal silent for [`DORMANT_DAYS`] or more comes back with a
-//!   change (a write), as a reactivated, forgotten identity does.
+//! - **New region**: a change in a region no principal of the organisation used before today
+//!   (with a week of the organisation's history): resources started where no one looks.
+//! - **Dormant identity**: a principal with a history, silent for [`DORMANT_DAYS`] or more, comes
+//!   back with a sensitive change (a new access key, a policy, logging), as a reactivated,
+//!   forgotten identity does.
 //!
 //! The forest's own findings are alerts only when [`Detectors::corroborates`] says so, and
 //! informational signals otherwise.
@@ -27,10 +30,13 @@ use cloudsentinel_core::{Level, Signal, SignalKind};
 
 use crate::behaviour::{Baselines, Features, Observation, f};
 
-pub const VOLUME_RULE_ID: &str = "cloudsentinel-behaviour-data-volume";
-pub const NEW_NETWORK_RULE_ID: &str = "cloudsentinel-behaviour-new-network-unusual-hour";
-pub const TRAVEL_RULE_ID: &str = "cloudsentinel-behaviour-impossible-travel";
-pub const DORMANT_RULE_ID: &str = "cloudsentinel-behaviour-dormant-identity";
+pub const VOLUME_RULE_ID: &str = "cloudsentinel.behaviour.data-volume";
+pub const NEW_NETWORK_RULE_ID: &str = "cloudsentinel.behaviour.new-network-unusual-hour";
+pub const TRAVEL_RULE_ID: &str = "cloudsentinel.behaviour.impossible-travel";
+pub const DORMANT_RULE_ID: &str = "cloudsentinel.behaviour.dormant-identity";
+pub const NEW_REGION_RULE_ID: &str = "cloudsentinel.behaviour.new-region";
+/// Days of the organisation's history the new-region detector needs.
+pub const REGION_HISTORY_DAYS: i64 = 7;
 
 /// Object reads within one hour that can be a volume alert at all.
 pub const VOLUME_MIN: usize = 100;
@@ -46,6 +52,10 @@ const WINDOW_CAP: usize = 2000;
 pub const UNUSUAL_HOUR: f32 = 0.9;
 /// Speed between consecutive countries that no traveller reaches, in km/h.
 pub const TRAVEL_KMH: f32 = 1000.0;
+/// Sensitivity ([`crate::behaviour::sensitivity`]) of the change a dormant identity comes back
+/// with: credentials, keys, logging, sharing, identity (a person's first console sign-in after a
+/// holiday is not one).
+const SENSITIVE: f32 = 0.7;
 /// Silence after which a principal is dormant.
 pub const DORMANT_DAYS: i64 = 10;
 /// Principals tracked at most by the volume detector.
@@ -77,6 +87,9 @@ struct Volume {
 #[derive(Debug, Default)]
 pub struct Detectors {
     volume: HashMap<String, Volume>,
+    /// Region -> the day the organisation first used it; and the first day seen at all.
+    regions: HashMap<String, i64>,
+    first_day: Option<i64>,
     /// AS -> principals (hashed) that used it, with the day they last did. One organisation's
     /// logs go through one detector, so this is the organisation's networks.
     org_as: HashMap<u32, Vec<(u64, i64)>>,
@@ -121,8 +134,10 @@ impl Detectors {
         let mut out = Vec::new();
         let key = o.baseline_key();
         self.learn_org_as(baselines, o, &key);
+        self.new_region(o, emit, &mut out);
         if emit
             && o.is_write_call()
+            && crate::behaviour::sensitivity(o.service, o.operation).0 >= SENSITIVE
             && let Some((first, last, events)) = baselines.seen(&key)
         {
             let t = o.time.timestamp();
@@ -151,9 +166,57 @@ impl Detectors {
             }
         }
         if is_object_read(o) {
-            self.volume(&key, o, emit, &mut out);
+            // The principal's history, not only its reads: one that never read objects and
+            // suddenly reads hundreds is the clearest case.
+            let first = baselines.seen(&key).map(|(first, _, _)| day_of(first));
+            self.volume(&key, o, emit, first, &mut out);
         }
         out
+    }
+
+    /// A change in a region nobody in the organisation used before today, once the organisation
+    /// has [`REGION_HISTORY_DAYS`] of history: instances started where no one looks.
+    fn new_region(&mut self, o: &Observation<'_>, emit: bool, out: &mut Vec<Signal>) {
+        let Some(region) = o.region.filter(|r| !r.is_empty() && *r != "global") else {
+            return;
+        };
+        let day = day_of(o.time.timestamp());
+        let org_first = *self.first_day.get_or_insert(day);
+        let first = match self.regions.get(region) {
+            Some(d) => *d,
+            None => {
+                if self.regions.len() >= 1024 {
+                    return;
+                }
+                self.regions.insert(region.to_string(), day);
+                day
+            }
+        };
+        if !emit || first != day || day - org_first < REGION_HISTORY_DAYS || !o.is_write_call() {
+            return;
+        }
+        let mut known: Vec<&str> = self
+            .regions
+            .iter()
+            .filter(|(_, d)| **d < day)
+            .map(|(r, _)| r.as_str())
+            .collect();
+        known.sort_unstable();
+        out.push(signal(
+            o,
+            NEW_REGION_RULE_ID,
+            "Change in a region the organisation has not used",
+            Level::Medium,
+            &["T1535"],
+            &["defense-evasion"],
+            format!(
+                "{}:{} in {region}, where no principal of the organisation called anything before today; in the {} days before, the organisation used {}",
+                o.service,
+                o.operation,
+                day - org_first,
+                known.join(", ")
+            ),
+        ));
     }
 
     /// Remembers which principals use the event's AS.
@@ -267,7 +330,14 @@ impl Detectors {
         out
     }
 
-    fn volume(&mut self, key: &str, o: &Observation<'_>, emit: bool, out: &mut Vec<Signal>) {
+    fn volume(
+        &mut self,
+        key: &str,
+        o: &Observation<'_>,
+        emit: bool,
+        first_seen_day: Option<i64>,
+        out: &mut Vec<Signal>,
+    ) {
         let t = o.time.timestamp();
         let day = day_of(t);
         if !self.volume.contains_key(key) && self.volume.len() >= MAX_PRINCIPALS {
@@ -282,7 +352,7 @@ impl Detectors {
             }
         }
         let v = self.volume.entry(key.to_string()).or_insert_with(|| Volume {
-            first_day: day,
+            first_day: first_seen_day.unwrap_or(day).min(day),
             ..Volume::default()
         });
         // The busiest earlier day, before this read counts.
@@ -378,5 +448,157 @@ fn signal(
         last_seen: o.time,
         event_ids: vec![o.id.to_string()],
         explanation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::behaviour::{Scored, Settings};
+    use chrono::TimeZone;
+
+    struct Call {
+        t: DateTime<Utc>,
+        id: String,
+        entity: &'static str,
+        ip: &'static str,
+        region: &'static str,
+        service: &'static str,
+        op: &'static str,
+        read_only: bool,
+    }
+
+    impl Call {
+        fn obs(&self) -> Observation<'_> {
+            Observation {
+                id: &self.id,
+                time: self.t,
+                provider: "aws",
+                account: Some("111122223333"),
+                region: Some(self.region),
+                entity: self.entity,
+                actor_name: None,
+                access_key: None,
+                source_ip: Some(self.ip),
+                user_agent: Some("aws-cli/2.15.0"),
+                service: self.service,
+                operation: self.op,
+                read_only: Some(self.read_only),
+                success: true,
+            }
+        }
+    }
+
+    fn at(day: u32, hour: u32, minute: u32, second: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, hour, minute, second).unwrap()
+    }
+
+    const DEV: &str = "arn:aws:iam::111122223333:user/dev";
+
+    fn call(t: DateTime<Utc>, n: usize, op: &'static str, read_only: bool) -> Call {
+        Call {
+            t,
+            id: format!("e{n}"),
+            entity: DEV,
+            ip: "198.51.100.7",
+            region: "eu-west-1",
+            service: if op == "GetObject" { "s3" } else { "iam" },
+            op,
+            read_only,
+        }
+    }
+
+    /// Feeds calls as `hunt` and the service do: detectors before, baselines, detectors after.
+    fn run(calls: &[Call]) -> Vec<Signal> {
+        let mut b = Baselines::new(Settings::default());
+        let mut d = Detectors::new();
+        let mut out = Vec::new();
+        for c in calls {
+            let o = c.obs();
+            out.extend(d.before(&b, &o, true));
+            if let Scored::Features(x) = b.observe(&o) {
+                out.extend(d.after(&o, &x));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn hundreds_of_reads_by_a_principal_that_reads_a_few_alert_with_its_usual_day() {
+        let mut calls = Vec::new();
+        for day in 1..=5 {
+            for i in 0..5 {
+                calls.push(call(at(day, 10, i, 0), calls.len(), "GetObject", true));
+            }
+        }
+        let quiet = run(&calls);
+        assert!(quiet.iter().all(|s| s.rule_id != VOLUME_RULE_ID), "{quiet:#?}");
+        for i in 0..150u32 {
+            calls.push(call(at(6, 13, i / 6, (i % 6) * 10), calls.len(), "GetObject", true));
+        }
+        let out = run(&calls);
+        let volume: Vec<&Signal> = out.iter().filter(|s| s.rule_id == VOLUME_RULE_ID).collect();
+        assert!(!volume.is_empty());
+        assert!(
+            volume[0].explanation.contains("read 100 objects")
+                && volume[0].explanation.contains("busiest day of the last 14 days: 5 reads"),
+            "{}",
+            volume[0].explanation
+        );
+        assert_eq!(volume[0].event_ids.len(), 100, "the hour's reads are the evidence");
+        // The same day's volume every day is that principal's usual day.
+        let mut pipeline = Vec::new();
+        for day in 1..=6 {
+            for i in 0..300u32 {
+                pipeline.push(call(at(day, 2, i / 10, i % 10), pipeline.len(), "GetObject", true));
+            }
+        }
+        assert!(run(&pipeline).iter().all(|s| s.rule_id != VOLUME_RULE_ID));
+    }
+
+    #[test]
+    fn a_dormant_identity_back_with_a_new_key_alerts_and_a_quiet_reader_does_not() {
+        let mut calls = Vec::new();
+        for day in 1..=2 {
+            for i in 0..5 {
+                calls.push(call(at(day, 6, i, 0), calls.len(), "ListBuckets", true));
+            }
+        }
+        calls.push(call(at(20, 9, 0, 0), calls.len(), "ListUsers", true));
+        assert!(run(&calls).iter().all(|s| s.rule_id != DORMANT_RULE_ID), "a read is no change");
+        calls.push(call(at(20, 9, 5, 0), calls.len(), "CreateAccessKey", false));
+        let out = run(&calls);
+        assert!(out.iter().all(|s| s.rule_id != DORMANT_RULE_ID), "it was active minutes ago");
+        calls.remove(calls.len() - 2);
+        let out = run(&calls);
+        let dormant: Vec<&Signal> = out.iter().filter(|s| s.rule_id == DORMANT_RULE_ID).collect();
+        assert_eq!(dormant.len(), 1, "{out:#?}");
+        assert!(dormant[0].explanation.contains("no activity for 18 days"), "{}", dormant[0].explanation);
+    }
+
+    #[test]
+    fn a_change_in_a_region_nobody_used_alerts_once_the_organisation_has_a_history() {
+        let mut calls = Vec::new();
+        for day in 1..=8 {
+            calls.push(call(at(day, 10, 0, 0), calls.len(), "ListUsers", true));
+        }
+        let run_in = |region: &'static str, day: u32, n: usize| {
+            let mut c = call(at(day, 11, 0, 0), n, "RunInstances", false);
+            c.service = "ec2";
+            c.region = region;
+            c
+        };
+        calls.push(run_in("sa-east-1", 9, 100));
+        calls.push(run_in("sa-east-1", 10, 101));
+        let out = run(&calls);
+        let region: Vec<&Signal> = out.iter().filter(|s| s.rule_id == NEW_REGION_RULE_ID).collect();
+        assert_eq!(region.len(), 1, "the first day only: {out:#?}");
+        assert!(region[0].explanation.contains("in sa-east-1") && region[0].explanation.contains("eu-west-1"));
+        // Too little history: the organisation's third day in a new region is not news yet.
+        let early = vec![
+            call(at(1, 10, 0, 0), 1, "ListUsers", true),
+            run_in("sa-east-1", 3, 2),
+        ];
+        assert!(run(&early).iter().all(|s| s.rule_id != NEW_REGION_RULE_ID));
     }
 }
