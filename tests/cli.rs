@@ -602,7 +602,7 @@ fn hunt_learns_baselines_from_history_and_raises_explained_anomaly_alerts() {
         .arg(testdata("cloudtrail/attack_story.jsonl")));
     assert!(out.status.success());
     assert!(
-        stderr.contains("anomaly: not run:") && stderr.contains("too few"),
+        stderr.contains("anomaly: forest not trained:") && stderr.contains("too few"),
         "{stderr}"
     );
 }

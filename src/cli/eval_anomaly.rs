@@ -177,7 +177,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     ) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", e.error);
             return Ok(EXIT_FAILED);
         }
     };

@@ -687,12 +687,16 @@ fn behaviour(
             );
             (o.signals, note)
         }
-        Err(e) => (
-            Vec::new(),
-            format!(
-                "anomaly: not run: {e} (give more history with --baseline PATH, or --no-anomaly)"
-            ),
-        ),
+        Err(e) => {
+            let n = e.signals.len();
+            (
+                e.signals,
+                format!(
+                    "anomaly: forest not trained: {} (give more history with --baseline PATH, or --no-anomaly); the explained detectors ran and gave {n} signals",
+                    e.error
+                ),
+            )
+        }
     }
 }
 

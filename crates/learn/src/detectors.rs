@@ -35,6 +35,8 @@ pub const NEW_NETWORK_RULE_ID: &str = "cloudsentinel.behaviour.new-network-unusu
 pub const TRAVEL_RULE_ID: &str = "cloudsentinel.behaviour.impossible-travel";
 pub const DORMANT_RULE_ID: &str = "cloudsentinel.behaviour.dormant-identity";
 pub const NEW_REGION_RULE_ID: &str = "cloudsentinel.behaviour.new-region";
+/// Other principals that taking up a new region within two weeks makes it a rollout.
+pub const ROLLOUT_PRINCIPALS: usize = 2;
 /// Days of the organisation's history the new-region detector needs.
 pub const REGION_HISTORY_DAYS: i64 = 7;
 
@@ -89,6 +91,10 @@ pub struct Detectors {
     volume: HashMap<String, Volume>,
     /// Region -> the day the organisation first used it; and the first day seen at all.
     regions: HashMap<String, i64>,
+    /// Region -> principals (hashed) that used it, with the first day they did (for hindsight).
+    region_users: HashMap<String, Vec<(u64, i64)>>,
+    /// New-region findings: (event id, region, principal, day), for [`Detectors::hindsight`].
+    region_findings: Vec<(String, String, u64, i64)>,
     first_day: Option<i64>,
     /// AS -> principals (hashed) that used it, with the day they last did. One organisation's
     /// logs go through one detector, so this is the organisation's networks.
@@ -192,6 +198,11 @@ impl Detectors {
                 day
             }
         };
+        let who = hash(&o.baseline_key());
+        let users = self.region_users.entry(region.to_string()).or_default();
+        if users.len() < 32 && !users.iter().any(|(p, _)| *p == who) {
+            users.push((who, day));
+        }
         if !emit || first != day || day - org_first < REGION_HISTORY_DAYS || !o.is_write_call() {
             return;
         }
@@ -202,6 +213,8 @@ impl Detectors {
             .map(|(r, _)| r.as_str())
             .collect();
         known.sort_unstable();
+        self.region_findings
+            .push((o.id.to_string(), region.to_string(), who, day));
         out.push(signal(
             o,
             NEW_REGION_RULE_ID,
@@ -217,6 +230,33 @@ impl Detectors {
                 known.join(", ")
             ),
         ));
+    }
+
+    /// Judges new-region findings again with hindsight, as a retrospective hunt over a period
+    /// can: a region that at least [`ROLLOUT_PRINCIPALS`] other principals took up within two
+    /// weeks was the organisation rolling out there, and its first changes become informational
+    /// signals saying so; a region one principal used alone stays an alert.
+    pub fn hindsight(&self, signals: &mut [Signal]) {
+        for s in signals.iter_mut().filter(|s| s.rule_id == NEW_REGION_RULE_ID) {
+            let Some((_, region, who, day)) = s
+                .event_ids
+                .first()
+                .and_then(|id| self.region_findings.iter().find(|f| &f.0 == id))
+            else {
+                continue;
+            };
+            let others = self.region_users.get(region).map_or(0, |u| {
+                u.iter()
+                    .filter(|(p, d)| p != who && *d >= *day && *d - day <= ORG_AS_DAYS)
+                    .count()
+            });
+            if others >= ROLLOUT_PRINCIPALS {
+                s.level = Level::Informational;
+                s.explanation.push_str(&format!(
+                    "; routine, not raised: {others} other principals of the organisation took up {region} within {ORG_AS_DAYS} days (a rollout)"
+                ));
+            }
+        }
     }
 
     /// Remembers which principals use the event's AS.

@@ -32,6 +32,14 @@ pub struct Outcome {
     pub baselines: Baselines,
 }
 
+/// The forest could not be trained (too little to learn from); the detectors ran.
+#[derive(Debug)]
+pub struct NoForest {
+    pub error: String,
+    /// The explained detectors' signals.
+    pub signals: Vec<Signal>,
+}
+
 /// Sorts by time, then id, so that a replay is the same whatever order the files came in.
 pub fn sort(events: &mut [EventRow]) {
     events.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
@@ -39,14 +47,15 @@ pub fn sort(events: &mut [EventRow]) {
 
 /// Learns from `history` (when given) then from `input`, trains the forest on the history's
 /// vectors (or the input's when there is no history), and scores the input. Errors when there
-/// are too few scored events to train on, saying how many there were.
+/// are too few scored events to train on, saying how many there were; the error still carries
+/// the explained detectors' signals, which need no forest.
 pub fn detect(
     history: Option<Vec<EventRow>>,
     mut input: Vec<EventRow>,
     settings: Settings,
     params: &TrainParams,
     netdb: Option<std::sync::Arc<cloudsentinel_context::netdb::NetDb>>,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, NoForest> {
     let mut baselines = Baselines::new(settings);
     baselines.set_netdb(netdb);
     let mut training: Vec<[f32; DIMS]> = Vec::new();
@@ -95,7 +104,12 @@ pub fn detect(
             Scored::Learning => learning += 1,
         }
     }
-    let model = AnomalyModel::train(&training, params)?;
+    // `hunt` looks back over a period: new-region findings are judged with what came after.
+    detectors.hindsight(&mut signals);
+    let model = match AnomalyModel::train(&training, params) {
+        Ok(m) => m,
+        Err(error) => return Err(NoForest { error, signals }),
+    };
     let mut scored = Vec::with_capacity(features.len());
     for (index, x, corroborated) in features {
         let score = model.score(&x.values);
