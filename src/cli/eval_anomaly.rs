@@ -174,6 +174,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         Settings::default(),
         &params,
         None,
+        false,
     ) {
         Ok(o) => o,
         Err(e) => {

@@ -92,6 +92,11 @@ pub struct HuntArgs {
     /// Do not run the behavioural detectors (baselines and the isolation forest).
     #[arg(long)]
     pub no_anomaly: bool,
+    /// Judge findings only against the days before them, as the service does; by default a
+    /// hunt, which reads a whole period, also judges them against the two weeks after them (a
+    /// nightly job's first night is routine because it recurs).
+    #[arg(long)]
+    pub no_hindsight: bool,
     /// History to learn the baselines from and train the forest on before the input is scored
     /// (files or directories, like the inputs). Without it, both come from the input itself.
     #[arg(long, value_name = "PATH", conflicts_with = "no_anomaly")]
@@ -195,6 +200,7 @@ fn correlate_stream(
     workers: usize,
     window: chrono::Duration,
     rx: std::sync::mpsc::Receiver<ToCorrelator>,
+    hindsight: bool,
 ) -> (Folder, usize, usize) {
     let mut alerts = Folder::new(window);
     let Some(correlator) = rules.correlator() else {
@@ -202,7 +208,11 @@ fn correlate_stream(
         return (alerts, 0, 0);
     };
     // A hunt looks back over a period: findings are judged against the days after them too.
-    let mut correlator = correlator.with_hindsight();
+    let mut correlator = if hindsight {
+        correlator.with_hindsight()
+    } else {
+        correlator
+    };
     // Files of one delivery window overlap in time (one per account and region), so a
     // worker's stream steps back a few minutes at each new file: hold inputs for this much
     // event time and release them in order, which bounds memory by the event rate.
@@ -296,6 +306,7 @@ pub fn hunt_files(
     net: &NetContext,
     progress: &ProgressBar,
     observe: bool,
+    hindsight: bool,
 ) -> HuntOutcome {
     let started = Instant::now();
     let window = chrono::Duration::seconds(window_secs);
@@ -320,7 +331,7 @@ pub fn hunt_files(
     let (mut alerts, correlation_inputs, late) = std::thread::scope(|scope| {
         let correlation = std::thread::Builder::new()
             .name("correlate".into())
-            .spawn_scoped(scope, || correlate_stream(rules, threads, window, rx))
+            .spawn_scoped(scope, || correlate_stream(rules, threads, window, rx, hindsight))
             .expect("spawn correlation thread");
         for w in 0..threads {
             let tx = tx.clone();
@@ -497,6 +508,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         &net,
         &progress,
         !args.no_anomaly,
+        !args.no_hindsight,
     );
     progress.finish_and_clear();
     let mut notes = Vec::new();
@@ -512,6 +524,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             std::mem::take(&mut outcome.observed),
             args.anomaly_rate,
             Some(std::sync::Arc::clone(net.db())),
+            !args.no_hindsight,
         );
         for s in signals {
             outcome.alerts.add(s);
@@ -654,6 +667,7 @@ fn read_history(files: &[PathBuf], threads: usize, read: ReadOptions) -> Vec<Eve
         &NetContext::new(std::sync::Arc::default(), CloudRanges::default()),
         &ProgressBar::hidden(),
         true,
+        false,
     )
     .observed
 }
@@ -664,13 +678,14 @@ fn behaviour(
     input: Vec<EventRow>,
     rate: f64,
     netdb: Option<std::sync::Arc<cloudsentinel_context::netdb::NetDb>>,
+    hindsight: bool,
 ) -> (Vec<cloudsentinel_core::Signal>, String) {
     let from_history = history.as_ref().map(Vec::len);
     let params = TrainParams {
         target_rate: rate,
         ..TrainParams::default()
     };
-    match offline::detect(history, input, Settings::default(), &params, netdb) {
+    match offline::detect(history, input, Settings::default(), &params, netdb, hindsight) {
         Ok(o) => {
             let note = format!(
                 "anomaly: baselines of {} principals learned from {}; forest trained on {} scored events, threshold {:.3}; {} input events scored ({} still in their principal's learning period), {} above the threshold",

@@ -55,6 +55,7 @@ pub fn detect(
     settings: Settings,
     params: &TrainParams,
     netdb: Option<std::sync::Arc<cloudsentinel_context::netdb::NetDb>>,
+    hindsight: bool,
 ) -> Result<Outcome, NoForest> {
     let mut baselines = Baselines::new(settings);
     baselines.set_netdb(netdb);
@@ -105,7 +106,9 @@ pub fn detect(
         }
     }
     // `hunt` looks back over a period: new-region findings are judged with what came after.
-    detectors.hindsight(&mut signals);
+    if hindsight {
+        detectors.hindsight(&mut signals);
+    }
     let model = match AnomalyModel::train(&training, params) {
         Ok(m) => m,
         Err(error) => return Err(NoForest { error, signals }),
