@@ -124,6 +124,34 @@ fn date_of(day: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A routine finding becomes an informational signal whose explanation names its history.
+fn demote(signal: &mut Signal, note: Option<String>) -> bool {
+    match note {
+        Some(n) if signal.level > Level::Informational => {
+            signal.level = Level::Informational;
+            signal.explanation = format!("{}; routine, not raised: {n}", signal.explanation);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// The days (in order, once each) of the occurrences at the same time of day as `hour`: near
+/// one of them, or inside the span of hours they cover (a CI pipeline through the working day).
+fn same_time_of_day<'a>(occurrences: impl Iterator<Item = &'a Occurrence>, hour: u32) -> Vec<i64> {
+    let list: Vec<&Occurrence> = occurrences.collect();
+    let lo = list.iter().map(|o| o.hour).min();
+    let hi = list.iter().map(|o| o.hour).max();
+    let in_span = matches!((lo, hi), (Some(lo), Some(hi)) if hi - lo <= MAX_SPAN_H && (lo..=hi).contains(&hour));
+    let mut days: Vec<i64> = list
+        .iter()
+        .filter(|o| in_span || hours_apart(o.hour, hour) <= HOUR_SLACK)
+        .map(|o| o.day)
+        .collect();
+    days.dedup();
+    days
+}
+
 fn as_words(facts: &Facts) -> String {
     match (facts.asn, &facts.as_name) {
         (Some(a), Some(n)) if !n.is_empty() => format!("AS{a} ({n})"),
@@ -190,14 +218,7 @@ impl Routine {
             RoutineKind::Actor => self.judge_actor(&signal.rule_id, signal.first_seen, facts),
             RoutineKind::SharedEgress => self.judge_egress(signal.last_seen, account, facts),
         };
-        match note {
-            Some(n) if signal.level > Level::Informational => {
-                signal.level = Level::Informational;
-                signal.explanation = format!("{}; routine, not raised: {n}", signal.explanation);
-                true
-            }
-            _ => false,
-        }
+        demote(signal, note)
     }
 
     fn judge_actor(&mut self, rule: &str, t: DateTime<Utc>, facts: &Facts) -> Option<String> {
@@ -207,21 +228,11 @@ impl Routine {
             .seen
             .entry((rule.to_string(), facts.actor.clone()))
             .or_default();
-        let before: Vec<&Occurrence> = list
-            .iter()
-            .filter(|o| o.day < day && day - o.day <= HISTORY_DAYS && o.asn == facts.asn)
-            .collect();
-        // The same time of day: near an earlier occurrence, or inside the span of hours the
-        // actor does it at (a CI pipeline through the working day).
-        let lo = before.iter().map(|o| o.hour).min();
-        let hi = before.iter().map(|o| o.hour).max();
-        let in_span = matches!((lo, hi), (Some(lo), Some(hi)) if hi - lo <= MAX_SPAN_H && (lo..=hi).contains(&hour));
-        let earlier: Vec<&Occurrence> = before
-            .into_iter()
-            .filter(|o| in_span || hours_apart(o.hour, hour) <= HOUR_SLACK)
-            .collect();
-        let mut days: Vec<i64> = earlier.iter().map(|o| o.day).collect();
-        days.dedup();
+        let days = same_time_of_day(
+            list.iter()
+                .filter(|o| o.day < day && day - o.day <= HISTORY_DAYS && o.asn == facts.asn),
+            hour,
+        );
         let note = (!days.is_empty()).then(|| {
             format!(
                 "{} did the same on {} earlier day{} of the last {HISTORY_DAYS} ({}{}), from {} around {:02}:00 UTC",
@@ -366,33 +377,18 @@ impl Routine {
                 self.later_egress(signal.last_seen, account, facts, addresses)
             }
         };
-        match note {
-            Some(n) if signal.level > Level::Informational => {
-                signal.level = Level::Informational;
-                signal.explanation = format!("{}; routine, not raised: {n}", signal.explanation);
-                true
-            }
-            _ => false,
-        }
+        demote(signal, note)
     }
 
     fn later_actor(&self, rule: &str, t: DateTime<Utc>, facts: &Facts) -> Option<String> {
         let day = day_of(t);
         let hour = t.hour();
         let list = self.seen.get(&(rule.to_string(), facts.actor.clone()))?;
-        let after: Vec<&Occurrence> = list
-            .iter()
-            .filter(|o| o.day > day && o.day - day <= HISTORY_DAYS && o.asn == facts.asn)
-            .collect();
-        let lo = after.iter().map(|o| o.hour).min();
-        let hi = after.iter().map(|o| o.hour).max();
-        let in_span = matches!((lo, hi), (Some(lo), Some(hi)) if hi - lo <= MAX_SPAN_H && (lo..=hi).contains(&hour));
-        let mut days: Vec<i64> = after
-            .iter()
-            .filter(|o| in_span || hours_apart(o.hour, hour) <= HOUR_SLACK)
-            .map(|o| o.day)
-            .collect();
-        days.dedup();
+        let days = same_time_of_day(
+            list.iter()
+                .filter(|o| o.day > day && o.day - day <= HISTORY_DAYS && o.asn == facts.asn),
+            hour,
+        );
         (!days.is_empty()).then(|| {
             format!(
                 "{} did the same on {} later day{} of the {HISTORY_DAYS} after ({} to {}), from {} around {:02}:00 UTC",
