@@ -1949,3 +1949,89 @@ fn a_disabled_rule_raises_nothing_until_enabled_again_across_a_restart() {
         "{actions:?}"
     );
 }
+
+/// One CloudTrail call of `name` on EC2 by `user`, as `stop_logging` builds them.
+fn ec2_call(id: &str, user: &str, time: &str, name: &str) -> Value {
+    let mut r = stop_logging(id, user, time);
+    r["eventSource"] = json!("ec2.amazonaws.com");
+    r["eventName"] = json!(name);
+    r["requestParameters"] = json!({"instancesSet": {"items": [{"instanceId": "i-0a1b2c3d4e5f67890"}]}});
+    r["responseElements"] = Value::Null;
+    r["readOnly"] = json!(false);
+    if user != "ops" {
+        r["userIdentity"]["accessKeyId"] = json!("AKIAEXAMPLEOTHERUSR1");
+    }
+    r
+}
+
+/// Issue 14, item 5: informational signals (change records, findings routine for their actor)
+/// are stored and shown beside the principal's alerts, but stay out of the default queue and
+/// never open an incident.
+#[test]
+fn informational_signals_stay_out_of_the_queue_and_incidents_but_show_beside_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    let key = s.api_key(&admin);
+    let body = [
+        ec2_call("info-1", "ops", "2026-11-20T10:00:00Z", "StopInstances"),
+        stop_logging("info-2", "ops", "2026-11-20T10:10:00Z"),
+        ec2_call("info-3", "eve", "2026-11-20T10:20:00Z", "StopInstances"),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    let (status, _, text) = s.req(
+        "POST",
+        "/api/v1/threats/ingest/aws",
+        Some(&key),
+        Some(body.as_bytes()),
+    );
+    assert_eq!(status, 202, "{text}");
+    let levels = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["level"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let queue = s.get("/api/v1/alerts", &admin);
+    assert!(!levels(&queue).is_empty(), "{queue}");
+    assert!(
+        levels(&queue).iter().all(|l| l != "informational"),
+        "the default queue starts at low: {queue}"
+    );
+    let all = s.get("/api/v1/alerts?min_level=informational", &admin);
+    let records: Vec<&Value> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["level"] == "informational")
+        .collect();
+    assert_eq!(records.len(), 2, "both instance changes are recorded: {all}");
+    assert!(records.iter().all(|a| a["incident_id"].is_null()), "{all}");
+    let incidents = s.get("/api/v1/incidents", &admin);
+    assert_eq!(total(&incidents), 1, "only the trail stop opens one: {incidents}");
+
+    // The trail alert's page lists the same principal's change record beside it.
+    let trail = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().contains("CloudTrail"))
+        .unwrap_or_else(|| panic!("{queue}"));
+    let detail = s.get(&format!("/api/v1/alerts/{}", trail["id"]), &admin);
+    let around: Vec<&Value> = detail["signals_around"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["level"] == "informational")
+        .collect();
+    assert_eq!(around.len(), 1, "{detail}");
+    assert!(
+        around[0]["title"].as_str().unwrap().contains("EC2 Instance"),
+        "{detail}"
+    );
+}

@@ -882,7 +882,10 @@ pub(crate) fn alert_query(q: &BTreeMap<String, String>) -> ApiResult<AlertQuery>
                 .next()
                 .ok_or_else(|| bad("min_level is empty"))?,
         ),
-        None => None,
+        // Informational signals (change records, findings routine for their actor) stay out
+        // of the queue unless asked for by level, or listed as an incident's context.
+        None if q.contains_key("level") || q.contains_key("incident") => None,
+        None => Some(Level::Low),
     };
     Ok(AlertQuery {
         min_level,
@@ -966,7 +969,13 @@ pub(crate) struct AlertDetail {
     pub comments: Vec<CommentRecord>,
     pub feedback: Vec<FeedbackRecord>,
     pub incident: Option<IncidentRecord>,
+    /// The principal's other alerts and informational signals (change records, routine
+    /// findings) in the same window: its timeline of findings.
+    pub signals: Vec<AlertRecord>,
 }
+
+/// Other findings about the principal shown beside an alert at most.
+const SIGNALS_SHOWN: u32 = 50;
 
 pub(crate) async fn alert_detail(state: &AppState, id: i64) -> ApiResult<AlertDetail> {
     let alert = blocking(state, move |s| s.alert(id))
@@ -995,6 +1004,24 @@ pub(crate) async fn alert_detail(state: &AppState, id: i64) -> ApiResult<AlertDe
         })
     })
     .await?;
+    let principal = alert.entity.clone();
+    let signals = blocking(state, move |s| {
+        s.alerts(&AlertQuery {
+            principal: Some(principal),
+            since: Some(from),
+            until: Some(to),
+            sort: AlertSort::FirstSeen,
+            descending: false,
+            limit: SIGNALS_SHOWN + 1,
+            ..Default::default()
+        })
+    })
+    .await?
+    .items
+    .into_iter()
+    .filter(|a| a.id != id)
+    .take(SIGNALS_SHOWN as usize)
+    .collect();
     let comments = blocking(state, move |s| s.comments(id)).await?;
     let feedback = blocking(state, move |s| s.feedback(Some(id))).await?;
     let incident = match alert.incident_id {
@@ -1011,6 +1038,7 @@ pub(crate) async fn alert_detail(state: &AppState, id: i64) -> ApiResult<AlertDe
         comments,
         feedback,
         incident,
+        signals,
     })
 }
 
@@ -1034,6 +1062,7 @@ pub async fn get_alert(
         "comments": d.comments,
         "feedback": d.feedback,
         "incident": d.incident,
+        "signals_around": d.signals,
     })))
 }
 

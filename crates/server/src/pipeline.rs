@@ -23,7 +23,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use cloudsentinel_core::{Event, Origin, Provider, Signal};
+use cloudsentinel_core::{Event, Level, Origin, Provider, Signal};
 use cloudsentinel_detect::RuleSet;
 use cloudsentinel_detect::sigma::CorrelationInput;
 use cloudsentinel_ingest::{Item, ReadOptions, reader::decode_bytes_with};
@@ -971,6 +971,9 @@ impl Alerter {
         let id = if let Some(id) = existing {
             let a = self.alerts.get_mut(&id).expect("listed alerts are kept");
             a.count += 1;
+            // A routine (informational) signal folded with one that is not: the alert is as
+            // severe as its most severe signal.
+            a.level = a.level.max(s.level);
             if s.first_seen < a.first_seen {
                 a.first_seen = s.first_seen;
                 a.explanation = s.explanation;
@@ -1076,6 +1079,9 @@ impl Alerter {
     ) {
         let a = self.alerts[&alert_id].clone();
         let iw = self.incident_window;
+        // Informational signals (change records, routine findings) join the incident their
+        // principal already has, as context, but never open one.
+        let may_open = a.level > Level::Informational;
         let keys: Vec<String> = access_key.into_iter().chain([principal]).collect();
         let incident_id = match a.incident_id {
             Some(id) if self.incidents.contains_key(&id) => Some(id),
@@ -1091,6 +1097,7 @@ impl Alerter {
         };
         let id = match incident_id {
             Some(id) => id,
+            None if !may_open => return,
             None => {
                 let id = self.next_incident;
                 self.next_incident += 1;

@@ -350,7 +350,7 @@ pub async fn alerts(
         val("q")
     );
     b.push_str(
-        "<label>Level<select name=\"min_level\" id=\"min_level\"><option value=\"\">any</option>",
+        "<label>Level<select name=\"min_level\" id=\"min_level\"><option value=\"\">low and above (informational left out)</option>",
     );
     for l in Level::ALL.iter().rev() {
         let sel = if q.get("min_level").map(String::as_str) == Some(l.as_str()) {
@@ -780,6 +780,13 @@ pub async fn alert(
         esc(&a.entity),
         activity_timeline(a, evidence, around, &detail)
     );
+    // The principal's other findings around it, informational signals included.
+    let _ = write!(
+        b,
+        "<section class=\"panel\" id=\"signals\"><h2>Other findings about {} around it</h2>{}</section>",
+        esc(&a.entity),
+        signals_list(&detail.signals)
+    );
     // Evidence.
     let _ = write!(
         b,
@@ -987,6 +994,28 @@ fn entity_tree(a: &AlertRecord, evidence: &[EventRow], around: &[EventRow]) -> S
         out.push_str("</ul></li>");
     }
     out.push_str("</ul></li></ul><p class=\"small muted\">From the evidence and this principal's events an hour either side; resources from the evidence's original records.</p>");
+    out
+}
+
+/// The principal's other alerts and informational signals (change records, findings routine
+/// for it) an hour either side of the alert, oldest first.
+fn signals_list(signals: &[AlertRecord]) -> String {
+    if signals.is_empty() {
+        return "<p class=\"small\">None in the hour before or after.</p>".into();
+    }
+    let mut out = String::from("<ul class=\"signals\">");
+    for s in signals {
+        let _ = write!(
+            out,
+            "<li>{} {} <a href=\"/ui/alerts/{}\">{}</a> <span class=\"small\">{}</span></li>",
+            when(&s.first_seen),
+            level_badge(s.level),
+            s.id,
+            esc(&s.title),
+            esc(&s.explanation)
+        );
+    }
+    out.push_str("</ul>");
     out
 }
 
