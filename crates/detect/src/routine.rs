@@ -152,6 +152,25 @@ fn same_time_of_day<'a>(occurrences: impl Iterator<Item = &'a Occurrence>, hour:
     days
 }
 
+/// "…role/X did the same on 3 earlier days within 14 (2026-11-03 to 2026-11-05), from AS…
+/// around 02:00 UTC", or `None` without days.
+fn history_note(facts: &Facts, days: &[i64], which: &str, hour: u32) -> Option<String> {
+    let (first, last) = (days.first()?, days.last()?);
+    Some(format!(
+        "{} did the same on {} {which} day{} within {HISTORY_DAYS} ({}{}), from {} around {hour:02}:00 UTC",
+        facts.actor,
+        days.len(),
+        if days.len() == 1 { "" } else { "s" },
+        date_of(*first),
+        if first != last {
+            format!(" to {}", date_of(*last))
+        } else {
+            String::new()
+        },
+        as_words(facts),
+    ))
+}
+
 fn as_words(facts: &Facts) -> String {
     match (facts.asn, &facts.as_name) {
         (Some(a), Some(n)) if !n.is_empty() => format!("AS{a} ({n})"),
@@ -233,22 +252,7 @@ impl Routine {
                 .filter(|o| o.day < day && day - o.day <= HISTORY_DAYS && o.asn == facts.asn),
             hour,
         );
-        let note = (!days.is_empty()).then(|| {
-            format!(
-                "{} did the same on {} earlier day{} of the last {HISTORY_DAYS} ({}{}), from {} around {:02}:00 UTC",
-                facts.actor,
-                days.len(),
-                if days.len() == 1 { "" } else { "s" },
-                date_of(days[0]),
-                if days.len() > 1 {
-                    format!(" to {}", date_of(days[days.len() - 1]))
-                } else {
-                    String::new()
-                },
-                as_words(facts),
-                hour
-            )
-        });
+        let note = history_note(facts, &days, "earlier", hour);
         let known = list
             .iter()
             .any(|o| o.day == day && o.asn == facts.asn && o.hour == hour);
@@ -389,18 +393,7 @@ impl Routine {
                 .filter(|o| o.day > day && o.day - day <= HISTORY_DAYS && o.asn == facts.asn),
             hour,
         );
-        (!days.is_empty()).then(|| {
-            format!(
-                "{} did the same on {} later day{} of the {HISTORY_DAYS} after ({} to {}), from {} around {:02}:00 UTC",
-                facts.actor,
-                days.len(),
-                if days.len() == 1 { "" } else { "s" },
-                date_of(days[0]),
-                date_of(days[days.len() - 1]),
-                as_words(facts),
-                hour
-            )
-        })
+        history_note(facts, &days, "later", hour)
     }
 
     fn later_egress(
