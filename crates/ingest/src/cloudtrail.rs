@@ -231,14 +231,31 @@ fn role_arn_from_session(arn: &str) -> Option<String> {
     Some(format!("{prefix}:role/{role}"))
 }
 
+/// The fields an export may carry the event time in when it dropped `eventTime`: Logstash and
+/// Elasticsearch (`@timestamp`), Splunk (`_time`).
+const TIME_FIELDS: [&str; 3] = ["eventTime", "@timestamp", "_time"];
+
+/// The record's event time, from `eventTime` or the first export spelling present.
+fn record_time(record: &RawRecord) -> Result<DateTime<Utc>, String> {
+    for field in TIME_FIELDS {
+        match record.scalar(field) {
+            Some(Scalar::Str(s)) => {
+                return parse_time(&s)
+                    .ok_or_else(|| format!("field {field}: '{s}' is not an RFC 3339 time"));
+            }
+            Some(_) => return Err(format!("field {field}: not a string")),
+            None => {}
+        }
+    }
+    Err(format!(
+        "field eventTime: missing (nor {} as exports spell it)",
+        TIME_FIELDS[1..].join(" or ")
+    ))
+}
+
 /// Turns one CloudTrail record into an [`Event`]. The record is kept as the event's raw value.
 pub fn normalize(record: RawRecord) -> Result<Event, String> {
-    let time = match record.scalar("eventTime") {
-        Some(Scalar::Str(s)) => parse_time(&s)
-            .ok_or_else(|| format!("field eventTime: '{s}' is not an RFC 3339 time"))?,
-        Some(_) => return Err("field eventTime: not a string".into()),
-        None => return Err("field eventTime: missing".into()),
-    };
+    let time = record_time(&record)?;
     let operation = top_str(&record, "eventName").ok_or("field eventName: missing or empty")?;
     let event_source = record.str_field("eventSource").unwrap_or_default();
     let service = event_source

@@ -39,8 +39,39 @@ pub fn classify(r: RawRecord, hint: Hint) -> Shape {
     }
 }
 
+/// Search and export results that list documents: an Elasticsearch / OpenSearch `_search`
+/// response (`hits.hits[]`, each with `_source`), and `aws logs filter-log-events` output
+/// (`events[]`, each with the record as a JSON string in `message`). The elements are classified
+/// one by one, their record found inside a field.
+fn export_list(r: &RawRecord) -> Option<Shape> {
+    let list = match r.value("hits") {
+        Some(serde_json::Value::Object(h)) => h.get("hits").filter(|v| v.is_array()),
+        _ => None,
+    };
+    if let Some(serde_json::Value::Array(items)) = list {
+        return Some(Shape::Records(
+            items
+                .iter()
+                .map(|v| RawRecord::from_value(v).map_err(|e| format!("hits.hits: {e}")))
+                .collect(),
+        ));
+    }
+    let events = r.raw_field("events").filter(|t| t.starts_with('['))?;
+    // CloudWatch Logs events: objects with a `message` (not, say, a list of event names).
+    if !(r.contains_key("searchedLogStreams") || r.contains_key("nextToken") || events.contains("\"message\"")) {
+        return None;
+    }
+    Some(match cloudtrail::parse_array(events) {
+        Ok(items) => Shape::Records(items),
+        Err(e) => Shape::Unknown(format!("field events: {e}")),
+    })
+}
+
 /// The object itself is a record or a container.
 fn direct(r: RawRecord, hint: Hint) -> Result<Shape, RawRecord> {
+    if let Some(shape) = export_list(&r) {
+        return Ok(shape);
+    }
     let r = if allows(hint, Provider::Gcp) {
         gcp::canonicalize(&r).unwrap_or(r)
     } else {
@@ -114,26 +145,11 @@ fn direct(r: RawRecord, hint: Hint) -> Result<Shape, RawRecord> {
 }
 
 /// Exports that put the record in a field: CloudTrail Lake (`eventData`, `eventJson`), SIEM and
-/// test-case exports (`event`, `record`, `_source`, `message`, ...).
+/// test-case exports (`event`, `record`, `_source`, `message`, ...), and one level further down:
+/// Splunk's export (`result._raw`), Elastic's ECS documents (`event.original`).
 fn inside_a_field(r: RawRecord, hint: Hint) -> Shape {
-    for key in r.keys() {
-        let Some(raw) = r.raw_field(key) else {
-            continue;
-        };
-        let inner = if raw.starts_with('{') {
-            RawRecord::parse(raw).ok()
-        } else if raw.starts_with("\"{") {
-            r.str_field(key)
-                .and_then(|s| RawRecord::parse(s.as_ref()).ok())
-        } else {
-            None
-        };
-        if let Some(inner) = inner {
-            match direct(inner, hint) {
-                Ok(Shape::Unknown(_)) | Err(_) => {}
-                Ok(shape) => return shape,
-            }
-        }
+    if let Some(shape) = record_in_fields(&r, hint, 2) {
+        return shape;
     }
     let expected = match hint {
         Some(Provider::Aws) => {
@@ -146,6 +162,36 @@ fn inside_a_field(r: RawRecord, hint: Hint) -> Shape {
         None => "a CloudTrail, Azure or GCP audit record",
     };
     Shape::Unknown(format!("not {expected}"))
+}
+
+/// The first field of `r` (down to `depth` levels of objects) that holds a record, as an object
+/// or as a JSON string.
+fn record_in_fields(r: &RawRecord, hint: Hint, depth: usize) -> Option<Shape> {
+    for key in r.keys() {
+        let Some(raw) = r.raw_field(key) else {
+            continue;
+        };
+        let inner = if raw.starts_with('{') {
+            RawRecord::parse(raw).ok()
+        } else if raw.starts_with("\"{") {
+            r.str_field(key)
+                .and_then(|s| RawRecord::parse(s.as_ref()).ok())
+        } else {
+            None
+        };
+        let Some(inner) = inner else { continue };
+        match direct(inner, hint) {
+            Ok(Shape::Unknown(_)) => {}
+            Ok(shape) => return Some(shape),
+            Err(inner) if depth > 1 => {
+                if let Some(shape) = record_in_fields(&inner, hint, depth - 1) {
+                    return Some(shape);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    None
 }
 
 /// Rewrites top-level keys that an export lower-cased (`logname`, `calleripaddress`) to their
