@@ -1069,3 +1069,52 @@ fn siem_and_log_platform_exports_of_cloudtrail_read_like_the_native_records() {
 fn json_time(t: &Value) -> Value {
     Value::from(t.as_str().unwrap().replace('Z', ".000Z"))
 }
+
+/// Issue 21: a log sink's BigQuery table of Cloud Audit Logs, as `bq query --format=json` gives
+/// its rows (the documented export schema: `protopayload_auditlog`, JSON columns as strings,
+/// `2026-10-14 09:12:33.481223 UTC` timestamps), is read as the LogEntry it came from.
+#[test]
+fn a_bigquery_export_of_cloud_audit_logs_reads_like_the_log_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("rules/gcp/persistence_service_account_key_created.fixtures.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let entry = fixtures["match"][0].clone();
+    let mut row = entry.clone();
+    let o = row.as_object_mut().unwrap();
+    let mut payload = o.remove("protoPayload").unwrap();
+    let p = payload.as_object_mut().unwrap();
+    p.remove("@type");
+    for (field, column) in [("request", "requestJson"), ("response", "responseJson")] {
+        if let Some(v) = p.remove(field) {
+            p.insert(column.into(), Value::from(v.to_string()));
+        }
+    }
+    o.insert("protopayload_auditlog".into(), payload);
+    let bq_time = |t: &Value| Value::from(t.as_str().unwrap().replace('T', " ").replace('Z', " UTC"));
+    o.insert("timestamp".into(), bq_time(&entry["timestamp"]));
+    if entry.get("receiveTimestamp").is_some() {
+        o.insert("receiveTimestamp".into(), bq_time(&entry["receiveTimestamp"]));
+    }
+    let rule = "05129678-ac3d-43a2-973a-f240e6a02eb5";
+    let mut seen = Vec::new();
+    for (name, doc) in [("entry.json", &entry), ("bigquery.json", &Value::from(vec![row.clone()]))] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, doc.to_string()).unwrap();
+        let (out, stdout, stderr) =
+            run(bin().args(["hunt", "--no-anomaly", "--format", "jsonl"]).arg(&path));
+        assert!(out.status.success(), "{name}: {stderr}");
+        let alerts = jsonl(&stdout);
+        let hit = alerts
+            .iter()
+            .find(|a| a["rule_id"] == rule)
+            .unwrap_or_else(|| panic!("{name}: {alerts:#?} {stderr}"));
+        seen.push((hit["first_seen"].clone(), hit["entity"].clone()));
+    }
+    assert_eq!(seen[0], seen[1]);
+}

@@ -73,7 +73,8 @@ fn direct(r: RawRecord, hint: Hint) -> Result<Shape, RawRecord> {
         return Ok(shape);
     }
     let r = if allows(hint, Provider::Gcp) {
-        gcp::canonicalize(&r).unwrap_or(r)
+        let r = gcp::canonicalize(&r).unwrap_or(r);
+        gcp::from_bigquery(&r).unwrap_or(r)
     } else {
         r
     };

@@ -41,6 +41,72 @@ pub fn canonicalize(r: &RawRecord) -> Option<RawRecord> {
     crate::formats::canonical_keys(r, &CANONICAL_KEYS)
 }
 
+/// A row of a log sink's BigQuery table (`cloudaudit_googleapis_com_activity`, `..._data_access`),
+/// as `bq query --format=json` or the console's JSON download gives it, brought back to the
+/// LogEntry shape: `protopayload_auditlog` is the `protoPayload` (its `requestJson`,
+/// `responseJson`, `metadataJson` and `serviceDataJson` strings parsed back into `request`,
+/// `response`, `metadata` and `serviceData`), and BigQuery's `2026-03-02 10:04:11.204 UTC`
+/// timestamps become RFC 3339. `None` when the row is not of that shape.
+pub fn from_bigquery(r: &RawRecord) -> Option<RawRecord> {
+    use serde_json::Value;
+    let Some(Value::Object(payload)) = r.value("protopayload_auditlog") else {
+        return None;
+    };
+    let mut proto = serde_json::Map::new();
+    proto.insert(
+        "@type".into(),
+        Value::from("type.googleapis.com/google.cloud.audit.AuditLog"),
+    );
+    for (k, v) in payload {
+        let parsed = [
+            ("requestJson", "request"),
+            ("responseJson", "response"),
+            ("metadataJson", "metadata"),
+            ("serviceDataJson", "serviceData"),
+        ]
+        .iter()
+        .find(|(json_key, _)| json_key == k);
+        match (parsed, v) {
+            (Some((_, target)), Value::String(text)) => {
+                if let Ok(obj) = serde_json::from_str::<Value>(text) {
+                    proto.insert((*target).to_string(), obj);
+                }
+            }
+            (Some(_), Value::Null) => {}
+            _ => {
+                proto.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let mut entry = serde_json::Map::new();
+    for k in r.keys() {
+        let v = r.value(k).cloned().unwrap_or(Value::Null);
+        match k {
+            "protopayload_auditlog" => {
+                entry.insert("protoPayload".into(), Value::Object(proto.clone()));
+            }
+            "timestamp" | "receiveTimestamp" => {
+                let v = match v.as_str().and_then(bigquery_time) {
+                    Some(t) => Value::from(t),
+                    None => v,
+                };
+                entry.insert(k.to_string(), v);
+            }
+            _ => {
+                entry.insert(k.to_string(), v);
+            }
+        }
+    }
+    RawRecord::from_value(&Value::Object(entry)).ok()
+}
+
+/// `2026-03-02 10:04:11.204 UTC` (BigQuery's TIMESTAMP as JSON) as `2026-03-02T10:04:11.204Z`.
+fn bigquery_time(s: &str) -> Option<String> {
+    let t = s.strip_suffix(" UTC")?;
+    let (date, time) = t.split_once(' ')?;
+    Some(format!("{date}T{time}Z"))
+}
+
 /// Whether an object is a Cloud Audit Logs entry.
 pub fn is_audit_entry(r: &RawRecord) -> bool {
     r.contains_key("protoPayload")
