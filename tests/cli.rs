@@ -1118,3 +1118,114 @@ fn a_bigquery_export_of_cloud_audit_logs_reads_like_the_log_entry() {
     }
     assert_eq!(seen[0], seen[1]);
 }
+
+/// Issue 21: rows of Microsoft Sentinel / Log Analytics tables (`SigninLogs`, `AuditLogs`,
+/// `AzureActivity`) as a KQL query's JSON results give them (the tables' documented column names,
+/// `dynamic` columns as JSON strings) are read into the shape the rules read: each row fires the
+/// rule its native record fires.
+#[test]
+fn sentinel_log_analytics_rows_fire_the_rules_of_their_native_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let sign_in = serde_json::json!({
+        "TenantId": "4f1c2d9e-7a3b-4e51-9c0d-2b8e6f1a7c35", "SourceSystem": "Azure AD",
+        "TimeGenerated": "2026-11-21T09:14:27.521Z",
+        "ResourceId": "/tenants/4f1c2d9e-7a3b-4e51-9c0d-2b8e6f1a7c35/providers/Microsoft.aadiam",
+        "OperationName": "Sign-in activity", "OperationVersion": "1.0", "Category": "SignInLogs",
+        "ResultType": "0", "ResultSignature": "None", "ResultDescription": "", "DurationMs": "0",
+        "CorrelationId": "8d2f0a51-7c1e-4b3a-9f64-0e5d21c7a9b8", "Identity": "Dana Fox", "Level": "4",
+        "Location": "NL", "AppDisplayName": "Microsoft Azure CLI",
+        "AppId": "04b07795-8ddb-461a-bbee-02f9e1bf7b46", "AuthenticationProtocol": "deviceCode",
+        "ClientAppUsed": "Mobile Apps and Desktop clients", "ConditionalAccessStatus": "notApplied",
+        "CreatedDateTime": "2026-11-21T09:14:27.521Z",
+        "DeviceDetail": "{\"deviceId\":\"\",\"operatingSystem\":\"Linux\",\"browser\":\"\"}",
+        "IsInteractive": true, "IPAddress": "185.220.101.47",
+        "LocationDetails": "{\"city\":\"Amsterdam\",\"state\":\"Noord-Holland\",\"countryOrRegion\":\"NL\"}",
+        "Status": "{\"errorCode\":0}", "UserAgent": "python-requests/2.32.3",
+        "UserDisplayName": "Dana Fox", "UserPrincipalName": "dana.fox@contoso.example",
+        "UserId": "0c9a7e21-5d3b-4f88-a2c6-91e4b7d05f13", "Id": "b1a8c0d2-33e4-4f5a-8b6c-7d8e9f0a1b2c",
+        "Type": "SigninLogs"});
+    let audit = serde_json::json!({
+        "TenantId": "4f1c2d9e-7a3b-4e51-9c0d-2b8e6f1a7c35", "SourceSystem": "Azure AD",
+        "TimeGenerated": "2026-11-21T10:02:11.000Z", "OperationName": "Invite external user",
+        "OperationVersion": "1.0", "Category": "UserManagement", "Result": "success",
+        "ResultReason": "", "ActivityDisplayName": "Invite external user",
+        "ActivityDateTime": "2026-11-21T10:02:11.000Z", "LoggedByService": "Invited Users",
+        "OperationType": "Add", "CorrelationId": "2b4c6d8e-0f1a-4b3c-8d5e-7f9a1b3c5d7e",
+        "Id": "Invited Users_2b4c6d8e", "Identity": "Dana Fox",
+        "InitiatedBy": "{\"user\":{\"id\":\"0c9a7e21-5d3b-4f88-a2c6-91e4b7d05f13\",\"userPrincipalName\":\"dana.fox@contoso.example\",\"ipAddress\":\"185.220.101.47\"}}",
+        "TargetResources": "[{\"id\":\"77aa\",\"displayName\":\"mallory\",\"type\":\"User\",\"userPrincipalName\":\"mallory_evil.example#EXT#@contoso.onmicrosoft.com\"}]",
+        "AdditionalDetails": "[{\"key\":\"invitedUserEmailAddress\",\"value\":\"mallory@evil.example\"}]",
+        "Type": "AuditLogs"});
+    let activity = serde_json::json!({
+        "TenantId": "4f1c2d9e-7a3b-4e51-9c0d-2b8e6f1a7c35", "SourceSystem": "Azure",
+        "TimeGenerated": "2026-11-21T09:14:27.521Z", "CategoryValue": "Administrative",
+        "OperationNameValue": "MICROSOFT.AUTHORIZATION/LOCKS/DELETE", "Level": "Informational",
+        "ActivityStatusValue": "Success", "ActivitySubstatusValue": "OK",
+        "Caller": "dana.fox@contoso.example", "CallerIpAddress": "203.0.113.58",
+        "CorrelationId": "e88e83e2-717e-4498-ace0-acfe8b2cec7c",
+        "_ResourceId": "/subscriptions/9b2e4c71-3f08-4d6a-b1e5-7c0a93d4f218/resourcegroups/rg-prod-data/providers/microsoft.authorization/locks/do-not-delete",
+        "SubscriptionId": "9b2e4c71-3f08-4d6a-b1e5-7c0a93d4f218",
+        "Authorization": "{\"action\":\"Microsoft.Authorization/locks/delete\",\"scope\":\"/subscriptions/9b2e4c71-3f08-4d6a-b1e5-7c0a93d4f218/resourceGroups/rg-prod-data/providers/Microsoft.Authorization/locks/do-not-delete\"}",
+        "Claims": "{\"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn\":\"dana.fox@contoso.example\",\"appid\":\"04b07795-8ddb-461a-bbee-02f9e1bf7b46\"}",
+        "Properties": "{\"eventCategory\":\"Administrative\",\"entity\":\"/subscriptions/9b2e4c71-3f08-4d6a-b1e5-7c0a93d4f218/resourceGroups/rg-prod-data/providers/Microsoft.Authorization/locks/do-not-delete\",\"message\":\"Microsoft.Authorization/locks/delete\"}",
+        "Type": "AzureActivity"});
+    let audit_row = audit.clone();
+    for (name, row, rule) in [
+        ("signin", sign_in, "ad1ed4dc-6689-492f-9362-9054f3db9d7c"),
+        ("audit", audit, "9918b40d-ede1-4a0f-a5d5-969710909665"),
+        ("activity", activity, "62e530f1-2cde-49b5-b372-8155dc60f4e8"),
+    ] {
+        // A KQL query's results: one JSON array of rows.
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, Value::from(vec![row]).to_string()).unwrap();
+        let (out, stdout, stderr) =
+            run(bin().args(["hunt", "--no-anomaly", "--format", "jsonl"]).arg(&path));
+        assert!(out.status.success(), "{name}: {stderr}");
+        assert!(stderr.contains("1 events read, 0 skipped"), "{name}: {stderr}");
+        let alerts = jsonl(&stdout);
+        assert!(
+            alerts.iter().any(|a| a["rule_id"] == rule),
+            "{name}: {alerts:#?} {stderr}"
+        );
+    }
+    // The same audit row exported from the portal as CSV: `TimeGenerated [UTC]` columns with the
+    // portal's time format, dynamic columns as JSON text.
+    let audit_csv = dir.path().join("audit.csv");
+    {
+        let mut w = csv::Writer::from_path(&audit_csv).unwrap();
+        let row = audit_row.as_object().unwrap();
+        let header: Vec<String> = row
+            .keys()
+            .map(|k| match k.as_str() {
+                "TimeGenerated" | "ActivityDateTime" => format!("{k} [UTC]"),
+                _ => k.clone(),
+            })
+            .collect();
+        w.write_record(&header).unwrap();
+        w.write_record(row.iter().map(|(k, v)| match (k.as_str(), v) {
+            ("TimeGenerated" | "ActivityDateTime", _) => "11/21/2026, 10:02:11.000 AM".to_string(),
+            (_, Value::String(s)) => s.clone(),
+            (_, other) => other.to_string(),
+        }))
+        .unwrap();
+        w.flush().unwrap();
+    }
+    let (out, stdout, stderr) =
+        run(bin().args(["hunt", "--no-anomaly", "--format", "jsonl"]).arg(&audit_csv));
+    assert!(out.status.success(), "{stderr}");
+    let alerts = jsonl(&stdout);
+    let invited = alerts
+        .iter()
+        .find(|a| a["rule_id"] == "9918b40d-ede1-4a0f-a5d5-969710909665")
+        .unwrap_or_else(|| panic!("csv: {alerts:#?} {stderr}"));
+    assert_eq!(invited["first_seen"], "2026-11-21T10:02:11Z");
+    // A table we do not read says which.
+    let other = dir.path().join("other.json");
+    std::fs::write(
+        &other,
+        r#"[{"TimeGenerated": "2026-11-21T09:14:27Z", "Type": "SecurityEvent", "EventID": 4624}]"#,
+    )
+    .unwrap();
+    let (_, _, stderr) = run(bin().args(["hunt", "--no-anomaly"]).arg(&other));
+    assert!(stderr.contains("table SecurityEvent, which is not read"), "{stderr}");
+}

@@ -190,6 +190,160 @@ pub fn wrap_sign_in(r: &RawRecord) -> Option<RawRecord> {
     RawRecord::from_value(&strip_nulls(wrapped)).ok()
 }
 
+/// A Log Analytics column holding JSON (`dynamic`), exported as a string: parsed back.
+fn dynamic(v: &Value) -> Value {
+    match v {
+        Value::String(t) if t.starts_with('{') || t.starts_with('[') => {
+            serde_json::from_str(t).unwrap_or_else(|_| v.clone())
+        }
+        other => other.clone(),
+    }
+}
+
+/// `UserPrincipalName` -> `userPrincipalName`; the Graph names that differ from the column's.
+fn graph_name(column: &str) -> String {
+    match column {
+        "IPAddress" => "ipAddress".into(),
+        "LocationDetails" => "location".into(),
+        "ConditionalAccessPolicies" => "appliedConditionalAccessPolicies".into(),
+        "RiskEventTypes_V2" => "riskEventTypes_v2".into(),
+        "ResourceIdentity" => "resourceId".into(),
+        "Id" => "id".into(),
+        _ => {
+            let mut c = column.chars();
+            match c.next() {
+                Some(first) => first.to_lowercase().collect::<String>() + c.as_str(),
+                None => String::new(),
+            }
+        }
+    }
+}
+
+/// The Log Analytics table a row comes from: its `Type` column, or what its columns say.
+fn log_analytics_table(r: &RawRecord) -> Option<String> {
+    if !r.contains_key("TimeGenerated") {
+        return None;
+    }
+    if let Some(t) = r.str_field("Type") {
+        return Some(t.into_owned());
+    }
+    if r.contains_key("OperationNameValue") {
+        Some("AzureActivity".into())
+    } else if r.contains_key("InitiatedBy") || r.contains_key("TargetResources") {
+        Some("AuditLogs".into())
+    } else if r.contains_key("UserPrincipalName") && r.contains_key("ResultType") {
+        Some("SigninLogs".into())
+    } else {
+        None
+    }
+}
+
+/// A row of a Microsoft Sentinel / Log Analytics table (`SigninLogs`,
+/// `AADNonInteractiveUserSignInLogs`, `AADServicePrincipalSignInLogs`,
+/// `AADManagedIdentitySignInLogs`, `AuditLogs`, `AzureActivity`), as a KQL query's JSON results or
+/// `az monitor log-analytics query` give it (dynamic columns as JSON strings), in the
+/// diagnostic-settings shape the rules read. `None` when the object is not such a row; an error
+/// names a table we do not read.
+pub fn from_log_analytics(r: &RawRecord) -> Option<Result<(RawRecord, LogKind), String>> {
+    let table = log_analytics_table(r)?;
+    let obj = r.to_value();
+    let Value::Object(row) = &obj else {
+        return None;
+    };
+    let time = row.get("TimeGenerated").cloned();
+    let wrapped = match table.as_str() {
+        "SigninLogs"
+        | "AADNonInteractiveUserSignInLogs"
+        | "AADServicePrincipalSignInLogs"
+        | "AADManagedIdentitySignInLogs" => {
+            let mut graph = serde_json::Map::new();
+            for (k, v) in row {
+                if matches!(k.as_str(), "TimeGenerated" | "Type" | "TenantId" | "SourceSystem")
+                    || k.starts_with('_')
+                {
+                    continue;
+                }
+                let v = match (k.as_str(), dynamic(v)) {
+                    ("IsInteractive" | "IsRisky", Value::String(b)) => {
+                        Value::Bool(b.eq_ignore_ascii_case("true"))
+                    }
+                    (_, v) => v,
+                };
+                graph.insert(graph_name(k), v);
+            }
+            graph
+                .entry("createdDateTime")
+                .or_insert_with(|| time.clone().unwrap_or(Value::Null));
+            if !graph.contains_key("status") {
+                let code = row.get("ResultType").cloned().unwrap_or(Value::from("0"));
+                graph.insert("status".into(), json!({"errorCode": code}));
+            }
+            let types = match table.as_str() {
+                "AADNonInteractiveUserSignInLogs" => Some("nonInteractiveUser"),
+                "AADServicePrincipalSignInLogs" => Some("servicePrincipal"),
+                "AADManagedIdentitySignInLogs" => Some("managedIdentity"),
+                _ => None,
+            };
+            if let Some(t) = types {
+                graph.insert("signInEventTypes".into(), json!([t]));
+            }
+            let graph = RawRecord::from_value(&Value::Object(graph)).ok()?;
+            wrap_sign_in(&graph).map(|w| (w, LogKind::EntraSignIn))
+        }
+        "AuditLogs" => {
+            let get = |k: &str| row.get(k).map(dynamic).unwrap_or(Value::Null);
+            let audit = json!({
+                "id": get("Id"),
+                "category": get("Category"),
+                "correlationId": get("CorrelationId"),
+                "result": get("Result"),
+                "resultReason": get("ResultReason"),
+                "activityDisplayName": row.get("ActivityDisplayName").or(row.get("OperationName")),
+                "activityDateTime": row.get("ActivityDateTime").or(time.as_ref()),
+                "loggedByService": get("LoggedByService"),
+                "operationType": get("OperationType"),
+                "initiatedBy": get("InitiatedBy"),
+                "targetResources": get("TargetResources"),
+                "additionalDetails": get("AdditionalDetails"),
+            });
+            let audit = RawRecord::from_value(&strip_nulls(audit)).ok()?;
+            wrap_audit(&audit).map(|w| (w, LogKind::EntraAudit))
+        }
+        "AzureActivity" => {
+            let get = |k: &str| row.get(k).map(dynamic).unwrap_or(Value::Null);
+            let either = |a: &str, b: &str| {
+                let v = get(a);
+                if v.is_null() { get(b) } else { v }
+            };
+            let record = json!({
+                "time": time,
+                "resourceId": either("_ResourceId", "ResourceId"),
+                "operationName": get("OperationNameValue"),
+                "category": get("CategoryValue"),
+                "resultType": get("ActivityStatusValue"),
+                "resultSignature": get("ActivitySubstatusValue"),
+                "callerIpAddress": get("CallerIpAddress"),
+                "correlationId": get("CorrelationId"),
+                "identity": {"authorization": either("Authorization_d", "Authorization"),
+                             "claims": either("Claims_d", "Claims")},
+                "level": get("Level"),
+                "caller": get("Caller"),
+                "eventDataId": get("EventDataId"),
+                "properties": either("Properties_d", "Properties"),
+            });
+            let record = RawRecord::from_value(&strip_nulls(record)).ok()?;
+            let kind = kind_of(&record);
+            Some((record, kind))
+        }
+        other => {
+            return Some(Err(format!(
+                "a Log Analytics row of table {other}, which is not read (SigninLogs, the AAD*SignInLogs tables, AuditLogs and AzureActivity are)"
+            )));
+        }
+    };
+    Some(wrapped.ok_or_else(|| format!("a {table} row that could not be brought to the diagnostic-settings shape")))
+}
+
 /// A Graph `directoryAudit` in the diagnostic-settings shape.
 pub fn wrap_audit(r: &RawRecord) -> Option<RawRecord> {
     let obj = r.to_value();

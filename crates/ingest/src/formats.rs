@@ -114,6 +114,12 @@ fn direct(r: RawRecord, hint: Hint) -> Result<Shape, RawRecord> {
                 });
             }
         }
+        if let Some(row) = azure::from_log_analytics(&r) {
+            return Ok(match row {
+                Ok((record, kind)) => Shape::Record(record, kind),
+                Err(e) => Shape::Unknown(e),
+            });
+        }
         let wrapped = if azure::is_rest_activity(&r) {
             Some((azure::wrap_rest_activity(&r), LogKind::AzureActivity))
         } else if azure::is_graph_sign_in(&r) {

@@ -475,6 +475,90 @@ fn stream_documents_capped(reader: impl Read, emitter: &mut Emitter<'_>) {
     emitter.since_record = previous;
 }
 
+/// Whether the input's first line is a CSV header: comma-separated column names, no JSON.
+fn looks_like_csv_header(head: &[u8]) -> bool {
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = std::str::from_utf8(line).unwrap_or_default().trim_start_matches('\u{feff}');
+    let columns: Vec<&str> = line.trim_end().split(',').collect();
+    columns.len() >= 3
+        && columns.iter().all(|c| {
+            let c = c.trim_matches('"');
+            !c.is_empty()
+                && c.len() <= 128
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.@ []-".contains(&b))
+        })
+}
+
+/// A CSV table with a header row: each row becomes an object of its columns' text (a column
+/// holding JSON, as exports write `dynamic` columns, stays a string for the format to parse).
+/// Empty cells are left out. Rows are capped like any record.
+fn decode_csv<R: Read>(reader: R, emitter: &mut Emitter<'_>) {
+    let mut rows = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(reader);
+    // The Azure portal names a time column `TimeGenerated [UTC]` and writes its cells as
+    // `11/21/2026, 9:14:27.521 AM`: the column keeps its name, the cell becomes RFC 3339.
+    let mut utc = Vec::new();
+    let header: Vec<String> = match rows.headers() {
+        Ok(h) => h
+            .iter()
+            .map(|c| {
+                let c = c.trim_start_matches('\u{feff}');
+                let name = c.strip_suffix(" [UTC]");
+                utc.push(name.is_some());
+                name.unwrap_or(c).to_string()
+            })
+            .collect(),
+        Err(e) => {
+            emitter.line = Some(1);
+            emitter.error(format!("CSV header: {e}"));
+            return;
+        }
+    };
+    let mut record = csv::StringRecord::new();
+    loop {
+        match rows.read_record(&mut record) {
+            Ok(false) => return,
+            Ok(true) => {}
+            Err(e) => {
+                emitter.line = e.position().map(|p| p.line());
+                emitter.error(format!("CSV: {e}"));
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    return;
+                }
+                continue;
+            }
+        }
+        emitter.line = record.position().map(|p| p.line());
+        if record.as_slice().len() > emitter.max_record {
+            emitter.too_long(record.as_slice().len());
+            continue;
+        }
+        let mut object = serde_json::Map::new();
+        for ((name, cell), utc) in header.iter().zip(record.iter()).zip(&utc) {
+            if cell.is_empty() {
+                continue;
+            }
+            let value = match utc.then(|| portal_time(cell)).flatten() {
+                Some(t) => t,
+                None => cell.to_string(),
+            };
+            object.insert(name.clone(), serde_json::Value::from(value));
+        }
+        match RawRecord::from_value(&serde_json::Value::Object(object)) {
+            Ok(r) => emitter.object(r),
+            Err(e) => emitter.error(e.to_string()),
+        }
+    }
+}
+
+/// `11/21/2026, 9:14:27.521 AM` (the Azure portal's CSV time) as `2026-11-21T09:14:27.521Z`.
+fn portal_time(cell: &str) -> Option<String> {
+    chrono::NaiveDateTime::parse_from_str(cell, "%m/%d/%Y, %I:%M:%S%.f %p")
+        .ok()
+        .map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
 fn decode_lines<R: BufRead>(mut reader: R, emitter: &mut Emitter<'_>) {
     let mut buf = Vec::with_capacity(4096);
     let mut line_no = 0u64;
@@ -587,6 +671,10 @@ fn decode_plain<R: Read>(reader: R, emitter: &mut Emitter<'_>) {
     let Some(first) = first else {
         return; // empty input: nothing to do
     };
+    if buf[first] != b'{' && buf[first] != b'[' && looks_like_csv_header(&buf[first..]) {
+        // A table exported as CSV (a KQL query's results, a SIEM search): one record per row.
+        return decode_csv(Cursor::new(buf).chain(reader), emitter);
+    }
     let lines = buf[first] == b'{' && first_line_is_complete(&buf[first..]);
     match (whole, lines) {
         (true, true) => decode_lines(&buf[..], emitter),
@@ -934,6 +1022,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DecodeError> {
                 || n.ends_with(".jsonl.gz")
                 || n.ends_with(".ndjson")
                 || n.ends_with(".ndjson.gz")
+                || n.ends_with(".csv")
                 || n.ends_with(".gz")
             {
                 out.push(path);
