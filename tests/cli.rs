@@ -1025,6 +1025,19 @@ fn siem_and_log_platform_exports_of_cloudtrail_read_like_the_native_records() {
             "source": {"address": r["sourceIPAddress"], "ip": r["sourceIPAddress"]},
             "cloud": {"account": {"id": "111122223333"}, "region": "eu-west-1"},
             "aws": {"cloudtrail": {"event_version": "1.08", "event_type": "AwsApiCall"}}})).collect::<Vec<_>>())),
+        // Elastic's AWS integration without event.original: only the ECS fields.
+        ("ecs-mapped.jsonl", lines(&native.iter().map(|r| serde_json::json!({
+            "@timestamp": json_time(&r["eventTime"]),
+            "event": {"action": r["eventName"], "provider": r["eventSource"], "id": r["eventID"],
+                      "kind": "event", "outcome": "success", "dataset": "aws.cloudtrail"},
+            "source": {"address": r["sourceIPAddress"], "ip": r["sourceIPAddress"]},
+            "user_agent": {"original": r["userAgent"]},
+            "cloud": {"account": {"id": "111122223333"}, "region": r["awsRegion"]},
+            "user": {"id": r["userIdentity"]["principalId"]},
+            "aws": {"cloudtrail": {"event_version": r["eventVersion"], "event_type": r["eventType"],
+                "recipient_account_id": r["recipientAccountId"], "read_only": r["readOnly"],
+                "user_identity": {"type": r["userIdentity"]["type"], "arn": r["userIdentity"]["arn"],
+                                  "access_key_id": r["userIdentity"]["accessKeyId"]}}}})).collect::<Vec<_>>())),
         // Splunk search export (output_mode=json): the record as _raw.
         ("splunk.jsonl", lines(&native.iter().map(|r| serde_json::json!({"preview": false,
             "result": {"_raw": r.to_string(), "_time": "2026-03-02T10:00:00.000+00:00",

@@ -48,6 +48,11 @@ fn record_or_insight(inner: RawRecord, what: &str) -> Shape {
 /// Recognises a CloudTrail record, S3 delivery file (`{"Records": [...]}`), EventBridge
 /// envelope, digest file or Insight event; gives the object back when it is none of these.
 pub fn classify_direct(r: RawRecord) -> Result<Shape, RawRecord> {
+    let r = if r.contains_key("aws") && r.contains_key("event") {
+        from_ecs(&r).unwrap_or(r)
+    } else {
+        r
+    };
     if is_insight(&r) {
         return Ok(Shape::Insight);
     }
@@ -73,6 +78,117 @@ pub fn classify_direct(r: RawRecord) -> Result<Shape, RawRecord> {
         });
     }
     Err(r)
+}
+
+/// A document of Elastic's AWS integration (ECS fields, `aws.cloudtrail.*`), back in the
+/// CloudTrail record shape the rules read: the raw record when `event.original` kept it, else
+/// the record rebuilt from the documented field mapping (`event.action` -> `eventName`,
+/// `event.provider` -> `eventSource`, `source.address` -> `sourceIPAddress`,
+/// `aws.cloudtrail.user_identity.*` -> `userIdentity`, the flattened request and response as
+/// objects again, ...). `None` when the object is not such a document.
+pub fn from_ecs(r: &RawRecord) -> Option<RawRecord> {
+    let event = r.value("event")?;
+    let ct = r.value("aws")?.get("cloudtrail")?;
+    if let Some(original) = event.get("original").and_then(Value::as_str)
+        && let Ok(raw) = RawRecord::parse(original)
+        && is_record(&raw)
+    {
+        return Some(raw);
+    }
+    let at = |v: &Value, path: &str| -> Option<Value> {
+        path.split('.')
+            .try_fold(v, |v, k| v.get(k))
+            .filter(|v| !v.is_null())
+            .cloned()
+    };
+    let doc = r.to_value();
+    let flat = |v: Option<Value>| match v {
+        Some(Value::String(s)) if s.starts_with('{') || s.starts_with('[') => {
+            serde_json::from_str(&s).ok().or(Some(Value::String(s)))
+        }
+        other => other,
+    };
+    let identity = ct.get("user_identity").cloned().unwrap_or(Value::Null);
+    let issuer = at(&identity, "session_context.session_issuer");
+    let mut user = serde_json::Map::new();
+    for (ecs, field) in [
+        ("type", "type"),
+        ("arn", "arn"),
+        ("access_key_id", "accessKeyId"),
+        ("invoked_by", "invokedBy"),
+    ] {
+        if let Some(v) = at(&identity, ecs) {
+            user.insert(field.into(), v);
+        }
+    }
+    if let Some(v) = at(&doc, "user.id") {
+        user.insert("principalId".into(), v);
+    }
+    if let Some(v) = at(&doc, "user.name") {
+        user.insert("userName".into(), v);
+    }
+    if let Some(v) = at(&doc, "cloud.account.id") {
+        user.insert("accountId".into(), v);
+    }
+    let mut context = serde_json::Map::new();
+    if let Some(i) = issuer {
+        let mut si = serde_json::Map::new();
+        for (ecs, field) in [
+            ("type", "type"),
+            ("principal_id", "principalId"),
+            ("arn", "arn"),
+            ("account_id", "accountId"),
+        ] {
+            if let Some(v) = at(&i, ecs) {
+                si.insert(field.into(), v);
+            }
+        }
+        context.insert("sessionIssuer".into(), Value::Object(si));
+    }
+    let mut attributes = serde_json::Map::new();
+    if let Some(v) = at(&identity, "session_context.mfa_authenticated") {
+        attributes.insert("mfaAuthenticated".into(), v);
+    }
+    if let Some(v) = at(&identity, "session_context.creation_date") {
+        attributes.insert("creationDate".into(), v);
+    }
+    if !attributes.is_empty() {
+        context.insert("attributes".into(), Value::Object(attributes));
+    }
+    if !context.is_empty() {
+        user.insert("sessionContext".into(), Value::Object(context));
+    }
+    let mut record = serde_json::Map::new();
+    let mut put = |field: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            record.insert(field.into(), v);
+        }
+    };
+    put("eventVersion", at(ct, "event_version"));
+    put("userIdentity", Some(Value::Object(user)));
+    put("eventTime", at(&doc, "@timestamp"));
+    put("eventSource", at(event, "provider"));
+    put("eventName", at(event, "action"));
+    put("awsRegion", at(&doc, "cloud.region"));
+    put(
+        "sourceIPAddress",
+        at(&doc, "source.address").or_else(|| at(&doc, "source.ip")),
+    );
+    put("userAgent", at(&doc, "user_agent.original"));
+    put("errorCode", at(ct, "error_code"));
+    put("errorMessage", at(ct, "error_message"));
+    put("requestParameters", flat(at(ct, "flattened.request_parameters").or_else(|| at(ct, "request_parameters"))));
+    put("responseElements", flat(at(ct, "flattened.response_elements").or_else(|| at(ct, "response_elements"))));
+    put("additionalEventData", flat(at(ct, "flattened.additional_eventdata").or_else(|| at(ct, "additional_eventdata"))));
+    put("requestID", at(ct, "request_id"));
+    put("eventID", at(event, "id"));
+    put("readOnly", at(ct, "read_only"));
+    put("eventType", at(ct, "event_type"));
+    put("managementEvent", at(ct, "management_event"));
+    put("recipientAccountId", at(ct, "recipient_account_id"));
+    put("eventCategory", at(ct, "event_category"));
+    put("sessionCredentialFromConsole", at(ct, "session_credential_from_console"));
+    RawRecord::from_value(&Value::Object(record)).ok()
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
