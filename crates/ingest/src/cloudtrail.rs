@@ -48,6 +48,13 @@ fn record_or_insight(inner: RawRecord, what: &str) -> Shape {
 /// Recognises a CloudTrail record, S3 delivery file (`{"Records": [...]}`), EventBridge
 /// envelope, digest file or Insight event; gives the object back when it is none of these.
 pub fn classify_direct(r: RawRecord) -> Result<Shape, RawRecord> {
+    if is_record(&r) {
+        if is_insight(&r) {
+            return Ok(Shape::Insight);
+        }
+        return Ok(Shape::Record(r, LogKind::CloudTrail));
+    }
+    // Not a native record: an ECS document of Elastic's AWS integration, brought back.
     let r = if r.contains_key("aws") && r.contains_key("event") {
         from_ecs(&r).unwrap_or(r)
     } else {

@@ -69,9 +69,6 @@ fn export_list(r: &RawRecord) -> Option<Shape> {
 
 /// The object itself is a record or a container.
 fn direct(r: RawRecord, hint: Hint) -> Result<Shape, RawRecord> {
-    if let Some(shape) = export_list(&r) {
-        return Ok(shape);
-    }
     let r = if allows(hint, Provider::Gcp) {
         let r = gcp::canonicalize(&r).unwrap_or(r);
         gcp::from_bigquery(&r).unwrap_or(r)
@@ -105,6 +102,9 @@ fn direct(r: RawRecord, hint: Hint) -> Result<Shape, RawRecord> {
     } else {
         r
     };
+    if let Some(shape) = export_list(&r) {
+        return Ok(shape);
+    }
     if allows(hint, Provider::Azure) {
         for key in ["records", "value"] {
             if let Some(list) = r.raw_field(key).filter(|t| t.starts_with('[')) {

@@ -49,6 +49,9 @@ pub fn canonicalize(r: &RawRecord) -> Option<RawRecord> {
 /// timestamps become RFC 3339. `None` when the row is not of that shape.
 pub fn from_bigquery(r: &RawRecord) -> Option<RawRecord> {
     use serde_json::Value;
+    if !r.contains_key("protopayload_auditlog") {
+        return None;
+    }
     let Some(Value::Object(payload)) = r.value("protopayload_auditlog") else {
         return None;
     };
