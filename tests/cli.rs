@@ -695,11 +695,11 @@ fn hunt_output_defuses_formulas_and_terminal_escapes() {
 fn hunt_reads_a_huge_gzip_line_as_a_bad_record_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bomb.json.gz");
+    let good = std::fs::read_to_string(testdata("cloudtrail/attack_story.jsonl")).unwrap();
+    let first = good.lines().next().unwrap();
     {
         let f = std::fs::File::create(&path).unwrap();
         let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
-        let good = std::fs::read_to_string(testdata("cloudtrail/attack_story.jsonl")).unwrap();
-        let first = good.lines().next().unwrap();
         writeln!(gz, "{first}").unwrap();
         gz.write_all(b"{\"eventName\":\"").unwrap();
         let chunk = vec![b'A'; 1 << 20];
@@ -746,10 +746,10 @@ fn hunt_reads_a_huge_gzip_line_as_a_bad_record_in_bounded_memory() {
     // The same run on the two good lines alone: what the rules and address tables take.
     let small = dir.path().join("small.json.gz");
     {
-        let f = std::fs::File::create(&small).unwrap();
-        let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
-        let good = std::fs::read_to_string(testdata("cloudtrail/attack_story.jsonl")).unwrap();
-        let first = good.lines().next().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&small).unwrap(),
+            flate2::Compression::fast(),
+        );
         writeln!(gz, "{first}\n{first}").unwrap();
         gz.finish().unwrap();
     }

@@ -275,39 +275,63 @@ impl Routine {
         account: Option<&str>,
         facts: &Facts,
     ) -> Option<String> {
-        let used = self.recent.get(&facts.session)?;
+        let used: Vec<IpAddr> = self
+            .recent
+            .get(&facts.session)?
+            .iter()
+            .map(|(ip, _)| *ip)
+            .collect();
+        self.egress_note(t, account, facts, &used, false)
+    }
+
+    /// Whether every address is the account's egress: shared by [`SHARED_BY`] other sessions of
+    /// the account within [`HISTORY_DAYS`], or the session's own on other days (before `t`; with
+    /// `hindsight`, after it too).
+    fn egress_note(
+        &self,
+        t: DateTime<Utc>,
+        account: Option<&str>,
+        facts: &Facts,
+        addresses: &[IpAddr],
+        hindsight: bool,
+    ) -> Option<String> {
         let me = hash(&facts.session);
         let day = day_of(t);
+        let near = |d: i64| {
+            if hindsight {
+                (day - d).abs() <= HISTORY_DAYS
+            } else {
+                d <= day && day - d <= HISTORY_DAYS
+            }
+        };
         let mut shared = Vec::new();
-        for (ip, _) in used {
+        for ip in addresses {
             let e = self
                 .egress
                 .get(&(account.unwrap_or_default().to_string(), *ip))?;
             let others = e
                 .sessions
                 .iter()
-                .filter(|(k, _, d)| *k != me && day - d <= HISTORY_DAYS)
+                .filter(|(k, _, d)| *k != me && near(*d))
                 .count();
-            let since = e
-                .sessions
-                .iter()
-                .find(|(k, _, _)| *k == me)
-                .map(|(_, first, _)| *first)
-                .filter(|first| *first < day);
-            match since {
-                _ if others >= SHARED_BY => {
-                    shared.push(format!("{ip} (used by {others} other sessions of the account)"))
-                }
-                Some(first) => shared.push(format!(
-                    "{ip} (this session's own address since {})",
-                    date_of(first)
-                )),
-                None => return None,
+            let own = e.sessions.iter().find(|(k, _, _)| *k == me);
+            if others >= SHARED_BY {
+                shared.push(format!("{ip} (used by {others} other sessions of the account)"));
+            } else if let Some((_, first, last)) = own
+                && (*first < day || (hindsight && *last > day))
+            {
+                shared.push(format!(
+                    "{ip} (this session's own address, {} to {})",
+                    date_of(*first),
+                    date_of(*last)
+                ));
+            } else {
+                return None;
             }
         }
         (!shared.is_empty()).then(|| {
             format!(
-                "every address is this account's egress, known from the last {HISTORY_DAYS} days: {}",
+                "every address is this account's egress: {}",
                 shared.join(", ")
             )
         })
@@ -378,7 +402,7 @@ impl Routine {
         let note = match kind {
             RoutineKind::Actor => self.later_actor(&signal.rule_id, signal.first_seen, facts),
             RoutineKind::SharedEgress => {
-                self.later_egress(signal.last_seen, account, facts, addresses)
+                self.egress_note(signal.last_seen, account, facts, addresses, true)
             }
         };
         demote(signal, note)
@@ -394,45 +418,6 @@ impl Routine {
             hour,
         );
         history_note(facts, &days, "later", hour)
-    }
-
-    fn later_egress(
-        &self,
-        t: DateTime<Utc>,
-        account: Option<&str>,
-        facts: &Facts,
-        addresses: &[IpAddr],
-    ) -> Option<String> {
-        let me = hash(&facts.session);
-        let day = day_of(t);
-        let mut shared = Vec::new();
-        for ip in addresses {
-            let e = self
-                .egress
-                .get(&(account.unwrap_or_default().to_string(), *ip))?;
-            let others = e
-                .sessions
-                .iter()
-                .filter(|(k, _, d)| *k != me && (day - d).abs() <= HISTORY_DAYS)
-                .count();
-            let other_days = e
-                .sessions
-                .iter()
-                .any(|(k, first, last)| *k == me && (*first < day || *last > day));
-            if others >= SHARED_BY {
-                shared.push(format!("{ip} (used by {others} other sessions of the account)"));
-            } else if other_days {
-                shared.push(format!("{ip} (this session's own address on other days too)"));
-            } else {
-                return None;
-            }
-        }
-        (!shared.is_empty()).then(|| {
-            format!(
-                "every address turned out to be this account's egress: {}",
-                shared.join(", ")
-            )
-        })
     }
 
     /// Drops history older than [`HISTORY_DAYS`], once a day of event time.
@@ -566,7 +551,7 @@ mod tests {
         r.observe_egress(Some("1"), next, &lone(b));
         let mut own = signal(next);
         assert!(r.judge(RoutineKind::SharedEgress, &mut own, Some("1"), &lone(b)));
-        assert!(own.explanation.contains("own address since"), "{}", own.explanation);
+        assert!(own.explanation.contains("own address"), "{}", own.explanation);
         // With hindsight, the first day is routine too: the same addresses on the day after.
         let mut first = signal(t);
         assert!(r.judge_hindsight(RoutineKind::SharedEgress, &mut first, Some("1"), &lone(b), &[a, b]));
