@@ -925,7 +925,12 @@ fn routine_bursts_are_informational_and_the_same_burst_from_a_stranger_alerts() 
     let aws = "52.94.76.10"; // AS16509
     let mut lines = Vec::new();
     for night in 1..=4 {
-        lines.extend(sweep(&scanner(night), aws, &format!("2026-03-0{night}T02:10"), night * 100));
+        lines.extend(sweep(
+            &scanner(night),
+            aws,
+            &format!("2026-03-0{night}T02:10"),
+            night * 100,
+        ));
     }
     // The same sweep by a user who never did it, and by the scanner's role from DigitalOcean.
     lines.extend(sweep(&stranger, aws, "2026-03-03T02:30", 1000));
@@ -934,7 +939,9 @@ fn routine_bursts_are_informational_and_the_same_burst_from_a_stranger_alerts() 
     let burst = "2e8e62e0-b4e7-4f28-856e-bacd0e88d997";
     let hunt = |extra: &[&str]| {
         let mut cmd = bin();
-        cmd.args(["hunt", "--no-anomaly", "--format", "jsonl"]).arg(&log).args(extra);
+        cmd.args(["hunt", "--no-anomaly", "--format", "jsonl"])
+            .arg(&log)
+            .args(extra);
         let (out, stdout, stderr) = run(&mut cmd);
         assert!(out.status.success(), "{stderr}");
         (jsonl(&stdout), stderr)
@@ -954,7 +961,10 @@ fn routine_bursts_are_informational_and_the_same_burst_from_a_stranger_alerts() 
         ],
         "{alerts:#?}"
     );
-    assert!(stderr.contains("not shown (--min-level informational"), "{stderr}");
+    assert!(
+        stderr.contains("not shown (--min-level informational"),
+        "{stderr}"
+    );
 
     let (all, _) = hunt(&["--min-level", "informational"]);
     let routine: Vec<&Value> = all
@@ -970,7 +980,9 @@ fn routine_bursts_are_informational_and_the_same_burst_from_a_stranger_alerts() 
     }
     // The first night is routine only with hindsight: it names the nights after it.
     assert!(
-        routine.iter().any(|a| a["explanation"].as_str().unwrap().contains("later days")),
+        routine
+            .iter()
+            .any(|a| a["explanation"].as_str().unwrap().contains("later days")),
         "{routine:#?}"
     );
 }
@@ -982,10 +994,14 @@ fn routine_bursts_are_informational_and_the_same_burst_from_a_stranger_alerts() 
 #[test]
 fn siem_and_log_platform_exports_of_cloudtrail_read_like_the_native_records() {
     let dir = tempfile::tempdir().unwrap();
-    let native: Vec<Value> = [("52.94.76.10", 1, 1), ("3.5.140.20", 2, 2), ("146.190.3.4", 3, 3)]
-        .iter()
-        .map(|(ip, minute, n)| serde_json::from_str(&instance_call(ip, *minute, *n)).unwrap())
-        .collect();
+    let native: Vec<Value> = [
+        ("52.94.76.10", 1, 1),
+        ("3.5.140.20", 2, 2),
+        ("146.190.3.4", 3, 3),
+    ]
+    .iter()
+    .map(|(ip, minute, n)| serde_json::from_str(&instance_call(ip, *minute, *n)).unwrap())
+    .collect();
     // Logstash's CloudTrail pipeline: eventTime moved to @timestamp, its own fields added.
     let logstash: Vec<Value> = native
         .iter()
@@ -999,9 +1015,7 @@ fn siem_and_log_platform_exports_of_cloudtrail_read_like_the_native_records() {
             d
         })
         .collect();
-    let lines = |docs: &[Value]| -> String {
-        docs.iter().map(|d| d.to_string() + "\n").collect()
-    };
+    let lines = |docs: &[Value]| -> String { docs.iter().map(|d| d.to_string() + "\n").collect() };
     let hit = |i: usize, d: &Value| {
         serde_json::json!({"_index": "cloudtrail-2026.03.02", "_type": "_doc", "_id": format!("doc{i}"),
                            "_score": 1.0, "_source": d})
@@ -1052,10 +1066,14 @@ fn siem_and_log_platform_exports_of_cloudtrail_read_like_the_native_records() {
     for (name, text) in shapes {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        let (out, stdout, stderr) =
-            run(bin().args(["hunt", "--no-anomaly", "--format", "jsonl"]).arg(&path));
+        let (out, stdout, stderr) = run(bin()
+            .args(["hunt", "--no-anomaly", "--format", "jsonl"])
+            .arg(&path));
         assert!(out.status.success(), "{name}: {stderr}");
-        assert!(stderr.contains("3 events read, 0 skipped"), "{name}: {stderr}");
+        assert!(
+            stderr.contains("3 events read, 0 skipped"),
+            "{name}: {stderr}"
+        );
         let alerts = jsonl(&stdout);
         let hits: Vec<&Value> = alerts.iter().filter(|a| a["rule_id"] == outside).collect();
         assert_eq!(hits.len(), 1, "{name}: {alerts:#?}");
@@ -1073,7 +1091,8 @@ fn siem_and_log_platform_exports_of_cloudtrail_read_like_the_native_records() {
     std::fs::write(&path, bare.to_string() + "\n").unwrap();
     let (_, _, stderr) = run(bin().args(["hunt", "--no-anomaly"]).arg(&path));
     assert!(
-        stderr.contains("line 1") && stderr.contains("field eventTime: missing (nor @timestamp or _time"),
+        stderr.contains("line 1")
+            && stderr.contains("field eventTime: missing (nor @timestamp or _time"),
         "{stderr}"
     );
 }
@@ -1109,18 +1128,26 @@ fn a_bigquery_export_of_cloud_audit_logs_reads_like_the_log_entry() {
         }
     }
     o.insert("protopayload_auditlog".into(), payload);
-    let bq_time = |t: &Value| Value::from(t.as_str().unwrap().replace('T', " ").replace('Z', " UTC"));
+    let bq_time =
+        |t: &Value| Value::from(t.as_str().unwrap().replace('T', " ").replace('Z', " UTC"));
     o.insert("timestamp".into(), bq_time(&entry["timestamp"]));
     if entry.get("receiveTimestamp").is_some() {
-        o.insert("receiveTimestamp".into(), bq_time(&entry["receiveTimestamp"]));
+        o.insert(
+            "receiveTimestamp".into(),
+            bq_time(&entry["receiveTimestamp"]),
+        );
     }
     let rule = "05129678-ac3d-43a2-973a-f240e6a02eb5";
     let mut seen = Vec::new();
-    for (name, doc) in [("entry.json", &entry), ("bigquery.json", &Value::from(vec![row.clone()]))] {
+    for (name, doc) in [
+        ("entry.json", &entry),
+        ("bigquery.json", &Value::from(vec![row.clone()])),
+    ] {
         let path = dir.path().join(name);
         std::fs::write(&path, doc.to_string()).unwrap();
-        let (out, stdout, stderr) =
-            run(bin().args(["hunt", "--no-anomaly", "--format", "jsonl"]).arg(&path));
+        let (out, stdout, stderr) = run(bin()
+            .args(["hunt", "--no-anomaly", "--format", "jsonl"])
+            .arg(&path));
         assert!(out.status.success(), "{name}: {stderr}");
         let alerts = jsonl(&stdout);
         let hit = alerts
@@ -1191,10 +1218,14 @@ fn sentinel_log_analytics_rows_fire_the_rules_of_their_native_records() {
         // A KQL query's results: one JSON array of rows.
         let path = dir.path().join(format!("{name}.json"));
         std::fs::write(&path, Value::from(vec![row]).to_string()).unwrap();
-        let (out, stdout, stderr) =
-            run(bin().args(["hunt", "--no-anomaly", "--format", "jsonl"]).arg(&path));
+        let (out, stdout, stderr) = run(bin()
+            .args(["hunt", "--no-anomaly", "--format", "jsonl"])
+            .arg(&path));
         assert!(out.status.success(), "{name}: {stderr}");
-        assert!(stderr.contains("1 events read, 0 skipped"), "{name}: {stderr}");
+        assert!(
+            stderr.contains("1 events read, 0 skipped"),
+            "{name}: {stderr}"
+        );
         let alerts = jsonl(&stdout);
         assert!(
             alerts.iter().any(|a| a["rule_id"] == rule),
@@ -1223,8 +1254,9 @@ fn sentinel_log_analytics_rows_fire_the_rules_of_their_native_records() {
         .unwrap();
         w.flush().unwrap();
     }
-    let (out, stdout, stderr) =
-        run(bin().args(["hunt", "--no-anomaly", "--format", "jsonl"]).arg(&audit_csv));
+    let (out, stdout, stderr) = run(bin()
+        .args(["hunt", "--no-anomaly", "--format", "jsonl"])
+        .arg(&audit_csv));
     assert!(out.status.success(), "{stderr}");
     let alerts = jsonl(&stdout);
     let invited = alerts
@@ -1240,5 +1272,8 @@ fn sentinel_log_analytics_rows_fire_the_rules_of_their_native_records() {
     )
     .unwrap();
     let (_, _, stderr) = run(bin().args(["hunt", "--no-anomaly"]).arg(&other));
-    assert!(stderr.contains("table SecurityEvent, which is not read"), "{stderr}");
+    assert!(
+        stderr.contains("table SecurityEvent, which is not read"),
+        "{stderr}"
+    );
 }

@@ -984,7 +984,9 @@ fn demo_loads_a_scenario_that_raises_alerts_and_incidents() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert!(
-        detected.iter().any(|e| e.contains("an AS no other principal uses")),
+        detected
+            .iter()
+            .any(|e| e.contains("an AS no other principal uses")),
         "{detected:?}"
     );
 
@@ -1955,7 +1957,8 @@ fn ec2_call(id: &str, user: &str, time: &str, name: &str) -> Value {
     let mut r = stop_logging(id, user, time);
     r["eventSource"] = json!("ec2.amazonaws.com");
     r["eventName"] = json!(name);
-    r["requestParameters"] = json!({"instancesSet": {"items": [{"instanceId": "i-0a1b2c3d4e5f67890"}]}});
+    r["requestParameters"] =
+        json!({"instancesSet": {"items": [{"instanceId": "i-0a1b2c3d4e5f67890"}]}});
     r["responseElements"] = Value::Null;
     r["readOnly"] = json!(false);
     if user != "ops" {
@@ -2010,10 +2013,18 @@ fn informational_signals_stay_out_of_the_queue_and_incidents_but_show_beside_ale
         .iter()
         .filter(|a| a["level"] == "informational")
         .collect();
-    assert_eq!(records.len(), 2, "both instance changes are recorded: {all}");
+    assert_eq!(
+        records.len(),
+        2,
+        "both instance changes are recorded: {all}"
+    );
     assert!(records.iter().all(|a| a["incident_id"].is_null()), "{all}");
     let incidents = s.get("/api/v1/incidents", &admin);
-    assert_eq!(total(&incidents), 1, "only the trail stop opens one: {incidents}");
+    assert_eq!(
+        total(&incidents),
+        1,
+        "only the trail stop opens one: {incidents}"
+    );
 
     // The trail alert's page lists the same principal's change record beside it.
     let trail = queue["items"]
@@ -2031,7 +2042,10 @@ fn informational_signals_stay_out_of_the_queue_and_incidents_but_show_beside_ale
         .collect();
     assert_eq!(around.len(), 1, "{detail}");
     assert!(
-        around[0]["title"].as_str().unwrap().contains("EC2 Instance"),
+        around[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("EC2 Instance"),
         "{detail}"
     );
 }

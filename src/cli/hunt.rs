@@ -331,7 +331,9 @@ pub fn hunt_files(
     let (mut alerts, correlation_inputs, late) = std::thread::scope(|scope| {
         let correlation = std::thread::Builder::new()
             .name("correlate".into())
-            .spawn_scoped(scope, || correlate_stream(rules, threads, window, rx, hindsight))
+            .spawn_scoped(scope, || {
+                correlate_stream(rules, threads, window, rx, hindsight)
+            })
             .expect("spawn correlation thread");
         for w in 0..threads {
             let tx = tx.clone();
@@ -685,7 +687,14 @@ fn behaviour(
         target_rate: rate,
         ..TrainParams::default()
     };
-    match offline::detect(history, input, Settings::default(), &params, netdb, hindsight) {
+    match offline::detect(
+        history,
+        input,
+        Settings::default(),
+        &params,
+        netdb,
+        hindsight,
+    ) {
         Ok(o) => {
             let note = format!(
                 "anomaly: baselines of {} principals learned from {}; forest trained on {} scored events, threshold {:.3}; {} input events scored ({} still in their principal's learning period), {} above the threshold",

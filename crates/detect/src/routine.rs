@@ -316,7 +316,9 @@ impl Routine {
                 .count();
             let own = e.sessions.iter().find(|(k, _, _)| *k == me);
             if others >= SHARED_BY {
-                shared.push(format!("{ip} (used by {others} other sessions of the account)"));
+                shared.push(format!(
+                    "{ip} (used by {others} other sessions of the account)"
+                ));
             } else if let Some((_, first, last)) = own
                 && (*first < day || (hindsight && *last > day))
             {
@@ -435,8 +437,10 @@ impl Routine {
             e.sessions.retain(|(_, _, d)| day - d <= HISTORY_DAYS);
             !e.sessions.is_empty()
         });
-        self.recent
-            .retain(|_, v| v.iter().any(|(_, t)| now - *t <= chrono::Duration::hours(2)));
+        self.recent.retain(|_, v| {
+            v.iter()
+                .any(|(_, t)| now - *t <= chrono::Duration::hours(2))
+        });
     }
 }
 
@@ -487,15 +491,37 @@ mod tests {
         let mut second = signal(at(2, 3));
         assert!(r.judge(RoutineKind::Actor, &mut second, None, &scanner));
         assert_eq!(second.level, Level::Informational);
-        assert!(second.explanation.contains("1 earlier day"), "{}", second.explanation);
-        assert!(second.explanation.contains("2026-11-01"), "{}", second.explanation);
-        assert!(second.explanation.contains("AS16509"), "{}", second.explanation);
+        assert!(
+            second.explanation.contains("1 earlier day"),
+            "{}",
+            second.explanation
+        );
+        assert!(
+            second.explanation.contains("2026-11-01"),
+            "{}",
+            second.explanation
+        );
+        assert!(
+            second.explanation.contains("AS16509"),
+            "{}",
+            second.explanation
+        );
         // Another actor, the same burst: new.
         let mut other = signal(at(2, 3));
-        assert!(!r.judge(RoutineKind::Actor, &mut other, None, &facts("arn:aws:iam::1:user/dev", 16509)));
+        assert!(!r.judge(
+            RoutineKind::Actor,
+            &mut other,
+            None,
+            &facts("arn:aws:iam::1:user/dev", 16509)
+        ));
         // The scanner's role from another AS, or at another hour: new.
         let mut moved = signal(at(3, 2));
-        assert!(!r.judge(RoutineKind::Actor, &mut moved, None, &facts("arn:aws:iam::1:role/SecurityAudit", 14061)));
+        assert!(!r.judge(
+            RoutineKind::Actor,
+            &mut moved,
+            None,
+            &facts("arn:aws:iam::1:role/SecurityAudit", 14061)
+        ));
         let mut late = signal(at(3, 14));
         assert!(!r.judge(RoutineKind::Actor, &mut late, None, &scanner));
         // The same day again is not "earlier": a second burst on the first day alerts too.
@@ -532,12 +558,26 @@ mod tests {
             r.observe_egress(Some("1"), t, &session(s, nat2));
         }
         let mut sig = signal(t);
-        assert!(r.judge(RoutineKind::SharedEgress, &mut sig, Some("1"), &session("i-1", nat2)));
-        assert!(sig.explanation.contains("account's egress"), "{}", sig.explanation);
+        assert!(r.judge(
+            RoutineKind::SharedEgress,
+            &mut sig,
+            Some("1"),
+            &session("i-1", nat2)
+        ));
+        assert!(
+            sig.explanation.contains("account's egress"),
+            "{}",
+            sig.explanation
+        );
         // The instance's key used from an address no other session uses.
         r.observe_egress(Some("1"), t, &session("i-1", attacker));
         let mut stolen = signal(t);
-        assert!(!r.judge(RoutineKind::SharedEgress, &mut stolen, Some("1"), &session("i-1", attacker)));
+        assert!(!r.judge(
+            RoutineKind::SharedEgress,
+            &mut stolen,
+            Some("1"),
+            &session("i-1", attacker)
+        ));
         assert_eq!(stolen.level, Level::Medium);
         // A lone instance's own two addresses: new on its first day, its own from the next.
         let lone = |ip: IpAddr| session("i-9", ip);
@@ -545,18 +585,38 @@ mod tests {
         let b: IpAddr = "52.49.2.2".parse().unwrap();
         r.observe_egress(Some("1"), t, &lone(a));
         r.observe_egress(Some("1"), t, &lone(b));
-        assert!(!r.judge(RoutineKind::SharedEgress, &mut signal(t), Some("1"), &lone(b)));
+        assert!(!r.judge(
+            RoutineKind::SharedEgress,
+            &mut signal(t),
+            Some("1"),
+            &lone(b)
+        ));
         let next = t + chrono::Duration::days(1);
         r.observe_egress(Some("1"), next, &lone(a));
         r.observe_egress(Some("1"), next, &lone(b));
         let mut own = signal(next);
         assert!(r.judge(RoutineKind::SharedEgress, &mut own, Some("1"), &lone(b)));
-        assert!(own.explanation.contains("own address"), "{}", own.explanation);
+        assert!(
+            own.explanation.contains("own address"),
+            "{}",
+            own.explanation
+        );
         // With hindsight, the first day is routine too: the same addresses on the day after.
         let mut first = signal(t);
-        assert!(r.judge_hindsight(RoutineKind::SharedEgress, &mut first, Some("1"), &lone(b), &[a, b]));
+        assert!(r.judge_hindsight(
+            RoutineKind::SharedEgress,
+            &mut first,
+            Some("1"),
+            &lone(b),
+            &[a, b]
+        ));
         // The same addresses in another account are not that account's egress.
         let mut elsewhere = signal(t);
-        assert!(!r.judge(RoutineKind::SharedEgress, &mut elsewhere, Some("2"), &session("i-1", nat)));
+        assert!(!r.judge(
+            RoutineKind::SharedEgress,
+            &mut elsewhere,
+            Some("2"),
+            &session("i-1", nat)
+        ));
     }
 }

@@ -1007,7 +1007,8 @@ impl Correlator<'_> {
     /// Releases held findings whose hindsight period has passed (all of them with `until` None).
     fn release(&mut self, until: Option<chrono::DateTime<chrono::Utc>>, out: &mut Vec<Signal>) {
         while let Some(h) = self.held.front() {
-            if until.is_some_and(|t| h.signal.last_seen + chrono::Duration::days(HISTORY_DAYS) > t) {
+            if until.is_some_and(|t| h.signal.last_seen + chrono::Duration::days(HISTORY_DAYS) > t)
+            {
                 break;
             }
             let mut h = self.held.pop_front().expect("peeked");

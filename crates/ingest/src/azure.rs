@@ -258,8 +258,10 @@ pub fn from_log_analytics(r: &RawRecord) -> Option<Result<(RawRecord, LogKind), 
         | "AADManagedIdentitySignInLogs" => {
             let mut graph = serde_json::Map::new();
             for (k, v) in row {
-                if matches!(k.as_str(), "TimeGenerated" | "Type" | "TenantId" | "SourceSystem")
-                    || k.starts_with('_')
+                if matches!(
+                    k.as_str(),
+                    "TimeGenerated" | "Type" | "TenantId" | "SourceSystem"
+                ) || k.starts_with('_')
                 {
                     continue;
                 }
@@ -341,7 +343,9 @@ pub fn from_log_analytics(r: &RawRecord) -> Option<Result<(RawRecord, LogKind), 
             )));
         }
     };
-    Some(wrapped.ok_or_else(|| format!("a {table} row that could not be brought to the diagnostic-settings shape")))
+    Some(wrapped.ok_or_else(|| {
+        format!("a {table} row that could not be brought to the diagnostic-settings shape")
+    }))
 }
 
 /// A Graph `directoryAudit` in the diagnostic-settings shape.

@@ -184,9 +184,18 @@ pub fn from_ecs(r: &RawRecord) -> Option<RawRecord> {
     put("userAgent", at(&doc, "user_agent.original"));
     put("errorCode", at(ct, "error_code"));
     put("errorMessage", at(ct, "error_message"));
-    put("requestParameters", flat(at(ct, "flattened.request_parameters").or_else(|| at(ct, "request_parameters"))));
-    put("responseElements", flat(at(ct, "flattened.response_elements").or_else(|| at(ct, "response_elements"))));
-    put("additionalEventData", flat(at(ct, "flattened.additional_eventdata").or_else(|| at(ct, "additional_eventdata"))));
+    put(
+        "requestParameters",
+        flat(at(ct, "flattened.request_parameters").or_else(|| at(ct, "request_parameters"))),
+    );
+    put(
+        "responseElements",
+        flat(at(ct, "flattened.response_elements").or_else(|| at(ct, "response_elements"))),
+    );
+    put(
+        "additionalEventData",
+        flat(at(ct, "flattened.additional_eventdata").or_else(|| at(ct, "additional_eventdata"))),
+    );
     put("requestID", at(ct, "request_id"));
     put("eventID", at(event, "id"));
     put("readOnly", at(ct, "read_only"));
@@ -194,7 +203,10 @@ pub fn from_ecs(r: &RawRecord) -> Option<RawRecord> {
     put("managementEvent", at(ct, "management_event"));
     put("recipientAccountId", at(ct, "recipient_account_id"));
     put("eventCategory", at(ct, "event_category"));
-    put("sessionCredentialFromConsole", at(ct, "session_credential_from_console"));
+    put(
+        "sessionCredentialFromConsole",
+        at(ct, "session_credential_from_console"),
+    );
     RawRecord::from_value(&Value::Object(record)).ok()
 }
 

@@ -58,7 +58,10 @@ fn export_list(r: &RawRecord) -> Option<Shape> {
     }
     let events = r.raw_field("events").filter(|t| t.starts_with('['))?;
     // CloudWatch Logs events: objects with a `message` (not, say, a list of event names).
-    if !(r.contains_key("searchedLogStreams") || r.contains_key("nextToken") || events.contains("\"message\"")) {
+    if !(r.contains_key("searchedLogStreams")
+        || r.contains_key("nextToken")
+        || events.contains("\"message\""))
+    {
         return None;
     }
     Some(match cloudtrail::parse_array(events) {

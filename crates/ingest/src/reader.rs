@@ -478,14 +478,17 @@ fn stream_documents_capped(reader: impl Read, emitter: &mut Emitter<'_>) {
 /// Whether the input's first line is a CSV header: comma-separated column names, no JSON.
 fn looks_like_csv_header(head: &[u8]) -> bool {
     let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = std::str::from_utf8(line).unwrap_or_default().trim_start_matches('\u{feff}');
+    let line = std::str::from_utf8(line)
+        .unwrap_or_default()
+        .trim_start_matches('\u{feff}');
     let columns: Vec<&str> = line.trim_end().split(',').collect();
     columns.len() >= 3
         && columns.iter().all(|c| {
             let c = c.trim_matches('"');
             !c.is_empty()
                 && c.len() <= 128
-                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.@ []-".contains(&b))
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.@ []-".contains(&b))
         })
 }
 
@@ -493,9 +496,7 @@ fn looks_like_csv_header(head: &[u8]) -> bool {
 /// holding JSON, as exports write `dynamic` columns, stays a string for the format to parse).
 /// Empty cells are left out. Rows are capped like any record.
 fn decode_csv<R: Read>(reader: R, emitter: &mut Emitter<'_>) {
-    let mut rows = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(reader);
+    let mut rows = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
     // The Azure portal names a time column `TimeGenerated [UTC]` and writes its cells as
     // `11/21/2026, 9:14:27.521 AM`: the column keeps its name, the cell becomes RFC 3339.
     let mut utc = Vec::new();
@@ -556,7 +557,10 @@ fn decode_csv<R: Read>(reader: R, emitter: &mut Emitter<'_>) {
 fn portal_time(cell: &str) -> Option<String> {
     chrono::NaiveDateTime::parse_from_str(cell, "%m/%d/%Y, %I:%M:%S%.f %p")
         .ok()
-        .map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .map(|t| {
+            t.and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        })
 }
 
 fn decode_lines<R: BufRead>(mut reader: R, emitter: &mut Emitter<'_>) {

@@ -437,7 +437,9 @@ impl Baselines {
 
     /// A baseline's first and last event time (Unix seconds) and its event count.
     pub fn seen(&self, key: &str) -> Option<(i64, i64, u64)> {
-        self.principals.get(key).map(|p| (p.first, p.last, p.events))
+        self.principals
+            .get(key)
+            .map(|p| (p.first, p.last, p.events))
     }
 
     pub fn principals(&self) -> usize {

@@ -136,7 +136,12 @@ impl Detectors {
 
     /// Looks at one event before `baselines` learn it (call [`Baselines::observe`] after);
     /// `emit` false only learns (history).
-    pub fn before(&mut self, baselines: &Baselines, o: &Observation<'_>, emit: bool) -> Vec<Signal> {
+    pub fn before(
+        &mut self,
+        baselines: &Baselines,
+        o: &Observation<'_>,
+        emit: bool,
+    ) -> Vec<Signal> {
         let mut out = Vec::new();
         let key = o.baseline_key();
         self.learn_org_as(baselines, o, &key);
@@ -237,7 +242,10 @@ impl Detectors {
     /// weeks was the organisation rolling out there, and its first changes become informational
     /// signals saying so; a region one principal used alone stays an alert.
     pub fn hindsight(&self, signals: &mut [Signal]) {
-        for s in signals.iter_mut().filter(|s| s.rule_id == NEW_REGION_RULE_ID) {
+        for s in signals
+            .iter_mut()
+            .filter(|s| s.rule_id == NEW_REGION_RULE_ID)
+        {
             let Some((_, region, who, day)) = s
                 .event_ids
                 .first()
@@ -265,10 +273,7 @@ impl Detectors {
             return;
         };
         let day = day_of(o.time.timestamp());
-        let list = self
-            .org_as
-            .entry(asn)
-            .or_default();
+        let list = self.org_as.entry(asn).or_default();
         let k = hash(key);
         if let Some(i) = list.iter().position(|(p, _)| *p == k) {
             list[i].1 = day;
@@ -300,9 +305,9 @@ impl Detectors {
     pub fn corroborates(&self, o: &Observation<'_>, x: &Features) -> bool {
         let v = &x.values;
         let new_network = v[f::NEW_ASN] > 0.0
-            && x.detail.asn.is_none_or(|a| {
-                self.org_users_of(o, &o.baseline_key(), a) < ORG_AS_PRINCIPALS
-            });
+            && x.detail
+                .asn
+                .is_none_or(|a| self.org_users_of(o, &o.baseline_key(), a) < ORG_AS_PRINCIPALS);
         let sensitive_change = v[f::WRITE] > 0.0 && v[f::SENSITIVITY] >= 0.7;
         let travel = v[f::GEO_VELOCITY] * 1000.0 >= TRAVEL_KMH && is_individual(&o.baseline_key());
         new_network || sensitive_change || travel
@@ -391,10 +396,13 @@ impl Detectors {
                 self.volume.remove(&old);
             }
         }
-        let v = self.volume.entry(key.to_string()).or_insert_with(|| Volume {
-            first_day: first_seen_day.unwrap_or(day).min(day),
-            ..Volume::default()
-        });
+        let v = self
+            .volume
+            .entry(key.to_string())
+            .or_insert_with(|| Volume {
+                first_day: first_seen_day.unwrap_or(day).min(day),
+                ..Volume::default()
+            });
         // The busiest earlier day, before this read counts.
         let busiest = v
             .days
@@ -423,7 +431,13 @@ impl Detectors {
         }
         if t <= v.alerting_until {
             // Part of a run already alerted on: this read joins it.
-            out.push(volume_signal(o, vec![o.id.to_string()], v.window.len(), 0, busiest));
+            out.push(volume_signal(
+                o,
+                vec![o.id.to_string()],
+                v.window.len(),
+                0,
+                busiest,
+            ));
             return;
         }
         let threshold = (VOLUME_MIN as u32).max(busiest.saturating_mul(VOLUME_FACTOR)) as usize;
@@ -530,7 +544,8 @@ mod tests {
     }
 
     fn at(day: u32, hour: u32, minute: u32, second: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, day, hour, minute, second).unwrap()
+        Utc.with_ymd_and_hms(2026, 11, day, hour, minute, second)
+            .unwrap()
     }
 
     const DEV: &str = "arn:aws:iam::111122223333:user/dev";
@@ -572,25 +587,44 @@ mod tests {
             }
         }
         let quiet = run(&calls);
-        assert!(quiet.iter().all(|s| s.rule_id != VOLUME_RULE_ID), "{quiet:#?}");
+        assert!(
+            quiet.iter().all(|s| s.rule_id != VOLUME_RULE_ID),
+            "{quiet:#?}"
+        );
         for i in 0..150u32 {
-            calls.push(call(at(6, 13, i / 6, (i % 6) * 10), calls.len(), "GetObject", true));
+            calls.push(call(
+                at(6, 13, i / 6, (i % 6) * 10),
+                calls.len(),
+                "GetObject",
+                true,
+            ));
         }
         let out = run(&calls);
         let volume: Vec<&Signal> = out.iter().filter(|s| s.rule_id == VOLUME_RULE_ID).collect();
         assert!(!volume.is_empty());
         assert!(
             volume[0].explanation.contains("read 100 objects")
-                && volume[0].explanation.contains("busiest day of the last 14 days: 5 reads"),
+                && volume[0]
+                    .explanation
+                    .contains("busiest day of the last 14 days: 5 reads"),
             "{}",
             volume[0].explanation
         );
-        assert_eq!(volume[0].event_ids.len(), 100, "the hour's reads are the evidence");
+        assert_eq!(
+            volume[0].event_ids.len(),
+            100,
+            "the hour's reads are the evidence"
+        );
         // The same day's volume every day is that principal's usual day.
         let mut pipeline = Vec::new();
         for day in 1..=6 {
             for i in 0..300u32 {
-                pipeline.push(call(at(day, 2, i / 10, i % 10), pipeline.len(), "GetObject", true));
+                pipeline.push(call(
+                    at(day, 2, i / 10, i % 10),
+                    pipeline.len(),
+                    "GetObject",
+                    true,
+                ));
             }
         }
         assert!(run(&pipeline).iter().all(|s| s.rule_id != VOLUME_RULE_ID));
@@ -605,15 +639,28 @@ mod tests {
             }
         }
         calls.push(call(at(20, 9, 0, 0), calls.len(), "ListUsers", true));
-        assert!(run(&calls).iter().all(|s| s.rule_id != DORMANT_RULE_ID), "a read is no change");
+        assert!(
+            run(&calls).iter().all(|s| s.rule_id != DORMANT_RULE_ID),
+            "a read is no change"
+        );
         calls.push(call(at(20, 9, 5, 0), calls.len(), "CreateAccessKey", false));
         let out = run(&calls);
-        assert!(out.iter().all(|s| s.rule_id != DORMANT_RULE_ID), "it was active minutes ago");
+        assert!(
+            out.iter().all(|s| s.rule_id != DORMANT_RULE_ID),
+            "it was active minutes ago"
+        );
         calls.remove(calls.len() - 2);
         let out = run(&calls);
-        let dormant: Vec<&Signal> = out.iter().filter(|s| s.rule_id == DORMANT_RULE_ID).collect();
+        let dormant: Vec<&Signal> = out
+            .iter()
+            .filter(|s| s.rule_id == DORMANT_RULE_ID)
+            .collect();
         assert_eq!(dormant.len(), 1, "{out:#?}");
-        assert!(dormant[0].explanation.contains("no activity for 18 days"), "{}", dormant[0].explanation);
+        assert!(
+            dormant[0].explanation.contains("no activity for 18 days"),
+            "{}",
+            dormant[0].explanation
+        );
     }
 
     #[test]
@@ -631,9 +678,15 @@ mod tests {
         calls.push(run_in("sa-east-1", 9, 100));
         calls.push(run_in("sa-east-1", 10, 101));
         let out = run(&calls);
-        let region: Vec<&Signal> = out.iter().filter(|s| s.rule_id == NEW_REGION_RULE_ID).collect();
+        let region: Vec<&Signal> = out
+            .iter()
+            .filter(|s| s.rule_id == NEW_REGION_RULE_ID)
+            .collect();
         assert_eq!(region.len(), 1, "the first day only: {out:#?}");
-        assert!(region[0].explanation.contains("in sa-east-1") && region[0].explanation.contains("eu-west-1"));
+        assert!(
+            region[0].explanation.contains("in sa-east-1")
+                && region[0].explanation.contains("eu-west-1")
+        );
         // Too little history: the organisation's third day in a new region is not news yet.
         let early = vec![
             call(at(1, 10, 0, 0), 1, "ListUsers", true),

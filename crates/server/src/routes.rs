@@ -60,7 +60,10 @@ const ALERT_QUERY: &[(&str, &str)] = &[
         "level",
         "comma-separated levels (informational, low, medium, high, critical)",
     ),
-    ("min_level", "only alerts at or above this level; default low (informational signals, such as change records and findings routine for their actor, are left out unless min_level=informational, a level list or an incident is given)"),
+    (
+        "min_level",
+        "only alerts at or above this level; default low (informational signals, such as change records and findings routine for their actor, are left out unless min_level=informational, a level list or an incident is given)",
+    ),
     (
         "status",
         "comma-separated statuses (open, acknowledged, investigating, resolved, closed)",
