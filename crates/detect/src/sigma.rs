@@ -706,9 +706,22 @@ impl RuleMatch {
 pub struct Detections {
     /// Matches of detection rules that alert on their own.
     pub matches: Vec<RuleMatch>,
-    /// Matches of rules that correlations refer to, with the little of the event correlations
-    /// read: feed it to a [`Correlator`]. `None` when no such rule matched.
+    /// Matches of rules that correlations refer to, and findings of routine-aware rules, with
+    /// the little of the event correlations read: feed it to a [`Correlator`]. `None` when no
+    /// such rule matched.
     pub for_correlation: Option<CorrelationInput>,
+}
+
+impl Detections {
+    /// Every single-event finding, routine-aware ones included as they are before any history
+    /// judges them: for looking at one event on its own (no stream, no correlations).
+    pub fn single_event_signals(self, event: &Event) -> Vec<Signal> {
+        let mut out: Vec<Signal> = self.matches.iter().map(|m| m.to_signal(event)).collect();
+        if let Some(c) = self.for_correlation {
+            out.extend(c.routine.into_iter().map(|(_, s)| s));
+        }
+        out
+    }
 }
 
 /// What the correlator needs of one event: its id, time, account and entity, the fields the

@@ -30,6 +30,8 @@ use cloudsentinel_core::{Level, Signal, SignalKind};
 
 use crate::behaviour::{Baselines, Features, Observation, f};
 
+/// What the rule ids of these detectors start with.
+pub const RULE_PREFIX: &str = "cloudsentinel.behaviour.";
 pub const VOLUME_RULE_ID: &str = "cloudsentinel.behaviour.data-volume";
 pub const NEW_NETWORK_RULE_ID: &str = "cloudsentinel.behaviour.new-network-unusual-hour";
 pub const TRAVEL_RULE_ID: &str = "cloudsentinel.behaviour.impossible-travel";

@@ -746,8 +746,7 @@ pub async fn analyze(
         .map_err(|e| prepare_error(&state, e))?;
     let mut detections = Vec::new();
     for e in &events {
-        for m in state.rules.detect(e).matches {
-            let s = m.to_signal(e);
+        for s in state.rules.detect(e).single_event_signals(e) {
             let meta = state.rules.rule(&s.rule_id);
             detections.push(
                 json!({"event_id": e.id, "rule_id": s.rule_id, "title": s.title, "level": s.level,
