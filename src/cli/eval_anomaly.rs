@@ -250,7 +250,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     };
     // The behavioural detectors: the forest and the explained detectors beside it.
     let is_anomaly = |a: &Alert| {
-        a.rule_id == RULE_ID || a.rule_id.starts_with(cloudsentinel_learn::detectors::RULE_PREFIX)
+        a.rule_id == RULE_ID
+            || a.rule_id
+                .starts_with(cloudsentinel_learn::detectors::RULE_PREFIX)
     };
 
     // Recall per story and per kind, for anomaly alerts and for rule alerts.

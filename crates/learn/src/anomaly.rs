@@ -150,7 +150,9 @@ impl Behaviour {
 
     pub fn observe(&mut self, o: &Observation<'_>) -> Observed {
         let mut detected = self.detectors.before(&self.baselines, o, true);
-        let Scored::Features(x) = self.baselines.observe(o) else {
+        let scored = self.baselines.observe(o);
+        self.detectors.learned(&self.baselines, o);
+        let Scored::Features(x) = scored else {
             return Observed {
                 features: None,
                 score: None,

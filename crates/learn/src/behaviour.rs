@@ -383,6 +383,10 @@ pub struct Baselines {
     pub events: u64,
     #[serde(skip)]
     netdb: Option<std::sync::Arc<NetDb>>,
+    /// The AS of the last observed event's address (for the detectors, so that it is looked up
+    /// once).
+    #[serde(skip)]
+    last_asn: Option<u32>,
 }
 
 /// The numbers behind one event's features, for its explanation.
@@ -427,6 +431,7 @@ impl Baselines {
             now: 0,
             events: 0,
             netdb: None,
+            last_asn: None,
         }
     }
 
@@ -452,6 +457,7 @@ impl Baselines {
 
     /// The event's features against what was learned before it, then learns it.
     pub fn observe(&mut self, o: &Observation<'_>) -> Scored {
+        self.last_asn = None;
         let t = o.time.timestamp();
         self.now = self.now.max(t);
         self.events += 1;
@@ -475,6 +481,7 @@ impl Baselines {
             return Scored::Learning;
         }
         let net = self.network(o.source_ip);
+        self.last_asn = net.asn;
         if !self.principals.contains_key(principal) {
             if self.principals.len() >= self.settings.max_principals {
                 self.evict();
@@ -649,9 +656,9 @@ impl Baselines {
         self.principals.retain(|_, p| now - p.last <= horizon);
     }
 
-    /// The AS of an address, from the baselines' AS table.
-    pub fn asn_of(&self, ip: &str) -> Option<u32> {
-        self.network(Some(ip)).asn
+    /// The AS of the address of the event [`Baselines::observe`] saw last.
+    pub fn last_asn(&self) -> Option<u32> {
+        self.last_asn
     }
 
     fn network(&self, ip: Option<&str>) -> Net {

@@ -146,7 +146,6 @@ impl Detectors {
     ) -> Vec<Signal> {
         let mut out = Vec::new();
         let key = o.baseline_key();
-        self.learn_org_as(baselines, o, &key);
         self.new_region(o, emit, &mut out);
         if emit
             && o.is_write_call()
@@ -269,14 +268,17 @@ impl Detectors {
         }
     }
 
-    /// Remembers which principals use the event's AS.
-    fn learn_org_as(&mut self, baselines: &Baselines, o: &Observation<'_>, key: &str) {
-        let Some(asn) = o.source_ip.and_then(|ip| baselines.asn_of(ip)) else {
+    /// Remembers which principals use the event's AS; call it right after
+    /// [`Baselines::observe`], which looked the AS up (the principal itself never counts for its
+    /// own events, so the order against [`Detectors::after`] does not matter).
+    pub fn learned(&mut self, baselines: &Baselines, o: &Observation<'_>) {
+        let Some(asn) = baselines.last_asn() else {
             return;
         };
+        let key = o.baseline_key();
         let day = day_of(o.time.timestamp());
         let list = self.org_as.entry(asn).or_default();
-        let k = hash(key);
+        let k = hash(&key);
         if let Some(i) = list.iter().position(|(p, _)| *p == k) {
             list[i].1 = day;
         } else {
@@ -573,7 +575,9 @@ mod tests {
         for c in calls {
             let o = c.obs();
             out.extend(d.before(&b, &o, true));
-            if let Scored::Features(x) = b.observe(&o) {
+            let scored = b.observe(&o);
+            d.learned(&b, &o);
+            if let Scored::Features(x) = scored {
                 out.extend(d.after(&o, &x));
             }
         }

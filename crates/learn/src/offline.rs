@@ -82,7 +82,9 @@ pub fn detect(
         for o in &h {
             let obs = Observation::of_stored(o);
             detectors.before(&baselines, &obs, false);
-            if let Scored::Features(x) = baselines.observe(&obs) {
+            let scored = baselines.observe(&obs);
+            detectors.learned(&baselines, &obs);
+            if let Scored::Features(x) = scored {
                 keep(&x.values, &mut training);
             }
         }
@@ -93,7 +95,9 @@ pub fn detect(
     for (i, o) in input.iter().enumerate() {
         let obs = Observation::of_stored(o);
         signals.extend(detectors.before(&baselines, &obs, true));
-        match baselines.observe(&obs) {
+        let scored = baselines.observe(&obs);
+        detectors.learned(&baselines, &obs);
+        match scored {
             Scored::Features(x) => {
                 signals.extend(detectors.after(&obs, &x));
                 if !has_history {
