@@ -431,6 +431,20 @@ fn subscription_of(resource_id: &str) -> Option<String> {
     Some(rest.split('/').next()?.to_string()).filter(|s| !s.is_empty())
 }
 
+/// The record's own id: the sign-in's or audit entry's `id` in the Entra logs, the Activity Log's
+/// `eventDataId`. Resource logs (Key Vault `AuditEvent`, storage, ...) have none: their
+/// `properties.id` is the object's URI, which every read of it shares, so they get a stable hash
+/// of the record (one record, one id; a copy of the same record, the same id).
+fn record_id(record: &RawRecord, props: &Value, kind: LogKind) -> String {
+    let own = match kind {
+        LogKind::EntraSignIn | LogKind::EntraAudit | LogKind::EntraRisk => text(props.get("id")),
+        _ => None,
+    };
+    own.or_else(|| record.str_field("eventDataId").map(|s| s.into_owned()))
+        .or_else(|| text(props.get("eventDataId")))
+        .unwrap_or_else(|| synthetic_id(record))
+}
+
 /// Turns a diagnostic-settings record into an [`Event`].
 pub fn normalize(record: RawRecord, kind: LogKind) -> Result<Event, String> {
     let time = match record.scalar("time") {
@@ -456,10 +470,7 @@ pub fn normalize(record: RawRecord, kind: LogKind) -> Result<Event, String> {
             Some(Scalar::Int(i)) => Some(i.to_string()),
             _ => None,
         });
-    let id = text(props.get("id"))
-        .or_else(|| record.str_field("eventDataId").map(|s| s.into_owned()))
-        .or_else(|| text(props.get("eventDataId")))
-        .unwrap_or_else(|| synthetic_id(&record));
+    let id = record_id(&record, props, kind);
     let mut actor = Actor::default();
     let (service, read_only, outcome);
     match kind {
@@ -541,7 +552,8 @@ pub fn normalize(record: RawRecord, kind: LogKind) -> Result<Event, String> {
             };
         }
         _ => {
-            let claims = identity.get("claims");
+            // The Activity Log writes `claims`; Key Vault and other resource logs `claim`.
+            let claims = identity.get("claims").or_else(|| identity.get("claim"));
             actor.name = claims
                 .and_then(|c| {
                     text(c.get(CLAIM_UPN))
@@ -755,6 +767,82 @@ mod tests {
             Some("Microsoft.Authorization/elevateAccess/action")
         );
         assert!(normalize(c, LogKind::AzureActivity).is_ok());
+    }
+
+    /// A Key Vault `AuditEvent` in the documented shape: the caller is under `identity.claim`
+    /// (singular), and `properties.id` is the secret's URI, which two reads share.
+    fn key_vault_read(time: &str, ip: &str) -> RawRecord {
+        rr(json!({
+            "time": time,
+            "resourceId": "/SUBSCRIPTIONS/361DA5D4-A47A-4C79-AFDD-0123456789AB/RESOURCEGROUPS/SEC/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/CONTOSO-KV",
+            "operationName": "SecretGet", "operationVersion": "7.4", "category": "AuditEvent",
+            "resultType": "Success", "resultSignature": "OK", "durationMs": "12", "callerIpAddress": ip,
+            "correlationId": "",
+            "identity": {"claim": {CLAIM_OID: "d9da5048-2737-4770-bd64-0123456789ab", CLAIM_UPN: "alice@contoso.com", "appid": "04b07795-8ddb-461a-bbee-02f9e1bf7b46"}},
+            "properties": {"id": "https://contoso-kv.vault.azure.net/secrets/db-password/0b1c", "clientInfo": "azsdk-python-keyvault-secrets/4.7.0", "httpStatusCode": 200, "requestUri": "https://contoso-kv.vault.azure.net/secrets/db-password/0b1c?api-version=7.4"}
+        }))
+    }
+
+    #[test]
+    fn key_vault_audit_event_has_an_actor_and_an_id_per_record() {
+        let first = key_vault_read("2025-02-03T10:00:00.1234567Z", "198.51.100.7");
+        assert_eq!(kind_of(&first), LogKind::AzureActivity);
+        let a = normalize(first, LogKind::AzureActivity).unwrap();
+        assert_eq!(a.actor.name.as_deref(), Some("alice@contoso.com"));
+        assert_eq!(
+            a.actor.id.as_deref(),
+            Some("d9da5048-2737-4770-bd64-0123456789ab")
+        );
+        assert_eq!(a.actor.kind, Some(ActorKind::User));
+        assert_eq!(a.account.as_deref(), Some("361DA5D4-A47A-4C79-AFDD-0123456789AB"));
+        assert!(a.id.starts_with("synthetic-"), "{}", a.id);
+        assert!(!a.id.contains("vault.azure.net"));
+        // The same secret read again: another record, another id; the same record, the same id.
+        let b = normalize(
+            key_vault_read("2025-02-03T10:00:01.0000000Z", "198.51.100.7"),
+            LogKind::AzureActivity,
+        )
+        .unwrap();
+        assert_ne!(a.id, b.id);
+        let again = key_vault_read("2025-02-03T10:00:00.1234567Z", "198.51.100.7");
+        assert_eq!(normalize(again, LogKind::AzureActivity).unwrap().id, a.id);
+        // A service principal's claims (object id and app id, no UPN).
+        let sp = rr(json!({
+            "time": "2025-02-03T10:00:00Z", "operationName": "SecretList", "category": "AuditEvent",
+            "resourceId": "/SUBSCRIPTIONS/S1/RESOURCEGROUPS/SEC/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV",
+            "identity": {"claim": {CLAIM_OID: "oid-sp", "appid": "app-1"}}, "properties": {"id": "https://kv.vault.azure.net/secrets"}
+        }));
+        let ev = normalize(sp, LogKind::AzureActivity).unwrap();
+        assert_eq!(ev.actor.id.as_deref(), Some("oid-sp"));
+        assert_eq!(ev.actor.kind, Some(ActorKind::ServicePrincipal));
+    }
+
+    /// Every Azure category we read gets an id that names its record: two records of one
+    /// category never share one.
+    #[test]
+    fn every_azure_category_has_a_unique_id_per_record() {
+        let cases = [
+            (LogKind::EntraSignIn, json!({"time": "T", "operationName": "Sign-in activity", "category": "SignInLogs", "properties": {"id": "ID"}})),
+            (LogKind::EntraSignIn, json!({"time": "T", "operationName": "Sign-in activity", "category": "ServicePrincipalSignInLogs", "properties": {"id": "ID"}})),
+            (LogKind::EntraAudit, json!({"time": "T", "operationName": "Add member to role", "category": "AuditLogs", "properties": {"id": "ID", "activityDisplayName": "Add member to role"}})),
+            (LogKind::EntraRisk, json!({"time": "T", "operationName": "User Risk Detection", "category": "UserRiskEvents", "properties": {"id": "ID"}})),
+            (LogKind::AzureActivity, json!({"time": "T", "operationName": "MICROSOFT.RESOURCES/DEPLOYMENTS/WRITE", "category": "Administrative", "properties": {"eventDataId": "ID"}})),
+            (LogKind::AzureActivity, json!({"time": "T", "operationName": "SecretGet", "category": "AuditEvent", "properties": {"id": "https://kv.vault.azure.net/secrets/s"}})),
+            (LogKind::AzureActivity, json!({"time": "T", "operationName": "GetBlob", "category": "StorageRead", "properties": {"accountName": "acct"}})),
+            (LogKind::AzureActivity, json!({"time": "T", "operationName": "MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/WRITE", "category": "Administrative"})),
+        ];
+        for (kind, template) in cases {
+            let mut ids = std::collections::HashSet::new();
+            for i in 0..3 {
+                let text = template
+                    .to_string()
+                    .replace("\"T\"", &format!("\"2025-02-03T10:00:0{i}Z\""))
+                    .replace("\"ID\"", &format!("\"rec-{i}\""));
+                let ev = normalize(rr(serde_json::from_str(&text).unwrap()), kind).unwrap();
+                assert!(!ev.id.contains("vault.azure.net"), "{kind:?}: {}", ev.id);
+                assert!(ids.insert(ev.id.clone()), "{kind:?} {template}: id {} repeats", ev.id);
+            }
+        }
     }
 
     #[test]
