@@ -5,7 +5,8 @@ were flagged (an alert at low or above lists one of the story's events).
 
     python3 benches/noise/score.py --out /tmp/org [--bin target/release/cloudsentinel] [-- HUNT ARGS]
 
-Runs `hunt OUT/AWSLogs --format jsonl --min-level informational` with the default settings (plus
+Runs `hunt OUT/AWSLogs --format jsonl --min-level informational` (for a simtenant.py tree,
+`hunt OUT/azure OUT/gcp`) with the default settings (plus
 any extra arguments after `--`) and prints a report; `--json` prints it as JSON.
 """
 
@@ -32,7 +33,8 @@ def main():
     benign = labels["benign"]
     alerts_path = os.path.join(a.out, "alerts.jsonl")
     started = time.time()
-    cmd = [a.bin, "hunt", os.path.join(a.out, "AWSLogs"), "--format", "jsonl", "--min-level",
+    logs = [os.path.join(a.out, d) for d in labels.get("logs", ["AWSLogs"])]
+    cmd = [a.bin, "hunt", *logs, "--format", "jsonl", "--min-level",
            "informational", "-o", alerts_path] + a.hunt_args
     run = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.time() - started
@@ -48,12 +50,14 @@ def main():
         for i in s["event_ids"]:
             story_of[i] = s["name"]
     flagged = collections.defaultdict(set)
+    story_alerted = collections.defaultdict(set)
     for al in alerts:
         lv = LEVELS.index(al["level"])
         benign_ids = [i for i in al["event_ids"] if i in benign]
         for i in al["event_ids"]:
             if i in story_of and lv >= 1:
                 flagged[story_of[i]].add(al["title"])
+                story_alerted[story_of[i]].add(i)
         for i in benign_ids:
             for l in LEVELS[: lv + 1]:
                 by_level[l].add(i)
@@ -69,13 +73,23 @@ def main():
     import datetime as dt
     import glob
     import gzip
-    end = dt.datetime.fromisoformat(labels["end"])
-    cut = (end - dt.timedelta(days=labels["days"] - 7)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    late = set()
-    for path in glob.glob(os.path.join(a.out, "AWSLogs", "**", "*.json.gz"), recursive=True):
-        for r in json.load(gzip.open(path))["Records"]:
-            if r["eventTime"] >= cut and r["eventID"] in benign:
-                late.add(r["eventID"])
+    if "late" in labels:
+        late = set(labels["late"])
+    else:
+        end = dt.datetime.fromisoformat(labels["end"])
+        cut = (end - dt.timedelta(days=labels["days"] - 7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        late = set()
+        for path in glob.glob(os.path.join(a.out, "AWSLogs", "**", "*.json.gz"), recursive=True):
+            for r in json.load(gzip.open(path))["Records"]:
+                if r["eventTime"] >= cut and r["eventID"] in benign:
+                    late.add(r["eventID"])
+    # Per provider, when the sources are named "provider/routine".
+    providers = {}
+    for prov in sorted({s.split("/")[0] for s in benign.values() if "/" in s}):
+        ids = {i for i, s in benign.items() if s.startswith(prov + "/")}
+        providers[prov] = {"benign_events": len(ids),
+                           "alerted_low_plus_per_10k": round(len(by_level["low"] & ids) * 1e4 / len(ids), 2),
+                           "alerted_informational_per_10k": round(len(by_level["informational"] & ids) * 1e4 / len(ids), 2)}
     per_source = collections.Counter(benign.values())
     alerted_source = collections.Counter(benign[i] for i in by_level["low"])
     n = len(benign)
@@ -88,7 +102,9 @@ def main():
         "per_source": {s: {"events": c, "alerted_low_plus": alerted_source.get(s, 0)} for s, c in sorted(per_source.items())},
         "rules_on_benign_low_plus": [{"rule": k, "events": v, "sources": dict(rule_sources[k]), "examples": examples[k]}
                                      for k, v in rule_hits.most_common()],
+        "per_provider": providers,
         "stories": [{"name": s["name"], "events": len(s["event_ids"]), "flagged": bool(flagged[s["name"]]),
+                     "events_in_alerts": len(story_alerted[s["name"]]),
                      "by": sorted(flagged[s["name"]])} for s in labels["stories"]],
     }
     report["stories_flagged"] = f"{sum(1 for s in report['stories'] if s['flagged'])}/{len(report['stories'])}"
@@ -98,6 +114,8 @@ def main():
     print(f"seed {report['seed']}: {n} benign events over {report['days']} days; hunt {wall:.1f}s")
     print("benign events alerted per 10k: " + ", ".join(f"{l}+ {v}" for l, v in report["benign_alerted_per_10k"].items()))
     print(f"after the first week: {len(late)} benign events, {report['after_first_week']['alerted_low_plus_per_10k']} alerted per 10k at low+")
+    for prov, v in providers.items():
+        print(f"  {prov}: {v['benign_events']} benign events, {v['alerted_low_plus_per_10k']} alerted per 10k at low+, {v['alerted_informational_per_10k']} at informational+")
     print("per noise source (events, alerted at low+):")
     for s, v in report["per_source"].items():
         print(f"  {s:24} {v['events']:>7} {v['alerted_low_plus']:>6}")
@@ -108,7 +126,7 @@ def main():
             print(f"            e.g. {e}")
     print(f"stories flagged: {report['stories_flagged']}")
     for s in report["stories"]:
-        print(f"  {'YES' if s['flagged'] else 'no ':3} {s['name']:28} ({s['events']} events) {'; '.join(s['by'])}")
+        print(f"  {'YES' if s['flagged'] else 'no ':3} {s['name']:28} ({s['events_in_alerts']} of {s['events']} events in alerts) {'; '.join(s['by'])}")
 
 
 if __name__ == "__main__":

@@ -285,6 +285,10 @@ impl RuleSetBuilder {
         let mut correlated: HashSet<String> = HashSet::new();
         let mut correlation_only: HashSet<String> = HashSet::new();
         let mut egress_rules: HashSet<String> = HashSet::new();
+        // Correlations a later correlation may refer to (Sigma's chaining: "a burst of denied
+        // prompts, then a success"), by id and name; listed in their file before the one that
+        // refers to them.
+        let mut correlation_refs: HashSet<String> = HashSet::new();
         for (corr, source) in &self.correlations {
             let key = corr
                 .id
@@ -339,7 +343,7 @@ impl RuleSetBuilder {
             }
             seen_ids.insert(key.clone(), source.clone());
             kept_correlations.push(corr.clone());
-            for r in &corr.rules {
+            for r in corr.rules.iter().filter(|r| !correlation_refs.contains(*r)) {
                 let base = rule_keys_by_ref[r].clone();
                 correlated.insert(base.clone());
                 if routine == Some(RoutineKind::SharedEgress) {
@@ -367,6 +371,12 @@ impl RuleSetBuilder {
                 correlation_only: false,
                 routine,
             };
+            rule_keys_by_ref.insert(key.clone(), key.clone());
+            correlation_refs.insert(key.clone());
+            if let Some(n) = &corr.name {
+                rule_keys_by_ref.insert(n.clone(), key.clone());
+                correlation_refs.insert(n.clone());
+            }
             order.push(key.clone());
             meta.insert(key, Arc::new(m));
         }

@@ -567,6 +567,17 @@ pub fn normalize(record: RawRecord, kind: LogKind) -> Result<Event, String> {
             } else {
                 ActorKind::ServicePrincipal
             });
+            // Storage resource logs: an OAuth caller is `identity.requester` (a SAS or account key
+            // names nobody).
+            if let (None, Some(req)) = (claims, identity.get("requester")) {
+                actor.name = text(req.get("upn"));
+                actor.id = text(req.get("objectId")).or_else(|| text(req.get("appId")));
+                actor.kind = Some(if actor.name.is_some() {
+                    ActorKind::User
+                } else {
+                    ActorKind::ServicePrincipal
+                });
+            }
             if actor.name.is_none() && actor.id.is_none() {
                 actor.kind = None;
             }
@@ -843,6 +854,21 @@ mod tests {
                 assert!(ids.insert(ev.id.clone()), "{kind:?} {template}: id {} repeats", ev.id);
             }
         }
+    }
+
+    #[test]
+    fn storage_log_oauth_requester_is_the_actor() {
+        let r = rr(json!({"time": "2024-12-19T16:37:59.255Z", "operationName": "GetBlob", "category": "StorageRead",
+            "callerIpAddress": "5.5.5.5:28915",
+            "identity": {"type": "OAuth", "requester": {"objectId": "oid-7", "appId": "app-7", "upn": "bob@contoso.com"}},
+            "properties": {"metricResponseType": "Success"}}));
+        let ev = normalize(r, LogKind::AzureActivity).unwrap();
+        assert_eq!(ev.actor.name.as_deref(), Some("bob@contoso.com"));
+        assert_eq!(ev.actor.id.as_deref(), Some("oid-7"));
+        assert_eq!(ev.actor.kind, Some(ActorKind::User));
+        let sas = rr(json!({"time": "2024-12-19T16:37:59.255Z", "operationName": "GetBlob", "category": "StorageRead",
+            "identity": {"type": "SAS", "tokenHash": "x"}}));
+        assert_eq!(normalize(sas, LogKind::AzureActivity).unwrap().actor.kind, None);
     }
 
     #[test]

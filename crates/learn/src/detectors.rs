@@ -15,6 +15,11 @@
 //! - **Dormant identity**: a principal with a history, silent for [`DORMANT_DAYS`] or more, comes
 //!   back with a sensitive change (a new access key, a policy, logging), as a reactivated,
 //!   forgotten identity does.
+//! - **Machine identity from a new network**: a GCP service account or an Azure service
+//!   principal / managed identity calls from an AS it never used and no other principal of the
+//!   organisation uses either, at any hour: workloads run where they always run, so this is a
+//!   key or secret used from elsewhere. Its further calls from that AS within the hour join the
+//!   alert.
 //!
 //! The forest's own findings are alerts only when [`Detectors::corroborates`] says so, and
 //! informational signals otherwise.
@@ -37,6 +42,9 @@ pub const NEW_NETWORK_RULE_ID: &str = "cloudsentinel.behaviour.new-network-unusu
 pub const TRAVEL_RULE_ID: &str = "cloudsentinel.behaviour.impossible-travel";
 pub const DORMANT_RULE_ID: &str = "cloudsentinel.behaviour.dormant-identity";
 pub const NEW_REGION_RULE_ID: &str = "cloudsentinel.behaviour.new-region";
+pub const MACHINE_NETWORK_RULE_ID: &str = "cloudsentinel.behaviour.machine-identity-new-network";
+/// How long a machine identity's calls from the new network join the alert about it.
+const MACHINE_FOLLOW_SECS: i64 = 3600;
 /// Other principals that taking up a new region within two weeks makes it a rollout.
 pub const ROLLOUT_PRINCIPALS: usize = 2;
 /// Days of the organisation's history the new-region detector needs.
@@ -101,6 +109,9 @@ pub struct Detectors {
     /// AS -> principals (hashed) that used it, with the day they last did. One organisation's
     /// logs go through one detector, so this is the organisation's networks.
     org_as: HashMap<u32, Vec<(u64, i64)>>,
+    /// Machine identity (hashed) -> the new AS it was alerted for, and until when its calls
+    /// from there join the alert.
+    machine_alerts: HashMap<u64, (u32, i64)>,
 }
 
 fn hash(s: &str) -> u64 {
@@ -116,6 +127,16 @@ fn is_individual(key: &str) -> bool {
     match key.split_once(":role/") {
         None => true,
         Some((_, rest)) => rest.contains('@') || rest.contains("/i-"),
+    }
+}
+
+/// Whether the principal is a workload rather than a person: a GCP service account, an Azure
+/// service principal or managed identity (named without a user principal name).
+fn is_machine(o: &Observation<'_>) -> bool {
+    match o.provider {
+        "gcp" => o.entity.ends_with(".gserviceaccount.com"),
+        "azure" => o.actor_name.is_none_or(|n| !n.contains('@')),
+        _ => false,
     }
 }
 
@@ -352,6 +373,9 @@ impl Detectors {
                 ),
             ));
         }
+        if is_machine(o) {
+            self.machine_network(o, x, new_to_org, &mut out);
+        }
         let kmh = v[f::GEO_VELOCITY] * 1000.0;
         if kmh >= TRAVEL_KMH
             && v[f::NEW_COUNTRY] > 0.0
@@ -377,6 +401,57 @@ impl Detectors {
             ));
         }
         out
+    }
+
+    /// A machine identity's first call from an AS new to it and to the organisation; its calls
+    /// from that AS in the next hour join the alert.
+    fn machine_network(
+        &mut self,
+        o: &Observation<'_>,
+        x: &Features,
+        new_to_org: bool,
+        out: &mut Vec<Signal>,
+    ) {
+        let Some(asn) = x.detail.asn else {
+            return;
+        };
+        let t = o.time.timestamp();
+        let who = hash(&o.baseline_key());
+        let follow = self
+            .machine_alerts
+            .get(&who)
+            .is_some_and(|(a, until)| *a == asn && t <= *until);
+        if !follow && !(x.values[f::NEW_ASN] > 0.0 && new_to_org) {
+            return;
+        }
+        if !follow {
+            if self.machine_alerts.len() >= 4096 {
+                self.machine_alerts.retain(|_, (_, until)| *until >= t);
+            }
+            if self.machine_alerts.len() < 4096 {
+                self.machine_alerts.insert(who, (asn, t + MACHINE_FOLLOW_SECS));
+            }
+        }
+        let country = x
+            .detail
+            .country
+            .map(|c| format!(" in {}", String::from_utf8_lossy(&c)))
+            .unwrap_or_default();
+        out.push(signal(
+            o,
+            MACHINE_NETWORK_RULE_ID,
+            "Workload identity used from a new network",
+            Level::Medium,
+            &["T1078.004", "T1528"],
+            &["initial-access", "credential-access"],
+            if follow {
+                format!("another call from AS{asn}{country}, the network first seen for this workload identity within the hour")
+            } else {
+                format!(
+                    "a workload identity (service account, service principal or managed identity) called from AS{asn}{country}, which it never used and no other principal of the organisation uses: its key, secret or token is being used outside the places it runs"
+                )
+            },
+        ));
     }
 
     fn volume(
