@@ -36,6 +36,7 @@ import os
 import random
 import sys
 import uuid
+import zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -292,7 +293,9 @@ class Tenant:
 
     def kv(self, t, who, ip, vault, op, secret=None, source=None, ua=KV_SDK):
         sub, rg, name = vault
-        uri = f"https://{name}.vault.azure.net/" + (f"secrets/{secret}/{self.hexid(32)[:32]}" if secret else ("secrets" if op == "SecretList" else ""))
+        # A secret's current version: the same on every read until it is rotated.
+        version = f"{zlib.crc32(f'{name}/{secret}'.encode()):08x}" * 4
+        uri = f"https://{name}.vault.azure.net/" + (f"secrets/{secret}/{version}" if secret else ("secrets" if op == "SecretList" else ""))
         rec = {"time": az_time(t),
                "resourceId": f"/SUBSCRIPTIONS/{self.subs[sub].upper()}/RESOURCEGROUPS/{rg.upper()}/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/{name.upper()}",
                "operationName": op, "operationVersion": "7.4", "category": "AuditEvent", "resultType": "Success",

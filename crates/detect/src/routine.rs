@@ -14,6 +14,11 @@
 //!   every address the session used in the window is an address of the account's own egress:
 //!   used by at least two other sessions of the same account (instances behind one NAT gateway).
 //!   Credentials replayed from an attacker's host use an address no other session uses.
+//! - `routine: peers`: for changes a whole team makes, each person now and then (developers
+//!   deleting their sandbox resource groups, engineers reading a storage account's keys). Routine
+//!   as with `actor`, or when at least [`PEERS`] other actors of the same account had the same
+//!   finding within [`HISTORY_DAYS`]. The same change in an account where nobody makes it still
+//!   alerts.
 //!
 //! Findings must reach the judge in event-time order (the correlation stage's order), so that
 //! "earlier" means earlier. Memory is bounded: history older than [`HISTORY_DAYS`] is dropped,
@@ -35,6 +40,10 @@ pub const MAX_SPAN_H: u32 = 14;
 pub const MAX_OCCURRENCES: usize = 64;
 /// Sessions an egress address needs besides the one judged to count as the account's own.
 const SHARED_BY: usize = 2;
+/// Other actors of the account that make a `peers` finding routine.
+pub const PEERS: usize = 2;
+/// Actors remembered per rule and account for `peers` rules.
+const MAX_PEERS: usize = 64;
 
 /// How a rule's findings are compared with history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -42,6 +51,7 @@ const SHARED_BY: usize = 2;
 pub enum RoutineKind {
     Actor,
     SharedEgress,
+    Peers,
 }
 
 impl RoutineKind {
@@ -50,6 +60,7 @@ impl RoutineKind {
         match s.trim() {
             "actor" => Some(RoutineKind::Actor),
             "shared-egress" => Some(RoutineKind::SharedEgress),
+            "peers" => Some(RoutineKind::Peers),
             _ => None,
         }
     }
@@ -111,6 +122,8 @@ pub struct Routine {
     egress: HashMap<(String, IpAddr), Egress>,
     /// session -> addresses it used, with when (for `shared-egress` rules' inputs).
     recent: HashMap<String, Vec<(IpAddr, DateTime<Utc>)>>,
+    /// (rule id, account) -> actors (hashed) with a finding, and the last day they had one.
+    peers: HashMap<(String, String), Vec<(u64, i64)>>,
     last_prune_day: i64,
 }
 
@@ -236,8 +249,64 @@ impl Routine {
         let note = match kind {
             RoutineKind::Actor => self.judge_actor(&signal.rule_id, signal.first_seen, facts),
             RoutineKind::SharedEgress => self.judge_egress(signal.last_seen, account, facts),
+            RoutineKind::Peers => {
+                self.record_peer(&signal.rule_id, signal.first_seen, account, facts);
+                let own = self.judge_actor(&signal.rule_id, signal.first_seen, facts);
+                own.or_else(|| {
+                    self.peers_note(&signal.rule_id, signal.first_seen, account, facts, false)
+                })
+            }
         };
         demote(signal, note)
+    }
+
+    fn record_peer(&mut self, rule: &str, t: DateTime<Utc>, account: Option<&str>, facts: &Facts) {
+        let day = day_of(t);
+        let me = hash(&facts.actor);
+        let list = self
+            .peers
+            .entry((rule.to_string(), account.unwrap_or_default().to_string()))
+            .or_default();
+        if let Some(i) = list.iter().position(|(k, _)| *k == me) {
+            list[i].1 = list[i].1.max(day);
+        } else {
+            if list.len() >= MAX_PEERS
+                && let Some(i) = (0..list.len()).min_by_key(|&i| list[i].1)
+            {
+                list.remove(i);
+            }
+            list.push((me, day));
+        }
+    }
+
+    /// "3 other principals of account X had the same finding within 14 days", when at least
+    /// [`PEERS`] did (before `t`; with `hindsight`, after it too).
+    fn peers_note(
+        &self,
+        rule: &str,
+        t: DateTime<Utc>,
+        account: Option<&str>,
+        facts: &Facts,
+        hindsight: bool,
+    ) -> Option<String> {
+        let day = day_of(t);
+        let me = hash(&facts.actor);
+        let account = account.unwrap_or_default();
+        let others = self
+            .peers
+            .get(&(rule.to_string(), account.to_string()))?
+            .iter()
+            .filter(|(k, d)| {
+                *k != me
+                    && (day - d).abs() <= HISTORY_DAYS
+                    && (hindsight || *d <= day)
+            })
+            .count();
+        (others >= PEERS).then(|| {
+            format!(
+                "{others} other principals of account {account} had the same finding within {HISTORY_DAYS} days (a team's routine)"
+            )
+        })
     }
 
     fn judge_actor(&mut self, rule: &str, t: DateTime<Utc>, facts: &Facts) -> Option<String> {
@@ -376,6 +445,10 @@ impl Routine {
                 "new: not every address {} used is an address the account's other sessions use or it used on other days",
                 facts.session
             ),
+            RoutineKind::Peers => format!(
+                "{}; and fewer than {PEERS} other principals of the account had the same finding within {HISTORY_DAYS} days",
+                self.describe_new(RoutineKind::Actor, signal, facts)
+            ),
         }
     }
 
@@ -406,6 +479,11 @@ impl Routine {
             RoutineKind::SharedEgress => {
                 self.egress_note(signal.last_seen, account, facts, addresses, true)
             }
+            RoutineKind::Peers => self
+                .later_actor(&signal.rule_id, signal.first_seen, facts)
+                .or_else(|| {
+                    self.peers_note(&signal.rule_id, signal.first_seen, account, facts, true)
+                }),
         };
         demote(signal, note)
     }
@@ -440,6 +518,10 @@ impl Routine {
         self.recent.retain(|_, v| {
             v.iter()
                 .any(|(_, t)| now - *t <= chrono::Duration::hours(2))
+        });
+        self.peers.retain(|_, v| {
+            v.retain(|(_, d)| day - d <= HISTORY_DAYS);
+            !v.is_empty()
         });
     }
 }
@@ -479,6 +561,37 @@ mod tests {
             as_name: Some("EXAMPLE".into()),
             ip: None,
         }
+    }
+
+    #[test]
+    fn a_change_the_team_makes_is_routine_in_its_account_only() {
+        let mut r = Routine::new();
+        let dev = "sub-dev";
+        // Two developers delete their sandboxes: both new (one peer is not a team).
+        for (day, who) in [(1, "ana@corp"), (2, "ben@corp")] {
+            let mut s = signal(at(day, 10));
+            assert!(!r.judge(RoutineKind::Peers, &mut s, Some(dev), &facts(who, 3320)));
+            assert_eq!(s.level, Level::Medium);
+        }
+        // The third, from anywhere at any hour: routine, with the peers named.
+        let mut third = signal(at(4, 22));
+        assert!(r.judge(RoutineKind::Peers, &mut third, Some(dev), &facts("cy@corp", 14061)));
+        assert_eq!(third.level, Level::Informational);
+        assert!(third.explanation.contains("2 other principals of account sub-dev"), "{}", third.explanation);
+        // The same change in another account, where nobody makes it: new.
+        let mut prod = signal(at(4, 22));
+        assert!(!r.judge(RoutineKind::Peers, &mut prod, Some("sub-prod"), &facts("cy@corp", 14061)));
+        // Peers more than two weeks before do not count.
+        let mut later = signal(at(25, 10));
+        assert!(!r.judge(RoutineKind::Peers, &mut later, Some(dev), &facts("dee@corp", 3320)));
+        // With hindsight, the first developer's finding was a team's routine: two others followed.
+        let mut first = signal(at(1, 10));
+        let mut r2 = Routine::new();
+        for (day, who) in [(1, "ana@corp"), (2, "ben@corp"), (3, "cy@corp")] {
+            let mut s = signal(at(day, 10));
+            r2.judge(RoutineKind::Peers, &mut s, Some(dev), &facts(who, 3320));
+        }
+        assert!(r2.judge_hindsight(RoutineKind::Peers, &mut first, Some(dev), &facts("ana@corp", 3320), &[]));
     }
 
     #[test]

@@ -1019,7 +1019,7 @@ impl Correlator<'_> {
             kind,
             addresses: match kind {
                 RoutineKind::SharedEgress => self.routine.addresses_of(&input.facts.session),
-                RoutineKind::Actor => Vec::new(),
+                RoutineKind::Actor | RoutineKind::Peers => Vec::new(),
             },
             signal: s,
             account: input.account.clone(),

@@ -623,9 +623,10 @@ pub fn normalize(record: RawRecord, kind: LogKind) -> Result<Event, String> {
         .and_then(subscription_of)
         .or_else(|| record.str_field("tenantId").map(|s| s.into_owned()))
         .or_else(|| text(props.get("tenantId")));
+    // A sign-in's `location` is the country it came from, not a cloud region.
     let region = record
         .str_field("location")
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && kind != LogKind::EntraSignIn)
         .map(|s| s.into_owned());
     let resources = resource_id
         .into_iter()
@@ -702,6 +703,7 @@ mod tests {
         assert_eq!(ev.outcome.error_code.as_deref(), Some("50126"));
         assert_eq!(ev.actor.mfa, Some(false));
         assert_eq!(ev.source_ip.as_deref(), Some("198.51.100.4"));
+        assert_eq!(ev.region, None, "a sign-in's location is a country, not a region");
 
         let diag = rr(json!({
             "time": "2025-01-15 09:30:45.123", "operationname": "Sign-in activity", "category": "ServicePrincipalSignInLogs",

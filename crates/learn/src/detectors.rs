@@ -17,9 +17,9 @@
 //!   forgotten identity does.
 //! - **Machine identity from a new network**: a GCP service account or an Azure service
 //!   principal / managed identity calls from an AS it never used and no other principal of the
-//!   organisation uses either, at any hour: workloads run where they always run, so this is a
-//!   key or secret used from elsewhere. Its further calls from that AS within the hour join the
-//!   alert.
+//!   organisation uses either, and that is not its own cloud's, at any hour: workloads run where
+//!   they always run, so this is a key or secret used from elsewhere. Its further calls from that
+//!   AS within the hour join the alert. (A key used from a VM in the same cloud is not seen.)
 //!
 //! The forest's own findings are alerts only when [`Detectors::corroborates`] says so, and
 //! informational signals otherwise.
@@ -43,8 +43,13 @@ pub const TRAVEL_RULE_ID: &str = "cloudsentinel.behaviour.impossible-travel";
 pub const DORMANT_RULE_ID: &str = "cloudsentinel.behaviour.dormant-identity";
 pub const NEW_REGION_RULE_ID: &str = "cloudsentinel.behaviour.new-region";
 pub const MACHINE_NETWORK_RULE_ID: &str = "cloudsentinel.behaviour.machine-identity-new-network";
-/// How long a machine identity's calls from the new network join the alert about it.
-const MACHINE_FOLLOW_SECS: i64 = 3600;
+const NEW_NETWORK_TITLE: &str = "Principal active from a new network at an unusual hour";
+const TRAVEL_TITLE: &str = "Impossible travel between two calls";
+const MACHINE_NETWORK_TITLE: &str = "Workload identity used from a new network";
+/// After an alert about a principal on a new network (new network at an unusual hour,
+/// impossible travel, workload identity from a new network), how long its further calls from that
+/// network join the alert (counted from the last one): the intruder's session, not one event.
+pub const FOLLOW_SECS: i64 = 3600;
 /// Other principals that taking up a new region within two weeks makes it a rollout.
 pub const ROLLOUT_PRINCIPALS: usize = 2;
 /// Days of the organisation's history the new-region detector needs.
@@ -79,21 +84,44 @@ pub const UNUSUAL_HOUR_GAP: u32 = 3;
 pub const ORG_AS_PRINCIPALS: usize = 3;
 /// How long who used an AS is remembered.
 const ORG_AS_DAYS: i64 = 14;
+/// Days an AS must have been in the organisation's use before it counts as the organisation's:
+/// an intruder who brings several stolen identities to one hosting provider within days does not
+/// make it the organisation's network.
+pub const ORG_AS_MIN_AGE_DAYS: i64 = 7;
 /// A dormant identity must have had a life: this many calls...
 const DORMANT_MIN_EVENTS: u64 = 5;
 /// ...over at least this many hours.
 const DORMANT_MIN_SPAN_H: i64 = 12;
+
+/// A principal's calls from a network an alert was raised about.
+#[derive(Debug, Clone, Copy)]
+struct Follow {
+    asn: u32,
+    until: i64,
+    /// The alert's rule (one of the network rules), title and the time it was raised.
+    rule: &'static str,
+    title: &'static str,
+    since: i64,
+}
+
+/// Principals followed at most.
+const MAX_FOLLOWED: usize = 4096;
 
 #[derive(Debug, Default)]
 struct Volume {
     first_day: i64,
     /// (day, object reads), oldest first.
     days: VecDeque<(i64, u32)>,
-    /// The last hour's reads: (time, event id).
-    window: VecDeque<(i64, String)>,
-    /// After an alert, reads until then join it.
+    /// The last hour's reads: (time, event id, source address hashed).
+    window: VecDeque<(i64, String, u64)>,
+    /// After an alert, reads until then join it (from the surge's address, when it had one).
     alerting_until: i64,
+    alert_source: Option<u64>,
 }
+
+/// Share of the window's reads from one address that makes the surge that address's: its reads
+/// are the evidence, and the principal's usual reads from elsewhere are left out.
+const ONE_SOURCE_SHARE: f32 = 0.8;
 
 /// The detectors' state, beside the baselines.
 #[derive(Debug, Default)]
@@ -109,9 +137,11 @@ pub struct Detectors {
     /// AS -> principals (hashed) that used it, with the day they last did. One organisation's
     /// logs go through one detector, so this is the organisation's networks.
     org_as: HashMap<u32, Vec<(u64, i64)>>,
-    /// Machine identity (hashed) -> the new AS it was alerted for, and until when its calls
-    /// from there join the alert.
-    machine_alerts: HashMap<u64, (u32, i64)>,
+    /// AS -> the first day any principal of the organisation used it.
+    org_as_since: HashMap<u32, i64>,
+    /// Principal (hashed) -> the new network it was alerted for, and until when its calls from
+    /// there join that alert.
+    follow: HashMap<u64, Follow>,
 }
 
 fn hash(s: &str) -> u64 {
@@ -298,6 +328,10 @@ impl Detectors {
         };
         let key = o.baseline_key();
         let day = day_of(o.time.timestamp());
+        self.first_day.get_or_insert(day);
+        if self.org_as_since.len() < 100_000 {
+            self.org_as_since.entry(asn).or_insert(day);
+        }
         let list = self.org_as.entry(asn).or_default();
         let k = hash(&key);
         if let Some(i) = list.iter().position(|(p, _)| *p == k) {
@@ -310,10 +344,18 @@ impl Detectors {
         }
     }
 
-    /// How many other principals used this AS in the last two weeks.
+    /// How many other principals used this AS in the last two weeks; none while the AS is new to
+    /// the organisation (in its use for less than [`ORG_AS_MIN_AGE_DAYS`], and not since the
+    /// first days of its history).
     fn org_users_of(&self, o: &Observation<'_>, key: &str, asn: u32) -> usize {
         let day = day_of(o.time.timestamp());
         let k = hash(key);
+        let since = self.org_as_since.get(&asn).copied().unwrap_or(day);
+        // An AS in use from the first days of the history is as old as the history can tell.
+        let from_the_start = self.first_day.is_some_and(|f| since - f <= 1);
+        if day - since < ORG_AS_MIN_AGE_DAYS && !from_the_start {
+            return 0;
+        }
         self.org_as
             .get(&asn)
             .map(|l| {
@@ -325,7 +367,8 @@ impl Detectors {
     }
 
     /// Whether an unusual event (by the isolation forest) has something an intruder brings
-    /// with it: a network new to the principal and to the organisation, or a sensitive change.
+    /// with it: a network new to the principal and to the organisation, or a sensitive change
+    /// the principal never made before.
     /// Without it, the forest's finding is kept as an informational signal.
     pub fn corroborates(&self, o: &Observation<'_>, x: &Features) -> bool {
         let v = &x.values;
@@ -333,7 +376,10 @@ impl Detectors {
             && x.detail
                 .asn
                 .is_none_or(|a| self.org_users_of(o, &o.baseline_key(), a) < ORG_AS_PRINCIPALS);
-        let sensitive_change = v[f::WRITE] > 0.0 && v[f::SENSITIVITY] >= 0.7;
+        // A sensitive change the principal makes as part of its job (an admin's daily PIM
+        // activation, a pipeline's policy update) is not news; its first one is.
+        let sensitive_change =
+            v[f::WRITE] > 0.0 && v[f::SENSITIVITY] >= 0.7 && v[f::NEW_OPERATION] > 0.0;
         let travel = v[f::GEO_VELOCITY] * 1000.0 >= TRAVEL_KMH && is_individual(&o.baseline_key());
         new_network || sensitive_change || travel
     }
@@ -345,6 +391,9 @@ impl Detectors {
         let v = &x.values;
         let d = &x.detail;
         let key = o.baseline_key();
+        if let Some(s) = self.follow_up(o, &key, d.asn) {
+            return vec![s];
+        }
         // An AS other principals use (the office, the VPN, CI runners) is not news.
         let new_to_org = d
             .asn
@@ -357,7 +406,7 @@ impl Detectors {
             out.push(signal(
                 o,
                 NEW_NETWORK_RULE_ID,
-                "Principal active from a new network at an unusual hour",
+                NEW_NETWORK_TITLE,
                 Level::Medium,
                 &["T1078.004"],
                 &["initial-access", "defense-evasion"],
@@ -386,7 +435,7 @@ impl Detectors {
             out.push(signal(
                 o,
                 TRAVEL_RULE_ID,
-                "Impossible travel between two calls",
+                TRAVEL_TITLE,
                 Level::Medium,
                 &["T1078.004"],
                 &["initial-access"],
@@ -400,11 +449,63 @@ impl Detectors {
                 ),
             ));
         }
+        if let (Some(asn), Some(first)) = (d.asn, out.first()) {
+            let rule = [NEW_NETWORK_RULE_ID, TRAVEL_RULE_ID, MACHINE_NETWORK_RULE_ID]
+                .into_iter()
+                .find(|r| *r == first.rule_id);
+            let title = match rule {
+                Some(NEW_NETWORK_RULE_ID) => NEW_NETWORK_TITLE,
+                Some(TRAVEL_RULE_ID) => TRAVEL_TITLE,
+                _ => MACHINE_NETWORK_TITLE,
+            };
+            if let Some(rule) = rule {
+                let t = o.time.timestamp();
+                if self.follow.len() >= MAX_FOLLOWED {
+                    self.follow.retain(|_, f| f.until >= t);
+                }
+                if self.follow.len() < MAX_FOLLOWED {
+                    self.follow.insert(
+                        hash(&key),
+                        Follow {
+                            asn,
+                            until: t + FOLLOW_SECS,
+                            rule,
+                            title,
+                            since: t,
+                        },
+                    );
+                }
+            }
+        }
         out
     }
 
-    /// A machine identity's first call from an AS new to it and to the organisation; its calls
-    /// from that AS in the next hour join the alert.
+    /// A call of a followed principal from the network its alert was about, within
+    /// [`FOLLOW_SECS`] of its last: it joins the alert (and keeps following).
+    fn follow_up(&mut self, o: &Observation<'_>, key: &str, asn: Option<u32>) -> Option<Signal> {
+        let asn = asn?;
+        let t = o.time.timestamp();
+        let f = self.follow.get_mut(&hash(key))?;
+        if f.asn != asn || t > f.until || t < f.since {
+            return None;
+        }
+        f.until = t + FOLLOW_SECS;
+        Some(signal(
+            o,
+            f.rule,
+            f.title,
+            Level::Medium,
+            &["T1078.004"],
+            &["initial-access"],
+            format!(
+                "another call from AS{asn}, the network this alert is about (first at {}), within {} min of the last",
+                fmt_time(f.since),
+                FOLLOW_SECS / 60
+            ),
+        ))
+    }
+
+    /// A workload identity's first call from an AS new to it and to the organisation.
     fn machine_network(
         &mut self,
         o: &Observation<'_>,
@@ -415,22 +516,15 @@ impl Detectors {
         let Some(asn) = x.detail.asn else {
             return;
         };
-        let t = o.time.timestamp();
-        let who = hash(&o.baseline_key());
-        let follow = self
-            .machine_alerts
-            .get(&who)
-            .is_some_and(|(a, until)| *a == asn && t <= *until);
-        if !follow && !(x.values[f::NEW_ASN] > 0.0 && new_to_org) {
+        // Its own cloud's network is where a workload runs (another of the provider's ASes is
+        // a new zone or service, not a new place).
+        let own_cloud = cloudsentinel_context::cloud::provider_of_asn(asn)
+            .is_some_and(|p| p.as_str() == o.provider);
+        if own_cloud {
             return;
         }
-        if !follow {
-            if self.machine_alerts.len() >= 4096 {
-                self.machine_alerts.retain(|_, (_, until)| *until >= t);
-            }
-            if self.machine_alerts.len() < 4096 {
-                self.machine_alerts.insert(who, (asn, t + MACHINE_FOLLOW_SECS));
-            }
+        if !(x.values[f::NEW_ASN] > 0.0 && new_to_org) {
+            return;
         }
         let country = x
             .detail
@@ -440,17 +534,13 @@ impl Detectors {
         out.push(signal(
             o,
             MACHINE_NETWORK_RULE_ID,
-            "Workload identity used from a new network",
+            MACHINE_NETWORK_TITLE,
             Level::Medium,
             &["T1078.004", "T1528"],
             &["initial-access", "credential-access"],
-            if follow {
-                format!("another call from AS{asn}{country}, the network first seen for this workload identity within the hour")
-            } else {
-                format!(
-                    "a workload identity (service account, service principal or managed identity) called from AS{asn}{country}, which it never used and no other principal of the organisation uses: its key, secret or token is being used outside the places it runs"
-                )
-            },
+            format!(
+                "a workload identity (service account, service principal or managed identity) called from AS{asn}{country}, which it never used and no other principal of the organisation uses: its key, secret or token is being used outside the places it runs"
+            ),
         ));
     }
 
@@ -499,31 +589,43 @@ impl Detectors {
                 }
             }
         }
-        while v.window.front().is_some_and(|(w, _)| t - *w > 3600) {
+        while v.window.front().is_some_and(|(w, _, _)| t - *w > 3600) {
             v.window.pop_front();
         }
+        let source = hash(o.source_ip.unwrap_or_default());
         if v.window.len() < WINDOW_CAP {
-            v.window.push_back((t, o.id.to_string()));
+            v.window.push_back((t, o.id.to_string(), source));
         }
         if !emit || day - v.first_day < VOLUME_HISTORY_DAYS {
             return;
         }
         if t <= v.alerting_until {
-            // Part of a run already alerted on: this read joins it.
-            out.push(volume_signal(
-                o,
-                vec![o.id.to_string()],
-                v.window.len(),
-                0,
-                busiest,
-            ));
+            // Part of a run already alerted on: this read joins it (when from the surge's
+            // address, if it had one; the principal's usual reads beside it do not).
+            if v.alert_source.is_none_or(|a| a == source) {
+                out.push(volume_signal(
+                    o,
+                    vec![o.id.to_string()],
+                    v.window.len(),
+                    0,
+                    busiest,
+                ));
+            }
             return;
         }
         let threshold = (VOLUME_MIN as u32).max(busiest.saturating_mul(VOLUME_FACTOR)) as usize;
         if v.window.len() >= threshold {
             v.alerting_until = t + 3600;
             let span = t - v.window.front().map(|w| w.0).unwrap_or(t);
-            let ids = v.window.iter().map(|(_, id)| id.clone()).collect();
+            let from_source = v.window.iter().filter(|(_, _, s)| *s == source).count();
+            let one_source = from_source as f32 >= ONE_SOURCE_SHARE * v.window.len() as f32;
+            v.alert_source = one_source.then_some(source);
+            let ids = v
+                .window
+                .iter()
+                .filter(|(_, _, s)| !one_source || *s == source)
+                .map(|(_, id, _)| id.clone())
+                .collect();
             out.push(volume_signal(o, ids, v.window.len(), span, busiest));
         }
     }
