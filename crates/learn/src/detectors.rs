@@ -15,6 +15,11 @@
 //! - **Dormant identity**: a principal with a history, silent for [`DORMANT_DAYS`] or more, comes
 //!   back with a sensitive change (a new access key, a policy, logging), as a reactivated,
 //!   forgotten identity does.
+//! - **New network with a new client**: a person's first Entra ID sign-in from an AS new to them
+//!   and to the organisation, made with client software they never signed in with (a token
+//!   replayed by a script, a consented app used from a server): not the person at a new place,
+//!   who brings their own devices. Their further calls from that AS within the hour join the
+//!   alert. (Sign-ins only: in the control-plane logs people switch between console and CLI.)
 //! - **Machine identity from a new network**: a GCP service account or an Azure service
 //!   principal / managed identity calls from an AS it never used and no other principal of the
 //!   organisation uses either, and that is not its own cloud's, at any hour: workloads run where
@@ -46,10 +51,11 @@ pub const MACHINE_NETWORK_RULE_ID: &str = "cloudsentinel.behaviour.machine-ident
 const NEW_NETWORK_TITLE: &str = "Principal active from a new network at an unusual hour";
 const TRAVEL_TITLE: &str = "Impossible travel between two calls";
 const MACHINE_NETWORK_TITLE: &str = "Workload identity used from a new network";
-/// After an alert about a principal on a new network (new network at an unusual hour,
-/// impossible travel, workload identity from a new network), how long its further calls from that
-/// network join the alert (counted from the last one): the intruder's session, not one event.
-pub const FOLLOW_SECS: i64 = 3600;
+pub const NEW_CLIENT_RULE_ID: &str = "cloudsentinel.behaviour.new-network-new-client";
+const NEW_CLIENT_TITLE: &str = "Principal active from a new network with a new client";
+/// After an alert about a workload identity on a new network, how long its further calls from
+/// that network join the alert (counted from the last one): the intruder's session, not one event.
+pub const FOLLOW_SECS: i64 = 3 * 3600;
 /// Other principals that taking up a new region within two weeks makes it a rollout.
 pub const ROLLOUT_PRINCIPALS: usize = 2;
 /// Days of the organisation's history the new-region detector needs.
@@ -88,6 +94,9 @@ const ORG_AS_DAYS: i64 = 14;
 /// an intruder who brings several stolen identities to one hosting provider within days does not
 /// make it the organisation's network.
 pub const ORG_AS_MIN_AGE_DAYS: i64 = 7;
+/// ...unless this many other principals use it already (a new corporate VPN the whole team moved
+/// to).
+pub const ORG_AS_WIDE_PRINCIPALS: usize = 6;
 /// A dormant identity must have had a life: this many calls...
 const DORMANT_MIN_EVENTS: u64 = 5;
 /// ...over at least this many hours.
@@ -168,6 +177,12 @@ fn is_machine(o: &Observation<'_>) -> bool {
         "azure" => o.actor_name.is_none_or(|n| !n.contains('@')),
         _ => false,
     }
+}
+
+/// An Entra ID sign-in (interactive or a token refresh): the log where a client's software is
+/// the device a person signs in from.
+fn is_sign_in(o: &Observation<'_>) -> bool {
+    o.provider == "azure" && o.operation == "Sign-in activity"
 }
 
 fn is_object_read(o: &Observation<'_>) -> bool {
@@ -346,24 +361,27 @@ impl Detectors {
 
     /// How many other principals used this AS in the last two weeks; none while the AS is new to
     /// the organisation (in its use for less than [`ORG_AS_MIN_AGE_DAYS`], and not since the
-    /// first days of its history).
+    /// first days of its history) and fewer than [`ORG_AS_WIDE_PRINCIPALS`] use it.
     fn org_users_of(&self, o: &Observation<'_>, key: &str, asn: u32) -> usize {
         let day = day_of(o.time.timestamp());
         let k = hash(key);
         let since = self.org_as_since.get(&asn).copied().unwrap_or(day);
         // An AS in use from the first days of the history is as old as the history can tell.
         let from_the_start = self.first_day.is_some_and(|f| since - f <= 1);
-        if day - since < ORG_AS_MIN_AGE_DAYS && !from_the_start {
-            return 0;
-        }
-        self.org_as
+        let users = self
+            .org_as
             .get(&asn)
             .map(|l| {
                 l.iter()
                     .filter(|(p, d)| *p != k && day - d <= ORG_AS_DAYS)
                     .count()
             })
-            .unwrap_or(0)
+            .unwrap_or(0);
+        let young = day - since < ORG_AS_MIN_AGE_DAYS && !from_the_start;
+        if young && users < ORG_AS_WIDE_PRINCIPALS {
+            return 0;
+        }
+        users
     }
 
     /// Whether an unusual event (by the isolation forest) has something an intruder brings
@@ -424,6 +442,30 @@ impl Detectors {
         }
         if is_machine(o) {
             self.machine_network(o, x, new_to_org, &mut out);
+        } else if out.is_empty()
+            && is_sign_in(o)
+            && v[f::NEW_ASN] > 0.0
+            && v[f::NEW_USER_AGENT] > 0.0
+            && new_to_org
+            && let Some(asn) = d.asn
+        {
+            out.push(signal(
+                o,
+                NEW_CLIENT_RULE_ID,
+                NEW_CLIENT_TITLE,
+                Level::Medium,
+                &["T1078.004", "T1550.001"],
+                &["initial-access", "defense-evasion"],
+                format!(
+                    "first call from AS{asn}{}, an AS no other principal of the organisation uses, with client software it never used ({}): someone else's machine with its credentials or tokens, not the principal at a new place",
+                    d.country
+                        .map(|c| format!(" in {}", String::from_utf8_lossy(&c)))
+                        .unwrap_or_default(),
+                    o.user_agent
+                        .map(crate::behaviour::agent_family)
+                        .unwrap_or_else(|| "no user agent".into())
+                ),
+            ));
         }
         let kmh = v[f::GEO_VELOCITY] * 1000.0;
         if kmh >= TRAVEL_KMH
@@ -449,13 +491,21 @@ impl Detectors {
                 ),
             ));
         }
+        // A workload's calls from a foreign network are all the intruder's; a person's, after a
+        // new-network alert, may be the person at a new place, unless it came with software
+        // the person never used: workloads are followed, and people on a new network with a new
+        // client.
+        let followed = if is_machine(o) {
+            [NEW_NETWORK_RULE_ID, TRAVEL_RULE_ID, MACHINE_NETWORK_RULE_ID].as_slice()
+        } else {
+            [NEW_CLIENT_RULE_ID].as_slice()
+        };
         if let (Some(asn), Some(first)) = (d.asn, out.first()) {
-            let rule = [NEW_NETWORK_RULE_ID, TRAVEL_RULE_ID, MACHINE_NETWORK_RULE_ID]
-                .into_iter()
-                .find(|r| *r == first.rule_id);
+            let rule = followed.iter().copied().find(|r| *r == first.rule_id);
             let title = match rule {
                 Some(NEW_NETWORK_RULE_ID) => NEW_NETWORK_TITLE,
                 Some(TRAVEL_RULE_ID) => TRAVEL_TITLE,
+                Some(NEW_CLIENT_RULE_ID) => NEW_CLIENT_TITLE,
                 _ => MACHINE_NETWORK_TITLE,
             };
             if let Some(rule) = rule {
