@@ -113,6 +113,10 @@ struct Follow {
     since: i64,
 }
 
+/// Operation rarity ([`f::OPERATION_RARITY`]) of a change rare in the organisation: fewer than one
+/// call in a thousand.
+const RARE_IN_ORG: f32 = 0.5;
+
 /// Principals followed at most.
 const MAX_FOLLOWED: usize = 4096;
 
@@ -395,9 +399,13 @@ impl Detectors {
                 .asn
                 .is_none_or(|a| self.org_users_of(o, &o.baseline_key(), a) < ORG_AS_PRINCIPALS);
         // A sensitive change the principal makes as part of its job (an admin's daily PIM
-        // activation, a pipeline's policy update) is not news; its first one is.
-        let sensitive_change =
-            v[f::WRITE] > 0.0 && v[f::SENSITIVITY] >= 0.7 && v[f::NEW_OPERATION] > 0.0;
+        // activation, a pipeline's policy update) is not news, nor one the organisation makes
+        // every day (an engineer's first look at storage keys the inventory job lists nightly);
+        // a first one, rare in the organisation, is.
+        let sensitive_change = v[f::WRITE] > 0.0
+            && v[f::SENSITIVITY] >= 0.7
+            && v[f::NEW_OPERATION] > 0.0
+            && v[f::OPERATION_RARITY] >= RARE_IN_ORG;
         let travel = v[f::GEO_VELOCITY] * 1000.0 >= TRAVEL_KMH && is_individual(&o.baseline_key());
         new_network || sensitive_change || travel
     }
