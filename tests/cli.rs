@@ -1277,3 +1277,137 @@ fn sentinel_log_analytics_rows_fire_the_rules_of_their_native_records() {
         "{stderr}"
     );
 }
+
+/// An Entra ID sign-in in the diagnostic-settings shape.
+fn entra_sign_in(id: &str, time: &str, upn: &str, ip: &str, code: &str) -> String {
+    serde_json::json!({
+        "time": time, "resourceId": "/tenants/t-1/providers/Microsoft.aadiam", "operationName": "Sign-in activity",
+        "category": "SignInLogs", "tenantId": "t-1", "resultType": code, "callerIpAddress": ip, "location": "NL",
+        "properties": {"id": id, "createdDateTime": time, "userPrincipalName": upn, "userId": format!("oid-{upn}"),
+            "appDisplayName": "Azure Portal", "ipAddress": ip, "isInteractive": true,
+            "status": if code == "0" { serde_json::json!({"errorCode": 0}) } else {
+                serde_json::json!({"errorCode": 500121, "failureReason": "Authentication failed during strong authentication request.",
+                    "additionalDetails": "MFA denied; user declined the authentication"}) }}
+    })
+    .to_string()
+}
+
+#[test]
+fn entra_and_key_vault_logs_mfa_fatigue_pim_activations_and_the_vault_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = Vec::new();
+    // Seven declined push prompts in fourteen minutes, then the user approves one.
+    for i in 0..7 {
+        lines.push(entra_sign_in(
+            &format!("deny-{i}"),
+            &format!("2026-11-20T02:{:02}:00.0000000Z", i * 2),
+            "dana@corp.example",
+            "141.94.217.195",
+            "500121",
+        ));
+    }
+    lines.push(entra_sign_in(
+        "approved",
+        "2026-11-20T02:16:00.0000000Z",
+        "dana@corp.example",
+        "141.94.217.195",
+        "0",
+    ));
+    // Another user declines one stray prompt: nothing.
+    lines.push(entra_sign_in(
+        "stray",
+        "2026-11-20T09:00:00.0000000Z",
+        "ben@corp.example",
+        "203.0.113.7",
+        "500121",
+    ));
+    // An eligible admin activates Global Administrator through PIM: PIM's record and the
+    // directory's echo by MS-PIM.
+    let audit = |id: &str, activity: &str, by: serde_json::Value, service: &str| {
+        serde_json::json!({
+            "time": "2026-11-20T08:00:00.0000000Z", "resourceId": "/tenants/t-1/providers/Microsoft.aadiam",
+            "operationName": activity, "category": "AuditLogs", "tenantId": "t-1", "callerIpAddress": "203.0.113.7",
+            "properties": {"id": id, "category": "RoleManagement", "result": "success", "activityDisplayName": activity,
+                "loggedByService": service, "initiatedBy": by,
+                "targetResources": [{"type": "Role", "displayName": "Global Administrator"},
+                    {"type": "User", "userPrincipalName": "ana@corp.example",
+                     "modifiedProperties": [{"displayName": "Role.DisplayName", "newValue": "\"Global Administrator\""}]}]}
+        })
+        .to_string()
+    };
+    lines.push(audit(
+        "pim-1",
+        "Add member to role completed (PIM activation)",
+        serde_json::json!({"user": {"id": "oid-ana", "userPrincipalName": "ana@corp.example", "ipAddress": "203.0.113.7"}}),
+        "PIM",
+    ));
+    lines.push(audit(
+        "pim-echo",
+        "Add member to role",
+        serde_json::json!({"app": {"appId": "01fc33a7-78ba-4d2f-a4b7-768e336e890e", "displayName": "MS-PIM"}}),
+        "Core Directory",
+    ));
+    // Twelve secrets read from one address in two minutes, the caller under identity.claim;
+    // the first secret twice (Key Vault's `properties.id` is the secret's URI, the same both times).
+    for i in 0..13 {
+        let secret = if i == 12 { 0 } else { i };
+        lines.push(
+            serde_json::json!({
+                "time": format!("2026-11-20T10:{:02}:{:02}.1234567Z", i * 9 / 60, i * 9 % 60),
+                "resourceId": "/SUBSCRIPTIONS/S-1/RESOURCEGROUPS/SEC/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV-1",
+                "operationName": "SecretGet", "category": "AuditEvent", "resultType": "Success", "callerIpAddress": "198.51.100.4",
+                "identity": {"claim": {"http://schemas.microsoft.com/identity/claims/objectidentifier": "oid-ana",
+                    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "ana@corp.example"}},
+                "properties": {"id": format!("https://kv-1.vault.azure.net/secrets/s{secret}/0b1c"), "httpStatusCode": 200}
+            })
+            .to_string(),
+        );
+    }
+    let path = dir.path().join("tenant.json");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let (out, stdout, stderr) = run(bin()
+        .args(["hunt", "--no-anomaly", "--format", "jsonl", "--min-level", "informational"])
+        .arg(&path));
+    assert!(out.status.success(), "{stderr}");
+    let alerts = jsonl(&stdout);
+    let titled = |t: &str| -> Vec<&Value> { alerts.iter().filter(|a| a["title"] == t).collect() };
+    let fatigue = titled("MFA Fatigue - Denied Prompts Then A Successful Sign-in");
+    assert_eq!(fatigue.len(), 1, "{alerts:#?}");
+    assert_eq!(fatigue[0]["level"], "high");
+    assert_eq!(fatigue[0]["entity"], "dana@corp.example");
+    assert!(fatigue[0]["event_ids"].as_array().unwrap().contains(&Value::from("approved")));
+    let burst = titled("Repeated MFA Prompts Denied Or Unanswered For One User");
+    assert_eq!(burst.len(), 1, "{alerts:#?}");
+    assert!(burst[0]["event_ids"].as_array().unwrap().contains(&Value::from("deny-0")));
+    assert!(
+        alerts
+            .iter()
+            .filter(|a| a["level"] != "informational")
+            .all(|a| !a["event_ids"].as_array().unwrap().contains(&Value::from("stray"))),
+        "one declined prompt is no burst: {alerts:#?}"
+    );
+    // The activation is a PIM activation, not a new privileged member.
+    assert!(titled("User Or Service Principal Added To A Privileged Entra ID Role").is_empty(), "{alerts:#?}");
+    let pim = titled("Privileged Entra ID Role Activated Through PIM");
+    assert_eq!(pim.len(), 1, "{alerts:#?}");
+    assert_eq!(pim[0]["event_ids"], serde_json::json!(["pim-1"]));
+    // The vault reads: one id per record (thirteen reads, not twelve URIs), and the routine
+    // judgement knows the caller.
+    let vault = titled("Many Key Vault Secrets Read From One Address");
+    assert_eq!(vault.len(), 1, "{alerts:#?}");
+    let ids: Vec<&str> = vault[0]["event_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(ids.iter().all(|i| i.starts_with("synthetic-")), "{ids:?}");
+    let distinct: std::collections::HashSet<&&str> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+    assert!(ids.len() >= 10, "{ids:?}");
+    assert!(
+        vault[0]["explanation"].as_str().unwrap().contains("new for oid-ana"),
+        "{}",
+        vault[0]["explanation"]
+    );
+}

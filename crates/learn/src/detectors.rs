@@ -872,6 +872,39 @@ mod tests {
     }
 
     #[test]
+    fn a_surge_from_one_address_has_that_address_reads_as_evidence() {
+        let mut calls = Vec::new();
+        for day in 1..=5 {
+            for i in 0..5 {
+                calls.push(call(at(day, 10, i, 0), calls.len(), "GetObject", true));
+            }
+        }
+        // The principal's usual reads, then a stolen key's 150 from elsewhere, then its usual
+        // reads again within the hour.
+        let usual: Vec<usize> = (0..3).map(|i| calls.len() + i).collect();
+        for i in 0..3 {
+            calls.push(call(at(6, 12, 50 + i, 0), calls.len(), "GetObject", true));
+        }
+        for i in 0..150u32 {
+            let mut c = call(at(6, 13, i / 6, (i % 6) * 10), calls.len(), "GetObject", true);
+            c.ip = "146.190.1.1";
+            calls.push(c);
+        }
+        calls.push(call(at(6, 13, 40, 0), calls.len(), "GetObject", true));
+        let after = calls.len() - 1;
+        let out = run(&calls);
+        let ids: Vec<&String> = out
+            .iter()
+            .filter(|s| s.rule_id == VOLUME_RULE_ID)
+            .flat_map(|s| &s.event_ids)
+            .collect();
+        assert_eq!(ids.len(), 150, "the stolen key's reads, all of them");
+        for n in usual.into_iter().chain([after]) {
+            assert!(!ids.contains(&&format!("e{n}")), "usual read e{n} is no evidence");
+        }
+    }
+
+    #[test]
     fn a_dormant_identity_back_with_a_new_key_alerts_and_a_quiet_reader_does_not() {
         let mut calls = Vec::new();
         for day in 1..=2 {
@@ -935,4 +968,214 @@ mod tests {
         ];
         assert!(run(&early).iter().all(|s| s.rule_id != NEW_REGION_RULE_ID));
     }
+
+    /// A call as a GCP or Azure log gives it, for the network detectors.
+    #[derive(Clone)]
+    struct Cloud {
+        t: DateTime<Utc>,
+        id: String,
+        provider: &'static str,
+        entity: &'static str,
+        name: Option<&'static str>,
+        ip: &'static str,
+        ua: &'static str,
+        op: &'static str,
+    }
+
+    impl Cloud {
+        fn obs(&self) -> Observation<'_> {
+            Observation {
+                id: &self.id,
+                time: self.t,
+                provider: self.provider,
+                account: Some("tenant"),
+                region: None,
+                entity: self.entity,
+                actor_name: self.name,
+                access_key: None,
+                source_ip: Some(self.ip),
+                user_agent: Some(self.ua),
+                service: if self.op == "Sign-in activity" { "entra" } else { "storage" },
+                operation: self.op,
+                read_only: Some(true),
+                success: true,
+            }
+        }
+    }
+
+    /// Google's, DigitalOcean's and a home ISP's addresses.
+    fn netdb() -> std::sync::Arc<cloudsentinel_context::netdb::NetDb> {
+        std::sync::Arc::new(
+            cloudsentinel_context::netdb::NetDb::parse(
+                "34.0.0.0\t34.255.255.255\t396982\tUS\tGOOGLE-CLOUD-PLATFORM\n\
+                 35.0.0.0\t35.255.255.255\t15169\tUS\tGOOGLE\n\
+                 146.190.0.0\t146.190.255.255\t14061\tSG\tDIGITALOCEAN\n\
+                 203.0.113.0\t203.0.113.255\t3320\tDE\tDTAG\n\
+                 198.51.100.0\t198.51.100.255\t6805\tDE\tTELEFONICA\n",
+            )
+            .unwrap(),
+        )
+    }
+
+    fn run_cloud(calls: &[Cloud]) -> Vec<Signal> {
+        let mut b = Baselines::new(Settings::default());
+        b.set_netdb(Some(netdb()));
+        let mut d = Detectors::new();
+        let mut out = Vec::new();
+        for c in calls {
+            let o = c.obs();
+            out.extend(d.before(&b, &o, true));
+            let scored = b.observe(&o);
+            d.learned(&b, &o);
+            if let Scored::Features(x) = scored {
+                out.extend(d.after(&o, &x));
+            }
+        }
+        out
+    }
+
+    const SA: &str = "reporting@analytics.iam.gserviceaccount.com";
+
+    /// A service account reading from Google's networks for five days.
+    fn workload_history() -> Vec<Cloud> {
+        let mut calls = Vec::new();
+        for day in 1..=5 {
+            for h in 0..12 {
+                calls.push(Cloud {
+                    t: at(day, h * 2, 5, 0),
+                    id: format!("w{}", calls.len()),
+                    provider: "gcp",
+                    entity: SA,
+                    name: Some(SA),
+                    ip: "34.1.2.3",
+                    ua: "gcloud-python/2.16.0",
+                    op: "storage.objects.get",
+                });
+            }
+        }
+        calls
+    }
+
+    #[test]
+    fn a_workload_on_a_foreign_network_alerts_and_is_followed_but_not_on_its_own_cloud() {
+        let mut calls = workload_history();
+        let from = |ip: &'static str, t: DateTime<Utc>| Cloud {
+            t,
+            id: format!("x{}", t.timestamp()),
+            provider: "gcp",
+            entity: SA,
+            name: Some(SA),
+            ip,
+            ua: "python-requests/2.31.0",
+            op: "storage.objects.get",
+        };
+        // Google's other AS: another zone or service of its own cloud, not a new place.
+        calls.push(from("35.9.9.9", at(6, 10, 0, 0)));
+        assert!(
+            run_cloud(&calls)
+                .iter()
+                .all(|s| s.rule_id != MACHINE_NETWORK_RULE_ID),
+            "its own cloud"
+        );
+        // A hosting provider: the key is used elsewhere; its next calls from there join, for
+        // three hours after the last one.
+        calls.push(from("146.190.1.1", at(6, 11, 0, 0)));
+        calls.push(from("146.190.1.2", at(6, 13, 30, 0)));
+        calls.push(from("146.190.1.3", at(6, 20, 0, 0)));
+        let out = run_cloud(&calls);
+        let machine: Vec<&Signal> = out
+            .iter()
+            .filter(|s| s.rule_id == MACHINE_NETWORK_RULE_ID)
+            .collect();
+        assert_eq!(machine.len(), 2, "the first and the one 2.5 h later: {machine:#?}");
+        assert!(machine[0].explanation.contains("AS14061 in SG"), "{}", machine[0].explanation);
+        assert!(machine[1].explanation.contains("another call from AS14061"), "{}", machine[1].explanation);
+    }
+
+    #[test]
+    fn a_network_new_to_the_organisation_stays_new_for_a_week_unless_many_use_it() {
+        let attacked = |others: &[&'static str]| {
+            let mut calls = workload_history();
+            for (i, who) in others.iter().enumerate() {
+                calls.push(Cloud {
+                    t: at(5, 12, i as u32, 0),
+                    id: format!("o{i}"),
+                    provider: "gcp",
+                    entity: who,
+                    name: Some(who),
+                    ip: "146.190.9.9",
+                    ua: "curl/8",
+                    op: "storage.objects.list",
+                });
+            }
+            calls.push(Cloud {
+                t: at(6, 11, 0, 0),
+                id: "attack".into(),
+                provider: "gcp",
+                entity: SA,
+                name: Some(SA),
+                ip: "146.190.1.1",
+                ua: "curl/8",
+                op: "storage.objects.get",
+            });
+            run_cloud(&calls)
+                .iter()
+                .any(|s| s.rule_id == MACHINE_NETWORK_RULE_ID)
+        };
+        // Three other principals (an intruder's other stolen identities) used the hosting
+        // provider the day before: still not the organisation's network.
+        assert!(attacked(&["a@corp.example", "b@corp.example", "c@corp.example"]));
+        // Six did (a team moved there): it is.
+        assert!(!attacked(&[
+            "a@corp.example",
+            "b@corp.example",
+            "c@corp.example",
+            "d@corp.example",
+            "e@corp.example",
+            "f@corp.example"
+        ]));
+    }
+
+    const UPN: &str = "dana@corp.example";
+
+    fn sign_in(n: usize, t: DateTime<Utc>, ip: &'static str, ua: &'static str) -> Cloud {
+        Cloud {
+            t,
+            id: format!("s{n}"),
+            provider: "azure",
+            entity: "oid-dana",
+            name: Some(UPN),
+            ip,
+            ua,
+            op: "Sign-in activity",
+        }
+    }
+
+    const EDGE: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36 Edg/124.0.0.0";
+
+    #[test]
+    fn a_sign_in_from_a_new_network_with_a_new_client_alerts_and_the_person_abroad_does_not() {
+        let mut calls = Vec::new();
+        for day in 1..=6 {
+            for h in [8, 9, 10, 11, 13, 15, 16] {
+                calls.push(sign_in(calls.len(), at(day, h, 0, 0), "203.0.113.7", EDGE));
+            }
+        }
+        // At a new place with the usual laptop (another ISP): no new client, no alert.
+        let mut abroad = calls.clone();
+        abroad.push(sign_in(900, at(7, 10, 0, 0), "198.51.100.9", EDGE));
+        assert!(
+            run_cloud(&abroad).iter().all(|s| s.rule_id != NEW_CLIENT_RULE_ID),
+            "the person's own device"
+        );
+        // A script on a hosting provider with the person's token: alert, and its next
+        // token use from there joins.
+        calls.push(sign_in(901, at(7, 10, 0, 0), "146.190.1.1", "python-requests/2.31.0"));
+        calls.push(sign_in(902, at(7, 11, 30, 0), "146.190.1.1", "python-requests/2.31.0"));
+        let out = run_cloud(&calls);
+        let found: Vec<&Signal> = out.iter().filter(|s| s.rule_id == NEW_CLIENT_RULE_ID).collect();
+        assert_eq!(found.len(), 2, "{out:#?}");
+        assert!(found[0].explanation.contains("AS14061"), "{}", found[0].explanation);
+    }
+
 }
