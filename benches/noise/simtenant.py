@@ -350,7 +350,7 @@ class Tenant:
                "receiveTimestamp": g_time(t + dt.timedelta(milliseconds=self.rng.randint(100, 900)))}
         if kind == "activity":
             rec["operation"] = {"id": f"operation-{self.hexid(13)}", "producer": service, "first": True, "last": True}
-        return self.put(t, f"gcp/{project}", rec, source, iid)
+        return self.put(t, f"gcp/{project}/{kind}", rec, source, iid)
 
     def gcs_get(self, t, principal, ip, project, bucket, obj, source=None, ua=PY_GCS_UA, key_name=None):
         return self.gcp(t, principal, ip, project, "storage.googleapis.com", "storage.objects.get",
@@ -822,13 +822,26 @@ class Tenant:
         self.onboarding()
         self.stories_all()
 
+    def path_of(self, out, t, key):
+        """Where the platform writes a record: a diagnostic setting's hourly append blob per
+        container (Azure), a log sink's hourly file per log (GCP)."""
+        provider, log = key.split("/", 1)
+        if provider == "azure":
+            container = {"signin": "insights-logs-signinlogs", "audit": "insights-logs-auditlogs",
+                         "activity": "insights-activity-logs", "keyvault": "insights-logs-auditevent",
+                         "storage": "insights-logs-storageread"}[log]
+            scope = f"tenantId={self.tenant}" if log in ("signin", "audit") else f"resourceId=/SUBSCRIPTIONS/{self.subs['prod'].upper()}"
+            return os.path.join(out, "azure", container, scope, t.strftime("y=%Y/m=%m/d=%d/h=%H/m=00"), "PT1H.json")
+        project, kind = log.split("/")
+        return os.path.join(out, "gcp", project, "cloudaudit.googleapis.com", kind, t.strftime("%Y/%m/%d"),
+                            t.strftime("%H:00:00_%H:59:59_S0.json"))
+
     def write(self, out):
         os.makedirs(out, exist_ok=True)
         files = {}
         self.lines.sort(key=lambda x: x[0])
         for t, key, line in self.lines:
-            path = os.path.join(out, key.split("/")[0], t.strftime("y=%Y/m=%m/d=%d"), key.split("/")[1] + ".json")
-            files.setdefault(path, []).append(line)
+            files.setdefault(self.path_of(out, t, key), []).append(line)
         for path, lines in files.items():
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w") as f:

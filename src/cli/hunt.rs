@@ -166,8 +166,20 @@ const CORRELATION_BATCH: usize = 4096;
 
 /// Event time the correlation stage holds inputs back to put them in order (see
 /// [`correlate_stream`]): CloudTrail delivers a file about every five minutes per account and
-/// region, and one file's records can span a quarter of an hour.
+/// region, and one file's records can span a quarter of an hour. Files whose layout says they
+/// span longer (Azure's hourly `PT1H.json` blobs, a Cloud Logging sink's hourly files) add their
+/// span ([`reorder_secs`]).
 const REORDER_SECS: i64 = 900;
+
+/// The hold-back for these files: [`REORDER_SECS`] plus the longest span their layout shows.
+pub fn reorder_secs(files: &[PathBuf]) -> i64 {
+    let span = files
+        .iter()
+        .filter_map(|p| cloudsentinel_ingest::span_in_name(p))
+        .max()
+        .unwrap_or(0);
+    REORDER_SECS + span as i64
+}
 
 /// A correlation input ordered by (time, event id), for the reorder heap.
 struct Held(CorrelationInput);
@@ -201,6 +213,7 @@ fn correlate_stream(
     window: chrono::Duration,
     rx: std::sync::mpsc::Receiver<ToCorrelator>,
     hindsight: bool,
+    reorder_secs: i64,
 ) -> (Folder, usize, usize) {
     let mut alerts = Folder::new(window);
     let Some(correlator) = rules.correlator() else {
@@ -216,7 +229,7 @@ fn correlate_stream(
     // Files of one delivery window overlap in time (one per account and region), so a
     // worker's stream steps back a few minutes at each new file: hold inputs for this much
     // event time and release them in order, which bounds memory by the event rate.
-    let horizon = chrono::Duration::seconds(REORDER_SECS);
+    let horizon = chrono::Duration::seconds(reorder_secs);
     let mut held: std::collections::BinaryHeap<std::cmp::Reverse<Held>> = Default::default();
     let mut newest: Option<chrono::DateTime<chrono::Utc>> = None;
     let mut queues: Vec<std::collections::VecDeque<CorrelationInput>> =
@@ -328,11 +341,12 @@ pub fn hunt_files(
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
     let (tx, rx) = std::sync::mpsc::sync_channel::<ToCorrelator>(4 * threads);
+    let reorder = reorder_secs(files);
     let (mut alerts, correlation_inputs, late) = std::thread::scope(|scope| {
         let correlation = std::thread::Builder::new()
             .name("correlate".into())
             .spawn_scoped(scope, || {
-                correlate_stream(rules, threads, window, rx, hindsight)
+                correlate_stream(rules, threads, window, rx, hindsight, reorder)
             })
             .expect("spawn correlation thread");
         for w in 0..threads {

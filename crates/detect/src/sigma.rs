@@ -1172,7 +1172,9 @@ fn correlation_kind(t: &rsigma_parser::CorrelationType) -> &'static str {
 fn explain_detection(r: &EvaluationResult) -> String {
     match &r.body {
         ResultBody::Detection(d) => {
-            let fields: Vec<String> = d
+            // The engine reports selections and fields in an order that can change from one
+            // run to the next: sorted, the same input explains itself the same way.
+            let mut fields: Vec<String> = d
                 .matched_fields
                 .iter()
                 .map(|f| match &f.value {
@@ -1180,14 +1182,16 @@ fn explain_detection(r: &EvaluationResult) -> String {
                     v => format!("{}={}", f.field, v),
                 })
                 .collect();
+            fields.sort();
+            fields.dedup();
+            let mut selections: Vec<&str> =
+                d.matched_selections.iter().map(String::as_str).collect();
+            selections.sort_unstable();
+            selections.dedup();
             if fields.is_empty() {
-                format!("matched {}", d.matched_selections.join(", "))
+                format!("matched {}", selections.join(", "))
             } else {
-                format!(
-                    "matched {}: {}",
-                    d.matched_selections.join(", "),
-                    fields.join(", ")
-                )
+                format!("matched {}: {}", selections.join(", "), fields.join(", "))
             }
         }
         ResultBody::Correlation(_) => String::new(),

@@ -929,10 +929,14 @@ fn count_lines(path: &Path, upto: u64) -> u64 {
 }
 
 /// The time a log file's path says its records are from, as `YYYYMMDDHHMM` digits:
-/// CloudTrail's delivery name (`<account>_CloudTrail_<region>_20260302T1005Z_<id>.json.gz`) or an
-/// Azure diagnostic export path (`.../y=2026/m=03/d=02/h=10/m=00/PT1H.json`). `None` when the
+/// CloudTrail's delivery name (`<account>_CloudTrail_<region>_20260302T1005Z_<id>.json.gz`), an
+/// Azure diagnostic export path (`.../y=2026/m=03/d=02/h=10/m=00/PT1H.json`) or a Cloud Logging
+/// sink's file in Cloud Storage (`.../2026/03/02/10:00:00_10:59:59_S0.json`). `None` when the
 /// path carries no time.
 pub fn time_in_name(path: &Path) -> Option<u64> {
+    if let Some(t) = time_in_gcs_sink_name(path) {
+        return Some(t);
+    }
     let text = path.to_string_lossy();
     if let Some(name) = path.file_name().map(|n| n.to_string_lossy()) {
         for part in name.split('_') {
@@ -961,6 +965,39 @@ pub fn time_in_name(path: &Path) -> Option<u64> {
     format!("{y:0>4}{mo:0>2}{d:0>2}{h:0>2}{minute}")
         .parse()
         .ok()
+}
+
+/// A Cloud Logging sink's hourly file: `YYYY/MM/DD/HH:MM:SS_HH:MM:SS_S<n>.json`.
+fn time_in_gcs_sink_name(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    let b = name.as_bytes();
+    let clock = |at: usize| {
+        b.len() > at + 8
+            && b[at + 2] == b':'
+            && b[at + 5] == b':'
+            && [0, 1, 3, 4, 6, 7].iter().all(|i| b[at + i].is_ascii_digit())
+    };
+    if !(clock(0) && b[8] == b'_' && clock(9) && b.get(17) == Some(&b'_')) {
+        return None;
+    }
+    let mut dirs = path.parent()?.iter().rev().map(|c| c.to_str());
+    let (d, m, y) = (dirs.next()??, dirs.next()??, dirs.next()??);
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|c| c.is_ascii_digit());
+    if !(digits(y, 4) && digits(m, 2) && digits(d, 2)) {
+        return None;
+    }
+    format!("{y}{m}{d}{}{}", &name[0..2], &name[3..5]).parse().ok()
+}
+
+/// How long one file's records can span, from the layout its path shows: an hour for an Azure
+/// diagnostic export blob (`PT1H.json`) or a Cloud Logging sink's hourly file, `None` for other
+/// files (a CloudTrail delivery file covers about five minutes).
+pub fn span_in_name(path: &Path) -> Option<u64> {
+    if time_in_gcs_sink_name(path).is_some() {
+        return Some(3600);
+    }
+    let name = path.file_name()?.to_str()?;
+    (name.eq_ignore_ascii_case("PT1H.json") && time_in_name(path).is_some()).then_some(3600)
 }
 
 /// Orders files as one stream in time: by the time their path carries ([`time_in_name`]), then
@@ -1057,7 +1094,27 @@ mod tests {
             )),
             Some(202603021000)
         );
+        assert_eq!(
+            time_in_name(&p(
+                "sink/cloudaudit.googleapis.com/data_access/2026/03/02/10:00:00_10:59:59_S0.json"
+            )),
+            Some(202603021000)
+        );
         assert_eq!(time_in_name(&p("logs/events.jsonl")), None);
+        assert_eq!(time_in_name(&p("logs/10:00:00_10:59:59_S0.json")), None);
+        // How long a file's records span, where the layout says.
+        assert_eq!(
+            span_in_name(&p("sink/cloudaudit.googleapis.com/activity/2026/03/02/10:00:00_10:59:59_S0.json")),
+            Some(3600)
+        );
+        assert_eq!(
+            span_in_name(&p("insights-logs-auditevent/resourceId=/X/y=2026/m=03/d=02/h=10/m=00/PT1H.json")),
+            Some(3600)
+        );
+        assert_eq!(
+            span_in_name(&p("AWSLogs/1/CloudTrail/us-east-1/2026/03/01/1_CloudTrail_us-east-1_20260301T0900Z_b.json.gz")),
+            None
+        );
         let mut files = vec![
             p(
                 "AWSLogs/2/CloudTrail/us-east-1/2026/03/01/2_CloudTrail_us-east-1_20260301T0900Z_b.json.gz",
