@@ -83,6 +83,13 @@ def main():
             for r in json.load(gzip.open(path))["Records"]:
                 if r["eventTime"] >= cut and r["eventID"] in benign:
                     late.add(r["eventID"])
+    # Per log, when the simulator says which log each record is in.
+    per_log = {}
+    logs_of = labels.get("benign_log", {})
+    for log in sorted(set(logs_of.values())):
+        ids = {i for i, l in logs_of.items() if l == log}
+        per_log[log] = {"benign_events": len(ids),
+                        "alerted_low_plus_per_10k": round(len(by_level["low"] & ids) * 1e4 / len(ids), 2)}
     # Per provider, when the sources are named "provider/routine".
     providers = {}
     for prov in sorted({s.split("/")[0] for s in benign.values() if "/" in s}):
@@ -103,6 +110,7 @@ def main():
         "rules_on_benign_low_plus": [{"rule": k, "events": v, "sources": dict(rule_sources[k]), "examples": examples[k]}
                                      for k, v in rule_hits.most_common()],
         "per_provider": providers,
+        "per_log": per_log,
         "stories": [{"name": s["name"], "events": len(s["event_ids"]), "flagged": bool(flagged[s["name"]]),
                      "events_in_alerts": len(story_alerted[s["name"]]),
                      "by": sorted(flagged[s["name"]])} for s in labels["stories"]],
@@ -116,6 +124,8 @@ def main():
     print(f"after the first week: {len(late)} benign events, {report['after_first_week']['alerted_low_plus_per_10k']} alerted per 10k at low+")
     for prov, v in providers.items():
         print(f"  {prov}: {v['benign_events']} benign events, {v['alerted_low_plus_per_10k']} alerted per 10k at low+, {v['alerted_informational_per_10k']} at informational+")
+    for log, v in per_log.items():
+        print(f"    {log:20} {v['benign_events']:>7} benign events, {v['alerted_low_plus_per_10k']} alerted per 10k at low+")
     print("per noise source (events, alerted at low+):")
     for s, v in report["per_source"].items():
         print(f"  {s:24} {v['events']:>7} {v['alerted_low_plus']:>6}")

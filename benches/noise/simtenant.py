@@ -13,6 +13,7 @@ the shape of a Cloud Logging export (LogEntry per line: admin activity and data 
 
 writes OUT/azure/... and OUT/gcp/... and OUT/labels.json:
     {"benign": {id: "azure/<routine>" | "gcp/<routine>"}, "late": [ids after the first week],
+     "benign_log": {id: "azure/signin" | ... | "gcp/data_access"},
      "stories": [{name, provider, summary, principal, event_ids}]}
 
 Record ids are the ids CloudSentinel gives the records: the Entra `properties.id`, the GCP
@@ -89,6 +90,7 @@ class Tenant:
         self.start = end - dt.timedelta(days=days)
         self.lines = []  # (time, file key, line)
         self.labels = {}
+        self.log_of = {}
         self.late = set()
         self.stories = []
         self.story_ids = None  # the story being written, when one is
@@ -204,6 +206,7 @@ class Tenant:
             self.story_ids.append(rid)
         elif source is not None:
             self.labels[rid] = source
+            self.log_of[rid] = key.split("/")[0] + "/" + key.split("/")[-1]
             if t >= self.start + dt.timedelta(days=7):
                 self.late.add(rid)
         return rid
@@ -848,6 +851,7 @@ class Tenant:
                 f.write("\n".join(lines) + "\n")
         labels = {"seed": self.seed, "days": self.days, "end": self.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
                   "benign": self.labels, "late": sorted(self.late), "stories": self.stories,
+                  "benign_log": self.log_of,
                   "logs": ["azure", "gcp"]}
         with open(os.path.join(out, "labels.json"), "w") as f:
             json.dump(labels, f)
