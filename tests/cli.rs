@@ -1366,7 +1366,14 @@ fn entra_and_key_vault_logs_mfa_fatigue_pim_activations_and_the_vault_caller() {
     let path = dir.path().join("tenant.json");
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     let (out, stdout, stderr) = run(bin()
-        .args(["hunt", "--no-anomaly", "--format", "jsonl", "--min-level", "informational"])
+        .args([
+            "hunt",
+            "--no-anomaly",
+            "--format",
+            "jsonl",
+            "--min-level",
+            "informational",
+        ])
         .arg(&path));
     assert!(out.status.success(), "{stderr}");
     let alerts = jsonl(&stdout);
@@ -1375,19 +1382,35 @@ fn entra_and_key_vault_logs_mfa_fatigue_pim_activations_and_the_vault_caller() {
     assert_eq!(fatigue.len(), 1, "{alerts:#?}");
     assert_eq!(fatigue[0]["level"], "high");
     assert_eq!(fatigue[0]["entity"], "dana@corp.example");
-    assert!(fatigue[0]["event_ids"].as_array().unwrap().contains(&Value::from("approved")));
+    assert!(
+        fatigue[0]["event_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("approved"))
+    );
     let burst = titled("Repeated MFA Prompts Denied Or Unanswered For One User");
     assert_eq!(burst.len(), 1, "{alerts:#?}");
-    assert!(burst[0]["event_ids"].as_array().unwrap().contains(&Value::from("deny-0")));
+    assert!(
+        burst[0]["event_ids"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("deny-0"))
+    );
     assert!(
         alerts
             .iter()
             .filter(|a| a["level"] != "informational")
-            .all(|a| !a["event_ids"].as_array().unwrap().contains(&Value::from("stray"))),
+            .all(|a| !a["event_ids"]
+                .as_array()
+                .unwrap()
+                .contains(&Value::from("stray"))),
         "one declined prompt is no burst: {alerts:#?}"
     );
     // The activation is a PIM activation, not a new privileged member.
-    assert!(titled("User Or Service Principal Added To A Privileged Entra ID Role").is_empty(), "{alerts:#?}");
+    assert!(
+        titled("User Or Service Principal Added To A Privileged Entra ID Role").is_empty(),
+        "{alerts:#?}"
+    );
     let pim = titled("Privileged Entra ID Role Activated Through PIM");
     assert_eq!(pim.len(), 1, "{alerts:#?}");
     assert_eq!(pim[0]["event_ids"], serde_json::json!(["pim-1"]));
@@ -1406,7 +1429,10 @@ fn entra_and_key_vault_logs_mfa_fatigue_pim_activations_and_the_vault_caller() {
     assert_eq!(distinct.len(), ids.len(), "{ids:?}");
     assert!(ids.len() >= 10, "{ids:?}");
     assert!(
-        vault[0]["explanation"].as_str().unwrap().contains("new for oid-ana"),
+        vault[0]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("new for oid-ana"),
         "{}",
         vault[0]["explanation"]
     );

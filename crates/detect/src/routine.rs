@@ -297,9 +297,7 @@ impl Routine {
             .get(&(rule.to_string(), account.to_string()))?
             .iter()
             .filter(|(k, d)| {
-                *k != me
-                    && (day - d).abs() <= HISTORY_DAYS
-                    && (hindsight || *d <= day)
+                *k != me && (day - d).abs() <= HISTORY_DAYS && (hindsight || *d <= day)
             })
             .count();
         (others >= PEERS).then(|| {
@@ -575,15 +573,36 @@ mod tests {
         }
         // The third, from anywhere at any hour: routine, with the peers named.
         let mut third = signal(at(4, 22));
-        assert!(r.judge(RoutineKind::Peers, &mut third, Some(dev), &facts("cy@corp", 14061)));
+        assert!(r.judge(
+            RoutineKind::Peers,
+            &mut third,
+            Some(dev),
+            &facts("cy@corp", 14061)
+        ));
         assert_eq!(third.level, Level::Informational);
-        assert!(third.explanation.contains("2 other principals of account sub-dev"), "{}", third.explanation);
+        assert!(
+            third
+                .explanation
+                .contains("2 other principals of account sub-dev"),
+            "{}",
+            third.explanation
+        );
         // The same change in another account, where nobody makes it: new.
         let mut prod = signal(at(4, 22));
-        assert!(!r.judge(RoutineKind::Peers, &mut prod, Some("sub-prod"), &facts("cy@corp", 14061)));
+        assert!(!r.judge(
+            RoutineKind::Peers,
+            &mut prod,
+            Some("sub-prod"),
+            &facts("cy@corp", 14061)
+        ));
         // Peers more than two weeks before do not count.
         let mut later = signal(at(25, 10));
-        assert!(!r.judge(RoutineKind::Peers, &mut later, Some(dev), &facts("dee@corp", 3320)));
+        assert!(!r.judge(
+            RoutineKind::Peers,
+            &mut later,
+            Some(dev),
+            &facts("dee@corp", 3320)
+        ));
         // With hindsight, the first developer's finding was a team's routine: two others followed.
         let mut first = signal(at(1, 10));
         let mut r2 = Routine::new();
@@ -591,7 +610,13 @@ mod tests {
             let mut s = signal(at(day, 10));
             r2.judge(RoutineKind::Peers, &mut s, Some(dev), &facts(who, 3320));
         }
-        assert!(r2.judge_hindsight(RoutineKind::Peers, &mut first, Some(dev), &facts("ana@corp", 3320), &[]));
+        assert!(r2.judge_hindsight(
+            RoutineKind::Peers,
+            &mut first,
+            Some(dev),
+            &facts("ana@corp", 3320),
+            &[]
+        ));
     }
 
     #[test]

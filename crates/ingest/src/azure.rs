@@ -703,7 +703,10 @@ mod tests {
         assert_eq!(ev.outcome.error_code.as_deref(), Some("50126"));
         assert_eq!(ev.actor.mfa, Some(false));
         assert_eq!(ev.source_ip.as_deref(), Some("198.51.100.4"));
-        assert_eq!(ev.region, None, "a sign-in's location is a country, not a region");
+        assert_eq!(
+            ev.region, None,
+            "a sign-in's location is a country, not a region"
+        );
 
         let diag = rr(json!({
             "time": "2025-01-15 09:30:45.123", "operationname": "Sign-in activity", "category": "ServicePrincipalSignInLogs",
@@ -807,7 +810,10 @@ mod tests {
             Some("d9da5048-2737-4770-bd64-0123456789ab")
         );
         assert_eq!(a.actor.kind, Some(ActorKind::User));
-        assert_eq!(a.account.as_deref(), Some("361DA5D4-A47A-4C79-AFDD-0123456789AB"));
+        assert_eq!(
+            a.account.as_deref(),
+            Some("361DA5D4-A47A-4C79-AFDD-0123456789AB")
+        );
         assert!(a.id.starts_with("synthetic-"), "{}", a.id);
         assert!(!a.id.contains("vault.azure.net"));
         // The same secret read again: another record, another id; the same record, the same id.
@@ -835,14 +841,38 @@ mod tests {
     #[test]
     fn every_azure_category_has_a_unique_id_per_record() {
         let cases = [
-            (LogKind::EntraSignIn, json!({"time": "T", "operationName": "Sign-in activity", "category": "SignInLogs", "properties": {"id": "ID"}})),
-            (LogKind::EntraSignIn, json!({"time": "T", "operationName": "Sign-in activity", "category": "ServicePrincipalSignInLogs", "properties": {"id": "ID"}})),
-            (LogKind::EntraAudit, json!({"time": "T", "operationName": "Add member to role", "category": "AuditLogs", "properties": {"id": "ID", "activityDisplayName": "Add member to role"}})),
-            (LogKind::EntraRisk, json!({"time": "T", "operationName": "User Risk Detection", "category": "UserRiskEvents", "properties": {"id": "ID"}})),
-            (LogKind::AzureActivity, json!({"time": "T", "operationName": "MICROSOFT.RESOURCES/DEPLOYMENTS/WRITE", "category": "Administrative", "properties": {"eventDataId": "ID"}})),
-            (LogKind::AzureActivity, json!({"time": "T", "operationName": "SecretGet", "category": "AuditEvent", "properties": {"id": "https://kv.vault.azure.net/secrets/s"}})),
-            (LogKind::AzureActivity, json!({"time": "T", "operationName": "GetBlob", "category": "StorageRead", "properties": {"accountName": "acct"}})),
-            (LogKind::AzureActivity, json!({"time": "T", "operationName": "MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/WRITE", "category": "Administrative"})),
+            (
+                LogKind::EntraSignIn,
+                json!({"time": "T", "operationName": "Sign-in activity", "category": "SignInLogs", "properties": {"id": "ID"}}),
+            ),
+            (
+                LogKind::EntraSignIn,
+                json!({"time": "T", "operationName": "Sign-in activity", "category": "ServicePrincipalSignInLogs", "properties": {"id": "ID"}}),
+            ),
+            (
+                LogKind::EntraAudit,
+                json!({"time": "T", "operationName": "Add member to role", "category": "AuditLogs", "properties": {"id": "ID", "activityDisplayName": "Add member to role"}}),
+            ),
+            (
+                LogKind::EntraRisk,
+                json!({"time": "T", "operationName": "User Risk Detection", "category": "UserRiskEvents", "properties": {"id": "ID"}}),
+            ),
+            (
+                LogKind::AzureActivity,
+                json!({"time": "T", "operationName": "MICROSOFT.RESOURCES/DEPLOYMENTS/WRITE", "category": "Administrative", "properties": {"eventDataId": "ID"}}),
+            ),
+            (
+                LogKind::AzureActivity,
+                json!({"time": "T", "operationName": "SecretGet", "category": "AuditEvent", "properties": {"id": "https://kv.vault.azure.net/secrets/s"}}),
+            ),
+            (
+                LogKind::AzureActivity,
+                json!({"time": "T", "operationName": "GetBlob", "category": "StorageRead", "properties": {"accountName": "acct"}}),
+            ),
+            (
+                LogKind::AzureActivity,
+                json!({"time": "T", "operationName": "MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/WRITE", "category": "Administrative"}),
+            ),
         ];
         for (kind, template) in cases {
             let mut ids = std::collections::HashSet::new();
@@ -853,24 +883,35 @@ mod tests {
                     .replace("\"ID\"", &format!("\"rec-{i}\""));
                 let ev = normalize(rr(serde_json::from_str(&text).unwrap()), kind).unwrap();
                 assert!(!ev.id.contains("vault.azure.net"), "{kind:?}: {}", ev.id);
-                assert!(ids.insert(ev.id.clone()), "{kind:?} {template}: id {} repeats", ev.id);
+                assert!(
+                    ids.insert(ev.id.clone()),
+                    "{kind:?} {template}: id {} repeats",
+                    ev.id
+                );
             }
         }
     }
 
     #[test]
     fn storage_log_oauth_requester_is_the_actor() {
-        let r = rr(json!({"time": "2024-12-19T16:37:59.255Z", "operationName": "GetBlob", "category": "StorageRead",
+        let r = rr(
+            json!({"time": "2024-12-19T16:37:59.255Z", "operationName": "GetBlob", "category": "StorageRead",
             "callerIpAddress": "5.5.5.5:28915",
             "identity": {"type": "OAuth", "requester": {"objectId": "oid-7", "appId": "app-7", "upn": "bob@contoso.com"}},
-            "properties": {"metricResponseType": "Success"}}));
+            "properties": {"metricResponseType": "Success"}}),
+        );
         let ev = normalize(r, LogKind::AzureActivity).unwrap();
         assert_eq!(ev.actor.name.as_deref(), Some("bob@contoso.com"));
         assert_eq!(ev.actor.id.as_deref(), Some("oid-7"));
         assert_eq!(ev.actor.kind, Some(ActorKind::User));
-        let sas = rr(json!({"time": "2024-12-19T16:37:59.255Z", "operationName": "GetBlob", "category": "StorageRead",
-            "identity": {"type": "SAS", "tokenHash": "x"}}));
-        assert_eq!(normalize(sas, LogKind::AzureActivity).unwrap().actor.kind, None);
+        let sas = rr(
+            json!({"time": "2024-12-19T16:37:59.255Z", "operationName": "GetBlob", "category": "StorageRead",
+            "identity": {"type": "SAS", "tokenHash": "x"}}),
+        );
+        assert_eq!(
+            normalize(sas, LogKind::AzureActivity).unwrap().actor.kind,
+            None
+        );
     }
 
     #[test]

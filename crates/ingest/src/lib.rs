@@ -28,5 +28,6 @@ pub mod reader;
 
 pub use reader::{
     DEFAULT_MAX_RECORD_BYTES, DecodeError, DecodeStats, Item, ReadOptions, Unit, decode_bytes,
-    decode_file, decode_reader, decode_unit, discover, order_by_time, plan_units, span_in_name, time_in_name,
+    decode_file, decode_reader, decode_unit, discover, order_by_time, plan_units, span_in_name,
+    time_in_name,
 };

@@ -975,7 +975,9 @@ fn time_in_gcs_sink_name(path: &Path) -> Option<u64> {
         b.len() > at + 8
             && b[at + 2] == b':'
             && b[at + 5] == b':'
-            && [0, 1, 3, 4, 6, 7].iter().all(|i| b[at + i].is_ascii_digit())
+            && [0, 1, 3, 4, 6, 7]
+                .iter()
+                .all(|i| b[at + i].is_ascii_digit())
     };
     if !(clock(0) && b[8] == b'_' && clock(9) && b.get(17) == Some(&b'_')) {
         return None;
@@ -986,7 +988,9 @@ fn time_in_gcs_sink_name(path: &Path) -> Option<u64> {
     if !(digits(y, 4) && digits(m, 2) && digits(d, 2)) {
         return None;
     }
-    format!("{y}{m}{d}{}{}", &name[0..2], &name[3..5]).parse().ok()
+    format!("{y}{m}{d}{}{}", &name[0..2], &name[3..5])
+        .parse()
+        .ok()
 }
 
 /// How long one file's records can span, from the layout its path shows: an hour for an Azure
@@ -1104,15 +1108,21 @@ mod tests {
         assert_eq!(time_in_name(&p("logs/10:00:00_10:59:59_S0.json")), None);
         // How long a file's records span, where the layout says.
         assert_eq!(
-            span_in_name(&p("sink/cloudaudit.googleapis.com/activity/2026/03/02/10:00:00_10:59:59_S0.json")),
+            span_in_name(&p(
+                "sink/cloudaudit.googleapis.com/activity/2026/03/02/10:00:00_10:59:59_S0.json"
+            )),
             Some(3600)
         );
         assert_eq!(
-            span_in_name(&p("insights-logs-auditevent/resourceId=/X/y=2026/m=03/d=02/h=10/m=00/PT1H.json")),
+            span_in_name(&p(
+                "insights-logs-auditevent/resourceId=/X/y=2026/m=03/d=02/h=10/m=00/PT1H.json"
+            )),
             Some(3600)
         );
         assert_eq!(
-            span_in_name(&p("AWSLogs/1/CloudTrail/us-east-1/2026/03/01/1_CloudTrail_us-east-1_20260301T0900Z_b.json.gz")),
+            span_in_name(&p(
+                "AWSLogs/1/CloudTrail/us-east-1/2026/03/01/1_CloudTrail_us-east-1_20260301T0900Z_b.json.gz"
+            )),
             None
         );
         let mut files = vec![

@@ -886,7 +886,12 @@ mod tests {
             calls.push(call(at(6, 12, 50 + i, 0), calls.len(), "GetObject", true));
         }
         for i in 0..150u32 {
-            let mut c = call(at(6, 13, i / 6, (i % 6) * 10), calls.len(), "GetObject", true);
+            let mut c = call(
+                at(6, 13, i / 6, (i % 6) * 10),
+                calls.len(),
+                "GetObject",
+                true,
+            );
             c.ip = "146.190.1.1";
             calls.push(c);
         }
@@ -900,7 +905,10 @@ mod tests {
             .collect();
         assert_eq!(ids.len(), 150, "the stolen key's reads, all of them");
         for n in usual.into_iter().chain([after]) {
-            assert!(!ids.contains(&&format!("e{n}")), "usual read e{n} is no evidence");
+            assert!(
+                !ids.contains(&&format!("e{n}")),
+                "usual read e{n} is no evidence"
+            );
         }
     }
 
@@ -995,7 +1003,11 @@ mod tests {
                 access_key: None,
                 source_ip: Some(self.ip),
                 user_agent: Some(self.ua),
-                service: if self.op == "Sign-in activity" { "entra" } else { "storage" },
+                service: if self.op == "Sign-in activity" {
+                    "entra"
+                } else {
+                    "storage"
+                },
                 operation: self.op,
                 read_only: Some(true),
                 success: true,
@@ -1087,9 +1099,21 @@ mod tests {
             .iter()
             .filter(|s| s.rule_id == MACHINE_NETWORK_RULE_ID)
             .collect();
-        assert_eq!(machine.len(), 2, "the first and the one 2.5 h later: {machine:#?}");
-        assert!(machine[0].explanation.contains("AS14061 in SG"), "{}", machine[0].explanation);
-        assert!(machine[1].explanation.contains("another call from AS14061"), "{}", machine[1].explanation);
+        assert_eq!(
+            machine.len(),
+            2,
+            "the first and the one 2.5 h later: {machine:#?}"
+        );
+        assert!(
+            machine[0].explanation.contains("AS14061 in SG"),
+            "{}",
+            machine[0].explanation
+        );
+        assert!(
+            machine[1].explanation.contains("another call from AS14061"),
+            "{}",
+            machine[1].explanation
+        );
     }
 
     #[test]
@@ -1124,7 +1148,11 @@ mod tests {
         };
         // Three other principals (an intruder's other stolen identities) used the hosting
         // provider the day before: still not the organisation's network.
-        assert!(attacked(&["a@corp.example", "b@corp.example", "c@corp.example"]));
+        assert!(attacked(&[
+            "a@corp.example",
+            "b@corp.example",
+            "c@corp.example"
+        ]));
         // Six did (a team moved there): it is.
         assert!(!attacked(&[
             "a@corp.example",
@@ -1165,17 +1193,35 @@ mod tests {
         let mut abroad = calls.clone();
         abroad.push(sign_in(900, at(7, 10, 0, 0), "198.51.100.9", EDGE));
         assert!(
-            run_cloud(&abroad).iter().all(|s| s.rule_id != NEW_CLIENT_RULE_ID),
+            run_cloud(&abroad)
+                .iter()
+                .all(|s| s.rule_id != NEW_CLIENT_RULE_ID),
             "the person's own device"
         );
         // A script on a hosting provider with the person's token: alert, and its next
         // token use from there joins.
-        calls.push(sign_in(901, at(7, 10, 0, 0), "146.190.1.1", "python-requests/2.31.0"));
-        calls.push(sign_in(902, at(7, 11, 30, 0), "146.190.1.1", "python-requests/2.31.0"));
+        calls.push(sign_in(
+            901,
+            at(7, 10, 0, 0),
+            "146.190.1.1",
+            "python-requests/2.31.0",
+        ));
+        calls.push(sign_in(
+            902,
+            at(7, 11, 30, 0),
+            "146.190.1.1",
+            "python-requests/2.31.0",
+        ));
         let out = run_cloud(&calls);
-        let found: Vec<&Signal> = out.iter().filter(|s| s.rule_id == NEW_CLIENT_RULE_ID).collect();
+        let found: Vec<&Signal> = out
+            .iter()
+            .filter(|s| s.rule_id == NEW_CLIENT_RULE_ID)
+            .collect();
         assert_eq!(found.len(), 2, "{out:#?}");
-        assert!(found[0].explanation.contains("AS14061"), "{}", found[0].explanation);
+        assert!(
+            found[0].explanation.contains("AS14061"),
+            "{}",
+            found[0].explanation
+        );
     }
-
 }
