@@ -128,13 +128,13 @@ pub fn from_ecs(r: &RawRecord) -> Option<RawRecord> {
             user.insert(field.into(), v);
         }
     }
-    if let Some(v) = at(&doc, "user.id") {
+    if let Some(v) = at(doc, "user.id") {
         user.insert("principalId".into(), v);
     }
-    if let Some(v) = at(&doc, "user.name") {
+    if let Some(v) = at(doc, "user.name") {
         user.insert("userName".into(), v);
     }
-    if let Some(v) = at(&doc, "cloud.account.id") {
+    if let Some(v) = at(doc, "cloud.account.id") {
         user.insert("accountId".into(), v);
     }
     let mut context = serde_json::Map::new();
@@ -173,15 +173,15 @@ pub fn from_ecs(r: &RawRecord) -> Option<RawRecord> {
     };
     put("eventVersion", at(ct, "event_version"));
     put("userIdentity", Some(Value::Object(user)));
-    put("eventTime", at(&doc, "@timestamp"));
+    put("eventTime", at(doc, "@timestamp"));
     put("eventSource", at(event, "provider"));
     put("eventName", at(event, "action"));
-    put("awsRegion", at(&doc, "cloud.region"));
+    put("awsRegion", at(doc, "cloud.region"));
     put(
         "sourceIPAddress",
-        at(&doc, "source.address").or_else(|| at(&doc, "source.ip")),
+        at(doc, "source.address").or_else(|| at(doc, "source.ip")),
     );
-    put("userAgent", at(&doc, "user_agent.original"));
+    put("userAgent", at(doc, "user_agent.original"));
     put("errorCode", at(ct, "error_code"));
     put("errorMessage", at(ct, "error_message"));
     put(
