@@ -1437,3 +1437,100 @@ fn entra_and_key_vault_logs_mfa_fatigue_pim_activations_and_the_vault_caller() {
         vault[0]["explanation"]
     );
 }
+
+#[test]
+fn hourly_azure_and_gcp_exports_reach_the_correlations_in_time_order_on_any_thread_count() {
+    // Azure's diagnostic export writes one append blob per container and hour; records of one
+    // hour are in several blobs (interactive and non-interactive sign-ins), so reading blob after
+    // blob steps back up to an hour. A Cloud Logging sink writes hourly files too.
+    let dir = tempfile::tempdir().unwrap();
+    let blob = |container: &str, hour: u32| {
+        let d = dir.path().join(format!(
+            "{container}/tenantId=t-1/y=2026/m=11/d=20/h={hour:02}/m=00"
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d.join("PT1H.json")
+    };
+    for hour in 0..6u32 {
+        let mut interactive = Vec::new();
+        let mut refresh = Vec::new();
+        for minute in 0..12u32 {
+            // Declined prompts every five minutes, alternately in the two blobs.
+            let line = entra_sign_in(
+                &format!("d-{hour}-{minute}"),
+                &format!("2026-11-20T{hour:02}:{:02}:00.0000000Z", minute * 5),
+                &format!("user{}@corp.example", hour % 2),
+                "141.94.217.195",
+                "500121",
+            );
+            if minute % 2 == 0 {
+                interactive.push(line);
+            } else {
+                refresh.push(line.replace("\"SignInLogs\"", "\"NonInteractiveUserSignInLogs\""));
+            }
+        }
+        std::fs::write(
+            blob("insights-logs-signinlogs", hour),
+            interactive.join("\n") + "\n",
+        )
+        .unwrap();
+        std::fs::write(
+            blob("insights-logs-noninteractiveusersigninlogs", hour),
+            refresh.join("\n") + "\n",
+        )
+        .unwrap();
+        let sink = dir.path().join(format!(
+            "sink/cloudaudit.googleapis.com/activity/2026/11/20/{hour:02}:00:00_{hour:02}:59:59_S0.json"
+        ));
+        std::fs::create_dir_all(sink.parent().unwrap()).unwrap();
+        let zones = ["a", "b", "c"];
+        let lines: Vec<String> = (0..3)
+            .map(|z| {
+                serde_json::json!({
+                    "protoPayload": {"@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+                        "authenticationInfo": {"principalEmail": "eve@corp.example"},
+                        "requestMetadata": {"callerIp": "146.190.1.1"},
+                        "serviceName": "compute.googleapis.com", "methodName": "v1.compute.instances.insert",
+                        "resourceName": format!("projects/p/zones/europe-west1-{}/instances/vm-{hour}-{z}", zones[z])},
+                    "insertId": format!("g-{hour}-{z}"),
+                    "resource": {"type": "gce_instance", "labels": {"project_id": "p", "zone": format!("europe-west1-{}", zones[z])}},
+                    "timestamp": format!("2026-11-20T{hour:02}:{:02}:00Z", 30 - z * 10),
+                    "logName": "projects/p/logs/cloudaudit.googleapis.com%2Factivity"
+                })
+                .to_string()
+            })
+            .collect();
+        std::fs::write(sink, lines.join("\n") + "\n").unwrap();
+    }
+    let hunt = |threads: &str| {
+        let (out, stdout, stderr) = run(bin()
+            .args([
+                "hunt",
+                "--no-anomaly",
+                "--format",
+                "jsonl",
+                "--min-level",
+                "informational",
+                "--threads",
+                threads,
+            ])
+            .arg(dir.path()));
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            !stderr.contains("out of time order"),
+            "the hold-back covers an hourly blob: {stderr}"
+        );
+        stdout
+    };
+    let one = hunt("1");
+    assert!(
+        one.contains("Repeated MFA Prompts Denied Or Unanswered For One User"),
+        "{one}"
+    );
+    assert!(
+        one.contains("Compute Instances Created In Many Zones"),
+        "{one}"
+    );
+    assert_eq!(one, hunt("2"));
+    assert_eq!(one, hunt("3"));
+}
