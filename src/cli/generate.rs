@@ -282,11 +282,8 @@ fn request_parameters(rng: &mut Rng, service: &str, op: &str) -> Value {
 
 /// A stable access key id for a principal: users keep their key, role sessions rotate among a few.
 fn access_key(prefix: &str, name: &str, variant: usize) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes().chain(std::iter::once(variant as u8)) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    use cloudsentinel_core::hash::{fnv1a, fnv1a_extend};
+    let h = fnv1a_extend(fnv1a(name.as_bytes()), &[variant as u8]);
     format!("{prefix}{h:016X}")
 }
 

@@ -60,11 +60,7 @@ const AZURE_OPS: [(&str, &str); 10] = [
 
 /// A stable, uuid-shaped id for a name (the same user keeps the same object id).
 fn stable_id(name: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let h = cloudsentinel_core::hash::fnv1a(name.as_bytes());
     let x = format!("{h:016x}{:016x}", h.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15);
     format!(
         "{}-{}-{}-{}-{}",

@@ -199,9 +199,7 @@ fn hours_apart(a: u32, b: u32) -> u32 {
 
 fn hash(s: &str) -> u64 {
     // FNV-1a: stable across runs, so that the same input gives the same judgement.
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    cloudsentinel_core::hash::fnv1a(s.as_bytes())
 }
 
 impl Routine {

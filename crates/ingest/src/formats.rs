@@ -233,11 +233,7 @@ pub fn canonical_keys(r: &RawRecord, canonical: &[&str]) -> Option<RawRecord> {
 /// A stable id for a record that carries none of its own (trimmed test events, some exports):
 /// FNV-1a over the record's text, the same across runs and platforms.
 pub(crate) fn synthetic_id(r: &RawRecord) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in r.text().as_bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let h = cloudsentinel_core::hash::fnv1a(r.text().as_bytes());
     format!("synthetic-{h:016x}")
 }
 

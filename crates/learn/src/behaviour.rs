@@ -774,16 +774,10 @@ fn country_key(c: [u8; 2]) -> u64 {
 
 /// FNV-1a over several parts, separated.
 fn fnv(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.as_bytes() {
-            h ^= *b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        h ^= 0xff;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    use cloudsentinel_core::hash::{FNV_OFFSET, fnv1a_extend};
+    parts.iter().fold(FNV_OFFSET, |h, p| {
+        fnv1a_extend(fnv1a_extend(h, p.as_bytes()), &[0xff])
+    })
 }
 
 fn hash1(a: &str) -> u64 {

@@ -158,9 +158,7 @@ pub struct Detectors {
 }
 
 fn hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    cloudsentinel_core::hash::fnv1a(s.as_bytes())
 }
 
 /// Whether the principal is one person or machine (a user, or a role session named after a

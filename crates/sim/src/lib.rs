@@ -267,16 +267,12 @@ impl Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
+        let h = if self.0 == 0 {
+            cloudsentinel_core::hash::FNV_OFFSET
         } else {
             self.0
         };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
+        self.0 = cloudsentinel_core::hash::fnv1a_extend(h, bytes);
     }
 }
 

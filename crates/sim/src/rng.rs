@@ -17,12 +17,7 @@ pub fn splitmix64(mut z: u64) -> u64 {
 
 /// FNV-1a over a string: a stable 64-bit hash for names.
 pub fn fnv(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    cloudsentinel_core::hash::fnv1a(s.as_bytes())
 }
 
 const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

@@ -351,12 +351,7 @@ impl Drop for Reader<'_> {
 
 /// FNV-1a, 64 bits: a stable hash for index keys (stored, so it must never change).
 pub(crate) fn key_hash(s: &str) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.as_bytes() {
-        h ^= *b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h as i64
+    cloudsentinel_core::hash::fnv1a(s.as_bytes()) as i64
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {

@@ -45,18 +45,8 @@ const JS: &str = include_str!("../../assets/ui.js");
 
 /// Changes with the stylesheet and script, so that browsers fetch new ones after an upgrade
 /// (they are cached for an hour).
-const ASSETS_VERSION: u64 = fnv1a(CSS.as_bytes()) ^ fnv1a(JS.as_bytes()).rotate_left(1);
-
-const fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = 0;
-    while i < bytes.len() {
-        h ^= bytes[i] as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-        i += 1;
-    }
-    h
-}
+const ASSETS_VERSION: u64 = cloudsentinel_core::hash::fnv1a(CSS.as_bytes())
+    ^ cloudsentinel_core::hash::fnv1a(JS.as_bytes()).rotate_left(1);
 
 /// The signed-in user of a dashboard request.
 #[derive(Clone)]
