@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod hash;
 pub mod raw;
+pub mod row;
 pub mod text;
 pub use raw::RawRecord;
 

@@ -16,7 +16,7 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use cloudsentinel_core::Event;
-use cloudsentinel_store::{EventRow, NewEvent};
+use cloudsentinel_core::row::{EventRow, NewEvent};
 use serde::{Deserialize, Serialize};
 
 use cloudsentinel_context::netdb::{self, NetDb};

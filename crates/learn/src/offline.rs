@@ -4,7 +4,7 @@
 //! threshold. The same baselines, model and signals as the service's pipeline.
 
 use cloudsentinel_core::Signal;
-use cloudsentinel_store::EventRow;
+use cloudsentinel_core::row::EventRow;
 
 use crate::anomaly::{self, AnomalyModel, MAX_TRAINING_VECTORS, TrainParams};
 use crate::behaviour::{Baselines, DIMS, Features, Observation, Scored, Settings};
