@@ -1534,3 +1534,44 @@ fn hourly_azure_and_gcp_exports_reach_the_correlations_in_time_order_on_any_thre
     assert_eq!(one, hunt("2"));
     assert_eq!(one, hunt("3"));
 }
+
+#[test]
+fn key_vault_rows_of_the_azure_diagnostics_table_fire_the_vault_rules_with_their_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    // A KQL query's JSON results over AzureDiagnostics (no Type column: recognised by its
+    // columns), twelve secrets read from one address in two minutes.
+    let rows: Vec<Value> = (0..12)
+        .map(|i| {
+            serde_json::json!({
+                "TenantId": "t-1", "TimeGenerated": format!("2026-11-20T10:{:02}:{:02}.000Z", i * 10 / 60, i * 10 % 60),
+                "ResourceId": "/SUBSCRIPTIONS/S-1/RESOURCEGROUPS/SEC/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV-1",
+                "Category": "AuditEvent", "ResourceProvider": "MICROSOFT.KEYVAULT", "OperationName": "SecretGet",
+                "ResultType": "Success", "ResultSignature": "OK", "CallerIPAddress": "198.51.100.7",
+                "id_s": format!("https://kv-1.vault.azure.net/secrets/s{i}/0b1c"), "httpStatusCode_d": 200,
+                "identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g": "oid-ana",
+                "identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s": "ana@corp.example"
+            })
+        })
+        .collect();
+    let path = dir.path().join("kv.json");
+    std::fs::write(&path, serde_json::to_string(&rows).unwrap()).unwrap();
+    let (out, stdout, stderr) = run(bin()
+        .args(["hunt", "--no-anomaly", "--format", "jsonl"])
+        .arg(&path));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("12 events read, 0 skipped"), "{stderr}");
+    let alerts = jsonl(&stdout);
+    let vault = alerts
+        .iter()
+        .find(|a| a["title"] == "Many Key Vault Secrets Read From One Address")
+        .unwrap_or_else(|| panic!("{alerts:#?}"));
+    assert_eq!(vault["level"], "high");
+    assert!(
+        vault["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("new for oid-ana"),
+        "{}",
+        vault["explanation"]
+    );
+}

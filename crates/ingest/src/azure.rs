@@ -229,6 +229,11 @@ fn log_analytics_table(r: &RawRecord) -> Option<String> {
     }
     if r.contains_key("OperationNameValue") {
         Some("AzureActivity".into())
+    } else if r.contains_key("ResourceProvider")
+        && r.contains_key("Category")
+        && r.contains_key("OperationName")
+    {
+        Some("AzureDiagnostics".into())
     } else if r.contains_key("InitiatedBy") || r.contains_key("TargetResources") {
         Some("AuditLogs".into())
     } else if r.contains_key("UserPrincipalName") && r.contains_key("ResultType") {
@@ -337,15 +342,110 @@ pub fn from_log_analytics(r: &RawRecord) -> Option<Result<(RawRecord, LogKind), 
             let kind = kind_of(&record);
             Some((record, kind))
         }
+        "AzureDiagnostics" => from_azure_diagnostics(row, time).map(|r| {
+            let kind = kind_of(&r);
+            (r, kind)
+        }),
         other => {
             return Some(Err(format!(
-                "a Log Analytics row of table {other}, which is not read (SigninLogs, the AAD*SignInLogs tables, AuditLogs and AzureActivity are)"
+                "a Log Analytics row of table {other}, which is not read (SigninLogs, the AAD*SignInLogs tables, AuditLogs, AzureActivity and AzureDiagnostics are)"
             )));
         }
     };
     Some(wrapped.ok_or_else(|| {
         format!("a {table} row that could not be brought to the diagnostic-settings shape")
     }))
+}
+
+/// `AzureDiagnostics` columns that are the diagnostic record's own top-level fields.
+const DIAGNOSTICS_COLUMNS: [(&str, &str); 11] = [
+    ("ResourceId", "resourceId"),
+    ("_ResourceId", "resourceId"),
+    ("OperationName", "operationName"),
+    ("OperationVersion", "operationVersion"),
+    ("Category", "category"),
+    ("ResultType", "resultType"),
+    ("ResultSignature", "resultSignature"),
+    ("ResultDescription", "resultDescription"),
+    ("DurationMs", "durationMs"),
+    ("CallerIPAddress", "callerIpAddress"),
+    ("CorrelationId", "correlationId"),
+];
+
+/// A row of the legacy `AzureDiagnostics` table (resource logs sent to Log Analytics in "Azure
+/// diagnostics" mode: Key Vault's AuditEvent, storage, ...) in the diagnostic-settings shape.
+/// The table flattens the record: `properties` fields become columns with a type suffix
+/// (`id_s`, `requestUri_s`, `httpStatusCode_d`), the caller's claims `identity_claim_*` columns;
+/// both are put back where the record had them, so rules and the decoder read one shape.
+fn from_azure_diagnostics(
+    row: &serde_json::Map<String, Value>,
+    time: Option<Value>,
+) -> Option<RawRecord> {
+    let mut record = serde_json::Map::new();
+    record.insert("time".into(), time.unwrap_or(Value::Null));
+    let mut properties = serde_json::Map::new();
+    let mut claim = serde_json::Map::new();
+    for (k, v) in row {
+        if v.is_null() || v.as_str() == Some("") {
+            continue;
+        }
+        if let Some((_, field)) = DIAGNOSTICS_COLUMNS.iter().find(|(c, _)| c == k) {
+            record.entry(field.to_string()).or_insert_with(|| v.clone());
+            continue;
+        }
+        if matches!(
+            k.as_str(),
+            "TimeGenerated"
+                | "Type"
+                | "TenantId"
+                | "SourceSystem"
+                | "MG"
+                | "ManagementGroupName"
+                | "Computer"
+                | "RawData"
+                | "Resource"
+                | "ResourceGroup"
+                | "ResourceProvider"
+                | "ResourceType"
+                | "SubscriptionId"
+        ) || k.starts_with('_')
+        {
+            continue;
+        }
+        let name = strip_type_suffix(k);
+        if let Some(c) = name.strip_prefix("identity_claim_") {
+            claim.insert(claim_uri(c), v.clone());
+        } else {
+            properties.insert(name.to_string(), v.clone());
+        }
+    }
+    if !claim.is_empty() {
+        record.insert("identity".into(), json!({ "claim": claim }));
+    }
+    if !properties.is_empty() {
+        record.insert("properties".into(), Value::Object(properties));
+    }
+    RawRecord::from_value(&Value::Object(record)).ok()
+}
+
+/// `requestUri_s` -> `requestUri` (Log Analytics adds `_s`, `_d`, `_g`, `_b`, `_t` by type).
+fn strip_type_suffix(column: &str) -> &str {
+    match column.rsplit_once('_') {
+        Some((name, "s" | "d" | "g" | "b" | "t")) if !name.is_empty() => name,
+        _ => column,
+    }
+}
+
+/// `http_schemas_microsoft_com_identity_claims_objectidentifier` -> the claim's URI; short names
+/// (`upn`, `oid`, `appid`) as the token has them.
+fn claim_uri(column: &str) -> String {
+    match column {
+        "http_schemas_microsoft_com_identity_claims_objectidentifier" | "oid" => CLAIM_OID.into(),
+        "http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn" | "upn" => CLAIM_UPN.into(),
+        "http_schemas_xmlsoap_org_ws_2005_05_identity_claims_name" => CLAIM_NAME.into(),
+        "http_schemas_xmlsoap_org_ws_2005_05_identity_claims_emailaddress" => CLAIM_EMAIL.into(),
+        other => other.to_string(),
+    }
 }
 
 /// A Graph `directoryAudit` in the diagnostic-settings shape.
@@ -890,6 +990,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_azure_diagnostics_row_of_key_vault_reads_like_the_audit_event() {
+        let row = rr(json!({
+            "TenantId": "t-1", "TimeGenerated": "2025-02-03T10:00:00.123Z", "Type": "AzureDiagnostics",
+            "ResourceId": "/SUBSCRIPTIONS/S-1/RESOURCEGROUPS/SEC/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV-1",
+            "Category": "AuditEvent", "ResourceProvider": "MICROSOFT.KEYVAULT", "OperationName": "SecretGet",
+            "ResultType": "Success", "ResultSignature": "OK", "DurationMs": 12, "CallerIPAddress": "198.51.100.7",
+            "CorrelationId": "", "id_s": "https://kv-1.vault.azure.net/secrets/db-password/0b1c",
+            "requestUri_s": "https://kv-1.vault.azure.net/secrets/db-password/0b1c?api-version=7.4",
+            "clientInfo_s": "azsdk-python-keyvault-secrets/4.8.0", "httpStatusCode_d": 200,
+            "identity_claim_http_schemas_microsoft_com_identity_claims_objectidentifier_g": "oid-ana",
+            "identity_claim_http_schemas_xmlsoap_org_ws_2005_05_identity_claims_upn_s": "ana@contoso.com",
+            "identity_claim_appid_g": "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+        }));
+        let (record, kind) = from_log_analytics(&row).unwrap().unwrap();
+        assert_eq!(kind, LogKind::AzureActivity);
+        assert_eq!(record.str_field("category").as_deref(), Some("AuditEvent"));
+        assert_eq!(
+            record.str_field("callerIpAddress").as_deref(),
+            Some("198.51.100.7")
+        );
+        assert_eq!(
+            record.value("properties").and_then(|p| p.get("id")),
+            Some(&json!(
+                "https://kv-1.vault.azure.net/secrets/db-password/0b1c"
+            ))
+        );
+        let ev = normalize(record, kind).unwrap();
+        assert_eq!(ev.actor.name.as_deref(), Some("ana@contoso.com"));
+        assert_eq!(ev.actor.id.as_deref(), Some("oid-ana"));
+        assert_eq!(ev.action.operation, "SecretGet");
+        assert_eq!(ev.account.as_deref(), Some("S-1"));
+        assert!(ev.id.starts_with("synthetic-"));
+        assert_eq!(strip_type_suffix("httpStatusCode_d"), "httpStatusCode");
+        assert_eq!(strip_type_suffix("is_s_"), "is_s_");
     }
 
     #[test]
