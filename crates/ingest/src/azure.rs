@@ -219,10 +219,25 @@ fn graph_name(column: &str) -> String {
     }
 }
 
+/// The Log Analytics tables we read.
+const LOG_ANALYTICS_TABLES: [&str; 7] = [
+    "SigninLogs",
+    "AADNonInteractiveUserSignInLogs",
+    "AADServicePrincipalSignInLogs",
+    "AADManagedIdentitySignInLogs",
+    "AuditLogs",
+    "AzureActivity",
+    "AzureDiagnostics",
+];
+
 /// The Log Analytics table a row comes from: its `Type` column, or what its columns say.
 fn log_analytics_table(r: &RawRecord) -> Option<String> {
     if !r.contains_key("TimeGenerated") {
-        return None;
+        // A row of a table we know by its Type column still is one (and gets a clear error).
+        return r
+            .str_field("Type")
+            .filter(|t| LOG_ANALYTICS_TABLES.contains(&t.as_ref()))
+            .map(|t| t.into_owned());
     }
     if let Some(t) = r.str_field("Type") {
         return Some(t.into_owned());
@@ -251,6 +266,11 @@ fn log_analytics_table(r: &RawRecord) -> Option<String> {
 /// names a table we do not read.
 pub fn from_log_analytics(r: &RawRecord) -> Option<Result<(RawRecord, LogKind), String>> {
     let table = log_analytics_table(r)?;
+    if !r.contains_key("TimeGenerated") {
+        return Some(Err(format!(
+            "a Log Analytics row of table {table} without its TimeGenerated column (include it in the query's output)"
+        )));
+    }
     let obj = r.to_value();
     let Value::Object(row) = &obj else {
         return None;
@@ -1026,6 +1046,14 @@ mod tests {
         assert_eq!(ev.account.as_deref(), Some("S-1"));
         assert!(ev.id.starts_with("synthetic-"));
         assert_eq!(strip_type_suffix("httpStatusCode_d"), "httpStatusCode");
+        // A row the query left TimeGenerated out of: said so, not an unknown format.
+        let no_time =
+            rr(json!({"Type": "SigninLogs", "UserPrincipalName": "a@b.c", "ResultType": "0"}));
+        let err = from_log_analytics(&no_time).unwrap().unwrap_err();
+        assert!(
+            err.contains("SigninLogs") && err.contains("TimeGenerated"),
+            "{err}"
+        );
         assert_eq!(strip_type_suffix("is_s_"), "is_s_");
     }
 
