@@ -40,6 +40,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod learning;
+pub mod lineage;
 pub mod metrics;
 pub mod pipeline;
 pub mod routes;

@@ -83,6 +83,8 @@ pub struct Context {
     pub source_ip: Option<String>,
     /// The principal without the access key (incidents join on either).
     pub principal: String,
+    /// Identities the event created or gave credentials to ([`crate::lineage`]).
+    pub created: Vec<String>,
 }
 
 impl Context {
@@ -91,6 +93,7 @@ impl Context {
             access_key: o.access_key.map(str::to_string),
             source_ip: o.source_ip.map(str::to_string),
             principal: o.principal().to_string(),
+            created: Vec::new(),
         }
     }
 
@@ -102,6 +105,7 @@ impl Context {
                 .principal()
                 .map(str::to_string)
                 .unwrap_or_else(|| e.entity()),
+            created: crate::lineage::created_identities(e),
         }
     }
 }
@@ -895,10 +899,47 @@ pub struct Alerter {
     dirty_incidents: HashSet<i64>,
     /// Latest event time seen, for pruning.
     horizon: DateTime<Utc>,
+    /// Identity an incident's principal created -> (that incident, when).
+    links: HashMap<String, (i64, DateTime<Utc>)>,
 }
 
 /// Open alerts and incidents kept in memory at most; older ones are forgotten first.
 const MAX_KEPT: usize = 50_000;
+/// How long an identity an incident's principal created leads back to that incident.
+pub const LINEAGE_DAYS: i64 = 7;
+/// Keys (principals, access keys, addresses) one incident answers to at most.
+const MAX_INCIDENT_KEYS: usize = 64;
+
+/// What an alert can join an incident by.
+struct Joins {
+    access_key: Option<String>,
+    principal: String,
+    /// The public source address, when the event had one.
+    address: Option<std::net::IpAddr>,
+    created: Vec<String>,
+}
+
+/// A source address worth grouping by: public (not a VPC's, a loopback or link-local address,
+/// which many unrelated callers share).
+fn public_address(s: &str) -> Option<std::net::IpAddr> {
+    let ip: std::net::IpAddr = s.parse().ok()?;
+    let shared = match ip {
+        std::net::IpAddr::V4(v) => {
+            v.is_private()
+                || v.is_loopback()
+                || v.is_link_local()
+                || v.is_unspecified()
+                || v.is_broadcast()
+        }
+        std::net::IpAddr::V6(v) => {
+            v.is_loopback()
+                || v.is_unspecified()
+                || (v.segments()[0] & 0xfe00) == 0xfc00
+                || (v.segments()[0] & 0xffc0) == 0xfe80
+        }
+    };
+    (!shared).then_some(ip)
+}
 
 impl Alerter {
     pub fn resume(store: &dyn Store, settings: &PipelineSettings) -> anyhow::Result<Alerter> {
@@ -916,6 +957,7 @@ impl Alerter {
             dirty_alerts: HashSet::new(),
             dirty_incidents: HashSet::new(),
             horizon: DateTime::<Utc>::MIN_UTC,
+            links: HashMap::new(),
         };
         let since = Utc::now() - settings.dedup_window.max(settings.incident_window) * 2;
         for i in store.recent_incidents(since)? {
@@ -930,6 +972,19 @@ impl Alerter {
             a.alerts.insert(r.id, r);
         }
         Ok(a)
+    }
+
+    /// Files the incident under one more key (a principal or address that joined it).
+    fn add_incident_key(&mut self, id: i64, key: &str) {
+        let keys = self.incident_key_of.entry(id).or_default();
+        if keys.iter().any(|k| k == key) || keys.len() >= MAX_INCIDENT_KEYS {
+            return;
+        }
+        keys.push(key.to_string());
+        self.incident_keys
+            .entry(key.to_string())
+            .or_default()
+            .push(id);
     }
 
     fn file_incident(&mut self, i: IncidentRecord) {
@@ -956,6 +1011,7 @@ impl Alerter {
             access_key,
             source_ip,
             principal,
+            created,
         } = ctx;
         self.horizon = self.horizon.max(s.last_seen);
         let w = self.window;
@@ -967,6 +1023,7 @@ impl Alerter {
                 })
             })
         });
+        let created_ids = created;
         let mut created = None;
         let id = if let Some(id) = existing {
             let a = self.alerts.get_mut(&id).expect("listed alerts are kept");
@@ -1006,7 +1063,7 @@ impl Alerter {
                 entity: s.entity,
                 account: s.account,
                 access_key: access_key.clone(),
-                source_ip,
+                source_ip: source_ip.clone(),
                 first_seen: s.first_seen,
                 last_seen: s.last_seen,
                 created: now,
@@ -1027,7 +1084,13 @@ impl Alerter {
             id
         };
         self.dirty_alerts.insert(id);
-        self.attach_incident(id, access_key, principal, now, metrics);
+        let joins = Joins {
+            access_key,
+            principal,
+            address: source_ip.as_deref().and_then(public_address),
+            created: created_ids,
+        };
+        self.attach_incident(id, joins, now, metrics);
         created
     }
 
@@ -1067,34 +1130,56 @@ impl Alerter {
         }
     }
 
-    /// Files the alert under an incident of the same access key or principal whose time is
-    /// within the incident window, or opens one.
+    /// Files the alert under an incident whose time is within the incident window and that
+    /// shares its access key, its principal or (for alerts, not informational signals) its public
+    /// source address; else under the incident of whoever created the principal within
+    /// [`LINEAGE_DAYS`] ([`crate::lineage`]); else opens one. The incident then answers to the
+    /// alert's keys too, and to the identities the alert's event created.
     fn attach_incident(
         &mut self,
         alert_id: i64,
-        access_key: Option<String>,
-        principal: String,
+        joins: Joins,
         now: DateTime<Utc>,
         metrics: &Metrics,
     ) {
         let a = self.alerts[&alert_id].clone();
         let iw = self.incident_window;
         // Informational signals (change records, routine findings) join the incident their
-        // principal already has, as context, but never open one.
+        // principal already has, as context, but never open one, and do not join by address
+        // (an organisation's own egress carries everyone's routine).
         let may_open = a.level > Level::Informational;
+        let Joins {
+            access_key,
+            principal,
+            address,
+            created,
+        } = joins;
+        let address = address.filter(|_| may_open).map(|ip| format!("ip:{ip}"));
         let keys: Vec<String> = access_key.into_iter().chain([principal]).collect();
+        let in_window = |i: &IncidentRecord| {
+            a.first_seen <= i.last_seen + iw && a.last_seen + iw >= i.first_seen
+        };
         let incident_id = match a.incident_id {
             Some(id) if self.incidents.contains_key(&id) => Some(id),
-            _ => keys.iter().find_map(|k| {
+            _ => keys.iter().chain(address.iter()).find_map(|k| {
                 self.incident_keys.get(k).and_then(|ids| {
-                    ids.iter().rev().copied().find(|id| {
-                        self.incidents.get(id).is_some_and(|i| {
-                            a.first_seen <= i.last_seen + iw && a.last_seen + iw >= i.first_seen
-                        })
-                    })
+                    ids.iter()
+                        .rev()
+                        .copied()
+                        .find(|id| self.incidents.get(id).is_some_and(in_window))
                 })
             }),
         };
+        // The identity was created by an incident's principal: its later doings are that story.
+        let incident_id = incident_id.or_else(|| {
+            keys.iter().find_map(|k| {
+                let (id, at) = self.links.get(k)?;
+                (a.first_seen >= *at - iw
+                    && a.first_seen <= *at + chrono::Duration::days(LINEAGE_DAYS)
+                    && self.incidents.contains_key(id))
+                .then_some(*id)
+            })
+        });
         let id = match incident_id {
             Some(id) => id,
             None if !may_open => return,
@@ -1124,6 +1209,18 @@ impl Alerter {
         let newly_attached = a.incident_id != Some(id);
         if newly_attached {
             self.alerts.get_mut(&alert_id).expect("kept").incident_id = Some(id);
+        }
+        for k in keys.iter().chain(address.iter()) {
+            self.add_incident_key(id, k);
+        }
+        for c in created {
+            if self.links.len() >= MAX_KEPT {
+                self.links
+                    .retain(|_, (_, at)| *at + chrono::Duration::days(LINEAGE_DAYS) >= a.last_seen);
+            }
+            if self.links.len() < MAX_KEPT {
+                self.links.insert(c, (id, a.last_seen));
+            }
         }
         let inc = self.incidents.get_mut(&id).expect("filed");
         if newly_attached {
@@ -1191,6 +1288,9 @@ impl Alerter {
                 }
             }
         }
+        let horizon = self.horizon;
+        self.links
+            .retain(|_, (_, at)| *at + chrono::Duration::days(LINEAGE_DAYS) >= horizon);
         let incident_cut = self.horizon - self.incident_window * 2;
         let mut old: Vec<(DateTime<Utc>, i64)> = self
             .incidents
@@ -1237,5 +1337,148 @@ fn incident_title(inc: &IncidentRecord, latest: &AlertRecord) -> String {
             inc.alert_count,
             inc.tactics.join(" → ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use cloudsentinel_core::SignalKind;
+    use cloudsentinel_store::{SqliteOptions, SqliteStore};
+
+    fn alerter() -> (tempfile::TempDir, Alerter) {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("cs.db"), &SqliteOptions::default()).unwrap();
+        let settings = PipelineSettings {
+            dedup_window: Duration::hours(1),
+            incident_window: Duration::hours(1),
+            max_commit_events: 1000,
+            max_queued_events: 1000,
+        };
+        let a = Alerter::resume(&store, &settings).unwrap();
+        (dir, a)
+    }
+
+    fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, day, hour, minute, 0)
+            .unwrap()
+    }
+
+    fn signal(rule: &str, entity: &str, level: Level, t: DateTime<Utc>) -> Signal {
+        Signal {
+            kind: SignalKind::Rule,
+            rule_id: rule.into(),
+            title: rule.into(),
+            level,
+            techniques: vec![],
+            tactics: vec![],
+            entity: entity.into(),
+            account: None,
+            first_seen: t,
+            last_seen: t,
+            event_ids: vec![format!("{rule}-{entity}-{}", t.timestamp())],
+            explanation: String::new(),
+        }
+    }
+
+    fn ctx(principal: &str, ip: &str, created: &[&str]) -> Context {
+        Context {
+            access_key: None,
+            source_ip: Some(ip.into()),
+            principal: principal.into(),
+            created: created.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn incident_of(a: &Alerter, id: i64) -> i64 {
+        a.alerts[&id].incident_id.expect("in an incident")
+    }
+
+    #[test]
+    fn one_address_against_many_principals_and_what_an_intruder_created_make_one_incident() {
+        let (_dir, mut a) = alerter();
+        let m = Metrics::default();
+        let now = Utc::now();
+        let attacker = "185.156.73.54";
+        // A spray from one address, then the accounts it broke into, each from that address.
+        let spray = a
+            .add(
+                signal("spray", attacker, Level::High, at(5, 3, 0)),
+                ctx(attacker, attacker, &[]),
+                now,
+                &m,
+            )
+            .unwrap();
+        let user = a
+            .add(
+                signal("risky-sign-in", "svc@corp", Level::Medium, at(5, 3, 20)),
+                ctx("svc@corp", attacker, &["sp-1"]),
+                now,
+                &m,
+            )
+            .unwrap();
+        assert_eq!(incident_of(&a, spray), incident_of(&a, user));
+        // The service principal the account armed, two days later from another address.
+        let sp = a
+            .add(
+                signal("run-command", "sp-1", Level::Medium, at(7, 9, 0)),
+                ctx("sp-1", "159.223.44.182", &[]),
+                now,
+                &m,
+            )
+            .unwrap();
+        assert_eq!(
+            incident_of(&a, sp),
+            incident_of(&a, spray),
+            "the identity it created"
+        );
+        // Another principal from a private address (a VPC endpoint many share), meanwhile: its own.
+        let other = a
+            .add(
+                signal("burst", "dev@corp", Level::Medium, at(5, 3, 10)),
+                ctx("dev@corp", "10.0.3.7", &[]),
+                now,
+                &m,
+            )
+            .unwrap();
+        let other2 = a
+            .add(
+                signal("burst", "ops@corp", Level::Medium, at(5, 3, 15)),
+                ctx("ops@corp", "10.0.3.7", &[]),
+                now,
+                &m,
+            )
+            .unwrap();
+        assert_ne!(incident_of(&a, other), incident_of(&a, spray));
+        assert_ne!(
+            incident_of(&a, other),
+            incident_of(&a, other2),
+            "a private address joins nothing"
+        );
+        // An informational record from the attacker's address joins no one by address.
+        let info = a.add(
+            signal(
+                "change-record",
+                "someone@corp",
+                Level::Informational,
+                at(5, 3, 30),
+            ),
+            ctx("someone@corp", attacker, &[]),
+            now,
+            &m,
+        );
+        assert!(info.is_some_and(|id| a.alerts[&id].incident_id.is_none()));
+        // What the created identity does after a week is a new story.
+        let late = a
+            .add(
+                signal("run-command2", "sp-1", Level::Medium, at(20, 9, 0)),
+                ctx("sp-1", "159.223.44.183", &[]),
+                now,
+                &m,
+            )
+            .unwrap();
+        assert_ne!(incident_of(&a, late), incident_of(&a, spray));
     }
 }
