@@ -631,6 +631,26 @@ fn alerts_incidents_feedback_suppressions_and_dashboard() {
         "timeline in time order: {times:?}"
     );
     assert!(!detail["incident"]["tactics"].as_array().unwrap().is_empty());
+    // ...and the story in words, its first alert first.
+    let story = detail["narrative"]["text"].as_str().unwrap();
+    assert!(!detail["narrative"]["steps"].as_array().unwrap().is_empty());
+    let first = timeline
+        .iter()
+        .find(|t| t["level"] != "informational")
+        .unwrap();
+    let first_title = first["title"].as_str().unwrap();
+    assert!(story.starts_with("From "), "{story}");
+    assert!(
+        detail["narrative"]["steps"][0]
+            .as_str()
+            .unwrap()
+            .contains(&first["time"].as_str().unwrap()[11..16]),
+        "{story}"
+    );
+    assert!(
+        story.contains(first_title.trim_end_matches('.')),
+        "{story}\n{first_title}"
+    );
 
     // Dashboard data.
     let stats = s.get("/api/v1/dashboard/stats", &admin);

@@ -1229,8 +1229,11 @@ pub async fn get_incident(
         .map(|a| json!({"time": a.first_seen, "last_seen": a.last_seen, "alert_id": a.id, "title": a.title,
                         "level": a.level, "tactics": a.tactics, "techniques": a.techniques, "count": a.count}))
         .collect();
+    let narrative = crate::narrative::narrate(&incident, &alerts.items);
+    let mut narrative_json = json!(narrative);
+    narrative_json["text"] = json!(narrative.text());
     Ok(Json(
-        json!({"incident": incident, "timeline": timeline, "alerts": alerts.items}),
+        json!({"incident": incident, "narrative": narrative_json, "timeline": timeline, "alerts": alerts.items}),
     ))
 }
 

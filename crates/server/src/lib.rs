@@ -42,6 +42,7 @@ pub mod error;
 pub mod learning;
 pub mod lineage;
 pub mod metrics;
+pub mod narrative;
 pub mod pipeline;
 pub mod routes;
 mod sources;

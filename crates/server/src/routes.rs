@@ -343,7 +343,7 @@ pub static ROUTES: &[RouteSpec] = &[
         "/api/v1/incidents/{id}",
         VIEWER,
         "incidents",
-        "One incident: its alerts on a timeline",
+        "One incident: its alerts on a timeline, and the story they tell in words (narrative)",
     ),
     RouteSpec {
         body: Some("{\"status\"}"),

@@ -1317,6 +1317,25 @@ pub async fn incident(
         when(&i.first_seen),
         when(&i.last_seen),
     );
+    if let Some(summary) = v["narrative"]["summary"].as_str() {
+        let _ = write!(
+            b,
+            "<section class=\"panel\" id=\"narrative\"><h2>What happened</h2><p>{}</p><ol class=\"steps\">",
+            esc(summary)
+        );
+        for step in v["narrative"]["steps"].as_array().into_iter().flatten() {
+            let _ = write!(b, "<li>{}</li>", esc(step.as_str().unwrap_or_default()));
+        }
+        b.push_str("</ol>");
+        for note in v["narrative"]["notes"].as_array().into_iter().flatten() {
+            let _ = write!(
+                b,
+                "<p class=\"small\">{}</p>",
+                esc(note.as_str().unwrap_or_default())
+            );
+        }
+        b.push_str("</section>");
+    }
     if s.can("PATCH", "/api/v1/incidents/{id}") {
         let mut opts = String::new();
         for st in AlertStatus::ALL {
