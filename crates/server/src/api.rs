@@ -1201,9 +1201,23 @@ pub async fn list_incidents(State(state): State<AppState>, Query(q): Q) -> ApiRe
     let limit = num(&q, "limit", 50)?.clamp(1, 500) as u32;
     let offset = num(&q, "offset", 0)?;
     let page = blocking(&state, move |s| s.incidents(&st, limit, offset)).await?;
+    let ids: Vec<String> = page.items.iter().map(|i| i.entity.clone()).collect();
+    let names = blocking(&state, move |s| s.actor_names(&object_ids(ids))).await?;
     Ok(Json(
-        json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items}),
+        json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items, "names": names}),
     ))
+}
+
+/// The entities that are object ids (Entra ID users and service principals are known by one):
+/// the ones worth a name beside them.
+fn object_ids(entities: Vec<String>) -> Vec<String> {
+    let mut v: Vec<String> = entities
+        .into_iter()
+        .filter(|e| crate::narrative::is_object_id(e))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 pub async fn get_incident(
@@ -1229,11 +1243,18 @@ pub async fn get_incident(
         .map(|a| json!({"time": a.first_seen, "last_seen": a.last_seen, "alert_id": a.id, "title": a.title,
                         "level": a.level, "tactics": a.tactics, "techniques": a.techniques, "count": a.count}))
         .collect();
-    let narrative = crate::narrative::narrate(&incident, &alerts.items);
+    let entities = alerts
+        .items
+        .iter()
+        .map(|a| a.entity.clone())
+        .chain([incident.entity.clone()])
+        .collect();
+    let names = blocking(&state, move |s| s.actor_names(&object_ids(entities))).await?;
+    let narrative = crate::narrative::narrate(&incident, &alerts.items, &names);
     let mut narrative_json = json!(narrative);
     narrative_json["text"] = json!(narrative.text());
     Ok(Json(
-        json!({"incident": incident, "narrative": narrative_json, "timeline": timeline, "alerts": alerts.items}),
+        json!({"incident": incident, "names": names, "narrative": narrative_json, "timeline": timeline, "alerts": alerts.items}),
     ))
 }
 

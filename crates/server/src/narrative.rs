@@ -2,7 +2,7 @@
 //! what then, how it ended, for an analyst's first read and for the hand-over to the next shift.
 //! Built when asked (the alerts are the truth; nothing is stored twice).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use cloudsentinel_core::Level;
@@ -32,7 +32,15 @@ impl Narrative {
 
 /// The story of `incident` from `alerts` (any order; informational ones are left out of the
 /// steps and counted in a note).
-pub fn narrate(incident: &IncidentRecord, alerts: &[AlertRecord]) -> Narrative {
+pub fn narrate(
+    incident: &IncidentRecord,
+    alerts: &[AlertRecord],
+    names: &HashMap<String, String>,
+) -> Narrative {
+    let short_name = |entity: &str| match names.get(entity) {
+        Some(name) => name.clone(),
+        None => short_name(entity),
+    };
     let mut raised: Vec<&AlertRecord> = alerts
         .iter()
         .filter(|a| a.level > Level::Informational)
@@ -134,6 +142,16 @@ pub fn narrate(incident: &IncidentRecord, alerts: &[AlertRecord]) -> Narrative {
         steps,
         notes,
     }
+}
+
+/// Whether `s` is an object id (`8-4-4-4-12` hexadecimal digits), as Entra ID names users and
+/// service principals in its logs.
+pub fn is_object_id(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// A principal as people say it: the last part of an ARN (`user/dmitri`,
@@ -297,7 +315,7 @@ mod tests {
             ],
             techniques: vec![],
         };
-        let n = narrate(&incident, &alerts);
+        let n = narrate(&incident, &alerts, &HashMap::new());
         assert_eq!(
             n.summary,
             "From 2025-03-11 22:03 UTC to 22:41 UTC, user/dmitri and user/backup-svc from 45.32.154.91 and 66.42.1.9 in 111122223333 raised 4 alerts (3 high, 1 medium)."
@@ -320,5 +338,38 @@ mod tests {
         );
         assert!(!n.text().contains("AKIAX"));
         assert_eq!(n.text().lines().count(), 7);
+    }
+
+    #[test]
+    fn object_ids_are_told_by_name_when_the_events_gave_one() {
+        assert!(is_object_id("33361d06-a301-4ece-a45e-d689386f7c4b"));
+        assert!(!is_object_id("svc@corp.example"));
+        assert!(!is_object_id("arn:aws:iam::1:user/x"));
+        let oid = "33361d06-a301-4ece-a45e-d689386f7c4b";
+        let a = alert(1, 3, "Risky Sign-in", Level::High, oid, "185.156.73.54");
+        let incident = IncidentRecord {
+            id: 1,
+            key: oid.into(),
+            entity: oid.into(),
+            account: None,
+            title: "t".into(),
+            level: Level::High,
+            status: AlertStatus::Open,
+            first_seen: a.first_seen,
+            last_seen: a.last_seen,
+            created: a.first_seen,
+            updated: a.first_seen,
+            alert_count: 1,
+            tactics: vec![],
+            techniques: vec![],
+        };
+        let names = HashMap::from([(oid.to_string(), "svc-automation@corp.example".to_string())]);
+        let n = narrate(&incident, &[a], &names);
+        assert!(
+            n.summary
+                .contains(", svc-automation@corp.example from 185.156.73.54"),
+            "{}",
+            n.summary
+        );
     }
 }

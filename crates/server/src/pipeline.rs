@@ -85,6 +85,8 @@ pub struct Context {
     pub principal: String,
     /// Identities the event created or gave credentials to ([`crate::lineage`]).
     pub created: Vec<String>,
+    /// The actor's name when the event gave one (a user principal name beside an object id).
+    pub name: Option<String>,
 }
 
 impl Context {
@@ -94,6 +96,7 @@ impl Context {
             source_ip: o.source_ip.map(str::to_string),
             principal: o.principal().to_string(),
             created: Vec::new(),
+            name: o.actor_name.map(str::to_string),
         }
     }
 
@@ -106,6 +109,7 @@ impl Context {
                 .map(str::to_string)
                 .unwrap_or_else(|| e.entity()),
             created: crate::lineage::created_identities(e),
+            name: e.actor.name.clone(),
         }
     }
 }
@@ -901,6 +905,8 @@ pub struct Alerter {
     horizon: DateTime<Utc>,
     /// Identity an incident's principal created -> (that incident, when).
     links: HashMap<String, (i64, DateTime<Utc>)>,
+    /// Incident -> the name of its principal when that is known by an object id.
+    incident_names: HashMap<i64, String>,
 }
 
 /// Open alerts and incidents kept in memory at most; older ones are forgotten first.
@@ -917,6 +923,8 @@ struct Joins {
     /// The public source address, when the event had one.
     address: Option<std::net::IpAddr>,
     created: Vec<String>,
+    /// The principal's name, when it is known by an object id.
+    name: Option<String>,
 }
 
 /// A source address worth grouping by: public (not a VPC's, a loopback or link-local address,
@@ -958,6 +966,7 @@ impl Alerter {
             dirty_incidents: HashSet::new(),
             horizon: DateTime::<Utc>::MIN_UTC,
             links: HashMap::new(),
+            incident_names: HashMap::new(),
         };
         let since = Utc::now() - settings.dedup_window.max(settings.incident_window) * 2;
         for i in store.recent_incidents(since)? {
@@ -1012,6 +1021,7 @@ impl Alerter {
             source_ip,
             principal,
             created,
+            name,
         } = ctx;
         self.horizon = self.horizon.max(s.last_seen);
         let w = self.window;
@@ -1089,6 +1099,7 @@ impl Alerter {
             principal,
             address: source_ip.as_deref().and_then(public_address),
             created: created_ids,
+            name,
         };
         self.attach_incident(id, joins, now, metrics);
         created
@@ -1153,9 +1164,10 @@ impl Alerter {
             principal,
             address,
             created,
+            name,
         } = joins;
         let address = address.filter(|_| may_open).map(|ip| format!("ip:{ip}"));
-        let keys: Vec<String> = access_key.into_iter().chain([principal]).collect();
+        let keys: Vec<String> = access_key.into_iter().chain([principal.clone()]).collect();
         let in_window = |i: &IncidentRecord| {
             a.first_seen <= i.last_seen + iw && a.last_seen + iw >= i.first_seen
         };
@@ -1206,6 +1218,13 @@ impl Alerter {
                 id
             }
         };
+        if let Some(n) = name.filter(|n| *n != principal)
+            && self.incidents[&id].entity == principal
+            && crate::narrative::is_object_id(&principal)
+            && self.incident_names.len() < MAX_KEPT
+        {
+            self.incident_names.insert(id, n);
+        }
         let newly_attached = a.incident_id != Some(id);
         if newly_attached {
             self.alerts.get_mut(&alert_id).expect("kept").incident_id = Some(id);
@@ -1244,7 +1263,7 @@ impl Alerter {
             }
         }
         inc.techniques.sort();
-        inc.title = incident_title(inc, &a);
+        inc.title = incident_title(inc, &a, self.incident_names.get(&id));
         self.dirty_incidents.insert(id);
     }
 
@@ -1304,6 +1323,7 @@ impl Alerter {
                 break;
             }
             self.incidents.remove(&id);
+            self.incident_names.remove(&id);
             for k in self.incident_key_of.remove(&id).unwrap_or_default() {
                 if let Some(list) = self.incident_keys.get_mut(&k) {
                     list.retain(|x| *x != id);
@@ -1324,11 +1344,11 @@ pub fn tactic_rank(t: &str) -> usize {
         .unwrap_or(cloudsentinel_core::TACTICS.len())
 }
 
-fn incident_title(inc: &IncidentRecord, latest: &AlertRecord) -> String {
+fn incident_title(inc: &IncidentRecord, latest: &AlertRecord, name: Option<&String>) -> String {
     if inc.alert_count <= 1 {
         return latest.title.clone();
     }
-    let who = &inc.entity;
+    let who = name.unwrap_or(&inc.entity);
     if inc.tactics.is_empty() {
         format!("{} alerts about {who}", inc.alert_count)
     } else {
@@ -1389,6 +1409,7 @@ mod tests {
             source_ip: Some(ip.into()),
             principal: principal.into(),
             created: created.iter().map(|s| s.to_string()).collect(),
+            name: None,
         }
     }
 

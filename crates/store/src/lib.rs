@@ -502,6 +502,13 @@ pub trait Store: Send + Sync {
         offset: u64,
     ) -> Result<Page<IncidentRecord>>;
     fn incident(&self, id: i64) -> Result<Option<IncidentRecord>>;
+    /// The latest name each principal's events carried (`actor_name`: a user principal name, a
+    /// service principal's display name), for principals known by an object id; principals
+    /// without one are left out. At most 100 principals are looked up.
+    fn actor_names(
+        &self,
+        principals: &[String],
+    ) -> Result<std::collections::HashMap<String, String>>;
     fn update_incident(&self, id: i64, status: AlertStatus) -> Result<Option<IncidentRecord>>;
 
     // --- suppressions -------------------------------------------------------------------------

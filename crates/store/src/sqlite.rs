@@ -1293,6 +1293,30 @@ impl Store for SqliteStore {
             .optional()?)
     }
 
+    fn actor_names(
+        &self,
+        principals: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT actor_name FROM events WHERE principal_hash = ?1 AND principal = ?2 \
+             AND actor_name IS NOT NULL AND actor_name <> principal ORDER BY time DESC LIMIT 1",
+        )?;
+        let mut out = std::collections::HashMap::new();
+        for p in principals.iter().take(100) {
+            if out.contains_key(p) {
+                continue;
+            }
+            if let Some(name) = stmt
+                .query_row(params![key_hash(p), p], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                out.insert(p.clone(), name);
+            }
+        }
+        Ok(out)
+    }
+
     fn update_incident(&self, id: i64, status: AlertStatus) -> Result<Option<IncidentRecord>> {
         let conn = self.write();
         conn.execute(

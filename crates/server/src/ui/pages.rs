@@ -1259,7 +1259,7 @@ pub async fn incidents(
 <td class=\"num\">{}</td><td class=\"small\">{}</td><td>{}</td><td class=\"small\">{} → {}</td></tr>",
                 level_badge(i.level),
                 esc(&i.title),
-                esc(&i.entity),
+                named(&i.entity, &list["names"]),
                 i.account
                     .as_deref()
                     .map(|x| format!("<br><span class=\"small muted\">{}</span>", esc(x)))
@@ -1282,6 +1282,19 @@ pub async fn incidents(
     b.push_str(&pager("/ui/incidents", &base, total, offset, 50));
     b.push_str("</div>");
     page(&s, "Incidents", Nav::Incidents, Some("incidents"), &b)
+}
+
+/// An entity with the name its events gave it when it is an object id ("svc@corp (33361d06-...)"),
+/// escaped.
+fn named(entity: &str, names: &serde_json::Value) -> String {
+    match names[entity].as_str() {
+        Some(name) => format!(
+            "{} <span class=\"small muted\">({})</span>",
+            esc(name),
+            esc(entity)
+        ),
+        None => esc(entity),
+    }
 }
 
 pub async fn incident(
@@ -1309,7 +1322,7 @@ pub async fn incident(
         status_badge(i.status),
         i.id,
         i.alert_count,
-        esc(&i.entity),
+        named(&i.entity, &v["names"]),
         i.account
             .as_deref()
             .map(|x| format!(" in {}", esc(x)))
