@@ -927,6 +927,24 @@ struct Joins {
     name: Option<String>,
 }
 
+/// The person behind a principal, by e-mail: an Entra user's name, a Google account, an AWS
+/// Identity Center (or SAML) session named after its user. Service accounts and roles are no
+/// person.
+fn person_of(principal: &str, name: Option<&str>) -> Option<String> {
+    let email = |s: &str| {
+        let s = s.trim();
+        (s.contains('@') && !s.contains(' ') && !s.ends_with(".gserviceaccount.com"))
+            .then(|| s.to_ascii_lowercase())
+    };
+    if let Some(rest) = principal.strip_prefix("arn:aws:sts::") {
+        return rest.rsplit('/').next().and_then(email);
+    }
+    if principal.starts_with("arn:") {
+        return None;
+    }
+    email(principal).or_else(|| name.and_then(email))
+}
+
 /// A source address worth grouping by: public (not a VPC's, a loopback or link-local address,
 /// which many unrelated callers share).
 fn public_address(s: &str) -> Option<std::net::IpAddr> {
@@ -1167,7 +1185,14 @@ impl Alerter {
             name,
         } = joins;
         let address = address.filter(|_| may_open).map(|ip| format!("ip:{ip}"));
-        let keys: Vec<String> = access_key.into_iter().chain([principal.clone()]).collect();
+        // One person across clouds: the e-mail an Entra user, a Google account and an Identity
+        // Center session share.
+        let person = person_of(&principal, name.as_deref()).map(|p| format!("person:{p}"));
+        let keys: Vec<String> = access_key
+            .into_iter()
+            .chain([principal.clone()])
+            .chain(person)
+            .collect();
         let in_window = |i: &IncidentRecord| {
             a.first_seen <= i.last_seen + iw && a.last_seen + iw >= i.first_seen
         };
@@ -1501,5 +1526,63 @@ mod tests {
             )
             .unwrap();
         assert_ne!(incident_of(&a, late), incident_of(&a, spray));
+    }
+
+    #[test]
+    fn one_person_across_clouds_is_one_incident() {
+        let (_dir, mut a) = alerter();
+        let m = Metrics::default();
+        let now = Utc::now();
+        let mut entra = ctx("9d2f7a1c-4b3e-4c5d-8e6f-0a1b2c3d4e5f", "198.51.100.4", &[]);
+        entra.name = Some("Alice@Corp.example".into());
+        let first = a
+            .add(
+                signal(
+                    "entra-risky",
+                    "9d2f7a1c-4b3e-4c5d-8e6f-0a1b2c3d4e5f",
+                    Level::High,
+                    at(5, 9, 0),
+                ),
+                entra,
+                now,
+                &m,
+            )
+            .unwrap();
+        let gcp = a
+            .add(
+                signal("gcp-owner", "alice@corp.example", Level::High, at(5, 9, 20)),
+                ctx("alice@corp.example", "203.0.113.9", &[]),
+                now,
+                &m,
+            )
+            .unwrap();
+        let sso =
+            "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0a1b/alice@corp.example";
+        let aws = a
+            .add(
+                signal("aws-burst", sso, Level::Medium, at(5, 9, 40)),
+                ctx(sso, "192.0.2.77", &[]),
+                now,
+                &m,
+            )
+            .unwrap();
+        assert_eq!(incident_of(&a, gcp), incident_of(&a, first));
+        assert_eq!(incident_of(&a, aws), incident_of(&a, first));
+        // A role or a service account is nobody's person.
+        assert_eq!(person_of("arn:aws:iam::1:role/ci", None), None);
+        assert_eq!(person_of("etl@p.iam.gserviceaccount.com", None), None);
+        assert_eq!(
+            person_of("arn:aws:sts::1:assumed-role/app-server-role/i-0abc", None),
+            None
+        );
+        let bob = a
+            .add(
+                signal("gcp-owner", "bob@corp.example", Level::High, at(5, 9, 30)),
+                ctx("bob@corp.example", "203.0.113.10", &[]),
+                now,
+                &m,
+            )
+            .unwrap();
+        assert_ne!(incident_of(&a, bob), incident_of(&a, first));
     }
 }
