@@ -652,6 +652,42 @@ fn alerts_incidents_feedback_suppressions_and_dashboard() {
         "{story}\n{first_title}"
     );
 
+    // An incident is worked: resolving it needs a reason; assignee, severity and notes stick.
+    let iid = biggest["id"].as_i64().unwrap();
+    let path = format!("/api/v1/incidents/{iid}");
+    let (status, _, text) = s.req(
+        "PATCH",
+        &path,
+        Some(&analyst),
+        Some(br#"{"status":"resolved"}"#),
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("close_reason"), "{text}");
+    let (status, _, text) = s.req(
+        "PATCH",
+        &path,
+        Some(&analyst),
+        Some(br#"{"severity":"severe"}"#),
+    );
+    assert_eq!(status, 400, "{text}");
+    let (status, _, text) = s.req(
+        "PATCH",
+        &path,
+        Some(&analyst),
+        Some(br#"{"status":"resolved","assignee":"kim","severity":"critical","close_reason":"contained: key disabled","comment":"rotated the key at 10:02"}"#),
+    );
+    assert_eq!(status, 200, "{text}");
+    let worked = s.get(&path, &admin);
+    assert_eq!(worked["incident"]["status"], "resolved");
+    assert_eq!(worked["incident"]["assignee"], "kim");
+    assert_eq!(worked["incident"]["severity"], "critical");
+    assert_eq!(
+        worked["incident"]["close_reason"],
+        "contained: key disabled"
+    );
+    assert_eq!(worked["comments"][0]["text"], "rotated the key at 10:02");
+    assert_eq!(worked["comments"][0]["author"], "ann");
+
     // Dashboard data.
     let stats = s.get("/api/v1/dashboard/stats", &admin);
     assert_eq!(

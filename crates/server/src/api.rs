@@ -18,7 +18,7 @@ use cloudsentinel_core::text::SHOWN_FIELD_CHARS;
 use cloudsentinel_core::{Level, Provider};
 use cloudsentinel_store::{
     AlertKey, AlertQuery, AlertRecord, AlertSort, AlertStatus, CommentRecord, EventQuery, EventRow,
-    FeedbackRecord, IncidentRecord, Verdict,
+    FeedbackRecord, IncidentRecord, IncidentUpdate, Verdict,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -1251,19 +1251,30 @@ pub async fn get_incident(
         .collect();
     let names = blocking(&state, move |s| s.actor_names(&object_ids(entities))).await?;
     let narrative = crate::narrative::narrate(&incident, &alerts.items, &names);
+    let comments = blocking(&state, move |s| s.incident_comments(id)).await?;
     let mut narrative_json = json!(narrative);
     narrative_json["text"] = json!(narrative.text());
     Ok(Json(
-        json!({"incident": incident, "names": names, "narrative": narrative_json, "timeline": timeline, "alerts": alerts.items}),
+        json!({"incident": incident, "names": names, "narrative": narrative_json, "comments": comments,
+               "timeline": timeline, "alerts": alerts.items}),
     ))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct IncidentPatch {
-    status: String,
+    status: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    assignee: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    severity: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    close_reason: Option<Option<String>>,
+    comment: Option<String>,
 }
 
+/// Changes an incident: status, assignee, severity, close reason, and a comment. Resolving or
+/// closing it needs a close reason (given now or before): the next analyst must know why.
 pub async fn update_incident(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -1271,18 +1282,86 @@ pub async fn update_incident(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let b: IncidentPatch = json_body(&body)?;
-    let status = AlertStatus::parse(&b.status)
-        .ok_or_else(|| bad(format!("status={}: unknown", b.status)))?;
-    let inc = blocking(&state, move |s| s.update_incident(id, status))
+    let status = b
+        .status
+        .as_deref()
+        .map(|s| {
+            AlertStatus::parse(s).ok_or_else(|| {
+                bad(format!(
+                    "status={s}: expected open, acknowledged, investigating, resolved or closed"
+                ))
+            })
+        })
+        .transpose()?;
+    if let Some(Some(a)) = &b.assignee
+        && (a.is_empty() || a.len() > 64)
+    {
+        return Err(bad("assignee: 1 to 64 characters, or null to unassign"));
+    }
+    let severity = match &b.severity {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(l)) => Some(Some(l.parse::<Level>().map_err(|_| {
+            bad(format!(
+                "severity={l}: expected informational, low, medium, high or critical, or null"
+            ))
+        })?)),
+    };
+    if let Some(Some(r)) = &b.close_reason
+        && (r.trim().is_empty() || r.len() > 2000)
+    {
+        return Err(bad("close_reason: 1 to 2000 characters, or null"));
+    }
+    if let Some(c) = &b.comment
+        && (c.trim().is_empty() || c.len() > 10_000)
+    {
+        return Err(bad("comment: 1 to 10000 characters"));
+    }
+    if status.is_none()
+        && b.assignee.is_none()
+        && severity.is_none()
+        && b.close_reason.is_none()
+        && b.comment.is_none()
+    {
+        return Err(bad(
+            "nothing to change: send status, assignee, severity, close_reason or comment",
+        ));
+    }
+    let before = blocking(&state, move |s| s.incident(id))
         .await?
         .ok_or_else(|| not_found(format!("incident {id}")))?;
+    let closing = matches!(status, Some(AlertStatus::Resolved | AlertStatus::Closed));
+    let reason_after = match &b.close_reason {
+        Some(r) => r.clone(),
+        None => before.close_reason.clone(),
+    };
+    if closing && reason_after.is_none() {
+        return Err(bad(
+            "close_reason: required to resolve or close an incident (why: false positive, contained, duplicate, ...)",
+        ));
+    }
+    let update = IncidentUpdate {
+        status,
+        assignee: b.assignee.clone(),
+        severity,
+        close_reason: b.close_reason.clone(),
+    };
+    let inc = blocking(&state, move |s| s.update_incident(id, &update))
+        .await?
+        .ok_or_else(|| not_found(format!("incident {id}")))?;
+    if let Some(c) = b.comment.clone() {
+        let author = caller.name.clone();
+        blocking(&state, move |s| s.add_incident_comment(id, &author, &c)).await?;
+    }
     audit(
         &state,
         &caller.name,
         caller.source_ip.clone(),
         "incident.updated",
         format!("incident:{id}"),
-        json!({"status": b.status}),
+        json!({"status": status.map(|s| s.as_str()), "previous_status": before.status.as_str(),
+               "assignee": b.assignee, "severity": b.severity, "close_reason": b.close_reason,
+               "comment": b.comment}),
     )
     .await?;
     Ok(Json(json!(inc)))

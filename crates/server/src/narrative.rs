@@ -314,6 +314,9 @@ mod tests {
                 "defense-evasion".into(),
             ],
             techniques: vec![],
+            assignee: None,
+            severity: None,
+            close_reason: None,
         };
         let n = narrate(&incident, &alerts, &HashMap::new());
         assert_eq!(
@@ -362,6 +365,9 @@ mod tests {
             alert_count: 1,
             tactics: vec![],
             techniques: vec![],
+            assignee: None,
+            severity: None,
+            close_reason: None,
         };
         let names = HashMap::from([(oid.to_string(), "svc-automation@corp.example".to_string())]);
         let n = narrate(&incident, &[a], &names);

@@ -1227,7 +1227,7 @@ impl Alerter {
                 self.file_incident(IncidentRecord {
                     id,
                     key: keys[0].clone(),
-                    entity: keys.last().cloned().unwrap_or_default(),
+                    entity: principal.clone(),
                     account: a.account.clone(),
                     title: a.title.clone(),
                     level: a.level,
@@ -1239,6 +1239,9 @@ impl Alerter {
                     alert_count: 0,
                     tactics: Vec::new(),
                     techniques: Vec::new(),
+                    assignee: None,
+                    severity: None,
+                    close_reason: None,
                 });
                 id
             }
@@ -1568,6 +1571,11 @@ mod tests {
             .unwrap();
         assert_eq!(incident_of(&a, gcp), incident_of(&a, first));
         assert_eq!(incident_of(&a, aws), incident_of(&a, first));
+        assert_eq!(
+            a.incidents[&incident_of(&a, first)].entity,
+            "9d2f7a1c-4b3e-4c5d-8e6f-0a1b2c3d4e5f",
+            "an incident is about its first principal, not a join key"
+        );
         // A role or a service account is nobody's person.
         assert_eq!(person_of("arn:aws:iam::1:role/ci", None), None);
         assert_eq!(person_of("etl@p.iam.gserviceaccount.com", None), None);

@@ -346,13 +346,13 @@ pub static ROUTES: &[RouteSpec] = &[
         "One incident: its alerts on a timeline, and the story they tell in words (narrative)",
     ),
     RouteSpec {
-        body: Some("{\"status\"}"),
+        body: Some("{\"status\"?, \"assignee\"?, \"severity\"?, \"close_reason\"?, \"comment\"?}"),
         ..r(
             "PATCH",
             "/api/v1/incidents/{id}",
             ANALYST,
             "incidents",
-            "Change an incident's status",
+            "Work an incident: status (resolving or closing needs a close_reason), assignee, severity, close_reason, a comment",
         )
     },
     r(

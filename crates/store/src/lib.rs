@@ -131,6 +131,35 @@ pub struct IncidentRecord {
     pub alert_count: u64,
     pub tactics: Vec<String>,
     pub techniques: Vec<String>,
+    /// Who works it (analyst-owned, like the status).
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// The severity an analyst gave it, over the level its alerts give (`level`).
+    #[serde(default)]
+    pub severity: Option<Level>,
+    /// Why it was resolved or closed.
+    #[serde(default)]
+    pub close_reason: Option<String>,
+}
+
+/// What an analyst changes on an incident; `None` leaves a field as it is, `Some(None)` clears
+/// an optional one.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentUpdate {
+    pub status: Option<AlertStatus>,
+    pub assignee: Option<Option<String>>,
+    pub severity: Option<Option<Level>>,
+    pub close_reason: Option<Option<String>>,
+}
+
+/// A note an analyst left on an incident.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IncidentComment {
+    pub id: i64,
+    pub incident_id: i64,
+    pub author: String,
+    pub time: DateTime<Utc>,
+    pub text: String,
 }
 
 /// What the pipeline derives from the new events of a commit, written in the same transaction.
@@ -509,7 +538,16 @@ pub trait Store: Send + Sync {
         &self,
         principals: &[String],
     ) -> Result<std::collections::HashMap<String, String>>;
-    fn update_incident(&self, id: i64, status: AlertStatus) -> Result<Option<IncidentRecord>>;
+    /// Applies what an analyst changed (the fields given); `None` when there is no such incident.
+    fn update_incident(&self, id: i64, update: &IncidentUpdate) -> Result<Option<IncidentRecord>>;
+    /// `None` when there is no such incident.
+    fn add_incident_comment(
+        &self,
+        incident_id: i64,
+        author: &str,
+        text: &str,
+    ) -> Result<Option<IncidentComment>>;
+    fn incident_comments(&self, incident_id: i64) -> Result<Vec<IncidentComment>>;
 
     // --- suppressions -------------------------------------------------------------------------
     fn add_suppression(

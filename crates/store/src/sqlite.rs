@@ -223,6 +223,20 @@ INSERT INTO users_v3 (id, username, password_hash, role, created, disabled, toke
 DROP TABLE users;
 ALTER TABLE users_v3 RENAME TO users;
 "#,
+    // 4: incidents are worked: an assignee, a severity an analyst sets, a close reason, comments.
+    r#"
+ALTER TABLE incidents ADD COLUMN assignee TEXT;
+ALTER TABLE incidents ADD COLUMN severity INTEGER;
+ALTER TABLE incidents ADD COLUMN close_reason TEXT;
+CREATE TABLE incident_comments (
+    id INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX incident_comments_incident ON incident_comments(incident_id);
+"#,
 ];
 
 /// How the SQLite file is opened.
@@ -456,7 +470,7 @@ fn model_row(r: &Row<'_>) -> rusqlite::Result<ModelRecord> {
 }
 
 const INCIDENT_COLUMNS: &str = "id, key, entity, account, title, level, status, first_seen, \
-    last_seen, created, updated, alert_count, tactics, techniques";
+    last_seen, created, updated, alert_count, tactics, techniques, assignee, severity, close_reason";
 
 fn incident_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
     Ok(IncidentRecord {
@@ -474,6 +488,9 @@ fn incident_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
         alert_count: r.get::<_, i64>(11)? as u64,
         tactics: list_of(&r.get::<_, String>(12)?),
         techniques: list_of(&r.get::<_, String>(13)?),
+        assignee: r.get(14)?,
+        severity: r.get::<_, Option<i64>>(15)?.map(level_of),
+        close_reason: r.get(16)?,
     })
 }
 
@@ -1317,19 +1334,91 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn update_incident(&self, id: i64, status: AlertStatus) -> Result<Option<IncidentRecord>> {
+    fn update_incident(&self, id: i64, u: &IncidentUpdate) -> Result<Option<IncidentRecord>> {
         let conn = self.write();
-        conn.execute(
-            "UPDATE incidents SET status = ?2, updated = ?3 WHERE id = ?1",
-            params![id, status.as_str(), ms(Utc::now())],
-        )?;
-        Ok(conn
+        let tx = conn.unchecked_transaction()?;
+        let now = ms(Utc::now());
+        if let Some(status) = u.status {
+            tx.execute(
+                "UPDATE incidents SET status = ?2, updated = ?3 WHERE id = ?1",
+                params![id, status.as_str(), now],
+            )?;
+        }
+        if let Some(assignee) = &u.assignee {
+            tx.execute(
+                "UPDATE incidents SET assignee = ?2, updated = ?3 WHERE id = ?1",
+                params![id, assignee, now],
+            )?;
+        }
+        if let Some(severity) = &u.severity {
+            tx.execute(
+                "UPDATE incidents SET severity = ?2, updated = ?3 WHERE id = ?1",
+                params![id, severity.map(level_num), now],
+            )?;
+        }
+        if let Some(reason) = &u.close_reason {
+            tx.execute(
+                "UPDATE incidents SET close_reason = ?2, updated = ?3 WHERE id = ?1",
+                params![id, reason, now],
+            )?;
+        }
+        let row = tx
             .query_row(
                 &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"),
                 params![id],
                 incident_row,
             )
-            .optional()?)
+            .optional()?;
+        tx.commit()?;
+        Ok(row)
+    }
+
+    fn add_incident_comment(
+        &self,
+        incident_id: i64,
+        author: &str,
+        body: &str,
+    ) -> Result<Option<IncidentComment>> {
+        let conn = self.write();
+        let exists: Option<i64> = conn
+            .query_row(
+                "SELECT id FROM incidents WHERE id = ?1",
+                params![incident_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let now = Utc::now();
+        conn.execute(
+            "INSERT INTO incident_comments (incident_id, author, time, text) VALUES (?1, ?2, ?3, ?4)",
+            params![incident_id, author, ms(now), body],
+        )?;
+        Ok(Some(IncidentComment {
+            id: conn.last_insert_rowid(),
+            incident_id,
+            author: author.to_string(),
+            time: time(ms(now)),
+            text: body.to_string(),
+        }))
+    }
+
+    fn incident_comments(&self, incident_id: i64) -> Result<Vec<IncidentComment>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, incident_id, author, time, text FROM incident_comments WHERE incident_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![incident_id], |r| {
+            Ok(IncidentComment {
+                id: r.get(0)?,
+                incident_id: r.get(1)?,
+                author: r.get(2)?,
+                time: time(r.get(3)?),
+                text: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     fn add_suppression(

@@ -1257,7 +1257,7 @@ pub async fn incidents(
                 b,
                 "<tr><td>{}</td><td><a href=\"/ui/incidents/{id}\" data-row-link>{}</a> <span class=\"small muted\">#{id}</span></td><td>{}{}</td>\
 <td class=\"num\">{}</td><td class=\"small\">{}</td><td>{}</td><td class=\"small\">{} → {}</td></tr>",
-                level_badge(i.level),
+                level_badge(i.severity.unwrap_or(i.level)),
                 esc(&i.title),
                 named(&i.entity, &list["names"]),
                 i.account
@@ -1317,7 +1317,7 @@ pub async fn incident(
         b,
         "<p class=\"small\"><a href=\"/ui/incidents\">← Incidents</a></p><div class=\"row\">{}<h1>{}</h1></div>\
 <p class=\"row\">{} <span class=\"muted\">#{}</span> <span>{} alerts about <strong>{}</strong>{} from {} to {}</span></p>",
-        level_badge(i.level),
+        level_badge(i.severity.unwrap_or(i.level)),
         esc(&i.title),
         status_badge(i.status),
         i.id,
@@ -1349,18 +1349,72 @@ pub async fn incident(
         }
         b.push_str("</section>");
     }
+    // Who works it, how bad it is, why it was closed, and the analysts' notes.
+    let _ = write!(
+        b,
+        "<p class=\"row small\"><span>Assignee: <strong>{}</strong></span><span>Severity: {}</span>{}</p>",
+        i.assignee
+            .as_deref()
+            .map(esc)
+            .unwrap_or_else(|| "nobody".into()),
+        i.severity
+            .map(|l| format!(
+                "{} <span class=\"muted\">(set by an analyst; its alerts say {})</span>",
+                level_badge(l),
+                i.level.as_str()
+            ))
+            .unwrap_or_else(|| format!(
+                "{} <span class=\"muted\">(from its alerts)</span>",
+                level_badge(i.level)
+            )),
+        i.close_reason
+            .as_deref()
+            .map(|r| format!("<span>Close reason: {}</span>", esc(r)))
+            .unwrap_or_default(),
+    );
     if s.can("PATCH", "/api/v1/incidents/{id}") {
         let mut opts = String::new();
         for st in AlertStatus::ALL {
             let sel = if st == i.status { " selected" } else { "" };
             let _ = write!(opts, "<option value=\"{0}\"{sel}>{0}</option>", st.as_str());
         }
+        let mut sev = String::from("<option value=\"\">from its alerts</option>");
+        for l in ["low", "medium", "high", "critical"] {
+            let sel = if i.severity.map(|x| x.as_str()) == Some(l) {
+                " selected"
+            } else {
+                ""
+            };
+            let _ = write!(sev, "<option value=\"{l}\"{sel}>{l}</option>");
+        }
         let _ = write!(
             b,
-            "<form method=\"post\" action=\"/ui/incidents/{}\" class=\"row panel\">{}<label>Status<select name=\"status\">{opts}</select></label><button type=\"submit\">Save</button></form>",
+            "<form method=\"post\" action=\"/ui/incidents/{}\" class=\"panel\">{}<div class=\"row\">\
+<label>Status<select name=\"status\">{opts}</select></label>\
+<label>Assignee<input name=\"assignee\" maxlength=\"64\" value=\"{}\" placeholder=\"nobody\"></label>\
+<label>Severity<select name=\"severity\">{sev}</select></label>\
+<label>Close reason<input name=\"close_reason\" maxlength=\"2000\" value=\"{}\" placeholder=\"needed to resolve or close\"></label></div>\
+<label>Comment<textarea name=\"comment\" maxlength=\"10000\" placeholder=\"a note for the next analyst (optional)\"></textarea></label>\
+<button type=\"submit\">Save</button></form>",
             i.id,
-            csrf_field(&s)
+            csrf_field(&s),
+            esc(i.assignee.as_deref().unwrap_or_default()),
+            esc(i.close_reason.as_deref().unwrap_or_default()),
         );
+    }
+    let comments = v["comments"].as_array().cloned().unwrap_or_default();
+    if !comments.is_empty() {
+        b.push_str("<section class=\"panel\" id=\"comments\"><h2>Notes</h2><ul>");
+        for c in &comments {
+            let _ = write!(
+                b,
+                "<li><strong>{}</strong> <span class=\"small muted\">{}</span><br>{}</li>",
+                esc(c["author"].as_str().unwrap_or_default()),
+                esc(c["time"].as_str().unwrap_or_default()),
+                esc(c["text"].as_str().unwrap_or_default())
+            );
+        }
+        b.push_str("</ul></section>");
     }
     // Tactic lanes.
     let span = (i.last_seen - i.first_seen).num_seconds().max(1) as f64;
@@ -1441,7 +1495,23 @@ pub async fn incident_update(
         Ok(f) => f,
         Err(r) => return r,
     };
-    let body = json!({"status": field(&fields, "status").unwrap_or("")});
+    let mut patch = serde_json::Map::new();
+    if let Some(st) = field(&fields, "status") {
+        patch.insert("status".into(), json!(st));
+    }
+    for name in ["assignee", "severity", "close_reason"] {
+        if let Some(v) = field(&fields, name) {
+            let v = v.trim();
+            patch.insert(
+                name.into(),
+                if v.is_empty() { Value::Null } else { json!(v) },
+            );
+        }
+    }
+    if let Some(c) = field(&fields, "comment").filter(|c| !c.trim().is_empty()) {
+        patch.insert("comment".into(), json!(c));
+    }
+    let body = Value::Object(patch);
     let back = format!("/ui/incidents/{id}");
     let result = api::update_incident(
         State(state),
