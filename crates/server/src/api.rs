@@ -946,8 +946,10 @@ pub async fn list_alerts(State(state): State<AppState>, Query(q): Q) -> ApiResul
     let query = alert_query(&q)?;
     let (limit, offset) = (query.limit, query.offset);
     let page = blocking(&state, move |s| s.alerts(&query)).await?;
+    let ids: Vec<String> = page.items.iter().map(|a| a.entity.clone()).collect();
+    let names = blocking(&state, move |s| s.actor_names(&object_ids(ids))).await?;
     Ok(Json(
-        json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items}),
+        json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items, "names": names}),
     ))
 }
 
@@ -1210,7 +1212,7 @@ pub async fn list_incidents(State(state): State<AppState>, Query(q): Q) -> ApiRe
 
 /// The entities that are object ids (Entra ID users and service principals are known by one):
 /// the ones worth a name beside them.
-fn object_ids(entities: Vec<String>) -> Vec<String> {
+pub(crate) fn object_ids(entities: Vec<String>) -> Vec<String> {
     let mut v: Vec<String> = entities
         .into_iter()
         .filter(|e| crate::narrative::is_object_id(e))

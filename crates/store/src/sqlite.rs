@@ -2273,6 +2273,91 @@ mod tests {
     }
 
     #[test]
+    fn an_object_id_is_named_by_its_latest_event_and_incidents_keep_their_analysts_work() {
+        let (_d, s) = store();
+        let oid = "33361d06-a301-4ece-a45e-d689386f7c4b";
+        let mut old = event("e1", 1000, oid);
+        old.actor_name = Some("old.name@corp.example".into());
+        let mut new = event("e2", 2000, oid);
+        new.actor_name = Some("svc-automation@corp.example".into());
+        let mut unnamed = event("e3", 3000, oid);
+        unnamed.actor_name = None;
+        put(
+            &s,
+            vec![old, new, unnamed, event("e4", 1000, "alice")],
+            vec![],
+        );
+        let names = s
+            .actor_names(&[oid.to_string(), "alice".to_string(), "nobody".to_string()])
+            .unwrap();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert_eq!(names[oid], "svc-automation@corp.example");
+
+        // Incidents: the analyst's fields and notes, which a pipeline update leaves alone.
+        let inc = IncidentRecord {
+            id: 1,
+            key: oid.into(),
+            entity: oid.into(),
+            account: None,
+            title: "t".into(),
+            level: Level::High,
+            status: AlertStatus::Open,
+            first_seen: time(1000),
+            last_seen: time(2000),
+            created: time(1000),
+            updated: time(1000),
+            alert_count: 1,
+            tactics: vec![],
+            techniques: vec![],
+            assignee: None,
+            severity: None,
+            close_reason: None,
+        };
+        let batch = |i: &IncidentRecord| {
+            s.commit(&[], &mut |_| Derived {
+                incidents: vec![i.clone()],
+                ..Derived::default()
+            })
+            .unwrap()
+        };
+        batch(&inc);
+        let worked = s
+            .update_incident(
+                1,
+                &IncidentUpdate {
+                    status: Some(AlertStatus::Resolved),
+                    assignee: Some(Some("kim".into())),
+                    severity: Some(Some(Level::Critical)),
+                    close_reason: Some(Some("contained".into())),
+                },
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(worked.assignee.as_deref(), Some("kim"));
+        let mut later = inc.clone();
+        later.alert_count = 3;
+        batch(&later);
+        let after = s.incident(1).unwrap().unwrap();
+        assert_eq!(after.alert_count, 3);
+        assert_eq!(after.status, AlertStatus::Resolved);
+        assert_eq!(after.assignee.as_deref(), Some("kim"));
+        assert_eq!(after.severity, Some(Level::Critical));
+        assert_eq!(after.close_reason.as_deref(), Some("contained"));
+        assert!(s.add_incident_comment(1, "kim", "done").unwrap().is_some());
+        assert!(
+            s.add_incident_comment(99, "kim", "no such")
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(s.incident_comments(1).unwrap()[0].text, "done");
+        assert!(
+            s.update_incident(99, &IncidentUpdate::default())
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[test]
     fn pipeline_updates_keep_analyst_fields() {
         let (_d, s) = store();
         put(&s, vec![], vec![alert(1, "r1", "alice", 1000)]);

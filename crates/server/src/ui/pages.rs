@@ -340,6 +340,10 @@ pub async fn alerts(
         Err(e) => return fail(&s, e),
     };
     let can_edit = s.can("PATCH", "/api/v1/alerts/{id}");
+    let ids: Vec<String> = page_data.items.iter().map(|a| a.entity.clone()).collect();
+    let names = blocking(&state, move |st| st.actor_names(&api::object_ids(ids)))
+        .await
+        .unwrap_or_default();
     let mut b = String::from("<h1>Alerts</h1>");
     // Filters.
     let val = |k: &str| esc(q.get(k).map(String::as_str).unwrap_or(""));
@@ -482,7 +486,7 @@ pub async fn alerts(
             sort_link("Last seen", "last_seen", AlertSort::LastSeen),
         );
         for a in &page_data.items {
-            alert_row(&mut b, a, can_edit);
+            alert_row(&mut b, a, can_edit, names.get(&a.entity));
         }
         b.push_str("</tbody></table>");
     }
@@ -500,7 +504,7 @@ pub async fn alerts(
     page(&s, "Alerts", Nav::Alerts, Some("alerts"), &b)
 }
 
-fn alert_row(b: &mut String, a: &AlertRecord, can_edit: bool) {
+fn alert_row(b: &mut String, a: &AlertRecord, can_edit: bool, name: Option<&String>) {
     let _ = write!(b, "<tr data-alert=\"{}\">", a.id);
     if can_edit {
         let _ = write!(
@@ -531,7 +535,14 @@ fn alert_row(b: &mut String, a: &AlertRecord, can_edit: bool) {
         esc(&a.title),
         esc(&a.kind),
         urlenc(&a.entity),
-        esc(&a.entity),
+        match name {
+            Some(n) => format!(
+                "{} <span class=\"small muted\">({})</span>",
+                esc(n),
+                esc(&a.entity)
+            ),
+            None => esc(&a.entity),
+        },
         a.account
             .as_deref()
             .map(|x| format!("<br><span class=\"small muted\">{}</span>", esc(x)))
@@ -621,6 +632,20 @@ pub async fn alert(
     };
     let a = &detail.alert;
     let (evidence, around) = (&detail.evidence, &detail.around.items);
+    let entity = a.entity.clone();
+    let names = blocking(&state, move |st| {
+        st.actor_names(&api::object_ids(vec![entity]))
+    })
+    .await
+    .unwrap_or_default();
+    let who = match names.get(&a.entity) {
+        Some(n) => format!(
+            "{} <span class=\"small muted\">({})</span>",
+            esc(n),
+            esc(&a.entity)
+        ),
+        None => esc(&a.entity),
+    };
     let mut b = String::new();
     let _ = write!(
         b,
@@ -652,7 +677,7 @@ pub async fn alert(
     let _ = write!(
         b,
         "<section class=\"panel\" id=\"what\"><h2>What happened</h2><p><strong>{}</strong>{}{} — {} matching event{} {span}.</p>",
-        esc(&a.entity),
+        who,
         a.account
             .as_deref()
             .map(|x| format!(" in <strong>{}</strong>", esc(x)))
