@@ -317,6 +317,7 @@ mod tests {
             assignee: None,
             severity: None,
             close_reason: None,
+            join_keys: vec![],
         };
         let n = narrate(&incident, &alerts, &HashMap::new());
         assert_eq!(
@@ -368,6 +369,7 @@ mod tests {
             assignee: None,
             severity: None,
             close_reason: None,
+            join_keys: vec![],
         };
         let names = HashMap::from([(oid.to_string(), "svc-automation@corp.example".to_string())]);
         let n = narrate(&incident, &[a], &names);

@@ -987,7 +987,9 @@ impl Alerter {
             incident_names: HashMap::new(),
         };
         let since = Utc::now() - settings.dedup_window.max(settings.incident_window) * 2;
-        for i in store.recent_incidents(since)? {
+        // Incidents as far back as an identity one of them created still leads to it.
+        let incidents_since = since.min(Utc::now() - Duration::days(LINEAGE_DAYS));
+        for i in store.recent_incidents(incidents_since)? {
             a.file_incident(i);
         }
         for r in store.recent_alerts(since)? {
@@ -1014,13 +1016,23 @@ impl Alerter {
             .push(id);
     }
 
+    /// Files an incident under its key, its entity and what else it answers to (resumed from
+    /// the store: the identities its principal created lead back to it again).
     fn file_incident(&mut self, i: IncidentRecord) {
         let mut keys = vec![i.key.clone()];
         if i.entity != i.key {
             keys.push(i.entity.clone());
         }
+        for k in &i.join_keys {
+            if !keys.contains(k) && keys.len() < MAX_INCIDENT_KEYS {
+                keys.push(k.clone());
+            }
+        }
         for k in &keys {
             self.incident_keys.entry(k.clone()).or_default().push(i.id);
+            if let Some(identity) = k.strip_prefix("created:") {
+                self.links.insert(identity.to_string(), (i.id, i.last_seen));
+            }
         }
         self.incident_key_of.insert(i.id, keys);
         self.incidents.insert(i.id, i);
@@ -1242,6 +1254,7 @@ impl Alerter {
                     assignee: None,
                     severity: None,
                     close_reason: None,
+                    join_keys: Vec::new(),
                 });
                 id
             }
@@ -1261,6 +1274,7 @@ impl Alerter {
             self.add_incident_key(id, k);
         }
         for c in created {
+            self.add_incident_key(id, &format!("created:{c}"));
             if self.links.len() >= MAX_KEPT {
                 self.links
                     .retain(|_, (_, at)| *at + chrono::Duration::days(LINEAGE_DAYS) >= a.last_seen);
@@ -1305,7 +1319,11 @@ impl Alerter {
         let mut incidents: Vec<IncidentRecord> = self
             .dirty_incidents
             .drain()
-            .filter_map(|id| self.incidents.get(&id).cloned())
+            .filter_map(|id| {
+                let mut i = self.incidents.get(&id).cloned()?;
+                i.join_keys = self.incident_key_of.get(&id).cloned().unwrap_or_default();
+                Some(i)
+            })
             .collect();
         incidents.sort_by_key(|i| i.id);
         (alerts, incidents)
@@ -1592,5 +1610,70 @@ mod tests {
             )
             .unwrap();
         assert_ne!(incident_of(&a, bob), incident_of(&a, first));
+    }
+
+    #[test]
+    fn grouping_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("cs.db"), &SqliteOptions::default()).unwrap();
+        let settings = PipelineSettings {
+            dedup_window: Duration::hours(1),
+            incident_window: Duration::hours(1),
+            max_commit_events: 1000,
+            max_queued_events: 1000,
+        };
+        let m = Metrics::default();
+        let now = Utc::now();
+        let t0 = now - Duration::hours(30);
+        let attacker = "185.156.73.54";
+        let mut a = Alerter::resume(&store, &settings).unwrap();
+        let first = a
+            .add(
+                signal("spray", "svc@corp", Level::High, t0),
+                ctx("svc@corp", attacker, &["sp-9"]),
+                now,
+                &m,
+            )
+            .unwrap();
+        let incident = a.alerts[&first].incident_id.unwrap();
+        let (alerts, incidents) = a.take_dirty();
+        store
+            .commit(&[], &mut |_| cloudsentinel_store::Derived {
+                alerts: alerts.clone(),
+                incidents: incidents.clone(),
+                ..Default::default()
+            })
+            .unwrap();
+        // The service restarts.
+        let mut b = Alerter::resume(&store, &settings).unwrap();
+        let same_address = b
+            .add(
+                signal(
+                    "risky",
+                    "ops@corp",
+                    Level::Medium,
+                    t0 + Duration::minutes(20),
+                ),
+                ctx("ops@corp", attacker, &[]),
+                now,
+                &m,
+            )
+            .unwrap();
+        assert_eq!(b.alerts[&same_address].incident_id, Some(incident));
+        let created_later = b
+            .add(
+                signal(
+                    "run-command",
+                    "sp-9",
+                    Level::Medium,
+                    t0 + Duration::hours(26),
+                ),
+                ctx("sp-9", "159.223.44.182", &[]),
+                now,
+                &m,
+            )
+            .unwrap();
+        assert_eq!(b.alerts[&created_later].incident_id, Some(incident));
     }
 }

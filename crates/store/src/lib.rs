@@ -140,6 +140,10 @@ pub struct IncidentRecord {
     /// Why it was resolved or closed.
     #[serde(default)]
     pub close_reason: Option<String>,
+    /// What else it answers to (pipeline-owned): principals and access keys that joined it,
+    /// `ip:` addresses, a `person:` e-mail, `created:` identities its principal made.
+    #[serde(default)]
+    pub join_keys: Vec<String>,
 }
 
 /// What an analyst changes on an incident; `None` leaves a field as it is, `Some(None)` clears

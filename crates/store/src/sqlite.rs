@@ -237,6 +237,11 @@ CREATE TABLE incident_comments (
 );
 CREATE INDEX incident_comments_incident ON incident_comments(incident_id);
 "#,
+    // 5: what an incident answers to besides its key and entity (principals, addresses, a
+    // person, identities its principal created), so that grouping survives a restart.
+    r#"
+ALTER TABLE incidents ADD COLUMN join_keys TEXT;
+"#,
 ];
 
 /// How the SQLite file is opened.
@@ -470,7 +475,8 @@ fn model_row(r: &Row<'_>) -> rusqlite::Result<ModelRecord> {
 }
 
 const INCIDENT_COLUMNS: &str = "id, key, entity, account, title, level, status, first_seen, \
-    last_seen, created, updated, alert_count, tactics, techniques, assignee, severity, close_reason";
+    last_seen, created, updated, alert_count, tactics, techniques, assignee, severity, close_reason, \
+    join_keys";
 
 fn incident_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
     Ok(IncidentRecord {
@@ -491,6 +497,10 @@ fn incident_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
         assignee: r.get(14)?,
         severity: r.get::<_, Option<i64>>(15)?.map(level_of),
         close_reason: r.get(16)?,
+        join_keys: r
+            .get::<_, Option<String>>(17)?
+            .map(|t| list_of(&t))
+            .unwrap_or_default(),
     })
 }
 
@@ -870,12 +880,13 @@ impl Store for SqliteStore {
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO incidents (id, key, entity, account, title, level, status, first_seen, \
-                 last_seen, created, updated, alert_count, tactics, techniques) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                 last_seen, created, updated, alert_count, tactics, techniques, join_keys) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
                  ON CONFLICT(id) DO UPDATE SET title = excluded.title, level = excluded.level, \
                  first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
                  updated = excluded.updated, alert_count = excluded.alert_count, \
-                 tactics = excluded.tactics, techniques = excluded.techniques",
+                 tactics = excluded.tactics, techniques = excluded.techniques, \
+                 join_keys = excluded.join_keys",
             )?;
             for i in &batch.incidents {
                 stmt.execute(params![
@@ -893,6 +904,7 @@ impl Store for SqliteStore {
                     i.alert_count as i64,
                     json_list(&i.tactics),
                     json_list(&i.techniques),
+                    json_list(&i.join_keys),
                 ])?;
             }
         }
@@ -2312,6 +2324,7 @@ mod tests {
             assignee: None,
             severity: None,
             close_reason: None,
+            join_keys: vec!["ip:185.156.73.54".into()],
         };
         let batch = |i: &IncidentRecord| {
             s.commit(&[], &mut |_| Derived {
@@ -2343,6 +2356,7 @@ mod tests {
         assert_eq!(after.assignee.as_deref(), Some("kim"));
         assert_eq!(after.severity, Some(Level::Critical));
         assert_eq!(after.close_reason.as_deref(), Some("contained"));
+        assert_eq!(after.join_keys, vec!["ip:185.156.73.54"]);
         assert!(s.add_incident_comment(1, "kim", "done").unwrap().is_some());
         assert!(
             s.add_incident_comment(99, "kim", "no such")
