@@ -29,6 +29,16 @@ fn jsonl(s: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `hunt` with the rules only (no behavioural stage) over one file, which must succeed: its
+/// output and its report.
+fn hunt_rules_only(path: &Path, what: &str) -> (String, String) {
+    let (out, stdout, stderr) = run(bin()
+        .args(["hunt", "--no-anomaly", "--format", "jsonl"])
+        .arg(path));
+    assert!(out.status.success(), "{what}: {stderr}");
+    (stdout, stderr)
+}
+
 fn hunt_story(extra: &[&str]) -> (Output, Vec<Value>, String) {
     let mut cmd = bin();
     cmd.args(["hunt", "--no-builtin", "--format", "jsonl", "--rules"])
@@ -1066,10 +1076,7 @@ fn siem_and_log_platform_exports_of_cloudtrail_read_like_the_native_records() {
     for (name, text) in shapes {
         let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
-        let (out, stdout, stderr) = run(bin()
-            .args(["hunt", "--no-anomaly", "--format", "jsonl"])
-            .arg(&path));
-        assert!(out.status.success(), "{name}: {stderr}");
+        let (stdout, stderr) = hunt_rules_only(&path, name);
         assert!(
             stderr.contains("3 events read, 0 skipped"),
             "{name}: {stderr}"
@@ -1145,10 +1152,7 @@ fn a_bigquery_export_of_cloud_audit_logs_reads_like_the_log_entry() {
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, doc.to_string()).unwrap();
-        let (out, stdout, stderr) = run(bin()
-            .args(["hunt", "--no-anomaly", "--format", "jsonl"])
-            .arg(&path));
-        assert!(out.status.success(), "{name}: {stderr}");
+        let (stdout, stderr) = hunt_rules_only(&path, name);
         let alerts = jsonl(&stdout);
         let hit = alerts
             .iter()
@@ -1218,10 +1222,7 @@ fn sentinel_log_analytics_rows_fire_the_rules_of_their_native_records() {
         // A KQL query's results: one JSON array of rows.
         let path = dir.path().join(format!("{name}.json"));
         std::fs::write(&path, Value::from(vec![row]).to_string()).unwrap();
-        let (out, stdout, stderr) = run(bin()
-            .args(["hunt", "--no-anomaly", "--format", "jsonl"])
-            .arg(&path));
-        assert!(out.status.success(), "{name}: {stderr}");
+        let (stdout, stderr) = hunt_rules_only(&path, name);
         assert!(
             stderr.contains("1 events read, 0 skipped"),
             "{name}: {stderr}"
@@ -1254,10 +1255,7 @@ fn sentinel_log_analytics_rows_fire_the_rules_of_their_native_records() {
         .unwrap();
         w.flush().unwrap();
     }
-    let (out, stdout, stderr) = run(bin()
-        .args(["hunt", "--no-anomaly", "--format", "jsonl"])
-        .arg(&audit_csv));
-    assert!(out.status.success(), "{stderr}");
+    let (stdout, stderr) = hunt_rules_only(&audit_csv, "");
     let alerts = jsonl(&stdout);
     let invited = alerts
         .iter()
@@ -1555,10 +1553,7 @@ fn key_vault_rows_of_the_azure_diagnostics_table_fire_the_vault_rules_with_their
         .collect();
     let path = dir.path().join("kv.json");
     std::fs::write(&path, serde_json::to_string(&rows).unwrap()).unwrap();
-    let (out, stdout, stderr) = run(bin()
-        .args(["hunt", "--no-anomaly", "--format", "jsonl"])
-        .arg(&path));
-    assert!(out.status.success(), "{stderr}");
+    let (stdout, stderr) = hunt_rules_only(&path, "");
     assert!(stderr.contains("12 events read, 0 skipped"), "{stderr}");
     let alerts = jsonl(&stdout);
     let vault = alerts

@@ -800,13 +800,12 @@ mod tests {
         }
     }
 
-    /// Feeds calls as `hunt` and the service do: detectors before, baselines, detectors after.
-    fn run(calls: &[Call]) -> Vec<Signal> {
-        let mut b = Baselines::new(Settings::default());
+    /// Feeds observations as `hunt` and the service do: detectors before, baselines, detectors
+    /// after.
+    fn feed<'a>(mut b: Baselines, calls: impl Iterator<Item = Observation<'a>>) -> Vec<Signal> {
         let mut d = Detectors::new();
         let mut out = Vec::new();
-        for c in calls {
-            let o = c.obs();
+        for o in calls {
             out.extend(d.before(&b, &o, true));
             let scored = b.observe(&o);
             d.learned(&b, &o);
@@ -815,6 +814,13 @@ mod tests {
             }
         }
         out
+    }
+
+    fn run(calls: &[Call]) -> Vec<Signal> {
+        feed(
+            Baselines::new(Settings::default()),
+            calls.iter().map(Call::obs),
+        )
     }
 
     #[test]
@@ -1030,18 +1036,7 @@ mod tests {
     fn run_cloud(calls: &[Cloud]) -> Vec<Signal> {
         let mut b = Baselines::new(Settings::default());
         b.set_netdb(Some(netdb()));
-        let mut d = Detectors::new();
-        let mut out = Vec::new();
-        for c in calls {
-            let o = c.obs();
-            out.extend(d.before(&b, &o, true));
-            let scored = b.observe(&o);
-            d.learned(&b, &o);
-            if let Scored::Features(x) = scored {
-                out.extend(d.after(&o, &x));
-            }
-        }
-        out
+        feed(b, calls.iter().map(Cloud::obs))
     }
 
     const SA: &str = "reporting@analytics.iam.gserviceaccount.com";

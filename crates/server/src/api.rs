@@ -1083,6 +1083,36 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
     Ok(Some(Option::deserialize(d)?))
 }
 
+/// A status an analyst sets on an alert or an incident.
+fn parse_status(s: Option<&str>) -> ApiResult<Option<AlertStatus>> {
+    s.map(|s| {
+        AlertStatus::parse(s).ok_or_else(|| {
+            bad(format!(
+                "status={s}: expected open, acknowledged, investigating, resolved or closed"
+            ))
+        })
+    })
+    .transpose()
+}
+
+fn check_assignee(a: &Option<Option<String>>) -> ApiResult<()> {
+    match a {
+        Some(Some(a)) if a.is_empty() || a.len() > 64 => {
+            Err(bad("assignee: 1 to 64 characters, or null to unassign"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_comment(c: Option<&str>) -> ApiResult<()> {
+    match c {
+        Some(c) if c.trim().is_empty() || c.len() > 10_000 => {
+            Err(bad("comment: 1 to 10000 characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub async fn update_alert(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -1090,27 +1120,9 @@ pub async fn update_alert(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let b: AlertPatch = json_body(&body)?;
-    let status = b
-        .status
-        .as_deref()
-        .map(|s| {
-            AlertStatus::parse(s).ok_or_else(|| {
-                bad(format!(
-                    "status={s}: expected open, acknowledged, investigating, resolved or closed"
-                ))
-            })
-        })
-        .transpose()?;
-    if let Some(Some(a)) = &b.assignee
-        && (a.is_empty() || a.len() > 64)
-    {
-        return Err(bad("assignee: 1 to 64 characters, or null to unassign"));
-    }
-    if let Some(c) = &b.comment
-        && (c.trim().is_empty() || c.len() > 10_000)
-    {
-        return Err(bad("comment: 1 to 10000 characters"));
-    }
+    let status = parse_status(b.status.as_deref())?;
+    check_assignee(&b.assignee)?;
+    check_comment(b.comment.as_deref())?;
     if status.is_none() && b.assignee.is_none() && b.comment.is_none() {
         return Err(bad("nothing to change: send status, assignee or comment"));
     }
@@ -1284,22 +1296,8 @@ pub async fn update_incident(
     body: Bytes,
 ) -> ApiResult<Json<Value>> {
     let b: IncidentPatch = json_body(&body)?;
-    let status = b
-        .status
-        .as_deref()
-        .map(|s| {
-            AlertStatus::parse(s).ok_or_else(|| {
-                bad(format!(
-                    "status={s}: expected open, acknowledged, investigating, resolved or closed"
-                ))
-            })
-        })
-        .transpose()?;
-    if let Some(Some(a)) = &b.assignee
-        && (a.is_empty() || a.len() > 64)
-    {
-        return Err(bad("assignee: 1 to 64 characters, or null to unassign"));
-    }
+    let status = parse_status(b.status.as_deref())?;
+    check_assignee(&b.assignee)?;
     let severity = match &b.severity {
         None => None,
         Some(None) => Some(None),
@@ -1314,11 +1312,7 @@ pub async fn update_incident(
     {
         return Err(bad("close_reason: 1 to 2000 characters, or null"));
     }
-    if let Some(c) = &b.comment
-        && (c.trim().is_empty() || c.len() > 10_000)
-    {
-        return Err(bad("comment: 1 to 10000 characters"));
-    }
+    check_comment(b.comment.as_deref())?;
     if status.is_none()
         && b.assignee.is_none()
         && severity.is_none()

@@ -1413,18 +1413,30 @@ mod tests {
     use cloudsentinel_core::SignalKind;
     use cloudsentinel_store::{SqliteOptions, SqliteStore};
 
-    fn alerter() -> (tempfile::TempDir, Alerter) {
-        let dir = tempfile::tempdir().unwrap();
-        let store =
-            SqliteStore::open(&dir.path().join("cs.db"), &SqliteOptions::default()).unwrap();
-        let settings = PipelineSettings {
+    fn settings() -> PipelineSettings {
+        PipelineSettings {
             dedup_window: Duration::hours(1),
             incident_window: Duration::hours(1),
             max_commit_events: 1000,
             max_queued_events: 1000,
-        };
-        let a = Alerter::resume(&store, &settings).unwrap();
+        }
+    }
+
+    fn alerter() -> (tempfile::TempDir, Alerter) {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            SqliteStore::open(&dir.path().join("cs.db"), &SqliteOptions::default()).unwrap();
+        let a = Alerter::resume(&store, &settings()).unwrap();
         (dir, a)
+    }
+
+    /// Folds a signal with its context into the alerter; the id of the alert it made or joined.
+    fn raise(a: &mut Alerter, s: Signal, c: Context) -> i64 {
+        let key = (s.rule_id.clone(), s.entity.clone());
+        if let Some(id) = a.add(s, c, Utc::now(), &Metrics::default()) {
+            return id;
+        }
+        *a.open[&key].last().expect("an open alert")
     }
 
     fn at(day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
@@ -1466,58 +1478,41 @@ mod tests {
     #[test]
     fn one_address_against_many_principals_and_what_an_intruder_created_make_one_incident() {
         let (_dir, mut a) = alerter();
-        let m = Metrics::default();
-        let now = Utc::now();
         let attacker = "185.156.73.54";
         // A spray from one address, then the accounts it broke into, each from that address.
-        let spray = a
-            .add(
-                signal("spray", attacker, Level::High, at(5, 3, 0)),
-                ctx(attacker, attacker, &[]),
-                now,
-                &m,
-            )
-            .unwrap();
-        let user = a
-            .add(
-                signal("risky-sign-in", "svc@corp", Level::Medium, at(5, 3, 20)),
-                ctx("svc@corp", attacker, &["sp-1"]),
-                now,
-                &m,
-            )
-            .unwrap();
+        let spray = raise(
+            &mut a,
+            signal("spray", attacker, Level::High, at(5, 3, 0)),
+            ctx(attacker, attacker, &[]),
+        );
+        let user = raise(
+            &mut a,
+            signal("risky-sign-in", "svc@corp", Level::Medium, at(5, 3, 20)),
+            ctx("svc@corp", attacker, &["sp-1"]),
+        );
         assert_eq!(incident_of(&a, spray), incident_of(&a, user));
         // The service principal the account armed, two days later from another address.
-        let sp = a
-            .add(
-                signal("run-command", "sp-1", Level::Medium, at(7, 9, 0)),
-                ctx("sp-1", "159.223.44.182", &[]),
-                now,
-                &m,
-            )
-            .unwrap();
+        let sp = raise(
+            &mut a,
+            signal("run-command", "sp-1", Level::Medium, at(7, 9, 0)),
+            ctx("sp-1", "159.223.44.182", &[]),
+        );
         assert_eq!(
             incident_of(&a, sp),
             incident_of(&a, spray),
             "the identity it created"
         );
         // Another principal from a private address (a VPC endpoint many share), meanwhile: its own.
-        let other = a
-            .add(
-                signal("burst", "dev@corp", Level::Medium, at(5, 3, 10)),
-                ctx("dev@corp", "10.0.3.7", &[]),
-                now,
-                &m,
-            )
-            .unwrap();
-        let other2 = a
-            .add(
-                signal("burst", "ops@corp", Level::Medium, at(5, 3, 15)),
-                ctx("ops@corp", "10.0.3.7", &[]),
-                now,
-                &m,
-            )
-            .unwrap();
+        let other = raise(
+            &mut a,
+            signal("burst", "dev@corp", Level::Medium, at(5, 3, 10)),
+            ctx("dev@corp", "10.0.3.7", &[]),
+        );
+        let other2 = raise(
+            &mut a,
+            signal("burst", "ops@corp", Level::Medium, at(5, 3, 15)),
+            ctx("ops@corp", "10.0.3.7", &[]),
+        );
         assert_ne!(incident_of(&a, other), incident_of(&a, spray));
         assert_ne!(
             incident_of(&a, other),
@@ -1533,60 +1528,46 @@ mod tests {
                 at(5, 3, 30),
             ),
             ctx("someone@corp", attacker, &[]),
-            now,
-            &m,
+            Utc::now(),
+            &Metrics::default(),
         );
         assert!(info.is_some_and(|id| a.alerts[&id].incident_id.is_none()));
         // What the created identity does after a week is a new story.
-        let late = a
-            .add(
-                signal("run-command2", "sp-1", Level::Medium, at(20, 9, 0)),
-                ctx("sp-1", "159.223.44.183", &[]),
-                now,
-                &m,
-            )
-            .unwrap();
+        let late = raise(
+            &mut a,
+            signal("run-command2", "sp-1", Level::Medium, at(20, 9, 0)),
+            ctx("sp-1", "159.223.44.183", &[]),
+        );
         assert_ne!(incident_of(&a, late), incident_of(&a, spray));
     }
 
     #[test]
     fn one_person_across_clouds_is_one_incident() {
         let (_dir, mut a) = alerter();
-        let m = Metrics::default();
-        let now = Utc::now();
         let mut entra = ctx("9d2f7a1c-4b3e-4c5d-8e6f-0a1b2c3d4e5f", "198.51.100.4", &[]);
         entra.name = Some("Alice@Corp.example".into());
-        let first = a
-            .add(
-                signal(
-                    "entra-risky",
-                    "9d2f7a1c-4b3e-4c5d-8e6f-0a1b2c3d4e5f",
-                    Level::High,
-                    at(5, 9, 0),
-                ),
-                entra,
-                now,
-                &m,
-            )
-            .unwrap();
-        let gcp = a
-            .add(
-                signal("gcp-owner", "alice@corp.example", Level::High, at(5, 9, 20)),
-                ctx("alice@corp.example", "203.0.113.9", &[]),
-                now,
-                &m,
-            )
-            .unwrap();
+        let first = raise(
+            &mut a,
+            signal(
+                "entra-risky",
+                "9d2f7a1c-4b3e-4c5d-8e6f-0a1b2c3d4e5f",
+                Level::High,
+                at(5, 9, 0),
+            ),
+            entra,
+        );
+        let gcp = raise(
+            &mut a,
+            signal("gcp-owner", "alice@corp.example", Level::High, at(5, 9, 20)),
+            ctx("alice@corp.example", "203.0.113.9", &[]),
+        );
         let sso =
             "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0a1b/alice@corp.example";
-        let aws = a
-            .add(
-                signal("aws-burst", sso, Level::Medium, at(5, 9, 40)),
-                ctx(sso, "192.0.2.77", &[]),
-                now,
-                &m,
-            )
-            .unwrap();
+        let aws = raise(
+            &mut a,
+            signal("aws-burst", sso, Level::Medium, at(5, 9, 40)),
+            ctx(sso, "192.0.2.77", &[]),
+        );
         assert_eq!(incident_of(&a, gcp), incident_of(&a, first));
         assert_eq!(incident_of(&a, aws), incident_of(&a, first));
         assert_eq!(
@@ -1601,14 +1582,11 @@ mod tests {
             person_of("arn:aws:sts::1:assumed-role/app-server-role/i-0abc", None),
             None
         );
-        let bob = a
-            .add(
-                signal("gcp-owner", "bob@corp.example", Level::High, at(5, 9, 30)),
-                ctx("bob@corp.example", "203.0.113.10", &[]),
-                now,
-                &m,
-            )
-            .unwrap();
+        let bob = raise(
+            &mut a,
+            signal("gcp-owner", "bob@corp.example", Level::High, at(5, 9, 30)),
+            ctx("bob@corp.example", "203.0.113.10", &[]),
+        );
         assert_ne!(incident_of(&a, bob), incident_of(&a, first));
     }
 
@@ -1617,25 +1595,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store =
             SqliteStore::open(&dir.path().join("cs.db"), &SqliteOptions::default()).unwrap();
-        let settings = PipelineSettings {
-            dedup_window: Duration::hours(1),
-            incident_window: Duration::hours(1),
-            max_commit_events: 1000,
-            max_queued_events: 1000,
-        };
-        let m = Metrics::default();
-        let now = Utc::now();
-        let t0 = now - Duration::hours(30);
+        let t0 = Utc::now() - Duration::hours(30);
         let attacker = "185.156.73.54";
-        let mut a = Alerter::resume(&store, &settings).unwrap();
-        let first = a
-            .add(
-                signal("spray", "svc@corp", Level::High, t0),
-                ctx("svc@corp", attacker, &["sp-9"]),
-                now,
-                &m,
-            )
-            .unwrap();
+        let mut a = Alerter::resume(&store, &settings()).unwrap();
+        let first = raise(
+            &mut a,
+            signal("spray", "svc@corp", Level::High, t0),
+            ctx("svc@corp", attacker, &["sp-9"]),
+        );
         let incident = a.alerts[&first].incident_id.unwrap();
         let (alerts, incidents) = a.take_dirty();
         store
@@ -1646,34 +1613,28 @@ mod tests {
             })
             .unwrap();
         // The service restarts.
-        let mut b = Alerter::resume(&store, &settings).unwrap();
-        let same_address = b
-            .add(
-                signal(
-                    "risky",
-                    "ops@corp",
-                    Level::Medium,
-                    t0 + Duration::minutes(20),
-                ),
-                ctx("ops@corp", attacker, &[]),
-                now,
-                &m,
-            )
-            .unwrap();
+        let mut b = Alerter::resume(&store, &settings()).unwrap();
+        let same_address = raise(
+            &mut b,
+            signal(
+                "risky",
+                "ops@corp",
+                Level::Medium,
+                t0 + Duration::minutes(20),
+            ),
+            ctx("ops@corp", attacker, &[]),
+        );
         assert_eq!(b.alerts[&same_address].incident_id, Some(incident));
-        let created_later = b
-            .add(
-                signal(
-                    "run-command",
-                    "sp-9",
-                    Level::Medium,
-                    t0 + Duration::hours(26),
-                ),
-                ctx("sp-9", "159.223.44.182", &[]),
-                now,
-                &m,
-            )
-            .unwrap();
+        let created_later = raise(
+            &mut b,
+            signal(
+                "run-command",
+                "sp-9",
+                Level::Medium,
+                t0 + Duration::hours(26),
+            ),
+            ctx("sp-9", "159.223.44.182", &[]),
+        );
         assert_eq!(b.alerts[&created_later].incident_id, Some(incident));
     }
 }
