@@ -8,8 +8,8 @@ use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use cloudsentinel_alert::Folder;
 use cloudsentinel_core::RawRecord;
-use cloudsentinel_detect::alert::Folder;
 use cloudsentinel_detect::sigma::{RuleSetBuilder, RuleText};
 use cloudsentinel_ingest::cloudtrail::normalize;
 

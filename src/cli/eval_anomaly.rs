@@ -23,9 +23,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::process::ExitCode;
 
 use chrono::{Duration, TimeZone, Utc};
+use cloudsentinel_alert::Folder;
 use cloudsentinel_context::{CloudRanges, NetContext, NetDb};
 use cloudsentinel_core::{Alert, Origin};
-use cloudsentinel_detect::alert::Folder;
 use cloudsentinel_ingest::{Item, decode_bytes};
 use cloudsentinel_learn::anomaly::{RULE_ID, TrainParams};
 use cloudsentinel_learn::behaviour::Settings;

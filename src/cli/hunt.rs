@@ -10,11 +10,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use cloudsentinel_alert::Folder;
 use cloudsentinel_context::{CloudRanges, NetContext, NetDb};
 use cloudsentinel_core::text::{csv_safe, printable};
 use cloudsentinel_core::{Alert, Level};
 use cloudsentinel_detect::RuleSet;
-use cloudsentinel_detect::alert::Folder;
 use cloudsentinel_detect::sigma::CorrelationInput;
 use cloudsentinel_ingest::{DEFAULT_MAX_RECORD_BYTES, DecodeError, DecodeStats, Item, ReadOptions};
 use cloudsentinel_learn::anomaly::TrainParams;

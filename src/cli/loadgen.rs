@@ -340,8 +340,9 @@ fn alerts(args: &LoadgenArgs, url: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn seed_alerts(args: &LoadgenArgs) -> anyhow::Result<ExitCode> {
+    use cloudsentinel_alert::{AlertRecord, AlertStatus};
     use cloudsentinel_core::Level;
-    use cloudsentinel_store::{AlertRecord, AlertStatus, Derived, Store};
+    use cloudsentinel_store::{Derived, Store};
     let dir = args
         .data_dir
         .clone()

@@ -1,10 +1,10 @@
 //! Detection: Sigma rules (loading, logsource mapping, evaluation, correlation), the built-in
-//! rule pack, rule linting and fixtures, and alert deduplication.
+//! rule pack, rule linting and fixtures. Folding signals into alerts is the alerting crate's
+//! (`cloudsentinel-alert`).
 //!
 //! Main types: [`RuleSetBuilder`] collects rule texts and builds a [`RuleSet`], which runs the
 //! detection rules on an [`Event`](cloudsentinel_core::Event) ([`RuleSet::detect`], stateless,
 //! any thread) and hands out a [`Correlator`] for the stateful Sigma correlation rules.
-//! [`alert::dedup`] folds signals into alerts.
 //!
 //! ```
 //! use std::borrow::Cow;
@@ -24,7 +24,6 @@
 //! assert!(rules.failures().is_empty());
 //! ```
 
-pub mod alert;
 pub mod fixtures;
 pub mod lint;
 pub mod routine;

@@ -14,11 +14,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
+use cloudsentinel_alert::{AlertRecord, AlertStatus, IncidentRecord, Verdict};
 use cloudsentinel_core::text::SHOWN_FIELD_CHARS;
 use cloudsentinel_core::{Level, Provider};
 use cloudsentinel_store::{
-    AlertKey, AlertQuery, AlertRecord, AlertSort, AlertStatus, CommentRecord, EventQuery, EventRow,
-    FeedbackRecord, IncidentRecord, IncidentUpdate, Verdict,
+    AlertKey, AlertQuery, AlertSort, CommentRecord, EventQuery, EventRow, FeedbackRecord,
+    IncidentUpdate,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -1227,7 +1228,7 @@ pub async fn list_incidents(State(state): State<AppState>, Query(q): Q) -> ApiRe
 pub(crate) fn object_ids(entities: Vec<String>) -> Vec<String> {
     let mut v: Vec<String> = entities
         .into_iter()
-        .filter(|e| crate::narrative::is_object_id(e))
+        .filter(|e| cloudsentinel_alert::is_object_id(e))
         .collect();
     v.sort();
     v.dedup();

@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
+use cloudsentinel_alert::{AlertRecord, IncidentRecord};
 use cloudsentinel_core::Level;
-use cloudsentinel_store::{AlertRecord, IncidentRecord};
 
 /// Alerts named one by one at most; the rest are counted.
 const NAMED: usize = 20;
@@ -144,15 +144,7 @@ pub fn narrate(
     }
 }
 
-/// Whether `s` is an object id (`8-4-4-4-12` hexadecimal digits), as Entra ID names users and
-/// service principals in its logs.
-pub fn is_object_id(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
-        && parts
-            .iter()
-            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
-}
+pub use cloudsentinel_alert::is_object_id;
 
 /// A principal as people say it: the last part of an ARN (`user/dmitri`,
 /// `assumed-role/app/i-0abc`), without the access key an AWS entity carries in brackets.
@@ -212,7 +204,7 @@ fn plural(n: usize) -> &'static str {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-    use cloudsentinel_store::AlertStatus;
+    use cloudsentinel_alert::AlertStatus;
 
     fn alert(
         id: i64,

@@ -27,8 +27,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use cloudsentinel_alert::AlertStatus;
 use cloudsentinel_core::Level;
-use cloudsentinel_store::AlertStatus;
 
 use crate::AppState;
 use crate::auth::{Caller, Role};

@@ -8,9 +8,10 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use chrono::{DateTime, Duration, Utc};
+use cloudsentinel_alert::{AlertRecord, AlertStatus};
 use cloudsentinel_core::Level;
 use cloudsentinel_core::text::SHOWN_FIELD_CHARS;
-use cloudsentinel_store::{AlertKey, AlertRecord, AlertSort, AlertStatus, EventRow};
+use cloudsentinel_store::{AlertKey, AlertSort, EventRow};
 use serde_json::{Value, json};
 
 use super::{
@@ -1249,7 +1250,7 @@ pub async fn incidents(
         Ok(axum::Json(v)) => v,
         Err(e) => return fail(&s, e),
     };
-    let items: Vec<cloudsentinel_store::IncidentRecord> =
+    let items: Vec<cloudsentinel_alert::IncidentRecord> =
         serde_json::from_value(list["items"].clone()).unwrap_or_default();
     let total = list["total"].as_u64().unwrap_or(0);
     let offset = list["offset"].as_u64().unwrap_or(0);
@@ -1331,7 +1332,7 @@ pub async fn incident(
         Ok(axum::Json(v)) => v,
         Err(e) => return fail(&s, e),
     };
-    let i: cloudsentinel_store::IncidentRecord = match serde_json::from_value(v["incident"].clone())
+    let i: cloudsentinel_alert::IncidentRecord = match serde_json::from_value(v["incident"].clone())
     {
         Ok(i) => i,
         Err(e) => return fail(&s, ApiError::Internal(e.into())),

@@ -1,5 +1,5 @@
-//! Alerts from signals: signals of one rule about one entity that are close in time become one
-//! alert, with every evidence event kept.
+//! Alerts from signals, in one pass over a period (`hunt`): signals of one rule about one entity
+//! that are close in time become one alert, with every evidence event kept.
 //!
 //! [`Folder`] folds signals as they come, in any order, in memory proportional to the alerts (not
 //! the events); [`Folder::finish`] gives the same alerts whatever order the signals arrived in:
@@ -10,13 +10,33 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use cloudsentinel_core::{Alert, Event, Signal};
 
-use crate::sigma::{RuleMatch, RuleSet};
+use cloudsentinel_detect::sigma::{RuleMatch, RuleSet};
 
 /// An alert being built: the evidence keeps, per event id, the earliest time of a signal that
 /// listed it, so that the final order of `event_ids` does not depend on arrival order.
 struct Partial {
     alert: Alert,
     evidence: HashMap<String, DateTime<Utc>>,
+}
+
+/// The folding rule, shared by [`Folder`] and [`crate::Alerter`]: a signal spanning
+/// `first..=last` joins an alert spanning `a_first..=a_last` of the same rule and entity when the
+/// gap between them is at most the window.
+pub fn joins(
+    window: Duration,
+    (a_first, a_last): (DateTime<Utc>, DateTime<Utc>),
+    (first, last): (DateTime<Utc>, DateTime<Utc>),
+) -> bool {
+    first <= a_last + window && last + window >= a_first
+}
+
+/// Which signal speaks for an alert (its first time, account and explanation): the earliest; on
+/// a tie the smaller, so that the result does not depend on arrival order.
+pub fn speaks_before(
+    new: (DateTime<Utc>, &Option<String>, &str),
+    current: (DateTime<Utc>, &Option<String>, &str),
+) -> bool {
+    new < current
 }
 
 fn add_evidence(evidence: &mut HashMap<String, DateTime<Utc>>, id: String, time: DateTime<Utc>) {
@@ -36,7 +56,10 @@ impl Partial {
         // The earliest signal speaks for the alert; on a tie, the smaller one, so that the result
         // does not depend on arrival order.
         let o = other.alert;
-        if (o.first_seen, &o.account, &o.explanation) < (a.first_seen, &a.account, &a.explanation) {
+        if speaks_before(
+            (o.first_seen, &o.account, &o.explanation),
+            (a.first_seen, &a.account, &a.explanation),
+        ) {
             a.first_seen = o.first_seen;
             a.explanation = o.explanation;
             a.account = o.account;
@@ -103,13 +126,16 @@ impl Folder {
             .and_then(|by_entity| by_entity.get_mut(entity.as_str()))
             && let Some(open) = list
                 .iter_mut()
-                .find(|o| t <= o.alert.last_seen + w && t + w >= o.alert.first_seen)
+                .find(|o| joins(w, (o.alert.first_seen, o.alert.last_seen), (t, t)))
         {
             open.alert.count += 1;
             if t <= open.alert.first_seen {
                 let explanation = m.explanation();
                 let a = &mut open.alert;
-                if (t, &event.account, &explanation) < (a.first_seen, &a.account, &a.explanation) {
+                if speaks_before(
+                    (t, &event.account, &explanation),
+                    (a.first_seen, &a.account, &a.explanation),
+                ) {
                     a.first_seen = t;
                     a.explanation = explanation;
                     a.account = event.account.clone();
@@ -132,8 +158,11 @@ impl Folder {
             .or_default();
         // Within the window of an open alert: part of the same run of signals.
         if let Some(open) = list.iter_mut().find(|o| {
-            p.alert.first_seen <= o.alert.last_seen + w
-                && p.alert.last_seen + w >= o.alert.first_seen
+            joins(
+                w,
+                (o.alert.first_seen, o.alert.last_seen),
+                (p.alert.first_seen, p.alert.last_seen),
+            )
         }) {
             open.absorb(p);
         } else {
@@ -234,7 +263,7 @@ mod tests {
     }
 
     fn rules() -> RuleSet {
-        crate::RuleSetBuilder::new().build()
+        cloudsentinel_detect::RuleSetBuilder::new().build()
     }
 
     #[test]
