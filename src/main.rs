@@ -40,6 +40,9 @@ enum Command {
     /// Audit log tools.
     #[command(subcommand)]
     Audit(cli::serve::AuditCommand),
+    /// Notification sinks: send a test message.
+    #[command(subcommand)]
+    Notify(cli::serve::NotifyCommand),
     /// Load generator: drive a running service's ingest API and report throughput and latency.
     Loadgen(cli::loadgen::LoadgenArgs),
     /// The model registry of a running service: list, show, train, activate, roll back.
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cli::serve::demo(args),
         Command::Config(cmd) => cli::serve::config(cmd),
         Command::Audit(cmd) => cli::serve::audit(cmd),
+        Command::Notify(cmd) => cli::serve::notify(cmd),
         Command::Loadgen(args) => cli::loadgen::run(args),
         Command::Models(args) => cli::models::run(args),
     };

@@ -31,6 +31,8 @@ pub enum Format {
     Json,
     Jsonl,
     Csv,
+    /// OCSF Detection Findings (class 2004), one per line, for SIEMs and data lakes.
+    Ocsf,
 }
 
 /// A provider, for `--format-hint`.
@@ -750,6 +752,12 @@ pub fn write_alerts(out: &mut dyn Write, format: Format, alerts: &[&Alert]) -> a
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, alerts)?;
             out.write_all(b"\n")?;
+        }
+        Format::Ocsf => {
+            for a in alerts {
+                serde_json::to_writer(&mut *out, &cloudsentinel_notify::ocsf::from_alert(a))?;
+                out.write_all(b"\n")?;
+            }
         }
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);

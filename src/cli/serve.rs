@@ -56,6 +56,18 @@ pub enum ConfigCommand {
 }
 
 #[derive(Subcommand)]
+pub enum NotifyCommand {
+    /// Send a test message to one `[[notify]]` sink of a configuration file, and say how it went.
+    Test {
+        /// The sink's name.
+        name: String,
+        /// The configuration file (secrets from the environment, as for `serve`).
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum AuditCommand {
     /// Check the audit log's HMAC chain: finds edited, deleted and truncated entries.
     Verify {
@@ -335,13 +347,23 @@ pub fn config(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
             Ok(v) => {
                 let c = &v.config;
                 println!(
-                    "{}: ok (listen {}, data in {}, {} source(s), retention {} days)",
+                    "{}: ok (listen {}, data in {}, {} source(s), {} notification sink(s), retention {} days)",
                     file.display(),
                     v.listen,
                     c.storage.data_dir.display(),
                     c.sources.len(),
+                    v.sinks.len(),
                     c.storage.retention_days
                 );
+                for s in &v.sinks {
+                    println!(
+                        "  notify {}: {} to {} (min level {})",
+                        s.name,
+                        s.kind.as_str(),
+                        s.destination(),
+                        s.filter.min_level
+                    );
+                }
                 Ok(EXIT_OK)
             }
             Err(e) => {
@@ -349,6 +371,72 @@ pub fn config(cmd: ConfigCommand) -> anyhow::Result<ExitCode> {
                 Ok(exit_usage())
             }
         },
+    }
+}
+
+pub fn notify(cmd: NotifyCommand) -> anyhow::Result<ExitCode> {
+    let NotifyCommand::Test { name, config } = cmd;
+    let v = match Config::load(Some(&config), std::env::vars()) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(exit_usage());
+        }
+    };
+    let Some(sink) = v.sinks.iter().find(|s| s.name == name) else {
+        let names: Vec<&str> = v.sinks.iter().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "error: {}: no [[notify]] sink named {name:?} (there are: {})",
+            config.display(),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+        return Ok(exit_usage());
+    };
+    let notice = cloudsentinel_server::notify::test_notice();
+    let ctx = cloudsentinel_notify::Context {
+        public_url: v.config.server.public_url.as_deref(),
+        network: &|_| None,
+    };
+    let started = std::time::Instant::now();
+    let outcome = cloudsentinel_notify::send(sink, &notice, 0, &ctx);
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Recorded in the service's audit log when its data directory is here.
+    let dir = DataDir(v.config.storage.data_dir.clone());
+    if dir.database().exists() && dir.audit_key().exists() {
+        let store = dir.open_store(true)?;
+        dir.audit_log()?.record(
+            &store,
+            "cli",
+            "notify.test",
+            &format!("notify:{name}"),
+            serde_json::json!({"kind": sink.kind.as_str(), "destination": sink.destination(), "outcome": format!("{outcome:?}")}),
+            None,
+        )?;
+    }
+    match outcome {
+        cloudsentinel_notify::Outcome::Sent => {
+            println!(
+                "{name}: test message delivered to {} ({:.0} ms)",
+                sink.destination(),
+                ms
+            );
+            Ok(EXIT_OK)
+        }
+        cloudsentinel_notify::Outcome::Retry { error, .. } => {
+            eprintln!(
+                "error: {name}: not delivered to {} (a failure that may pass; the service would retry): {error}",
+                sink.destination()
+            );
+            Ok(EXIT_FAILED)
+        }
+        cloudsentinel_notify::Outcome::Failed { error } => {
+            eprintln!("error: {name}: refused by {}: {error}", sink.destination());
+            Ok(EXIT_FAILED)
+        }
     }
 }
 

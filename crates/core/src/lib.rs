@@ -23,6 +23,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod attack;
 pub mod hash;
 pub mod raw;
 pub mod row;

@@ -232,7 +232,9 @@ impl Filter {
             && (self.rules.is_empty() || self.rules.contains(&a.rule_id))
             && (self.kinds.is_empty() || self.kinds.contains(&a.kind))
             && (self.accounts.is_empty()
-                || a.account.as_ref().is_some_and(|x| self.accounts.contains(x)))
+                || a.account
+                    .as_ref()
+                    .is_some_and(|x| self.accounts.contains(x)))
             && (self.techniques.is_empty()
                 || a.techniques.iter().any(|t| {
                     self.techniques.iter().any(|want| {
@@ -268,7 +270,9 @@ impl Sink {
                 Some(h) => format!("https://{h}/…"),
                 None => "slack".into(),
             },
-            Target::Email { host, port, to, .. } => format!("smtp://{host}:{port} → {}", to.join(", ")),
+            Target::Email { host, port, to, .. } => {
+                format!("smtp://{host}:{port} → {}", to.join(", "))
+            }
             Target::ServiceNow { base, .. } => base.clone(),
             Target::OcsfFile { path } => path.display().to_string(),
         }
@@ -348,13 +352,10 @@ impl SinkConfig {
                     )),
                 },
                 (None, Some(path)) => match std::fs::read_to_string(path) {
-                    Ok(v) if !v.trim_end_matches(['\r', '\n']).is_empty() => Ok(Some(Secret(
-                        v.trim_end_matches(['\r', '\n']).to_string(),
-                    ))),
-                    Ok(_) => Err(issue(
-                        "secret_file",
-                        format!("{} is empty", path.display()),
-                    )),
+                    Ok(v) if !v.trim_end_matches(['\r', '\n']).is_empty() => {
+                        Ok(Some(Secret(v.trim_end_matches(['\r', '\n']).to_string())))
+                    }
+                    Ok(_) => Err(issue("secret_file", format!("{} is empty", path.display()))),
                     Err(e) => Err(issue(
                         "secret_file",
                         format!("cannot read {}: {e}", path.display()),
@@ -367,7 +368,10 @@ impl SinkConfig {
             secret()?.ok_or_else(|| {
                 issue(
                     "secret_env",
-                    format!("a {} sink needs {what}: set secret_env or secret_file", self.kind),
+                    format!(
+                        "a {} sink needs {what}: set secret_env or secret_file",
+                        self.kind
+                    ),
                 )
             })
         };
@@ -391,20 +395,31 @@ impl SinkConfig {
                     None => return Err(issue("url", format!("a {} sink needs a url", self.kind))),
                 },
             };
-            let shown = if field == "url_env" { "the URL" } else { value.as_str() };
+            let shown = if field == "url_env" {
+                "the URL"
+            } else {
+                value.as_str()
+            };
             let Some(host) = host_of(&value) else {
                 return Err(issue(
                     field,
-                    format!("{shown:?}: expected an http:// or https:// URL with a host and no user:password"),
+                    format!(
+                        "{shown:?}: expected an http:// or https:// URL with a host and no user:password"
+                    ),
                 ));
             };
             if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                return Err(issue(field, format!("{shown:?}: spaces or control characters")));
+                return Err(issue(
+                    field,
+                    format!("{shown:?}: spaces or control characters"),
+                ));
             }
             if value.starts_with("http://") && !is_loopback(host) && !self.allow_insecure {
                 return Err(issue(
                     field,
-                    format!("{shown:?}: plain http to {host} would send alerts in the clear; use https (or allow_insecure = true)"),
+                    format!(
+                        "{shown:?}: plain http to {host} would send alerts in the clear; use https (or allow_insecure = true)"
+                    ),
                 ));
             }
             Ok(value)
@@ -484,7 +499,9 @@ impl SinkConfig {
                     .username
                     .clone()
                     .filter(|u| !u.is_empty())
-                    .ok_or_else(|| issue("username", "a servicenow sink needs a username".into()))?,
+                    .ok_or_else(|| {
+                        issue("username", "a servicenow sink needs a username".into())
+                    })?,
                 password: required_secret("the account's password")?,
                 close_code: self
                     .close_code
@@ -500,11 +517,10 @@ impl SinkConfig {
                     Target::OcsfFile { path: path.clone() }
                 }
                 (None, _, _) => Target::OcsfHttp {
-                    url: url(None)
-                        .map_err(|e| ConfigIssue {
-                            message: format!("{} (or path, for a file)", e.message),
-                            ..e
-                        })?,
+                    url: url(None).map_err(|e| ConfigIssue {
+                        message: format!("{} (or path, for a file)", e.message),
+                        ..e
+                    })?,
                     token: secret()?,
                 },
             },
@@ -529,7 +545,9 @@ impl SinkConfig {
                 if tls == SmtpTls::None && !is_loopback(&host) && !self.allow_insecure {
                     return Err(issue(
                         "tls",
-                        format!("none: SMTP without TLS to {host} would send alerts and the password in the clear (allow_insecure = true to insist)"),
+                        format!(
+                            "none: SMTP without TLS to {host} would send alerts and the password in the clear (allow_insecure = true to insist)"
+                        ),
                     ));
                 }
                 let port = self.smtp_port.unwrap_or(match tls {
@@ -545,11 +563,17 @@ impl SinkConfig {
                     return Err(issue("from", format!("{from:?}: not an e-mail address")));
                 }
                 if self.to.is_empty() {
-                    return Err(issue("to", "an email sink needs at least one recipient".into()));
+                    return Err(issue(
+                        "to",
+                        "an email sink needs at least one recipient".into(),
+                    ));
                 }
                 for (i, t) in self.to.iter().enumerate() {
                     if t.parse::<lettre::message::Mailbox>().is_err() {
-                        return Err(issue(&format!("to[{i}]"), format!("{t:?}: not an e-mail address")));
+                        return Err(issue(
+                            &format!("to[{i}]"),
+                            format!("{t:?}: not an e-mail address"),
+                        ));
                     }
                 }
                 let ca_pem = match &self.ca_file {
@@ -560,7 +584,10 @@ impl SinkConfig {
                 };
                 let password = secret()?;
                 if password.is_some() && self.username.is_none() {
-                    return Err(issue("username", "a password is set without a username".into()));
+                    return Err(issue(
+                        "username",
+                        "a password is set without a username".into(),
+                    ));
                 }
                 Target::Email {
                     host,
@@ -639,7 +666,10 @@ mod tests {
     fn bad_configuration_names_the_key() {
         let e = env(&[("HOOK", "k3y")]);
         let cases = [
-            (r#"{"notify":[{"name":"a","kind":"fax"}]}"#, "notify[0].kind"),
+            (
+                r#"{"notify":[{"name":"a","kind":"fax"}]}"#,
+                "notify[0].kind",
+            ),
             (
                 r#"{"notify":[{"name":"a","kind":"webhook","url":"https://h.example/x","secret_env":"MISSING"}]}"#,
                 "notify[0].secret_env",
@@ -689,7 +719,10 @@ mod tests {
 
     #[test]
     fn secrets_are_read_from_the_environment_and_never_printed() {
-        let e = env(&[("HOOK", "s3cr3t-value"), ("SLACK_URL", "https://hooks.slack.com/services/T0/B0/tok3n")]);
+        let e = env(&[
+            ("HOOK", "s3cr3t-value"),
+            ("SLACK_URL", "https://hooks.slack.com/services/T0/B0/tok3n"),
+        ]);
         let sinks = resolve_all(
             &parse(
                 r#"{"notify":[
@@ -700,7 +733,10 @@ mod tests {
         )
         .unwrap();
         let shown = format!("{sinks:?} {}", sinks[1].destination());
-        assert!(!shown.contains("s3cr3t") && !shown.contains("tok3n"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("tok3n"),
+            "{shown}"
+        );
         match &sinks[0].target {
             Target::Webhook { secret, .. } => assert_eq!(secret.expose(), "s3cr3t-value"),
             t => panic!("{t:?}"),

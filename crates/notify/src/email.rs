@@ -45,9 +45,7 @@ pub fn compose(n: &Notice, ctx: &Context<'_>) -> (String, String, String) {
     if let Some(u) = &link {
         text.push_str(&format!("\nOpen the alert: {u}\n"));
     }
-    let mut html = String::from(
-        "<!doctype html><html><body style=\"font-family:sans-serif\">",
-    );
+    let mut html = String::from("<!doctype html><html><body style=\"font-family:sans-serif\">");
     html.push_str(&format!(
         "<p style=\"color:#555\">{}</p><h2>{}</h2><table cellpadding=\"4\">",
         html_escape(&render::headline(n)),

@@ -71,6 +71,31 @@ fn activity(change: Change) -> u8 {
     }
 }
 
+/// The ATT&CK release the names follow.
+const ATTACK_VERSION: &str = "v18";
+
+/// A technique as OCSF's attack object: a sub-technique under its parent, each with its ATT&CK
+/// name when known (the schema asks for a name or a uid; techniques outside
+/// [`cloudsentinel_core::attack`]'s table go by uid).
+fn technique(id: &str) -> Value {
+    use cloudsentinel_core::attack::{technique_name, technique_url};
+    let named = |uid: &str| {
+        let mut o = json!({"uid": uid, "src_url": technique_url(uid)});
+        if let Some(n) = technique_name(uid) {
+            o["name"] = json!(n);
+        }
+        o
+    };
+    match id.split_once('.') {
+        Some((parent, _)) => json!({
+            "technique": named(parent),
+            "sub_technique": named(id),
+            "version": ATTACK_VERSION,
+        }),
+        None => json!({"technique": named(id), "version": ATTACK_VERSION}),
+    }
+}
+
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
@@ -83,26 +108,25 @@ fn finding(v: View<'_>) -> Value {
         2 => "Update",
         _ => "Close",
     };
-    let attacks: Vec<Value> = if v.techniques.is_empty() {
+    // One entry per technique and one per tactic: an alert lists both, not which goes with which.
+    let mut attacks: Vec<Value> = v.techniques.iter().map(|t| technique(t)).collect();
+    attacks.extend(
         v.tactics
             .iter()
-            .map(|t| json!({"tactic": {"name": t}, "version": "v16"}))
-            .collect()
-    } else {
-        v.techniques
-            .iter()
-            .map(|t| {
-                let mut a = json!({"technique": {"uid": t}, "version": "v16"});
-                if let Some(tactic) = v.tactics.first() {
-                    a["tactic"] = json!({"name": tactic});
+            .map(|t| match cloudsentinel_core::attack::tactic(t) {
+                Some((uid, name)) => {
+                    json!({"tactic": {"uid": uid, "name": name}, "version": ATTACK_VERSION})
                 }
-                a
-            })
-            .collect()
-    };
-    let mut observables = vec![json!({"name": "resources[0].uid", "type_id": 10, "type": "Resource UID", "value": v.entity})];
+                None => json!({"tactic": {"name": t}, "version": ATTACK_VERSION}),
+            }),
+    );
+    let mut observables = vec![
+        json!({"name": "resources[0].uid", "type_id": 10, "type": "Resource UID", "value": v.entity}),
+    ];
     if let Some(ip) = v.source_ip {
-        observables.push(json!({"name": "src_endpoint.ip", "type_id": 2, "type": "IP Address", "value": ip}));
+        observables.push(
+            json!({"name": "src_endpoint.ip", "type_id": 2, "type": "IP Address", "value": ip}),
+        );
     }
     let mut finding_info = json!({
         "uid": v.uid,
@@ -184,9 +208,17 @@ pub fn from_record(a: &AlertRecord, change: Change, url: Option<String>) -> Valu
 
 /// A `hunt` alert as a finding (created, open; its uid a stable hash of what identifies it).
 pub fn from_alert(a: &Alert) -> Value {
-    let key = format!("{}\u{1f}{}\u{1f}{}", a.rule_id, a.entity, a.first_seen.to_rfc3339());
+    let key = format!(
+        "{}\u{1f}{}\u{1f}{}",
+        a.rule_id,
+        a.entity,
+        a.first_seen.to_rfc3339()
+    );
     finding(View {
-        uid: format!("cloudsentinel-hunt-{:016x}", cloudsentinel_core::hash::fnv1a(key.as_bytes())),
+        uid: format!(
+            "cloudsentinel-hunt-{:016x}",
+            cloudsentinel_core::hash::fnv1a(key.as_bytes())
+        ),
         rule_id: &a.rule_id,
         title: &a.title,
         description: a.description.as_deref(),

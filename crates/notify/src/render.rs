@@ -129,10 +129,7 @@ pub fn summary(n: &Notice) -> String {
 /// The facts of a message as (label, value) lines, in the order people read them.
 pub fn facts(n: &Notice, ctx: &Context<'_>) -> Vec<(&'static str, String)> {
     let a = &n.alert;
-    let mut out = vec![
-        ("Level", a.level.as_str().to_string()),
-        ("Who", who(n)),
-    ];
+    let mut out = vec![("Level", a.level.as_str().to_string()), ("Who", who(n))];
     if let Some(o) = origin(n, ctx) {
         out.push(("From", o));
     }
@@ -142,8 +139,14 @@ pub fn facts(n: &Notice, ctx: &Context<'_>) -> Vec<(&'static str, String)> {
     if let Some(t) = attack(n) {
         out.push(("ATT&CK", t));
     }
-    out.push(("First seen", a.first_seen.format("%Y-%m-%d %H:%M:%S UTC").to_string()));
-    out.push(("Last seen", a.last_seen.format("%Y-%m-%d %H:%M:%S UTC").to_string()));
+    out.push((
+        "First seen",
+        a.first_seen.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    ));
+    out.push((
+        "Last seen",
+        a.last_seen.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    ));
     out.push(("Count", a.count.to_string()));
     out.push(("Status", a.status.as_str().to_string()));
     out.push(("Rule", clip(&a.rule_id, 120)));

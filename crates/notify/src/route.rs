@@ -230,11 +230,17 @@ mod tests {
         let mut r = Router::new(&[sink("hi", Level::High), sink("all", Level::Low)]);
         let t0 = Utc::now();
         let mut a = alert(1, Level::Medium, 1);
-        assert_eq!(r.route(&a, true, t0), [("all".to_string(), Change::Created)]);
+        assert_eq!(
+            r.route(&a, true, t0),
+            [("all".to_string(), Change::Created)]
+        );
         // Ten more signals within the quarter hour: nothing.
         for n in 2..12 {
             a.count = n;
-            assert!(r.route(&a, false, t0 + chrono::Duration::minutes(n as i64)).is_empty());
+            assert!(
+                r.route(&a, false, t0 + chrono::Duration::minutes(n as i64))
+                    .is_empty()
+            );
         }
         // The level rises: an update to "all" at once, and news to "hi".
         a.level = Level::High;
@@ -247,8 +253,14 @@ mod tests {
         );
         // Counting after the throttle: an update.
         a.count = 40;
-        assert!(r.route(&a, false, t0 + chrono::Duration::minutes(20)).is_empty());
-        assert_eq!(r.route(&a, false, t0 + chrono::Duration::minutes(28)).len(), 2);
+        assert!(
+            r.route(&a, false, t0 + chrono::Duration::minutes(20))
+                .is_empty()
+        );
+        assert_eq!(
+            r.route(&a, false, t0 + chrono::Duration::minutes(28)).len(),
+            2
+        );
         // An analyst resolves it: both hear, and the pipeline does not tell them again.
         a.status = AlertStatus::Resolved;
         assert_eq!(
@@ -258,7 +270,10 @@ mod tests {
                 ("all".to_string(), Change::Resolved)
             ]
         );
-        assert!(r.route(&a, false, t0 + chrono::Duration::minutes(31)).is_empty());
+        assert!(
+            r.route(&a, false, t0 + chrono::Duration::minutes(31))
+                .is_empty()
+        );
     }
 
     #[test]

@@ -27,7 +27,9 @@ pub enum Outcome {
         after: Option<Duration>,
     },
     /// The receiver refused this message; trying again would not help.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// The wait before try `attempt + 1` (attempt counts from 1): 2, 4, 8 ... seconds, at most five
@@ -79,7 +81,10 @@ pub fn send(sink: &Sink, notice: &Notice, delivery_id: i64, ctx: &Context<'_>) -
                     ("x-cloudsentinel-timestamp", ts.to_string()),
                     ("x-cloudsentinel-signature", sig),
                     ("x-cloudsentinel-delivery", delivery_id.to_string()),
-                    ("x-cloudsentinel-event", format!("alert.{}", notice.change.as_str())),
+                    (
+                        "x-cloudsentinel-event",
+                        format!("alert.{}", notice.change.as_str()),
+                    ),
                 ],
                 Some(&body),
             )
@@ -90,8 +95,8 @@ pub fn send(sink: &Sink, notice: &Notice, delivery_id: i64, ctx: &Context<'_>) -
             http.call("POST", url.expose(), &[], Some(&body)).outcome()
         }
         Target::PagerDuty { url, routing_key } => {
-            let body =
-                serde_json::to_vec(&pagerduty_event(notice, routing_key.expose(), ctx)).expect("JSON");
+            let body = serde_json::to_vec(&pagerduty_event(notice, routing_key.expose(), ctx))
+                .expect("JSON");
             http.call("POST", url, &[], Some(&body)).outcome()
         }
         Target::ServiceNow {
@@ -99,7 +104,15 @@ pub fn send(sink: &Sink, notice: &Notice, delivery_id: i64, ctx: &Context<'_>) -
             username,
             password,
             close_code,
-        } => servicenow(&http, base, username, password.expose(), close_code, notice, ctx),
+        } => servicenow(
+            &http,
+            base,
+            username,
+            password.expose(),
+            close_code,
+            notice,
+            ctx,
+        ),
         Target::OcsfHttp { url, token } => {
             let mut line = serde_json::to_vec(&crate::ocsf::from_record(
                 &notice.alert,
@@ -186,10 +199,7 @@ pub fn slack_message(n: &Notice, ctx: &Context<'_>) -> Value {
         cloudsentinel_core::Level::Medium => ":large_orange_circle:",
         _ => ":large_blue_circle:",
     };
-    let header = clip(
-        &format!("{} {}", render::headline(n), n.alert.title),
-        150,
-    );
+    let header = clip(&format!("{} {}", render::headline(n), n.alert.title), 150);
     let fields: Vec<Value> = render::facts(n, ctx)
         .into_iter()
         .filter(|(k, _)| *k != "Rule")
@@ -201,7 +211,9 @@ pub fn slack_message(n: &Notice, ctx: &Context<'_>) -> Value {
         json!({"type": "section", "fields": fields}),
         json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{emoji} *Why:* {}", slack_escape(&clip(&n.alert.explanation, 2800)))}}),
     ];
-    let mut context = vec![json!({"type": "mrkdwn", "text": format!("rule `{}` · alert {}", slack_escape(&clip(&n.alert.rule_id, 120)), n.alert.id)})];
+    let mut context = vec![
+        json!({"type": "mrkdwn", "text": format!("rule `{}` · alert {}", slack_escape(&clip(&n.alert.rule_id, 120)), n.alert.id)}),
+    ];
     if let Some(url) = render::link(n, ctx) {
         context.push(json!({"type": "mrkdwn", "text": format!("<{url}|Open in CloudSentinel>")}));
     }
@@ -392,7 +404,13 @@ impl Http {
         }
     }
 
-    fn call(&self, method: &str, url: &str, headers: &[(&str, String)], body: Option<&[u8]>) -> Reply {
+    fn call(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+        body: Option<&[u8]>,
+    ) -> Reply {
         let result = match method {
             "GET" => {
                 let mut r = self.agent.get(url);

@@ -36,6 +36,8 @@ pub struct Config {
     pub auth: AuthSection,
     /// Directories watched for new log files.
     pub sources: Vec<SourceSection>,
+    /// Where alerts are delivered: webhooks, Slack, e-mail, PagerDuty, ServiceNow, OCSF.
+    pub notify: Vec<cloudsentinel_notify::SinkConfig>,
 }
 
 /// `[server]`: the HTTP listener and request limits.
@@ -57,6 +59,9 @@ pub struct ServerSection {
     pub client_ip_header: Option<String>,
     /// Addresses of the proxies whose `client_ip_header` is believed.
     pub trusted_proxies: Vec<String>,
+    /// The dashboard as people reach it (`https://cloudsentinel.example.com`): links in
+    /// notifications point there.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerSection {
@@ -68,6 +73,7 @@ impl Default for ServerSection {
             max_records: 50_000,
             client_ip_header: None,
             trusted_proxies: vec!["127.0.0.1".into(), "::1".into()],
+            public_url: None,
         }
     }
 }
@@ -241,6 +247,8 @@ pub struct Validated {
     pub synchronous_full: bool,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `[[notify]]`, checked, with their secrets read.
+    pub sinks: Vec<cloudsentinel_notify::Sink>,
 }
 
 impl Config {
@@ -442,11 +450,23 @@ impl Config {
                 format!("{h:?} is not a header name"),
             ));
         }
+        if let Some(u) = &self.server.public_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            return Err(invalid(
+                "server.public_url",
+                format!("{u:?}: expected the dashboard's http:// or https:// address"),
+            ));
+        }
+        let env = |k: &str| std::env::var(k).ok();
+        let sinks = cloudsentinel_notify::resolve_all(&self.notify, &env)
+            .map_err(|e| invalid(&e.key, e.message))?;
         Ok(Validated {
             config: self,
             listen,
             synchronous_full,
             trusted_proxies,
+            sinks,
         })
     }
 }

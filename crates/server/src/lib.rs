@@ -43,6 +43,7 @@ pub mod error;
 pub mod learning;
 pub mod metrics;
 pub mod narrative;
+pub mod notify;
 pub mod pipeline;
 pub mod routes;
 mod sources;
@@ -74,6 +75,8 @@ pub struct Inner {
     /// Threads that decode and detect.
     pub workers: pipeline::Workers,
     pub started: chrono::DateTime<Utc>,
+    /// The notification sinks and their router.
+    pub notifier: Arc<notify::Notifier>,
 }
 
 pub type AppState = Arc<Inner>;
@@ -94,6 +97,7 @@ pub async fn blocking<T: Send + 'static>(
 pub struct Service {
     pub state: AppState,
     pipeline: Pipeline,
+    dispatcher: notify::Dispatcher,
     /// The first admin's credentials when they were generated on this start (print them once).
     pub generated_admin: Option<(String, String)>,
 }
@@ -213,6 +217,8 @@ impl Service {
         let rules = Arc::new(rules);
         let learning = Arc::new(learning::Learning::open(store.as_ref(), &c.detection)?);
         let baselines = learning.baselines(store.as_ref())?;
+        let notifier = Arc::new(notify::Notifier::new(config.sinks.clone()));
+        audit_sinks(store.as_ref(), &audit, &notifier)?;
         let (pipeline, submitter) = Pipeline::start(
             Arc::clone(&store),
             Arc::clone(&rules),
@@ -227,6 +233,15 @@ impl Service {
             live.clone(),
             Arc::clone(&learning),
             baselines,
+            Arc::clone(&notifier),
+        )?;
+        let dispatcher = notify::Dispatcher::start(
+            Arc::clone(&notifier),
+            notify::SendEnv {
+                store: Arc::clone(&store),
+                net: learning.net.clone(),
+                public_url: c.server.public_url.clone(),
+            },
         )?;
         let generated_admin = bootstrap_admin(store.as_ref(), &audit)?;
         let state = Arc::new(Inner {
@@ -250,10 +265,12 @@ impl Service {
             closing: tokio::sync::watch::Sender::new(false),
             learning,
             started: Utc::now(),
+            notifier,
         });
         Ok(Service {
             state,
             pipeline,
+            dispatcher,
             generated_admin,
         })
     }
@@ -338,10 +355,17 @@ impl Service {
             let _ = t.await;
         }
         let Service {
-            state, pipeline, ..
+            state,
+            pipeline,
+            dispatcher,
+            ..
         } = self;
         drop(state);
-        tokio::task::spawn_blocking(move || pipeline.stop()).await?;
+        tokio::task::spawn_blocking(move || {
+            pipeline.stop();
+            dispatcher.stop();
+        })
+        .await?;
         tracing::info!("stopped");
         Ok(())
     }
@@ -374,6 +398,41 @@ pub async fn ingest_events(
         .submit(prepared)
         .await
         .map_err(anyhow::Error::msg)
+}
+
+/// The store state key of the sinks configured at the last start (names, kinds, destinations).
+const SINKS_STATE: &str = "notify.sinks";
+
+/// Writes an audit entry when the configured sinks differ from the last start's.
+fn audit_sinks(store: &dyn Store, audit: &AuditLog, n: &notify::Notifier) -> anyhow::Result<()> {
+    let now: Vec<serde_json::Value> = n
+        .sinks
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "name": s.name,
+                "kind": s.kind.as_str(),
+                "destination": s.destination(),
+                "min_level": s.filter.min_level.as_str(),
+            })
+        })
+        .collect();
+    let before: Vec<serde_json::Value> = store
+        .get_state(SINKS_STATE)?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if before != now {
+        audit.record(
+            store,
+            "system",
+            "notify.sinks_changed",
+            "notify",
+            serde_json::json!({"before": before, "after": now}),
+            None,
+        )?;
+        store.put_state(SINKS_STATE, &serde_json::to_vec(&now)?)?;
+    }
+    Ok(())
 }
 
 /// Creates the first admin when there are no users.

@@ -447,6 +447,7 @@ impl Pipeline {
         live: broadcast::Sender<AlertRecord>,
         learning: Arc<Learning>,
         baselines: Baselines,
+        notifier: Arc<crate::notify::Notifier>,
     ) -> anyhow::Result<(Pipeline, Submitter)> {
         let (tx, rx) = sync_channel(4096);
         let mut alerter = resume_alerter(store.as_ref(), &settings)?;
@@ -470,6 +471,7 @@ impl Pipeline {
                         &mut alerter,
                         &mut behaviour,
                         &learning,
+                        &notifier,
                     )
                 })?
         };
@@ -544,6 +546,7 @@ fn run(
     alerter: &mut Alerter,
     learner: &mut Learner,
     learning: &Learning,
+    notifier: &crate::notify::Notifier,
 ) {
     std::thread::scope(|scope| {
         let (corr_tx, corr_rx) = std::sync::mpsc::channel();
@@ -606,6 +609,7 @@ fn run(
                 suppressions,
                 alerter,
                 learner,
+                notifier,
             );
             if learner.last_save.elapsed() >= SAVE_BASELINES_EVERY {
                 learner.save(store);
@@ -641,6 +645,7 @@ fn run(
                     metrics.error("store");
                     tracing::error!(error = %e, "pipeline commit failed");
                     // What the alerter holds may not be what is stored now: start again from the store.
+                    notifier.forget();
                     if let Ok(a) = resume_alerter(store, settings) {
                         *alerter = a;
                     }
@@ -679,6 +684,7 @@ fn process(
     suppressions: &Suppressions,
     alerter: &mut Alerter,
     learner: &mut Learner,
+    notifier: &crate::notify::Notifier,
 ) -> anyhow::Result<Processed> {
     let now = Utc::now();
     let sizes: Vec<usize> = batches.iter().map(|(p, _)| p.rows.len()).collect();
@@ -700,6 +706,7 @@ fn process(
     let mut changed = Vec::new();
     let mut correlation = Vec::new();
     let mut late_signals = Some(late_signals);
+    let mut queued_messages = false;
     store.commit(&events, &mut |fresh_all: &[bool]| {
         let mut signals: Vec<(Signal, Context, Option<usize>)> = late_signals
             .take()
@@ -782,13 +789,19 @@ fn process(
             }
         }
         let (alerts, incidents) = alerter.take_dirty();
+        let deliveries = notifier.route(&alerts, now);
+        queued_messages = !deliveries.is_empty();
         changed = alerts.clone();
         Derived {
             alerts,
             incidents,
             features: new_features,
+            deliveries,
         }
     })?;
+    if queued_messages {
+        notifier.wake();
+    }
     alerter.prune();
     let c = alerter.take_counts();
     metrics

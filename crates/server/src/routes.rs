@@ -474,6 +474,36 @@ pub static ROUTES: &[RouteSpec] = &[
             "The audit log, newest first",
         )
     },
+    r(
+        "GET",
+        "/api/v1/notifications",
+        ANALYST,
+        "notifications",
+        "The notification sinks (no secrets) and how their deliveries stand: pending, sent, dead, retried, last success and failure",
+    ),
+    RouteSpec {
+        query: &[
+            ("sink", "one sink's deliveries"),
+            ("alert", "the deliveries about one alert"),
+            ("status", "pending, sent or dead"),
+            ("limit", "entries (default 50, at most 500)"),
+            ("offset", "entries to skip"),
+        ],
+        ..r(
+            "GET",
+            "/api/v1/notifications/deliveries",
+            ANALYST,
+            "notifications",
+            "Deliveries, newest first: sink, alert, change, attempts, status, last error, latency",
+        )
+    },
+    r(
+        "POST",
+        "/api/v1/notifications/{name}/test",
+        ADMIN,
+        "notifications",
+        "Send a test message to a sink (recorded as a delivery and in the audit log); answers the delivery after its first try",
+    ),
     RouteSpec {
         query: &[("model_name", "anomaly or feedback (default: both)")],
         ..r(
@@ -592,6 +622,9 @@ fn handler(spec: &RouteSpec) -> MethodRouter<AppState> {
         ("GET", "/api/v1/dashboard/geographic-distribution") => on(method, api::dashboard_geo),
         ("GET", "/api/v1/dashboard/attack-coverage") => on(method, api::dashboard_coverage),
         ("GET", "/api/v1/audit") => on(method, api::audit_log),
+        ("GET", "/api/v1/notifications") => on(method, api::list_notifications),
+        ("GET", "/api/v1/notifications/deliveries") => on(method, api::list_deliveries),
+        ("POST", "/api/v1/notifications/{name}/test") => on(method, api::test_notification),
         ("GET", "/api/v1/models") => on(method, api::list_models),
         ("GET", "/api/v1/models/schema") => on(method, api::model_schema),
         ("GET", "/api/v1/models/{id}") => on(method, api::get_model),

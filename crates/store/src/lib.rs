@@ -69,6 +69,109 @@ pub struct Derived {
     pub incidents: Vec<IncidentRecord>,
     /// Behaviour features of new alerts' first events (kept for the feedback model).
     pub features: Vec<AlertFeatures>,
+    /// Messages about these alerts for the notification sinks (the outbox), committed with them.
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// A message for a notification sink, waiting in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub sink: String,
+    /// The alert it is about (none for a test message).
+    pub alert_id: Option<i64>,
+    /// `created`, `updated`, `acknowledged`, `resolved` or `test`.
+    pub change: String,
+    /// What the message says (the notify crate's `Notice`, JSON).
+    pub payload: String,
+}
+
+/// Where a delivery is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its first or next try.
+    Pending,
+    Sent,
+    /// Given up: refused by the receiver, or out of tries.
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Sent,
+            DeliveryStatus::Dead,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// A message in the outbox, with its history.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub sink: String,
+    pub alert_id: Option<i64>,
+    pub change: String,
+    #[serde(skip)]
+    pub payload: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub created: DateTime<Utc>,
+    /// When the next try is due (pending deliveries).
+    pub next_attempt: DateTime<Utc>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub sent: Option<DateTime<Utc>>,
+    /// From the commit of the change to the receiver's answer, in milliseconds.
+    pub latency_ms: Option<i64>,
+}
+
+/// How one try of a delivery ended, as the store records it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryResult {
+    Sent,
+    Retry {
+        error: String,
+        next_attempt: DateTime<Utc>,
+    },
+    Dead {
+        error: String,
+    },
+}
+
+/// Filters for the delivery list.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub sink: Option<String>,
+    pub alert_id: Option<i64>,
+    pub status: Option<DeliveryStatus>,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+/// Per sink: how its deliveries stand.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SinkSummary {
+    pub sink: String,
+    pub pending: u64,
+    pub sent: u64,
+    pub dead: u64,
+    /// Deliveries that needed more than one try.
+    pub retried: u64,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_failure: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
 }
 
 /// The behaviour features an alert was raised with.
@@ -378,11 +481,14 @@ pub trait Store: Send + Sync {
     fn alerts(&self, q: &AlertQuery) -> Result<Page<AlertRecord>>;
     fn alert(&self, id: i64) -> Result<Option<AlertRecord>>;
     /// Sets the analyst-owned fields that are `Some`.
+    /// Changes what an analyst owns on an alert. `deliveries` (messages about the new status)
+    /// are queued in the same transaction, and only when the status did change.
     fn update_alert(
         &self,
         id: i64,
         status: Option<AlertStatus>,
         assignee: Option<Option<String>>,
+        deliveries: &[NewDelivery],
     ) -> Result<Option<AlertRecord>>;
     fn add_comment(&self, alert_id: i64, author: &str, text: &str) -> Result<CommentRecord>;
     fn comments(&self, alert_id: i64) -> Result<Vec<CommentRecord>>;
@@ -520,6 +626,17 @@ pub trait Store: Send + Sync {
     fn deactivate_models(&self, name: &str) -> Result<()>;
     fn active_model(&self, name: &str) -> Result<Option<ModelRecord>>;
     /// Small named blobs the service keeps across restarts (the behaviour baselines).
+    // Notification outbox.
+    /// Queues messages (test messages; alert changes go with their commit or status update).
+    fn enqueue_deliveries(&self, deliveries: &[NewDelivery]) -> Result<Vec<i64>>;
+    /// A sink's pending deliveries in the order they were queued, the first `limit`.
+    fn pending_deliveries(&self, sink: &str, limit: u32) -> Result<Vec<DeliveryRecord>>;
+    /// Records how a try ended (`at`: when it ended).
+    fn record_delivery(&self, id: i64, at: DateTime<Utc>, result: &DeliveryResult) -> Result<()>;
+    fn deliveries(&self, q: &DeliveryQuery) -> Result<Page<DeliveryRecord>>;
+    fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>>;
+    fn delivery_summary(&self) -> Result<Vec<SinkSummary>>;
+
     fn put_state(&self, key: &str, value: &[u8]) -> Result<()>;
     fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>>;
 }

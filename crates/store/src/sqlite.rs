@@ -242,7 +242,65 @@ CREATE INDEX incident_comments_incident ON incident_comments(incident_id);
     r#"
 ALTER TABLE incidents ADD COLUMN join_keys TEXT;
 "#,
+    // 6: the notification outbox: one row per message per sink, written with the alert change
+    // it tells, sent by the dispatcher in order per sink.
+    r#"
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sink TEXT NOT NULL,
+    alert_id INTEGER,
+    change TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL,
+    next_attempt INTEGER NOT NULL,
+    last_attempt INTEGER,
+    last_error TEXT,
+    last_failure INTEGER,
+    sent INTEGER,
+    latency_ms INTEGER
+);
+CREATE INDEX deliveries_pending ON deliveries(sink, status, id);
+CREATE INDEX deliveries_alert ON deliveries(alert_id);
+"#,
 ];
+
+const DELIVERY_COLUMNS: &str = "id, sink, alert_id, change, payload, status, attempts, created, \
+     next_attempt, last_attempt, last_error, sent, latency_ms";
+
+fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRecord> {
+    let status: String = r.get(5)?;
+    Ok(DeliveryRecord {
+        id: r.get(0)?,
+        sink: r.get(1)?,
+        alert_id: r.get(2)?,
+        change: r.get(3)?,
+        payload: r.get(4)?,
+        status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Dead),
+        attempts: r.get::<_, i64>(6)? as u32,
+        created: time(r.get(7)?),
+        next_attempt: time(r.get(8)?),
+        last_attempt: r.get::<_, Option<i64>>(9)?.map(time),
+        last_error: r.get(10)?,
+        sent: r.get::<_, Option<i64>>(11)?.map(time),
+        latency_ms: r.get(12)?,
+    })
+}
+
+/// Queues deliveries inside an open transaction.
+fn insert_deliveries(conn: &Connection, ds: &[NewDelivery], now: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO deliveries (sink, alert_id, change, payload, status, attempts, created, next_attempt) \
+         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
+    )?;
+    let mut ids = Vec::with_capacity(ds.len());
+    for d in ds {
+        stmt.execute(params![d.sink, d.alert_id, d.change, d.payload, now])?;
+        ids.push(conn.last_insert_rowid());
+    }
+    Ok(ids)
+}
 
 /// How the SQLite file is opened.
 #[derive(Debug, Clone)]
@@ -908,6 +966,7 @@ impl Store for SqliteStore {
                 ])?;
             }
         }
+        insert_deliveries(&tx, &batch.deliveries, ms(Utc::now()))?;
         tx.commit()?;
         Ok(outcome)
     }
@@ -1148,28 +1207,45 @@ impl Store for SqliteStore {
         id: i64,
         status: Option<AlertStatus>,
         assignee: Option<Option<String>>,
+        deliveries: &[NewDelivery],
     ) -> Result<Option<AlertRecord>> {
-        let conn = self.write();
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
         let now = ms(Utc::now());
+        let before: Option<String> = tx
+            .query_row(
+                "SELECT status FROM alerts WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(before) = before else {
+            return Ok(None);
+        };
         if let Some(s) = status {
-            conn.execute(
+            tx.execute(
                 "UPDATE alerts SET status = ?2, updated = ?3 WHERE id = ?1",
                 params![id, s.as_str(), now],
             )?;
+            if s.as_str() != before {
+                insert_deliveries(&tx, deliveries, now)?;
+            }
         }
         if let Some(a) = assignee {
-            conn.execute(
+            tx.execute(
                 "UPDATE alerts SET assignee = ?2, updated = ?3 WHERE id = ?1",
                 params![id, a, now],
             )?;
         }
-        Ok(conn
+        let after = tx
             .query_row(
                 &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
                 params![id],
                 alert_row,
             )
-            .optional()?)
+            .optional()?;
+        tx.commit()?;
+        Ok(after)
     }
 
     fn add_comment(&self, alert_id: i64, author: &str, body: &str) -> Result<CommentRecord> {
@@ -2133,6 +2209,130 @@ impl Store for SqliteStore {
         }
     }
 
+    fn enqueue_deliveries(&self, deliveries: &[NewDelivery]) -> Result<Vec<i64>> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        let ids = insert_deliveries(&tx, deliveries, ms(Utc::now()))?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    fn pending_deliveries(&self, sink: &str, limit: u32) -> Result<Vec<DeliveryRecord>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE sink = ?1 AND status = 'pending' \
+             ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![sink, limit.clamp(1, 1000)], delivery_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn record_delivery(&self, id: i64, at: DateTime<Utc>, result: &DeliveryResult) -> Result<()> {
+        let conn = self.write();
+        let at = ms(at);
+        match result {
+            DeliveryResult::Sent => conn.execute(
+                "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, last_attempt = ?2, \
+                 sent = ?2, latency_ms = MAX(0, ?2 - created) WHERE id = ?1",
+                params![id, at],
+            )?,
+            DeliveryResult::Retry {
+                error,
+                next_attempt,
+            } => conn.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, last_attempt = ?2, last_error = ?3, \
+                 last_failure = ?2, next_attempt = ?4 WHERE id = ?1",
+                params![id, at, error, ms(*next_attempt)],
+            )?,
+            DeliveryResult::Dead { error } => conn.execute(
+                "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, last_attempt = ?2, \
+                 last_error = ?3, last_failure = ?2 WHERE id = ?1",
+                params![id, at, error],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn deliveries(&self, q: &DeliveryQuery) -> Result<Page<DeliveryRecord>> {
+        let conn = self.read();
+        let mut f = Filter::default();
+        if let Some(s) = &q.sink {
+            f.add("sink = ?", Value::Text(s.clone()));
+        }
+        if let Some(a) = q.alert_id {
+            f.add("alert_id = ?", Value::Integer(a));
+        }
+        if let Some(s) = q.status {
+            f.add("status = ?", Value::Text(s.as_str().to_string()));
+        }
+        let total: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM deliveries{}", f.sql()),
+            params_from_iter(f.params.iter()),
+            |r| r.get(0),
+        )?;
+        let mut params = f.params.clone();
+        params.push(Value::Integer(q.limit.clamp(1, 1000) as i64));
+        params.push(Value::Integer(q.offset.min(i64::MAX as u64) as i64));
+        let n = params.len();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries{} ORDER BY id DESC LIMIT ?{} OFFSET ?{}",
+            f.sql(),
+            n - 1,
+            n
+        ))?;
+        let items = stmt
+            .query_map(params_from_iter(params.iter()), delivery_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Page {
+            total: total as u64,
+            items,
+        })
+    }
+
+    fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>> {
+        let conn = self.read();
+        Ok(conn
+            .query_row(
+                &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = ?1"),
+                params![id],
+                delivery_row,
+            )
+            .optional()?)
+    }
+
+    fn delivery_summary(&self) -> Result<Vec<SinkSummary>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare(
+            "SELECT sink, \
+               SUM(status = 'pending'), SUM(status = 'sent'), SUM(status = 'dead'), \
+               SUM(attempts > 1), MAX(sent), \
+               MAX(last_failure) \
+             FROM deliveries GROUP BY sink ORDER BY sink",
+        )?;
+        let mut out: Vec<SinkSummary> = stmt
+            .query_map([], |r| {
+                Ok(SinkSummary {
+                    sink: r.get(0)?,
+                    pending: r.get::<_, i64>(1)? as u64,
+                    sent: r.get::<_, i64>(2)? as u64,
+                    dead: r.get::<_, i64>(3)? as u64,
+                    retried: r.get::<_, i64>(4)? as u64,
+                    last_success: r.get::<_, Option<i64>>(5)?.map(time),
+                    last_failure: r.get::<_, Option<i64>>(6)?.map(time),
+                    last_error: None,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut last = conn.prepare_cached(
+            "SELECT last_error FROM deliveries WHERE sink = ?1 AND last_failure IS NOT NULL \
+             ORDER BY last_failure DESC LIMIT 1",
+        )?;
+        for s in &mut out {
+            s.last_error = last.query_row(params![s.sink], |r| r.get(0)).optional()?;
+        }
+        Ok(out)
+    }
+
     fn put_state(&self, key: &str, value: &[u8]) -> Result<()> {
         self.write().execute(
             "INSERT OR REPLACE INTO state (key, value, updated) VALUES (?1, ?2, ?3)",
@@ -2379,6 +2579,7 @@ mod tests {
             1,
             Some(AlertStatus::Investigating),
             Some(Some("carol".into())),
+            &[],
         )
         .unwrap();
         let mut later = alert(1, "r1", "alice", 1000);
@@ -2389,6 +2590,90 @@ mod tests {
         assert_eq!(a.count, 5);
         assert_eq!(a.status, AlertStatus::Investigating);
         assert_eq!(a.assignee.as_deref(), Some("carol"));
+    }
+
+    fn delivery(sink: &str, alert_id: i64, change: &str) -> NewDelivery {
+        NewDelivery {
+            sink: sink.into(),
+            alert_id: Some(alert_id),
+            change: change.into(),
+            payload: format!("{{\"alert\":{alert_id}}}"),
+        }
+    }
+
+    #[test]
+    fn the_outbox_is_written_with_its_alert_and_kept_in_order_per_sink() {
+        let (_d, s) = store();
+        s.commit(&[], &mut |_| Derived {
+            alerts: vec![alert(1, "r1", "alice", 1000)],
+            deliveries: vec![
+                delivery("hook", 1, "created"),
+                delivery("mail", 1, "created"),
+            ],
+            ..Derived::default()
+        })
+        .unwrap();
+        // A status change queues its messages in the same transaction; the same status again
+        // queues nothing.
+        s.update_alert(
+            1,
+            Some(AlertStatus::Resolved),
+            None,
+            &[delivery("hook", 1, "resolved")],
+        )
+        .unwrap();
+        s.update_alert(
+            1,
+            Some(AlertStatus::Resolved),
+            None,
+            &[delivery("hook", 1, "resolved")],
+        )
+        .unwrap();
+        let hook = s.pending_deliveries("hook", 10).unwrap();
+        assert_eq!(
+            hook.iter().map(|d| d.change.as_str()).collect::<Vec<_>>(),
+            ["created", "resolved"]
+        );
+        assert_eq!(hook[0].payload, "{\"alert\":1}");
+        let t = Utc::now();
+        s.record_delivery(
+            hook[0].id,
+            t,
+            &DeliveryResult::Retry {
+                error: "HTTP 503".into(),
+                next_attempt: t + chrono::Duration::seconds(2),
+            },
+        )
+        .unwrap();
+        s.record_delivery(hook[0].id, t, &DeliveryResult::Sent)
+            .unwrap();
+        s.record_delivery(
+            hook[1].id,
+            t,
+            &DeliveryResult::Dead {
+                error: "HTTP 400".into(),
+            },
+        )
+        .unwrap();
+        assert!(s.pending_deliveries("hook", 10).unwrap().is_empty());
+        let d = s.delivery(hook[0].id).unwrap().unwrap();
+        assert_eq!((d.status, d.attempts), (DeliveryStatus::Sent, 2));
+        assert!(d.latency_ms.is_some());
+        let summary = s.delivery_summary().unwrap();
+        let h = summary.iter().find(|x| x.sink == "hook").unwrap();
+        assert_eq!((h.pending, h.sent, h.dead, h.retried), (0, 1, 1, 1));
+        assert_eq!(h.last_error.as_deref(), Some("HTTP 400"));
+        let m = summary.iter().find(|x| x.sink == "mail").unwrap();
+        assert_eq!((m.pending, m.last_failure), (1, None));
+        let page = s
+            .deliveries(&DeliveryQuery {
+                alert_id: Some(1),
+                status: Some(DeliveryStatus::Dead),
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!((page.total, page.items[0].change.as_str()), (1, "resolved"));
     }
 
     #[test]
