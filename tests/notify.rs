@@ -27,7 +27,9 @@ struct Standin {
 
 impl Standin {
     fn start(script: &str, args: &[&str]) -> Standin {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(script);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/support")
+            .join(script);
         let mut child = Command::new("python3")
             .arg(&path)
             .args(args)
@@ -59,7 +61,7 @@ impl Standin {
         ureq::get(&self.url("/_received"))
             .call()
             .unwrap()
-        .body_mut()
+            .body_mut()
             .read_to_string()
             .map(|t| serde_json::from_str(&t).unwrap())
             .unwrap()
@@ -168,7 +170,10 @@ fn settle(s: &Server, token: &str, min_sent: u64) -> Value {
         if pending == 0 && sent >= min_sent {
             return v;
         }
-        assert!(Instant::now() < deadline, "deliveries did not settle: {v:#}");
+        assert!(
+            Instant::now() < deadline,
+            "deliveries did not settle: {v:#}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -214,7 +219,17 @@ fn validate_ocsf(lines: &str) {
 #[test]
 fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
     let dir = tempfile::tempdir().unwrap();
-    let standin = Standin::start("standins.py", &["--secret", SECRET, "--user", "cs", "--password", SNOW_PASSWORD]);
+    let standin = Standin::start(
+        "standins.py",
+        &[
+            "--secret",
+            SECRET,
+            "--user",
+            "cs",
+            "--password",
+            SNOW_PASSWORD,
+        ],
+    );
     let config = write_config(dir.path(), &standin);
     let s = start(dir.path(), &config, &standin);
     let admin = s.admin();
@@ -230,10 +245,17 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
     let low = alerts(&s, &admin, "low");
     let medium = alerts(&s, &admin, "medium");
     let high = alerts(&s, &admin, "high");
-    assert!(!high.is_empty() && medium.len() < low.len() + 1, "the story raises alerts at several levels");
+    assert!(
+        !high.is_empty() && medium.len() < low.len() + 1,
+        "the story raises alerts at several levels"
+    );
     settle(&s, &admin, low.len() as u64);
     let got = standin.received();
-    assert_eq!(got["refused"], json!([]), "a receiver refused a message: {got:#}");
+    assert_eq!(
+        got["refused"],
+        json!([]),
+        "a receiver refused a message: {got:#}"
+    );
 
     // The webhook: one signed `alert.created` per alert at low and above, each delivery once.
     let hooks = got["webhook"].as_array().unwrap();
@@ -243,7 +265,10 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
         .map(|h| h["body"]["alert"].clone())
         .collect();
     assert_eq!(ids(&created), ids(&low));
-    let mut deliveries: Vec<&str> = hooks.iter().map(|h| h["delivery"].as_str().unwrap()).collect();
+    let mut deliveries: Vec<&str> = hooks
+        .iter()
+        .map(|h| h["delivery"].as_str().unwrap())
+        .collect();
     deliveries.sort();
     deliveries.dedup();
     assert_eq!(deliveries.len(), hooks.len(), "a delivery arrived twice");
@@ -258,12 +283,25 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
     // Slack (default level medium), ServiceNow (medium), PagerDuty (high).
     assert_eq!(got["slack"].as_array().unwrap().len(), medium.len());
     let slack = &got["slack"][0];
-    assert!(slack["blocks"][1]["fields"].as_array().unwrap().iter().any(|f| f["text"].as_str().unwrap().starts_with("*Who*")));
+    assert!(
+        slack["blocks"][1]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["text"].as_str().unwrap().starts_with("*Who*"))
+    );
     let snow: Vec<&Value> = got["servicenow"].as_object().unwrap().values().collect();
-    assert_eq!(snow.len(), medium.len(), "one ServiceNow incident per alert");
+    assert_eq!(
+        snow.len(),
+        medium.len(),
+        "one ServiceNow incident per alert"
+    );
     let pd = got["pagerduty_incidents"].as_object().unwrap();
     assert_eq!(pd.len(), high.len());
-    assert!(pd.values().all(|i| i["status"] == "triggered" && i["triggers"] == 1));
+    assert!(
+        pd.values()
+            .all(|i| i["status"] == "triggered" && i["triggers"] == 1)
+    );
     // OCSF: the file and the collector got the same findings, valid against the schema.
     let lake = std::fs::read_to_string(dir.path().join("findings.jsonl")).unwrap();
     assert_eq!(lake.lines().count(), low.len());
@@ -312,7 +350,12 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
     assert_eq!(closed[0]["state"], "6");
     assert_eq!(closed[0]["close_code"], "Solution provided");
     let lake = std::fs::read_to_string(dir.path().join("findings.jsonl")).unwrap();
-    assert_eq!(lake.lines().filter(|l| l.contains("\"activity_id\":3")).count(), 1);
+    assert_eq!(
+        lake.lines()
+            .filter(|l| l.contains("\"activity_id\":3"))
+            .count(),
+        1
+    );
     validate_ocsf(&lake);
 
     // The test button: a delivery like any other, in the audit log.
@@ -320,8 +363,20 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
     assert_eq!(status, 200, "{text}");
     assert_eq!(v["status"], "sent", "{v}");
     let audit = s.get("/api/v1/audit?limit=50", &admin);
-    assert!(audit["items"].as_array().unwrap().iter().any(|e| e["action"] == "notify.test"));
-    assert!(audit["items"].as_array().unwrap().iter().any(|e| e["action"] == "notify.sinks_changed"));
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "notify.test")
+    );
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "notify.sinks_changed")
+    );
     let metrics = s
         .agent
         .get(format!("{}/metrics", s.base))
@@ -330,52 +385,119 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
         .body_mut()
         .read_to_string()
         .unwrap();
-    assert!(metrics.contains("cloudsentinel_notify_sent_total{sink=\"soc\",kind=\"webhook\"}"), "{metrics}");
+    assert!(
+        metrics.contains("cloudsentinel_notify_sent_total{sink=\"soc\",kind=\"webhook\"}"),
+        "{metrics}"
+    );
 
     // The receiver goes down: ingest goes on, /health names the failing sinks, the deliveries say
     // why; back up, the message arrives.
     standin.set_down(true);
-    let (status, _, _) = s.req("PATCH", &format!("/api/v1/alerts/{}", low[0]["id"]), Some(&admin), Some(br#"{"status":"acknowledged"}"#));
+    let (status, _, _) = s.req(
+        "PATCH",
+        &format!("/api/v1/alerts/{}", low[0]["id"]),
+        Some(&admin),
+        Some(br#"{"status":"acknowledged"}"#),
+    );
     assert_eq!(status, 200);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let h = s.get("/health", &admin);
-        if h["notifications"]["failing"].as_array().unwrap().iter().any(|x| x == "soc") {
-            assert_eq!(h["status"], "ok", "a failing sink does not make the service unhealthy");
+        if h["notifications"]["failing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == "soc")
+        {
+            assert_eq!(
+                h["status"], "ok",
+                "a failing sink does not make the service unhealthy"
+            );
             break;
         }
-        assert!(Instant::now() < deadline, "the failing sink never showed: {h}");
+        assert!(
+            Instant::now() < deadline,
+            "the failing sink never showed: {h}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
-    let d = s.get("/api/v1/notifications/deliveries?sink=soc&status=pending", &admin);
-    assert!(d["items"][0]["last_error"].as_str().unwrap().contains("503"), "{d}");
-    let (status, _, _) = s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(&jsonl(&records("down", 20))));
+    let d = s.get(
+        "/api/v1/notifications/deliveries?sink=soc&status=pending",
+        &admin,
+    );
+    assert!(
+        d["items"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("503"),
+        "{d}"
+    );
+    let (status, _, _) = s.req(
+        "POST",
+        "/api/v1/threats/ingest/aws",
+        Some(&key),
+        Some(&jsonl(&records("down", 20))),
+    );
     assert_eq!(status, 202, "ingest goes on while a sink is down");
     standin.set_down(false);
     settle(&s, &admin, 0);
     let got = standin.received();
-    assert!(got["webhook"].as_array().unwrap().iter().any(|h| h["event"] == "alert.acknowledged"));
-    assert!(s.get("/health", &admin)["notifications"]["failing"].as_array().unwrap().is_empty());
+    assert!(
+        got["webhook"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["event"] == "alert.acknowledged")
+    );
+    assert!(
+        s.get("/health", &admin)["notifications"]["failing"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
 fn messages_queued_while_the_sink_is_down_survive_a_kill_and_arrive_once() {
     let dir = tempfile::tempdir().unwrap();
-    let standin = Standin::start("standins.py", &["--secret", SECRET, "--user", "cs", "--password", SNOW_PASSWORD]);
+    let standin = Standin::start(
+        "standins.py",
+        &[
+            "--secret",
+            SECRET,
+            "--user",
+            "cs",
+            "--password",
+            SNOW_PASSWORD,
+        ],
+    );
     standin.set_down(true);
     let config = write_config(dir.path(), &standin);
     let mut s = start(dir.path(), &config, &standin);
     let admin = s.admin();
     let key = s.api_key(&admin);
     let body = story_lines().join("\n");
-    let (status, _, _) = s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(body.as_bytes()));
+    let (status, _, _) = s.req(
+        "POST",
+        "/api/v1/threats/ingest/aws",
+        Some(&key),
+        Some(body.as_bytes()),
+    );
     assert_eq!(status, 202);
-    let (status, _, _) = s.req("POST", "/api/v1/threats/ingest/aws", Some(&key), Some(&jsonl(&records("k", 200))));
+    let (status, _, _) = s.req(
+        "POST",
+        "/api/v1/threats/ingest/aws",
+        Some(&key),
+        Some(&jsonl(&records("k", 200))),
+    );
     assert_eq!(status, 202);
     let low = alerts(&s, &admin, "low");
     // Tried at least once and failing: then the process dies.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !s.get("/api/v1/notifications/deliveries?sink=soc&status=pending&limit=500", &admin)["items"]
+    while !s.get(
+        "/api/v1/notifications/deliveries?sink=soc&status=pending&limit=500",
+        &admin,
+    )["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -395,15 +517,36 @@ fn messages_queued_while_the_sink_is_down_survive_a_kill_and_arrive_once() {
     let hooks = got["webhook"].as_array().unwrap();
     let mut seen: Vec<(i64, String)> = hooks
         .iter()
-        .map(|h| (h["body"]["alert"]["id"].as_i64().unwrap(), h["event"].as_str().unwrap().to_string()))
+        .map(|h| {
+            (
+                h["body"]["alert"]["id"].as_i64().unwrap(),
+                h["event"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     seen.sort();
     let n = seen.len();
     seen.dedup();
     assert_eq!(seen.len(), n, "an alert change arrived twice: {hooks:#?}");
-    let created: Vec<i64> = seen.iter().filter(|(_, e)| e == "alert.created").map(|(id, _)| *id).collect();
-    assert_eq!(created, ids(&low), "every alert's first message arrived after the restart");
-    assert_eq!(got["pagerduty_incidents"].as_object().unwrap().values().map(|i| i["triggers"].as_u64().unwrap()).max(), Some(1));
+    let created: Vec<i64> = seen
+        .iter()
+        .filter(|(_, e)| e == "alert.created")
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(
+        created,
+        ids(&low),
+        "every alert's first message arrived after the restart"
+    );
+    assert_eq!(
+        got["pagerduty_incidents"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|i| i["triggers"].as_u64().unwrap())
+            .max(),
+        Some(1)
+    );
 }
 
 #[test]
@@ -413,7 +556,16 @@ fn email_goes_out_over_starttls_with_auth_as_text_and_html() {
     let tls = dir.path().join("tls");
     let smtp = Standin::start(
         "smtp_standin.py",
-        &["--tls-dir", tls.to_str().unwrap(), "--out", out.to_str().unwrap(), "--user", "alerts", "--password", "mail-pass-1"],
+        &[
+            "--tls-dir",
+            tls.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--user",
+            "alerts",
+            "--password",
+            "mail-pass-1",
+        ],
     );
     let config = dir.path().join("mail.toml");
     std::fs::write(
@@ -450,26 +602,49 @@ to = ["soc@example.com", "oncall@example.com"]
             .unwrap()
     };
     let ok = run("mail-pass-1");
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
-    let mail: Value = serde_json::from_str(std::fs::read_to_string(&out).unwrap().lines().next().unwrap()).unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let mail: Value = serde_json::from_str(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(mail["tls"], true, "STARTTLS was used");
     assert_eq!(mail["authenticated"], true);
     assert_eq!(mail["to"], json!(["soc@example.com", "oncall@example.com"]));
     assert_eq!(mail["content_type"], "multipart/alternative");
     assert_eq!(mail["parts"], json!(["text/plain", "text/html"]));
-    assert!(mail["subject"].as_str().unwrap().starts_with("[INFORMATIONAL] Test message"));
+    assert!(
+        mail["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("[INFORMATIONAL] Test message")
+    );
     assert!(mail["html"].as_str().unwrap().contains("<table"));
     // A wrong password is refused for good (no point retrying), and said so.
     let bad = run("wrong");
     assert_eq!(bad.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains("refused"), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("refused"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
 }
 
 #[test]
 fn bad_sink_configuration_fails_config_check_and_startup_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
-        ("[[notify]]\nname = \"x\"\nkind = \"fax\"\n", "notify[0].kind"),
+        (
+            "[[notify]]\nname = \"x\"\nkind = \"fax\"\n",
+            "notify[0].kind",
+        ),
         (
             "[[notify]]\nname = \"x\"\nkind = \"webhook\"\nurl = \"https://soc.example/h\"\nsecret_env = \"CS_TEST_NOT_SET_ANYWHERE\"\n",
             "notify[0].secret_env",

@@ -266,10 +266,13 @@ impl Sink {
             Target::Webhook { url, .. }
             | Target::PagerDuty { url, .. }
             | Target::OcsfHttp { url, .. } => url.clone(),
-            Target::Slack { url } => match host_of(url.expose()) {
-                Some(h) => format!("https://{h}/…"),
-                None => "slack".into(),
-            },
+            // The path of a Slack webhook is its token.
+            Target::Slack { url } => {
+                match (url.expose().split_once("://"), host_of(url.expose())) {
+                    (Some((scheme, _)), Some(h)) => format!("{scheme}://{h}/…"),
+                    _ => "slack".into(),
+                }
+            }
             Target::Email { host, port, to, .. } => {
                 format!("smtp://{host}:{port} → {}", to.join(", "))
             }

@@ -142,7 +142,7 @@ impl Notifier {
         if self.sinks.is_empty() {
             return;
         }
-        let series: [(&str, &str, fn(&SinkMetrics) -> u64); 5] = [
+        let series: [Series; 5] = [
             (
                 "cloudsentinel_notify_sent_total",
                 "Messages a sink's receiver accepted.",
@@ -184,6 +184,9 @@ impl Notifier {
         }
     }
 }
+
+/// A metric: name, help, and how to read it from a sink's counters.
+type Series = (&'static str, &'static str, fn(&SinkMetrics) -> u64);
 
 fn delivery(sink: String, a: &AlertRecord, change: Change) -> NewDelivery {
     let notice = Notice {

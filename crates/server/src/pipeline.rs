@@ -676,6 +676,7 @@ type Processed = (
 
 /// Commits a group of batches: their events, then (inside the same transaction, once the store
 /// has said which events are new) the alerts and incidents those new events raise.
+#[allow(clippy::too_many_arguments)] // the pipeline thread's state, each part used here
 fn process(
     batches: &mut [(Prepared, oneshot::Sender<Result<Committed, String>>)],
     late_signals: Vec<(Signal, Context)>,
@@ -774,18 +775,18 @@ fn process(
                     anomaly_score: *score,
                 });
             }
-            if let Some(fb) = &learner.feedback {
-                if let Some(a) = alerter.alert(id) {
-                    let p = fb.model.score(&AlertFacts {
-                        rule_id: a.rule_id.clone(),
-                        kind: a.kind.clone(),
-                        level: a.level,
-                        count: a.count,
-                        features: f.map(|(x, _)| x.values.to_vec()),
-                        anomaly_score: f.and_then(|(_, s)| *s),
-                    });
-                    alerter.set_tp_score(id, p, learner.auto_close_below);
-                }
+            if let Some(fb) = &learner.feedback
+                && let Some(a) = alerter.alert(id)
+            {
+                let p = fb.model.score(&AlertFacts {
+                    rule_id: a.rule_id.clone(),
+                    kind: a.kind.clone(),
+                    level: a.level,
+                    count: a.count,
+                    features: f.map(|(x, _)| x.values.to_vec()),
+                    anomaly_score: f.and_then(|(_, s)| *s),
+                });
+                alerter.set_tp_score(id, p, learner.auto_close_below);
             }
         }
         let (alerts, incidents) = alerter.take_dirty();

@@ -1077,6 +1077,188 @@ pub async fn settings_action(
     }
 }
 
+// ---- notifications ----------------------------------------------------------------------------
+
+/// An RFC 3339 time from the API as "3 minutes ago", or a dash.
+fn ago_cell(v: &Value) -> String {
+    v.as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| time_cell(&t.with_timezone(&Utc)))
+        .unwrap_or_else(|| "—".into())
+}
+
+pub async fn notifications(
+    State(state): State<AppState>,
+    Extension(s): Extension<Session>,
+    Query(q): Q,
+) -> Response {
+    if let Err(r) = s.require("GET", "/api/v1/notifications") {
+        return r;
+    }
+    let sinks = match api::list_notifications(State(state.clone())).await {
+        Ok(axum::Json(v)) => v,
+        Err(e) => return fail(&s, e),
+    };
+    let mut params = BTreeMap::new();
+    params.insert("limit".to_string(), "50".to_string());
+    for k in ["sink", "status", "offset"] {
+        if let Some(v) = q.get(k).filter(|v| !v.is_empty()) {
+            params.insert(k.to_string(), v.clone());
+        }
+    }
+    let deliveries = match api::list_deliveries(State(state), Query(params)).await {
+        Ok(axum::Json(v)) => v,
+        Err(e) => return fail(&s, e),
+    };
+    let can_test = s.can("POST", "/api/v1/notifications/{name}/test");
+    let mut b = String::from(
+        "<h1>Notifications</h1><p class=\"muted\">Where alerts are delivered (the <code>[[notify]]</code> sinks of the configuration), \
+         how their deliveries stand, and each message with its tries. A sink that fails is retried with backoff; ingest goes on.</p>",
+    );
+    let list = sinks["sinks"].as_array().cloned().unwrap_or_default();
+    if list.is_empty() {
+        b.push_str("<p class=\"panel\">No sinks are configured. Add <code>[[notify]]</code> tables to the configuration file (see <code>cloudsentinel.example.toml</code>) and restart.</p>");
+    } else {
+        b.push_str("<table id=\"sinks-table\"><thead><tr><th>Sink</th><th>Kind</th><th>Destination</th><th>From level</th><th>State</th><th>Pending</th><th>Sent</th><th>Retried</th><th>Dead</th><th>Last success</th><th>Last failure</th><th></th></tr></thead><tbody>");
+        for x in &list {
+            let name = x["name"].as_str().unwrap_or("");
+            let state_cell = if x["failing"].as_bool().unwrap_or(false) {
+                format!(
+                    "<span class=\"lvl high\">failing</span><br><span class=\"small\">{}</span>",
+                    esc(x["last_error"].as_str().unwrap_or(""))
+                )
+            } else {
+                "<span class=\"lvl low\">ok</span>".into()
+            };
+            let test = if can_test {
+                format!(
+                    "<form method=\"post\" action=\"/ui/notifications\">{}<input type=\"hidden\" name=\"action\" value=\"test\"><input type=\"hidden\" name=\"name\" value=\"{}\"><button type=\"submit\" title=\"Send a test message to this sink now\">Send test</button></form>",
+                    csrf_field(&s),
+                    esc(name)
+                )
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                b,
+                "<tr><td class=\"nowrap\"><a href=\"/ui/notifications?sink={}\"><strong>{}</strong></a></td><td class=\"nowrap\">{}</td><td class=\"small mono\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td></tr>",
+                urlenc(name),
+                esc(name),
+                esc(x["kind"].as_str().unwrap_or("")),
+                esc(x["destination"].as_str().unwrap_or("")),
+                esc(x["min_level"].as_str().unwrap_or("")),
+                state_cell,
+                x["pending"],
+                x["sent"],
+                x["retried"],
+                x["dead"],
+                ago_cell(&x["last_success"]),
+                ago_cell(&x["last_failure"]),
+                test
+            );
+        }
+        b.push_str("</tbody></table>");
+    }
+    let _ = write!(
+        b,
+        "<h2>Deliveries</h2><form class=\"panel filters\" method=\"get\" action=\"/ui/notifications\" role=\"search\">\
+         <label>Sink <input name=\"sink\" value=\"{}\"></label>\
+         <label>Status <select name=\"status\">{}</select></label><button type=\"submit\">Filter</button></form>",
+        esc(q.get("sink").map(String::as_str).unwrap_or("")),
+        ["", "pending", "sent", "dead"]
+            .iter()
+            .map(|o| format!(
+                "<option value=\"{o}\"{}>{}</option>",
+                if q.get("status").map(String::as_str) == Some(*o) {
+                    " selected"
+                } else {
+                    ""
+                },
+                if o.is_empty() { "any" } else { o }
+            ))
+            .collect::<String>()
+    );
+    b.push_str("<table id=\"deliveries-table\"><thead><tr><th>#</th><th>Sink</th><th>Alert</th><th>Change</th><th>Status</th><th>Tries</th><th>Queued</th><th>Sent</th><th>Latency</th><th>Last error</th></tr></thead><tbody>");
+    for d in deliveries["items"].as_array().into_iter().flatten() {
+        let alert = match d["alert_id"].as_i64() {
+            Some(id) => format!("<a href=\"/ui/alerts/{id}\">#{id}</a>"),
+            None => "test".into(),
+        };
+        let status = d["status"].as_str().unwrap_or("");
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"lvl {}\">{}</span></td><td>{}</td><td class=\"nowrap\">{}</td><td class=\"nowrap\">{}</td><td>{}</td><td class=\"small\">{}</td></tr>",
+            d["id"],
+            esc(d["sink"].as_str().unwrap_or("")),
+            alert,
+            esc(d["change"].as_str().unwrap_or("")),
+            match status {
+                "sent" => "low",
+                "dead" => "critical",
+                _ => "medium",
+            },
+            esc(status),
+            d["attempts"],
+            ago_cell(&d["created"]),
+            ago_cell(&d["sent"]),
+            d["latency_ms"]
+                .as_i64()
+                .map(|ms| format!("{ms} ms"))
+                .unwrap_or_else(|| "—".into()),
+            esc(d["last_error"].as_str().unwrap_or("")),
+        );
+    }
+    b.push_str("</tbody></table>");
+    let filter: String = ["sink", "status"]
+        .iter()
+        .filter_map(|k| {
+            q.get(*k)
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("&{k}={}", urlenc(v)))
+        })
+        .collect();
+    b.push_str(&pager(
+        "/ui/notifications",
+        &filter,
+        deliveries["total"].as_u64().unwrap_or(0),
+        deliveries["offset"].as_u64().unwrap_or(0),
+        50,
+    ));
+    page(&s, "Notifications", Nav::Notifications, None, &b)
+}
+
+pub async fn notifications_action(
+    State(state): State<AppState>,
+    Extension(s): Extension<Session>,
+    body: Bytes,
+) -> Response {
+    let fields = match form(&s, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if let Err(r) = s.require("POST", "/api/v1/notifications/{name}/test") {
+        return r;
+    }
+    let result = match (field(&fields, "action"), field(&fields, "name")) {
+        (Some("test"), Some(name)) => {
+            api::send_test(&state, &s.caller, name)
+                .await
+                .map(|d| match d.status {
+                    cloudsentinel_store::DeliveryStatus::Sent => {
+                        format!("Test message #{} delivered to {name}.", d.id)
+                    }
+                    _ => format!(
+                        "Test message #{} to {name} not delivered yet: {}",
+                        d.id,
+                        d.last_error.unwrap_or_else(|| "no answer yet".into())
+                    ),
+                })
+        }
+        _ => Err(bad("unknown action")),
+    };
+    outcome("/ui/notifications", result, |msg| msg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ui/coverage", get(admin::coverage))
         .route("/ui/models", get(admin::models).post(admin::models_action))
         .route("/ui/audit", get(admin::audit))
+        .route(
+            "/ui/notifications",
+            get(admin::notifications).post(admin::notifications_action),
+        )
         .route("/ui/users", get(admin::users).post(admin::users_action))
         .route(
             "/ui/settings",
@@ -713,6 +717,7 @@ pub enum Nav {
     Coverage,
     Models,
     Audit,
+    Notifications,
     Users,
     Settings,
 }
@@ -729,6 +734,9 @@ pub fn page(s: &Session, title: &str, nav: Nav, live: Option<&str>, body: &str) 
         (Nav::Coverage, "/ui/coverage", "ATT&amp;CK coverage"),
         (Nav::Models, "/ui/models", "Models"),
     ];
+    if s.can("GET", "/api/v1/notifications") {
+        links.push((Nav::Notifications, "/ui/notifications", "Notifications"));
+    }
     if s.can("GET", "/api/v1/audit") {
         links.push((Nav::Audit, "/ui/audit", "Audit log"));
     }
