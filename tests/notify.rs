@@ -110,6 +110,13 @@ secret_env = "CS_TEST_PD_KEY"
 min_level = "high"
 
 [[notify]]
+name = "pager-incidents"
+kind = "pagerduty"
+url = "{pd}"
+secret_env = "CS_TEST_PD_KEY"
+incidents = true
+
+[[notify]]
 name = "itsm"
 kind = "servicenow"
 url = "{snow}"
@@ -276,7 +283,7 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
     assert_eq!(
         first["url"],
         format!(
-            "https://cloudsentinel.example.com/alerts/{}",
+            "https://cloudsentinel.example.com/ui/alerts/{}",
             first["alert"]["id"]
         )
     );
@@ -297,10 +304,37 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
         "one ServiceNow incident per alert"
     );
     let pd = got["pagerduty_incidents"].as_object().unwrap();
-    assert_eq!(pd.len(), high.len());
+    let per_alert: Vec<&Value> = pd
+        .iter()
+        .filter(|(k, _)| k.starts_with("cloudsentinel-alert-"))
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(per_alert.len(), high.len());
     assert!(
-        pd.values()
+        per_alert
+            .iter()
             .all(|i| i["status"] == "triggered" && i["triggers"] == 1)
+    );
+    // The incident sink pages once per incident at medium and above, however many alerts it has.
+    let incidents = s.get("/api/v1/incidents?limit=100", &admin)["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let paged: Vec<i64> = incidents
+        .iter()
+        .filter(|i| ["medium", "high", "critical"].contains(&i["level"].as_str().unwrap()))
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    assert!(!paged.is_empty());
+    for id in &paged {
+        let page = &pd[&format!("cloudsentinel-incident-{id}")];
+        assert_eq!(page["status"], "triggered", "incident {id}: {pd:#?}");
+    }
+    assert_eq!(
+        pd.keys()
+            .filter(|k| k.starts_with("cloudsentinel-incident-"))
+            .count(),
+        paged.len()
     );
     // OCSF: the file and the collector got the same findings, valid against the schema.
     let lake = std::fs::read_to_string(dir.path().join("findings.jsonl")).unwrap();
@@ -357,6 +391,21 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
         1
     );
     validate_ocsf(&lake);
+
+    // An analyst closes an incident: its page resolves.
+    let incident = paged[0];
+    let (status, _, text) = s.req(
+        "PATCH",
+        &format!("/api/v1/incidents/{incident}"),
+        Some(&admin),
+        Some(br#"{"status":"closed","close_reason":"contained: key disabled"}"#),
+    );
+    assert_eq!(status, 200, "{text}");
+    settle(&s, &admin, 0);
+    assert_eq!(
+        standin.received()["pagerduty_incidents"][format!("cloudsentinel-incident-{incident}")]["status"],
+        "resolved"
+    );
 
     // The test button: a delivery like any other, in the audit log.
     let (status, v, text) = s.req("POST", "/api/v1/notifications/soc/test", Some(&admin), None);

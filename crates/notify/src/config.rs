@@ -77,6 +77,12 @@ pub struct SinkConfig {
     /// Only these kinds of alert: `rule`, `correlation`, `anomaly`.
     #[serde(default)]
     pub kinds: Vec<String>,
+    /// Hear of incidents instead of alerts: a message when an incident opens, when it grows
+    /// (throttled like alert updates) or rises in level, and when an analyst changes its status.
+    /// `min_level`, `techniques` and `accounts` then filter incidents; `rules` and `kinds` do not
+    /// apply.
+    #[serde(default)]
+    pub incidents: bool,
     /// An alert that keeps counting is sent again at most this often (default 900 s); a higher
     /// level or a status change goes out at once.
     #[serde(default)]
@@ -226,6 +232,26 @@ impl Default for Filter {
 }
 
 impl Filter {
+    /// Whether the incident is one this sink wants (rules and kinds filter alerts only).
+    pub fn accepts_incident(&self, i: &cloudsentinel_alert::IncidentRecord) -> bool {
+        i.severity.unwrap_or(i.level) >= self.min_level
+            && (self.accounts.is_empty()
+                || i.account
+                    .as_ref()
+                    .is_some_and(|x| self.accounts.contains(x)))
+            && (self.techniques.is_empty()
+                || i.techniques.iter().any(|t| self.technique_matches(t)))
+    }
+
+    fn technique_matches(&self, t: &str) -> bool {
+        self.techniques.iter().any(|want| {
+            t.eq_ignore_ascii_case(want)
+                || (t.len() > want.len()
+                    && t[..want.len()].eq_ignore_ascii_case(want)
+                    && t.as_bytes()[want.len()] == b'.')
+        })
+    }
+
     /// Whether the alert is one this sink wants.
     pub fn accepts(&self, a: &AlertRecord) -> bool {
         a.level >= self.min_level
@@ -236,14 +262,7 @@ impl Filter {
                     .as_ref()
                     .is_some_and(|x| self.accounts.contains(x)))
             && (self.techniques.is_empty()
-                || a.techniques.iter().any(|t| {
-                    self.techniques.iter().any(|want| {
-                        t.eq_ignore_ascii_case(want)
-                            || (t.len() > want.len()
-                                && t[..want.len()].eq_ignore_ascii_case(want)
-                                && t.as_bytes()[want.len()] == b'.')
-                    })
-                }))
+                || a.techniques.iter().any(|t| self.technique_matches(t)))
     }
 }
 
@@ -253,6 +272,8 @@ pub struct Sink {
     pub name: String,
     pub kind: Kind,
     pub filter: Filter,
+    /// It hears of incidents, not alerts.
+    pub incidents: bool,
     pub update_every: chrono::Duration,
     pub max_attempts: u32,
     pub timeout: Duration,
@@ -604,9 +625,16 @@ impl SinkConfig {
                 }
             }
         };
+        if self.incidents && !(self.rules.is_empty() && self.kinds.is_empty()) {
+            return Err(issue(
+                if self.rules.is_empty() { "kinds" } else { "rules" },
+                "filters alerts; a sink with incidents = true hears of incidents (filter them by min_level, techniques or accounts)".into(),
+            ));
+        }
         Ok(Sink {
             name: self.name.clone(),
             kind,
+            incidents: self.incidents,
             filter: Filter {
                 min_level,
                 rules: self.rules.clone(),

@@ -36,11 +36,11 @@ pub fn compose(n: &Notice, ctx: &Context<'_>) -> (String, String, String) {
         .collect();
     let facts = render::facts(n, ctx);
     let mut text = format!("{}\n\n", render::headline(n));
-    text.push_str(&format!("{}\n\n", n.alert.title));
+    text.push_str(&format!("{}\n\n", n.title()));
     for (k, v) in &facts {
         text.push_str(&format!("{k}: {v}\n"));
     }
-    text.push_str(&format!("\nWhy: {}\n", clip(&n.alert.explanation, 4000)));
+    text.push_str(&format!("\nWhy: {}\n", clip(&n.explanation(), 4000)));
     let link = render::link(n, ctx);
     if let Some(u) = &link {
         text.push_str(&format!("\nOpen the alert: {u}\n"));
@@ -49,7 +49,7 @@ pub fn compose(n: &Notice, ctx: &Context<'_>) -> (String, String, String) {
     html.push_str(&format!(
         "<p style=\"color:#555\">{}</p><h2>{}</h2><table cellpadding=\"4\">",
         html_escape(&render::headline(n)),
-        html_escape(&clip(&n.alert.title, 300))
+        html_escape(&clip(&n.title(), 300))
     ));
     for (k, v) in &facts {
         html.push_str(&format!(
@@ -60,7 +60,7 @@ pub fn compose(n: &Notice, ctx: &Context<'_>) -> (String, String, String) {
     }
     html.push_str(&format!(
         "</table><p><b>Why:</b> {}</p>",
-        html_escape(&clip(&n.alert.explanation, 4000))
+        html_escape(&clip(&n.explanation(), 4000))
     ));
     if let Some(u) = &link {
         html.push_str(&format!(

@@ -206,6 +206,42 @@ pub fn from_record(a: &AlertRecord, change: Change, url: Option<String>) -> Valu
     })
 }
 
+/// A message's subject as a finding: the alert, or the incident (its uid
+/// `cloudsentinel-incident-<id>`, no analytic, its latest alert's evidence).
+pub fn from_notice(n: &crate::route::Notice, url: Option<String>) -> Value {
+    let Some(i) = &n.incident else {
+        return from_record(&n.alert, n.change, url);
+    };
+    let explanation = n.explanation();
+    let mut f = finding(View {
+        uid: n.key(),
+        rule_id: "",
+        title: &i.title,
+        description: None,
+        level: n.level(),
+        kind: "incident",
+        techniques: &i.techniques,
+        tactics: &i.tactics,
+        entity: &i.entity,
+        account: i.account.as_deref(),
+        source_ip: n.alert.source_ip.as_deref(),
+        first_seen: i.first_seen,
+        last_seen: i.last_seen,
+        created: i.created,
+        modified: i.updated.max(i.created),
+        count: i.alert_count,
+        event_ids: &n.alert.event_ids,
+        explanation: &explanation,
+        status: i.status,
+        activity: activity(n.change),
+        url,
+    });
+    if let Some(fi) = f["finding_info"].as_object_mut() {
+        fi.remove("analytic");
+    }
+    f
+}
+
 /// A `hunt` alert as a finding (created, open; its uid a stable hash of what identifies it).
 pub fn from_alert(a: &Alert) -> Value {
     let key = format!(

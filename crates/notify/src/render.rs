@@ -40,7 +40,7 @@ pub fn who(n: &Notice) -> String {
     if let Some(name) = &n.name {
         return clip(name, 200);
     }
-    let e = n.alert.entity.as_str();
+    let e = n.entity();
     let e = match e.find(" [") {
         Some(i) => &e[..i],
         None => e,
@@ -80,60 +80,62 @@ pub fn origin(n: &Notice, ctx: &Context<'_>) -> Option<String> {
 
 /// Techniques and tactics: `T1078.004 · initial-access, persistence`.
 pub fn attack(n: &Notice) -> Option<String> {
-    let a = &n.alert;
-    if a.techniques.is_empty() && a.tactics.is_empty() {
+    let (techniques, tactics) = (n.techniques(), n.tactics());
+    if techniques.is_empty() && tactics.is_empty() {
         return None;
     }
-    let mut s = a.techniques.join(", ");
-    if !a.tactics.is_empty() {
+    let mut s = techniques.join(", ");
+    if !tactics.is_empty() {
         if !s.is_empty() {
             s.push_str(" · ");
         }
-        s.push_str(&a.tactics.join(", "));
+        s.push_str(&tactics.join(", "));
     }
     Some(clip(&s, 300))
 }
 
-/// The alert page, when the service's public URL is configured.
+/// The alert's (or incident's) page on the dashboard, when the service's public URL is
+/// configured.
 pub fn link(n: &Notice, ctx: &Context<'_>) -> Option<String> {
     let base = ctx.public_url?.trim_end_matches('/');
-    Some(format!("{base}/alerts/{}", n.alert.id))
+    Some(format!("{base}/ui/{}s/{}", n.kind(), n.id()))
 }
 
 /// The first words of a message: `[HIGH] New alert`, `[HIGH] Resolved`.
 pub fn headline(n: &Notice) -> String {
-    let what = match n.change {
-        Change::Created => "New alert",
-        Change::Updated => "Alert updated",
-        Change::Acknowledged => "Alert acknowledged",
-        Change::Resolved => "Alert resolved",
-        Change::Test => "Test message",
+    let incident = n.incident.is_some();
+    let what = match (n.change, incident) {
+        (Change::Created, false) => "New alert",
+        (Change::Updated, false) => "Alert updated",
+        (Change::Acknowledged, false) => "Alert acknowledged",
+        (Change::Resolved, false) => "Alert resolved",
+        (Change::Created, true) => "New incident",
+        (Change::Updated, true) => "Incident updated",
+        (Change::Acknowledged, true) => "Incident acknowledged",
+        (Change::Resolved, true) => "Incident resolved",
+        (Change::Test, _) => "Test message",
     };
-    format!("[{}] {what}", n.alert.level.as_str().to_uppercase())
+    format!("[{}] {what}", n.level().as_str().to_uppercase())
 }
 
 /// One line: `[HIGH] New alert: Console login without MFA — alice (count 3)`.
 pub fn summary(n: &Notice) -> String {
-    let mut s = format!(
-        "{}: {} — {}",
-        headline(n),
-        clip(&n.alert.title, 200),
-        who(n)
-    );
-    if n.alert.count > 1 {
-        s.push_str(&format!(" (count {})", n.alert.count));
+    let mut s = format!("{}: {} — {}", headline(n), clip(&n.title(), 200), who(n));
+    match (n.incident.is_some(), n.count()) {
+        (true, c) => s.push_str(&format!(" ({c} alert{})", if c == 1 { "" } else { "s" })),
+        (false, c) if c > 1 => s.push_str(&format!(" (count {c})")),
+        _ => {}
     }
     s
 }
 
 /// The facts of a message as (label, value) lines, in the order people read them.
 pub fn facts(n: &Notice, ctx: &Context<'_>) -> Vec<(&'static str, String)> {
-    let a = &n.alert;
-    let mut out = vec![("Level", a.level.as_str().to_string()), ("Who", who(n))];
+    let mut out = vec![("Level", n.level().as_str().to_string()), ("Who", who(n))];
     if let Some(o) = origin(n, ctx) {
         out.push(("From", o));
     }
-    if let Some(acc) = &a.account {
+    if let Some(acc) = n.account() {
         out.push(("Account", clip(acc, 100)));
     }
     if let Some(t) = attack(n) {
@@ -141,15 +143,25 @@ pub fn facts(n: &Notice, ctx: &Context<'_>) -> Vec<(&'static str, String)> {
     }
     out.push((
         "First seen",
-        a.first_seen.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        n.first_seen().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
     ));
     out.push((
         "Last seen",
-        a.last_seen.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        n.last_seen().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
     ));
-    out.push(("Count", a.count.to_string()));
-    out.push(("Status", a.status.as_str().to_string()));
-    out.push(("Rule", clip(&a.rule_id, 120)));
+    out.push((
+        if n.incident.is_some() {
+            "Alerts"
+        } else {
+            "Count"
+        },
+        n.count().to_string(),
+    ));
+    out.push(("Status", n.status().as_str().to_string()));
+    match &n.incident {
+        None => out.push(("Rule", clip(&n.alert.rule_id, 120))),
+        Some(_) => out.push(("Latest alert", clip(&n.alert.title, 200))),
+    }
     out
 }
 

@@ -114,12 +114,9 @@ pub fn send(sink: &Sink, notice: &Notice, delivery_id: i64, ctx: &Context<'_>) -
             ctx,
         ),
         Target::OcsfHttp { url, token } => {
-            let mut line = serde_json::to_vec(&crate::ocsf::from_record(
-                &notice.alert,
-                notice.change,
-                render::link(notice, ctx),
-            ))
-            .expect("JSON");
+            let mut line =
+                serde_json::to_vec(&crate::ocsf::from_notice(notice, render::link(notice, ctx)))
+                    .expect("JSON");
             line.push(b'\n');
             let mut headers = vec![("content-type", "application/x-ndjson".to_string())];
             if let Some(t) = token {
@@ -128,12 +125,9 @@ pub fn send(sink: &Sink, notice: &Notice, delivery_id: i64, ctx: &Context<'_>) -
             http.call("POST", url, &headers, Some(&line)).outcome()
         }
         Target::OcsfFile { path } => {
-            let mut line = serde_json::to_vec(&crate::ocsf::from_record(
-                &notice.alert,
-                notice.change,
-                render::link(notice, ctx),
-            ))
-            .expect("JSON");
+            let mut line =
+                serde_json::to_vec(&crate::ocsf::from_notice(notice, render::link(notice, ctx)))
+                    .expect("JSON");
             line.push(b'\n');
             let written = std::fs::OpenOptions::new()
                 .create(true)
@@ -179,6 +173,7 @@ pub fn webhook_body(notice: &Notice, delivery_id: i64, ctx: &Context<'_>) -> Vec
         "principal_name": notice.name,
         "network": network,
         "alert": notice.alert,
+        "incident": notice.incident,
     }))
     .expect("JSON")
 }
@@ -193,13 +188,13 @@ pub fn slack_escape(s: &str) -> String {
 
 /// The Block Kit message: a header, the facts as fields, why it fired, and a link.
 pub fn slack_message(n: &Notice, ctx: &Context<'_>) -> Value {
-    let emoji = match n.alert.level {
+    let emoji = match n.level() {
         cloudsentinel_core::Level::Critical => ":rotating_light:",
         cloudsentinel_core::Level::High => ":red_circle:",
         cloudsentinel_core::Level::Medium => ":large_orange_circle:",
         _ => ":large_blue_circle:",
     };
-    let header = clip(&format!("{} {}", render::headline(n), n.alert.title), 150);
+    let header = clip(&format!("{} {}", render::headline(n), n.title()), 150);
     let fields: Vec<Value> = render::facts(n, ctx)
         .into_iter()
         .filter(|(k, _)| *k != "Rule")
@@ -209,11 +204,12 @@ pub fn slack_message(n: &Notice, ctx: &Context<'_>) -> Value {
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": true}}),
         json!({"type": "section", "fields": fields}),
-        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{emoji} *Why:* {}", slack_escape(&clip(&n.alert.explanation, 2800)))}}),
+        json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("{emoji} *Why:* {}", slack_escape(&clip(&n.explanation(), 2800)))}}),
     ];
-    let mut context = vec![
-        json!({"type": "mrkdwn", "text": format!("rule `{}` · alert {}", slack_escape(&clip(&n.alert.rule_id, 120)), n.alert.id)}),
-    ];
+    let mut context = vec![json!({"type": "mrkdwn", "text": match &n.incident {
+        None => format!("rule `{}` · alert {}", slack_escape(&clip(&n.alert.rule_id, 120)), n.alert.id),
+        Some(i) => format!("incident {} · latest alert {}", i.id, n.alert.id),
+    }})];
     if let Some(url) = render::link(n, ctx) {
         context.push(json!({"type": "mrkdwn", "text": format!("<{url}|Open in CloudSentinel>")}));
     }
@@ -225,9 +221,10 @@ pub fn slack_message(n: &Notice, ctx: &Context<'_>) -> Value {
     })
 }
 
-/// The dedup key of an alert at PagerDuty and the correlation id at ServiceNow.
+/// The dedup key at PagerDuty and the correlation id at ServiceNow: one per alert, or per
+/// incident for a sink that hears of incidents.
 pub fn alert_key(n: &Notice) -> String {
-    format!("cloudsentinel-alert-{}", n.alert.id)
+    n.key()
 }
 
 /// An Events API v2 event: `trigger` (created, updated: the same `dedup_key`, so PagerDuty
@@ -244,20 +241,22 @@ pub fn pagerduty_event(n: &Notice, routing_key: &str, ctx: &Context<'_>) -> Valu
         "dedup_key": alert_key(n),
     });
     if action == "trigger" {
-        let a = &n.alert;
         let details: serde_json::Map<String, Value> = render::facts(n, ctx)
             .into_iter()
             .map(|(k, v)| (k.to_string(), Value::String(v)))
-            .chain([("Why".to_string(), Value::String(clip(&a.explanation, 2000)))])
+            .chain([(
+                "Why".to_string(),
+                Value::String(clip(&n.explanation(), 2000)),
+            )])
             .collect();
         e["payload"] = json!({
             "summary": clip(&render::summary(n), 1024),
             "source": clip(&render::who(n), 255),
-            "severity": render::pagerduty_severity(a.level),
-            "timestamp": a.first_seen.to_rfc3339(),
-            "component": clip(&a.rule_id, 255),
-            "group": a.account.as_deref().map(|x| clip(x, 255)),
-            "class": a.tactics.first(),
+            "severity": render::pagerduty_severity(n.level()),
+            "timestamp": n.first_seen().to_rfc3339(),
+            "component": clip(if n.incident.is_some() { "incident" } else { &n.alert.rule_id }, 255),
+            "group": n.account().map(|x| clip(x, 255)),
+            "class": n.tactics().first(),
             "custom_details": details,
         });
         e["client"] = json!("CloudSentinel");
@@ -284,7 +283,7 @@ fn plain_facts(n: &Notice, ctx: &Context<'_>) -> String {
     for (k, v) in render::facts(n, ctx) {
         s.push_str(&format!("{k}: {v}\n"));
     }
-    s.push_str(&format!("Why: {}\n", clip(&n.alert.explanation, 4000)));
+    s.push_str(&format!("Why: {}\n", clip(&n.explanation(), 4000)));
     if let Some(url) = render::link(n, ctx) {
         s.push_str(&format!("Alert: {url}\n"));
     }
@@ -325,7 +324,7 @@ fn servicenow(
     let existing = find
         .json()
         .and_then(|v| v["result"][0]["sys_id"].as_str().map(str::to_string));
-    let (urgency, impact) = servicenow_priority(n.alert.level);
+    let (urgency, impact) = servicenow_priority(n.level());
     let mut body = match n.change {
         Change::Created | Change::Updated | Change::Test => json!({
             "short_description": clip(&render::summary(n), 160),
@@ -338,15 +337,18 @@ fn servicenow(
         }),
         Change::Acknowledged => json!({
             "state": "2",
-            "work_notes": format!("Acknowledged in CloudSentinel ({}).", n.alert.status.as_str()),
+            "work_notes": format!("Acknowledged in CloudSentinel ({}).", n.status().as_str()),
         }),
         Change::Resolved => json!({
             "state": "6",
             "close_code": close_code,
             "close_notes": format!(
                 "{} in CloudSentinel{}.",
-                if n.alert.status == cloudsentinel_alert::AlertStatus::Closed { "Closed" } else { "Resolved" },
-                n.alert.verdict.map(|v| format!(" as {}", v.as_str())).unwrap_or_default()
+                if n.status() == cloudsentinel_alert::AlertStatus::Closed { "Closed" } else { "Resolved" },
+                match &n.incident {
+                    Some(i) => i.close_reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default(),
+                    None => n.alert.verdict.map(|v| format!(" as {}", v.as_str())).unwrap_or_default(),
+                }
             ),
         }),
     };
@@ -355,8 +357,8 @@ fn servicenow(
             if n.change == Change::Updated {
                 body["work_notes"] = json!(format!(
                     "Updated by CloudSentinel: count {}, last seen {}.",
-                    n.alert.count,
-                    n.alert.last_seen.to_rfc3339()
+                    n.count(),
+                    n.last_seen().to_rfc3339()
                 ));
             }
             http.call(

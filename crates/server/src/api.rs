@@ -1370,15 +1370,47 @@ pub async fn update_incident(
             "close_reason: required to resolve or close an incident (why: false positive, contained, duplicate, ...)",
         ));
     }
+    let deliveries = match status {
+        Some(st) if st != before.status && state.notifier.has_incident_sinks() => {
+            let mut after = before.clone();
+            after.status = st;
+            if let Some(r) = &b.close_reason {
+                after.close_reason = r.clone();
+            }
+            if let Some(sev) = severity {
+                after.severity = sev;
+            }
+            let latest = blocking(&state, move |s| {
+                s.alerts(&cloudsentinel_store::AlertQuery {
+                    incident_id: Some(id),
+                    sort: cloudsentinel_store::AlertSort::LastSeen,
+                    descending: true,
+                    limit: 1,
+                    ..Default::default()
+                })
+            })
+            .await?
+            .items
+            .into_iter()
+            .next();
+            match latest {
+                Some(a) => state.notifier.route_incident_status(&after, &a),
+                None => Vec::new(),
+            }
+        }
+        _ => Vec::new(),
+    };
     let update = IncidentUpdate {
         status,
         assignee: b.assignee.clone(),
         severity,
         close_reason: b.close_reason.clone(),
+        deliveries,
     };
     let inc = blocking(&state, move |s| s.update_incident(id, &update))
         .await?
         .ok_or_else(|| not_found(format!("incident {id}")))?;
+    state.notifier.wake();
     if let Some(c) = b.comment.clone() {
         let author = caller.name.clone();
         blocking(&state, move |s| s.add_incident_comment(id, &author, &c)).await?;

@@ -21,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use cloudsentinel_alert::AlertRecord;
+use cloudsentinel_alert::{AlertRecord, IncidentRecord};
 use cloudsentinel_context::NetContext;
 use cloudsentinel_notify::{Change, Notice, Outcome, Router, Sink};
 use cloudsentinel_store::{DeliveryResult, NewDelivery, Store};
@@ -72,8 +72,18 @@ impl Notifier {
         self.router.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The messages the pipeline's alert changes make (`alerts`: what a commit changed).
-    pub fn route(&self, alerts: &[AlertRecord], now: DateTime<Utc>) -> Vec<NewDelivery> {
+    /// Whether some sink hears of incidents.
+    pub fn has_incident_sinks(&self) -> bool {
+        self.sinks.iter().any(|s| s.incidents)
+    }
+
+    /// The messages a commit's changes make (`alerts`, `incidents`: what it changed).
+    pub fn route(
+        &self,
+        alerts: &[AlertRecord],
+        incidents: &[IncidentRecord],
+        now: DateTime<Utc>,
+    ) -> Vec<NewDelivery> {
         if self.sinks.is_empty() {
             return Vec::new();
         }
@@ -82,10 +92,40 @@ impl Notifier {
         for a in alerts {
             let is_new = a.created == a.updated;
             for (sink, change) in router.route(a, is_new, now) {
-                out.push(delivery(sink, a, change));
+                out.push(delivery(sink, a, None, change));
+            }
+        }
+        if self.has_incident_sinks() {
+            for i in incidents {
+                // Its latest alert of this commit says where from and what it did last.
+                let Some(latest) = alerts
+                    .iter()
+                    .filter(|a| a.incident_id == Some(i.id))
+                    .max_by_key(|a| (a.last_seen, a.id))
+                else {
+                    continue;
+                };
+                let is_new = i.created == i.updated;
+                for (sink, change) in router.route_incident(i, is_new, now) {
+                    out.push(delivery(sink, latest, Some(i), change));
+                }
             }
         }
         out
+    }
+
+    /// The messages an analyst's change of an incident's status makes (`after`: the incident
+    /// with its new status; `latest`: its latest alert).
+    pub fn route_incident_status(
+        &self,
+        after: &IncidentRecord,
+        latest: &AlertRecord,
+    ) -> Vec<NewDelivery> {
+        self.router()
+            .route_incident_status(after, Utc::now())
+            .into_iter()
+            .map(|(sink, change)| delivery(sink, latest, Some(after), change))
+            .collect()
     }
 
     /// The messages an analyst's status change makes (`after`: the alert with its new status).
@@ -96,7 +136,7 @@ impl Notifier {
         self.router()
             .route_status(after, Utc::now())
             .into_iter()
-            .map(|(sink, change)| delivery(sink, after, change))
+            .map(|(sink, change)| delivery(sink, after, None, change))
             .collect()
     }
 
@@ -188,11 +228,17 @@ impl Notifier {
 /// A metric: name, help, and how to read it from a sink's counters.
 type Series = (&'static str, &'static str, fn(&SinkMetrics) -> u64);
 
-fn delivery(sink: String, a: &AlertRecord, change: Change) -> NewDelivery {
+fn delivery(
+    sink: String,
+    a: &AlertRecord,
+    incident: Option<&IncidentRecord>,
+    change: Change,
+) -> NewDelivery {
     let notice = Notice {
         change,
         alert: a.clone(),
         name: None,
+        incident: incident.cloned(),
     };
     NewDelivery {
         sink,
@@ -234,6 +280,7 @@ pub fn test_notice() -> Notice {
             tp_score: None,
         },
         name: None,
+        incident: None,
     }
 }
 

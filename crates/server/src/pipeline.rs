@@ -790,7 +790,7 @@ fn process(
             }
         }
         let (alerts, incidents) = alerter.take_dirty();
-        let deliveries = notifier.route(&alerts, now);
+        let deliveries = notifier.route(&alerts, &incidents, now);
         queued_messages = !deliveries.is_empty();
         changed = alerts.clone();
         Derived {

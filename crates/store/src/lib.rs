@@ -49,6 +49,9 @@ pub struct IncidentUpdate {
     pub assignee: Option<Option<String>>,
     pub severity: Option<Option<Level>>,
     pub close_reason: Option<Option<String>>,
+    /// Messages about the new status for the notification sinks, queued in the same
+    /// transaction, and only when the status did change.
+    pub deliveries: Vec<NewDelivery>,
 }
 
 /// A note an analyst left on an incident.

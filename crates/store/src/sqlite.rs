@@ -1427,10 +1427,20 @@ impl Store for SqliteStore {
         let tx = conn.unchecked_transaction()?;
         let now = ms(Utc::now());
         if let Some(status) = u.status {
+            let before: Option<String> = tx
+                .query_row(
+                    "SELECT status FROM incidents WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()?;
             tx.execute(
                 "UPDATE incidents SET status = ?2, updated = ?3 WHERE id = ?1",
                 params![id, status.as_str(), now],
             )?;
+            if before.is_some_and(|b| b != status.as_str()) {
+                insert_deliveries(&tx, &u.deliveries, now)?;
+            }
         }
         if let Some(assignee) = &u.assignee {
             tx.execute(
@@ -2542,11 +2552,17 @@ mod tests {
                     assignee: Some(Some("kim".into())),
                     severity: Some(Some(Level::Critical)),
                     close_reason: Some(Some("contained".into())),
+                    deliveries: vec![delivery("pager", 1, "resolved")],
                 },
             )
             .unwrap()
             .unwrap();
         assert_eq!(worked.assignee.as_deref(), Some("kim"));
+        assert_eq!(
+            s.pending_deliveries("pager", 10).unwrap().len(),
+            1,
+            "the status message is queued with the status"
+        );
         let mut later = inc.clone();
         later.alert_count = 3;
         batch(&later);
