@@ -49,7 +49,7 @@ pub fn compose(n: &Notice, ctx: &Context<'_>) -> (String, String, String) {
     html.push_str(&format!(
         "<p style=\"color:#555\">{}</p><h2>{}</h2><table cellpadding=\"4\">",
         html_escape(&render::headline(n)),
-        html_escape(&clip(&n.title(), 300))
+        html_escape(&clip(n.title(), 300))
     ));
     for (k, v) in &facts {
         html.push_str(&format!(

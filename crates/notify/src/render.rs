@@ -120,7 +120,7 @@ pub fn headline(n: &Notice) -> String {
 
 /// One line: `[HIGH] New alert: Console login without MFA — alice (count 3)`.
 pub fn summary(n: &Notice) -> String {
-    let mut s = format!("{}: {} — {}", headline(n), clip(&n.title(), 200), who(n));
+    let mut s = format!("{}: {} — {}", headline(n), clip(n.title(), 200), who(n));
     match (n.incident.is_some(), n.count()) {
         (true, c) => s.push_str(&format!(" ({c} alert{})", if c == 1 { "" } else { "s" })),
         (false, c) if c > 1 => s.push_str(&format!(" (count {c})")),
