@@ -342,7 +342,7 @@ fn alerts(args: &LoadgenArgs, url: &str) -> anyhow::Result<ExitCode> {
 fn seed_alerts(args: &LoadgenArgs) -> anyhow::Result<ExitCode> {
     use cloudsentinel_alert::{AlertRecord, AlertStatus};
     use cloudsentinel_core::Level;
-    use cloudsentinel_store::{Derived, Store};
+    use cloudsentinel_store::{Derived, prelude::*};
     let dir = args
         .data_dir
         .clone()

@@ -704,14 +704,14 @@ fn process(
         (active, tuning.disabled_rules.clone())
     };
     let mut answers = Vec::with_capacity(batches.len());
-    let mut changed = Vec::new();
+    let changed: Vec<AlertRecord>;
     let mut correlation = Vec::new();
-    let mut late_signals = Some(late_signals);
-    let mut queued_messages = false;
-    store.commit(&events, &mut |fresh_all: &[bool]| {
+    let queued_messages: bool;
+    // One transaction: the events go in first; what the new ones derive is handed back to it.
+    let tx = store.begin_commit(&events)?;
+    let derived = {
+        let fresh_all: &[bool] = tx.fresh();
         let mut signals: Vec<(Signal, Context, Option<usize>)> = late_signals
-            .take()
-            .unwrap_or_default()
             .into_iter()
             .map(|(s, c)| (s, c, None))
             .collect();
@@ -799,7 +799,8 @@ fn process(
             features: new_features,
             deliveries,
         }
-    })?;
+    };
+    tx.finish(derived)?;
     if queued_messages {
         notifier.wake();
     }

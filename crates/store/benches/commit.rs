@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use cloudsentinel_store::{Derived, NewEvent, SqliteOptions, SqliteStore, Store};
+use cloudsentinel_store::{Derived, EventStore, NewEvent, SqliteOptions, SqliteStore};
 
 fn event(i: usize, shuffled: bool) -> NewEvent {
     // In order, or spread at random over the last five minutes (as several delivery files

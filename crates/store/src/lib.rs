@@ -2,15 +2,23 @@
 //! record, compressed), alerts, incidents, users, API keys, the audit log, analyst feedback and
 //! suppressions.
 //!
-//! Callers see one [`Store`] trait; [`SqliteStore`] is the embedded implementation (one file, WAL,
-//! one writer connection and a small pool of readers). A PostgreSQL implementation slots in
-//! behind the same trait without changing callers.
+//! Callers hold one [`Store`] (`Arc<dyn Store>`), the umbrella over one trait per domain:
+//! [`EventStore`] (the pipeline's commit, search, scans, retention), [`AlertStore`] (alerts,
+//! incidents, analysts' work, dashboard counts), [`AccountStore`] (users, API keys),
+//! [`AuditStore`], [`ModelStore`] (model registry, named state) and [`OutboxStore`]
+//! (notification deliveries). [`SqliteStore`] is the embedded implementation (one file, WAL, one
+//! writer connection and a small pool of readers; `sqlite/` has one module per domain). A
+//! PostgreSQL implementation implements the same six traits; no backend type (`rusqlite`) reaches
+//! callers ([`StoreError::Backend`]).
+//!
+//! The pipeline's commit is a transaction object ([`EventStore::begin_commit`] →
+//! [`CommitTx::fresh`] → [`CommitTx::finish`]): the store never calls back into the pipeline.
 //!
 //! The trait is synchronous: the server calls it from blocking threads, and the pipeline's
 //! single writer thread batches many ingest requests into one transaction.
 //!
 //! ```
-//! use cloudsentinel_store::{SqliteStore, SqliteOptions, Store};
+//! use cloudsentinel_store::{SqliteStore, SqliteOptions, prelude::*};
 //! let dir = tempfile::tempdir().unwrap();
 //! let store = SqliteStore::open(&dir.path().join("cs.db"), &SqliteOptions::default()).unwrap();
 //! assert_eq!(store.stats().unwrap().events_total, 0);
@@ -26,8 +34,9 @@ pub use sqlite::{SqliteOptions, SqliteStore};
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The database failed (its message says how); no backend's types reach callers.
+    #[error("storage: {0}")]
+    Backend(String),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
     #[error("{0}")]
@@ -452,25 +461,34 @@ pub struct KeyCount {
 }
 
 /// The storage seam. Every method is one short transaction or one query.
-pub trait Store: Send + Sync {
-    // --- pipeline -------------------------------------------------------------------------
-    /// One durable transaction: stores `events`, ignoring those already stored (same id and
-    /// time: a retried batch), then calls `derive` once with, per event, whether it was new, and
-    /// stores the alerts and incidents it returns.
+/// An open commit of the pipeline (see [`EventStore::begin_commit`]).
+pub trait CommitTx {
+    /// Per event of the batch, whether it was new.
+    fn fresh(&self) -> &[bool];
+    /// Stores what the new events derived and commits the transaction.
+    fn finish(self: Box<Self>, derived: Derived) -> Result<CommitOutcome>;
+}
+
+/// The events: the pipeline's commit (events and what they derive, in one transaction), search, time-ordered scans, retention, the directory source's bookkeeping.
+pub trait EventStore {
+    /// Opens the pipeline's durable transaction and stores `events` in it, ignoring those
+    /// already stored (same id and time: a retried batch). The caller reads which were new
+    /// ([`CommitTx::fresh`]), derives alerts, incidents and messages from them, and hands those to
+    /// [`CommitTx::finish`], which commits everything at once. Dropped unfinished, nothing is
+    /// stored. The store calls nothing back.
+    fn begin_commit<'a>(&'a self, events: &[NewEvent]) -> Result<Box<dyn CommitTx + 'a>>;
+    /// [`EventStore::begin_commit`], `derive` and [`CommitTx::finish`] in one call.
     fn commit(
         &self,
         events: &[NewEvent],
         derive: &mut dyn FnMut(&[bool]) -> Derived,
-    ) -> Result<CommitOutcome>;
-    /// Alerts whose window may still be open (last seen after `since`), to resume folding.
-    fn recent_alerts(&self, since: DateTime<Utc>) -> Result<Vec<AlertRecord>>;
-    fn recent_incidents(&self, since: DateTime<Utc>) -> Result<Vec<IncidentRecord>>;
-    /// The largest alert and incident ids handed out so far.
-    fn max_ids(&self) -> Result<(i64, i64)>;
+    ) -> Result<CommitOutcome> {
+        let tx = self.begin_commit(events)?;
+        let derived = derive(tx.fresh());
+        tx.finish(derived)
+    }
     /// Deletes events (and their raw records) older than `before`; returns how many.
     fn purge_events(&self, before: DateTime<Utc>) -> Result<u64>;
-
-    // --- events -------------------------------------------------------------------------
     fn events(&self, q: &EventQuery) -> Result<Page<EventRow>>;
     /// Events by provider id, looked up among events timed within `within` (inclusive).
     fn events_by_id(
@@ -479,8 +497,33 @@ pub trait Store: Send + Sync {
         within: (DateTime<Utc>, DateTime<Utc>),
         with_raw: bool,
     ) -> Result<Vec<EventRow>>;
+    /// The latest name each principal's events carried (`actor_name`: a user principal name, a
+    /// service principal's display name), for principals known by an object id; principals
+    /// without one are left out. At most 100 principals are looked up.
+    fn actor_names(
+        &self,
+        principals: &[String],
+    ) -> Result<std::collections::HashMap<String, String>>;
+    /// Whether a source file (by path, size and modification time) was already ingested.
+    fn source_file_done(&self, path: &str, size: u64, mtime: i64) -> Result<bool>;
+    fn mark_source_file(&self, path: &str, size: u64, mtime: i64) -> Result<()>;
+    /// Visits the events stored in a time window in time order (without their raw records),
+    /// until `visit` answers false. Answers how many were visited.
+    fn scan_events(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        visit: &mut dyn FnMut(EventRow) -> bool,
+    ) -> Result<u64>;
+}
 
-    // --- alerts and incidents -----------------------------------------------------------------
+/// Alerts and incidents: what the alerting stage resumes from, the queue and its filters, what analysts change (status, assignee, comments, verdicts, suppressions), dashboard counts, and the feedback model's inputs.
+pub trait AlertStore {
+    /// Alerts whose window may still be open (last seen after `since`), to resume folding.
+    fn recent_alerts(&self, since: DateTime<Utc>) -> Result<Vec<AlertRecord>>;
+    fn recent_incidents(&self, since: DateTime<Utc>) -> Result<Vec<IncidentRecord>>;
+    /// The largest alert and incident ids handed out so far.
+    fn max_ids(&self) -> Result<(i64, i64)>;
     fn alerts(&self, q: &AlertQuery) -> Result<Page<AlertRecord>>;
     fn alert(&self, id: i64) -> Result<Option<AlertRecord>>;
     /// Sets the analyst-owned fields that are `Some`.
@@ -510,13 +553,6 @@ pub trait Store: Send + Sync {
         offset: u64,
     ) -> Result<Page<IncidentRecord>>;
     fn incident(&self, id: i64) -> Result<Option<IncidentRecord>>;
-    /// The latest name each principal's events carried (`actor_name`: a user principal name, a
-    /// service principal's display name), for principals known by an object id; principals
-    /// without one are left out. At most 100 principals are looked up.
-    fn actor_names(
-        &self,
-        principals: &[String],
-    ) -> Result<std::collections::HashMap<String, String>>;
     /// Applies what an analyst changed (the fields given); `None` when there is no such incident.
     fn update_incident(&self, id: i64, update: &IncidentUpdate) -> Result<Option<IncidentRecord>>;
     /// `None` when there is no such incident.
@@ -527,8 +563,6 @@ pub trait Store: Send + Sync {
         text: &str,
     ) -> Result<Option<IncidentComment>>;
     fn incident_comments(&self, incident_id: i64) -> Result<Vec<IncidentComment>>;
-
-    // --- suppressions -------------------------------------------------------------------------
     fn add_suppression(
         &self,
         rule_id: &str,
@@ -540,8 +574,6 @@ pub trait Store: Send + Sync {
     /// Suppressions not yet expired at `now`.
     fn suppressions(&self, now: DateTime<Utc>) -> Result<Vec<SuppressionRecord>>;
     fn delete_suppression(&self, id: i64) -> Result<bool>;
-
-    // --- dashboard ------------------------------------------------------------------------------
     fn stats(&self) -> Result<Stats>;
     fn trends(
         &self,
@@ -558,8 +590,12 @@ pub trait Store: Send + Sync {
         since: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<KeyCount>>;
+    fn alert_features(&self, alert_ids: &[i64]) -> Result<Vec<AlertFeatures>>;
+    fn set_tp_scores(&self, scores: &[(i64, f64)]) -> Result<()>;
+}
 
-    // --- users and keys ---------------------------------------------------------------------------
+/// Users and API keys.
+pub trait AccountStore {
     fn create_user(&self, username: &str, password_hash: &str, role: &str) -> Result<UserRecord>;
     fn user_by_name(&self, username: &str) -> Result<Option<UserRecord>>;
     fn user(&self, id: i64) -> Result<Option<UserRecord>>;
@@ -587,8 +623,10 @@ pub trait Store: Send + Sync {
     fn api_keys(&self) -> Result<Vec<ApiKeyRecord>>;
     fn revoke_api_key(&self, id: i64) -> Result<bool>;
     fn touch_api_key(&self, id: i64, when: DateTime<Utc>) -> Result<()>;
+}
 
-    // --- audit log ----------------------------------------------------------------------------------
+/// The audit log (its hash chain is computed by the caller inside `append_audit`'s transaction).
+pub trait AuditStore {
     /// Appends one entry; `chain(prev_hash, seq, entry)` computes its hash inside the same
     /// transaction that reads the previous one, so the chain has no forks.
     fn append_audit(
@@ -599,23 +637,10 @@ pub trait Store: Send + Sync {
     /// Entries in sequence order, from `after_seq` on.
     fn audit(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditRecord>>;
     fn audit_page(&self, limit: u32, offset: u64) -> Result<Page<AuditRecord>>;
+}
 
-    // --- sources ----------------------------------------------------------------------------------
-    /// Whether a source file (by path, size and modification time) was already ingested.
-    fn source_file_done(&self, path: &str, size: u64, mtime: i64) -> Result<bool>;
-    fn mark_source_file(&self, path: &str, size: u64, mtime: i64) -> Result<()>;
-
-    // Learning.
-    /// Visits the events stored in a time window in time order (without their raw records),
-    /// until `visit` answers false. Answers how many were visited.
-    fn scan_events(
-        &self,
-        since: Option<DateTime<Utc>>,
-        until: Option<DateTime<Utc>>,
-        visit: &mut dyn FnMut(EventRow) -> bool,
-    ) -> Result<u64>;
-    fn alert_features(&self, alert_ids: &[i64]) -> Result<Vec<AlertFeatures>>;
-    fn set_tp_scores(&self, scores: &[(i64, f64)]) -> Result<()>;
+/// The model registry and small named state (baselines, disabled rules, configured sinks).
+pub trait ModelStore {
     /// Registers a model in `training` state, with the next version of its name.
     fn create_model(&self, m: &NewModel) -> Result<ModelRecord>;
     fn model_progress(&self, id: i64, progress: f64, message: &str) -> Result<()>;
@@ -628,8 +653,13 @@ pub trait Store: Send + Sync {
     fn activate_model(&self, id: i64) -> Result<Option<ModelRecord>>;
     fn deactivate_models(&self, name: &str) -> Result<()>;
     fn active_model(&self, name: &str) -> Result<Option<ModelRecord>>;
+    fn put_state(&self, key: &str, value: &[u8]) -> Result<()>;
+    fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>>;
+}
+
+/// The notification outbox.
+pub trait OutboxStore {
     /// Small named blobs the service keeps across restarts (the behaviour baselines).
-    // Notification outbox.
     /// Queues messages (test messages; alert changes go with their commit or status update).
     fn enqueue_deliveries(&self, deliveries: &[NewDelivery]) -> Result<Vec<i64>>;
     /// A sink's pending deliveries in the order they were queued, the first `limit`.
@@ -639,7 +669,23 @@ pub trait Store: Send + Sync {
     fn deliveries(&self, q: &DeliveryQuery) -> Result<Page<DeliveryRecord>>;
     fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>>;
     fn delivery_summary(&self) -> Result<Vec<SinkSummary>>;
+}
 
-    fn put_state(&self, key: &str, value: &[u8]) -> Result<()>;
-    fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>>;
+/// The whole store: every domain behind one object-safe trait, as callers hold it
+/// (`Arc<dyn Store>`). Implement the domain traits; `Store` follows.
+pub trait Store:
+    EventStore + AlertStore + AccountStore + AuditStore + ModelStore + OutboxStore + Send + Sync
+{
+}
+
+impl<T> Store for T where
+    T: EventStore + AlertStore + AccountStore + AuditStore + ModelStore + OutboxStore + Send + Sync
+{
+}
+
+/// The store traits, for `use cloudsentinel_store::prelude::*` where a `dyn Store` is called.
+pub mod prelude {
+    pub use crate::{
+        AccountStore, AlertStore, AuditStore, EventStore, ModelStore, OutboxStore, Store,
+    };
 }

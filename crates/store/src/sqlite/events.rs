@@ -1,0 +1,382 @@
+//! The events: the pipeline's commit (events and what they derive, in one transaction), search, time-ordered scans, retention, the directory source's bookkeeping.
+
+use super::*;
+
+impl EventStore for SqliteStore {
+    fn begin_commit<'a>(&'a self, events: &[NewEvent]) -> Result<Box<dyn CommitTx + 'a>> {
+        let conn = self.write();
+        conn.execute_batch("BEGIN")?;
+        let mut tx = SqliteCommit {
+            conn,
+            fresh: Vec::with_capacity(events.len()),
+            outcome: CommitOutcome::default(),
+            open: true,
+        };
+        // On an error the transaction object is dropped, which rolls back.
+        insert_events(&tx.conn, events, &mut tx.fresh, &mut tx.outcome)?;
+        Ok(Box::new(tx))
+    }
+
+    fn purge_events(&self, before: DateTime<Utc>) -> Result<u64> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        let n = tx.execute("DELETE FROM events WHERE time < ?1", params![ms(before)])?;
+        tx.execute(
+            "DELETE FROM raw_blocks WHERE max_time < ?1",
+            params![ms(before)],
+        )?;
+        tx.commit()?;
+        Ok(n as u64)
+    }
+
+    fn events(&self, q: &EventQuery) -> Result<Page<EventRow>> {
+        let mut f = Filter::default();
+        if let Some(t) = q.since {
+            f.add("time >= ?", Value::Integer(ms(t)));
+        }
+        if let Some(t) = q.until {
+            f.add("time < ?", Value::Integer(ms(t)));
+        }
+        if let Some(p) = &q.principal {
+            f.add("principal_hash = ?", Value::Integer(key_hash(p)));
+            f.add("principal = ?", text(p));
+        }
+        if let Some(a) = &q.account {
+            f.add("account = ?", text(a));
+        }
+        if let Some(ip) = &q.source_ip {
+            f.add("source_ip = ?", text(ip));
+        }
+        if let Some(s) = &q.service {
+            f.add("service = ?", text(s));
+        }
+        if let Some(o) = &q.operation {
+            f.add("operation = ?", text(o));
+        }
+        if let Some(s) = q.success {
+            f.add("success = ?", Value::Integer(s as i64));
+        }
+        if let Some(t) = &q.text {
+            f.params.push(Value::Text(escape_like(t)));
+            let n = f.params.len();
+            f.params.push(Value::Text(t.clone()));
+            let exact = f.params.len();
+            f.clauses.push(format!(
+                "(operation LIKE ?{n} ESCAPE '\\' OR principal LIKE ?{n} ESCAPE '\\' \
+                 OR source_ip LIKE ?{n} ESCAPE '\\' OR error_code LIKE ?{n} ESCAPE '\\' \
+                 OR user_agent LIKE ?{n} ESCAPE '\\' OR id = ?{exact})"
+            ));
+        }
+        let conn = self.read();
+        let where_ = f.sql();
+        // Counting a large match exactly would scan it; past this many the total is a floor.
+        let total: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM (SELECT 1 FROM events{where_} LIMIT 100000)"),
+            params_from_iter(f.params.iter()),
+            |r| r.get(0),
+        )?;
+        let limit = q.limit.clamp(1, 1000);
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events{where_} ORDER BY time DESC, seq DESC LIMIT {limit} OFFSET {}",
+            q.offset
+        ))?;
+        let mut rows: Vec<(EventRow, i64, i64)> = stmt
+            .query_map(params_from_iter(f.params.iter()), event_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        if q.with_raw {
+            self.attach_raw(&conn, &mut rows)?;
+        }
+        Ok(Page {
+            total: total as u64,
+            items: rows.into_iter().map(|r| r.0).collect(),
+        })
+    }
+
+    fn events_by_id(
+        &self,
+        ids: &[String],
+        within: (DateTime<Utc>, DateTime<Utc>),
+        with_raw: bool,
+    ) -> Result<Vec<EventRow>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events \
+             WHERE time >= ?1 AND time <= ?2 AND id_hash = ?3 AND id = ?4"
+        ))?;
+        let mut rows = Vec::new();
+        for id in ids {
+            if let Some(r) = stmt
+                .query_row(
+                    params![ms(within.0), ms(within.1), key_hash(id), id],
+                    event_row,
+                )
+                .optional()?
+            {
+                rows.push(r);
+            }
+        }
+        if with_raw {
+            self.attach_raw(&conn, &mut rows)?;
+        }
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    fn actor_names(
+        &self,
+        principals: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT actor_name FROM events WHERE principal_hash = ?1 AND principal = ?2 \
+             AND actor_name IS NOT NULL AND actor_name <> principal ORDER BY time DESC LIMIT 1",
+        )?;
+        let mut out = std::collections::HashMap::new();
+        for p in principals.iter().take(100) {
+            if out.contains_key(p) {
+                continue;
+            }
+            if let Some(name) = stmt
+                .query_row(params![key_hash(p), p], |r| r.get::<_, String>(0))
+                .optional()?
+            {
+                out.insert(p.clone(), name);
+            }
+        }
+        Ok(out)
+    }
+
+    fn source_file_done(&self, path: &str, size: u64, mtime: i64) -> Result<bool> {
+        let conn = self.read();
+        Ok(conn
+            .prepare_cached(
+                "SELECT 1 FROM source_files WHERE path = ?1 AND size = ?2 AND mtime = ?3 AND done = 1",
+            )?
+            .exists(params![path, size as i64, mtime])?)
+    }
+
+    fn mark_source_file(&self, path: &str, size: u64, mtime: i64) -> Result<()> {
+        let conn = self.write();
+        conn.execute(
+            "INSERT OR REPLACE INTO source_files (path, size, mtime, done) VALUES (?1, ?2, ?3, 1)",
+            params![path, size as i64, mtime],
+        )?;
+        Ok(())
+    }
+
+    fn scan_events(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        visit: &mut dyn FnMut(EventRow) -> bool,
+    ) -> Result<u64> {
+        // Pages by (time, id_hash), the unique index, so that no read transaction stays open for long.
+        let mut after = (since.map(ms).unwrap_or(i64::MIN), i64::MIN);
+        let until = until.map(ms).unwrap_or(i64::MAX);
+        let mut n = 0u64;
+        loop {
+            let page: Vec<(EventRow, i64)> = {
+                let conn = self.read();
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS}, id_hash FROM events \
+                     WHERE (time, id_hash) > (?1, ?2) AND time < ?3 \
+                     ORDER BY time, id_hash LIMIT 5000"
+                ))?;
+                stmt.query_map(params![after.0, after.1, until], |r| {
+                    Ok((event_row(r)?.0, r.get(19)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?
+            };
+            if page.is_empty() {
+                return Ok(n);
+            }
+            for (row, seq) in page {
+                after = (ms(row.time), seq);
+                n += 1;
+                if !visit(row) {
+                    return Ok(n);
+                }
+            }
+        }
+    }
+}
+
+/// The pipeline's open transaction on the writer connection: its events are inserted; what they
+/// derived and the COMMIT come with [`CommitTx::finish`]. Dropped unfinished, it rolls back.
+struct SqliteCommit<'a> {
+    conn: MutexGuard<'a, Connection>,
+    fresh: Vec<bool>,
+    outcome: CommitOutcome,
+    /// Still to be committed or rolled back.
+    open: bool,
+}
+
+impl CommitTx for SqliteCommit<'_> {
+    fn fresh(&self) -> &[bool] {
+        &self.fresh
+    }
+
+    fn finish(mut self: Box<Self>, batch: Derived) -> Result<CommitOutcome> {
+        write_derived(&self.conn, &batch)?;
+        self.conn.execute_batch("COMMIT")?;
+        self.open = false;
+        Ok(self.outcome)
+    }
+}
+
+impl Drop for SqliteCommit<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Inserts a batch's events (their raw records in one compressed block), skipping ids already
+/// stored; says per event whether it was new.
+fn insert_events(
+    conn: &Connection,
+    events: &[NewEvent],
+    fresh: &mut Vec<bool>,
+    outcome: &mut CommitOutcome,
+) -> Result<()> {
+    let now = ms(Utc::now());
+    if !events.is_empty() {
+        let records: Vec<&str> = events.iter().map(|e| e.raw.as_str()).collect();
+        let max_time = events.iter().map(|e| ms(e.time)).max().unwrap_or(now);
+        conn.execute(
+            "INSERT INTO raw_blocks (max_time, codec, data) VALUES (?1, 'lz4', ?2)",
+            params![max_time, pack_block(&records)],
+        )?;
+        let block = conn.last_insert_rowid();
+        let mut stmt = conn.prepare_cached(
+                "INSERT OR IGNORE INTO events (id, time, ingested, provider, kind, account, region, \
+                 principal, actor_name, access_key, source_ip, user_agent, service, operation, \
+                 read_only, success, error_code, block, block_idx, id_hash, principal_hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            )?;
+        for (i, e) in events.iter().enumerate() {
+            let n = stmt.execute(params![
+                e.id,
+                ms(e.time),
+                now,
+                e.provider,
+                e.kind,
+                e.account,
+                e.region,
+                e.principal,
+                e.actor_name,
+                e.access_key,
+                e.source_ip,
+                e.user_agent,
+                e.service,
+                e.operation,
+                e.read_only,
+                e.success,
+                e.error_code,
+                block,
+                i as i64,
+                key_hash(&e.id),
+                key_hash(&e.principal),
+            ])?;
+            if n == 1 {
+                outcome.inserted += 1;
+            } else {
+                outcome.duplicates += 1;
+            }
+            fresh.push(n == 1);
+        }
+    }
+    Ok(())
+}
+
+/// Writes what the pipeline derived: alerts (detection columns only on update), their features,
+/// incidents, and the messages for the notification sinks.
+fn write_derived(conn: &Connection, batch: &Derived) -> Result<()> {
+    {
+        let mut stmt = conn.prepare_cached(
+                "INSERT INTO alerts (id, kind, rule_id, title, level, techniques, tactics, entity, \
+                 account, access_key, source_ip, first_seen, last_seen, created, updated, count, \
+                 event_ids, explanation, status, assignee, incident_id, verdict, tp_score) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) \
+                 ON CONFLICT(id) DO UPDATE SET first_seen = excluded.first_seen, \
+                 last_seen = excluded.last_seen, updated = excluded.updated, count = excluded.count, \
+                 event_ids = excluded.event_ids, explanation = excluded.explanation, \
+                 incident_id = excluded.incident_id, \
+                 tp_score = COALESCE(excluded.tp_score, alerts.tp_score)",
+            )?;
+        for a in &batch.alerts {
+            stmt.execute(params![
+                a.id,
+                a.kind,
+                a.rule_id,
+                a.title,
+                level_num(a.level),
+                json_list(&a.techniques),
+                json_list(&a.tactics),
+                a.entity,
+                a.account,
+                a.access_key,
+                a.source_ip,
+                ms(a.first_seen),
+                ms(a.last_seen),
+                ms(a.created),
+                ms(a.updated),
+                a.count as i64,
+                json_list(&a.event_ids),
+                a.explanation,
+                a.status.as_str(),
+                a.assignee,
+                a.incident_id,
+                a.verdict.map(Verdict::as_str),
+                a.tp_score,
+            ])?;
+        }
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "INSERT OR IGNORE INTO alert_features (alert_id, schema, features, anomaly_score) \
+                 VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for f in &batch.features {
+            stmt.execute(params![
+                f.alert_id,
+                f.schema as i64,
+                serde_json::to_string(&f.values).unwrap_or_default(),
+                f.anomaly_score,
+            ])?;
+        }
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "INSERT INTO incidents (id, key, entity, account, title, level, status, first_seen, \
+                 last_seen, created, updated, alert_count, tactics, techniques, join_keys) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+                 ON CONFLICT(id) DO UPDATE SET title = excluded.title, level = excluded.level, \
+                 first_seen = excluded.first_seen, last_seen = excluded.last_seen, \
+                 updated = excluded.updated, alert_count = excluded.alert_count, \
+                 tactics = excluded.tactics, techniques = excluded.techniques, \
+                 join_keys = excluded.join_keys",
+        )?;
+        for i in &batch.incidents {
+            stmt.execute(params![
+                i.id,
+                i.key,
+                i.entity,
+                i.account,
+                i.title,
+                level_num(i.level),
+                i.status.as_str(),
+                ms(i.first_seen),
+                ms(i.last_seen),
+                ms(i.created),
+                ms(i.updated),
+                i.alert_count as i64,
+                json_list(&i.tactics),
+                json_list(&i.techniques),
+                json_list(&i.join_keys),
+            ])?;
+        }
+    }
+    insert_deliveries(conn, &batch.deliveries, ms(Utc::now()))?;
+    Ok(())
+}

@@ -1,0 +1,839 @@
+//! The embedded store: one SQLite file in WAL mode, one writer connection behind a mutex and a
+//! small pool of read connections, so that reads never wait for a long ingest transaction.
+//!
+//! Raw records are kept in compressed blocks (one block per committed batch, LZ4, each record
+//! length-prefixed); an event row points at its block and position. Compressing a block of
+//! similar records costs a fraction of compressing each record alone and shrinks better.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use chrono::{DateTime, TimeZone, Utc};
+use cloudsentinel_core::Level;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
+
+use crate::*;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Backend(format!("sqlite: {e}"))
+    }
+}
+
+/// Schema migrations, applied in order; the index of the last applied one is kept in
+/// `PRAGMA user_version`. Never edit one that has shipped: add another.
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE raw_blocks (
+    id INTEGER PRIMARY KEY,
+    max_time INTEGER NOT NULL,
+    codec TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX raw_blocks_max_time ON raw_blocks(max_time);
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    id_hash INTEGER NOT NULL,
+    time INTEGER NOT NULL,
+    ingested INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    account TEXT,
+    region TEXT,
+    principal TEXT NOT NULL,
+    principal_hash INTEGER NOT NULL,
+    actor_name TEXT,
+    access_key TEXT,
+    source_ip TEXT,
+    user_agent TEXT,
+    service TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    read_only INTEGER,
+    success INTEGER NOT NULL,
+    error_code TEXT,
+    block INTEGER NOT NULL,
+    block_idx INTEGER NOT NULL
+);
+-- Keyed by time and a 64-bit hash of the id: a retried batch hits the same key and is ignored;
+-- a live stream's inserts land near the end of the index, and the entries are small (inserts
+-- into recent time are what costs: every touched page is written again).
+CREATE UNIQUE INDEX events_time_id ON events(time, id_hash);
+CREATE INDEX events_principal_time ON events(principal_hash, time);
+CREATE TABLE incidents (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    account TEXT,
+    title TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open',
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    alert_count INTEGER NOT NULL,
+    tactics TEXT NOT NULL,
+    techniques TEXT NOT NULL
+);
+CREATE INDEX incidents_last_seen ON incidents(last_seen);
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    title TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    techniques TEXT NOT NULL,
+    tactics TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    account TEXT,
+    access_key TEXT,
+    source_ip TEXT,
+    first_seen INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    event_ids TEXT NOT NULL,
+    explanation TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open',
+    assignee TEXT,
+    incident_id INTEGER,
+    verdict TEXT
+);
+CREATE INDEX alerts_last_seen ON alerts(last_seen);
+CREATE INDEX alerts_rule ON alerts(rule_id);
+CREATE INDEX alerts_entity ON alerts(entity);
+CREATE INDEX alerts_incident ON alerts(incident_id);
+CREATE TABLE comments (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX comments_alert ON comments(alert_id);
+CREATE TABLE feedback (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL,
+    verdict TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    author TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    rule_id TEXT NOT NULL,
+    entity TEXT NOT NULL
+);
+CREATE INDEX feedback_alert ON feedback(alert_id);
+CREATE TABLE suppressions (
+    id INTEGER PRIMARY KEY,
+    rule_id TEXT NOT NULL,
+    entity TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    author TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+);
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    token_version INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE api_keys (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    last_used INTEGER,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    source_ip TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE source_files (
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime INTEGER NOT NULL,
+    done INTEGER NOT NULL,
+    PRIMARY KEY (path, size, mtime)
+);
+"#,
+    // 2: learning: feedback scores on alerts, the features alerts were raised with, the model
+    // registry, and state kept across restarts.
+    r#"
+ALTER TABLE alerts ADD COLUMN tp_score REAL;
+CREATE INDEX alerts_tp_score ON alerts(tp_score);
+CREATE TABLE alert_features (
+    alert_id INTEGER PRIMARY KEY,
+    schema INTEGER NOT NULL,
+    features TEXT NOT NULL,
+    anomaly_score REAL
+);
+CREATE TABLE models (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    schema INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL DEFAULT 0,
+    message TEXT NOT NULL DEFAULT '',
+    created INTEGER NOT NULL,
+    finished INTEGER,
+    trained_by TEXT NOT NULL,
+    window_from INTEGER,
+    window_to INTEGER,
+    samples INTEGER NOT NULL DEFAULT 0,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    params TEXT NOT NULL DEFAULT '{}',
+    artefact BLOB,
+    active INTEGER NOT NULL DEFAULT 0,
+    activated INTEGER,
+    UNIQUE (name, version)
+);
+CREATE TABLE state (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL,
+    updated INTEGER NOT NULL
+);
+"#,
+    // 3: user ids are never reused (AUTOINCREMENT), and each user has a random token secret
+    // that its tokens carry: a deleted user's tokens can never stand for a later user.
+    r#"
+CREATE TABLE users_v3 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    username TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    token_version INTEGER NOT NULL DEFAULT 0,
+    token_secret TEXT NOT NULL
+);
+INSERT INTO users_v3 (id, username, password_hash, role, created, disabled, token_version, token_secret)
+    SELECT id, username, password_hash, role, created, disabled, token_version, lower(hex(randomblob(16)))
+    FROM users;
+DROP TABLE users;
+ALTER TABLE users_v3 RENAME TO users;
+"#,
+    // 4: incidents are worked: an assignee, a severity an analyst sets, a close reason, comments.
+    r#"
+ALTER TABLE incidents ADD COLUMN assignee TEXT;
+ALTER TABLE incidents ADD COLUMN severity INTEGER;
+ALTER TABLE incidents ADD COLUMN close_reason TEXT;
+CREATE TABLE incident_comments (
+    id INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE INDEX incident_comments_incident ON incident_comments(incident_id);
+"#,
+    // 5: what an incident answers to besides its key and entity (principals, addresses, a
+    // person, identities its principal created), so that grouping survives a restart.
+    r#"
+ALTER TABLE incidents ADD COLUMN join_keys TEXT;
+"#,
+    // 6: the notification outbox: one row per message per sink, written with the alert change
+    // it tells, sent by the dispatcher in order per sink.
+    r#"
+CREATE TABLE deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sink TEXT NOT NULL,
+    alert_id INTEGER,
+    change TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created INTEGER NOT NULL,
+    next_attempt INTEGER NOT NULL,
+    last_attempt INTEGER,
+    last_error TEXT,
+    last_failure INTEGER,
+    sent INTEGER,
+    latency_ms INTEGER
+);
+CREATE INDEX deliveries_pending ON deliveries(sink, status, id);
+CREATE INDEX deliveries_alert ON deliveries(alert_id);
+"#,
+];
+
+const DELIVERY_COLUMNS: &str = "id, sink, alert_id, change, payload, status, attempts, created, \
+     next_attempt, last_attempt, last_error, sent, latency_ms";
+
+fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRecord> {
+    let status: String = r.get(5)?;
+    Ok(DeliveryRecord {
+        id: r.get(0)?,
+        sink: r.get(1)?,
+        alert_id: r.get(2)?,
+        change: r.get(3)?,
+        payload: r.get(4)?,
+        status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Dead),
+        attempts: r.get::<_, i64>(6)? as u32,
+        created: time(r.get(7)?),
+        next_attempt: time(r.get(8)?),
+        last_attempt: r.get::<_, Option<i64>>(9)?.map(time),
+        last_error: r.get(10)?,
+        sent: r.get::<_, Option<i64>>(11)?.map(time),
+        latency_ms: r.get(12)?,
+    })
+}
+
+/// Queues deliveries inside an open transaction.
+fn insert_deliveries(conn: &Connection, ds: &[NewDelivery], now: i64) -> Result<Vec<i64>> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO deliveries (sink, alert_id, change, payload, status, attempts, created, next_attempt) \
+         VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5)",
+    )?;
+    let mut ids = Vec::with_capacity(ds.len());
+    for d in ds {
+        stmt.execute(params![d.sink, d.alert_id, d.change, d.payload, now])?;
+        ids.push(conn.last_insert_rowid());
+    }
+    Ok(ids)
+}
+
+/// How the SQLite file is opened.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// `full` (fsync on every commit: survives power loss) or `normal` (survives a crash of the
+    /// process, not of the machine).
+    pub synchronous_full: bool,
+    /// Read connections in the pool.
+    pub readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous_full: true,
+            readers: 4,
+        }
+    }
+}
+
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    available: Condvar,
+    /// Tells the checkpoint thread to stop.
+    stop: std::sync::Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        let (flag, cv) = &*self.stop;
+        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+}
+
+/// Makes the database readable by its owner only (0600), creating it so when new. SQLite
+/// gives the write-ahead log and shared-memory files the database file's mode, and those that
+/// exist already are narrowed too.
+fn private_files(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(false).mode(0o600);
+        drop(opts.open(path)?);
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            match std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Write-ahead log size past which the checkpointer makes the log start over.
+const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How often the background thread copies the write-ahead log into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Checkpoints from their own connection, so that commits never wait for one (SQLite's automatic
+/// checkpoint runs inside the commit that crosses the threshold, which showed as latency spikes).
+/// PASSIVE never blocks the writer or readers; the log is reused from its start once copied.
+///
+/// Under sustained writes a PASSIVE checkpoint never sees the log complete, so the log would
+/// never restart from its beginning and would grow without bound; once it passes
+/// [`WAL_RESTART_BYTES`], a RESTART checkpoint (most frames already copied, so it is short) makes
+/// the next commit start the log over, and `journal_size_limit` trims the file.
+fn checkpointer(conn: Connection, wal: PathBuf, stop: std::sync::Arc<(Mutex<bool>, Condvar)>) {
+    let (flag, cv) = &*stop;
+    let mut stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
+    while !*stopped {
+        drop(stopped);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            eprintln!("warning: sqlite checkpoint failed: {e}");
+        }
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if size > WAL_RESTART_BYTES
+            && let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))
+        {
+            eprintln!("warning: sqlite checkpoint failed: {e}");
+        }
+        stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
+        if *stopped {
+            break;
+        }
+        stopped = cv
+            .wait_timeout(stopped, CHECKPOINT_EVERY)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
+
+struct Reader<'a> {
+    store: &'a SqliteStore,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            self.store
+                .readers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(c);
+            self.store.available.notify_one();
+        }
+    }
+}
+
+/// FNV-1a, 64 bits: a stable hash for index keys (stored, so it must never change).
+pub(crate) fn key_hash(s: &str) -> i64 {
+    cloudsentinel_core::hash::fnv1a(s.as_bytes()) as i64
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn level_num(l: Level) -> i64 {
+    l as i64
+}
+
+fn level_of(n: i64) -> Level {
+    Level::ALL
+        .get(n.clamp(0, 4) as usize)
+        .copied()
+        .unwrap_or(Level::Informational)
+}
+
+fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+fn list_of(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('%');
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+const ALERT_COLUMNS: &str = "id, kind, rule_id, title, level, techniques, tactics, entity, account, \
+    access_key, source_ip, first_seen, last_seen, created, updated, count, event_ids, explanation, \
+    status, assignee, incident_id, verdict, tp_score";
+
+fn alert_row(r: &Row<'_>) -> rusqlite::Result<AlertRecord> {
+    Ok(AlertRecord {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        rule_id: r.get(2)?,
+        title: r.get(3)?,
+        level: level_of(r.get(4)?),
+        techniques: list_of(&r.get::<_, String>(5)?),
+        tactics: list_of(&r.get::<_, String>(6)?),
+        entity: r.get(7)?,
+        account: r.get(8)?,
+        access_key: r.get(9)?,
+        source_ip: r.get(10)?,
+        first_seen: time(r.get(11)?),
+        last_seen: time(r.get(12)?),
+        created: time(r.get(13)?),
+        updated: time(r.get(14)?),
+        count: r.get::<_, i64>(15)? as u64,
+        event_ids: list_of(&r.get::<_, String>(16)?),
+        explanation: r.get(17)?,
+        status: AlertStatus::parse(&r.get::<_, String>(18)?).unwrap_or(AlertStatus::Open),
+        assignee: r.get(19)?,
+        incident_id: r.get(20)?,
+        verdict: r
+            .get::<_, Option<String>>(21)?
+            .and_then(|v| Verdict::parse(&v)),
+        tp_score: r.get(22)?,
+    })
+}
+
+const MODEL_COLUMNS: &str = "id, name, version, schema, status, progress, message, created, \
+    finished, trained_by, window_from, window_to, samples, metrics, params, active, activated";
+
+fn model_row(r: &Row<'_>) -> rusqlite::Result<ModelRecord> {
+    let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
+    Ok(ModelRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        version: r.get(2)?,
+        schema: r.get::<_, i64>(3)? as u32,
+        status: r.get(4)?,
+        progress: r.get(5)?,
+        message: r.get(6)?,
+        created: time(r.get(7)?),
+        finished: r.get::<_, Option<i64>>(8)?.map(time),
+        trained_by: r.get(9)?,
+        window_from: r.get::<_, Option<i64>>(10)?.map(time),
+        window_to: r.get::<_, Option<i64>>(11)?.map(time),
+        samples: r.get::<_, i64>(12)? as u64,
+        metrics: json(r.get(13)?),
+        params: json(r.get(14)?),
+        active: r.get::<_, i64>(15)? != 0,
+        activated: r.get::<_, Option<i64>>(16)?.map(time),
+        artefact: None,
+    })
+}
+
+const INCIDENT_COLUMNS: &str = "id, key, entity, account, title, level, status, first_seen, \
+    last_seen, created, updated, alert_count, tactics, techniques, assignee, severity, close_reason, \
+    join_keys";
+
+fn incident_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
+    Ok(IncidentRecord {
+        id: r.get(0)?,
+        key: r.get(1)?,
+        entity: r.get(2)?,
+        account: r.get(3)?,
+        title: r.get(4)?,
+        level: level_of(r.get(5)?),
+        status: AlertStatus::parse(&r.get::<_, String>(6)?).unwrap_or(AlertStatus::Open),
+        first_seen: time(r.get(7)?),
+        last_seen: time(r.get(8)?),
+        created: time(r.get(9)?),
+        updated: time(r.get(10)?),
+        alert_count: r.get::<_, i64>(11)? as u64,
+        tactics: list_of(&r.get::<_, String>(12)?),
+        techniques: list_of(&r.get::<_, String>(13)?),
+        assignee: r.get(14)?,
+        severity: r.get::<_, Option<i64>>(15)?.map(level_of),
+        close_reason: r.get(16)?,
+        join_keys: r
+            .get::<_, Option<String>>(17)?
+            .map(|t| list_of(&t))
+            .unwrap_or_default(),
+    })
+}
+
+const EVENT_COLUMNS: &str = "id, time, ingested, provider, kind, account, region, principal, \
+    actor_name, access_key, source_ip, user_agent, service, operation, read_only, success, \
+    error_code, block, block_idx";
+
+fn event_row(r: &Row<'_>) -> rusqlite::Result<(EventRow, i64, i64)> {
+    Ok((
+        EventRow {
+            id: r.get(0)?,
+            time: time(r.get(1)?),
+            ingested: time(r.get(2)?),
+            provider: r.get(3)?,
+            kind: r.get(4)?,
+            account: r.get(5)?,
+            region: r.get(6)?,
+            principal: r.get(7)?,
+            actor_name: r.get(8)?,
+            access_key: r.get(9)?,
+            source_ip: r.get(10)?,
+            user_agent: r.get(11)?,
+            service: r.get(12)?,
+            operation: r.get(13)?,
+            read_only: r.get::<_, Option<i64>>(14)?.map(|v| v != 0),
+            success: r.get::<_, i64>(15)? != 0,
+            error_code: r.get(16)?,
+            raw: None,
+        },
+        r.get(17)?,
+        r.get(18)?,
+    ))
+}
+
+const USER_COLUMNS: &str =
+    "id, username, password_hash, role, created, disabled, token_version, token_secret";
+
+fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
+    Ok(UserRecord {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        password_hash: r.get(2)?,
+        role: r.get(3)?,
+        created: time(r.get(4)?),
+        disabled: r.get::<_, i64>(5)? != 0,
+        token_version: r.get(6)?,
+        token_secret: r.get(7)?,
+    })
+}
+
+const KEY_COLUMNS: &str =
+    "id, name, prefix, key_hash, role, created_by, created, last_used, revoked";
+
+fn key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
+    Ok(ApiKeyRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        prefix: r.get(2)?,
+        key_hash: r.get(3)?,
+        role: r.get(4)?,
+        created_by: r.get(5)?,
+        created: time(r.get(6)?),
+        last_used: r.get::<_, Option<i64>>(7)?.map(time),
+        revoked: r.get::<_, i64>(8)? != 0,
+    })
+}
+
+const AUDIT_COLUMNS: &str = "seq, time, actor, action, target, detail, source_ip, prev_hash, hash";
+
+fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: r.get(0)?,
+        time: time(r.get(1)?),
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        target: r.get(4)?,
+        detail: r.get(5)?,
+        source_ip: r.get(6)?,
+        prev_hash: r.get(7)?,
+        hash: r.get(8)?,
+    })
+}
+
+const FEEDBACK_COLUMNS: &str = "id, alert_id, verdict, reason, author, time, rule_id, entity";
+
+fn feedback_row(r: &Row<'_>) -> rusqlite::Result<FeedbackRecord> {
+    Ok(FeedbackRecord {
+        id: r.get(0)?,
+        alert_id: r.get(1)?,
+        verdict: Verdict::parse(&r.get::<_, String>(2)?).unwrap_or(Verdict::Benign),
+        reason: r.get(3)?,
+        author: r.get(4)?,
+        time: time(r.get(5)?),
+        rule_id: r.get(6)?,
+        entity: r.get(7)?,
+    })
+}
+
+/// Packs records into one block: for each, its length (u32, little endian) then its bytes.
+fn pack_block(records: &[&str]) -> Vec<u8> {
+    let mut plain = Vec::with_capacity(records.iter().map(|r| r.len() + 4).sum());
+    for r in records {
+        plain.extend_from_slice(&(r.len() as u32).to_le_bytes());
+        plain.extend_from_slice(r.as_bytes());
+    }
+    lz4_flex::compress_prepend_size(&plain)
+}
+
+fn unpack_block(data: &[u8]) -> Result<Vec<String>> {
+    let plain = lz4_flex::decompress_size_prepended(data)
+        .map_err(|e| StoreError::Corrupt(format!("raw block: {e}")))?;
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at + 4 <= plain.len() {
+        let len = u32::from_le_bytes(plain[at..at + 4].try_into().expect("4 bytes")) as usize;
+        at += 4;
+        let Some(bytes) = plain.get(at..at + len) else {
+            return Err(StoreError::Corrupt("raw block: truncated record".into()));
+        };
+        out.push(String::from_utf8_lossy(bytes).into_owned());
+        at += len;
+    }
+    Ok(out)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations.
+    pub fn open(path: &Path, options: &SqliteOptions) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        private_files(path)?;
+        let writer = Connection::open(path)?;
+        writer.pragma_update(None, "journal_mode", "WAL")?;
+        writer.pragma_update(
+            None,
+            "synchronous",
+            if options.synchronous_full {
+                "FULL"
+            } else {
+                "NORMAL"
+            },
+        )?;
+        writer.busy_timeout(std::time::Duration::from_secs(10))?;
+        writer.pragma_update(None, "cache_size", -65536)?;
+        writer.pragma_update(None, "temp_store", "MEMORY")?;
+        // Checkpoints run on their own thread (see `checkpointer`).
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        writer.pragma_update(None, "journal_size_limit", WAL_RESTART_BYTES as i64)?;
+        migrate(&writer)?;
+        let mut readers = Vec::new();
+        for _ in 0..options.readers.max(1) {
+            let c = Connection::open(path)?;
+            c.busy_timeout(std::time::Duration::from_secs(10))?;
+            c.pragma_update(None, "cache_size", -16384)?;
+            readers.push(c);
+        }
+        let stop = std::sync::Arc::new((Mutex::new(false), Condvar::new()));
+        let cp = Connection::open(path)?;
+        cp.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Without this the WAL would be fsync'ed by checkpoints only at the level set on the
+        // writer; keep them in step.
+        cp.pragma_update(
+            None,
+            "synchronous",
+            if options.synchronous_full {
+                "FULL"
+            } else {
+                "NORMAL"
+            },
+        )?;
+        {
+            let stop = std::sync::Arc::clone(&stop);
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            let wal = PathBuf::from(wal);
+            std::thread::Builder::new()
+                .name("sqlite-checkpoint".into())
+                .spawn(move || checkpointer(cp, wal, stop))?;
+        }
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers: Mutex::new(readers),
+            available: Condvar::new(),
+            stop,
+        })
+    }
+
+    fn write(&self) -> MutexGuard<'_, Connection> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> Reader<'_> {
+        let mut pool = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(conn) = pool.pop() {
+                return Reader {
+                    store: self,
+                    conn: Some(conn),
+                };
+            }
+            pool = self.available.wait(pool).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Fills in `raw` for rows, reading each block once.
+    fn attach_raw(&self, conn: &Connection, rows: &mut [(EventRow, i64, i64)]) -> Result<()> {
+        let mut blocks: std::collections::HashMap<i64, Vec<String>> = Default::default();
+        let mut stmt = conn.prepare_cached("SELECT data FROM raw_blocks WHERE id = ?1")?;
+        for (row, block, idx) in rows.iter_mut() {
+            if !blocks.contains_key(block) {
+                let data: Option<Vec<u8>> =
+                    stmt.query_row(params![*block], |r| r.get(0)).optional()?;
+                let records = match data {
+                    Some(d) => unpack_block(&d)?,
+                    None => Vec::new(),
+                };
+                blocks.insert(*block, records);
+            }
+            let text = blocks[block].get(*idx as usize);
+            row.raw = text.and_then(|t| serde_json::from_str(t).ok());
+        }
+        Ok(())
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(m)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// A WHERE clause being built, with its parameters.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    params: Vec<Value>,
+}
+
+impl Filter {
+    fn add(&mut self, clause: &str, value: Value) {
+        self.params.push(value);
+        self.clauses
+            .push(clause.replace('?', &format!("?{}", self.params.len())));
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+mod accounts;
+mod alerts;
+mod audit;
+mod events;
+mod models;
+mod outbox;
+#[cfg(test)]
+mod tests;
