@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
-use cloudsentinel_store::{Derived, EventStore, NewEvent, SqliteOptions, SqliteStore};
+use cloudsentinel_store::{Derived, EventFields, EventStore, NewEvent, SqliteOptions, SqliteStore};
 
 fn event(i: usize, shuffled: bool) -> NewEvent {
     // In order, or spread at random over the last five minutes (as several delivery files
@@ -24,22 +24,24 @@ fn event(i: usize, shuffled: bool) -> NewEvent {
         i % 200
     );
     NewEvent {
-        id: format!("{i:08x}-aaaa-bbbb-cccc-ddddeeeeffff"),
-        time,
-        provider: "aws".into(),
-        kind: "cloudtrail".into(),
-        account: Some("111122223333".into()),
-        region: Some("us-east-1".into()),
-        principal: format!("arn:aws:iam::111122223333:user/{user} (AKIA{:016})", i % 40),
-        actor_name: Some(user),
-        access_key: Some(format!("AKIA{:016}", i % 40)),
-        source_ip: Some(format!("198.51.100.{}", i % 200)),
-        user_agent: Some("aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws exe/x86_64.ubuntu.22 prompt/off command/ec2.describe-instances".into()),
-        service: "ec2".into(),
-        operation: "DescribeInstances".into(),
-        read_only: Some(true),
-        success: true,
-        error_code: None,
+        fields: EventFields {
+            id: format!("{i:08x}-aaaa-bbbb-cccc-ddddeeeeffff"),
+            time,
+            provider: "aws".into(),
+            kind: "cloudtrail".into(),
+            account: Some("111122223333".into()),
+            region: Some("us-east-1".into()),
+            principal: format!("arn:aws:iam::111122223333:user/{user} (AKIA{:016})", i % 40),
+            actor_name: Some(user),
+            access_key: Some(format!("AKIA{:016}", i % 40)),
+            source_ip: Some(format!("198.51.100.{}", i % 200)),
+            user_agent: Some("aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws exe/x86_64.ubuntu.22 prompt/off command/ec2.describe-instances".into()),
+            service: "ec2".into(),
+            operation: "DescribeInstances".into(),
+            read_only: Some(true),
+            success: true,
+            error_code: None,
+        },
         raw,
     }
 }

@@ -48,7 +48,7 @@ pub enum StoreError {
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 use cloudsentinel_alert::{AlertRecord, AlertStatus, IncidentRecord, Verdict};
-pub use cloudsentinel_core::row::{EventRow, NewEvent};
+pub use cloudsentinel_core::row::{EventFields, EventRow, NewEvent};
 
 /// What an analyst changes on an incident; `None` leaves a field as it is, `Some(None)` clears
 /// an optional one.

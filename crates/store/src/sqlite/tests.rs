@@ -18,22 +18,24 @@ fn store() -> (tempfile::TempDir, SqliteStore) {
 
 fn event(id: &str, t: i64, principal: &str) -> NewEvent {
     NewEvent {
-        id: id.into(),
-        time: time(t),
-        provider: "aws".into(),
-        kind: "cloudtrail".into(),
-        account: Some("111122223333".into()),
-        region: Some("us-east-1".into()),
-        principal: principal.into(),
-        actor_name: None,
-        access_key: None,
-        source_ip: Some("198.51.100.7".into()),
-        user_agent: None,
-        service: "iam".into(),
-        operation: "ListUsers".into(),
-        read_only: Some(true),
-        success: true,
-        error_code: None,
+        fields: EventFields {
+            id: id.into(),
+            time: time(t),
+            provider: "aws".into(),
+            kind: "cloudtrail".into(),
+            account: Some("111122223333".into()),
+            region: Some("us-east-1".into()),
+            principal: principal.into(),
+            actor_name: None,
+            access_key: None,
+            source_ip: Some("198.51.100.7".into()),
+            user_agent: None,
+            service: "iam".into(),
+            operation: "ListUsers".into(),
+            read_only: Some(true),
+            success: true,
+            error_code: None,
+        },
         raw: format!("{{\"eventID\":\"{id}\",\"n\":{t}}}"),
     }
 }
@@ -472,7 +474,7 @@ fn scan_visits_events_in_time_order_across_pages() {
         .scan_events(None, None, &mut |e| {
             assert!(e.time.timestamp_millis() >= last);
             last = e.time.timestamp_millis();
-            seen.insert(e.id);
+            seen.insert(e.fields.id);
             true
         })
         .unwrap();
