@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{MethodRouter, on};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use chrono::Utc;
 use serde_json::{Value, json};
 
@@ -31,6 +31,8 @@ pub struct RouteSpec {
     pub query: &'static [(&'static str, &'static str)],
     /// What the request body holds, when it has one.
     pub body: Option<&'static str>,
+    /// The handler, for the method filter of `method`.
+    pub handler: fn(MethodFilter) -> MethodRouter<AppState>,
 }
 
 const fn r(
@@ -39,6 +41,7 @@ const fn r(
     need: Need,
     tag: &'static str,
     summary: &'static str,
+    handler: fn(MethodFilter) -> MethodRouter<AppState>,
 ) -> RouteSpec {
     RouteSpec {
         method,
@@ -48,6 +51,7 @@ const fn r(
         summary,
         query: &[],
         body: None,
+        handler,
     }
 }
 
@@ -121,6 +125,7 @@ pub static ROUTES: &[RouteSpec] = &[
         Need::Public,
         "operations",
         "Where to start: redirects to the dashboard",
+        |m| on(m, || async { axum::response::Redirect::to("/ui") }),
     ),
     r(
         "GET",
@@ -128,6 +133,7 @@ pub static ROUTES: &[RouteSpec] = &[
         Need::Public,
         "operations",
         "Liveness and readiness",
+        |m| on(m, api::health),
     ),
     r(
         "GET",
@@ -135,6 +141,7 @@ pub static ROUTES: &[RouteSpec] = &[
         Need::Public,
         "operations",
         "Prometheus metrics",
+        |m| on(m, api::metrics),
     ),
     r(
         "GET",
@@ -142,6 +149,7 @@ pub static ROUTES: &[RouteSpec] = &[
         Need::Public,
         "operations",
         "This API's OpenAPI document",
+        |m| on(m, openapi_handler),
     ),
     r(
         "GET",
@@ -149,6 +157,7 @@ pub static ROUTES: &[RouteSpec] = &[
         Need::Public,
         "operations",
         "Readable API documentation",
+        |m| on(m, docs_handler),
     ),
     RouteSpec {
         body: Some(
@@ -160,6 +169,7 @@ pub static ROUTES: &[RouteSpec] = &[
             Need::Public,
             "auth",
             "Sign in: access and refresh tokens",
+            |m| on(m, api::login),
         )
     },
     RouteSpec {
@@ -170,6 +180,7 @@ pub static ROUTES: &[RouteSpec] = &[
             Need::Public,
             "auth",
             "New tokens from a refresh token",
+            |m| on(m, api::refresh),
         )
     },
     r(
@@ -178,8 +189,11 @@ pub static ROUTES: &[RouteSpec] = &[
         VIEWER,
         "auth",
         "Sign out everywhere (revokes this user's tokens)",
+        |m| on(m, api::logout),
     ),
-    r("GET", "/api/v1/auth/me", VIEWER, "auth", "Who am I"),
+    r("GET", "/api/v1/auth/me", VIEWER, "auth", "Who am I", |m| {
+        on(m, api::me)
+    }),
     RouteSpec {
         body: Some("{\"current_password\", \"new_password\"}"),
         ..r(
@@ -188,6 +202,7 @@ pub static ROUTES: &[RouteSpec] = &[
             VIEWER,
             "auth",
             "Change my password",
+            |m| on(m, api::change_password),
         )
     },
     RouteSpec {
@@ -200,9 +215,12 @@ pub static ROUTES: &[RouteSpec] = &[
             ADMIN,
             "users",
             "Create a user",
+            |m| on(m, api::register),
         )
     },
-    r("GET", "/api/v1/users", ADMIN, "users", "List users"),
+    r("GET", "/api/v1/users", ADMIN, "users", "List users", |m| {
+        on(m, api::list_users)
+    }),
     RouteSpec {
         body: Some("{\"role\"?, \"disabled\"?, \"password\"?}"),
         ..r(
@@ -211,6 +229,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ADMIN,
             "users",
             "Change a user's role, password or state",
+            |m| on(m, api::update_user),
         )
     },
     r(
@@ -219,8 +238,16 @@ pub static ROUTES: &[RouteSpec] = &[
         ADMIN,
         "users",
         "Delete a user",
+        |m| on(m, api::delete_user),
     ),
-    r("GET", "/api/v1/api-keys", ADMIN, "users", "List API keys"),
+    r(
+        "GET",
+        "/api/v1/api-keys",
+        ADMIN,
+        "users",
+        "List API keys",
+        |m| on(m, api::list_api_keys),
+    ),
     RouteSpec {
         body: Some("{\"name\"}: the key is shown once in the answer"),
         ..r(
@@ -229,6 +256,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ADMIN,
             "users",
             "Create an ingest API key",
+            |m| on(m, api::create_api_key),
         )
     },
     r(
@@ -237,6 +265,7 @@ pub static ROUTES: &[RouteSpec] = &[
         ADMIN,
         "users",
         "Revoke an API key",
+        |m| on(m, api::revoke_api_key),
     ),
     RouteSpec {
         body: Some(INGEST_BODY),
@@ -246,6 +275,7 @@ pub static ROUTES: &[RouteSpec] = &[
             Need::Ingest,
             "ingest",
             "Ingest CloudTrail records",
+            |m| on(m, api::ingest_aws),
         )
     },
     RouteSpec {
@@ -256,6 +286,7 @@ pub static ROUTES: &[RouteSpec] = &[
             Need::Ingest,
             "ingest",
             "Ingest Azure Activity / Entra ID records",
+            |m| on(m, api::ingest_azure),
         )
     },
     RouteSpec {
@@ -266,6 +297,7 @@ pub static ROUTES: &[RouteSpec] = &[
             Need::Ingest,
             "ingest",
             "Ingest GCP Cloud Audit Log entries",
+            |m| on(m, api::ingest_gcp),
         )
     },
     RouteSpec {
@@ -280,6 +312,7 @@ pub static ROUTES: &[RouteSpec] = &[
             Need::Ingest,
             "ingest",
             "Ingest audit records of any supported provider",
+            |m| on(m, api::ingest_any),
         )
     },
     RouteSpec {
@@ -291,11 +324,19 @@ pub static ROUTES: &[RouteSpec] = &[
             ANALYST,
             "ingest",
             "Detections for a record, without storing it",
+            |m| on(m, api::analyze),
         )
     },
     RouteSpec {
         query: ALERT_QUERY,
-        ..r("GET", "/api/v1/alerts", VIEWER, "alerts", "List alerts")
+        ..r(
+            "GET",
+            "/api/v1/alerts",
+            VIEWER,
+            "alerts",
+            "List alerts",
+            |m| on(m, api::list_alerts),
+        )
     },
     r(
         "GET",
@@ -303,6 +344,7 @@ pub static ROUTES: &[RouteSpec] = &[
         VIEWER,
         "alerts",
         "One alert with evidence, explanation, remedy and surrounding activity",
+        |m| on(m, api::get_alert),
     ),
     RouteSpec {
         body: Some("{\"status\"?, \"assignee\"? (null to unassign), \"comment\"?}"),
@@ -312,6 +354,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ANALYST,
             "alerts",
             "Change status, assignee; add a comment",
+            |m| on(m, api::update_alert),
         )
     },
     RouteSpec {
@@ -322,6 +365,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ANALYST,
             "alerts",
             "Record an analyst verdict",
+            |m| on(m, api::alert_feedback),
         )
     },
     RouteSpec {
@@ -336,6 +380,7 @@ pub static ROUTES: &[RouteSpec] = &[
             VIEWER,
             "incidents",
             "List incidents",
+            |m| on(m, api::list_incidents),
         )
     },
     r(
@@ -344,6 +389,7 @@ pub static ROUTES: &[RouteSpec] = &[
         VIEWER,
         "incidents",
         "One incident: its alerts on a timeline, and the story they tell in words (narrative)",
+        |m| on(m, api::get_incident),
     ),
     RouteSpec {
         body: Some("{\"status\"?, \"assignee\"?, \"severity\"?, \"close_reason\"?, \"comment\"?}"),
@@ -353,6 +399,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ANALYST,
             "incidents",
             "Work an incident: status (resolving or closing needs a close_reason), assignee, severity, close_reason, a comment",
+            |m| on(m, api::update_incident),
         )
     },
     r(
@@ -361,6 +408,7 @@ pub static ROUTES: &[RouteSpec] = &[
         VIEWER,
         "alerts",
         "Active suppressions",
+        |m| on(m, api::list_suppressions),
     ),
     RouteSpec {
         body: Some(
@@ -372,6 +420,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ANALYST,
             "alerts",
             "Suppress a rule for an entity until a time",
+            |m| on(m, api::create_suppression),
         )
     },
     r(
@@ -380,6 +429,7 @@ pub static ROUTES: &[RouteSpec] = &[
         ANALYST,
         "alerts",
         "Remove a suppression",
+        |m| on(m, api::delete_suppression),
     ),
     RouteSpec {
         query: EVENT_QUERY,
@@ -389,6 +439,7 @@ pub static ROUTES: &[RouteSpec] = &[
             VIEWER,
             "events",
             "Search stored events",
+            |m| on(m, api::search_events),
         )
     },
     r(
@@ -397,6 +448,7 @@ pub static ROUTES: &[RouteSpec] = &[
         VIEWER,
         "rules",
         "Loaded detection rules",
+        |m| on(m, api::list_rules),
     ),
     RouteSpec {
         body: Some("{\"enabled\": true|false, \"reason\"?}"),
@@ -406,6 +458,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ADMIN,
             "rules",
             "Enable or disable a rule (a disabled rule raises no alerts)",
+            |m| on(m, api::update_rule),
         )
     },
     r(
@@ -414,6 +467,7 @@ pub static ROUTES: &[RouteSpec] = &[
         VIEWER,
         "dashboard",
         "Headline counts",
+        |m| on(m, api::dashboard_stats),
     ),
     RouteSpec {
         query: &[
@@ -426,6 +480,7 @@ pub static ROUTES: &[RouteSpec] = &[
             VIEWER,
             "dashboard",
             "Events and alerts over time",
+            |m| on(m, api::dashboard_trends),
         )
     },
     RouteSpec {
@@ -439,6 +494,7 @@ pub static ROUTES: &[RouteSpec] = &[
             VIEWER,
             "dashboard",
             "Rules with the most alerts",
+            |m| on(m, api::dashboard_top_threats),
         )
     },
     RouteSpec {
@@ -452,6 +508,7 @@ pub static ROUTES: &[RouteSpec] = &[
             VIEWER,
             "dashboard",
             "Where alerted activity came from",
+            |m| on(m, api::dashboard_geo),
         )
     },
     r(
@@ -460,6 +517,7 @@ pub static ROUTES: &[RouteSpec] = &[
         VIEWER,
         "dashboard",
         "ATT&CK techniques: rules and alerts per technique",
+        |m| on(m, api::dashboard_coverage),
     ),
     RouteSpec {
         query: &[
@@ -472,6 +530,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ADMIN,
             "operations",
             "The audit log, newest first",
+            |m| on(m, api::audit_log),
         )
     },
     r(
@@ -480,6 +539,7 @@ pub static ROUTES: &[RouteSpec] = &[
         ANALYST,
         "notifications",
         "The notification sinks (no secrets) and how their deliveries stand: pending, sent, dead, retried, last success and failure",
+        |m| on(m, api::list_notifications),
     ),
     RouteSpec {
         query: &[
@@ -495,6 +555,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ANALYST,
             "notifications",
             "Deliveries, newest first: sink, alert, change, attempts, status, last error, latency",
+            |m| on(m, api::list_deliveries),
         )
     },
     r(
@@ -503,6 +564,7 @@ pub static ROUTES: &[RouteSpec] = &[
         ADMIN,
         "notifications",
         "Send a test message to a sink (recorded as a delivery and in the audit log); answers the delivery after its first try",
+        |m| on(m, api::test_notification),
     ),
     RouteSpec {
         query: &[("model_name", "anomaly or feedback (default: both)")],
@@ -512,6 +574,7 @@ pub static ROUTES: &[RouteSpec] = &[
             VIEWER,
             "models",
             "The model registry: versions, status and training progress, metrics, which is active",
+            |m| on(m, api::list_models),
         )
     },
     r(
@@ -520,6 +583,7 @@ pub static ROUTES: &[RouteSpec] = &[
         VIEWER,
         "models",
         "The behaviour feature schema (version, names, meanings)",
+        |m| on(m, api::model_schema),
     ),
     r(
         "GET",
@@ -527,6 +591,7 @@ pub static ROUTES: &[RouteSpec] = &[
         VIEWER,
         "models",
         "One model with its metrics",
+        |m| on(m, api::get_model),
     ),
     RouteSpec {
         query: &[
@@ -550,6 +615,7 @@ pub static ROUTES: &[RouteSpec] = &[
             ADMIN,
             "models",
             "Train a model in the background (follow its progress in GET /api/v1/models/{id})",
+            |m| on(m, api::train_model),
         )
     },
     r(
@@ -558,6 +624,7 @@ pub static ROUTES: &[RouteSpec] = &[
         ADMIN,
         "models",
         "Make a ready model the running one of its name, at once",
+        |m| on(m, api::activate_model),
     ),
     RouteSpec {
         query: &[("model_name", "anomaly or feedback")],
@@ -567,72 +634,20 @@ pub static ROUTES: &[RouteSpec] = &[
             ADMIN,
             "models",
             "Go back to the model of this name that was active before the current one (or to none)",
+            |m| on(m, api::rollback_model),
         )
     },
 ];
 
 fn handler(spec: &RouteSpec) -> MethodRouter<AppState> {
-    use axum::routing::MethodFilter as M;
     let method = match spec.method {
-        "GET" => M::GET,
-        "POST" => M::POST,
-        "PATCH" => M::PATCH,
-        "DELETE" => M::DELETE,
+        "GET" => MethodFilter::GET,
+        "POST" => MethodFilter::POST,
+        "PATCH" => MethodFilter::PATCH,
+        "DELETE" => MethodFilter::DELETE,
         other => panic!("no method filter for {other}"),
     };
-    match (spec.method, spec.path) {
-        ("GET", "/") => on(method, || async { axum::response::Redirect::to("/ui") }),
-        ("GET", "/health") => on(method, api::health),
-        ("GET", "/metrics") => on(method, api::metrics),
-        ("GET", "/api/openapi.json") => on(method, openapi_handler),
-        ("GET", "/docs") => on(method, docs_handler),
-        ("POST", "/api/v1/auth/login") => on(method, api::login),
-        ("POST", "/api/v1/auth/refresh") => on(method, api::refresh),
-        ("POST", "/api/v1/auth/logout") => on(method, api::logout),
-        ("GET", "/api/v1/auth/me") => on(method, api::me),
-        ("POST", "/api/v1/auth/password") => on(method, api::change_password),
-        ("POST", "/api/v1/auth/register") => on(method, api::register),
-        ("GET", "/api/v1/users") => on(method, api::list_users),
-        ("PATCH", "/api/v1/users/{id}") => on(method, api::update_user),
-        ("DELETE", "/api/v1/users/{id}") => on(method, api::delete_user),
-        ("GET", "/api/v1/api-keys") => on(method, api::list_api_keys),
-        ("POST", "/api/v1/api-keys") => on(method, api::create_api_key),
-        ("DELETE", "/api/v1/api-keys/{id}") => on(method, api::revoke_api_key),
-        ("POST", "/api/v1/threats/ingest/aws") => on(method, api::ingest_aws),
-        ("POST", "/api/v1/threats/ingest/azure") => on(method, api::ingest_azure),
-        ("POST", "/api/v1/threats/ingest/gcp") => on(method, api::ingest_gcp),
-        ("POST", "/api/v1/ingest") => on(method, api::ingest_any),
-        ("POST", "/api/v1/threats/analyze") => on(method, api::analyze),
-        ("GET", "/api/v1/alerts") => on(method, api::list_alerts),
-        ("GET", "/api/v1/alerts/{id}") => on(method, api::get_alert),
-        ("PATCH", "/api/v1/alerts/{id}") => on(method, api::update_alert),
-        ("POST", "/api/v1/alerts/{id}/feedback") => on(method, api::alert_feedback),
-        ("GET", "/api/v1/incidents") => on(method, api::list_incidents),
-        ("GET", "/api/v1/incidents/{id}") => on(method, api::get_incident),
-        ("PATCH", "/api/v1/incidents/{id}") => on(method, api::update_incident),
-        ("GET", "/api/v1/suppressions") => on(method, api::list_suppressions),
-        ("POST", "/api/v1/suppressions") => on(method, api::create_suppression),
-        ("DELETE", "/api/v1/suppressions/{id}") => on(method, api::delete_suppression),
-        ("GET", "/api/v1/events") => on(method, api::search_events),
-        ("GET", "/api/v1/rules") => on(method, api::list_rules),
-        ("PATCH", "/api/v1/rules/{id}") => on(method, api::update_rule),
-        ("GET", "/api/v1/dashboard/stats") => on(method, api::dashboard_stats),
-        ("GET", "/api/v1/dashboard/trends") => on(method, api::dashboard_trends),
-        ("GET", "/api/v1/dashboard/top-threats") => on(method, api::dashboard_top_threats),
-        ("GET", "/api/v1/dashboard/geographic-distribution") => on(method, api::dashboard_geo),
-        ("GET", "/api/v1/dashboard/attack-coverage") => on(method, api::dashboard_coverage),
-        ("GET", "/api/v1/audit") => on(method, api::audit_log),
-        ("GET", "/api/v1/notifications") => on(method, api::list_notifications),
-        ("GET", "/api/v1/notifications/deliveries") => on(method, api::list_deliveries),
-        ("POST", "/api/v1/notifications/{name}/test") => on(method, api::test_notification),
-        ("GET", "/api/v1/models") => on(method, api::list_models),
-        ("GET", "/api/v1/models/schema") => on(method, api::model_schema),
-        ("GET", "/api/v1/models/{id}") => on(method, api::get_model),
-        ("POST", "/api/v1/models/train") => on(method, api::train_model),
-        ("POST", "/api/v1/models/{id}/activate") => on(method, api::activate_model),
-        ("POST", "/api/v1/models/rollback") => on(method, api::rollback_model),
-        (m, p) => panic!("route {m} {p} has no handler"),
-    }
+    (spec.handler)(method)
 }
 
 /// The client's address, for audit entries and login limits.

@@ -846,6 +846,46 @@ pub fn bars(items: &[(String, u64)]) -> String {
 mod tests {
     use super::*;
 
+    /// The pages check permissions by naming the API route they call (`s.can("GET",
+    /// "/api/v1/audit")`); a route that does not exist would deny everyone without a word. Every
+    /// route named in the pages' sources is in the table.
+    #[test]
+    fn every_route_a_page_checks_exists() {
+        let sources = [
+            include_str!("mod.rs"),
+            include_str!("pages.rs"),
+            include_str!("admin.rs"),
+        ];
+        let mut checked = 0;
+        for src in sources {
+            for call in ["can(\"", "require(\""] {
+                for (i, _) in src.match_indices(call) {
+                    let rest = &src[i + call.len()..];
+                    let Some((method, rest)) = rest.split_once('"') else {
+                        continue;
+                    };
+                    let Some(path) = rest
+                        .trim_start_matches([',', ' ', '\n'])
+                        .strip_prefix('"')
+                        .and_then(|r| r.split_once('"'))
+                        .map(|(p, _)| p)
+                    else {
+                        continue;
+                    };
+                    if !method.chars().all(|c| c.is_ascii_uppercase()) {
+                        continue;
+                    }
+                    assert!(
+                        ROUTES.iter().any(|r| r.method == method && r.path == path),
+                        "a page checks {method} {path}, which is no route"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 15, "only {checked} checks found");
+    }
+
     #[test]
     fn escaping_and_url_encoding_cover_markup_and_separators() {
         assert_eq!(

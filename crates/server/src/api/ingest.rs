@@ -1,0 +1,246 @@
+//! Ingest: the provider routes, auto-detection, and analyzing a record without storing it.
+
+use super::*;
+
+pub(super) fn provider_param(q: &BTreeMap<String, String>) -> ApiResult<Option<Provider>> {
+    match q.get("format").map(|s| s.to_ascii_lowercase()).as_deref() {
+        None | Some("auto") | Some("") => Ok(None),
+        Some("aws") | Some("cloudtrail") => Ok(Some(Provider::Aws)),
+        Some("azure") => Ok(Some(Provider::Azure)),
+        Some("gcp") => Ok(Some(Provider::Gcp)),
+        Some(other) => Err(bad(format!(
+            "format={other}: expected aws, azure, gcp or auto"
+        ))),
+    }
+}
+
+/// Reads the body within the limits, decompressing gzip.
+pub(super) async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<Vec<u8>> {
+    let s = &state.config.config.server;
+    let too_large = |what: &str, limit: usize| {
+        state.metrics.error("too_large");
+        ApiError::TooLarge(format!("{what} is larger than the limit of {limit} bytes"))
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        && len > s.max_body_bytes
+    {
+        return Err(too_large("the body", s.max_body_bytes));
+    }
+    let bytes = axum::body::to_bytes(body, s.max_body_bytes)
+        .await
+        .map_err(|_| too_large("the body", s.max_body_bytes))?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    let gzip_header = match encoding.as_deref() {
+        None | Some("") | Some("identity") => false,
+        Some("gzip") | Some("x-gzip") => true,
+        Some(other) => {
+            state.metrics.error("malformed");
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Content-Encoding {other:.40} is not supported: send gzip or no encoding"
+            )));
+        }
+    };
+    if gzip_header || bytes.starts_with(&[0x1f, 0x8b]) {
+        let limit = s.max_decompressed_bytes;
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .take(limit as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| bad(format!("gzip body: {e}")))?;
+        if out.len() > limit {
+            return Err(too_large("the decompressed body", limit));
+        }
+        // Decompressed once, within the limit; the decoder does not unpack again.
+        if out.starts_with(&[0x1f, 0x8b]) {
+            state.metrics.error("malformed");
+            return Err(bad(
+                "the body is gzip inside gzip: compress it once".to_string()
+            ));
+        }
+        return Ok(out);
+    }
+    Ok(bytes.to_vec())
+}
+
+/// Reads and discards a body (up to the size limit) so that a refused client sees the answer
+/// instead of a connection reset; nothing is kept.
+pub(super) async fn discard(state: &AppState, body: Body) {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Some(d) = frame.data_ref() {
+            seen += d.len();
+        }
+        if seen > state.config.config.server.max_body_bytes {
+            break;
+        }
+    }
+}
+
+/// A refused body as an answer: 400 with the records' errors, 413 for too many records.
+pub(super) fn prepare_error(state: &AppState, e: PrepareError) -> ApiError {
+    match e {
+        PrepareError::Malformed(ref errors) => {
+            state.metrics.error("malformed");
+            ApiError::BadRequest(
+                format!("{e}; nothing was stored"),
+                Some(json!({"errors": errors})),
+            )
+        }
+        PrepareError::TooManyRecords { .. } => {
+            state.metrics.error("too_large");
+            ApiError::TooLarge(e.to_string())
+        }
+        PrepareError::Empty => {
+            state.metrics.error("malformed");
+            bad(e.to_string())
+        }
+        PrepareError::Internal(m) => ApiError::Internal(anyhow::anyhow!(m)),
+    }
+}
+
+pub(super) fn saturated(state: &AppState) -> ApiError {
+    state.metrics.error("saturated");
+    ApiError::TooManyRequests {
+        message: "the pipeline is saturated; retry later".into(),
+        retry_after: 1,
+    }
+}
+
+pub(super) async fn ingest(
+    state: AppState,
+    provider: Option<Provider>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let received = Instant::now();
+    // Refuse at once, before reading the body, when too many requests are already in hand.
+    let Ok(_permit) = Arc::clone(&state.ingest_slots).try_acquire_owned() else {
+        discard(&state, body).await;
+        return Err(saturated(&state));
+    };
+    let bytes = read_body(&state, &headers, body).await?;
+    let rules = Arc::clone(&state.rules);
+    let max = state.config.config.server.max_records;
+    let prepared = pipeline::prepare_async(
+        &state.workers,
+        bytes,
+        provider,
+        "http".into(),
+        rules,
+        state.learning.net.clone(),
+        max,
+        received,
+    )
+    .await
+    .map_err(|e| prepare_error(&state, e))?;
+    let past_retention = crate::past_retention(&state, prepared.rows.iter().map(|r| r.time));
+    let rx = match state.submitter.try_submit(prepared) {
+        Ok(rx) => rx,
+        Err(SubmitError::Saturated) => return Err(saturated(&state)),
+        Err(SubmitError::Stopped) => {
+            return Err(ApiError::Unavailable("the service is shutting down".into()));
+        }
+    };
+    match rx.await {
+        Ok(Ok(c)) => {
+            let mut answer = json!({
+                "accepted": c.accepted,
+                "duplicates": c.duplicates,
+                "skipped": c.skipped,
+                "detections": c.signals,
+                "past_retention": past_retention,
+            });
+            if past_retention > 0 {
+                let days = state.config.config.storage.retention_days;
+                answer["warning"] = json!(format!(
+                    "{past_retention} events are older than storage.retention_days ({days} days): \
+                     they were stored and detected on, and the next retention pass (hourly, and at \
+                     every start) deletes them; raise storage.retention_days to keep a backfill"
+                ));
+            }
+            Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+        }
+        Ok(Err(e)) => Err(ApiError::Unavailable(format!(
+            "{e}; nothing was acknowledged, retry the batch"
+        ))),
+        Err(_) => Err(ApiError::Unavailable(
+            "the service is shutting down; retry the batch".into(),
+        )),
+    }
+}
+
+pub async fn ingest_aws(State(s): State<AppState>, h: HeaderMap, b: Body) -> ApiResult<Response> {
+    ingest(s, Some(Provider::Aws), h, b).await
+}
+
+pub async fn ingest_azure(State(s): State<AppState>, h: HeaderMap, b: Body) -> ApiResult<Response> {
+    ingest(s, Some(Provider::Azure), h, b).await
+}
+
+pub async fn ingest_gcp(State(s): State<AppState>, h: HeaderMap, b: Body) -> ApiResult<Response> {
+    ingest(s, Some(Provider::Gcp), h, b).await
+}
+
+pub async fn ingest_any(
+    State(s): State<AppState>,
+    Query(q): Q,
+    h: HeaderMap,
+    b: Body,
+) -> ApiResult<Response> {
+    let p = provider_param(&q)?;
+    ingest(s, p, h, b).await
+}
+
+pub async fn analyze(
+    State(state): State<AppState>,
+    Query(q): Q,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Value>> {
+    let provider = provider_param(&q)?;
+    let bytes = read_body(&state, &headers, body).await?;
+    let net = state.learning.net.clone();
+    let (events, _) = state
+        .workers
+        .run(move || pipeline::decode(&bytes, provider, "analyze", 100, &net))
+        .await
+        .and_then(|r| r)
+        .map_err(|e| prepare_error(&state, e))?;
+    let mut detections = Vec::new();
+    for e in &events {
+        for s in state.rules.detect(e).single_event_signals(e) {
+            let meta = state.rules.rule(&s.rule_id);
+            detections.push(
+                json!({"event_id": e.id, "rule_id": s.rule_id, "title": s.title, "level": s.level,
+                   "techniques": s.techniques, "tactics": s.tactics, "entity": s.entity,
+                   "explanation": s.explanation,
+                   "remedy": meta.and_then(|m| m.remedy.clone())}),
+            );
+        }
+    }
+    let events: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            json!({"id": e.id, "time": e.time, "provider": e.provider.as_str(), "kind": e.kind.as_str(),
+                   "principal": e.entity(), "account": e.account, "source_ip": e.source_ip,
+                   "service": e.action.service, "operation": e.action.operation,
+                   "success": e.outcome.success, "error_code": e.outcome.error_code})
+        })
+        .collect();
+    Ok(Json(json!({
+        "events": events,
+        "detections": detections,
+        "note": if state.rules.has_correlations() { "correlation rules need a stream of events and are not evaluated here" } else { "" },
+    })))
+}
