@@ -32,8 +32,8 @@ use cloudsentinel_learn::behaviour::Settings;
 use cloudsentinel_learn::feedback::{self, AlertFacts};
 use cloudsentinel_learn::metrics::auc;
 use cloudsentinel_learn::offline;
+use cloudsentinel_learn::offline::{Interner, Observed};
 use cloudsentinel_sim::{SimConfig, generate, stealth_attacks};
-use cloudsentinel_store::EventRow;
 use serde_json::json;
 
 use super::eval::EvalArgs;
@@ -47,8 +47,8 @@ fn scenario_end() -> chrono::DateTime<Utc> {
 }
 
 struct Labelled {
-    history: Vec<EventRow>,
-    test: Vec<EventRow>,
+    history: Vec<Observed>,
+    test: Vec<Observed>,
     benign_test_events: usize,
     attack_ids: HashMap<String, usize>,
     stories: Vec<cloudsentinel_sim::Story>,
@@ -147,13 +147,14 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         // Correlation and routine-aware rules need the whole stream in time order, history
         // included (it is what "routine" is judged against): collected here, fed below.
         let mut for_correlation = Vec::new();
+        let mut interner = Interner::default();
         let mut take = |e: cloudsentinel_core::Event, attack: bool| {
             let d = rules.detect(&e);
             if let Some(c) = d.for_correlation {
                 for_correlation.push(c);
             }
             if e.time < test_from {
-                history.push(EventRow::unstored(&e));
+                history.push(Observed::of_event(&e, &mut interner));
                 return;
             }
             if !attack {
@@ -162,7 +163,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             for m in &d.matches {
                 alerts.add_match(m, &e);
             }
-            test.push(EventRow::unstored(&e));
+            test.push(Observed::of_event(&e, &mut interner));
         };
         decode_records(&benign.records, "sim", &net, &mut |e| {
             if !skip.contains(e.id.as_str()) {
@@ -229,7 +230,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|s| {
             (
-                outcome.input[s.index].id.as_str(),
+                &*outcome.input[s.index].id,
                 (&s.features.values[..], s.score),
             )
         })

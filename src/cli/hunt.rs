@@ -20,7 +20,7 @@ use cloudsentinel_ingest::{DEFAULT_MAX_RECORD_BYTES, DecodeError, DecodeStats, I
 use cloudsentinel_learn::anomaly::TrainParams;
 use cloudsentinel_learn::behaviour::Settings;
 use cloudsentinel_learn::offline;
-use cloudsentinel_store::EventRow;
+use cloudsentinel_learn::offline::{Interner, Observed};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_FAILED, EXIT_OK, exit_usage, load_rules, usage_or};
@@ -136,7 +136,7 @@ pub struct HuntOutcome {
     /// Of those, how many arrived earlier in event time than one already fed (unordered input).
     pub late_correlation_inputs: usize,
     /// Every event as the behavioural detectors read it (empty unless asked for).
-    pub observed: Vec<EventRow>,
+    pub observed: Vec<Observed>,
     pub stats: DecodeStats,
     pub files: usize,
     pub errors: Vec<DecodeError>,
@@ -149,7 +149,7 @@ struct WorkerOut {
     alerts: Folder,
     stats: DecodeStats,
     errors: Vec<DecodeError>,
-    observed: Vec<EventRow>,
+    observed: Vec<Observed>,
 }
 
 /// What workers tell the correlation thread.
@@ -364,6 +364,7 @@ pub fn hunt_files(
                         errors: Vec::new(),
                         observed: Vec::new(),
                     };
+                    let mut interner = Interner::default();
                     let mut batch: Vec<CorrelationInput> = Vec::new();
                     let send = |batch: &mut Vec<CorrelationInput>| {
                         if !batch.is_empty() {
@@ -381,7 +382,7 @@ pub fn hunt_files(
                                 Item::Event(mut ev) => {
                                     net.enrich(&mut ev);
                                     if observe {
-                                        out.observed.push(EventRow::unstored(&ev));
+                                        out.observed.push(Observed::of_event(&ev, &mut interner));
                                     }
                                     let d = rules.detect(&ev);
                                     for m in &d.matches {
@@ -674,7 +675,7 @@ fn looked_at(paths: &[PathBuf]) -> String {
 }
 
 /// The events of the `--baseline` history, as the behavioural detectors read them.
-fn read_history(files: &[PathBuf], threads: usize, read: ReadOptions) -> Vec<EventRow> {
+fn read_history(files: &[PathBuf], threads: usize, read: ReadOptions) -> Vec<Observed> {
     let empty = cloudsentinel_detect::RuleSetBuilder::new().build();
     hunt_files(
         &empty,
@@ -692,8 +693,8 @@ fn read_history(files: &[PathBuf], threads: usize, read: ReadOptions) -> Vec<Eve
 
 /// Runs the behavioural detectors; returns their signals and a line saying what they did.
 fn behaviour(
-    history: Option<Vec<EventRow>>,
-    input: Vec<EventRow>,
+    history: Option<Vec<Observed>>,
+    input: Vec<Observed>,
     rate: f64,
     netdb: Option<std::sync::Arc<cloudsentinel_context::netdb::NetDb>>,
     hindsight: bool,

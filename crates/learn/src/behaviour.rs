@@ -178,6 +178,10 @@ impl<'a> Observation<'a> {
         observation!(r)
     }
 
+    pub fn of_observed(r: &'a crate::offline::Observed) -> Observation<'a> {
+        observation!(r)
+    }
+
     /// `entity` must be `e.entity()`, computed by the caller so that it can be borrowed.
     pub fn of_event(e: &'a Event, entity: &'a str) -> Observation<'a> {
         Observation {
@@ -313,7 +317,8 @@ impl Seen {
                 .iter()
                 .map(|(k, (w, h))| (*k, decay(*w, hour.saturating_sub(*h), half_life_h)))
                 .collect();
-            ws.sort_by(|a, b| a.1.total_cmp(&b.1));
+            // Ties broken by key: which values are forgotten must not depend on the map's order.
+            ws.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
             for (k, _) in ws.iter().take(cap / 10 + 1) {
                 if *k != key {
                     self.m.remove(k);

@@ -3,12 +3,106 @@
 //! the history (or of the input itself), then every scored input event checked against the
 //! threshold. The same baselines, model and signals as the service's pipeline.
 
-use cloudsentinel_core::Signal;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 use cloudsentinel_core::row::EventRow;
+use cloudsentinel_core::{Event, Signal};
 
 use crate::anomaly::{self, AnomalyModel, MAX_TRAINING_VECTORS, TrainParams};
 use crate::behaviour::{Baselines, DIMS, Features, Observation, Scored, Settings};
 use crate::detectors::Detectors;
+
+/// An event as the behavioural detectors read it over files, kept compactly: the values that
+/// repeat from event to event (provider, account, region, principal, names, keys, addresses, user
+/// agents, services, operations) are shared through an [`Interner`], so that holding every event
+/// of a hunt costs about a third of a full row.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub id: Box<str>,
+    pub time: DateTime<Utc>,
+    pub provider: Arc<str>,
+    pub account: Option<Arc<str>>,
+    pub region: Option<Arc<str>>,
+    /// The entity alerts are about ([`Event::entity`]).
+    pub principal: Arc<str>,
+    pub actor_name: Option<Arc<str>>,
+    pub access_key: Option<Arc<str>>,
+    pub source_ip: Option<Arc<str>>,
+    pub user_agent: Option<Arc<str>>,
+    pub service: Arc<str>,
+    pub operation: Arc<str>,
+    pub read_only: Option<bool>,
+    pub success: bool,
+}
+
+/// Shares repeated strings among [`Observed`] events (one per reading thread).
+#[derive(Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+/// Distinct values an interner keeps at most; past it, values are no longer shared (memory stays
+/// bounded by the input either way).
+const MAX_INTERNED: usize = 1 << 20;
+
+impl Interner {
+    pub fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s);
+        if self.0.len() < MAX_INTERNED {
+            self.0.insert(Arc::clone(&a));
+        }
+        a
+    }
+
+    fn opt(&mut self, s: Option<&str>) -> Option<Arc<str>> {
+        s.map(|v| self.get(v))
+    }
+}
+
+impl Observed {
+    /// An event read from a file.
+    pub fn of_event(e: &Event, i: &mut Interner) -> Observed {
+        Observed {
+            id: e.id.as_str().into(),
+            time: e.time,
+            provider: i.get(e.provider.as_str()),
+            account: i.opt(e.account.as_deref()),
+            region: i.opt(e.region.as_deref()),
+            principal: i.get(&e.entity()),
+            actor_name: i.opt(e.actor.name.as_deref()),
+            access_key: i.opt(e.actor.access_key_id.as_deref()),
+            source_ip: i.opt(e.source_ip.as_deref()),
+            user_agent: i.opt(e.user_agent.as_deref()),
+            service: i.get(&e.action.service),
+            operation: i.get(&e.action.operation),
+            read_only: e.action.read_only,
+            success: e.outcome.success,
+        }
+    }
+
+    /// A stored event.
+    pub fn of_row(r: &EventRow, i: &mut Interner) -> Observed {
+        Observed {
+            id: r.id.as_str().into(),
+            time: r.time,
+            provider: i.get(&r.provider),
+            account: i.opt(r.account.as_deref()),
+            region: i.opt(r.region.as_deref()),
+            principal: i.get(&r.principal),
+            actor_name: i.opt(r.actor_name.as_deref()),
+            access_key: i.opt(r.access_key.as_deref()),
+            source_ip: i.opt(r.source_ip.as_deref()),
+            user_agent: i.opt(r.user_agent.as_deref()),
+            service: i.get(&r.service),
+            operation: i.get(&r.operation),
+            read_only: r.read_only,
+            success: r.success,
+        }
+    }
+}
 
 /// One scored input event.
 #[derive(Debug, Clone)]
@@ -22,7 +116,7 @@ pub struct ScoredEvent {
 /// What a run found.
 pub struct Outcome {
     /// The input, sorted by (time, id).
-    pub input: Vec<EventRow>,
+    pub input: Vec<Observed>,
     pub scored: Vec<ScoredEvent>,
     /// The explained detectors' signals ([`crate::detectors`]), then the forest's.
     pub signals: Vec<Signal>,
@@ -41,7 +135,7 @@ pub struct NoForest {
 }
 
 /// Sorts by time, then id, so that a replay is the same whatever order the files came in.
-pub fn sort(events: &mut [EventRow]) {
+pub fn sort(events: &mut [Observed]) {
     events.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
 }
 
@@ -50,8 +144,8 @@ pub fn sort(events: &mut [EventRow]) {
 /// are too few scored events to train on, saying how many there were; the error still carries
 /// the explained detectors' signals, which need no forest.
 pub fn detect(
-    history: Option<Vec<EventRow>>,
-    mut input: Vec<EventRow>,
+    history: Option<Vec<Observed>>,
+    mut input: Vec<Observed>,
     settings: Settings,
     params: &TrainParams,
     netdb: Option<std::sync::Arc<cloudsentinel_context::netdb::NetDb>>,
@@ -80,7 +174,7 @@ pub fn detect(
     if let Some(mut h) = history {
         sort(&mut h);
         for o in &h {
-            let obs = Observation::of_stored(o);
+            let obs = Observation::of_observed(o);
             detectors.before(&baselines, &obs, false);
             let scored = baselines.observe(&obs);
             detectors.learned(&baselines, &obs);
@@ -93,7 +187,7 @@ pub fn detect(
     let mut features: Vec<(usize, Features, bool)> = Vec::new();
     let mut learning = 0usize;
     for (i, o) in input.iter().enumerate() {
-        let obs = Observation::of_stored(o);
+        let obs = Observation::of_observed(o);
         signals.extend(detectors.before(&baselines, &obs, true));
         let scored = baselines.observe(&obs);
         detectors.learned(&baselines, &obs);
@@ -121,7 +215,8 @@ pub fn detect(
     for (index, x, corroborated) in features {
         let score = model.score(&x.values);
         if score >= model.threshold {
-            let mut s = anomaly::signal(&Observation::of_stored(&input[index]), &x, score, &model);
+            let mut s =
+                anomaly::signal(&Observation::of_observed(&input[index]), &x, score, &model);
             if !corroborated {
                 anomaly::informational(&mut s);
             }
