@@ -94,6 +94,11 @@ const ALERT_QUERY: &[(&str, &str)] = &[
     ("order", "desc (default) or asc"),
     ("limit", "page size, 1..500 (default 50)"),
     ("offset", "rows to skip"),
+    (
+        "page",
+        "page number from 1 (instead of offset), pages of page_size or limit",
+    ),
+    ("page_size", "the same as limit"),
 ];
 
 const EVENT_QUERY: &[(&str, &str)] = &[
@@ -1008,4 +1013,35 @@ table{{border-collapse:collapse;font-size:.9em}}td,th{{text-align:left;padding:.
 The label on each route is the least role it needs (viewer &lt; analyst &lt; responder &lt; admin). \
 Machine-readable: <a href=\"/api/openapi.json\">/api/openapi.json</a>.</p>{body}</body></html>"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a list route accepts is what its documentation (and the OpenAPI document) lists.
+    #[test]
+    fn documented_query_parameters_are_the_accepted_ones() {
+        let documented = |method: &str, path: &str| -> std::collections::BTreeSet<&str> {
+            ROUTES
+                .iter()
+                .find(|r| r.method == method && r.path == path)
+                .unwrap_or_else(|| panic!("{method} {path}"))
+                .query
+                .iter()
+                .map(|(name, _)| *name)
+                .collect()
+        };
+        for (path, accepted) in [
+            ("/api/v1/alerts", api::KNOWN_ALERT_PARAMS),
+            ("/api/v1/events", api::KNOWN_EVENT_PARAMS),
+            (
+                "/api/v1/notifications/deliveries",
+                &api::KNOWN_DELIVERY_PARAMS[..],
+            ),
+        ] {
+            let accepted: std::collections::BTreeSet<&str> = accepted.iter().copied().collect();
+            assert_eq!(documented("GET", path), accepted, "GET {path}");
+        }
+    }
 }

@@ -70,7 +70,7 @@ pub(super) fn statuses(v: &str) -> ApiResult<Vec<AlertStatus>> {
         .collect()
 }
 
-pub(super) const KNOWN_ALERT_PARAMS: &[&str] = &[
+pub(crate) const KNOWN_ALERT_PARAMS: &[&str] = &[
     "kind",
     "level",
     "min_level",

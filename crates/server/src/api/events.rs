@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const KNOWN_EVENT_PARAMS: &[&str] = &[
+pub(crate) const KNOWN_EVENT_PARAMS: &[&str] = &[
     "since",
     "until",
     "principal",

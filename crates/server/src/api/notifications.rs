@@ -43,7 +43,7 @@ pub async fn list_notifications(State(state): State<AppState>) -> ApiResult<Json
     Ok(Json(json!({"sinks": sink_status(&state).await?})))
 }
 
-pub(super) const KNOWN_DELIVERY_PARAMS: [&str; 5] = ["sink", "alert", "status", "limit", "offset"];
+pub(crate) const KNOWN_DELIVERY_PARAMS: [&str; 5] = ["sink", "alert", "status", "limit", "offset"];
 
 pub(crate) fn delivery_query(
     q: &BTreeMap<String, String>,
