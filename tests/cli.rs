@@ -215,6 +215,53 @@ fn hunt_formats_csv_json_and_table() {
 }
 
 #[test]
+fn hunt_writes_ocsf_detection_findings_that_validate_against_the_schema() {
+    // The built-in pack on the story: findings with ATT&CK techniques, tactics and evidence.
+    let (out, stdout, stderr) = run(bin()
+        .args(["hunt", "--format", "ocsf", "--quiet"])
+        .arg(testdata("cloudtrail/attack_story.jsonl")));
+    assert!(out.status.success(), "{stderr}");
+    let findings = jsonl(&stdout);
+    assert!(findings.len() >= 3, "{stdout}");
+    for f in &findings {
+        assert_eq!(
+            (f["class_uid"].as_u64(), f["type_uid"].as_u64()),
+            (Some(2004), Some(200401))
+        );
+        assert!(
+            f["finding_info"]["related_events"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty())
+        );
+    }
+    assert!(
+        findings.iter().any(|f| f["finding_info"]["attacks"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["technique"]["name"].is_string()))),
+        "ATT&CK techniques carry their names"
+    );
+    // Validated by the schema's models from PyPI (py-ocsf-models), strictly (see the script).
+    let mut child = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/ocsf_validate.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdout.as_bytes())
+        .unwrap();
+    let v = child.wait_with_output().unwrap();
+    assert!(
+        v.status.success(),
+        "OCSF validation (needs python3 -m pip install py-ocsf-models; .ci/run does it): {}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+}
+
+#[test]
 fn hunt_exit_codes() {
     let (out, _, stderr) = run(bin().args(["hunt", "--format", "yaml", "x"]));
     assert_eq!(out.status.code(), Some(2), "{stderr}");
