@@ -2250,3 +2250,77 @@ fn hunt_and_the_service_raise_the_same_alerts_from_the_same_events() {
         online.len()
     );
 }
+
+#[test]
+fn the_openapi_document_is_valid_and_answers_match_its_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    let key = s.api_key(&admin);
+    let body = story_lines().join("\n");
+    let (status, _, text) = s.req(
+        "POST",
+        "/api/v1/threats/ingest/aws",
+        Some(&key),
+        Some(body.as_bytes()),
+    );
+    assert_eq!(status, 202, "{text}");
+    let (_, doc, _) = s.req("GET", "/api/openapi.json", None, None);
+    let alerts = s.get("/api/v1/alerts?min_level=informational", &admin);
+    let alert_id = alerts["items"][0]["id"].as_i64().unwrap();
+    let incidents = s.get("/api/v1/incidents", &admin);
+    let incident_id = incidents["items"][0]["id"].as_i64().unwrap();
+    let (status, patched, text) = s.req(
+        "PATCH",
+        &format!("/api/v1/alerts/{alert_id}"),
+        Some(&admin),
+        Some(br#"{"status":"acknowledged","assignee":"kim"}"#),
+    );
+    assert_eq!(status, 200, "{text}");
+    let (status, incident, text) = s.req(
+        "PATCH",
+        &format!("/api/v1/incidents/{incident_id}"),
+        Some(&admin),
+        Some(br#"{"severity":"critical"}"#),
+    );
+    assert_eq!(status, 200, "{text}");
+    let samples = json!([
+        {"method": "GET", "path": "/api/v1/alerts", "status": 200, "body": alerts},
+        {"method": "PATCH", "path": "/api/v1/alerts/{id}", "status": 200, "body": patched},
+        {"method": "GET", "path": "/api/v1/incidents", "status": 200, "body": incidents},
+        {"method": "PATCH", "path": "/api/v1/incidents/{id}", "status": 200, "body": incident},
+        {"method": "GET", "path": "/api/v1/events", "status": 200,
+         "body": s.get("/api/v1/events?raw=true", &admin)},
+        {"method": "GET", "path": "/api/v1/notifications", "status": 200,
+         "body": s.get("/api/v1/notifications", &admin)},
+        {"method": "GET", "path": "/api/v1/notifications/deliveries", "status": 200,
+         "body": s.get("/api/v1/notifications/deliveries", &admin)},
+    ]);
+    assert!(
+        doc["components"]["schemas"]["AlertRecord"]["properties"]["level"].is_object(),
+        "record schemas are generated from the types: {}",
+        doc["components"]["schemas"]
+    );
+    let mut child = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/openapi_check.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            json!({"doc": doc, "samples": samples})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "OpenAPI check (needs python3 -m pip install openapi-spec-validator; .ci/run does it):\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

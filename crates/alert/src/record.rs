@@ -6,7 +6,7 @@ use cloudsentinel_core::Level;
 use serde::{Deserialize, Serialize};
 
 /// Where an alert is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertStatus {
     Open,
@@ -42,7 +42,7 @@ impl AlertStatus {
 
 /// An alert as stored. The pipeline owns the detection columns (count, times, evidence); analysts
 /// own status, assignee and verdict.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct AlertRecord {
     pub id: i64,
     /// `rule`, `correlation` or `anomaly`.
@@ -79,7 +79,7 @@ pub struct AlertRecord {
 pub const MAX_EVIDENCE: usize = 200;
 
 /// A group of alerts about one principal or access key that tell one story.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct IncidentRecord {
     pub id: i64,
     /// The principal or access key that joins the alerts.
@@ -112,7 +112,7 @@ pub struct IncidentRecord {
 }
 
 /// An analyst's verdict on an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     TruePositive,

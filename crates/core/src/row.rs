@@ -9,7 +9,7 @@ use crate::Event;
 
 /// The indexed columns of an event: what the store writes ([`NewEvent`]) and reads back
 /// ([`EventRow`]), the one list of them.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct EventFields {
     pub id: String,
     pub time: DateTime<Utc>,
@@ -108,7 +108,7 @@ impl NewEvent {
 }
 
 /// One stored event.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct EventRow {
     #[serde(flatten)]
     pub fields: EventFields,

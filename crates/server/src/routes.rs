@@ -837,7 +837,75 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The OpenAPI 3.1 document of [`ROUTES`].
+/// A page of a list route: `{total, limit, offset, items: [item]}` (and the names of the
+/// principals an alert or incident list shows, by object id).
+fn page_of(item: Value, names: bool) -> Value {
+    let mut p = json!({
+        "type": "object",
+        "required": ["total", "limit", "offset", "items"],
+        "properties": {
+            "total": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer", "minimum": 1},
+            "offset": {"type": "integer", "minimum": 0},
+            "items": {"type": "array", "items": item},
+        }
+    });
+    if names {
+        p["required"]
+            .as_array_mut()
+            .expect("array")
+            .push(json!("names"));
+        p["properties"]["names"] = json!({"type": "object", "additionalProperties": {"type": "string"}, "description": "object id -> the principal's name"});
+    }
+    p
+}
+
+/// The response schemas, generated from the record types the handlers serialize
+/// (`schemars`), and the schema of each route's success answer where it is one of them.
+struct Schemas {
+    generator: schemars::SchemaGenerator,
+}
+
+impl Schemas {
+    fn new() -> Schemas {
+        Schemas {
+            generator: schemars::generate::SchemaSettings::draft2020_12()
+                .with(|s| s.definitions_path = "#/components/schemas/".into())
+                .for_serialize()
+                .into_generator(),
+        }
+    }
+
+    fn of<T: schemars::JsonSchema>(&mut self) -> Value {
+        self.generator.subschema_for::<T>().to_value()
+    }
+
+    /// The success answer of a route, when it is a typed record or a page of them.
+    fn response(&mut self, method: &str, path: &str) -> Option<Value> {
+        use cloudsentinel_alert::{AlertRecord, IncidentRecord};
+        use cloudsentinel_store::{DeliveryRecord, EventRow};
+        Some(match (method, path) {
+            ("GET", "/api/v1/alerts") => page_of(self.of::<AlertRecord>(), true),
+            ("PATCH", "/api/v1/alerts/{id}") => self.of::<AlertRecord>(),
+            ("GET", "/api/v1/incidents") => page_of(self.of::<IncidentRecord>(), true),
+            ("PATCH", "/api/v1/incidents/{id}") => self.of::<IncidentRecord>(),
+            ("GET", "/api/v1/events") => page_of(self.of::<EventRow>(), false),
+            ("GET", "/api/v1/notifications/deliveries") => {
+                page_of(self.of::<DeliveryRecord>(), false)
+            }
+            ("POST", "/api/v1/notifications/{name}/test") => self.of::<DeliveryRecord>(),
+            ("GET", "/api/v1/notifications") => json!({
+                "type": "object",
+                "required": ["sinks"],
+                "properties": {"sinks": {"type": "array", "items": {"type": "object", "required": ["name", "kind", "destination", "failing", "pending", "sent", "dead"]}}},
+            }),
+            _ => return None,
+        })
+    }
+}
+
 pub fn openapi() -> Value {
+    let mut schemas = Schemas::new();
     let mut paths = serde_json::Map::new();
     for spec in ROUTES {
         let mut params: Vec<Value> = Vec::new();
@@ -875,9 +943,13 @@ pub fn openapi() -> Value {
             "/metrics" => "text/plain",
             _ => "application/json",
         };
+        let content = match schemas.response(spec.method, spec.path) {
+            Some(schema) => json!({media: {"schema": schema}}),
+            None => json!({media: {}}),
+        };
         responses.insert(
             ok.into(),
-            json!({"description": "success", "content": {media: {}}}),
+            json!({"description": "success", "content": content}),
         );
         if spec.need != Need::Public {
             responses.insert(
@@ -936,6 +1008,11 @@ pub fn openapi() -> Value {
             .expect("object")
             .insert(spec.method.to_lowercase(), op);
     }
+    let mut components = schemas.generator.take_definitions(true);
+    components.insert(
+        "Error".into(),
+        json!({"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "details": {}}}),
+    );
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -955,9 +1032,7 @@ pub fn openapi() -> Value {
                 "BadRequest": {"description": "the request is malformed: the message says what to fix"},
                 "NotFound": {"description": "nothing has that id"}
             },
-            "schemas": {
-                "Error": {"type": "object", "properties": {"error": {"type": "string"}, "message": {"type": "string"}, "details": {}}}
-            }
+            "schemas": components
         }
     })
 }

@@ -64,7 +64,7 @@ pub struct IncidentUpdate {
 }
 
 /// A note an analyst left on an incident.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct IncidentComment {
     pub id: i64,
     pub incident_id: i64,
@@ -98,7 +98,7 @@ pub struct NewDelivery {
 }
 
 /// Where a delivery is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
     /// Waiting for its first or next try.
@@ -129,7 +129,7 @@ impl DeliveryStatus {
 }
 
 /// A message in the outbox, with its history.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct DeliveryRecord {
     pub id: i64,
     pub sink: String,
@@ -173,7 +173,7 @@ pub struct DeliveryQuery {
 }
 
 /// Per sink: how its deliveries stand.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct SinkSummary {
     pub sink: String,
     pub pending: u64,
@@ -388,7 +388,7 @@ pub struct FeedbackRecord {
     pub entity: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CommentRecord {
     pub id: i64,
     pub alert_id: i64,
