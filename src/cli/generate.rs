@@ -123,46 +123,7 @@ fn scenario(args: &GenerateArgs, days: u32) -> anyhow::Result<ExitCode> {
     Ok(EXIT_OK)
 }
 
-/// xorshift64*: small, deterministic, good enough for synthetic data.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
-    }
-    pub fn hex(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(b"0123456789abcdef"[self.below(16)]))
-            .collect()
-    }
-    pub fn uuid(&mut self) -> String {
-        format!(
-            "{}-{}-4{}-{}-{}",
-            self.hex(8),
-            self.hex(4),
-            self.hex(3),
-            self.hex(4),
-            self.hex(12)
-        )
-    }
-}
+use cloudsentinel_core::rng::Rng;
 
 const ACCOUNTS: [&str; 3] = ["111122223333", "444455556666", "777788889999"];
 const REGIONS: [&str; 4] = ["us-east-1", "us-east-1", "eu-west-1", "us-west-2"];
@@ -324,7 +285,7 @@ pub fn record(rng: &mut Rng, t: DateTime<Utc>) -> Value {
         (s, o, false, p)
     } else {
         let total: u32 = OPS.iter().map(|o| o.3).sum();
-        let mut x = (rng.next() % u64::from(total)) as u32;
+        let mut x = (rng.next_u64() % u64::from(total)) as u32;
         let mut chosen = OPS[0];
         for o in OPS {
             if x < o.3 {

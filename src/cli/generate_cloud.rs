@@ -7,7 +7,7 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use super::generate::Rng;
+use cloudsentinel_core::rng::Rng;
 
 const USERS: [&str; 5] = ["alice", "bob", "carol", "dave", "erin"];
 const SUBSCRIPTIONS: [&str; 2] = [

@@ -18,7 +18,8 @@ use chrono::Utc;
 use clap::{Args, ValueEnum};
 
 use super::EXIT_OK;
-use super::generate::{Rng, record};
+use super::generate::record;
+use cloudsentinel_core::rng::Rng;
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mode {
@@ -130,7 +131,8 @@ impl Pool {
         let span_ms = (span_days * 86_400_000.0) as u64;
         let records = (0..n)
             .map(|_| {
-                let t = now - chrono::Duration::milliseconds((rng.next() % span_ms.max(1)) as i64);
+                let t =
+                    now - chrono::Duration::milliseconds((rng.next_u64() % span_ms.max(1)) as i64);
                 let v = record(&mut rng, t);
                 let id = v["eventID"].as_str().unwrap_or_default().to_string();
                 let time = v["eventTime"].as_str().unwrap_or_default().to_string();
@@ -396,7 +398,7 @@ fn seed_alerts(args: &LoadgenArgs) -> anyhow::Result<ExitCode> {
         for k in 0..n {
             let id = max_alert + (written + k) as i64 + 1;
             let (rule, title, technique, tactic) = *rng.pick(&rules);
-            let first = now - chrono::Duration::minutes((rng.next() % (60 * 24 * 60)) as i64);
+            let first = now - chrono::Duration::minutes((rng.next_u64() % (60 * 24 * 60)) as i64);
             batch.push(AlertRecord {
                 id,
                 kind: "rule".into(),

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 pub mod attack;
 pub mod hash;
 pub mod raw;
+pub mod rng;
 pub mod row;
 pub mod text;
 pub use raw::RawRecord;

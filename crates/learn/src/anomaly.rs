@@ -67,7 +67,7 @@ impl AnomalyModel {
         // splittable while the dense benign mass still decides the paths. The threshold is
         // set on the real vectors only.
         let mut data: Vec<Vec<f32>> = vectors.iter().map(|v| v.to_vec()).collect();
-        let mut rng = crate::rng::Rng::new(p.seed ^ 0xa5a5);
+        let mut rng = cloudsentinel_core::rng::Rng::new(p.seed ^ 0xa5a5);
         for _ in 0..(vectors.len() / 50).max(50) {
             data.push(
                 crate::behaviour::DOMAIN

@@ -22,7 +22,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::FitError;
-use crate::rng::Rng;
+use cloudsentinel_core::rng::Rng;
 
 /// Euler–Mascheroni constant, used to approximate harmonic numbers.
 const EULER_GAMMA: f64 = 0.577_215_664_9;

@@ -1,9 +1,8 @@
 //! Learning for CloudSentinel: behaviour baselines and their features ([`behaviour`]), the
 //! anomaly model over them ([`anomaly`]), the feedback model trained from analysts' verdicts
 //! ([`feedback`]), the same detectors over files ([`offline`]),
-//! and the small toolkit underneath:
+//! and the small toolkit underneath (random draws come from `cloudsentinel_core::rng`):
 //!
-//! * [`rng`]: a tiny deterministic random number generator (splitmix64).
 //! * [`forest`]: isolation forest for unsupervised anomaly scoring.
 //! * [`logistic`]: L2-regularised logistic regression for supervised scoring.
 //! * [`metrics`]: AUC, confusion counts, stratified cross-validation, quantiles.
@@ -19,7 +18,6 @@ pub mod logistic;
 pub mod metrics;
 
 pub mod offline;
-pub mod rng;
 
 use std::fmt;
 

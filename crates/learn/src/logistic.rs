@@ -347,7 +347,7 @@ fn solve_cholesky(a: &mut [f64], b: &[f64], p: usize) -> Option<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
+    use cloudsentinel_core::rng::Rng;
 
     /// Rows with 3 features (the second on a much larger scale) and labels
     /// drawn from logit = 2·x0 - 1.5·x1/1000 + 0·x2.

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::FitError;
-use crate::rng::Rng;
+use cloudsentinel_core::rng::Rng;
 
 /// Area under the ROC curve, computed as the Mann–Whitney statistic: the
 /// probability that a random positive scores higher than a random negative,

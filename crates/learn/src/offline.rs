@@ -155,7 +155,7 @@ pub fn detect(
     baselines.set_netdb(netdb);
     let mut training: Vec<[f32; DIMS]> = Vec::new();
     let mut seen = 0usize;
-    let mut rng = crate::rng::Rng::new(params.seed);
+    let mut rng = cloudsentinel_core::rng::Rng::new(params.seed);
     let mut keep = |v: &[f32; DIMS], training: &mut Vec<[f32; DIMS]>| {
         // A reservoir sample keeps training bounded on a long history.
         seen += 1;

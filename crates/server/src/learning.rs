@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use cloudsentinel_alert::{AlertRecord, AlertStatus, Verdict};
 use cloudsentinel_context::netdb::NetDb;
 use cloudsentinel_context::{CloudRanges, NetContext};
+use cloudsentinel_core::rng::Rng;
 use cloudsentinel_learn::anomaly::{AnomalyModel, MAX_TRAINING_VECTORS, TrainParams};
 use cloudsentinel_learn::behaviour::{self, Baselines, Observation, SCHEMA_VERSION, Scored};
 use cloudsentinel_learn::feedback::{self, AlertFacts, FeedbackModel};
-use cloudsentinel_learn::rng::Rng;
 use cloudsentinel_store::{AlertQuery, EventQuery, ModelRecord, ModelResult, NewModel, Store};
 use serde_json::json;
 
