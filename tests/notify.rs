@@ -187,6 +187,28 @@ fn settle(s: &Server, token: &str, min_sent: u64) -> Value {
     }
 }
 
+/// A dashboard session's cookie header.
+fn ui_cookies(s: &Server) -> String {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    let mut resp = agent
+        .post(&format!("{}/ui/login", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send(format!("username={ADMIN}&password={ADMIN_PASSWORD}").as_bytes())
+        .unwrap();
+    let cookies: Vec<String> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+        .collect();
+    let _ = resp.body_mut().read_to_string();
+    cookies.join("; ")
+}
+
 fn alerts(s: &Server, token: &str, min_level: &str) -> Vec<Value> {
     s.get(
         &format!("/api/v1/alerts?min_level={min_level}&limit=500"),
@@ -408,6 +430,43 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
         standin.received()["pagerduty_incidents"][format!("cloudsentinel-incident-{incident}")]["status"],
         "resolved"
     );
+
+    // The dashboard shows who was told on the alert's page, and every sink's state.
+    let cookies = ui_cookies(&s);
+    let (status, _, page) = s.req_h(
+        "GET",
+        &format!("/ui/alerts/{target}"),
+        None,
+        None,
+        &[("cookie", &cookies)],
+    );
+    assert_eq!(status, 200);
+    let notified = &page[page.find("id=\"notified\"").expect("a Notified section")..];
+    assert!(
+        notified.contains(">pager<")
+            && notified.contains(">resolved<")
+            && notified.contains(">sent<"),
+        "{notified}"
+    );
+    let (status, _, page) = s.req_h(
+        "GET",
+        "/ui/notifications",
+        None,
+        None,
+        &[("cookie", &cookies)],
+    );
+    assert_eq!(status, 200);
+    for sink in [
+        "soc",
+        "chat",
+        "pager",
+        "pager-incidents",
+        "itsm",
+        "lake",
+        "collector",
+    ] {
+        assert!(page.contains(&format!(">{sink}<")), "{sink} listed");
+    }
 
     // The test button: a delivery like any other, in the audit log.
     let (status, v, text) = s.req("POST", "/api/v1/notifications/soc/test", Some(&admin), None);

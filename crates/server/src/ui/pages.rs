@@ -821,6 +821,47 @@ pub async fn alert(
         a.count,
         events_table(evidence, true)
     );
+    // Who was told, and whether it arrived.
+    if !state.notifier.is_empty() && s.can("GET", "/api/v1/notifications/deliveries") {
+        let alert_id = a.id;
+        let deliveries = blocking(&state, move |st| {
+            st.deliveries(&cloudsentinel_store::DeliveryQuery {
+                alert_id: Some(alert_id),
+                limit: 50,
+                ..Default::default()
+            })
+        })
+        .await
+        .map(|p| p.items)
+        .unwrap_or_default();
+        b.push_str("<section class=\"panel\" id=\"notified\"><h2>Notified</h2>");
+        if deliveries.is_empty() {
+            b.push_str("<p class=\"muted\">No sink took this alert (below their levels or outside their filters).</p>");
+        } else {
+            b.push_str("<table><thead><tr><th>Sink</th><th>Change</th><th>Status</th><th>Tries</th><th>Sent</th><th>Last error</th></tr></thead><tbody>");
+            for d in &deliveries {
+                let status = d.status.as_str();
+                let _ = write!(
+                    b,
+                    "<tr><td><a href=\"/ui/notifications?sink={}\">{}</a></td><td>{}</td><td><span class=\"lvl {}\">{}</span></td><td>{}</td><td class=\"nowrap\">{}</td><td class=\"small\">{}</td></tr>",
+                    urlenc(&d.sink),
+                    esc(&d.sink),
+                    esc(&d.change),
+                    match status {
+                        "sent" => "low",
+                        "dead" => "critical",
+                        _ => "medium",
+                    },
+                    status,
+                    d.attempts,
+                    d.sent.as_ref().map(time_cell).unwrap_or_else(|| "—".into()),
+                    esc(d.last_error.as_deref().unwrap_or("")),
+                );
+            }
+            b.push_str("</tbody></table>");
+        }
+        b.push_str("</section>");
+    }
     page(
         &s,
         &format!("Alert #{}", a.id),
