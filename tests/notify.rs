@@ -499,6 +499,20 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
         metrics.contains("cloudsentinel_notify_sent_total{sink=\"soc\",kind=\"webhook\"}"),
         "{metrics}"
     );
+    // Every sent message is in the latency histogram.
+    let count = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "cloudsentinel_notify_latency_seconds_count{sink=\"soc\",kind=\"webhook\"} ",
+            )
+        })
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("a latency count for soc");
+    assert!(count >= low.len() as u64, "{count}");
+    assert!(metrics.contains(
+        "cloudsentinel_notify_latency_seconds_bucket{sink=\"soc\",kind=\"webhook\",le=\"+Inf\"}"
+    ));
 
     // The receiver goes down: ingest goes on, /health names the failing sinks, the deliveries say
     // why; back up, the message arrives.

@@ -33,10 +33,28 @@ pub struct SinkMetrics {
     pub failed: AtomicU64,
     pub retried: AtomicU64,
     pub dead: AtomicU64,
-    /// Sum and count of the seconds from commit to the receiver's answer, of sent messages.
+    /// Milliseconds from the commit that queued a sent message to its receiver's answer, summed.
     pub latency_ms_sum: AtomicU64,
+    /// Sent messages per latency bucket ([`LATENCY_BUCKETS`], not cumulative).
+    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     /// The last try failed (cleared by the next success).
     pub failing: AtomicBool,
+}
+
+/// Upper bounds (seconds) of the delivery latency histogram: from a healthy receiver's tens of
+/// milliseconds to the minutes a backlog waits after an outage.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 30.0, 60.0, 300.0, 1800.0,
+];
+
+impl SinkMetrics {
+    fn observe_latency(&self, ms: u64) {
+        self.latency_ms_sum.fetch_add(ms, Ordering::Relaxed);
+        let secs = ms as f64 / 1000.0;
+        if let Some(i) = LATENCY_BUCKETS.iter().position(|b| secs <= *b) {
+            self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The sinks, the router and the wake-up the dispatchers wait on.
@@ -182,7 +200,7 @@ impl Notifier {
         if self.sinks.is_empty() {
             return;
         }
-        let series: [Series; 5] = [
+        let series: [Series; 4] = [
             (
                 "cloudsentinel_notify_sent_total",
                 "Messages a sink's receiver accepted.",
@@ -203,11 +221,6 @@ impl Notifier {
                 "Messages given up (refused, or out of tries).",
                 |m| m.dead.load(Ordering::Relaxed),
             ),
-            (
-                "cloudsentinel_notify_latency_ms_sum",
-                "Milliseconds from the alert's commit to the receiver's answer, summed over sent messages (divide by sent_total).",
-                |m| m.latency_ms_sum.load(Ordering::Relaxed),
-            ),
         ];
         for (name, help, get) in series {
             let _ = writeln!(out, "# HELP {name} {help}");
@@ -221,6 +234,28 @@ impl Notifier {
                     get(m)
                 );
             }
+        }
+        let name = "cloudsentinel_notify_latency_seconds";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Seconds from the commit that queued a message to its receiver's answer, per sink (sent messages)."
+        );
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (s, m) in self.sinks.iter().zip(&self.metrics) {
+            let labels = format!("sink=\"{}\",kind=\"{}\"", s.name, s.kind.as_str());
+            let mut cumulative = 0;
+            for (b, c) in LATENCY_BUCKETS.iter().zip(&m.latency_buckets) {
+                cumulative += c.load(Ordering::Relaxed);
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {cumulative}");
+            }
+            let sent = m.sent.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {sent}");
+            let _ = writeln!(
+                out,
+                "{name}_sum{{{labels}}} {}",
+                m.latency_ms_sum.load(Ordering::Relaxed) as f64 / 1000.0
+            );
+            let _ = writeln!(out, "{name}_count{{{labels}}} {sent}");
         }
     }
 }
@@ -398,10 +433,7 @@ fn dispatch(n: &Notifier, i: usize, env: &SendEnv) {
             let result = match outcome {
                 Outcome::Sent => {
                     m.sent.fetch_add(1, Ordering::Relaxed);
-                    m.latency_ms_sum.fetch_add(
-                        (at - d.created).num_milliseconds().max(0) as u64,
-                        Ordering::Relaxed,
-                    );
+                    m.observe_latency((at - d.created).num_milliseconds().max(0) as u64);
                     m.failing.store(false, Ordering::Relaxed);
                     DeliveryResult::Sent
                 }
