@@ -53,6 +53,21 @@ impl Standin {
         Standin { child, port }
     }
 
+    /// The HTTP receivers (webhook, Slack, PagerDuty, ServiceNow, OCSF collector).
+    fn receivers() -> Standin {
+        Standin::start(
+            "standins.py",
+            &[
+                "--secret",
+                SECRET,
+                "--user",
+                "cs",
+                "--password",
+                SNOW_PASSWORD,
+            ],
+        )
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
@@ -187,28 +202,6 @@ fn settle(s: &Server, token: &str, min_sent: u64) -> Value {
     }
 }
 
-/// A dashboard session's cookie header.
-fn ui_cookies(s: &Server) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let mut resp = agent
-        .post(&format!("{}/ui/login", s.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .send(format!("username={ADMIN}&password={ADMIN_PASSWORD}").as_bytes())
-        .unwrap();
-    let cookies: Vec<String> = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
-        .collect();
-    let _ = resp.body_mut().read_to_string();
-    cookies.join("; ")
-}
-
 fn alerts(s: &Server, token: &str, min_level: &str) -> Vec<Value> {
     s.get(
         &format!("/api/v1/alerts?min_level={min_level}&limit=500"),
@@ -226,20 +219,7 @@ fn ids(v: &[Value]) -> Vec<i64> {
 }
 
 fn validate_ocsf(lines: &str) {
-    let mut child = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/ocsf_validate.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(lines.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = python("ocsf_validate.py", lines.as_bytes());
     assert!(
         out.status.success(),
         "OCSF validation: {}",
@@ -250,17 +230,7 @@ fn validate_ocsf(lines: &str) {
 #[test]
 fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
     let dir = tempfile::tempdir().unwrap();
-    let standin = Standin::start(
-        "standins.py",
-        &[
-            "--secret",
-            SECRET,
-            "--user",
-            "cs",
-            "--password",
-            SNOW_PASSWORD,
-        ],
-    );
+    let standin = Standin::receivers();
     let config = write_config(dir.path(), &standin);
     let s = start(dir.path(), &config, &standin);
     let admin = s.admin();
@@ -432,7 +402,7 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
     );
 
     // The dashboard shows who was told on the alert's page, and every sink's state.
-    let cookies = ui_cookies(&s);
+    let cookies = s.ui_cookies();
     let (status, _, page) = s.req_h(
         "GET",
         &format!("/ui/alerts/{target}"),
@@ -584,17 +554,7 @@ fn every_sink_hears_of_alert_changes_once_in_its_own_protocol() {
 #[test]
 fn messages_queued_while_the_sink_is_down_survive_a_kill_and_arrive_once() {
     let dir = tempfile::tempdir().unwrap();
-    let standin = Standin::start(
-        "standins.py",
-        &[
-            "--secret",
-            SECRET,
-            "--user",
-            "cs",
-            "--password",
-            SNOW_PASSWORD,
-        ],
-    );
+    let standin = Standin::receivers();
     standin.set_down(true);
     let config = write_config(dir.path(), &standin);
     let mut s = start(dir.path(), &config, &standin);

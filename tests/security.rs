@@ -418,26 +418,7 @@ fn long_fields_are_cut_in_lists_and_pages_and_whole_on_demand() {
         Some(ua.as_str())
     );
 
-    let (cookies, _) = {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into();
-        let mut resp = agent
-            .post(&format!("{}/ui/login", s.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .send(format!("username={ADMIN}&password={ADMIN_PASSWORD}").as_bytes())
-            .unwrap();
-        let cookies: Vec<String> = resp
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
-            .collect();
-        let _ = resp.body_mut().read_to_string();
-        (cookies.join("; "), agent)
-    };
+    let cookies = s.ui_cookies();
     let (status, _, page) = s.req_h("GET", "/ui/events", None, None, &[("cookie", &cookies)]);
     assert_eq!(status, 200);
     assert!(page.contains("Mozilla/5.0 AAAA"), "the event is listed");

@@ -2301,23 +2301,12 @@ fn the_openapi_document_is_valid_and_answers_match_its_schemas() {
         "record schemas are generated from the types: {}",
         doc["components"]["schemas"]
     );
-    let mut child = Command::new("python3")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/openapi_check.py"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            json!({"doc": doc, "samples": samples})
-                .to_string()
-                .as_bytes(),
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = python(
+        "openapi_check.py",
+        json!({"doc": doc, "samples": samples})
+            .to_string()
+            .as_bytes(),
+    );
     assert!(
         out.status.success(),
         "OpenAPI check (needs python3 -m pip install openapi-spec-validator; .ci/run does it):\n{}",

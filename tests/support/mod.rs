@@ -242,3 +242,49 @@ pub fn jsonl(records: &[Value]) -> Vec<u8> {
 pub fn total(v: &Value) -> u64 {
     v["total"].as_u64().expect("a total")
 }
+
+impl Server {
+    /// Signs in to the dashboard as the admin; answers the session's `Cookie` header.
+    pub fn ui_cookies(&self) -> String {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let mut resp = agent
+            .post(&format!("{}/ui/login", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .send(format!("username={ADMIN}&password={ADMIN_PASSWORD}").as_bytes())
+            .unwrap();
+        let cookies: Vec<String> = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_string))
+            .collect();
+        let _ = resp.body_mut().read_to_string();
+        cookies.join("; ")
+    }
+}
+
+/// Runs a Python helper from tests/support with `input` on its standard input.
+pub fn python(script: &str, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new("python3")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/support")
+                .join(script),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(input)
+        .expect("the helper reads its input");
+    child.wait_with_output().expect("the helper ends")
+}

@@ -46,6 +46,22 @@ pub fn clip(s: &str, max: usize) -> Cow<'_, str> {
     }
 }
 
+/// `s` escaped for HTML text and attribute values (`&`, `<`, `>`, `"`, `'`).
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `s` defused for a CSV cell: a leading `'` before what a spreadsheet would take for a formula.
 /// (Quoting is the CSV writer's job.)
 pub fn csv_safe(s: &str) -> Cow<'_, str> {

@@ -7,25 +7,11 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 
 use crate::config::{Sink, SmtpTls, Target};
+use cloudsentinel_core::text::html_escape;
+
 use crate::render::{self, Context, clip};
 use crate::route::Notice;
 use crate::send::Outcome;
-
-/// Escapes text for HTML.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The subject, plain text and HTML of a message.
 pub fn compose(n: &Notice, ctx: &Context<'_>) -> (String, String, String) {

@@ -24,14 +24,9 @@ impl Context<'_> {
     }
 }
 
-/// Cuts `s` to at most `max` characters, marking the cut.
+/// Cuts `s` to at most `max` characters, marking the cut ([`cloudsentinel_core::text::clip`]).
 pub fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
+    cloudsentinel_core::text::clip(s, max).into_owned()
 }
 
 /// A principal as people say it: an ARN's last part, without the access key an AWS entity

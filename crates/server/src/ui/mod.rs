@@ -609,20 +609,7 @@ async fn live(
 // ---- rendering -------------------------------------------------------------------------------------
 
 /// HTML-escapes text for element content and quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use cloudsentinel_core::text::html_escape as esc;
 
 pub fn urlenc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
