@@ -912,8 +912,29 @@ fn a_watched_directory_is_ingested_once() {
         ),
     )
     .unwrap();
+    // Beside the generated records, an instance profile's session calling from AWS's own address
+    // space (a NAT gateway's address) and the same session from an address outside AWS. Only the
+    // second is "instance credentials used outside AWS": the source enriches addresses the way
+    // `hunt` and the HTTP ingest do. (Before it went through the shared stage it did not, and
+    // both fired.)
+    let instance_call = |id: &str, ip: &str| {
+        json!({
+            "eventVersion": "1.09",
+            "userIdentity": {"type": "AssumedRole", "principalId": "AROAEXAMPLEROLE:i-0123456789abcdef0",
+                             "arn": "arn:aws:sts::111122223333:assumed-role/web/i-0123456789abcdef0",
+                             "accountId": "111122223333", "accessKeyId": "ASIAEXAMPLEINSTANCE"},
+            "eventTime": "2026-11-20T10:30:00Z", "eventSource": "s3.amazonaws.com",
+            "eventName": "ListBuckets", "awsRegion": "us-east-1", "sourceIPAddress": ip,
+            "userAgent": "aws-sdk-go/1.44", "eventID": id, "readOnly": true,
+            "eventType": "AwsApiCall", "managementEvent": true,
+            "recipientAccountId": "111122223333", "eventCategory": "Management"
+        })
+    };
+    let mut all = records("dir", 23);
+    all.push(instance_call("dir-inside-aws", "52.94.76.1"));
+    all.push(instance_call("dir-outside-aws", "185.220.101.4"));
     let file = sub.join("111122223333_CloudTrail_us-east-1_20261120T1000Z_a.json");
-    std::fs::write(&file, json!({"Records": records("dir", 25)}).to_string()).unwrap();
+    std::fs::write(&file, json!({"Records": all}).to_string()).unwrap();
     let s = Server::start(
         &dir.path().join("data"),
         &[],
@@ -931,9 +952,19 @@ fn a_watched_directory_is_ingested_once() {
         25,
         "read once"
     );
-    assert!(
-        total(&s.get("/api/v1/alerts", &admin)) >= 1,
-        "the StopLogging records alert"
+    let alerts = s.get("/api/v1/alerts?status=all&limit=200", &admin);
+    assert!(total(&alerts) >= 1, "the StopLogging records alert");
+    let outside: Vec<&Value> = alerts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule_id"] == "d20378ae-de42-4912-b461-aa73fb9485c0")
+        .collect();
+    assert_eq!(outside.len(), 1, "{outside:#?}");
+    assert_eq!(
+        outside[0]["event_ids"],
+        json!(["dir-outside-aws"]),
+        "only the call from outside AWS: {outside:#?}"
     );
 }
 

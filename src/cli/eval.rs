@@ -17,8 +17,8 @@ use anyhow::Context;
 use clap::Args;
 use cloudsentinel_context::NetContext;
 use cloudsentinel_core::{Event, Level, Origin};
-use cloudsentinel_detect::RuleSet;
-use cloudsentinel_ingest::{Item, decode_bytes};
+use cloudsentinel_detect::{RuleSet, Stage};
+use cloudsentinel_ingest::{Item, ReadOptions};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -125,12 +125,13 @@ fn technique_of(s: &str) -> String {
     s.rsplit(':').next().unwrap_or(s).to_string()
 }
 
-/// One labelled case, its event decoded and enriched as `hunt` does (the shipped address table).
+/// One labelled case, its event decoded and enriched by the stage `hunt` runs (the shipped
+/// address table).
 fn parse_case(
     line_no: usize,
     v: &Value,
     default_time: &str,
-    net: &NetContext,
+    stage: Stage<'_>,
 ) -> Result<Case, String> {
     let expected = match (v.get("expected"), v.get("label")) {
         (Some(Value::Bool(b)), _) => *b,
@@ -169,18 +170,16 @@ fn parse_case(
     let bytes = serde_json::to_vec(&event_json).map_err(|e| e.to_string())?;
     let mut event = None;
     let mut decode_error = None;
-    decode_bytes(
+    stage.decode_bytes(
         &bytes,
         Origin {
             source: "eval".into(),
             line: Some(line_no as u64),
             ..Origin::default()
         },
+        ReadOptions::default(),
         &mut |item| match item {
-            Item::Event(mut e) => {
-                net.enrich(&mut e);
-                event = Some(*e)
-            }
+            Item::Event(e) => event = Some(*e),
             Item::Error(e) => decode_error = Some(e.reason),
             Item::Digest | Item::Insight => {
                 decode_error = Some("not an API event (digest or insight)".into())
@@ -208,6 +207,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         Err(code) => return Ok(code),
     };
     let net = NetContext::builtin();
+    let stage = Stage::new(&rules, &net);
     let mut cases = Vec::new();
     let mut bad_lines = 0usize;
     for path in &args.paths {
@@ -241,7 +241,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             {
                 continue;
             }
-            match parse_case(i + 1, &v, "2024-01-01T00:00:00Z", &net) {
+            match parse_case(i + 1, &v, "2024-01-01T00:00:00Z", stage) {
                 Ok(c) => cases.push(c),
                 Err(e) => {
                     eprintln!("warning: {} line {}: {e}", path.display(), i + 1);

@@ -26,7 +26,8 @@ use chrono::{Duration, TimeZone, Utc};
 use cloudsentinel_alert::Folder;
 use cloudsentinel_context::{CloudRanges, NetContext, NetDb};
 use cloudsentinel_core::{Alert, Origin};
-use cloudsentinel_ingest::{Item, decode_bytes};
+use cloudsentinel_detect::Stage;
+use cloudsentinel_ingest::{Item, ReadOptions};
 use cloudsentinel_learn::anomaly::{RULE_ID, TrainParams};
 use cloudsentinel_learn::behaviour::Settings;
 use cloudsentinel_learn::feedback::{self, AlertFacts};
@@ -55,11 +56,11 @@ struct Labelled {
     alerts: Folder,
 }
 
-/// Decodes the simulator's records and enriches them with `net`, as `hunt` and the demo do.
+/// Decodes the simulator's records through the stage `hunt` and the demo run (decode, enrich).
 fn decode_records(
     records: &[String],
     source: &str,
-    net: &NetContext,
+    stage: Stage<'_>,
     sink: &mut dyn FnMut(cloudsentinel_core::Event),
 ) {
     let mut text = String::with_capacity(records.iter().map(|r| r.len() + 1).sum());
@@ -67,15 +68,15 @@ fn decode_records(
         text.push_str(r);
         text.push('\n');
     }
-    decode_bytes(
+    stage.decode_bytes(
         text.as_bytes(),
         Origin {
             source: source.into(),
             ..Origin::default()
         },
+        ReadOptions::default(),
         &mut |item| {
-            if let Item::Event(mut e) = item {
-                net.enrich(&mut e);
+            if let Item::Event(e) = item {
                 sink(*e);
             }
         },
@@ -115,6 +116,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         ),
         CloudRanges::default(),
     );
+    let stage = Stage::new(&rules, &net);
     let mut data = Labelled {
         history: Vec::new(),
         test: Vec::new(),
@@ -149,7 +151,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         let mut for_correlation = Vec::new();
         let mut interner = Interner::default();
         let mut take = |e: cloudsentinel_core::Event, attack: bool| {
-            let d = rules.detect(&e);
+            let d = stage.detect(&e);
             if let Some(c) = d.for_correlation {
                 for_correlation.push(c);
             }
@@ -165,12 +167,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
             }
             test.push(Observed::of_event(&e, &mut interner));
         };
-        decode_records(&benign.records, "sim", &net, &mut |e| {
+        decode_records(&benign.records, "sim", stage, &mut |e| {
             if !skip.contains(e.id.as_str()) {
                 take(e, false);
             }
         });
-        decode_records(&stealth.records, "sim-stealth", &net, &mut |e| {
+        decode_records(&stealth.records, "sim-stealth", stage, &mut |e| {
             take(e, true)
         });
         data.stories = stealth.stories;

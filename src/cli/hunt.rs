@@ -14,8 +14,8 @@ use cloudsentinel_alert::Folder;
 use cloudsentinel_context::{CloudRanges, NetContext, NetDb};
 use cloudsentinel_core::text::{csv_safe, printable};
 use cloudsentinel_core::{Alert, Level};
-use cloudsentinel_detect::RuleSet;
 use cloudsentinel_detect::sigma::CorrelationInput;
+use cloudsentinel_detect::{RuleSet, Stage};
 use cloudsentinel_ingest::{DEFAULT_MAX_RECORD_BYTES, DecodeError, DecodeStats, Item, ReadOptions};
 use cloudsentinel_learn::anomaly::TrainParams;
 use cloudsentinel_learn::behaviour::Settings;
@@ -344,6 +344,8 @@ pub fn hunt_files(
     let results = Mutex::new(Vec::new());
     let (tx, rx) = std::sync::mpsc::sync_channel::<ToCorrelator>(4 * threads);
     let reorder = reorder_secs(files);
+    let stage = Stage::new(rules, net);
+    let stage = &stage;
     let (mut alerts, correlation_inputs, late) = std::thread::scope(|scope| {
         let correlation = std::thread::Builder::new()
             .name("correlate".into())
@@ -376,15 +378,14 @@ pub fn hunt_files(
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(unit) = units.get(i) else { break };
-                        cloudsentinel_ingest::decode_unit(unit, read, &mut |item| {
+                        stage.decode_unit(unit, read, &mut |item| {
                             out.stats.count(&item);
                             match item {
-                                Item::Event(mut ev) => {
-                                    net.enrich(&mut ev);
+                                Item::Event(ev) => {
                                     if observe {
                                         out.observed.push(Observed::of_event(&ev, &mut interner));
                                     }
-                                    let d = rules.detect(&ev);
+                                    let d = stage.detect(&ev);
                                     for m in &d.matches {
                                         out.alerts.add_match(m, &ev);
                                     }

@@ -28,10 +28,12 @@ pub mod fixtures;
 pub mod lint;
 pub mod routine;
 pub mod sigma;
+pub mod stage;
 
 pub use sigma::{
     Correlator, Detections, LoadFailure, RuleKind, RuleMeta, RuleSet, RuleSetBuilder, RuleText,
 };
+pub use stage::Stage;
 
 mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));

@@ -371,8 +371,8 @@ impl Service {
     }
 }
 
-/// Detects and commits events that are already decoded, waiting for room in the queue (for
-/// sources that can wait, like a directory).
+/// Detects and commits events that a [`cloudsentinel_detect::Stage`] decoded (and so enriched),
+/// waiting for room in the queue (for sources that can wait, like a directory).
 pub async fn ingest_events(
     state: &AppState,
     events: Vec<cloudsentinel_core::Event>,
@@ -388,10 +388,13 @@ pub async fn ingest_events(
             "events older than the retention period were stored and will be deleted by the next retention pass"
         );
     }
-    let rules = Arc::clone(&state.rules);
+    let (rules, net) = (Arc::clone(&state.rules), state.learning.net.clone());
     let prepared = state
         .workers
-        .run(move || pipeline::detect_rows(events, &rules, std::time::Instant::now()))
+        .run(move || {
+            let stage = cloudsentinel_detect::Stage::new(&rules, &net);
+            pipeline::detect_rows(events, stage, std::time::Instant::now())
+        })
         .await?;
     state
         .submitter

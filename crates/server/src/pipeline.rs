@@ -25,9 +25,9 @@ use chrono::{Duration, Utc};
 use cloudsentinel_alert::AlertRecord;
 use cloudsentinel_alert::{Alerter, Context, Resume, Windows};
 use cloudsentinel_core::{Event, Origin, Provider, Signal};
-use cloudsentinel_detect::RuleSet;
 use cloudsentinel_detect::sigma::CorrelationInput;
-use cloudsentinel_ingest::{Item, ReadOptions, reader::decode_bytes_with};
+use cloudsentinel_detect::{RuleSet, Stage};
+use cloudsentinel_ingest::{Item, ReadOptions};
 use cloudsentinel_store::{Derived, NewEvent, Store, SuppressionRecord};
 use serde::Serialize;
 use tokio::sync::{broadcast, oneshot};
@@ -118,14 +118,14 @@ pub struct Prepared {
 const MAX_LISTED_ERRORS: usize = 20;
 
 /// Decodes a body (JSON array, `{"Records": [...]}`, JSON Lines, one record, or any of these
-/// gzip-compressed) into events. Fails on the first malformed record (listing up to 20), so that
+/// gzip-compressed) into events, enriched by the stage. Fails on the first malformed record (listing up to 20), so that
 /// nothing of a bad batch is stored. Answers the events and the records skipped.
 pub fn decode(
     body: &[u8],
     provider: Option<Provider>,
     source: &str,
     max_records: usize,
-    net: &NetContext,
+    stage: Stage<'_>,
 ) -> Result<(Vec<Event>, u64), PrepareError> {
     let origin = Origin {
         source: source.to_string(),
@@ -142,12 +142,11 @@ pub fn decode(
         decompress: false,
         ..ReadOptions::default()
     };
-    decode_bytes_with(body, origin, options, &mut |item| match item {
-        Item::Event(mut e) => {
+    stage.decode_bytes(body, origin, options, &mut |item| match item {
+        Item::Event(e) => {
             if events.len() >= max_records {
                 too_many = true;
             } else {
-                net.enrich(&mut e);
                 events.push(*e);
             }
         }
@@ -185,12 +184,12 @@ pub fn decode(
     Ok((events, skipped))
 }
 
-/// Runs the detection rules on events and turns them into rows.
-pub fn detect_rows(events: Vec<Event>, rules: &RuleSet, received: Instant) -> Prepared {
+/// Runs the detection rules on events the stage decoded and turns them into rows.
+pub fn detect_rows(events: Vec<Event>, stage: Stage<'_>, received: Instant) -> Prepared {
     let mut signals = Vec::new();
     let mut correlation = Vec::new();
     for (i, e) in events.iter().enumerate() {
-        let d = rules.detect(e);
+        let d = stage.detect(e);
         for m in &d.matches {
             signals.push((i, m.to_signal(e), Context::of(e)));
         }
@@ -276,17 +275,23 @@ pub async fn prepare_async(
     max_records: usize,
     received: Instant,
 ) -> Result<Prepared, PrepareError> {
-    let (mut events, skipped) = workers
-        .run(move || decode(&body, provider, &source, max_records, &net))
-        .await??;
+    let (mut events, skipped) = {
+        let (rules, net) = (Arc::clone(&rules), net.clone());
+        workers
+            .run(move || {
+                let stage = Stage::new(&rules, &net);
+                decode(&body, provider, &source, max_records, stage)
+            })
+            .await??
+    };
     let second = if events.len() >= SPLIT_AT {
         let tail = events.split_off(events.len() / 2);
-        let rules = Arc::clone(&rules);
-        Some(workers.run(move || detect_rows(tail, &rules, received)))
+        let (rules, net) = (Arc::clone(&rules), net.clone());
+        Some(workers.run(move || detect_rows(tail, Stage::new(&rules, &net), received)))
     } else {
         None
     };
-    let first = workers.run(move || detect_rows(events, &rules, received));
+    let first = workers.run(move || detect_rows(events, Stage::new(&rules, &net), received));
     let (first, second) = match second {
         Some(second) => {
             let (a, b) = tokio::join!(first, second);

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use crate::api;
 use crate::auth::{Caller, Need, Role};
 use crate::error::ApiError;
-use crate::ui::esc;
 use crate::{AppState, blocking};
+use maud::{DOCTYPE, html};
 
 /// One route of the API.
 pub struct RouteSpec {
@@ -1041,53 +1041,65 @@ async fn openapi_handler() -> impl IntoResponse {
     axum::Json(openapi())
 }
 
+/// The documentation page's style (constant; it holds no character HTML would escape).
+const DOCS_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}\
+code{font-size:.95em}.op{border:1px solid #d0d7de;border-radius:6px;padding:.6rem .8rem;margin:.6rem 0}\
+.m{display:inline-block;min-width:4.2em;font-weight:600;font-family:monospace}.GET{color:#0969da}.POST{color:#1a7f37}\
+.PATCH{color:#9a6700}.DELETE{color:#cf222e}.role{float:right;font-size:.85em;background:#eaeef2;border-radius:4px;padding:0 .4em}\
+table{border-collapse:collapse;font-size:.9em}td,th{text-align:left;padding:.1rem .6rem .1rem 0}.body{font-size:.9em;color:#57606a}";
+
 /// The API documentation as one self-contained page (nothing loaded from elsewhere).
 async fn docs_handler() -> Html<String> {
     let mut by_tag: BTreeMap<&str, Vec<&RouteSpec>> = BTreeMap::new();
     for spec in ROUTES {
         by_tag.entry(spec.tag).or_default().push(spec);
     }
-    let mut body = String::new();
-    for (tag, specs) in by_tag {
-        body.push_str(&format!("<h2 id=\"{tag}\">{}</h2>", esc(tag)));
-        for s in specs {
-            body.push_str(&format!(
-                "<div class=\"op\"><div><span class=\"m {m}\">{m}</span> <code>{p}</code> <span class=\"role\">{role}</span></div><p>{sum}</p>",
-                m = s.method,
-                p = esc(s.path),
-                role = esc(s.need.describe()),
-                sum = esc(s.summary)
-            ));
-            if !s.query.is_empty() {
-                body.push_str("<table><tr><th>query</th><th></th></tr>");
-                for (n, d) in s.query {
-                    body.push_str(&format!(
-                        "<tr><td><code>{}</code></td><td>{}</td></tr>",
-                        esc(n),
-                        esc(d)
-                    ));
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "CloudSentinel API" }
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                style { (DOCS_STYLE) }
+            }
+            body {
+                h1 { "CloudSentinel API" }
+                p {
+                    "Sign in with " code { "POST /api/v1/auth/login" } " and send "
+                    code { "Authorization: Bearer <access_token>" }
+                    ". Ingest clients send an API key in " code { "X-API-Key" } ". "
+                    "The label on each route is the least role it needs (viewer < analyst < responder < admin). "
+                    "Machine-readable: " a href="/api/openapi.json" { "/api/openapi.json" } "."
                 }
-                body.push_str("</table>");
+                @for (tag, specs) in &by_tag {
+                    h2 id=(tag) { (tag) }
+                    @for s in specs {
+                        div.op {
+                            div {
+                                span class={ "m " (s.method) } { (s.method) } " "
+                                code { (s.path) } " "
+                                span.role { (s.need.describe()) }
+                            }
+                            p { (s.summary) }
+                            @if !s.query.is_empty() {
+                                table {
+                                    tr { th { "query" } th {} }
+                                    @for (name, doc) in s.query {
+                                        tr { td { code { (name) } } td { (doc) } }
+                                    }
+                                }
+                            }
+                            @if let Some(b) = s.body {
+                                p.body { "Body: " (b) }
+                            }
+                        }
+                    }
+                }
             }
-            if let Some(b) = s.body {
-                body.push_str(&format!("<p class=\"body\">Body: {}</p>", esc(b)));
-            }
-            body.push_str("</div>");
         }
-    }
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>CloudSentinel API</title>\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#1b1f24}}\
-code{{font-size:.95em}}.op{{border:1px solid #d0d7de;border-radius:6px;padding:.6rem .8rem;margin:.6rem 0}}\
-.m{{display:inline-block;min-width:4.2em;font-weight:600;font-family:monospace}}.GET{{color:#0969da}}.POST{{color:#1a7f37}}\
-.PATCH{{color:#9a6700}}.DELETE{{color:#cf222e}}.role{{float:right;font-size:.85em;background:#eaeef2;border-radius:4px;padding:0 .4em}}\
-table{{border-collapse:collapse;font-size:.9em}}td,th{{text-align:left;padding:.1rem .6rem .1rem 0}}.body{{font-size:.9em;color:#57606a}}</style>\
-</head><body><h1>CloudSentinel API</h1><p>Sign in with <code>POST /api/v1/auth/login</code> and send \
-<code>Authorization: Bearer &lt;access_token&gt;</code>. Ingest clients send an API key in <code>X-API-Key</code>. \
-The label on each route is the least role it needs (viewer &lt; analyst &lt; responder &lt; admin). \
-Machine-readable: <a href=\"/api/openapi.json\">/api/openapi.json</a>.</p>{body}</body></html>"
-    ))
+    };
+    Html(page.into_string())
 }
 
 #[cfg(test)]

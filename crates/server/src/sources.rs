@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use cloudsentinel_core::{Event, Provider};
-use cloudsentinel_ingest::reader::decode_file_with;
-use cloudsentinel_ingest::{Item, discover};
+use cloudsentinel_detect::Stage;
+use cloudsentinel_ingest::{Item, ReadOptions, discover};
 
 use crate::config::SourceSection;
 use crate::{AppState, blocking, ingest_events};
@@ -95,13 +95,20 @@ async fn ingest_file(
     file: &std::path::Path,
     provider: Option<Provider>,
 ) -> anyhow::Result<()> {
-    // Decode on a blocking thread, handing chunks of events to detection as they come.
+    // Decode (and enrich) on a blocking thread, handing chunks of events to detection as they
+    // come.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Event>>(2);
     let path = file.to_path_buf();
     let metrics = Arc::clone(&state.metrics);
+    let (rules, net) = (Arc::clone(&state.rules), state.learning.net.clone());
     let reader = tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(CHUNK);
-        decode_file_with(&path, provider, &mut |item| match item {
+        let stage = Stage::new(&rules, &net);
+        let read = ReadOptions {
+            hint: provider,
+            ..ReadOptions::default()
+        };
+        stage.decode_file(&path, read, &mut |item| match item {
             Item::Event(e) => {
                 chunk.push(*e);
                 if chunk.len() >= CHUNK {

@@ -210,10 +210,13 @@ pub async fn analyze(
 ) -> ApiResult<Json<Value>> {
     let provider = provider_param(&q)?;
     let bytes = read_body(&state, &headers, body).await?;
-    let net = state.learning.net.clone();
+    let (rules, net) = (Arc::clone(&state.rules), state.learning.net.clone());
     let (events, _) = state
         .workers
-        .run(move || pipeline::decode(&bytes, provider, "analyze", 100, &net))
+        .run(move || {
+            let stage = Stage::new(&rules, &net);
+            pipeline::decode(&bytes, provider, "analyze", 100, stage)
+        })
         .await
         .and_then(|r| r)
         .map_err(|e| prepare_error(&state, e))?;

@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use cloudsentinel_alert::{AlertRecord, AlertStatus, IncidentRecord, Verdict};
 use cloudsentinel_core::text::SHOWN_FIELD_CHARS;
 use cloudsentinel_core::{Level, Provider};
+use cloudsentinel_detect::Stage;
 use cloudsentinel_store::{
     AlertKey, AlertQuery, AlertSort, CommentRecord, EventQuery, EventRow, FeedbackRecord,
     IncidentUpdate,

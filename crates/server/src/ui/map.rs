@@ -1,6 +1,8 @@
 //! A small world map as inline SVG: coarse land outlines (drawn for this dashboard, a backdrop
 //! rather than cartography) in an equirectangular projection, with a dot per place.
 
+use maud::{Markup, html};
+
 /// Land outlines as (longitude, latitude) rings.
 const LAND: &[&[(i16, i16)]] = &[
     // North America
@@ -243,40 +245,37 @@ pub struct Dot {
 }
 
 /// The map with `dots`, sized by count.
-pub fn world(dots: &[Dot]) -> String {
-    let mut out = String::from(
-        "<svg class=\"map\" viewBox=\"0 0 720 290\" role=\"img\" aria-label=\"World map of alert sources\">",
-    );
-    for lat in [-30, 0, 30, 60] {
-        let (_, y) = xy(lat as f64, 0.0);
-        out.push_str(&format!(
-            "<line class=\"grat\" x1=\"0\" y1=\"{y}\" x2=\"720\" y2=\"{y}\"/>"
-        ));
-    }
-    for ring in LAND {
-        let pts: Vec<String> = ring
-            .iter()
-            .map(|(lon, lat)| {
-                let (x, y) = xy(*lat as f64, *lon as f64);
-                format!("{x:.0},{y:.0}")
-            })
-            .collect();
-        out.push_str(&format!(
-            "<polygon class=\"land\" points=\"{}\"/>",
-            pts.join(" ")
-        ));
-    }
+pub fn world(dots: &[Dot]) -> Markup {
     let max = dots.iter().map(|d| d.count).max().unwrap_or(1).max(1) as f64;
-    for d in dots {
-        let (x, y) = xy(d.lat, d.lon);
-        let r = 3.0 + 9.0 * (d.count as f64 / max).sqrt();
-        out.push_str(&format!(
-            "<circle class=\"dot\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{r:.1}\"><title>{}</title></circle>",
-            super::esc(&d.label)
-        ));
+    html! {
+        svg.map viewBox="0 0 720 290" role="img" aria-label="World map of alert sources" {
+            @for lat in [-30, 0, 30, 60] {
+                @let y = xy(lat as f64, 0.0).1;
+                line.grat x1="0" y1=(y) x2="720" y2=(y) {}
+            }
+            @for ring in LAND {
+                polygon.land points=(points(ring)) {}
+            }
+            @for d in dots {
+                @let (x, y) = xy(d.lat, d.lon);
+                @let r = 3.0 + 9.0 * (d.count as f64 / max).sqrt();
+                circle.dot cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r=(format!("{r:.1}")) {
+                    title { (d.label) }
+                }
+            }
+        }
     }
-    out.push_str("</svg>");
-    out
+}
+
+/// An outline's corners as SVG points.
+fn points(ring: &[(i16, i16)]) -> String {
+    ring.iter()
+        .map(|(lon, lat)| {
+            let (x, y) = xy(*lat as f64, *lon as f64);
+            format!("{x:.0},{y:.0}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -290,7 +289,8 @@ mod tests {
             lon: 5.0,
             count: 4,
             label: "NL <4 alerts>".into(),
-        }]);
+        }])
+        .into_string();
         // 5°E, 52°N → x = 370, y = 66.
         assert!(svg.contains("cx=\"370.0\" cy=\"66.0\""), "{svg}");
         assert!(svg.contains("NL &lt;4 alerts&gt;"));

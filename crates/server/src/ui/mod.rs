@@ -29,16 +29,36 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use cloudsentinel_alert::AlertStatus;
 use cloudsentinel_core::Level;
+use maud::{DOCTYPE, Markup, html};
 
 use crate::AppState;
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::routes::{ClientAddr, ROUTES};
 
-mod admin;
+// One module per page (and its actions); `map` and `attack` are shared pieces.
+mod alert;
 mod attack;
+mod audit;
+mod coverage;
+mod events;
+mod incidents;
 mod map;
-mod pages;
+mod models;
+mod notifications;
+mod overview;
+mod queue;
+mod rules;
+mod settings;
+mod users;
+
+/// A page's query parameters.
+type Q = axum::extract::Query<BTreeMap<String, String>>;
+
+/// An API error as a page in the frame.
+fn fail(s: &Session, e: ApiError) -> Response {
+    error_page(s, e)
+}
 
 const CSS: &str = include_str!("../../assets/ui.css");
 const JS: &str = include_str!("../../assets/ui.js");
@@ -88,41 +108,44 @@ impl Session {
 
 pub fn router(state: AppState) -> Router<AppState> {
     let pages = Router::new()
-        .route("/ui", get(pages::overview))
-        .route("/ui/", get(pages::overview))
+        .route("/ui", get(overview::overview))
+        .route("/ui/", get(overview::overview))
         .route("/ui/logout", post(logout))
         .route("/ui/session", get(session_info))
         .route("/ui/live", get(live))
-        .route("/ui/alerts", get(pages::alerts))
-        .route("/ui/alerts/bulk", post(pages::alerts_bulk))
+        .route("/ui/alerts", get(queue::alerts))
+        .route("/ui/alerts/bulk", post(queue::alerts_bulk))
         .route(
             "/ui/alerts/{id}",
-            get(pages::alert).post(pages::alert_update),
+            get(alert::alert).post(alert::alert_update),
         )
-        .route("/ui/alerts/{id}/feedback", post(pages::alert_feedback))
-        .route("/ui/alerts/{id}/suppress", post(pages::alert_suppress))
-        .route("/ui/suppressions/{id}", post(admin::suppression_delete))
-        .route("/ui/incidents", get(pages::incidents))
+        .route("/ui/alerts/{id}/feedback", post(alert::alert_feedback))
+        .route("/ui/alerts/{id}/suppress", post(alert::alert_suppress))
+        .route("/ui/suppressions/{id}", post(rules::suppression_delete))
+        .route("/ui/incidents", get(incidents::incidents))
         .route(
             "/ui/incidents/{id}",
-            get(pages::incident).post(pages::incident_update),
+            get(incidents::incident).post(incidents::incident_update),
         )
-        .route("/ui/events", get(admin::events))
-        .route("/ui/events.csv", get(admin::events_csv))
-        .route("/ui/events/raw", get(admin::event_raw))
-        .route("/ui/rules", get(admin::rules))
-        .route("/ui/rules/{id}", post(admin::rule_toggle))
-        .route("/ui/coverage", get(admin::coverage))
-        .route("/ui/models", get(admin::models).post(admin::models_action))
-        .route("/ui/audit", get(admin::audit))
+        .route("/ui/events", get(events::events))
+        .route("/ui/events.csv", get(events::events_csv))
+        .route("/ui/events/raw", get(events::event_raw))
+        .route("/ui/rules", get(rules::rules))
+        .route("/ui/rules/{id}", post(rules::rule_toggle))
+        .route("/ui/coverage", get(coverage::coverage))
+        .route(
+            "/ui/models",
+            get(models::models).post(models::models_action),
+        )
+        .route("/ui/audit", get(audit::audit))
         .route(
             "/ui/notifications",
-            get(admin::notifications).post(admin::notifications_action),
+            get(notifications::notifications).post(notifications::notifications_action),
         )
-        .route("/ui/users", get(admin::users).post(admin::users_action))
+        .route("/ui/users", get(users::users).post(users::users_action))
         .route(
             "/ui/settings",
-            get(admin::settings).post(admin::settings_action),
+            get(settings::settings).post(settings::settings_action),
         )
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
@@ -424,17 +447,17 @@ fn error_text(e: ApiError) -> (StatusCode, String) {
 /// An error as a page in the frame, with its status.
 pub fn error_page(s: &Session, e: ApiError) -> Response {
     let (status, msg) = error_text(e);
+    let body = html! {
+        h1 { (status.as_u16()) " " (status.canonical_reason().unwrap_or("")) }
+        div.flash.error role="alert" { (msg) }
+        p { a href="/ui" { "Overview" } " · " a href="/ui/alerts" { "Alerts" } }
+    };
     let mut resp = page(
         s,
         status.canonical_reason().unwrap_or("Error"),
         Nav::Overview,
         None,
-        &format!(
-            "<h1>{} {}</h1><div class=\"flash error\" role=\"alert\">{}</div><p><a href=\"/ui\">Overview</a> · <a href=\"/ui/alerts\">Alerts</a></p>",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or(""),
-            esc(&msg)
-        ),
+        body,
     );
     *resp.status_mut() = status;
     resp
@@ -466,31 +489,37 @@ fn login_form(
     username: &str,
     status: StatusCode,
 ) -> Response {
-    let note = note
-        .map(|(n, err)| {
-            format!(
-                "<div class=\"flash{}\" role=\"{}\">{}</div>",
-                if err { " error" } else { "" },
-                if err { "alert" } else { "status" },
-                esc(n)
-            )
-        })
-        .unwrap_or_default();
-    let html = format!(
-        "<!doctype html><html lang=\"en\" data-theme=\"{theme}\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Sign in · CloudSentinel</title>\
-<link rel=\"stylesheet\" href=\"/ui/static/ui.css?v={v:x}\"></head><body><main class=\"login\">\
-<div class=\"panel\"><h1><span class=\"brand\">Cloud<span>Sentinel</span></span></h1>{note}\
-<form method=\"post\" action=\"/ui/login\"><input type=\"hidden\" name=\"next\" value=\"{next}\">\
-<label>User name<input type=\"text\" name=\"username\" id=\"username\" autocomplete=\"username\" required autofocus value=\"{user}\"></label>\
-<label>Password<input type=\"password\" name=\"password\" id=\"password\" autocomplete=\"current-password\" required></label>\
-<button class=\"primary\" type=\"submit\" id=\"sign-in\">Sign in</button></form></div>\
-<p class=\"muted small\">Same accounts and roles as the API. <a href=\"/docs\">API documentation</a></p></main></body></html>",
-        next = esc(next),
-        user = esc(username),
-        v = ASSETS_VERSION,
-    );
-    (status, axum::response::Html(html)).into_response()
+    let html = html! {
+        (DOCTYPE)
+        html lang="en" data-theme=(theme) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Sign in · CloudSentinel" }
+                link rel="stylesheet" href=(asset_url("ui.css"));
+            }
+            body {
+                main.login {
+                    div.panel {
+                        h1 { span.brand { "Cloud" span { "Sentinel" } } }
+                        @if let Some((text, error)) = note { (flash(text, error)) }
+                        form method="post" action="/ui/login" {
+                            input type="hidden" name="next" value=(next);
+                            label { "User name" input type="text" name="username" id="username"
+                                autocomplete="username" required autofocus value=(username); }
+                            label { "Password" input type="password" name="password" id="password"
+                                autocomplete="current-password" required; }
+                            button.primary type="submit" id="sign-in" { "Sign in" }
+                        }
+                    }
+                    p.muted.small {
+                        "Same accounts and roles as the API. " a href="/docs" { "API documentation" }
+                    }
+                }
+            }
+        }
+    };
+    (status, axum::response::Html(html.into_string())).into_response()
 }
 
 fn safe_next(next: &str) -> &str {
@@ -608,9 +637,6 @@ async fn live(
 
 // ---- rendering -------------------------------------------------------------------------------------
 
-/// HTML-escapes text for element content and quoted attributes.
-pub use cloudsentinel_core::text::html_escape as esc;
-
 pub fn urlenc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -653,44 +679,38 @@ pub fn age(t: &DateTime<Utc>) -> String {
 }
 
 /// A time with its age, for tables.
-pub fn time_cell(t: &DateTime<Utc>) -> String {
-    format!(
-        "<time datetime=\"{}\" title=\"{}\">{} ago</time>",
-        t.to_rfc3339(),
-        when(t),
-        age(t)
-    )
+pub fn time_cell(t: &DateTime<Utc>) -> Markup {
+    html! { time datetime=(t.to_rfc3339()) title=(when(t)) { (age(t)) " ago" } }
 }
 
-pub fn level_badge(l: Level) -> String {
-    format!("<span class=\"lvl {0}\">{0}</span>", l.as_str())
+pub fn level_badge(l: Level) -> Markup {
+    html! { span class={ "lvl " (l.as_str()) } { (l.as_str()) } }
 }
 
-pub fn status_badge(s: AlertStatus) -> String {
-    format!("<span class=\"st {0}\">{0}</span>", s.as_str())
+pub fn status_badge(s: AlertStatus) -> Markup {
+    html! { span class={ "st " (s.as_str()) } { (s.as_str()) } }
 }
 
 /// ATT&CK technique ids as links to the technique's page at MITRE, with its name as the title.
-pub fn technique_tags(ids: &[String]) -> String {
-    ids.iter()
-        .map(|t| {
-            let name = attack::name(t).unwrap_or("");
-            format!(
-                "<a class=\"tag\" href=\"{}\" title=\"{}\" rel=\"noopener noreferrer\" target=\"_blank\">{}</a>",
-                attack::url(t),
-                esc(name),
-                esc(t)
-            )
-        })
-        .collect()
+pub fn technique_tags(ids: &[String]) -> Markup {
+    html! {
+        @for t in ids {
+            a.tag href=(attack::url(t)) title=(attack::name(t).unwrap_or(""))
+                rel="noopener noreferrer" target="_blank" { (t) }
+        }
+    }
 }
 
 /// The CSRF hidden field.
-pub fn csrf_field(s: &Session) -> String {
-    format!(
-        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        esc(&s.csrf)
-    )
+pub fn csrf_field(s: &Session) -> Markup {
+    html! { input type="hidden" name="csrf" value=(s.csrf); }
+}
+
+/// A one-shot message: an error (`role=alert`) or a status.
+pub fn flash(text: &str, error: bool) -> Markup {
+    html! {
+        div.flash.error[error] role=(if error { "alert" } else { "status" }) id="flash" { (text) }
+    }
 }
 
 /// Which entry of the side navigation a page belongs to.
@@ -709,16 +729,21 @@ pub enum Nav {
     Settings,
 }
 
+/// Where the stylesheet or script is, with the version that busts caches after an upgrade.
+fn asset_url(name: &str) -> String {
+    format!("/ui/static/{name}?v={ASSETS_VERSION:x}")
+}
+
 /// A whole page: frame, navigation for this role, and `body`. `live` names what the live
 /// stream refreshes (regions marked `data-region`), if anything.
-pub fn page(s: &Session, title: &str, nav: Nav, live: Option<&str>, body: &str) -> Response {
+pub fn page(s: &Session, title: &str, nav: Nav, live: Option<&str>, body: Markup) -> Response {
     let mut links = vec![
         (Nav::Overview, "/ui", "Overview"),
         (Nav::Alerts, "/ui/alerts", "Alerts"),
         (Nav::Incidents, "/ui/incidents", "Incidents"),
         (Nav::Events, "/ui/events", "Events"),
         (Nav::Rules, "/ui/rules", "Rules"),
-        (Nav::Coverage, "/ui/coverage", "ATT&amp;CK coverage"),
+        (Nav::Coverage, "/ui/coverage", "ATT&CK coverage"),
         (Nav::Models, "/ui/models", "Models"),
     ];
     if s.can("GET", "/api/v1/notifications") {
@@ -728,105 +753,94 @@ pub fn page(s: &Session, title: &str, nav: Nav, live: Option<&str>, body: &str) 
         links.push((Nav::Audit, "/ui/audit", "Audit log"));
     }
     if s.can("GET", "/api/v1/users") {
-        links.push((Nav::Users, "/ui/users", "Users &amp; API keys"));
+        links.push((Nav::Users, "/ui/users", "Users & API keys"));
     }
     links.push((Nav::Settings, "/ui/settings", "Settings"));
-    let mut nav_html = String::new();
-    for (i, (n, href, label)) in links.iter().enumerate() {
-        if i == 6 {
-            nav_html.push_str("<div class=\"sep\" role=\"separator\"></div>");
+    let html = html! {
+        (DOCTYPE)
+        html lang="en" data-theme=(s.theme) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · CloudSentinel" }
+                link rel="stylesheet" href=(asset_url("ui.css"));
+                script src=(asset_url("ui.js")) defer {}
+            }
+            body data-live=[live] {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a.brand href="/ui" { "Cloud" span { "Sentinel" } }
+                    span.live id="live" aria-live="polite" { @if live.is_some() { "connecting" } }
+                    span.spacer {}
+                    span.who {
+                        "Signed in as " strong id="whoami" { (s.caller.name) } " "
+                        span.role id="role" { (s.role.as_str()) }
+                    }
+                    button type="button" id="theme" aria-pressed=(s.theme == "dark")
+                        title="Switch between light and dark" { "Theme" }
+                    form.inline method="post" action="/ui/logout" {
+                        (csrf_field(s))
+                        button type="submit" id="logout" { "Sign out" }
+                    }
+                }
+                div.frame {
+                    nav.side aria-label="Pages" {
+                        @for (i, (n, href, label)) in links.iter().enumerate() {
+                            @if i == 6 { div.sep role="separator" {} }
+                            a href=(href) aria-current=[(*n == nav).then_some("page")] { (label) }
+                        }
+                    }
+                    main id="main" tabindex="-1" {
+                        @if let Some(f) = &s.flash {
+                            (flash(f.trim_start_matches("error:").trim(), f.starts_with("error:")))
+                        }
+                        (body)
+                    }
+                }
+                div.toast id="toast" role="status" aria-live="polite" hidden {}
+            }
         }
-        let cur = if *n == nav {
-            " aria-current=\"page\""
-        } else {
-            ""
-        };
-        nav_html.push_str(&format!("<a href=\"{href}\"{cur}>{label}</a>"));
-    }
-    let flash = s
-        .flash
-        .as_deref()
-        .map(|f| {
-            let err = f.starts_with("error:");
-            format!(
-                "<div class=\"flash{}\" role=\"{}\" id=\"flash\">{}</div>",
-                if err { " error" } else { "" },
-                if err { "alert" } else { "status" },
-                esc(f.trim_start_matches("error:").trim())
-            )
-        })
-        .unwrap_or_default();
-    let live_attr = live
-        .map(|l| format!(" data-live=\"{}\"", esc(l)))
-        .unwrap_or_default();
-    let html = format!(
-        "<!doctype html><html lang=\"en\" data-theme=\"{theme}\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title} · CloudSentinel</title>\
-<link rel=\"stylesheet\" href=\"/ui/static/ui.css?v={v:x}\"><script src=\"/ui/static/ui.js?v={v:x}\" defer></script></head>\
-<body{live_attr}><a class=\"skip\" href=\"#main\">Skip to content</a>\
-<header class=\"top\"><a class=\"brand\" href=\"/ui\">Cloud<span>Sentinel</span></a>\
-<span class=\"live\" id=\"live\" aria-live=\"polite\">{live_label}</span><span class=\"spacer\"></span>\
-<span class=\"who\">Signed in as <strong id=\"whoami\">{user}</strong> <span class=\"role\" id=\"role\">{role}</span></span>\
-<button type=\"button\" id=\"theme\" aria-pressed=\"{dark}\" title=\"Switch between light and dark\">Theme</button>\
-<form class=\"inline\" method=\"post\" action=\"/ui/logout\">{csrf}<button type=\"submit\" id=\"logout\">Sign out</button></form></header>\
-<div class=\"frame\"><nav class=\"side\" aria-label=\"Pages\">{nav_html}</nav>\
-<main id=\"main\" tabindex=\"-1\">{flash}{body}</main></div>\
-<div class=\"toast\" id=\"toast\" role=\"status\" aria-live=\"polite\" hidden></div></body></html>",
-        theme = s.theme,
-        title = esc(title),
-        live_label = if live.is_some() { "connecting" } else { "" },
-        user = esc(&s.caller.name),
-        role = s.role.as_str(),
-        dark = s.theme == "dark",
-        csrf = csrf_field(s),
-        v = ASSETS_VERSION,
-    );
-    axum::response::Html(html).into_response()
+    };
+    axum::response::Html(html.into_string()).into_response()
 }
 
 /// Previous / next links for a paged list. `base` is the page's query without `offset`.
-pub fn pager(path: &str, base: &str, total: u64, offset: u64, limit: u64) -> String {
+pub fn pager(path: &str, base: &str, total: u64, offset: u64, limit: u64) -> Markup {
     let sep = if base.is_empty() { "" } else { "&" };
-    let mut out = String::from("<nav class=\"pager\" aria-label=\"Pages\">");
-    if offset > 0 {
-        out.push_str(&format!(
-            "<a class=\"button\" rel=\"prev\" href=\"{path}?{base}{sep}offset={}\">← Newer</a>",
-            offset.saturating_sub(limit)
-        ));
-    }
     let last = (offset + limit).min(total);
-    out.push_str(&format!(
-        "<span class=\"muted\">{}–{} of {}</span>",
-        if total == 0 { 0 } else { offset + 1 },
-        last,
-        total
-    ));
-    if last < total {
-        out.push_str(&format!(
-            "<a class=\"button\" rel=\"next\" href=\"{path}?{base}{sep}offset={}\">Older →</a>",
-            offset + limit
-        ));
+    html! {
+        nav.pager aria-label="Pages" {
+            @if offset > 0 {
+                a.button rel="prev" href={ (path) "?" (base) (sep) "offset=" (offset.saturating_sub(limit)) } { "← Newer" }
+            }
+            span.muted { (if total == 0 { 0 } else { offset + 1 }) "–" (last) " of " (total) }
+            @if last < total {
+                a.button rel="next" href={ (path) "?" (base) (sep) "offset=" (offset + limit) } { "Older →" }
+            }
+        }
     }
-    out.push_str("</nav>");
-    out
 }
 
-/// Horizontal bars for a top-N list: (label HTML, count).
-pub fn bars(items: &[(String, u64)]) -> String {
-    if items.is_empty() {
-        return "<p class=\"empty\">Nothing yet.</p>".into();
-    }
+/// Horizontal bars for a top-N list: (label, count).
+pub fn bars(items: &[(Markup, u64)]) -> Markup {
     let max = items.iter().map(|i| i.1).max().unwrap_or(1).max(1);
-    let mut out = String::from("<ul class=\"bars\">");
-    for (label, n) in items {
-        let w = (*n as f64 / max as f64 * 100.0).max(0.5);
-        out.push_str(&format!(
-            "<li><span class=\"lab\">{label}</span><span class=\"num\">{n}</span>\
-<svg viewBox=\"0 0 100 4\" preserveAspectRatio=\"none\" aria-hidden=\"true\"><rect width=\"{w:.1}\" height=\"4\"/></svg></li>"
-        ));
+    html! {
+        @if items.is_empty() {
+            p.empty { "Nothing yet." }
+        } @else {
+            ul.bars {
+                @for (label, n) in items {
+                    li {
+                        span.lab { (label) }
+                        span.num { (n) }
+                        svg viewBox="0 0 100 4" preserveAspectRatio="none" aria-hidden="true" {
+                            rect width=(format!("{:.1}", (*n as f64 / max as f64 * 100.0).max(0.5))) height="4" {}
+                        }
+                    }
+                }
+            }
+        }
     }
-    out.push_str("</ul>");
-    out
 }
 
 #[cfg(test)]
@@ -840,8 +854,18 @@ mod tests {
     fn every_route_a_page_checks_exists() {
         let sources = [
             include_str!("mod.rs"),
-            include_str!("pages.rs"),
-            include_str!("admin.rs"),
+            include_str!("alert.rs"),
+            include_str!("audit.rs"),
+            include_str!("coverage.rs"),
+            include_str!("events.rs"),
+            include_str!("incidents.rs"),
+            include_str!("models.rs"),
+            include_str!("notifications.rs"),
+            include_str!("overview.rs"),
+            include_str!("queue.rs"),
+            include_str!("rules.rs"),
+            include_str!("settings.rs"),
+            include_str!("users.rs"),
         ];
         let mut checked = 0;
         for src in sources {
@@ -874,11 +898,14 @@ mod tests {
     }
 
     #[test]
-    fn escaping_and_url_encoding_cover_markup_and_separators() {
-        assert_eq!(
-            esc("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    fn text_is_escaped_and_urls_encoded() {
+        let hostile = "<a href=\"x\">'&'</a>";
+        let shown = flash(hostile, true).into_string();
+        assert!(
+            shown.contains("&lt;a href=&quot;x&quot;&gt;'&amp;'&lt;/a&gt;"),
+            "{shown}"
         );
+        assert!(!shown.contains("<a"), "{shown}");
         assert_eq!(urlenc("a b&c=/ü"), "a%20b%26c%3D%2F%C3%BC");
         assert_eq!(urldec(&urlenc("alert 4 closed: ok")), "alert 4 closed: ok");
     }
@@ -897,11 +924,11 @@ mod tests {
 
     #[test]
     fn pager_links_step_by_the_page_size() {
-        let p = pager("/ui/alerts", "status=open", 120, 50, 50);
+        let p = pager("/ui/alerts", "status=open", 120, 50, 50).into_string();
         assert!(p.contains("offset=0\">← Newer"), "{p}");
         assert!(p.contains("offset=100\">Older →"), "{p}");
         assert!(p.contains("51–100 of 120"), "{p}");
-        let last = pager("/ui/alerts", "", 120, 100, 50);
+        let last = pager("/ui/alerts", "", 120, 100, 50).into_string();
         assert!(!last.contains("Older"), "{last}");
     }
 }

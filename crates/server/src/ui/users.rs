@@ -1,0 +1,256 @@
+//! Users and ingest API keys: roles, enabling, deleting, adding; creating and revoking keys.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use maud::{Markup, html};
+use serde_json::{Value, json};
+
+use super::{Nav, Session, action_form, csrf_field, done, error_text, fail, field, outcome, page};
+use crate::error::{ApiError, bad};
+use crate::{AppState, api};
+
+/// The roles a user may have, least first.
+const ROLES: [&str; 4] = ["viewer", "analyst", "responder", "admin"];
+
+/// The page, with `notice` (a new key's secret) above the lists.
+async fn users_page(state: AppState, s: &Session, notice: Option<Markup>) -> Response {
+    if let Err(r) = s.require("GET", "/api/v1/users") {
+        return r;
+    }
+    let users = match api::list_users(State(state.clone())).await {
+        Ok(axum::Json(v)) => v,
+        Err(e) => return fail(s, e),
+    };
+    let keys = match api::list_api_keys(State(state)).await {
+        Ok(axum::Json(v)) => v,
+        Err(e) => return fail(s, e),
+    };
+    let body = html! {
+        h1 { "Users & API keys" }
+        @if let Some(n) = notice { (n) }
+        section.panel {
+            h2 { "Users" }
+            table id="users-table" {
+                thead {
+                    tr { th { "User" } th { "Role" } th { "State" } th { "Created" } th {} }
+                }
+                tbody {
+                    @for u in users["items"].as_array().into_iter().flatten() {
+                        (user_row(s, u))
+                    }
+                }
+            }
+            h3 { "Add a user" }
+            form method="post" action="/ui/users" class="filters" id="add-user" {
+                (csrf_field(s))
+                input type="hidden" name="action" value="create";
+                label {
+                    "User name"
+                    input type="text" name="username" required maxlength="64" autocomplete="off";
+                }
+                label {
+                    "Password (12+)"
+                    input type="password" name="password" required minlength="12"
+                        autocomplete="new-password";
+                }
+                label {
+                    "Role"
+                    select name="role" {
+                        @for r in ROLES { option value=(r) { (r) } }
+                    }
+                }
+                button.primary type="submit" { "Add" }
+            }
+        }
+        section.panel {
+            h2 { "Ingest API keys" }
+            table id="keys-table" {
+                thead {
+                    tr { th { "Name" } th { "Prefix" } th { "Created" } th { "Last used" } th {} }
+                }
+                tbody {
+                    @for k in keys["items"].as_array().into_iter().flatten() {
+                        (key_row(s, k))
+                    }
+                }
+            }
+            h3 { "New key" }
+            form method="post" action="/ui/users" class="filters" {
+                (csrf_field(s))
+                input type="hidden" name="action" value="key";
+                label {
+                    "Name"
+                    input type="text" name="name" required maxlength="64"
+                        placeholder="e.g. cloudtrail-forwarder";
+                }
+                button.primary type="submit" { "Create" }
+            }
+        }
+    };
+    page(s, "Users & API keys", Nav::Users, None, body)
+}
+
+/// One user: role to change, state, and the buttons to enable or disable and to delete.
+fn user_row(s: &Session, u: &Value) -> Markup {
+    let id = u["id"].as_i64().unwrap_or(0);
+    let name = u["username"].as_str().unwrap_or("");
+    let role = u["role"].as_str().unwrap_or("");
+    let disabled = u["disabled"] == json!(true);
+    html! {
+        tr {
+            td { strong { (name) } }
+            td {
+                form method="post" action="/ui/users" class="row" {
+                    (csrf_field(s))
+                    input type="hidden" name="action" value="role";
+                    input type="hidden" name="id" value=(id);
+                    select name="role" aria-label={ "Role of " (name) } {
+                        @for r in ROLES { option value=(r) selected[r == role] { (r) } }
+                    }
+                    button type="submit" { "Set" }
+                }
+            }
+            td { @if disabled { strong { "disabled" } } @else { "active" } }
+            td.small { (u["created"].as_str().unwrap_or("")) }
+            td.row {
+                form method="post" action="/ui/users" {
+                    (csrf_field(s))
+                    input type="hidden" name="action"
+                        value=(if disabled { "enable" } else { "disable" });
+                    input type="hidden" name="id" value=(id);
+                    button type="submit" { (if disabled { "Enable" } else { "Disable" }) }
+                }
+                form method="post" action="/ui/users" {
+                    (csrf_field(s))
+                    input type="hidden" name="action" value="delete";
+                    input type="hidden" name="id" value=(id);
+                    button type="submit" class="danger"
+                        data-confirm={ "Delete user " (name) "? This cannot be undone." } {
+                        "Delete"
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One API key, with its revoke button until it is revoked.
+fn key_row(s: &Session, k: &Value) -> Markup {
+    let str_of = |key: &str| k[key].as_str().unwrap_or("");
+    html! {
+        tr {
+            td { (str_of("name")) }
+            td { code { (str_of("prefix")) "…" } }
+            td.small { (str_of("created")) " by " (str_of("created_by")) }
+            td.small { (k["last_used"].as_str().unwrap_or("never")) }
+            td {
+                @if k["revoked"] == json!(true) {
+                    "revoked"
+                } @else {
+                    form method="post" action="/ui/users" {
+                        (csrf_field(s))
+                        input type="hidden" name="action" value="revoke";
+                        input type="hidden" name="id" value=(k["id"].as_i64().unwrap_or(0));
+                        button type="submit" class="danger"
+                            data-confirm="Revoke this key? \
+                                Clients using it can no longer send events." {
+                            "Revoke"
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A new key's secret, shown once.
+fn new_key_notice(v: &Value) -> Markup {
+    html! {
+        div.flash role="status" {
+            "Key " strong { (v["name"].as_str().unwrap_or("")) }
+            " created. Copy it now: it is not shown again."
+            pre id="new-key" { (v["key"].as_str().unwrap_or("")) }
+        }
+    }
+}
+
+pub(super) async fn users(
+    State(state): State<AppState>,
+    Extension(s): Extension<Session>,
+) -> Response {
+    users_page(state, &s, None).await
+}
+
+pub(super) async fn users_action(
+    State(state): State<AppState>,
+    Extension(s): Extension<Session>,
+    body: Bytes,
+) -> Response {
+    let fields = match action_form(&s, &body, "GET", "/api/v1/users") {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let id: i64 = field(&fields, "id")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let f = |k: &str| field(&fields, k).unwrap_or("").to_string();
+    let caller = Extension(s.caller.clone());
+    let st = State(state.clone());
+    let result: Result<String, ApiError> = match field(&fields, "action") {
+        Some("create") => api::register(
+            st,
+            caller,
+            Bytes::from(
+                json!({"username": f("username"), "password": f("password"), "role": f("role")})
+                    .to_string(),
+            ),
+        )
+        .await
+        .map(|_| format!("User {} added.", f("username"))),
+        Some("role") => api::update_user(
+            st,
+            caller,
+            Path(id),
+            Bytes::from(json!({"role": f("role")}).to_string()),
+        )
+        .await
+        .map(|_| "Role changed; the user's sessions were ended.".to_string()),
+        Some(a @ ("disable" | "enable")) => api::update_user(
+            st,
+            caller,
+            Path(id),
+            Bytes::from(json!({"disabled": a == "disable"}).to_string()),
+        )
+        .await
+        .map(|_| format!("User {a}d.")),
+        Some("delete") => api::delete_user(st, caller, Path(id))
+            .await
+            .map(|_| "User deleted.".to_string()),
+        Some("revoke") => api::revoke_api_key(st, caller, Path(id))
+            .await
+            .map(|_| "Key revoked.".to_string()),
+        Some("key") => {
+            // The secret is shown once, on this page, never in a redirect or a cookie.
+            return match api::create_api_key(
+                st,
+                caller,
+                Bytes::from(json!({"name": f("name")}).to_string()),
+            )
+            .await
+            {
+                Ok(resp) => {
+                    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
+                        .await
+                        .unwrap_or_default();
+                    let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                    users_page(state, &s, Some(new_key_notice(&v))).await
+                }
+                Err(e) => done("/ui/users", format!("error: {}", error_text(e).1)),
+            };
+        }
+        _ => Err(bad("unknown action")),
+    };
+    outcome("/ui/users", result, |msg| msg)
+}
