@@ -1,0 +1,12 @@
+//! Talking to the clouds' own APIs, without their SDKs: the few calls CloudSentinel makes, each
+//! signed and parsed here.
+//!
+//! - [`aws`]: Signature Version 4 ([`aws::sigv4`]), the standard credential chain (environment,
+//!   web identity, shared files, container, instance metadata; an optional role to assume) and
+//!   the S3 and SQS calls a CloudTrail collector needs.
+//!
+//! Every call goes through one small HTTP client (`ureq`, rustls) with timeouts; errors name
+//! the service, the operation and what AWS answered (its error code and message), so a denied
+//! permission reads as the IAM action that was denied.
+
+pub mod aws;
