@@ -2288,50 +2288,245 @@ fn the_openapi_document_is_valid_and_answers_match_its_schemas() {
     let s = Server::start(dir.path(), &[], &[]);
     let admin = s.admin();
     let key = s.api_key(&admin);
+    // Real answers of (nearly) every JSON route, each checked against the schema the document
+    // gives for its route and status: a route answering something else than it documents, or
+    // with another status, fails here.
+    let mut samples = Vec::new();
+    let mut call =
+        |method: &str, route: &str, path: &str, auth: Option<&str>, body: Option<&str>| {
+            let (status, answer, text) = s.req(method, path, auth, body.map(str::as_bytes));
+            assert!(
+                (200..300).contains(&status),
+                "{method} {path}: {status} {text}"
+            );
+            samples
+                .push(json!({"method": method, "path": route, "status": status, "body": answer}));
+            answer
+        };
     let body = story_lines().join("\n");
-    let (status, _, text) = s.req(
+    call(
         "POST",
         "/api/v1/threats/ingest/aws",
+        "/api/v1/threats/ingest/aws",
         Some(&key),
-        Some(body.as_bytes()),
+        Some(&body),
     );
-    assert_eq!(status, 202, "{text}");
-    let (_, doc, _) = s.req("GET", "/api/openapi.json", None, None);
-    let alerts = s.get("/api/v1/alerts?min_level=informational", &admin);
+    call(
+        "POST",
+        "/api/v1/ingest",
+        "/api/v1/ingest",
+        Some(&key),
+        Some(&story_lines()[0]),
+    );
+    call(
+        "POST",
+        "/api/v1/threats/analyze",
+        "/api/v1/threats/analyze",
+        Some(&admin),
+        Some(&story_lines()[0]),
+    );
+    let alerts = call(
+        "GET",
+        "/api/v1/alerts",
+        "/api/v1/alerts?min_level=informational",
+        Some(&admin),
+        None,
+    );
     let alert_id = alerts["items"][0]["id"].as_i64().unwrap();
-    let incidents = s.get("/api/v1/incidents", &admin);
-    let incident_id = incidents["items"][0]["id"].as_i64().unwrap();
-    let (status, patched, text) = s.req(
-        "PATCH",
+    let rule_id = alerts["items"][0]["rule_id"].as_str().unwrap().to_string();
+    let entity = alerts["items"][0]["entity"].as_str().unwrap().to_string();
+    call(
+        "GET",
+        "/api/v1/alerts/{id}",
         &format!("/api/v1/alerts/{alert_id}"),
         Some(&admin),
-        Some(br#"{"status":"acknowledged","assignee":"kim"}"#),
+        None,
     );
-    assert_eq!(status, 200, "{text}");
-    let (status, incident, text) = s.req(
+    call(
         "PATCH",
+        "/api/v1/alerts/{id}",
+        &format!("/api/v1/alerts/{alert_id}"),
+        Some(&admin),
+        Some(r#"{"status":"acknowledged","assignee":"kim"}"#),
+    );
+    call(
+        "POST",
+        "/api/v1/alerts/{id}/feedback",
+        &format!("/api/v1/alerts/{alert_id}/feedback"),
+        Some(&admin),
+        Some(r#"{"verdict":"benign","reason":"an approved change"}"#),
+    );
+    let incidents = call(
+        "GET",
+        "/api/v1/incidents",
+        "/api/v1/incidents",
+        Some(&admin),
+        None,
+    );
+    let incident_id = incidents["items"][0]["id"].as_i64().unwrap();
+    call(
+        "GET",
+        "/api/v1/incidents/{id}",
         &format!("/api/v1/incidents/{incident_id}"),
         Some(&admin),
-        Some(br#"{"severity":"critical"}"#),
+        None,
     );
-    assert_eq!(status, 200, "{text}");
-    let samples = json!([
-        {"method": "GET", "path": "/api/v1/alerts", "status": 200, "body": alerts},
-        {"method": "PATCH", "path": "/api/v1/alerts/{id}", "status": 200, "body": patched},
-        {"method": "GET", "path": "/api/v1/incidents", "status": 200, "body": incidents},
-        {"method": "PATCH", "path": "/api/v1/incidents/{id}", "status": 200, "body": incident},
-        {"method": "GET", "path": "/api/v1/events", "status": 200,
-         "body": s.get("/api/v1/events?raw=true", &admin)},
-        {"method": "GET", "path": "/api/v1/notifications", "status": 200,
-         "body": s.get("/api/v1/notifications", &admin)},
-        {"method": "GET", "path": "/api/v1/notifications/deliveries", "status": 200,
-         "body": s.get("/api/v1/notifications/deliveries", &admin)},
-    ]);
+    call(
+        "PATCH",
+        "/api/v1/incidents/{id}",
+        &format!("/api/v1/incidents/{incident_id}"),
+        Some(&admin),
+        Some(r#"{"severity":"critical"}"#),
+    );
+    let sup =
+        json!({"rule_id": rule_id, "entity": entity, "reason": "a test", "duration_hours": 1})
+            .to_string();
+    let created = call(
+        "POST",
+        "/api/v1/suppressions",
+        "/api/v1/suppressions",
+        Some(&admin),
+        Some(&sup),
+    );
+    call(
+        "GET",
+        "/api/v1/suppressions",
+        "/api/v1/suppressions",
+        Some(&admin),
+        None,
+    );
+    let sup_id = created["id"].as_i64().unwrap();
+    call(
+        "DELETE",
+        "/api/v1/suppressions/{id}",
+        &format!("/api/v1/suppressions/{sup_id}"),
+        Some(&admin),
+        None,
+    );
+    call(
+        "GET",
+        "/api/v1/events",
+        "/api/v1/events?raw=true",
+        Some(&admin),
+        None,
+    );
+    call("GET", "/api/v1/rules", "/api/v1/rules", Some(&admin), None);
+    call(
+        "PATCH",
+        "/api/v1/rules/{id}",
+        &format!("/api/v1/rules/{rule_id}"),
+        Some(&admin),
+        Some(r#"{"enabled":true}"#),
+    );
+    for route in [
+        "/api/v1/dashboard/stats",
+        "/api/v1/dashboard/trends",
+        "/api/v1/dashboard/top-threats",
+        "/api/v1/dashboard/geographic-distribution",
+        "/api/v1/dashboard/attack-coverage",
+        "/api/v1/audit",
+        "/api/v1/notifications",
+        "/api/v1/notifications/deliveries",
+        "/api/v1/models",
+        "/api/v1/models/schema",
+        "/api/v1/users",
+        "/api/v1/api-keys",
+        "/api/v1/auth/me",
+        "/health",
+    ] {
+        call("GET", route, route, Some(&admin), None);
+    }
+    let model = call(
+        "POST",
+        "/api/v1/models/train",
+        "/api/v1/models/train?model_name=anomaly",
+        Some(&admin),
+        None,
+    );
+    let model_id = model["id"].as_i64().unwrap();
+    call(
+        "GET",
+        "/api/v1/models/{id}",
+        &format!("/api/v1/models/{model_id}"),
+        Some(&admin),
+        None,
+    );
+    let user = call(
+        "POST",
+        "/api/v1/auth/register",
+        "/api/v1/auth/register",
+        Some(&admin),
+        Some(r#"{"username":"schema-check","password":"password-for-tests-1","role":"viewer"}"#),
+    );
+    let user_id = user["id"].as_i64().unwrap();
+    call(
+        "PATCH",
+        "/api/v1/users/{id}",
+        &format!("/api/v1/users/{user_id}"),
+        Some(&admin),
+        Some(r#"{"role":"analyst"}"#),
+    );
+    let tokens = call(
+        "POST",
+        "/api/v1/auth/login",
+        "/api/v1/auth/login",
+        None,
+        Some(r#"{"username":"schema-check","password":"password-for-tests-1"}"#),
+    );
+    let refresh = json!({"refresh_token": tokens["refresh_token"]}).to_string();
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    call(
+        "POST",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/refresh",
+        Some(&access),
+        Some(&refresh),
+    );
+    call(
+        "POST",
+        "/api/v1/auth/password",
+        "/api/v1/auth/password",
+        Some(&access),
+        Some(
+            r#"{"current_password":"password-for-tests-1","new_password":"password-for-tests-2"}"#,
+        ),
+    );
+    call(
+        "DELETE",
+        "/api/v1/users/{id}",
+        &format!("/api/v1/users/{user_id}"),
+        Some(&admin),
+        None,
+    );
+    let new_key = call(
+        "POST",
+        "/api/v1/api-keys",
+        "/api/v1/api-keys",
+        Some(&admin),
+        Some(r#"{"name":"schema-check"}"#),
+    );
+    let key_id = new_key["id"].as_i64().unwrap();
+    call(
+        "DELETE",
+        "/api/v1/api-keys/{id}",
+        &format!("/api/v1/api-keys/{key_id}"),
+        Some(&admin),
+        None,
+    );
+    call(
+        "POST",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/logout",
+        Some(&admin),
+        None,
+    );
+    let (_, doc, _) = s.req("GET", "/api/openapi.json", None, None);
     assert!(
         doc["components"]["schemas"]["AlertRecord"]["properties"]["level"].is_object(),
         "record schemas are generated from the types: {}",
         doc["components"]["schemas"]
     );
+    assert!(samples.len() >= 40, "{} samples", samples.len());
     let out = python(
         "openapi_check.py",
         json!({"doc": doc, "samples": samples})

@@ -36,7 +36,7 @@ pub struct LoadFailure {
 }
 
 /// Whether a rule is a plain detection or a correlation over other rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     Detection,

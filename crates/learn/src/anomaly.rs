@@ -366,12 +366,20 @@ fn hhmm(t: DateTime<Utc>) -> String {
     format!("{:02}:{:02}", t.hour(), t.minute())
 }
 
+/// The behaviour feature vector described: its version and each feature, in order.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct FeatureSchema {
+    /// Feature schema version (models record it).
+    pub version: u32,
+    pub features: &'static [behaviour::FeatureDef],
+}
+
 /// Names of the features, for documents and the API.
-pub fn feature_schema() -> serde_json::Value {
-    serde_json::json!({
-        "version": SCHEMA_VERSION,
-        "features": FEATURES.iter().map(|d| serde_json::json!({"name": d.name, "doc": d.doc})).collect::<Vec<_>>(),
-    })
+pub fn feature_schema() -> FeatureSchema {
+    FeatureSchema {
+        version: SCHEMA_VERSION,
+        features: FEATURES,
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use cloudsentinel_context::netdb::{self, NetDb};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// One feature of the vector: its name and what it measures.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct FeatureDef {
     pub name: &'static str,
     pub doc: &'static str,

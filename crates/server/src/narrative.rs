@@ -12,10 +12,14 @@ use cloudsentinel_core::Level;
 const NAMED: usize = 20;
 
 /// An incident in words: one summary sentence, one step per alert in time order, and notes.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Narrative {
+    /// One sentence: who, from where, when, how many alerts of which levels.
     pub summary: String,
+    /// One sentence per alert at low or above, in time order (the first 20, then how many
+    /// more).
     pub steps: Vec<String>,
+    /// The tactics in kill-chain order; the informational signals beside them.
     pub notes: Vec<String>,
 }
 

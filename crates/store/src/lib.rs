@@ -197,7 +197,7 @@ pub struct AlertFeatures {
 }
 
 /// A model in the registry. `artefact` is the trained model itself, loaded only when asked.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ModelRecord {
     pub id: i64,
     /// `anomaly` or `feedback`.
@@ -335,7 +335,7 @@ pub struct UserRecord {
 }
 
 /// An API key (stored as a hash; the secret is shown once).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ApiKeyRecord {
     pub id: i64,
     pub name: String,
@@ -351,8 +351,9 @@ pub struct ApiKeyRecord {
 }
 
 /// One audit log entry.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct AuditRecord {
+    /// Position in the chain: 1, 2, ...
     pub seq: i64,
     pub time: DateTime<Utc>,
     pub actor: String,
@@ -361,7 +362,9 @@ pub struct AuditRecord {
     /// JSON text with the details of the change.
     pub detail: String,
     pub source_ip: Option<String>,
+    /// The chain hash of the entry before.
     pub prev_hash: String,
+    /// This entry's chain hash (an HMAC over it and `prev_hash`).
     pub hash: String,
 }
 
@@ -376,7 +379,8 @@ pub struct NewAudit {
     pub source_ip: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// An analyst's verdict on an alert, with why.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct FeedbackRecord {
     pub id: i64,
     pub alert_id: i64,
@@ -384,6 +388,7 @@ pub struct FeedbackRecord {
     pub reason: String,
     pub author: String,
     pub time: DateTime<Utc>,
+    /// The alert's rule and entity, kept with the verdict.
     pub rule_id: String,
     pub entity: String,
 }
@@ -398,10 +403,11 @@ pub struct CommentRecord {
 }
 
 /// "Do not alert on this rule for this entity until then."
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct SuppressionRecord {
     pub id: i64,
     pub rule_id: String,
+    /// The principal (entity) whose matches of the rule raise no alert.
     pub entity: String,
     pub reason: String,
     pub author: String,
@@ -424,20 +430,24 @@ pub struct Stats {
 }
 
 /// Counts per time bucket.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct TrendPoint {
+    /// Where the bucket starts.
     pub start: DateTime<Utc>,
+    /// Events that happened in it.
     pub events: u64,
+    /// Alerts first seen in it.
     pub alerts: u64,
 }
 
 /// Alerts per rule.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct RuleCount {
     pub rule_id: String,
     pub title: String,
     pub level: Level,
     pub alerts: u64,
+    /// The events of those alerts (their counts summed).
     pub events: u64,
     pub last_seen: DateTime<Utc>,
 }

@@ -173,15 +173,22 @@ pub(crate) fn alert_query(q: &BTreeMap<String, String>) -> ApiResult<AlertQuery>
     })
 }
 
-pub async fn list_alerts(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<Value>> {
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    Query(q): Q,
+) -> ApiResult<Json<NamedPage<AlertRecord>>> {
     let query = alert_query(&q)?;
     let (limit, offset) = (query.limit, query.offset);
     let page = blocking(&state, move |s| s.alerts(&query)).await?;
     let ids: Vec<String> = page.items.iter().map(|a| a.entity.clone()).collect();
     let names = blocking(&state, move |s| s.actor_names(&object_ids(ids))).await?;
-    Ok(Json(
-        json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items, "names": names}),
-    ))
+    Ok(Json(NamedPage {
+        total: page.total,
+        limit,
+        offset,
+        items: page.items,
+        names: names.into_iter().collect(),
+    }))
 }
 
 /// Events shown as evidence on an alert page at most.
@@ -274,28 +281,95 @@ pub(crate) async fn alert_detail(state: &AppState, id: i64) -> ApiResult<AlertDe
     })
 }
 
+/// One alert with its evidence, explanation, remedy and the activity around it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AlertAnswer {
+    pub alert: AlertRecord,
+    /// Why it fired (the alert's `explanation`).
+    pub explanation: String,
+    /// What to do about it, from the rule.
+    pub remedy: Option<String>,
+    /// The rule that raised it, while it is loaded.
+    pub rule: Option<AlertRule>,
+    /// The first 25 evidence events, with their original records.
+    pub evidence: Vec<EventRow>,
+    /// The principal's events from an hour before the alert to an hour after.
+    pub surrounding_activity: SurroundingActivity,
+    pub comments: Vec<CommentRecord>,
+    /// Analysts' verdicts.
+    pub feedback: Vec<FeedbackRecord>,
+    /// The incident the alert is part of.
+    pub incident: Option<IncidentRecord>,
+    /// The principal's other alerts and informational signals in the same window, oldest
+    /// first.
+    pub signals_around: Vec<AlertRecord>,
+}
+
+/// The rule behind an alert, as an analyst reads it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AlertRule {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub remedy: Option<String>,
+    /// When the rule matches something harmless.
+    pub false_positives: Vec<String>,
+    /// Where the rule came from: a file path, or `builtin:<path>`.
+    pub source: String,
+    pub level: Level,
+    pub techniques: Vec<String>,
+    pub tactics: Vec<String>,
+}
+
+impl From<&cloudsentinel_detect::RuleMeta> for AlertRule {
+    fn from(m: &cloudsentinel_detect::RuleMeta) -> AlertRule {
+        AlertRule {
+            id: m.id.clone(),
+            title: m.title.clone(),
+            description: m.description.clone(),
+            remedy: m.remedy.clone(),
+            false_positives: m.false_positives.clone(),
+            source: m.source.clone(),
+            level: m.level,
+            techniques: m.techniques.clone(),
+            tactics: m.tactics.clone(),
+        }
+    }
+}
+
+/// A principal's events in a window around an alert.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SurroundingActivity {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// How many events the window holds.
+    pub total: u64,
+    /// The first 100 of them (without their original records).
+    pub events: Vec<EventRow>,
+}
+
 pub async fn get_alert(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AlertAnswer>> {
     let d = alert_detail(&state, id).await?;
-    let rule = d.rule.as_ref().map(|m| {
-        json!({"id": m.id, "title": m.title, "description": m.description, "remedy": m.remedy,
-               "false_positives": m.false_positives, "source": m.source, "level": m.level,
-               "techniques": m.techniques, "tactics": m.tactics})
-    });
-    Ok(Json(json!({
-        "alert": d.alert,
-        "explanation": d.alert.explanation,
-        "remedy": d.rule.as_ref().and_then(|m| m.remedy.clone()),
-        "rule": rule,
-        "evidence": d.evidence,
-        "surrounding_activity": {"from": d.around_from, "to": d.around_to, "total": d.around.total, "events": d.around.items},
-        "comments": d.comments,
-        "feedback": d.feedback,
-        "incident": d.incident,
-        "signals_around": d.signals,
-    })))
+    Ok(Json(AlertAnswer {
+        explanation: d.alert.explanation.clone(),
+        remedy: d.rule.as_ref().and_then(|m| m.remedy.clone()),
+        rule: d.rule.as_ref().map(AlertRule::from),
+        alert: d.alert,
+        evidence: d.evidence,
+        surrounding_activity: SurroundingActivity {
+            from: d.around_from,
+            to: d.around_to,
+            total: d.around.total,
+            events: d.around.items,
+        },
+        comments: d.comments,
+        feedback: d.feedback,
+        incident: d.incident,
+        signals_around: d.signals,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -366,7 +440,7 @@ pub async fn update_alert(
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AlertRecord>> {
     let b: AlertPatch = json_body(&body)?;
     let status = parse_status(b.status.as_deref())?;
     check_assignee(&b.assignee)?;
@@ -400,7 +474,7 @@ pub async fn update_alert(
     )
     .await?;
     let _ = state.live.send(alert.clone());
-    Ok(Json(json!(alert)))
+    Ok(Json(alert))
 }
 
 #[derive(Deserialize)]
@@ -416,7 +490,7 @@ pub async fn alert_feedback(
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
     body: Bytes,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<FeedbackRecord>)> {
     let b: FeedbackBody = json_body(&body)?;
     let verdict = Verdict::parse(&b.verdict).ok_or_else(|| {
         bad(format!(
@@ -459,5 +533,5 @@ pub async fn alert_feedback(
     if let Some(a) = blocking(&state, move |s| s.alert(id)).await? {
         let _ = state.live.send(a);
     }
-    Ok((StatusCode::CREATED, Json(json!(fb))).into_response())
+    Ok((StatusCode::CREATED, Json(fb)))
 }

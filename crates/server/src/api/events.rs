@@ -46,49 +46,110 @@ pub(crate) fn event_query(q: &BTreeMap<String, String>) -> ApiResult<EventQuery>
     })
 }
 
-pub async fn search_events(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<Value>> {
+pub async fn search_events(
+    State(state): State<AppState>,
+    Query(q): Q,
+) -> ApiResult<Json<Page<ListedEvent>>> {
     let query = event_query(&q)?;
     let (limit, offset) = (query.limit, query.offset);
     let page = blocking(&state, move |s| s.events(&query)).await?;
-    Ok(Json(
-        json!({"total": page.total, "limit": limit, "offset": offset, "items": clipped(page.items)}),
-    ))
+    Ok(Json(Page {
+        total: page.total,
+        limit,
+        offset,
+        items: clipped(page.items),
+    }))
+}
+
+/// An event in a list: its columns, text fields cut at [`SHOWN_FIELD_CHARS`].
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ListedEvent {
+    #[serde(flatten)]
+    pub event: EventRow,
+    /// The fields that were cut (the original record, `raw=true`, has them whole).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub truncated: Vec<String>,
 }
 
 /// Events for a list: text fields past [`SHOWN_FIELD_CHARS`] are cut, and each event that was
 /// cut names the fields in `truncated` (the original record, `raw=true`, has the full values).
-pub(super) fn clipped(events: Vec<EventRow>) -> Vec<Value> {
+pub(super) fn clipped(events: Vec<EventRow>) -> Vec<ListedEvent> {
     events
         .into_iter()
-        .map(|mut e| {
-            let cut = e.clip_fields(SHOWN_FIELD_CHARS);
-            let mut v = serde_json::to_value(&e).unwrap_or(Value::Null);
-            if !cut.is_empty() {
-                v["truncated"] = json!(cut);
-            }
-            v
+        .map(|mut event| {
+            let truncated = event
+                .clip_fields(SHOWN_FIELD_CHARS)
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            ListedEvent { event, truncated }
         })
         .collect()
 }
 
-pub async fn list_rules(State(state): State<AppState>) -> Json<Value> {
+/// The loaded detection rules.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct RuleList {
+    pub total: usize,
+    pub items: Vec<ListedRule>,
+}
+
+/// A loaded rule, and whether it is enabled.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ListedRule {
+    /// The rule's `id`, or `path#title` when it has none.
+    pub id: String,
+    pub title: String,
+    pub level: Level,
+    pub kind: cloudsentinel_detect::RuleKind,
+    pub techniques: Vec<String>,
+    pub tactics: Vec<String>,
+    /// Where the rule came from: a file path, or `builtin:<path>`.
+    pub source: String,
+    /// Logsource `product`, when set.
+    pub product: Option<String>,
+    /// Logsource `service`, when set.
+    pub service: Option<String>,
+    pub description: Option<String>,
+    /// False when an admin disabled it: its matches raise no alert.
+    pub enabled: bool,
+}
+
+pub async fn list_rules(State(state): State<AppState>) -> Json<RuleList> {
     let disabled = state
         .suppressions
         .read()
         .unwrap_or_else(|e| e.into_inner())
         .disabled_rules
         .clone();
-    let rules: Vec<Value> = state
+    let items: Vec<ListedRule> = state
         .rules
         .rules()
-        .map(|m| {
-            json!({"id": m.id, "title": m.title, "level": m.level, "kind": format!("{:?}", m.kind).to_lowercase(),
-                   "techniques": m.techniques, "tactics": m.tactics, "source": m.source,
-                   "product": m.product, "service": m.service, "description": m.description,
-                   "enabled": !disabled.contains(&m.id)})
+        .map(|m| ListedRule {
+            id: m.id.clone(),
+            title: m.title.clone(),
+            level: m.level,
+            kind: m.kind,
+            techniques: m.techniques.clone(),
+            tactics: m.tactics.clone(),
+            source: m.source.clone(),
+            product: m.product.clone(),
+            service: m.service.clone(),
+            description: m.description.clone(),
+            enabled: !disabled.contains(&m.id),
         })
         .collect();
-    Json(json!({"total": rules.len(), "items": rules}))
+    Json(RuleList {
+        total: items.len(),
+        items,
+    })
+}
+
+/// A rule's state after `PATCH /api/v1/rules/{id}`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct RuleState {
+    pub id: String,
+    pub enabled: bool,
 }
 
 #[derive(Deserialize)]
@@ -105,7 +166,7 @@ pub async fn update_rule(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RuleState>> {
     let b: RulePatch = json_body(&body)?;
     if b.reason.len() > 2000 {
         return Err(bad("reason: at most 2000 characters"));
@@ -142,5 +203,8 @@ pub async fn update_rule(
         json!({"reason": b.reason}),
     )
     .await?;
-    Ok(Json(json!({"id": id, "enabled": b.enabled})))
+    Ok(Json(RuleState {
+        id,
+        enabled: b.enabled,
+    }))
 }

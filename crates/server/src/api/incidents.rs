@@ -1,8 +1,13 @@
 //! Incidents: the list, one incident with its story, analysts' changes and comments.
 
+use cloudsentinel_store::IncidentComment;
+
 use super::*;
 
-pub async fn list_incidents(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<Value>> {
+pub async fn list_incidents(
+    State(state): State<AppState>,
+    Query(q): Q,
+) -> ApiResult<Json<NamedPage<IncidentRecord>>> {
     let st = q
         .get("status")
         .map(|v| statuses(v))
@@ -13,9 +18,13 @@ pub async fn list_incidents(State(state): State<AppState>, Query(q): Q) -> ApiRe
     let page = blocking(&state, move |s| s.incidents(&st, limit, offset)).await?;
     let ids: Vec<String> = page.items.iter().map(|i| i.entity.clone()).collect();
     let names = blocking(&state, move |s| s.actor_names(&object_ids(ids))).await?;
-    Ok(Json(
-        json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items, "names": names}),
-    ))
+    Ok(Json(NamedPage {
+        total: page.total,
+        limit,
+        offset,
+        items: page.items,
+        names: names.into_iter().collect(),
+    }))
 }
 
 /// The entities that are object ids (Entra ID users and service principals are known by one):
@@ -30,10 +39,64 @@ pub(crate) fn object_ids(entities: Vec<String>) -> Vec<String> {
     v
 }
 
+/// One incident: its alerts on a timeline, and the story they tell in words.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct IncidentAnswer {
+    pub incident: IncidentRecord,
+    /// Object id → the principal's name, for the principals that are known by one.
+    pub names: BTreeMap<String, String>,
+    pub narrative: IncidentNarrative,
+    /// Analysts' notes.
+    pub comments: Vec<IncidentComment>,
+    /// The alerts in time order, in short.
+    pub timeline: Vec<TimelineEntry>,
+    /// The alerts in time order (at most 1000).
+    pub alerts: Vec<AlertRecord>,
+}
+
+/// The incident told in words: its sentences, and all of them as one text.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct IncidentNarrative {
+    #[serde(flatten)]
+    pub narrative: crate::narrative::Narrative,
+    /// Summary, steps and notes, one per line.
+    pub text: String,
+}
+
+/// An alert on an incident's timeline.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct TimelineEntry {
+    /// When the alert was first seen.
+    pub time: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub alert_id: i64,
+    pub title: String,
+    pub level: Level,
+    pub tactics: Vec<String>,
+    pub techniques: Vec<String>,
+    /// Matching events.
+    pub count: u64,
+}
+
+impl From<&AlertRecord> for TimelineEntry {
+    fn from(a: &AlertRecord) -> TimelineEntry {
+        TimelineEntry {
+            time: a.first_seen,
+            last_seen: a.last_seen,
+            alert_id: a.id,
+            title: a.title.clone(),
+            level: a.level,
+            tactics: a.tactics.clone(),
+            techniques: a.techniques.clone(),
+            count: a.count,
+        }
+    }
+}
+
 pub async fn get_incident(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<IncidentAnswer>> {
     let incident: IncidentRecord = blocking(&state, move |s| s.incident(id))
         .await?
         .ok_or_else(|| not_found(format!("incident {id}")))?;
@@ -47,12 +110,7 @@ pub async fn get_incident(
         })
     })
     .await?;
-    let timeline: Vec<Value> = alerts
-        .items
-        .iter()
-        .map(|a| json!({"time": a.first_seen, "last_seen": a.last_seen, "alert_id": a.id, "title": a.title,
-                        "level": a.level, "tactics": a.tactics, "techniques": a.techniques, "count": a.count}))
-        .collect();
+    let timeline = alerts.items.iter().map(TimelineEntry::from).collect();
     let entities = alerts
         .items
         .iter()
@@ -62,12 +120,17 @@ pub async fn get_incident(
     let names = blocking(&state, move |s| s.actor_names(&object_ids(entities))).await?;
     let narrative = crate::narrative::narrate(&incident, &alerts.items, &names);
     let comments = blocking(&state, move |s| s.incident_comments(id)).await?;
-    let mut narrative_json = json!(narrative);
-    narrative_json["text"] = json!(narrative.text());
-    Ok(Json(
-        json!({"incident": incident, "names": names, "narrative": narrative_json, "comments": comments,
-               "timeline": timeline, "alerts": alerts.items}),
-    ))
+    Ok(Json(IncidentAnswer {
+        incident,
+        names: names.into_iter().collect(),
+        narrative: IncidentNarrative {
+            text: narrative.text(),
+            narrative,
+        },
+        comments,
+        timeline,
+        alerts: alerts.items,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -90,7 +153,7 @@ pub async fn update_incident(
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<IncidentRecord>> {
     let b: IncidentPatch = json_body(&body)?;
     let status = parse_status(b.status.as_deref())?;
     check_assignee(&b.assignee)?;
@@ -188,5 +251,5 @@ pub async fn update_incident(
                "comment": b.comment}),
     )
     .await?;
-    Ok(Json(json!(inc)))
+    Ok(Json(inc))
 }

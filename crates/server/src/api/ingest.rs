@@ -117,12 +117,33 @@ pub(super) fn saturated(state: &AppState) -> ApiError {
     }
 }
 
+/// What an ingest request stored and detected.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct IngestAnswer {
+    /// Events stored.
+    pub accepted: u64,
+    /// Events already stored before (ignored).
+    pub duplicates: u64,
+    /// Records recognised and skipped (CloudTrail digests, Insights).
+    pub skipped: u64,
+    /// Detections on these events (before they are merged into alerts).
+    pub detections: u64,
+    /// Events older than the retention period (stored, and deleted by the next retention pass).
+    pub past_retention: u64,
+    /// Says what happens to events past retention, when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// What the ingest routes answer: 202, the events are committed and alerts follow from them.
+type Accepted = (StatusCode, Json<IngestAnswer>);
+
 pub(super) async fn ingest(
     state: AppState,
     provider: Option<Provider>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Accepted> {
     let received = Instant::now();
     // Refuse at once, before reading the body, when too many requests are already in hand.
     let Ok(_permit) = Arc::clone(&state.ingest_slots).try_acquire_owned() else {
@@ -154,22 +175,23 @@ pub(super) async fn ingest(
     };
     match rx.await {
         Ok(Ok(c)) => {
-            let mut answer = json!({
-                "accepted": c.accepted,
-                "duplicates": c.duplicates,
-                "skipped": c.skipped,
-                "detections": c.signals,
-                "past_retention": past_retention,
-            });
-            if past_retention > 0 {
+            let warning = (past_retention > 0).then(|| {
                 let days = state.config.config.storage.retention_days;
-                answer["warning"] = json!(format!(
+                format!(
                     "{past_retention} events are older than storage.retention_days ({days} days): \
                      they were stored and detected on, and the next retention pass (hourly, and at \
                      every start) deletes them; raise storage.retention_days to keep a backfill"
-                ));
-            }
-            Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+                )
+            });
+            let answer = IngestAnswer {
+                accepted: c.accepted,
+                duplicates: c.duplicates,
+                skipped: c.skipped,
+                detections: c.signals,
+                past_retention,
+                warning,
+            };
+            Ok((StatusCode::ACCEPTED, Json(answer)))
         }
         Ok(Err(e)) => Err(ApiError::Unavailable(format!(
             "{e}; nothing was acknowledged, retry the batch"
@@ -180,15 +202,15 @@ pub(super) async fn ingest(
     }
 }
 
-pub async fn ingest_aws(State(s): State<AppState>, h: HeaderMap, b: Body) -> ApiResult<Response> {
+pub async fn ingest_aws(State(s): State<AppState>, h: HeaderMap, b: Body) -> ApiResult<Accepted> {
     ingest(s, Some(Provider::Aws), h, b).await
 }
 
-pub async fn ingest_azure(State(s): State<AppState>, h: HeaderMap, b: Body) -> ApiResult<Response> {
+pub async fn ingest_azure(State(s): State<AppState>, h: HeaderMap, b: Body) -> ApiResult<Accepted> {
     ingest(s, Some(Provider::Azure), h, b).await
 }
 
-pub async fn ingest_gcp(State(s): State<AppState>, h: HeaderMap, b: Body) -> ApiResult<Response> {
+pub async fn ingest_gcp(State(s): State<AppState>, h: HeaderMap, b: Body) -> ApiResult<Accepted> {
     ingest(s, Some(Provider::Gcp), h, b).await
 }
 
@@ -197,9 +219,58 @@ pub async fn ingest_any(
     Query(q): Q,
     h: HeaderMap,
     b: Body,
-) -> ApiResult<Response> {
+) -> ApiResult<Accepted> {
     let p = provider_param(&q)?;
     ingest(s, p, h, b).await
+}
+
+/// What `POST /api/v1/threats/analyze` found in the records (nothing is stored).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AnalyzeAnswer {
+    pub events: Vec<AnalyzedEvent>,
+    pub detections: Vec<AnalyzedDetection>,
+    /// What was not evaluated (correlation rules need a stream of events), or empty.
+    pub note: &'static str,
+}
+
+/// A record as the detection rules see it.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AnalyzedEvent {
+    /// The provider's own id of the record.
+    pub id: String,
+    pub time: DateTime<Utc>,
+    /// `aws`, `azure` or `gcp`.
+    pub provider: &'static str,
+    /// Which log of the provider the record comes from: `cloudtrail`, `azure_activity`,
+    /// `entra_signin`, `entra_audit`, `entra_risk` or `gcp_audit`.
+    pub kind: &'static str,
+    /// The entity the event is about, what alerts key on.
+    pub principal: String,
+    /// AWS account id, Azure subscription, GCP project.
+    pub account: Option<String>,
+    pub source_ip: Option<String>,
+    pub service: String,
+    pub operation: String,
+    pub success: bool,
+    pub error_code: Option<String>,
+}
+
+/// A rule that matched a record.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AnalyzedDetection {
+    /// The id of the event it matched.
+    pub event_id: String,
+    pub rule_id: String,
+    pub title: String,
+    pub level: Level,
+    pub techniques: Vec<String>,
+    pub tactics: Vec<String>,
+    /// Who or what the finding is about.
+    pub entity: String,
+    /// Why it fired: the fields and values that matched.
+    pub explanation: String,
+    /// What to do about it, from the rule.
+    pub remedy: Option<String>,
 }
 
 pub async fn analyze(
@@ -207,7 +278,7 @@ pub async fn analyze(
     Query(q): Q,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AnalyzeAnswer>> {
     let provider = provider_param(&q)?;
     let bytes = read_body(&state, &headers, body).await?;
     let (rules, net) = (Arc::clone(&state.rules), state.learning.net.clone());
@@ -224,26 +295,42 @@ pub async fn analyze(
     for e in &events {
         for s in state.rules.detect(e).single_event_signals(e) {
             let meta = state.rules.rule(&s.rule_id);
-            detections.push(
-                json!({"event_id": e.id, "rule_id": s.rule_id, "title": s.title, "level": s.level,
-                   "techniques": s.techniques, "tactics": s.tactics, "entity": s.entity,
-                   "explanation": s.explanation,
-                   "remedy": meta.and_then(|m| m.remedy.clone())}),
-            );
+            detections.push(AnalyzedDetection {
+                event_id: e.id.clone(),
+                remedy: meta.and_then(|m| m.remedy.clone()),
+                rule_id: s.rule_id,
+                title: s.title,
+                level: s.level,
+                techniques: s.techniques,
+                tactics: s.tactics,
+                entity: s.entity,
+                explanation: s.explanation,
+            });
         }
     }
-    let events: Vec<Value> = events
+    let events = events
         .iter()
-        .map(|e| {
-            json!({"id": e.id, "time": e.time, "provider": e.provider.as_str(), "kind": e.kind.as_str(),
-                   "principal": e.entity(), "account": e.account, "source_ip": e.source_ip,
-                   "service": e.action.service, "operation": e.action.operation,
-                   "success": e.outcome.success, "error_code": e.outcome.error_code})
+        .map(|e| AnalyzedEvent {
+            id: e.id.clone(),
+            time: e.time,
+            provider: e.provider.as_str(),
+            kind: e.kind.as_str(),
+            principal: e.entity(),
+            account: e.account.clone(),
+            source_ip: e.source_ip.clone(),
+            service: e.action.service.clone(),
+            operation: e.action.operation.clone(),
+            success: e.outcome.success,
+            error_code: e.outcome.error_code.clone(),
         })
         .collect();
-    Ok(Json(json!({
-        "events": events,
-        "detections": detections,
-        "note": if state.rules.has_correlations() { "correlation rules need a stream of events and are not evaluated here" } else { "" },
-    })))
+    Ok(Json(AnalyzeAnswer {
+        events,
+        detections,
+        note: if state.rules.has_correlations() {
+            "correlation rules need a stream of events and are not evaluated here"
+        } else {
+            ""
+        },
+    }))
 }

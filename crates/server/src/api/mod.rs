@@ -22,7 +22,7 @@ use cloudsentinel_store::{
     AlertKey, AlertQuery, AlertSort, CommentRecord, EventQuery, EventRow, FeedbackRecord,
     IncidentUpdate,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::{self, Caller, Claims, Role};
@@ -32,6 +32,28 @@ use crate::routes::ClientAddr;
 use crate::{AppState, blocking};
 
 pub(super) type Q = Query<BTreeMap<String, String>>;
+
+/// One page of a list route.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Page<T> {
+    /// How many match (all pages).
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+    pub items: Vec<T>,
+}
+
+/// A page of alerts or incidents, with the names of the principals among them that are known
+/// by an object id (Entra ID users and service principals).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct NamedPage<T> {
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+    pub items: Vec<T>,
+    /// Object id → the principal's name.
+    pub names: BTreeMap<String, String>,
+}
 
 pub(super) fn audit(
     state: &AppState,

@@ -1,5 +1,8 @@
 //! The model registry: training, activation, rollback.
 
+use cloudsentinel_learn::anomaly::FeatureSchema;
+use cloudsentinel_store::ModelRecord;
+
 use super::*;
 
 pub(super) fn model_name(
@@ -26,42 +29,65 @@ pub(super) fn only_params(q: &BTreeMap<String, String>, known: &[&str]) -> ApiRe
     }
 }
 
-pub async fn list_models(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<Value>> {
+/// The model registry and what is running.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ModelList {
+    pub items: Vec<ModelRecord>,
+    pub active: ActiveModels,
+    /// The names of the models training now.
+    pub training: Vec<&'static str>,
+    /// The behaviour feature schema version this service computes.
+    pub schema_version: u32,
+    /// Whether behaviour scoring is on (`detection.anomaly`).
+    pub anomaly_scoring: bool,
+}
+
+/// The id of the model running under each name (null: none).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ActiveModels {
+    pub anomaly: Option<i64>,
+    pub feedback: Option<i64>,
+}
+
+pub async fn list_models(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<ModelList>> {
     only_params(&q, &["model_name"])?;
     let name = model_name(&q, false)?;
     let items = blocking(&state, move |s| s.models(name.as_deref())).await?;
     let l = &state.learning;
-    Ok(Json(json!({
-        "items": items,
-        "active": {
-            "anomaly": l.anomaly().map(|a| a.id),
-            "feedback": l.feedback().map(|a| a.id),
+    Ok(Json(ModelList {
+        items,
+        active: ActiveModels {
+            anomaly: l.anomaly().map(|a| a.id),
+            feedback: l.feedback().map(|a| a.id),
         },
-        "training": crate::learning::MODEL_NAMES.iter().filter(|n| l.is_training(n)).collect::<Vec<_>>(),
-        "schema_version": cloudsentinel_learn::behaviour::SCHEMA_VERSION,
-        "anomaly_scoring": l.enabled,
-    })))
+        training: crate::learning::MODEL_NAMES
+            .into_iter()
+            .filter(|n| l.is_training(n))
+            .collect(),
+        schema_version: cloudsentinel_learn::behaviour::SCHEMA_VERSION,
+        anomaly_scoring: l.enabled,
+    }))
 }
 
-pub async fn model_schema() -> Json<Value> {
+pub async fn model_schema() -> Json<FeatureSchema> {
     Json(cloudsentinel_learn::anomaly::feature_schema())
 }
 
 pub async fn get_model(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ModelRecord>> {
     let m = blocking(&state, move |s| s.model(id, false))
         .await?
         .ok_or_else(|| not_found(format!("model {id}")))?;
-    Ok(Json(json!(m)))
+    Ok(Json(m))
 }
 
 pub async fn train_model(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(q): Q,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<ModelRecord>)> {
     only_params(&q, &["model_name", "since", "until", "activate"])?;
     let name = model_name(&q, true)?.unwrap_or_default();
     let window = (time_param(&q, "since")?, time_param(&q, "until")?);
@@ -98,14 +124,14 @@ pub async fn train_model(
     })?;
     audit(&state, &caller.name, caller.source_ip.clone(), "model.train", format!("model:{}", rec.id),
           json!({"name": name, "version": rec.version, "since": window.0, "until": window.1, "activate": activate})).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!(rec))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(rec)))
 }
 
 pub async fn activate_model(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ModelRecord>> {
     let (store, learning) = (Arc::clone(&state.store), Arc::clone(&state.learning));
     let m = tokio::task::spawn_blocking(move || {
         crate::learning::activate_and_install(store.as_ref(), &learning, id)
@@ -126,20 +152,33 @@ pub async fn activate_model(
         json!({"name": m.name, "version": m.version}),
     )
     .await?;
-    Ok(Json(json!(m)))
+    Ok(Json(m))
+}
+
+/// The answer to a rollback: which model stopped and which runs now.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct RolledBack {
+    /// The model name (`anomaly` or `feedback`).
+    pub name: String,
+    /// The id of the model that was active (null: none was).
+    pub deactivated: Option<i64>,
+    /// The model active now (null: none).
+    pub active: Option<ModelRecord>,
+    /// Empty, or why no model is active now.
+    pub note: String,
 }
 
 pub async fn rollback_model(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(q): Q,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RolledBack>> {
     only_params(&q, &["model_name"])?;
     let name = model_name(&q, true)?.unwrap_or_default();
     let (store, learning) = (Arc::clone(&state.store), Arc::clone(&state.learning));
     let n = name.clone();
     let (from, to) = tokio::task::spawn_blocking(
-        move || -> anyhow::Result<(Option<i64>, Option<cloudsentinel_store::ModelRecord>)> {
+        move || -> anyhow::Result<(Option<i64>, Option<ModelRecord>)> {
             let models = store.models(Some(&n))?;
             let current = models.iter().find(|m| m.active).map(|m| m.id);
             // The model activated most recently before the current one.
@@ -178,10 +217,15 @@ pub async fn rollback_model(
         json!({"name": name, "from": from, "to": to.as_ref().map(|m| m.id)}),
     )
     .await?;
-    Ok(Json(json!({
-        "name": name,
-        "deactivated": from,
-        "active": to,
-        "note": if to.is_none() { format!("no earlier {name} model was ever active: none is active now") } else { String::new() },
-    })))
+    let note = if to.is_none() {
+        format!("no earlier {name} model was ever active: none is active now")
+    } else {
+        String::new()
+    };
+    Ok(Json(RolledBack {
+        name,
+        deactivated: from,
+        active: to,
+        note,
+    }))
 }

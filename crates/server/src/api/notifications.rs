@@ -1,9 +1,51 @@
 //! Notification sinks, their deliveries and test messages.
 
+use cloudsentinel_store::DeliveryRecord;
+
 use super::*;
 
+/// A notification sink as configured (no secrets), with how its deliveries stand.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SinkStatus {
+    pub name: String,
+    /// `webhook`, `slack`, `email`, `pagerduty`, `servicenow` or `ocsf`.
+    pub kind: &'static str,
+    /// Where it sends, without credentials.
+    pub destination: String,
+    /// Alerts below this level are not sent.
+    pub min_level: Level,
+    /// Only these rule ids (all when empty).
+    pub rules: Vec<String>,
+    /// Only alerts with one of these ATT&CK techniques (all when empty).
+    pub techniques: Vec<String>,
+    /// Only alerts about these accounts (all when empty).
+    pub accounts: Vec<String>,
+    /// Only these kinds of alert (all when empty).
+    pub kinds: Vec<String>,
+    /// An alert that keeps counting is sent again at most this often (seconds).
+    pub update_every_secs: i64,
+    /// Tries before a delivery is given up (dead).
+    pub max_attempts: u32,
+    /// The last try failed.
+    pub failing: bool,
+    pub pending: u64,
+    pub sent: u64,
+    pub dead: u64,
+    /// Deliveries that needed more than one try.
+    pub retried: u64,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_failure: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// The notification sinks.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SinkList {
+    pub sinks: Vec<SinkStatus>,
+}
+
 /// The sinks as configured (no secrets) with how their deliveries stand.
-pub(crate) async fn sink_status(state: &AppState) -> ApiResult<Vec<Value>> {
+pub(crate) async fn sink_status(state: &AppState) -> ApiResult<Vec<SinkStatus>> {
     let summary = blocking(state, |s| s.delivery_summary()).await?;
     let n = &state.notifier;
     Ok(n.sinks
@@ -15,32 +57,34 @@ pub(crate) async fn sink_status(state: &AppState) -> ApiResult<Vec<Value>> {
                 .find(|x| x.sink == s.name)
                 .cloned()
                 .unwrap_or_default();
-            json!({
-                "name": s.name,
-                "kind": s.kind.as_str(),
-                "destination": s.destination(),
-                "min_level": s.filter.min_level.as_str(),
-                "rules": s.filter.rules,
-                "techniques": s.filter.techniques,
-                "accounts": s.filter.accounts,
-                "kinds": s.filter.kinds,
-                "update_every_secs": s.update_every.num_seconds(),
-                "max_attempts": s.max_attempts,
-                "failing": m.failing.load(std::sync::atomic::Ordering::Relaxed),
-                "pending": st.pending,
-                "sent": st.sent,
-                "dead": st.dead,
-                "retried": st.retried,
-                "last_success": st.last_success,
-                "last_failure": st.last_failure,
-                "last_error": st.last_error,
-            })
+            SinkStatus {
+                name: s.name.clone(),
+                kind: s.kind.as_str(),
+                destination: s.destination(),
+                min_level: s.filter.min_level,
+                rules: s.filter.rules.clone(),
+                techniques: s.filter.techniques.clone(),
+                accounts: s.filter.accounts.clone(),
+                kinds: s.filter.kinds.clone(),
+                update_every_secs: s.update_every.num_seconds(),
+                max_attempts: s.max_attempts,
+                failing: m.failing.load(std::sync::atomic::Ordering::Relaxed),
+                pending: st.pending,
+                sent: st.sent,
+                dead: st.dead,
+                retried: st.retried,
+                last_success: st.last_success,
+                last_failure: st.last_failure,
+                last_error: st.last_error,
+            }
         })
         .collect())
 }
 
-pub async fn list_notifications(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({"sinks": sink_status(&state).await?})))
+pub async fn list_notifications(State(state): State<AppState>) -> ApiResult<Json<SinkList>> {
+    Ok(Json(SinkList {
+        sinks: sink_status(&state).await?,
+    }))
 }
 
 pub(crate) const KNOWN_DELIVERY_PARAMS: [&str; 5] = ["sink", "alert", "status", "limit", "offset"];
@@ -76,13 +120,19 @@ pub(crate) fn delivery_query(
     })
 }
 
-pub async fn list_deliveries(State(state): State<AppState>, Query(q): Q) -> ApiResult<Json<Value>> {
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    Query(q): Q,
+) -> ApiResult<Json<Page<DeliveryRecord>>> {
     let query = delivery_query(&q)?;
     let (limit, offset) = (query.limit, query.offset);
     let page = blocking(&state, move |s| s.deliveries(&query)).await?;
-    Ok(Json(
-        json!({"total": page.total, "limit": limit, "offset": offset, "items": page.items}),
-    ))
+    Ok(Json(Page {
+        total: page.total,
+        limit,
+        offset,
+        items: page.items,
+    }))
 }
 
 /// Queues a test message for a sink, wakes its dispatcher and waits (up to the sink's timeout
@@ -91,7 +141,7 @@ pub(crate) async fn send_test(
     state: &AppState,
     caller: &Caller,
     name: &str,
-) -> ApiResult<cloudsentinel_store::DeliveryRecord> {
+) -> ApiResult<DeliveryRecord> {
     let Some((_, sink)) = state.notifier.sink(name) else {
         return Err(not_found(format!("notification sink {name}")));
     };
@@ -131,7 +181,6 @@ pub async fn test_notification(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let d = send_test(&state, &caller, &name).await?;
-    Ok(Json(json!(d)))
+) -> ApiResult<Json<DeliveryRecord>> {
+    Ok(Json(send_test(&state, &caller, &name).await?))
 }

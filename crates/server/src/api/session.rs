@@ -8,7 +8,22 @@ pub(super) struct LoginForm {
     password: String,
 }
 
-pub(crate) fn issue(state: &AppState, user: &cloudsentinel_store::UserRecord) -> ApiResult<Value> {
+/// A signed-in session: the tokens to send and who they stand for.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Tokens {
+    /// Send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Trade for new tokens at `POST /api/v1/auth/refresh`.
+    pub refresh_token: String,
+    /// Always `bearer`.
+    pub token_type: &'static str,
+    /// Seconds the access token is valid.
+    pub expires_in: i64,
+    pub role: Role,
+    pub username: String,
+}
+
+pub(crate) fn issue(state: &AppState, user: &cloudsentinel_store::UserRecord) -> ApiResult<Tokens> {
     let role = Role::parse(&user.role).ok_or_else(|| {
         ApiError::Internal(anyhow::anyhow!(
             "user {} has role {}",
@@ -28,14 +43,14 @@ pub(crate) fn issue(state: &AppState, user: &cloudsentinel_store::UserRecord) ->
         iat: now,
         exp: now + ttl,
     };
-    Ok(json!({
-        "access_token": state.tokens.sign(&claims("access", a.access_token_secs)),
-        "refresh_token": state.tokens.sign(&claims("refresh", a.refresh_token_secs)),
-        "token_type": "bearer",
-        "expires_in": a.access_token_secs,
-        "role": role,
-        "username": user.username,
-    }))
+    Ok(Tokens {
+        access_token: state.tokens.sign(&claims("access", a.access_token_secs)),
+        refresh_token: state.tokens.sign(&claims("refresh", a.refresh_token_secs)),
+        token_type: "bearer",
+        expires_in: a.access_token_secs,
+        role,
+        username: user.username.clone(),
+    })
 }
 
 pub async fn login(
@@ -43,7 +58,7 @@ pub async fn login(
     Extension(ClientAddr(addr)): Extension<ClientAddr>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Tokens>> {
     let form_encoded = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -122,7 +137,7 @@ pub(super) struct RefreshBody {
     refresh_token: String,
 }
 
-pub async fn refresh(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<Value>> {
+pub async fn refresh(State(state): State<AppState>, body: Bytes) -> ApiResult<Json<Tokens>> {
     let b: RefreshBody = serde_json::from_slice(&body)
         .map_err(|e| bad(format!("expected {{\"refresh_token\"}}: {e}")))?;
     let claims = state
@@ -139,10 +154,17 @@ pub async fn refresh(State(state): State<AppState>, body: Bytes) -> ApiResult<Js
     }
 }
 
+/// The answer to signing out.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SignedOut {
+    /// Always true: every token of the user is revoked.
+    pub signed_out: bool,
+}
+
 pub async fn logout(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SignedOut>> {
     let uid = caller
         .user_id
         .ok_or_else(|| bad("API keys do not sign out"))?;
@@ -156,11 +178,25 @@ pub async fn logout(
         json!({}),
     )
     .await?;
-    Ok(Json(json!({"signed_out": true})))
+    Ok(Json(SignedOut { signed_out: true }))
 }
 
-pub async fn me(Extension(caller): Extension<Caller>) -> Json<Value> {
-    Json(json!({"username": caller.name, "user_id": caller.user_id, "role": caller.role}))
+/// Who the caller is.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Me {
+    pub username: String,
+    /// Null for a caller that is not a user (an API key).
+    pub user_id: Option<i64>,
+    /// Null for a caller that is not a user (an API key).
+    pub role: Option<Role>,
+}
+
+pub async fn me(Extension(caller): Extension<Caller>) -> Json<Me> {
+    Json(Me {
+        username: caller.name,
+        user_id: caller.user_id,
+        role: caller.role,
+    })
 }
 
 #[derive(Deserialize)]
@@ -170,11 +206,19 @@ pub(super) struct PasswordChange {
     new_password: String,
 }
 
+/// The answer to a password change.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PasswordChanged {
+    /// Always true.
+    pub changed: bool,
+    pub note: &'static str,
+}
+
 pub async fn change_password(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PasswordChanged>> {
     let b: PasswordChange = json_body(&body)?;
     if b.current_password.len() > 1024 {
         return Err(bad("current_password is longer than 1024 bytes"));
@@ -213,9 +257,10 @@ pub async fn change_password(
         json!({}),
     )
     .await?;
-    Ok(Json(
-        json!({"changed": true, "note": "sign in again: older tokens are revoked"}),
-    ))
+    Ok(Json(PasswordChanged {
+        changed: true,
+        note: "sign in again: older tokens are revoked",
+    }))
 }
 
 pub(super) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {

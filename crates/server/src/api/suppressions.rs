@@ -1,10 +1,25 @@
 //! Suppressions of a rule for an entity.
 
+use cloudsentinel_store::SuppressionRecord;
+
 use super::*;
 
-pub async fn list_suppressions(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let list = blocking(&state, |s| s.suppressions(Utc::now())).await?;
-    Ok(Json(json!({"items": list})))
+/// The suppressions in force.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SuppressionList {
+    pub items: Vec<SuppressionRecord>,
+}
+
+/// What `DELETE /api/v1/suppressions/{id}` removed.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SuppressionDeleted {
+    /// The suppression's id.
+    pub deleted: i64,
+}
+
+pub async fn list_suppressions(State(state): State<AppState>) -> ApiResult<Json<SuppressionList>> {
+    let items = blocking(&state, |s| s.suppressions(Utc::now())).await?;
+    Ok(Json(SuppressionList { items }))
 }
 
 #[derive(Deserialize)]
@@ -34,7 +49,7 @@ pub async fn create_suppression(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<SuppressionRecord>)> {
     let b: NewSuppression = json_body(&body)?;
     if b.reason.trim().is_empty() || b.reason.len() > 2000 {
         return Err(bad("reason: say why (1 to 2000 characters)"));
@@ -80,14 +95,14 @@ pub async fn create_suppression(
     refresh_suppressions(&state).await?;
     audit(&state, &caller.name, caller.source_ip.clone(), "suppression.created", format!("suppression:{}", rec.id),
           json!({"rule_id": rec.rule_id, "entity": rec.entity, "reason": rec.reason, "expires": rec.expires})).await?;
-    Ok((StatusCode::CREATED, Json(json!(rec))).into_response())
+    Ok((StatusCode::CREATED, Json(rec)))
 }
 
 pub async fn delete_suppression(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<SuppressionDeleted>> {
     if !blocking(&state, move |s| s.delete_suppression(id)).await? {
         return Err(not_found(format!("suppression {id}")));
     }
@@ -101,5 +116,5 @@ pub async fn delete_suppression(
         json!({}),
     )
     .await?;
-    Ok(Json(json!({"deleted": id})))
+    Ok(Json(SuppressionDeleted { deleted: id }))
 }

@@ -1,5 +1,7 @@
 //! Users and API keys (admin).
 
+use cloudsentinel_store::ApiKeyRecord;
+
 use super::*;
 
 #[derive(Deserialize)]
@@ -10,8 +12,67 @@ pub(super) struct NewUser {
     role: String,
 }
 
-pub(super) fn user_json(u: &cloudsentinel_store::UserRecord) -> Value {
-    json!({"id": u.id, "username": u.username, "role": u.role, "created": u.created, "disabled": u.disabled})
+/// A user account (without its password hash and token secrets).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    /// `admin`, `responder`, `analyst` or `viewer`.
+    pub role: String,
+    pub created: DateTime<Utc>,
+    /// A disabled user cannot sign in.
+    pub disabled: bool,
+}
+
+impl From<cloudsentinel_store::UserRecord> for User {
+    fn from(u: cloudsentinel_store::UserRecord) -> User {
+        User {
+            id: u.id,
+            username: u.username,
+            role: u.role,
+            created: u.created,
+            disabled: u.disabled,
+        }
+    }
+}
+
+/// The users.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct UserList {
+    pub items: Vec<User>,
+}
+
+/// The answer to deleting a user.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct DeletedUser {
+    /// The deleted user's id.
+    pub deleted: i64,
+}
+
+/// The API keys, revoked ones too.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ApiKeyList {
+    pub items: Vec<ApiKeyRecord>,
+}
+
+/// A new API key, with its secret: shown this once.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct NewApiKey {
+    pub id: i64,
+    pub name: String,
+    /// The first characters of the key, to recognise it in a list.
+    pub prefix: String,
+    pub role: String,
+    /// The key itself, for `X-API-Key`.
+    pub key: String,
+    pub note: &'static str,
+}
+
+/// The answer to revoking an API key.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct RevokedApiKey {
+    /// The revoked key's id.
+    pub revoked: i64,
 }
 
 pub(super) fn check_username(name: &str) -> ApiResult<()> {
@@ -33,7 +94,7 @@ pub async fn register(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<User>)> {
     let b: NewUser = json_body(&body)?;
     check_username(&b.username)?;
     let role = Role::parse(&b.role)
@@ -54,14 +115,14 @@ pub async fn register(
         json!({"role": role}),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(user_json(&user))).into_response())
+    Ok((StatusCode::CREATED, Json(User::from(user))))
 }
 
-pub async fn list_users(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn list_users(State(state): State<AppState>) -> ApiResult<Json<UserList>> {
     let users = blocking(&state, |s| s.users()).await?;
-    Ok(Json(
-        json!({"items": users.iter().map(user_json).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(UserList {
+        items: users.into_iter().map(User::from).collect(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -77,7 +138,7 @@ pub async fn update_user(
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<User>> {
     let b: UserPatch = json_body(&body)?;
     let role = match &b.role {
         Some(r) => Some(
@@ -122,14 +183,14 @@ pub async fn update_user(
         json!({"role": b.role, "disabled": b.disabled, "password_changed": b.password.is_some()}),
     )
     .await?;
-    Ok(Json(user_json(&user)))
+    Ok(Json(User::from(user)))
 }
 
 pub async fn delete_user(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DeletedUser>> {
     if caller.user_id == Some(id) {
         return Err(ApiError::Conflict("you cannot delete yourself".into()));
     }
@@ -146,12 +207,12 @@ pub async fn delete_user(
         json!({}),
     )
     .await?;
-    Ok(Json(json!({"deleted": id})))
+    Ok(Json(DeletedUser { deleted: id }))
 }
 
-pub async fn list_api_keys(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let keys = blocking(&state, |s| s.api_keys()).await?;
-    Ok(Json(json!({"items": keys})))
+pub async fn list_api_keys(State(state): State<AppState>) -> ApiResult<Json<ApiKeyList>> {
+    let items = blocking(&state, |s| s.api_keys()).await?;
+    Ok(Json(ApiKeyList { items }))
 }
 
 #[derive(Deserialize)]
@@ -164,7 +225,7 @@ pub async fn create_api_key(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     body: Bytes,
-) -> ApiResult<Response> {
+) -> ApiResult<(StatusCode, Json<NewApiKey>)> {
     let b: NewKey = json_body(&body)?;
     if b.name.trim().is_empty() || b.name.len() > 100 {
         return Err(bad("name: 1 to 100 characters"));
@@ -187,17 +248,22 @@ pub async fn create_api_key(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": rec.id, "name": rec.name, "prefix": rec.prefix, "role": rec.role, "key": key,
-                    "note": "store the key now: it is not shown again"})),
-    )
-        .into_response())
+        Json(NewApiKey {
+            id: rec.id,
+            name: rec.name,
+            prefix: rec.prefix,
+            role: rec.role,
+            key,
+            note: "store the key now: it is not shown again",
+        }),
+    ))
 }
 
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RevokedApiKey>> {
     if !blocking(&state, move |s| s.revoke_api_key(id)).await? {
         return Err(not_found(format!("active API key {id}")));
     }
@@ -210,5 +276,5 @@ pub async fn revoke_api_key(
         json!({}),
     )
     .await?;
-    Ok(Json(json!({"revoked": id})))
+    Ok(Json(RevokedApiKey { revoked: id }))
 }

@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::html;
 
-use super::{Nav, Q, Session, fail, page, pager};
+use super::{Nav, Q, Session, fail, page, pager, rfc3339};
 use crate::{AppState, api};
 
 pub(super) async fn audit(
@@ -23,8 +23,8 @@ pub(super) async fn audit(
     if let Some(o) = q.get("offset") {
         params.insert("offset".into(), o.clone());
     }
-    let v = match api::audit_log(State(state), Query(params)).await {
-        Ok(axum::Json(v)) => v,
+    let log = match api::audit_log(State(state), Query(params)).await {
+        Ok(axum::Json(log)) => log,
         Err(e) => return fail(&s, e),
     };
     let body = html! {
@@ -38,18 +38,17 @@ pub(super) async fn audit(
                 tr { th { "Time" } th { "Who" } th { "Action" } th { "Target" } th { "Detail" } }
             }
             tbody {
-                @for e in v["items"].as_array().into_iter().flatten() {
-                    @let str_of = |k: &str| e[k].as_str().unwrap_or("");
+                @for e in &log.items {
                     tr {
-                        td.nowrap.small { (str_of("time")) }
+                        td.nowrap.small { (rfc3339(&e.time)) }
                         td.nowrap {
-                            (str_of("actor"))
+                            (e.actor)
                             br;
-                            span.small.muted { (str_of("source_ip")) }
+                            span.small.muted { (e.source_ip.as_deref().unwrap_or("")) }
                         }
-                        td.nowrap { code { (str_of("action")) } }
-                        td { (str_of("target")) }
-                        td.small.mono { (str_of("detail")) }
+                        td.nowrap { code { (e.action) } }
+                        td { (e.target) }
+                        td.small.mono { (e.detail) }
                     }
                 }
             }
@@ -57,8 +56,8 @@ pub(super) async fn audit(
         (pager(
             "/ui/audit",
             "",
-            v["total"].as_u64().unwrap_or(0),
-            v["offset"].as_u64().unwrap_or(0),
+            log.total,
+            log.offset,
             100,
         ))
     };

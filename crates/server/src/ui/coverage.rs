@@ -25,27 +25,14 @@ pub(super) async fn coverage(
         Err(e) => return fail(&s, e),
     };
     let mut cov: Coverage = BTreeMap::new();
-    for it in v["items"].as_array().into_iter().flatten() {
-        let t = it["technique"].as_str().unwrap_or("").to_string();
-        let tactics = it["tactics"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+    for it in &v.items {
         cov.insert(
-            t,
-            (
-                it["rules"].as_u64().unwrap_or(0),
-                it["alerts"].as_u64().unwrap_or(0),
-                tactics,
-            ),
+            it.technique.clone(),
+            (it.rules as u64, it.alerts, it.tactics.clone()),
         );
     }
-    for (t, n) in v["alerted_techniques"].as_object().into_iter().flatten() {
-        cov.entry(t.clone()).or_insert((0, 0, Vec::new())).1 = n.as_u64().unwrap_or(0);
+    for (t, n) in &v.alerted_techniques {
+        cov.entry(t.clone()).or_insert((0, 0, Vec::new())).1 = *n;
     }
     let covered_known = attack::TECHNIQUES
         .iter()
@@ -63,9 +50,9 @@ pub(super) async fn coverage(
         }
         p.muted id="coverage-summary" {
             "Rules cover " (covered_known) " of the " (attack::TECHNIQUES.len())
-            " cloud techniques drawn here (" (v["techniques_covered"].as_u64().unwrap_or(0))
+            " cloud techniques drawn here (" (v.techniques_covered)
             " techniques in all, counting those outside the cloud matrix); "
-            (v["techniques_alerted"].as_u64().unwrap_or(0)) " techniques have alerts."
+            (v.techniques_alerted) " techniques have alerts."
         }
         (legend(by_hits))
         div.matrix id="matrix" {

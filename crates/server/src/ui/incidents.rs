@@ -6,7 +6,7 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use cloudsentinel_alert::{AlertRecord, AlertStatus, IncidentRecord};
 use maud::{Markup, html};
 use serde_json::{Value, json};
@@ -15,7 +15,6 @@ use super::{
     Nav, Q, Session, action_form, age, attack, csrf_field, fail, field, level_badge, outcome, page,
     pager, status_badge, technique_tags, urlenc, when,
 };
-use crate::error::ApiError;
 use crate::{AppState, api};
 
 pub(super) async fn incidents(
@@ -31,13 +30,10 @@ pub(super) async fn incidents(
     params.insert("limit".into(), "50".into());
     let shown = q.get("status").cloned().unwrap_or_default();
     let list = match api::list_incidents(State(state), Query(params)).await {
-        Ok(axum::Json(v)) => v,
+        Ok(axum::Json(list)) => list,
         Err(e) => return fail(&s, e),
     };
-    let items: Vec<IncidentRecord> =
-        serde_json::from_value(list["items"].clone()).unwrap_or_default();
-    let total = list["total"].as_u64().unwrap_or(0);
-    let offset = list["offset"].as_u64().unwrap_or(0);
+    let (items, total, offset) = (&list.items, list.total, list.offset);
     let base = if shown.is_empty() {
         String::new()
     } else {
@@ -76,7 +72,7 @@ pub(super) async fn incidents(
                         }
                     }
                     tbody {
-                        @for i in &items { (incident_row(i, &list["names"])) }
+                        @for i in items { (incident_row(i, &list.names)) }
                     }
                 }
             }
@@ -87,7 +83,7 @@ pub(super) async fn incidents(
 }
 
 /// One incident of the list; `names` maps object ids to the names their events gave them.
-fn incident_row(i: &IncidentRecord, names: &Value) -> Markup {
+fn incident_row(i: &IncidentRecord, names: &BTreeMap<String, String>) -> Markup {
     html! {
         tr {
             td { (level_badge(i.severity.unwrap_or(i.level))) }
@@ -96,7 +92,7 @@ fn incident_row(i: &IncidentRecord, names: &Value) -> Markup {
                 " " span.small.muted { "#" (i.id) }
             }
             td {
-                (named(&i.entity, names[&i.entity].as_str()))
+                (named(&i.entity, names.get(&i.entity).map(String::as_str)))
                 @if let Some(account) = &i.account {
                     br;
                     span.small.muted { (account) }
@@ -133,17 +129,12 @@ pub(super) async fn incident(
     Extension(s): Extension<Session>,
     Path(id): Path<i64>,
 ) -> Response {
-    let v = match api::get_incident(State(state), Path(id)).await {
-        Ok(axum::Json(v)) => v,
+    let answer = match api::get_incident(State(state), Path(id)).await {
+        Ok(axum::Json(answer)) => answer,
         Err(e) => return fail(&s, e),
     };
-    let i: IncidentRecord = match serde_json::from_value(v["incident"].clone()) {
-        Ok(i) => i,
-        Err(e) => return fail(&s, ApiError::Internal(e.into())),
-    };
-    let alerts: Vec<AlertRecord> = serde_json::from_value(v["alerts"].clone()).unwrap_or_default();
-    let comments = v["comments"].as_array().cloned().unwrap_or_default();
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let (i, alerts) = (&answer.incident, &answer.alerts);
+    let narrative = &answer.narrative.narrative;
     let body = html! {
         p.small { a href="/ui/incidents" { "← Incidents" } }
         div.row { (level_badge(i.severity.unwrap_or(i.level))) h1 { (i.title) } }
@@ -151,23 +142,21 @@ pub(super) async fn incident(
             (status_badge(i.status)) " " span.muted { "#" (i.id) } " "
             span {
                 (i.alert_count) " alerts about "
-                strong { (named(&i.entity, v["names"][&i.entity].as_str())) }
+                strong { (named(&i.entity, answer.names.get(&i.entity).map(String::as_str))) }
                 @if let Some(account) = &i.account { " in " (account) }
                 " from " (when(&i.first_seen)) " to " (when(&i.last_seen))
             }
         }
-        @if let Some(summary) = v["narrative"]["summary"].as_str() {
-            section.panel id="narrative" {
-                h2 { "What happened" }
-                p { (summary) }
-                ol.steps {
-                    @for step in v["narrative"]["steps"].as_array().into_iter().flatten() {
-                        li { (text(step)) }
-                    }
+        section.panel id="narrative" {
+            h2 { "What happened" }
+            p { (narrative.summary) }
+            ol.steps {
+                @for step in &narrative.steps {
+                    li { (step) }
                 }
-                @for note in v["narrative"]["notes"].as_array().into_iter().flatten() {
-                    p.small { (text(note)) }
-                }
+            }
+            @for note in &narrative.notes {
+                p.small { (note) }
             }
         }
         // Who works it, how bad it is, why it was closed, and the analysts' notes.
@@ -186,28 +175,28 @@ pub(super) async fn incident(
             @if let Some(reason) = &i.close_reason { span { "Close reason: " (reason) } }
         }
         @if s.can("PATCH", "/api/v1/incidents/{id}") {
-            (incident_form(&s, &i))
+            (incident_form(&s, i))
         }
-        @if !comments.is_empty() {
+        @if !answer.comments.is_empty() {
             section.panel id="comments" {
                 h2 { "Notes" }
                 ul {
-                    @for c in &comments {
+                    @for c in &answer.comments {
                         li {
-                            strong { (text(&c["author"])) } " "
-                            span.small.muted { (text(&c["time"])) }
+                            strong { (c.author) } " "
+                            span.small.muted { (c.time.to_rfc3339_opts(SecondsFormat::AutoSi, true)) }
                             br;
-                            (text(&c["text"]))
+                            (c.text)
                         }
                     }
                 }
             }
         }
-        (story(&i, &alerts))
+        (story(i, alerts))
         section.panel {
             h2 { "Alerts in order" }
             ol.story {
-                @for a in &alerts {
+                @for a in alerts {
                     li class=(a.level.as_str()) {
                         span.small.muted { (when(&a.first_seen)) } " "
                         (level_badge(a.level)) " "

@@ -249,13 +249,11 @@ fn cookie(name: &str, value: &str, max_age: Option<i64>) -> HeaderValue {
     .expect("cookie values are token characters")
 }
 
-fn token_cookies(state: &AppState, tokens: &serde_json::Value) -> Vec<HeaderValue> {
-    let a = &state.config.config.auth;
-    let at = tokens["access_token"].as_str().unwrap_or_default();
-    let rt = tokens["refresh_token"].as_str().unwrap_or_default();
+fn token_cookies(state: &AppState, tokens: &crate::api::Tokens) -> Vec<HeaderValue> {
+    let age = Some(state.config.config.auth.refresh_token_secs);
     vec![
-        cookie(ACCESS_COOKIE, at, Some(a.refresh_token_secs)),
-        cookie(REFRESH_COOKIE, rt, Some(a.refresh_token_secs)),
+        cookie(ACCESS_COOKIE, &tokens.access_token, age),
+        cookie(REFRESH_COOKIE, &tokens.refresh_token, age),
     ]
 }
 
@@ -309,9 +307,8 @@ async fn signed_in(State(state): State<AppState>, mut req: Request, next: Next) 
             Bytes::from(serde_json::json!({ "refresh_token": rt }).to_string()),
         )
         .await
-        && let Some(at) = tokens["access_token"].as_str()
     {
-        found = crate::routes::user_caller(&state, at, addr.clone())
+        found = crate::routes::user_caller(&state, &tokens.access_token, addr.clone())
             .await
             .ok();
         renewed = token_cookies(&state, &tokens);
@@ -676,6 +673,11 @@ pub fn age(t: &DateTime<Utc>) -> String {
         3600..86_400 => format!("{} h", s / 3600),
         _ => format!("{} d", s / 86_400),
     }
+}
+
+/// A time as the API writes it: `2026-11-22T14:03:27.123Z`.
+pub fn rfc3339(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// A time with its age, for tables.

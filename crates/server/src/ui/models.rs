@@ -6,10 +6,11 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use cloudsentinel_store::ModelRecord;
 use maud::{Markup, html};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Nav, Session, csrf_field, fail, field, form, outcome, page};
+use super::{Nav, Session, csrf_field, fail, field, form, outcome, page, rfc3339};
 use crate::error::bad;
 use crate::{AppState, api};
 
@@ -22,23 +23,17 @@ pub(super) async fn models(
         Err(e) => return fail(&s, e),
     };
     let admin = s.can("POST", "/api/v1/models/train");
-    let training = v["training"].as_array().filter(|t| !t.is_empty()).map(|t| {
-        t.iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(", ")
-    });
-    let items = v["items"].as_array().cloned().unwrap_or_default();
+    let training = (!v.training.is_empty()).then(|| v.training.join(", "));
     let body = html! {
         h1 { "Models" }
         p.muted {
             "Behaviour scoring is "
-            @if v["anomaly_scoring"] == json!(true) {
+            @if v.anomaly_scoring {
                 "on"
             } @else {
                 "off (detection.anomaly = false)"
             }
-            ". Feature schema version " (v["schema_version"]) ". "
+            ". Feature schema version " (v.schema_version) ". "
             @if let Some(t) = training { "Training now: " (t) "." }
         }
         @if admin {
@@ -59,7 +54,7 @@ pub(super) async fn models(
                 button.primary type="submit" { "Train" }
             }
         }
-        @if items.is_empty() {
+        @if v.items.is_empty() {
             p.empty { "No model has been trained yet." }
         } @else {
             table id="models-table" {
@@ -74,7 +69,7 @@ pub(super) async fn models(
                     }
                 }
                 tbody {
-                    @for m in &items {
+                    @for m in &v.items {
                         (model_rows(&s, m, admin))
                     }
                 }
@@ -85,30 +80,26 @@ pub(super) async fn models(
 }
 
 /// A model's row, and a second with its message if it has one.
-fn model_rows(s: &Session, m: &Value, admin: bool) -> Markup {
-    let id = m["id"].as_i64().unwrap_or(0);
-    let active = m["active"] == json!(true);
-    let name = m["name"].as_str().unwrap_or("");
-    let progress = match m["progress"].as_f64() {
-        Some(p) if m["status"] == json!("training") => format!(" {:.0}%", p * 100.0),
-        _ => String::new(),
+fn model_rows(s: &Session, m: &ModelRecord, admin: bool) -> Markup {
+    let (id, active, name) = (m.id, m.active, &m.name);
+    let progress = if m.status == "training" {
+        format!(" {:.0}%", m.progress * 100.0)
+    } else {
+        String::new()
     };
     html! {
         tr {
             td {
-                strong { (name) " v" (m["version"]) } " "
+                strong { (name) " v" (m.version) } " "
                 span.small.muted { "#" (id) }
                 @if active { " " span.tag { "active" } }
             }
-            td { (m["status"].as_str().unwrap_or("")) (progress) }
-            td.num { (m["samples"]) }
-            td.small { (metrics(m)) }
-            td.small {
-                (m["created"].as_str().unwrap_or("")) " by "
-                (m["trained_by"].as_str().unwrap_or(""))
-            }
+            td { (m.status) (progress) }
+            td.num { (m.samples) }
+            td.small { (metrics(&m.metrics)) }
+            td.small { (rfc3339(&m.created)) " by " (m.trained_by) }
             td {
-                @if admin && !active && m["status"] == json!("ready") {
+                @if admin && !active && m.status == "ready" {
                     form method="post" action="/ui/models" {
                         (csrf_field(s))
                         input type="hidden" name="action" value="activate";
@@ -125,15 +116,15 @@ fn model_rows(s: &Session, m: &Value, admin: bool) -> Markup {
                 }
             }
         }
-        @if let Some(msg) = m["message"].as_str().filter(|x| !x.is_empty()) {
-            tr { td {} td colspan="5" class="small muted" { (msg) } }
+        @if !m.message.is_empty() {
+            tr { td {} td colspan="5" class="small muted" { (m.message) } }
         }
     }
 }
 
 /// Up to six of a model's metrics, one a line.
-fn metrics(m: &Value) -> Markup {
-    let shown: Vec<(&String, String)> = m["metrics"]
+fn metrics(metrics: &Value) -> Markup {
+    let shown: Vec<(&String, String)> = metrics
         .as_object()
         .into_iter()
         .flatten()

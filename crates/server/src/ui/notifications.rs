@@ -7,25 +7,14 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
+use cloudsentinel_store::{DeliveryRecord, DeliveryStatus};
 use maud::{Markup, html};
-use serde_json::Value;
 
 use super::{
     Nav, Q, Session, csrf_field, fail, field, form, outcome, page, pager, time_cell, urlenc,
 };
 use crate::error::bad;
 use crate::{AppState, api};
-
-/// An RFC 3339 time from the API as "3 minutes ago", or a dash.
-fn ago_cell(v: &Value) -> Markup {
-    match v
-        .as_str()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-    {
-        Some(t) => time_cell(&t.with_timezone(&Utc)),
-        None => html! { "—" },
-    }
-}
 
 pub(super) async fn notifications(
     State(state): State<AppState>,
@@ -35,8 +24,8 @@ pub(super) async fn notifications(
     if let Err(r) = s.require("GET", "/api/v1/notifications") {
         return r;
     }
-    let sinks = match api::list_notifications(State(state.clone())).await {
-        Ok(axum::Json(v)) => v,
+    let list = match api::list_notifications(State(state.clone())).await {
+        Ok(axum::Json(list)) => list.sinks,
         Err(e) => return fail(&s, e),
     };
     let mut params = BTreeMap::new();
@@ -50,7 +39,6 @@ pub(super) async fn notifications(
         Ok(axum::Json(v)) => v,
         Err(e) => return fail(&s, e),
     };
-    let list = sinks["sinks"].as_array().cloned().unwrap_or_default();
     let filter: String = ["sink", "status"]
         .iter()
         .filter_map(|k| {
@@ -132,7 +120,7 @@ pub(super) async fn notifications(
                 }
             }
             tbody {
-                @for d in deliveries["items"].as_array().into_iter().flatten() {
+                @for d in &deliveries.items {
                     (delivery_row(d))
                 }
             }
@@ -140,8 +128,8 @@ pub(super) async fn notifications(
         (pager(
             "/ui/notifications",
             &filter,
-            deliveries["total"].as_u64().unwrap_or(0),
-            deliveries["offset"].as_u64().unwrap_or(0),
+            deliveries.total,
+            deliveries.offset,
             50,
         ))
     };
@@ -149,30 +137,29 @@ pub(super) async fn notifications(
 }
 
 /// One sink: where it sends, how it stands, and its test button for those who may.
-fn sink_row(s: &Session, x: &Value) -> Markup {
-    let name = x["name"].as_str().unwrap_or("");
-    let str_of = |k: &str| x[k].as_str().unwrap_or("");
+fn sink_row(s: &Session, x: &api::SinkStatus) -> Markup {
+    let name = &x.name;
     html! {
         tr {
             td.nowrap { a href={ "/ui/notifications?sink=" (urlenc(name)) } { strong { (name) } } }
-            td.nowrap { (str_of("kind")) }
-            td.small.mono { (str_of("destination")) }
-            td { (str_of("min_level")) }
+            td.nowrap { (x.kind) }
+            td.small.mono { (x.destination) }
+            td { (x.min_level.as_str()) }
             td {
-                @if x["failing"].as_bool().unwrap_or(false) {
+                @if x.failing {
                     span.lvl.high { "failing" }
                     br;
-                    span.small { (str_of("last_error")) }
+                    span.small { (x.last_error.as_deref().unwrap_or("")) }
                 } @else {
                     span.lvl.low { "ok" }
                 }
             }
-            td { (x["pending"]) }
-            td { (x["sent"]) }
-            td { (x["retried"]) }
-            td { (x["dead"]) }
-            td.nowrap { (ago_cell(&x["last_success"])) }
-            td.nowrap { (ago_cell(&x["last_failure"])) }
+            td { (x.pending) }
+            td { (x.sent) }
+            td { (x.retried) }
+            td { (x.dead) }
+            td.nowrap { (optional_time(x.last_success.as_ref())) }
+            td.nowrap { (optional_time(x.last_failure.as_ref())) }
             td.nowrap {
                 @if s.can("POST", "/api/v1/notifications/{name}/test") {
                     form method="post" action="/ui/notifications" {
@@ -190,37 +177,43 @@ fn sink_row(s: &Session, x: &Value) -> Markup {
 }
 
 /// One delivery: its alert (or a test), change, status, tries and timing.
-fn delivery_row(d: &Value) -> Markup {
-    let str_of = |k: &str| d[k].as_str().unwrap_or("");
-    let status = str_of("status");
-    let class = match status {
-        "sent" => "low",
-        "dead" => "critical",
-        _ => "medium",
+fn delivery_row(d: &DeliveryRecord) -> Markup {
+    let class = match d.status {
+        DeliveryStatus::Sent => "low",
+        DeliveryStatus::Dead => "critical",
+        DeliveryStatus::Pending => "medium",
     };
     html! {
         tr {
-            td { (d["id"]) }
-            td { (str_of("sink")) }
+            td { (d.id) }
+            td { (d.sink) }
             td {
-                @match d["alert_id"].as_i64() {
+                @match d.alert_id {
                     Some(id) => { a href={ "/ui/alerts/" (id) } { "#" (id) } }
                     None => { "test" }
                 }
             }
-            td { (str_of("change")) }
-            td { span class={ "lvl " (class) } { (status) } }
-            td { (d["attempts"]) }
-            td.nowrap { (ago_cell(&d["created"])) }
-            td.nowrap { (ago_cell(&d["sent"])) }
+            td { (d.change) }
+            td { span class={ "lvl " (class) } { (d.status.as_str()) } }
+            td { (d.attempts) }
+            td.nowrap { (time_cell(&d.created)) }
+            td.nowrap { (optional_time(d.sent.as_ref())) }
             td {
-                @match d["latency_ms"].as_i64() {
+                @match d.latency_ms {
                     Some(ms) => { (ms) " ms" }
                     None => { "—" }
                 }
             }
-            td.small { (str_of("last_error")) }
+            td.small { (d.last_error.as_deref().unwrap_or("")) }
         }
+    }
+}
+
+/// A time with its age, or a dash.
+fn optional_time(t: Option<&DateTime<Utc>>) -> Markup {
+    match t {
+        Some(t) => time_cell(t),
+        None => html! { "—" },
     }
 }
 

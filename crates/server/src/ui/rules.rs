@@ -7,13 +7,17 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
+use chrono::SecondsFormat;
+use cloudsentinel_detect::RuleKind;
+use cloudsentinel_store::SuppressionRecord;
 use maud::{Markup, html};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{
     Nav, Q, Session, action_form, csrf_field, fail, field, level_badge, outcome, page,
     technique_tags, urlenc,
 };
+use crate::api::ListedRule;
 use crate::error::ApiError;
 use crate::{AppState, api, blocking};
 
@@ -36,33 +40,29 @@ pub(super) async fn rules(
     let text = q.get("q").map(|v| v.to_lowercase()).unwrap_or_default();
     let technique = q.get("technique").cloned().unwrap_or_default();
     let source = q.get("source").cloned().unwrap_or_default();
-    let items = list["items"].as_array().cloned().unwrap_or_default();
-    let shown: Vec<&Value> = items
+    let items = &list.items;
+    let shown: Vec<&ListedRule> = items
         .iter()
         .filter(|r| {
-            let str_of = |k: &str| r[k].as_str().unwrap_or("").to_lowercase();
             (text.is_empty()
-                || str_of("title").contains(&text)
-                || str_of("id").contains(&text)
-                || str_of("description").contains(&text))
+                || r.title.to_lowercase().contains(&text)
+                || r.id.to_lowercase().contains(&text)
+                || r.description
+                    .as_deref()
+                    .unwrap_or("")
+                    .to_lowercase()
+                    .contains(&text))
                 && (technique.is_empty()
-                    || r["techniques"].as_array().is_some_and(|t| {
-                        t.iter().any(|x| {
-                            x.as_str().is_some_and(|x| {
-                                x == technique || x.starts_with(&format!("{technique}."))
-                            })
-                        })
-                    }))
-                && (source.is_empty() || str_of("source").contains(&source.to_lowercase()))
+                    || r.techniques
+                        .iter()
+                        .any(|x| *x == technique || x.starts_with(&format!("{technique}."))))
+                && (source.is_empty() || r.source.to_lowercase().contains(&source.to_lowercase()))
         })
         .collect();
-    let disabled = items
-        .iter()
-        .filter(|r| r["enabled"] == json!(false))
-        .count();
+    let disabled = items.iter().filter(|r| !r.enabled).count();
     // Active suppressions.
     let sups = match api::list_suppressions(State(state)).await {
-        Ok(axum::Json(v)) => v["items"].as_array().cloned().unwrap_or_default(),
+        Ok(axum::Json(list)) => list.items,
         Err(e) => return fail(&s, e),
     };
     let can_toggle = s.can("PATCH", "/api/v1/rules/{id}");
@@ -109,33 +109,20 @@ pub(super) async fn rules(
 }
 
 /// One rule: level, name and where it comes from, techniques, alerts, and its switch.
-fn rule_row(s: &Session, r: &Value, hits: &BTreeMap<String, u64>, can_toggle: bool) -> Markup {
-    let id = r["id"].as_str().unwrap_or("");
-    let enabled = r["enabled"] != json!(false);
-    let level = r["level"]
-        .as_str()
-        .and_then(|l| l.parse().ok())
-        .map(level_badge);
-    let techniques: Vec<String> = r["techniques"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+fn rule_row(s: &Session, r: &ListedRule, hits: &BTreeMap<String, u64>, can_toggle: bool) -> Markup {
+    let id = r.id.as_str();
     let n = hits.get(id).copied().unwrap_or(0);
     html! {
         tr data-rule=(id) {
-            td { @if let Some(l) = level { (l) } }
+            td { (level_badge(r.level)) }
             td {
-                strong { (r["title"].as_str().unwrap_or("")) } " "
-                span.kind { (r["kind"].as_str().unwrap_or("")) }
+                strong { (r.title) } " "
+                span.kind { (rule_kind(r.kind)) }
                 br;
                 code.small { (id) } " "
-                span.small.muted { (r["source"].as_str().unwrap_or("")) }
+                span.small.muted { (r.source) }
             }
-            td { (technique_tags(&techniques)) }
+            td { (technique_tags(&r.techniques)) }
             td.num {
                 @if n > 0 {
                     a href={ "/ui/alerts?rule=" (urlenc(id)) "&status=all" } { (n) }
@@ -147,16 +134,15 @@ fn rule_row(s: &Session, r: &Value, hits: &BTreeMap<String, u64>, can_toggle: bo
                 @if can_toggle {
                     form method="post" action={ "/ui/rules/" (urlenc(id)) } {
                         (csrf_field(s))
-                        input type="hidden" name="enabled" value=(!enabled);
-                        button type="submit" class=(if enabled { "" } else { "primary" })
+                        input type="hidden" name="enabled" value=(!r.enabled);
+                        button type="submit" class=(if r.enabled { "" } else { "primary" })
                             aria-label={
-                                (if enabled { "Disable" } else { "Enable" }) " "
-                                (r["title"].as_str().unwrap_or(id))
+                                (if r.enabled { "Disable" } else { "Enable" }) " " (r.title)
                             } {
-                            (if enabled { "Enabled · disable" } else { "Disabled · enable" })
+                            (if r.enabled { "Enabled · disable" } else { "Disabled · enable" })
                         }
                     }
-                } @else if enabled {
+                } @else if r.enabled {
                     "enabled"
                 } @else {
                     strong { "disabled" }
@@ -166,8 +152,16 @@ fn rule_row(s: &Session, r: &Value, hits: &BTreeMap<String, u64>, can_toggle: bo
     }
 }
 
+/// A rule's kind as the API names it.
+fn rule_kind(kind: RuleKind) -> &'static str {
+    match kind {
+        RuleKind::Detection => "detection",
+        RuleKind::Correlation => "correlation",
+    }
+}
+
 /// The panel of active suppressions, each with its remove button for those who may.
-fn suppressions(s: &Session, sups: &[Value]) -> Markup {
+fn suppressions(s: &Session, sups: &[SuppressionRecord]) -> Markup {
     let can_remove = s.can("DELETE", "/api/v1/suppressions/{id}");
     html! {
         section.panel id="suppressions" {
@@ -181,19 +175,18 @@ fn suppressions(s: &Session, sups: &[Value]) -> Markup {
                     }
                     tbody {
                         @for x in sups {
-                            @let str_of = |k: &str| x[k].as_str().unwrap_or("");
                             tr {
-                                td { code { (str_of("rule_id")) } }
-                                td { (str_of("entity")) }
+                                td { code { (x.rule_id) } }
+                                td { (x.entity) }
                                 td {
-                                    (str_of("reason")) " "
-                                    span.small.muted { "by " (str_of("author")) }
+                                    (x.reason) " "
+                                    span.small.muted { "by " (x.author) }
                                 }
-                                td.small { (str_of("expires")) }
+                                td.small { (x.expires.to_rfc3339_opts(SecondsFormat::AutoSi, true)) }
                                 td {
                                     @if can_remove {
                                         form method="post"
-                                            action={ "/ui/suppressions/" (x["id"]) } {
+                                            action={ "/ui/suppressions/" (x.id) } {
                                             (csrf_field(s))
                                             button type="submit" { "Remove" }
                                         }

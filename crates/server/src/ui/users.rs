@@ -4,10 +4,13 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use cloudsentinel_store::ApiKeyRecord;
 use maud::{Markup, html};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{Nav, Session, action_form, csrf_field, done, error_text, fail, field, outcome, page};
+use super::{
+    Nav, Session, action_form, csrf_field, done, error_text, fail, field, outcome, page, rfc3339,
+};
 use crate::error::{ApiError, bad};
 use crate::{AppState, api};
 
@@ -20,11 +23,11 @@ async fn users_page(state: AppState, s: &Session, notice: Option<Markup>) -> Res
         return r;
     }
     let users = match api::list_users(State(state.clone())).await {
-        Ok(axum::Json(v)) => v,
+        Ok(axum::Json(list)) => list.items,
         Err(e) => return fail(s, e),
     };
     let keys = match api::list_api_keys(State(state)).await {
-        Ok(axum::Json(v)) => v,
+        Ok(axum::Json(list)) => list.items,
         Err(e) => return fail(s, e),
     };
     let body = html! {
@@ -37,7 +40,7 @@ async fn users_page(state: AppState, s: &Session, notice: Option<Markup>) -> Res
                     tr { th { "User" } th { "Role" } th { "State" } th { "Created" } th {} }
                 }
                 tbody {
-                    @for u in users["items"].as_array().into_iter().flatten() {
+                    @for u in &users {
                         (user_row(s, u))
                     }
                 }
@@ -71,7 +74,7 @@ async fn users_page(state: AppState, s: &Session, notice: Option<Markup>) -> Res
                     tr { th { "Name" } th { "Prefix" } th { "Created" } th { "Last used" } th {} }
                 }
                 tbody {
-                    @for k in keys["items"].as_array().into_iter().flatten() {
+                    @for k in &keys {
                         (key_row(s, k))
                     }
                 }
@@ -93,11 +96,8 @@ async fn users_page(state: AppState, s: &Session, notice: Option<Markup>) -> Res
 }
 
 /// One user: role to change, state, and the buttons to enable or disable and to delete.
-fn user_row(s: &Session, u: &Value) -> Markup {
-    let id = u["id"].as_i64().unwrap_or(0);
-    let name = u["username"].as_str().unwrap_or("");
-    let role = u["role"].as_str().unwrap_or("");
-    let disabled = u["disabled"] == json!(true);
+fn user_row(s: &Session, u: &api::User) -> Markup {
+    let (id, name, role, disabled) = (u.id, &u.username, &u.role, u.disabled);
     html! {
         tr {
             td { strong { (name) } }
@@ -113,7 +113,7 @@ fn user_row(s: &Session, u: &Value) -> Markup {
                 }
             }
             td { @if disabled { strong { "disabled" } } @else { "active" } }
-            td.small { (u["created"].as_str().unwrap_or("")) }
+            td.small { (rfc3339(&u.created)) }
             td.row {
                 form method="post" action="/ui/users" {
                     (csrf_field(s))
@@ -137,22 +137,26 @@ fn user_row(s: &Session, u: &Value) -> Markup {
 }
 
 /// One API key, with its revoke button until it is revoked.
-fn key_row(s: &Session, k: &Value) -> Markup {
-    let str_of = |key: &str| k[key].as_str().unwrap_or("");
+fn key_row(s: &Session, k: &ApiKeyRecord) -> Markup {
     html! {
         tr {
-            td { (str_of("name")) }
-            td { code { (str_of("prefix")) "…" } }
-            td.small { (str_of("created")) " by " (str_of("created_by")) }
-            td.small { (k["last_used"].as_str().unwrap_or("never")) }
+            td { (k.name) }
+            td { code { (k.prefix) "…" } }
+            td.small { (rfc3339(&k.created)) " by " (k.created_by) }
+            td.small {
+                @match &k.last_used {
+                    Some(t) => { (rfc3339(t)) }
+                    None => { "never" }
+                }
+            }
             td {
-                @if k["revoked"] == json!(true) {
+                @if k.revoked {
                     "revoked"
                 } @else {
                     form method="post" action="/ui/users" {
                         (csrf_field(s))
                         input type="hidden" name="action" value="revoke";
-                        input type="hidden" name="id" value=(k["id"].as_i64().unwrap_or(0));
+                        input type="hidden" name="id" value=(k.id);
                         button type="submit" class="danger"
                             data-confirm="Revoke this key? \
                                 Clients using it can no longer send events." {
@@ -166,12 +170,12 @@ fn key_row(s: &Session, k: &Value) -> Markup {
 }
 
 /// A new key's secret, shown once.
-fn new_key_notice(v: &Value) -> Markup {
+fn new_key_notice(k: &api::NewApiKey) -> Markup {
     html! {
         div.flash role="status" {
-            "Key " strong { (v["name"].as_str().unwrap_or("")) }
+            "Key " strong { (k.name) }
             " created. Copy it now: it is not shown again."
-            pre id="new-key" { (v["key"].as_str().unwrap_or("")) }
+            pre id="new-key" { (k.key) }
         }
     }
 }
@@ -240,13 +244,7 @@ pub(super) async fn users_action(
             )
             .await
             {
-                Ok(resp) => {
-                    let bytes = axum::body::to_bytes(resp.into_body(), 64 * 1024)
-                        .await
-                        .unwrap_or_default();
-                    let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-                    users_page(state, &s, Some(new_key_notice(&v))).await
-                }
+                Ok((_, axum::Json(key))) => users_page(state, &s, Some(new_key_notice(&key))).await,
                 Err(e) => done("/ui/users", format!("error: {}", error_text(e).1)),
             };
         }
