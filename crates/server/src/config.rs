@@ -202,19 +202,228 @@ impl Default for AuthSection {
     }
 }
 
-/// `[[sources]]`: a directory watched for new log files.
+/// `[[sources]]`: where logs come from besides HTTP ingest. `kind` says which:
+/// `directory` (the default: a directory watched for new files) or `aws-s3-sqs` (CloudTrail
+/// delivered to S3, announced on an SQS queue). Each kind's keys are checked in
+/// [`SourceSection::spec`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSection {
-    /// Directory to watch (CloudTrail's S3 delivery tree works as is).
-    pub path: PathBuf,
-    /// Read every file as this provider's logs (`aws`, `azure`, `gcp`); detected per record when
-    /// absent.
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// Shown in source health; defaults to the kind and the position in the list.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `directory`: the directory to watch (CloudTrail's S3 delivery tree works as is).
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// `directory`: read every file as this provider's logs (`aws`, `azure`, `gcp`); detected
+    /// per record when absent.
     #[serde(default)]
     pub provider: Option<String>,
-    /// Seconds between scans.
+    /// `directory`: seconds between scans.
     #[serde(default = "default_poll")]
     pub poll_secs: u64,
+    /// `aws-s3-sqs`: the queue the bucket's notifications go to.
+    #[serde(default)]
+    pub queue_url: Option<String>,
+    /// `aws-s3-sqs`: the queue's region (read from a standard queue URL when absent).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// `aws-s3-sqs`: send every call here instead of AWS (an emulator).
+    #[serde(default)]
+    pub endpoint_url: Option<String>,
+    /// `aws-s3-sqs`: a role to assume with the credentials of the standard chain.
+    #[serde(default)]
+    pub role_arn: Option<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// `aws-s3-sqs`: long-poll wait per receive, 0..20 seconds.
+    #[serde(default = "default_wait")]
+    pub wait_secs: u32,
+    /// `aws-s3-sqs`: how long a received message stays hidden (extended while its objects are
+    /// processed).
+    #[serde(default = "default_visibility")]
+    pub visibility_secs: u32,
+    /// `aws-s3-sqs`: the largest object read, in MiB (CloudTrail files are a few MiB).
+    #[serde(default = "default_max_object_mb")]
+    pub max_object_mb: u64,
+}
+
+fn default_kind() -> String {
+    "directory".into()
+}
+
+fn default_wait() -> u32 {
+    20
+}
+
+fn default_visibility() -> u32 {
+    300
+}
+
+fn default_max_object_mb() -> u64 {
+    512
+}
+
+/// A source, checked.
+#[derive(Debug, Clone)]
+pub enum SourceSpec {
+    Directory(DirectorySource),
+    S3Sqs(S3SqsSource),
+}
+
+impl SourceSpec {
+    pub fn name(&self) -> &str {
+        match self {
+            SourceSpec::Directory(d) => &d.name,
+            SourceSpec::S3Sqs(s) => &s.name,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DirectorySource {
+    pub name: String,
+    pub path: PathBuf,
+    pub provider: Option<cloudsentinel_core::Provider>,
+    pub poll_secs: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct S3SqsSource {
+    pub name: String,
+    pub queue_url: String,
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    pub wait_secs: u32,
+    pub visibility_secs: u32,
+    pub max_object_bytes: u64,
+}
+
+impl SourceSection {
+    /// The source this section describes, or the key that is wrong (`sources[i].key`).
+    pub fn spec(&self, i: usize) -> Result<SourceSpec, ConfigError> {
+        let key = |k: &str| format!("sources[{i}].{k}");
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{i}", self.kind));
+        let only = |allowed: &[&str]| -> Result<(), ConfigError> {
+            let set: [(&str, bool); 8] = [
+                ("path", self.path.is_some()),
+                ("provider", self.provider.is_some()),
+                ("queue_url", self.queue_url.is_some()),
+                ("region", self.region.is_some()),
+                ("endpoint_url", self.endpoint_url.is_some()),
+                ("role_arn", self.role_arn.is_some()),
+                ("external_id", self.external_id.is_some()),
+                ("name", false),
+            ];
+            match set.iter().find(|(k, given)| *given && !allowed.contains(k)) {
+                Some((k, _)) => Err(invalid(
+                    &key(k),
+                    format!("not a key of a {} source", self.kind),
+                )),
+                None => Ok(()),
+            }
+        };
+        match self.kind.as_str() {
+            "directory" => {
+                only(&["path", "provider"])?;
+                let path = self
+                    .path
+                    .clone()
+                    .ok_or_else(|| invalid(&key("path"), "a directory source needs a path"))?;
+                let provider = match self.provider.as_deref() {
+                    None => None,
+                    Some("aws") => Some(cloudsentinel_core::Provider::Aws),
+                    Some("azure") => Some(cloudsentinel_core::Provider::Azure),
+                    Some("gcp") => Some(cloudsentinel_core::Provider::Gcp),
+                    Some(p) => {
+                        return Err(invalid(
+                            &key("provider"),
+                            format!("{p:?}: expected aws, azure or gcp"),
+                        ));
+                    }
+                };
+                if self.poll_secs == 0 {
+                    return Err(invalid(&key("poll_secs"), "must be greater than 0"));
+                }
+                Ok(SourceSpec::Directory(DirectorySource {
+                    name,
+                    path,
+                    provider,
+                    poll_secs: self.poll_secs,
+                }))
+            }
+            "aws-s3-sqs" => {
+                only(&[
+                    "queue_url",
+                    "region",
+                    "endpoint_url",
+                    "role_arn",
+                    "external_id",
+                ])?;
+                let queue_url = self.queue_url.clone().ok_or_else(|| {
+                    invalid(
+                        &key("queue_url"),
+                        "an aws-s3-sqs source needs the queue's URL",
+                    )
+                })?;
+                if !queue_url.starts_with("https://") && !queue_url.starts_with("http://") {
+                    return Err(invalid(
+                        &key("queue_url"),
+                        format!("{queue_url:?}: expected an https:// queue URL"),
+                    ));
+                }
+                let region = match &self.region {
+                    Some(r) => r.clone(),
+                    None => cloudsentinel_cloud::aws::Aws::region_of_queue(&queue_url).ok_or_else(
+                        || invalid(&key("region"), "the queue URL names no region: set region"),
+                    )?,
+                };
+                if let Some(e) = &self.endpoint_url
+                    && !e.starts_with("https://")
+                    && !e.starts_with("http://")
+                {
+                    return Err(invalid(
+                        &key("endpoint_url"),
+                        format!("{e:?}: expected an http(s):// URL"),
+                    ));
+                }
+                if self.wait_secs > 20 {
+                    return Err(invalid(
+                        &key("wait_secs"),
+                        "at most 20 (SQS's longest wait)",
+                    ));
+                }
+                if !(10..=43_200).contains(&self.visibility_secs) {
+                    return Err(invalid(&key("visibility_secs"), "between 10 and 43200"));
+                }
+                if self.max_object_mb == 0 {
+                    return Err(invalid(&key("max_object_mb"), "must be greater than 0"));
+                }
+                Ok(SourceSpec::S3Sqs(S3SqsSource {
+                    name,
+                    queue_url,
+                    region,
+                    endpoint_url: self.endpoint_url.clone(),
+                    role_arn: self.role_arn.clone(),
+                    external_id: self.external_id.clone(),
+                    wait_secs: self.wait_secs,
+                    visibility_secs: self.visibility_secs,
+                    max_object_bytes: self.max_object_mb * 1024 * 1024,
+                }))
+            }
+            other => Err(invalid(
+                &key("kind"),
+                format!("{other:?}: expected directory or aws-s3-sqs"),
+            )),
+        }
+    }
 }
 
 fn default_poll() -> u64 {
@@ -249,6 +458,8 @@ pub struct Validated {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `[[notify]]`, checked, with their secrets read.
     pub sinks: Vec<cloudsentinel_notify::Sink>,
+    /// `[[sources]]`, checked.
+    pub sources: Vec<SourceSpec>,
 }
 
 impl Config {
@@ -417,21 +628,16 @@ impl Config {
                 ));
             }
         };
+        let mut sources = Vec::new();
         for (i, s) in self.sources.iter().enumerate() {
-            if let Some(p) = &s.provider
-                && !matches!(p.as_str(), "aws" | "azure" | "gcp")
-            {
+            let spec = s.spec(i)?;
+            if sources.iter().any(|x: &SourceSpec| x.name() == spec.name()) {
                 return Err(invalid(
-                    &format!("sources[{i}].provider"),
-                    format!("{p:?}: expected aws, azure or gcp"),
+                    &format!("sources[{i}].name"),
+                    format!("{:?} names another source too", spec.name()),
                 ));
             }
-            if s.poll_secs == 0 {
-                return Err(invalid(
-                    &format!("sources[{i}].poll_secs"),
-                    "must be greater than 0",
-                ));
-            }
+            sources.push(spec);
         }
         let mut trusted_proxies = Vec::new();
         for (i, p) in self.server.trusted_proxies.iter().enumerate() {
@@ -467,6 +673,7 @@ impl Config {
             synchronous_full,
             trusted_proxies,
             sinks,
+            sources,
         })
     }
 }

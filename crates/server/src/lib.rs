@@ -77,6 +77,8 @@ pub struct Inner {
     pub started: chrono::DateTime<Utc>,
     /// The notification sinks and their router.
     pub notifier: Arc<notify::Notifier>,
+    /// How each configured source is doing.
+    pub sources: sources::health::SourceHealth,
 }
 
 pub type AppState = Arc<Inner>;
@@ -266,6 +268,7 @@ impl Service {
             learning,
             started: Utc::now(),
             notifier,
+            sources: Default::default(),
         });
         Ok(Service {
             state,
@@ -324,14 +327,7 @@ impl Service {
         let app = self.router();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
-        for (i, s) in self.state.config.config.sources.iter().enumerate() {
-            tasks.push(tokio::spawn(sources::watch_dir(
-                Arc::clone(&self.state),
-                i,
-                s.clone(),
-                stop_rx.clone(),
-            )));
-        }
+        tasks.extend(sources::spawn(&self.state, &stop_rx));
         tasks.push(tokio::spawn(retention(
             Arc::clone(&self.state),
             stop_rx.clone(),

@@ -562,6 +562,15 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     r(
         "GET",
+        "/api/v1/sources",
+        VIEWER,
+        "operations",
+        "The log sources: what each read, its lag, errors and queue backlog, per account and region",
+        |m| on(m, api::list_sources),
+    )
+    .answers(schema_of::<api::SourceList>),
+    r(
+        "GET",
         "/api/v1/notifications",
         ANALYST,
         "notifications",

@@ -65,6 +65,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], {
         let mut m = state.metrics.render();
         state.notifier.render_metrics(&mut m);
+        state.sources.render_metrics(&mut m);
         m
     })
         .into_response()
@@ -83,4 +84,16 @@ pub async fn audit_log(
         offset,
         items: page.items,
     }))
+}
+
+/// The configured sources and how each is doing.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct SourceList {
+    pub sources: Vec<crate::sources::health::SourceStatus>,
+}
+
+pub async fn list_sources(State(state): State<AppState>) -> Json<SourceList> {
+    Json(SourceList {
+        sources: state.sources.snapshot(),
+    })
 }

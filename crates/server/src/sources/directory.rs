@@ -7,15 +7,14 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use cloudsentinel_cloud::aws::notification::account_and_region;
 use cloudsentinel_core::{Event, Provider};
 use cloudsentinel_detect::Stage;
 use cloudsentinel_ingest::{Item, ReadOptions, discover};
 
-use crate::config::SourceSection;
+use super::CHUNK;
+use crate::config::DirectorySource;
 use crate::{AppState, blocking, ingest_events};
-
-/// Events per batch handed to the pipeline.
-const CHUNK: usize = 5000;
 
 /// A file changed less than this long ago may still be being written.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -23,19 +22,16 @@ const SETTLE: Duration = Duration::from_secs(2);
 pub async fn watch_dir(
     state: AppState,
     index: usize,
-    source: SourceSection,
+    source: DirectorySource,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let provider = source.provider.as_deref().map(|p| match p {
-        "azure" => Provider::Azure,
-        "gcp" => Provider::Gcp,
-        _ => Provider::Aws,
-    });
-    tracing::info!(source = index, path = %source.path.display(), "watching directory");
+    tracing::info!(source = %source.name, path = %source.path.display(), "watching directory");
     loop {
-        if let Err(e) = scan(&state, &source, provider, &stop).await {
+        state.sources.polled(index);
+        if let Err(e) = scan(&state, index, &source, &stop).await {
             state.metrics.error("source");
-            tracing::warn!(source = index, path = %source.path.display(), error = %e, "directory scan failed");
+            tracing::warn!(source = %source.name, path = %source.path.display(), error = %e, "directory scan failed");
+            state.sources.error(index, format!("{e:#}"));
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(source.poll_secs)) => {}
@@ -46,10 +42,11 @@ pub async fn watch_dir(
 
 async fn scan(
     state: &AppState,
-    source: &SourceSection,
-    provider: Option<Provider>,
+    index: usize,
+    source: &DirectorySource,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let provider = source.provider;
     if !source.path.exists() {
         return Ok(());
     }
@@ -80,7 +77,7 @@ async fn scan(
         {
             continue;
         }
-        ingest_file(state, &file, provider).await?;
+        ingest_file(state, index, &file, provider).await?;
         let p2 = path.clone();
         blocking(state, move |s| s.mark_source_file(&p2, size, mtime))
             .await
@@ -92,6 +89,7 @@ async fn scan(
 
 async fn ingest_file(
     state: &AppState,
+    index: usize,
     file: &std::path::Path,
     provider: Option<Provider>,
 ) -> anyhow::Result<()> {
@@ -108,6 +106,7 @@ async fn ingest_file(
             hint: provider,
             ..ReadOptions::default()
         };
+        let mut errors = 0u64;
         stage.decode_file(&path, read, &mut |item| match item {
             Item::Event(e) => {
                 chunk.push(*e);
@@ -116,6 +115,7 @@ async fn ingest_file(
                 }
             }
             Item::Error(e) => {
+                errors += 1;
                 metrics.error("source");
                 tracing::warn!(error = %e, "skipped a record that could not be decoded");
             }
@@ -124,12 +124,26 @@ async fn ingest_file(
         if !chunk.is_empty() {
             let _ = tx.blocking_send(chunk);
         }
+        errors
     });
-    while let Some(events) = rx.recv().await {
-        ingest_events(state, events)
+    let (mut events, mut newest) = (0u64, None);
+    while let Some(chunk) = rx.recv().await {
+        events += chunk.len() as u64;
+        newest = newest.max(chunk.iter().map(|e| e.time).max());
+        ingest_events(state, chunk)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {e:#}", file.display()))?;
     }
-    reader.await?;
+    let errors = reader.await?;
+    if errors > 0 {
+        state.sources.error(
+            index,
+            format!("{}: {errors} records could not be read", file.display()),
+        );
+    }
+    let shown = file.display().to_string();
+    state
+        .sources
+        .object(index, account_and_region(&shown), events, newest);
     Ok(())
 }

@@ -1,0 +1,378 @@
+//! Pulling logs from the cloud, against an emulator: CloudTrail from S3 through SQS on moto's
+//! server (PyPI: `moto[server]`, which `.ci/run` installs), driven by
+//! `tests/support/aws_emulator.py` (boto3).
+
+mod support;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::*;
+
+/// moto's server on a free port, killed when dropped.
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ureq::get(&format!("{endpoint}/moto-api/")).call().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto's server did not start: python3 -m pip install 'moto[server]' (.ci/run does)"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Moto { child, endpoint }
+    }
+
+    fn run(&self, mut cmd: Value) -> Value {
+        cmd["endpoint"] = json!(self.endpoint);
+        let out = python("aws_emulator.py", cmd.to_string().as_bytes());
+        assert!(
+            out.status.success(),
+            "aws_emulator.py {cmd}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A CloudTrail delivery file's key for account 111122223333 in `region`.
+fn trail_key(region: &str, name: &str) -> String {
+    format!(
+        "AWSLogs/111122223333/CloudTrail/{region}/2026/11/20/111122223333_CloudTrail_{region}_20261120T1000Z_{name}.json.gz"
+    )
+}
+
+fn delivery(prefix: &str, n: usize) -> String {
+    json!({"Records": records(prefix, n)}).to_string()
+}
+
+/// A service reading the queue through the emulator, with the emulator's fake credentials.
+fn start_service(dir: &std::path::Path, moto: &Moto, queue_url: &str) -> Server {
+    let config = dir.join("cs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\nkind = \"aws-s3-sqs\"\nname = \"trail\"\nqueue_url = {queue_url:?}\n\
+             region = \"eu-west-1\"\nendpoint_url = {:?}\nwait_secs = 1\nvisibility_secs = 10\n",
+            moto.endpoint
+        ),
+    )
+    .unwrap();
+    Server::start(
+        &dir.join("data"),
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+        &["--config", config.to_str().unwrap()],
+    )
+}
+
+fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn cloudtrail_is_pulled_from_s3_through_sqs_and_bad_input_is_counted() {
+    let moto = Moto::start();
+    let q = moto.run(json!({"op": "setup", "bucket": "trail", "queue": "ct", "max_receives": 3}));
+    let queue_url = q["queue_url"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_service(dir.path(), &moto, &queue_url);
+    let admin = s.admin();
+    // Two accounts' worth of regions, a digest file, an object that is not audit logs, a
+    // message that is no notification, and an object announced through SNS.
+    moto.run(json!({"op": "put", "bucket": "trail", "objects": [
+        {"key": trail_key("eu-west-1", "a"), "gzip_text": delivery("s3a", 40)},
+        {"key": trail_key("us-east-1", "b"), "gzip_text": delivery("s3b", 30)},
+        {"key": "AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/2026/11/20/111122223333_CloudTrail-Digest_eu-west-1_x.json.gz",
+         "gzip_text": "{\"awsAccountId\":\"111122223333\",\"digestStartTime\":\"2026-11-20T09:00:00Z\"}"},
+        {"key": "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/notes.json.gz",
+         "gzip_text": "this is not JSON"},
+        {"key": "sns/111122223333_CloudTrail_eu-west-1_20261120T1005Z_c.json.gz",
+         "gzip_text": delivery("s3c", 20)},
+    ]}));
+    let s3_event = json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "trail"},
+        "object": {"key": "sns/111122223333_CloudTrail_eu-west-1_20261120T1005Z_c.json.gz", "size": 1}}}]});
+    moto.run(json!({"op": "send", "queue_url": queue_url, "bodies": [
+        json!({"Type": "Notification", "MessageId": "sns-1", "Message": s3_event.to_string()}).to_string(),
+        "hello, not a notification",
+    ]}));
+    wait_for("90 events", 60, || {
+        s.get("/api/v1/dashboard/stats", &admin)["events_total"] == 90
+    });
+    // Every message is handled and deleted: nothing waits, nothing is in flight.
+    wait_for("an empty queue", 30, || {
+        let st = moto.run(json!({"op": "stats", "queue_url": queue_url}));
+        st["waiting"] == 0 && st["in_flight"] == 0
+    });
+    let health = s.get("/api/v1/sources", &admin);
+    let src = &health["sources"][0];
+    assert_eq!(src["name"], "trail", "{health:#}");
+    assert_eq!(src["kind"], "aws-s3-sqs");
+    assert_eq!(src["events"], 90, "{src:#}");
+    // The three delivery files and the one that is not logs; the digest is skipped unread.
+    assert_eq!(src["objects"], 4, "{src:#}");
+    assert_eq!(
+        src["errors"], 2,
+        "the bad object and the bad message: {src:#}"
+    );
+    let streams: Vec<(String, String, u64)> = src["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["account"].as_str().unwrap().to_string(),
+                x["region"].as_str().unwrap().to_string(),
+                x["events"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        streams.contains(&("111122223333".into(), "eu-west-1".into(), 40))
+            && streams.contains(&("111122223333".into(), "us-east-1".into(), 30)),
+        "{streams:?}"
+    );
+    assert!(src["lag_secs"].as_i64().unwrap() > 0, "{src:#}");
+    let (_, _, metrics) = s.req("GET", "/metrics", None, None);
+    assert!(
+        metrics.contains("cloudsentinel_source_events_total{source=\"trail\"} 90"),
+        "{metrics}"
+    );
+    // The StopLogging records in the files alert as they would over HTTP.
+    let alerts = s.get("/api/v1/alerts?limit=200", &admin);
+    assert!(
+        alerts["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["title"].as_str().unwrap_or("").contains("Trail")
+                || a["title"].as_str().unwrap_or("").contains("Logging")),
+        "{alerts:#}"
+    );
+}
+
+#[test]
+fn a_killed_collector_loses_nothing_and_stores_nothing_twice() {
+    let moto = Moto::start();
+    let q = moto.run(json!({"op": "setup", "bucket": "trail", "queue": "ct", "max_receives": 20}));
+    let queue_url = q["queue_url"].as_str().unwrap().to_string();
+    let objects: Vec<Value> = (0..60)
+        .map(|i| {
+            json!({"key": trail_key("eu-west-1", &format!("k{i:02}")),
+                   "gzip_text": delivery(&format!("kill{i:02}"), 500)})
+        })
+        .collect();
+    moto.run(json!({"op": "put", "bucket": "trail", "objects": objects}));
+    let total = 60 * 500;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = start_service(dir.path(), &moto, &queue_url);
+    let admin = s.admin();
+    let mut at_kill = 0;
+    wait_for("the first events", 60, || {
+        at_kill = s.get("/api/v1/dashboard/stats", &admin)["events_total"]
+            .as_u64()
+            .unwrap();
+        at_kill > 0
+    });
+    s.child.kill().unwrap(); // SIGKILL: no shutdown, messages in flight not deleted
+    s.child.wait().unwrap();
+    drop(s);
+    assert!(
+        at_kill < total,
+        "the collector finished before it was killed ({at_kill} events): the test proves nothing"
+    );
+    // Restarted on the same data: the messages in flight come back after their visibility
+    // timeout and their events, read again, are stored once.
+    let s = start_service(dir.path(), &moto, &queue_url);
+    let admin = s.admin();
+    wait_for("every event", 120, || {
+        s.get("/api/v1/dashboard/stats", &admin)["events_total"] == total
+    });
+    wait_for("an empty queue", 60, || {
+        let st = moto.run(json!({"op": "stats", "queue_url": queue_url}));
+        st["waiting"] == 0 && st["in_flight"] == 0
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let stats = s.get("/api/v1/dashboard/stats", &admin);
+    assert_eq!(stats["events_total"], total, "nothing lost, nothing twice");
+    // The attack records (one in 50) raise one alert per principal, not one per reading.
+    let alerts = s.get("/api/v1/alerts?limit=500", &admin);
+    let count: u64 = alerts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["title"] == "CloudTrail Logging Stopped On A Trail")
+        .map(|a| a["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(count, (total / 50) as u64, "{alerts:#}");
+}
+
+/// Our SigV4 signatures equal botocore's for the requests the collector makes: an S3 object
+/// whose key needs encoding, a listing with a query, an SQS JSON call, with and without a
+/// session token.
+#[test]
+fn our_signatures_match_botocores() {
+    use cloudsentinel_cloud::aws::{Credentials, sigv4};
+    let time = "20261120T101500Z";
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-20T10:15:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let cases: Vec<(
+        &str,
+        &str,
+        &str,
+        Vec<(&str, &str)>,
+        &str,
+        &str,
+        Option<&str>,
+    )> = vec![
+        (
+            "GET",
+            "trail.s3.eu-west-1.amazonaws.com",
+            "/AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/a%20b%2Bc%3D.json.gz",
+            vec![],
+            "",
+            "s3",
+            None,
+        ),
+        (
+            "GET",
+            "s3.eu-west-1.amazonaws.com",
+            "/trail/",
+            vec![
+                ("list-type", "2"),
+                ("prefix", "AWSLogs/111122223333/"),
+                ("delimiter", "/"),
+            ],
+            "",
+            "s3",
+            Some("session-token/with+chars="),
+        ),
+        (
+            "POST",
+            "sqs.eu-west-1.amazonaws.com",
+            "/",
+            vec![],
+            r#"{"QueueUrl":"https://sqs.eu-west-1.amazonaws.com/111122223333/ct","MaxNumberOfMessages":10}"#,
+            "sqs",
+            None,
+        ),
+    ];
+    let mut ours = Vec::new();
+    let mut requests = Vec::new();
+    for (method, host, path, query, body, service, token) in cases {
+        let creds = Credentials {
+            access_key_id: "AKIAEXAMPLEKEY".into(),
+            secret_access_key: "secret/Example+Key".into(),
+            session_token: token.map(str::to_string),
+            expires: None,
+        };
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        if service == "sqs" {
+            headers.push(("content-type".into(), "application/x-amz-json-1.0".into()));
+            headers.push(("x-amz-target".into(), "AmazonSQS.ReceiveMessage".into()));
+        }
+        let hash = sigv4::payload_hash(body.as_bytes());
+        let signed = sigv4::sign(
+            &sigv4::Request {
+                method,
+                path,
+                query: &query,
+                headers: &headers,
+                host,
+                payload_hash: &hash,
+            },
+            &creds,
+            "eu-west-1",
+            service,
+            now,
+        );
+        let auth = signed
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .unwrap()
+            .1
+            .clone();
+        ours.push(auth);
+        let url_query: Vec<String> = query
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    sigv4::uri_encode(k, true),
+                    sigv4::uri_encode(v, true)
+                )
+            })
+            .collect();
+        let mut url = format!("https://{host}{path}");
+        if !url_query.is_empty() {
+            url.push('?');
+            url.push_str(&url_query.join("&"));
+        }
+        let mut hdrs = serde_json::Map::new();
+        for (k, v) in &headers {
+            hdrs.insert(k.clone(), json!(v));
+        }
+        // We sign the payload hash on every request; botocore does when the header is there.
+        hdrs.insert("X-Amz-Content-SHA256".into(), json!(hash));
+        requests.push(
+            json!({"method": method, "url": url, "headers": hdrs, "body": body,
+            "service": service, "region": "eu-west-1", "time": time,
+            "access_key": creds.access_key_id, "secret_key": creds.secret_access_key,
+            "token": creds.session_token}),
+        );
+    }
+    let out = python("sigv4_check.py", json!(requests).to_string().as_bytes());
+    assert!(
+        out.status.success(),
+        "sigv4_check.py (needs botocore: python3 -m pip install 'moto[server]'):\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let theirs: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ours, theirs);
+}
