@@ -70,8 +70,13 @@ impl Drop for Moto {
 
 /// A CloudTrail delivery file's key for account 111122223333 in `region`.
 fn trail_key(region: &str, name: &str) -> String {
+    trail_key_on(region, 20, name)
+}
+
+/// The same, delivered on 2026-11-`day` at 10:00.
+fn trail_key_on(region: &str, day: u32, name: &str) -> String {
     format!(
-        "AWSLogs/111122223333/CloudTrail/{region}/2026/11/20/111122223333_CloudTrail_{region}_20261120T1000Z_{name}.json.gz"
+        "AWSLogs/111122223333/CloudTrail/{region}/2026/11/{day:02}/111122223333_CloudTrail_{region}_202611{day:02}T1000Z_{name}.json.gz"
     )
 }
 
@@ -375,4 +380,64 @@ fn our_signatures_match_botocores() {
     );
     let theirs: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(ours, theirs);
+}
+
+/// `hunt s3://...` reads a time range of a trail's bucket directly: the days asked for, in every
+/// region, digests skipped, nothing copied to disk.
+#[test]
+fn hunt_reads_a_time_range_of_a_bucket() {
+    let moto = Moto::start();
+    moto.run(json!({"op": "setup", "bucket": "trail", "queue": "ct", "max_receives": 3}));
+    let mut objects = Vec::new();
+    for day in [19, 20, 21] {
+        for region in ["eu-west-1", "us-east-1"] {
+            objects.push(json!({"key": trail_key_on(region, day, "x"),
+                "gzip_text": delivery(&format!("d{day}-{region}"), 10 + day as usize)}));
+        }
+    }
+    objects.push(json!({"key": "AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/2026/11/20/111122223333_CloudTrail-Digest_eu-west-1_20261120T1000Z.json.gz",
+        "gzip_text": "{}"}));
+    moto.run(json!({"op": "put", "bucket": "trail", "objects": objects}));
+    let out = Command::new(env!("CARGO_BIN_EXE_cloudsentinel"))
+        .args([
+            "hunt",
+            "s3://trail/AWSLogs/",
+            "--since",
+            "2026-11-20",
+            "--until",
+            "2026-11-21",
+            "--region",
+            "eu-west-1",
+            "--endpoint-url",
+            &moto.endpoint,
+            "--format",
+            "jsonl",
+            "--no-anomaly",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() || out.status.code() == Some(1),
+        "{stderr}"
+    );
+    // Two regions of one day: 2 files, 2 x 30 events.
+    assert!(
+        stderr.contains("summary: 2 files, 60 events read"),
+        "{stderr}"
+    );
+    let alerts: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<&str> = alerts
+        .iter()
+        .flat_map(|a| a["event_ids"].as_array().unwrap())
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!ids.is_empty(), "{alerts:?}");
+    assert!(ids.iter().all(|id| id.starts_with("d20-")), "{ids:?}");
 }

@@ -11,9 +11,10 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use cloudsentinel_alert::Folder;
+use cloudsentinel_cloud::aws::Aws;
 use cloudsentinel_context::{CloudRanges, NetContext, NetDb};
 use cloudsentinel_core::text::{csv_safe, printable};
-use cloudsentinel_core::{Alert, Level};
+use cloudsentinel_core::{Alert, Level, Origin};
 use cloudsentinel_detect::sigma::CorrelationInput;
 use cloudsentinel_detect::{RuleSet, Stage};
 use cloudsentinel_ingest::{DEFAULT_MAX_RECORD_BYTES, DecodeError, DecodeStats, Item, ReadOptions};
@@ -23,6 +24,7 @@ use cloudsentinel_learn::offline;
 use cloudsentinel_learn::offline::{Interner, Observed};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::s3::RemoteObject;
 use super::{EXIT_FAILED, EXIT_OK, exit_usage, load_rules, usage_or};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -56,9 +58,26 @@ impl FormatHint {
 #[derive(Args)]
 pub struct HuntArgs {
     /// Files or directories of audit logs: CloudTrail (S3 delivery trees, .json, .json.gz, .jsonl),
-    /// Azure Activity Log / Entra ID exports, GCP Cloud Audit Logs exports. Mixed is fine.
+    /// Azure Activity Log / Entra ID exports, GCP Cloud Audit Logs exports. Mixed is fine. An
+    /// `s3://bucket/prefix` reads a trail's bucket directly (credentials from the standard AWS
+    /// chain), limited to --since/--until.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+    /// With s3:// inputs: only objects delivered at or after this date (2026-11-01) or time.
+    #[arg(long, value_name = "TIME", value_parser = super::s3::parse_time)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// With s3:// inputs: only objects delivered before this date or time.
+    #[arg(long, value_name = "TIME", value_parser = super::s3::parse_time)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// With s3:// inputs: the bucket's region (default: AWS_REGION or AWS_DEFAULT_REGION).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// With s3:// inputs: send the calls here instead of AWS (an emulator).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// With s3:// inputs: a role to assume with the credentials the chain finds.
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
     /// Extra Sigma rule files or directories, added to the built-in pack.
     #[arg(long = "rules", value_name = "DIR")]
     pub rules: Vec<PathBuf>,
@@ -173,15 +192,52 @@ const CORRELATION_BATCH: usize = 4096;
 /// span ([`reorder_secs`]).
 const REORDER_SECS: i64 = 900;
 
-/// The hold-back for these files: [`REORDER_SECS`] plus the longest span their layout shows.
-pub fn reorder_secs(files: &[PathBuf]) -> i64 {
-    let span = files
+/// The hold-back for these inputs: [`REORDER_SECS`] plus the longest span their layout shows.
+pub fn reorder_secs(inputs: &Inputs) -> i64 {
+    let span = inputs
+        .files
         .iter()
-        .filter_map(|p| cloudsentinel_ingest::span_in_name(p))
+        .cloned()
+        .chain(inputs.objects.iter().map(|o| PathBuf::from(&o.key)))
+        .filter_map(|p| cloudsentinel_ingest::span_in_name(&p))
         .max()
         .unwrap_or(0);
     REORDER_SECS + span as i64
 }
+
+/// What a hunt reads: local files, and objects in S3 with the client that reads them.
+#[derive(Default)]
+pub struct Inputs {
+    pub files: Vec<PathBuf>,
+    pub objects: Vec<RemoteObject>,
+    pub aws: Option<std::sync::Arc<Aws>>,
+}
+
+impl Inputs {
+    pub fn files(files: Vec<PathBuf>) -> Inputs {
+        Inputs {
+            files,
+            ..Inputs::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len() + self.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One piece of work for a decode thread.
+enum Work<'a> {
+    Unit(&'a cloudsentinel_ingest::Unit),
+    Object(&'a RemoteObject),
+}
+
+/// The largest S3 object a hunt reads (CloudTrail files are a few MiB).
+const MAX_OBJECT_BYTES: u64 = 512 * 1024 * 1024;
 
 /// A correlation input ordered by (time, event id), for the reorder heap.
 struct Held(CorrelationInput);
@@ -308,13 +364,13 @@ pub fn net_context(netdb: Option<&Path>, cloud_ranges: &[PathBuf]) -> Result<Net
     Ok(NetContext::new(db, ranges))
 }
 
-/// Decodes `files` on `threads` threads, runs detection, streams what correlations need to a
+/// Decodes the inputs on `threads` threads, runs detection, streams what correlations need to a
 /// correlation thread in time order, and folds everything into alerts. Shared by `hunt` and the
 /// benchmarks.
 #[allow(clippy::too_many_arguments)] // each is one independent input of the run
 pub fn hunt_files(
     rules: &RuleSet,
-    files: &[PathBuf],
+    inputs: &Inputs,
     threads: usize,
     window_secs: i64,
     read: ReadOptions,
@@ -328,9 +384,10 @@ pub fn hunt_files(
     let threads = threads.max(1);
     // Big JSON Lines files are shared between threads in pieces of this size.
     let units = if threads > 1 {
-        cloudsentinel_ingest::plan_units(files, UNIT_BYTES)
+        cloudsentinel_ingest::plan_units(&inputs.files, UNIT_BYTES)
     } else {
-        files
+        inputs
+            .files
             .iter()
             .map(|p| cloudsentinel_ingest::Unit {
                 path: p.clone(),
@@ -338,12 +395,17 @@ pub fn hunt_files(
             })
             .collect()
     };
-    let units = &units;
-    let threads = threads.min(units.len().max(1));
+    let work: Vec<Work> = units
+        .iter()
+        .map(Work::Unit)
+        .chain(inputs.objects.iter().map(Work::Object))
+        .collect();
+    let work = &work;
+    let threads = threads.min(work.len().max(1));
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
     let (tx, rx) = std::sync::mpsc::sync_channel::<ToCorrelator>(4 * threads);
-    let reorder = reorder_secs(files);
+    let reorder = reorder_secs(inputs);
     let stage = Stage::new(rules, net);
     let stage = &stage;
     let (mut alerts, correlation_inputs, late) = std::thread::scope(|scope| {
@@ -377,8 +439,8 @@ pub fn hunt_files(
                     };
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(unit) = units.get(i) else { break };
-                        stage.decode_unit(unit, read, &mut |item| {
+                        let Some(piece) = work.get(i) else { break };
+                        let mut on_item = |item: Item| {
                             out.stats.count(&item);
                             match item {
                                 Item::Event(ev) => {
@@ -403,9 +465,33 @@ pub fn hunt_files(
                                 }
                                 Item::Digest | Item::Insight => {}
                             }
-                        });
+                        };
+                        let size = match piece {
+                            Work::Unit(unit) => {
+                                stage.decode_unit(unit, read, &mut on_item);
+                                unit.len()
+                            }
+                            Work::Object(o) => {
+                                let aws = inputs.aws.as_ref().expect("objects come with a client");
+                                let origin = Origin {
+                                    source: "s3".into(),
+                                    path: Some(o.url()),
+                                    ..Origin::default()
+                                };
+                                match aws.get_object(&o.bucket, &o.key, MAX_OBJECT_BYTES) {
+                                    Ok(bytes) => {
+                                        stage.decode_bytes(&bytes, origin, read, &mut on_item)
+                                    }
+                                    Err(e) => on_item(Item::Error(DecodeError {
+                                        origin,
+                                        reason: e.to_string(),
+                                    })),
+                                }
+                                o.size
+                            }
+                        };
                         send(&mut batch);
-                        progress.inc(unit.len());
+                        progress.inc(size);
                     }
                     let _ = tx.send(ToCorrelator::Done(w));
                     results.lock().expect("worker results").push(out);
@@ -440,7 +526,7 @@ pub fn hunt_files(
         late_correlation_inputs: late,
         observed,
         stats,
-        files: files.len(),
+        files: inputs.len(),
         errors,
     }
 }
@@ -455,14 +541,11 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         eprintln!("error: no rules loaded (use the built-in pack or --rules DIR)");
         return Ok(exit_usage());
     }
-    let files = match cloudsentinel_ingest::discover(&args.paths) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("error: {}", printable(&e.to_string()));
-            return Ok(EXIT_FAILED);
-        }
+    let inputs = match inputs_of(&args) {
+        Ok(i) => i,
+        Err(code) => return Ok(code),
     };
-    if files.is_empty() {
+    if inputs.is_empty() {
         // Nothing to read is no all-clear.
         eprintln!(
             "error: no input files found in {} (hidden files are skipped)",
@@ -475,11 +558,13 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    let total_bytes: u64 = files
+    let total_bytes: u64 = inputs
+        .files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
-        .sum();
+        .sum::<u64>()
+        + inputs.objects.iter().map(|o| o.size).sum::<u64>();
     let progress = if !args.quiet && std::io::stderr().is_terminal() {
         let pb = ProgressBar::new(total_bytes);
         pb.set_style(
@@ -521,7 +606,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     };
     let mut outcome = hunt_files(
         &rules,
-        &files,
+        &inputs,
         threads,
         args.dedup_window,
         read,
@@ -537,7 +622,7 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         let history = if history_files.is_empty() {
             None
         } else {
-            Some(read_history(&history_files, threads, read))
+            Some(read_history(history_files, threads, read))
         };
         let (signals, note) = behaviour(
             history,
@@ -666,6 +751,63 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
     Ok(EXIT_OK)
 }
 
+/// The local files and the S3 objects the arguments name.
+fn inputs_of(args: &HuntArgs) -> Result<Inputs, ExitCode> {
+    let (remote, local): (Vec<&PathBuf>, Vec<&PathBuf>) = args
+        .paths
+        .iter()
+        .partition(|p| p.to_string_lossy().starts_with("s3://"));
+    let local: Vec<PathBuf> = local.into_iter().cloned().collect();
+    let mut inputs = Inputs::files(if local.is_empty() {
+        Vec::new()
+    } else {
+        cloudsentinel_ingest::discover(&local).map_err(|e| {
+            eprintln!("error: {}", printable(&e.to_string()));
+            EXIT_FAILED
+        })?
+    });
+    if remote.is_empty() {
+        if args.since.is_some() || args.until.is_some() {
+            eprintln!("error: --since and --until select objects of s3:// inputs");
+            return Err(exit_usage());
+        }
+        return Ok(inputs);
+    }
+    let region = args
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .filter(|r| !r.is_empty());
+    let Some(region) = region else {
+        eprintln!("error: s3:// inputs need the bucket's region: --region or AWS_REGION");
+        return Err(exit_usage());
+    };
+    let aws = std::sync::Arc::new(Aws::new(cloudsentinel_cloud::aws::Config {
+        region,
+        endpoint_url: args.endpoint_url.clone(),
+        role_arn: args.role_arn.clone(),
+        external_id: None,
+        timeout: std::time::Duration::from_secs(120),
+    }));
+    for url in remote {
+        let url = url.to_string_lossy();
+        let Some((bucket, prefix)) = super::s3::parse_url(&url) else {
+            eprintln!("error: {url}: expected s3://bucket/prefix");
+            return Err(exit_usage());
+        };
+        match super::s3::list(&aws, &bucket, &prefix, args.since, args.until) {
+            Ok(objects) => inputs.objects.extend(objects),
+            Err(e) => {
+                eprintln!("error: listing {url}: {e}");
+                return Err(EXIT_FAILED);
+            }
+        }
+    }
+    inputs.aws = Some(aws);
+    Ok(inputs)
+}
+
 /// The paths given, for an error message.
 fn looked_at(paths: &[PathBuf]) -> String {
     let shown: Vec<String> = paths
@@ -676,11 +818,11 @@ fn looked_at(paths: &[PathBuf]) -> String {
 }
 
 /// The events of the `--baseline` history, as the behavioural detectors read them.
-fn read_history(files: &[PathBuf], threads: usize, read: ReadOptions) -> Vec<Observed> {
+fn read_history(files: Vec<PathBuf>, threads: usize, read: ReadOptions) -> Vec<Observed> {
     let empty = cloudsentinel_detect::RuleSetBuilder::new().build();
     hunt_files(
         &empty,
-        files,
+        &Inputs::files(files),
         threads,
         3600,
         read,

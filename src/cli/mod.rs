@@ -13,6 +13,7 @@ pub mod hunt;
 pub mod loadgen;
 pub mod models;
 pub mod rules;
+pub mod s3;
 pub mod serve;
 
 /// The run did what was asked.

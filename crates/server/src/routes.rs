@@ -675,6 +675,109 @@ pub static ROUTES: &[RouteSpec] = &[
     },
 ];
 
+/// An API operation the dashboard checks a role against before it draws a button or runs an
+/// action: a typed name for one route of [`ROUTES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `PATCH /api/v1/alerts/{id}`: change an alert's status, assignee or note.
+    EditAlert,
+    /// `POST /api/v1/alerts/{id}/feedback`: mark an alert a true or false positive.
+    AlertFeedback,
+    /// `POST /api/v1/suppressions`: suppress findings like an alert's.
+    Suppress,
+    /// `DELETE /api/v1/suppressions/{id}`: remove a suppression.
+    Unsuppress,
+    /// `PATCH /api/v1/incidents/{id}`: change an incident.
+    EditIncident,
+    /// `PATCH /api/v1/rules/{id}`: enable or disable a rule.
+    ToggleRule,
+    /// `GET /api/v1/notifications`: list the notification channels.
+    ListNotifiers,
+    /// `GET /api/v1/notifications/deliveries`: read the notification deliveries.
+    ListDeliveries,
+    /// `POST /api/v1/notifications/{name}/test`: send a test notification.
+    TestNotifier,
+    /// `GET /api/v1/users`: list users and API keys.
+    ListUsers,
+    /// `POST /api/v1/auth/register`: add a user.
+    CreateUser,
+    /// `PATCH /api/v1/users/{id}`: change a user's role or state.
+    EditUser,
+    /// `DELETE /api/v1/users/{id}`: delete a user.
+    DeleteUser,
+    /// `POST /api/v1/api-keys`: create an API key.
+    CreateApiKey,
+    /// `DELETE /api/v1/api-keys/{id}`: revoke an API key.
+    RevokeApiKey,
+    /// `GET /api/v1/audit`: read the audit log.
+    ReadAudit,
+    /// `POST /api/v1/models/train`: train a model.
+    TrainModel,
+    /// `POST /api/v1/models/{id}/activate`: make a model the active one.
+    ActivateModel,
+    /// `POST /api/v1/models/rollback`: go back to the previously active model.
+    RollbackModel,
+}
+
+impl Op {
+    /// Every operation (the test below fails if one is missing).
+    pub const ALL: [Op; 19] = [
+        Op::EditAlert,
+        Op::AlertFeedback,
+        Op::Suppress,
+        Op::Unsuppress,
+        Op::EditIncident,
+        Op::ToggleRule,
+        Op::ListNotifiers,
+        Op::ListDeliveries,
+        Op::TestNotifier,
+        Op::ListUsers,
+        Op::CreateUser,
+        Op::EditUser,
+        Op::DeleteUser,
+        Op::CreateApiKey,
+        Op::RevokeApiKey,
+        Op::ReadAudit,
+        Op::TrainModel,
+        Op::ActivateModel,
+        Op::RollbackModel,
+    ];
+
+    /// The route's method and path, as written in [`ROUTES`].
+    pub const fn method_path(self) -> (&'static str, &'static str) {
+        match self {
+            Op::EditAlert => ("PATCH", "/api/v1/alerts/{id}"),
+            Op::AlertFeedback => ("POST", "/api/v1/alerts/{id}/feedback"),
+            Op::Suppress => ("POST", "/api/v1/suppressions"),
+            Op::Unsuppress => ("DELETE", "/api/v1/suppressions/{id}"),
+            Op::EditIncident => ("PATCH", "/api/v1/incidents/{id}"),
+            Op::ToggleRule => ("PATCH", "/api/v1/rules/{id}"),
+            Op::ListNotifiers => ("GET", "/api/v1/notifications"),
+            Op::ListDeliveries => ("GET", "/api/v1/notifications/deliveries"),
+            Op::TestNotifier => ("POST", "/api/v1/notifications/{name}/test"),
+            Op::ListUsers => ("GET", "/api/v1/users"),
+            Op::CreateUser => ("POST", "/api/v1/auth/register"),
+            Op::EditUser => ("PATCH", "/api/v1/users/{id}"),
+            Op::DeleteUser => ("DELETE", "/api/v1/users/{id}"),
+            Op::CreateApiKey => ("POST", "/api/v1/api-keys"),
+            Op::RevokeApiKey => ("DELETE", "/api/v1/api-keys/{id}"),
+            Op::ReadAudit => ("GET", "/api/v1/audit"),
+            Op::TrainModel => ("POST", "/api/v1/models/train"),
+            Op::ActivateModel => ("POST", "/api/v1/models/{id}/activate"),
+            Op::RollbackModel => ("POST", "/api/v1/models/rollback"),
+        }
+    }
+
+    /// The route in [`ROUTES`] (every operation has one: see the test `every_op_is_a_route`).
+    pub fn spec(self) -> &'static RouteSpec {
+        let (method, path) = self.method_path();
+        ROUTES
+            .iter()
+            .find(|r| r.method == method && r.path == path)
+            .unwrap_or_else(|| panic!("{method} {path} is no route"))
+    }
+}
+
 fn handler(spec: &RouteSpec) -> MethodRouter<AppState> {
     let method = match spec.method {
         "GET" => MethodFilter::GET,
@@ -1142,5 +1245,46 @@ mod tests {
             "{ok}"
         );
         assert!(doc["components"]["schemas"]["AlertRecord"]["properties"]["level"].is_object());
+    }
+
+    /// Every operation the dashboard checks is a route of the table, and `Op::ALL` lists each
+    /// operation once.
+    #[test]
+    fn every_op_is_a_route() {
+        // Exhaustive: a new variant does not compile until it is added here, and then to ALL.
+        fn index(op: Op) -> usize {
+            match op {
+                Op::EditAlert => 0,
+                Op::AlertFeedback => 1,
+                Op::Suppress => 2,
+                Op::Unsuppress => 3,
+                Op::EditIncident => 4,
+                Op::ToggleRule => 5,
+                Op::ListNotifiers => 6,
+                Op::ListDeliveries => 7,
+                Op::TestNotifier => 8,
+                Op::ListUsers => 9,
+                Op::ReadAudit => 10,
+                Op::TrainModel => 11,
+                Op::ActivateModel => 12,
+                Op::RollbackModel => 13,
+                Op::CreateUser => 14,
+                Op::EditUser => 15,
+                Op::DeleteUser => 16,
+                Op::CreateApiKey => 17,
+                Op::RevokeApiKey => 18,
+            }
+        }
+        let mut seen = [false; Op::ALL.len()];
+        for op in Op::ALL {
+            assert!(
+                !std::mem::replace(&mut seen[index(op)], true),
+                "{op:?} twice in ALL"
+            );
+            let (method, path) = op.method_path();
+            let spec = op.spec();
+            assert_eq!((spec.method, spec.path), (method, path), "{op:?}");
+        }
+        assert!(seen.iter().all(|s| *s), "a variant is missing from Op::ALL");
     }
 }

@@ -20,6 +20,7 @@ use super::{
     status_badge, time_cell, urlenc, when,
 };
 use crate::error::ApiError;
+use crate::routes::Op;
 use crate::{AppState, api, blocking};
 
 pub(super) async fn alert(
@@ -40,23 +41,22 @@ pub(super) async fn alert(
     .await
     .unwrap_or_default();
     // Who was told, and whether it arrived.
-    let deliveries =
-        if !state.notifier.is_empty() && s.can("GET", "/api/v1/notifications/deliveries") {
-            let alert_id = a.id;
-            let found = blocking(&state, move |st| {
-                st.deliveries(&cloudsentinel_store::DeliveryQuery {
-                    alert_id: Some(alert_id),
-                    limit: 50,
-                    ..Default::default()
-                })
+    let deliveries = if !state.notifier.is_empty() && s.can(Op::ListDeliveries) {
+        let alert_id = a.id;
+        let found = blocking(&state, move |st| {
+            st.deliveries(&cloudsentinel_store::DeliveryQuery {
+                alert_id: Some(alert_id),
+                limit: 50,
+                ..Default::default()
             })
-            .await
-            .map(|p| p.items)
-            .unwrap_or_default();
-            Some(found)
-        } else {
-            None
-        };
+        })
+        .await
+        .map(|p| p.items)
+        .unwrap_or_default();
+        Some(found)
+    } else {
+        None
+    };
     let body = html! {
         p.small { a href="/ui/alerts" { "← Alerts" } }
         div.row { (level_badge(a.level)) h1 id="alert-title" { (a.title) } }
@@ -214,7 +214,7 @@ fn triage(s: &Session, a: &AlertRecord, detail: &api::AlertDetail) -> Markup {
     html! {
         section.panel id="triage" {
             h2 { "Triage" }
-            @if s.can("POST", "/api/v1/alerts/{id}/feedback") {
+            @if s.can(Op::AlertFeedback) {
                 form method="post" action={ "/ui/alerts/" (a.id) "/feedback" } id="feedback" {
                     (csrf_field(s))
                     label {
@@ -235,7 +235,7 @@ fn triage(s: &Session, a: &AlertRecord, detail: &api::AlertDetail) -> Markup {
                     }
                 }
             }
-            @if s.can("PATCH", "/api/v1/alerts/{id}") {
+            @if s.can(Op::EditAlert) {
                 form.row method="post" action={ "/ui/alerts/" (a.id) } id="status-form" {
                     (csrf_field(s))
                     label {
@@ -264,7 +264,7 @@ fn triage(s: &Session, a: &AlertRecord, detail: &api::AlertDetail) -> Markup {
                     button type="submit" { "Add comment" }
                 }
             }
-            @if s.can("POST", "/api/v1/suppressions") {
+            @if s.can(Op::Suppress) {
                 details id="suppress" {
                     summary { "Suppress this rule for this entity" }
                     form method="post" action={ "/ui/alerts/" (a.id) "/suppress" } {
@@ -547,7 +547,7 @@ pub(super) async fn alert_update(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let fields = match action_form(&s, &body, "PATCH", "/api/v1/alerts/{id}") {
+    let fields = match action_form(&s, &body, Op::EditAlert) {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -582,7 +582,7 @@ pub(super) async fn alert_feedback(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let fields = match action_form(&s, &body, "POST", "/api/v1/alerts/{id}/feedback") {
+    let fields = match action_form(&s, &body, Op::AlertFeedback) {
         Ok(f) => f,
         Err(r) => return r,
     };
@@ -612,7 +612,7 @@ pub(super) async fn alert_suppress(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let fields = match action_form(&s, &body, "POST", "/api/v1/suppressions") {
+    let fields = match action_form(&s, &body, Op::Suppress) {
         Ok(f) => f,
         Err(r) => return r,
     };

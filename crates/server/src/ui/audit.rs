@@ -8,6 +8,7 @@ use axum::response::Response;
 use maud::html;
 
 use super::{Nav, Q, Session, fail, page, pager, rfc3339};
+use crate::routes::Op;
 use crate::{AppState, api};
 
 pub(super) async fn audit(
@@ -15,7 +16,7 @@ pub(super) async fn audit(
     Extension(s): Extension<Session>,
     Query(q): Q,
 ) -> Response {
-    if let Err(r) = s.require("GET", "/api/v1/audit") {
+    if let Err(r) = s.require(Op::ReadAudit) {
         return r;
     }
     let mut params = BTreeMap::new();

@@ -15,6 +15,7 @@ use super::{
     Nav, Q, Session, action_form, age, attack, csrf_field, fail, field, level_badge, outcome, page,
     pager, status_badge, technique_tags, urlenc, when,
 };
+use crate::routes::Op;
 use crate::{AppState, api};
 
 pub(super) async fn incidents(
@@ -174,7 +175,7 @@ pub(super) async fn incident(
             }
             @if let Some(reason) = &i.close_reason { span { "Close reason: " (reason) } }
         }
-        @if s.can("PATCH", "/api/v1/incidents/{id}") {
+        @if s.can(Op::EditIncident) {
             (incident_form(&s, i))
         }
         @if !answer.comments.is_empty() {
@@ -319,7 +320,7 @@ pub(super) async fn incident_update(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    let fields = match action_form(&s, &body, "PATCH", "/api/v1/incidents/{id}") {
+    let fields = match action_form(&s, &body, Op::EditIncident) {
         Ok(f) => f,
         Err(r) => return r,
     };

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::{Nav, Session, csrf_field, fail, field, form, outcome, page, rfc3339};
 use crate::error::bad;
+use crate::routes::Op;
 use crate::{AppState, api};
 
 pub(super) async fn models(
@@ -22,7 +23,7 @@ pub(super) async fn models(
         Ok(axum::Json(v)) => v,
         Err(e) => return fail(&s, e),
     };
-    let admin = s.can("POST", "/api/v1/models/train");
+    let admin = s.can(Op::TrainModel);
     let training = (!v.training.is_empty()).then(|| v.training.join(", "));
     let body = html! {
         h1 { "Models" }
@@ -158,7 +159,7 @@ pub(super) async fn models_action(
     let caller = Extension(s.caller.clone());
     let result = match field(&fields, "action") {
         Some("train") => {
-            if let Err(r) = s.require("POST", "/api/v1/models/train") {
+            if let Err(r) = s.require(Op::TrainModel) {
                 return r;
             }
             let mut q = BTreeMap::new();
@@ -174,7 +175,7 @@ pub(super) async fn models_action(
                 .map(|_| "Training started.".to_string())
         }
         Some("activate") => {
-            if let Err(r) = s.require("POST", "/api/v1/models/{id}/activate") {
+            if let Err(r) = s.require(Op::ActivateModel) {
                 return r;
             }
             let id = field(&fields, "id")
@@ -185,7 +186,7 @@ pub(super) async fn models_action(
                 .map(|_| format!("Model #{id} is active."))
         }
         Some("rollback") => {
-            if let Err(r) = s.require("POST", "/api/v1/models/rollback") {
+            if let Err(r) = s.require(Op::RollbackModel) {
                 return r;
             }
             let mut q = BTreeMap::new();

@@ -14,6 +14,7 @@ use super::{
     Nav, Q, Session, csrf_field, fail, field, form, outcome, page, pager, time_cell, urlenc,
 };
 use crate::error::bad;
+use crate::routes::Op;
 use crate::{AppState, api};
 
 pub(super) async fn notifications(
@@ -21,7 +22,7 @@ pub(super) async fn notifications(
     Extension(s): Extension<Session>,
     Query(q): Q,
 ) -> Response {
-    if let Err(r) = s.require("GET", "/api/v1/notifications") {
+    if let Err(r) = s.require(Op::ListNotifiers) {
         return r;
     }
     let list = match api::list_notifications(State(state.clone())).await {
@@ -161,7 +162,7 @@ fn sink_row(s: &Session, x: &api::SinkStatus) -> Markup {
             td.nowrap { (optional_time(x.last_success.as_ref())) }
             td.nowrap { (optional_time(x.last_failure.as_ref())) }
             td.nowrap {
-                @if s.can("POST", "/api/v1/notifications/{name}/test") {
+                @if s.can(Op::TestNotifier) {
                     form method="post" action="/ui/notifications" {
                         (csrf_field(s))
                         input type="hidden" name="action" value="test";
@@ -226,7 +227,7 @@ pub(super) async fn notifications_action(
         Ok(f) => f,
         Err(r) => return r,
     };
-    if let Err(r) = s.require("POST", "/api/v1/notifications/{name}/test") {
+    if let Err(r) = s.require(Op::TestNotifier) {
         return r;
     }
     let result = match (field(&fields, "action"), field(&fields, "name")) {

@@ -17,6 +17,7 @@ use super::{
     Nav, Q, Session, action_form, csrf_field, done, error_text, fail, field, level_badge, page,
     pager, status_badge, technique_tags, time_cell, urlenc,
 };
+use crate::routes::Op;
 use crate::{AppState, api, blocking};
 
 /// The statuses the queue shows unless asked otherwise.
@@ -72,7 +73,7 @@ pub(super) async fn alerts(
         Ok(p) => p,
         Err(e) => return fail(&s, e),
     };
-    let can_edit = s.can("PATCH", "/api/v1/alerts/{id}");
+    let can_edit = s.can(Op::EditAlert);
     let ids: Vec<String> = page_data.items.iter().map(|a| a.entity.clone()).collect();
     let names = blocking(&state, move |st| st.actor_names(&api::object_ids(ids)))
         .await
@@ -289,7 +290,7 @@ pub(super) async fn alerts_bulk(
     Extension(s): Extension<Session>,
     body: Bytes,
 ) -> Response {
-    let fields = match action_form(&s, &body, "PATCH", "/api/v1/alerts/{id}") {
+    let fields = match action_form(&s, &body, Op::EditAlert) {
         Ok(f) => f,
         Err(r) => return r,
     };

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::api::ListedRule;
 use crate::error::ApiError;
+use crate::routes::Op;
 use crate::{AppState, api, blocking};
 
 /// Alerts per rule id.
@@ -65,7 +66,7 @@ pub(super) async fn rules(
         Ok(axum::Json(list)) => list.items,
         Err(e) => return fail(&s, e),
     };
-    let can_toggle = s.can("PATCH", "/api/v1/rules/{id}");
+    let can_toggle = s.can(Op::ToggleRule);
     let body = html! {
         h1 { "Rules" }
         p.muted {
@@ -162,7 +163,7 @@ fn rule_kind(kind: RuleKind) -> &'static str {
 
 /// The panel of active suppressions, each with its remove button for those who may.
 fn suppressions(s: &Session, sups: &[SuppressionRecord]) -> Markup {
-    let can_remove = s.can("DELETE", "/api/v1/suppressions/{id}");
+    let can_remove = s.can(Op::Unsuppress);
     html! {
         section.panel id="suppressions" {
             h2 { "Active suppressions (" (sups.len()) ")" }
@@ -207,7 +208,7 @@ pub(super) async fn suppression_delete(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = action_form(&s, &body, "DELETE", "/api/v1/suppressions/{id}") {
+    if let Err(r) = action_form(&s, &body, Op::Unsuppress) {
         return r;
     }
     let result = api::delete_suppression(State(state), Extension(s.caller.clone()), Path(id)).await;
@@ -222,7 +223,7 @@ pub(super) async fn rule_toggle(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let fields = match action_form(&s, &body, "PATCH", "/api/v1/rules/{id}") {
+    let fields = match action_form(&s, &body, Op::ToggleRule) {
         Ok(f) => f,
         Err(r) => return r,
     };

@@ -9,9 +9,10 @@ use maud::{Markup, html};
 use serde_json::json;
 
 use super::{
-    Nav, Session, action_form, csrf_field, done, error_text, fail, field, outcome, page, rfc3339,
+    Nav, Session, csrf_field, done, error_text, fail, field, form, outcome, page, rfc3339,
 };
 use crate::error::{ApiError, bad};
+use crate::routes::Op;
 use crate::{AppState, api};
 
 /// The roles a user may have, least first.
@@ -19,7 +20,7 @@ const ROLES: [&str; 4] = ["viewer", "analyst", "responder", "admin"];
 
 /// The page, with `notice` (a new key's secret) above the lists.
 async fn users_page(state: AppState, s: &Session, notice: Option<Markup>) -> Response {
-    if let Err(r) = s.require("GET", "/api/v1/users") {
+    if let Err(r) = s.require(Op::ListUsers) {
         return r;
     }
     let users = match api::list_users(State(state.clone())).await {
@@ -192,10 +193,22 @@ pub(super) async fn users_action(
     Extension(s): Extension<Session>,
     body: Bytes,
 ) -> Response {
-    let fields = match action_form(&s, &body, "GET", "/api/v1/users") {
+    let fields = match form(&s, &body) {
         Ok(f) => f,
         Err(r) => return r,
     };
+    // Each action is allowed when the role may call its own API route.
+    let op = match field(&fields, "action") {
+        Some("create") => Op::CreateUser,
+        Some("role" | "disable" | "enable") => Op::EditUser,
+        Some("delete") => Op::DeleteUser,
+        Some("key") => Op::CreateApiKey,
+        Some("revoke") => Op::RevokeApiKey,
+        _ => return done("/ui/users", "error: unknown action"),
+    };
+    if let Err(r) = s.require(op) {
+        return r;
+    }
     let id: i64 = field(&fields, "id")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
