@@ -86,12 +86,17 @@ fn delivery(prefix: &str, n: usize) -> String {
 
 /// A service reading the queue through the emulator, with the emulator's fake credentials.
 fn start_service(dir: &std::path::Path, moto: &Moto, queue_url: &str) -> Server {
+    start_service_with(dir, moto, queue_url, "")
+}
+
+/// The same, with more keys for the source.
+fn start_service_with(dir: &std::path::Path, moto: &Moto, queue_url: &str, extra: &str) -> Server {
     let config = dir.join("cs.toml");
     std::fs::write(
         &config,
         format!(
             "[[sources]]\nkind = \"aws-s3-sqs\"\nname = \"trail\"\nqueue_url = {queue_url:?}\n\
-             region = \"eu-west-1\"\nendpoint_url = {:?}\nwait_secs = 1\nvisibility_secs = 10\n",
+             region = \"eu-west-1\"\nendpoint_url = {:?}\nwait_secs = 1\nvisibility_secs = 10\n{extra}",
             moto.endpoint
         ),
     )
@@ -250,7 +255,7 @@ fn a_killed_collector_loses_nothing_and_stores_nothing_twice() {
         .filter(|a| a["title"] == "CloudTrail Logging Stopped On A Trail")
         .map(|a| a["count"].as_u64().unwrap())
         .sum();
-    assert_eq!(count, (total / 50) as u64, "{alerts:#}");
+    assert_eq!(count, total / 50, "{alerts:#}");
 }
 
 /// Our SigV4 signatures equal botocore's for the requests the collector makes: an S3 object
@@ -263,50 +268,60 @@ fn our_signatures_match_botocores() {
     let now = chrono::DateTime::parse_from_rfc3339("2026-11-20T10:15:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
-    let cases: Vec<(
-        &str,
-        &str,
-        &str,
-        Vec<(&str, &str)>,
-        &str,
-        &str,
-        Option<&str>,
-    )> = vec![
-        (
-            "GET",
-            "trail.s3.eu-west-1.amazonaws.com",
-            "/AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/a%20b%2Bc%3D.json.gz",
-            vec![],
-            "",
-            "s3",
-            None,
-        ),
-        (
-            "GET",
-            "s3.eu-west-1.amazonaws.com",
-            "/trail/",
-            vec![
+    struct Case {
+        method: &'static str,
+        host: &'static str,
+        path: &'static str,
+        query: Vec<(&'static str, &'static str)>,
+        body: &'static str,
+        service: &'static str,
+        token: Option<&'static str>,
+    }
+    let cases = vec![
+        Case {
+            method: "GET",
+            host: "trail.s3.eu-west-1.amazonaws.com",
+            path: "/AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/20/a%20b%2Bc%3D.json.gz",
+            query: vec![],
+            body: "",
+            service: "s3",
+            token: None,
+        },
+        Case {
+            method: "GET",
+            host: "s3.eu-west-1.amazonaws.com",
+            path: "/trail/",
+            query: vec![
                 ("list-type", "2"),
                 ("prefix", "AWSLogs/111122223333/"),
                 ("delimiter", "/"),
             ],
-            "",
-            "s3",
-            Some("session-token/with+chars="),
-        ),
-        (
-            "POST",
-            "sqs.eu-west-1.amazonaws.com",
-            "/",
-            vec![],
-            r#"{"QueueUrl":"https://sqs.eu-west-1.amazonaws.com/111122223333/ct","MaxNumberOfMessages":10}"#,
-            "sqs",
-            None,
-        ),
+            body: "",
+            service: "s3",
+            token: Some("session-token/with+chars="),
+        },
+        Case {
+            method: "POST",
+            host: "sqs.eu-west-1.amazonaws.com",
+            path: "/",
+            query: vec![],
+            body: r#"{"QueueUrl":"https://sqs.eu-west-1.amazonaws.com/111122223333/ct","MaxNumberOfMessages":10}"#,
+            service: "sqs",
+            token: None,
+        },
     ];
     let mut ours = Vec::new();
     let mut requests = Vec::new();
-    for (method, host, path, query, body, service, token) in cases {
+    for Case {
+        method,
+        host,
+        path,
+        query,
+        body,
+        service,
+        token,
+    } in cases
+    {
         let creds = Credentials {
             access_key_id: "AKIAEXAMPLEKEY".into(),
             secret_access_key: "secret/Example+Key".into(),
@@ -440,4 +455,55 @@ fn hunt_reads_a_time_range_of_a_bucket() {
         .collect();
     assert!(!ids.is_empty(), "{alerts:?}");
     assert!(ids.iter().all(|id| id.starts_with("d20-")), "{ids:?}");
+}
+
+/// An account and region that delivered regularly and stops raises "Log source went silent",
+/// once; the others are left alone.
+#[test]
+fn a_stream_that_stops_delivering_raises_a_finding() {
+    let moto = Moto::start();
+    let q = moto.run(json!({"op": "setup", "bucket": "trail", "queue": "ct", "max_receives": 3}));
+    let queue_url = q["queue_url"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_service_with(dir.path(), &moto, &queue_url, "silence_secs = 3\n");
+    let admin = s.admin();
+    // Four deliveries a little apart for eu-west-1; one for us-east-1 (too little history to
+    // have a usual gap).
+    for i in 0..4 {
+        moto.run(json!({"op": "put", "bucket": "trail", "objects": [
+            {"key": trail_key("eu-west-1", &format!("s{i}")), "gzip_text": delivery(&format!("quiet{i}"), 5)}]}));
+        wait_for("a delivery", 30, || {
+            s.get("/api/v1/dashboard/stats", &admin)["events_total"] == 5 * (i + 1)
+        });
+    }
+    moto.run(json!({"op": "put", "bucket": "trail", "objects": [
+        {"key": trail_key("us-east-1", "once"), "gzip_text": delivery("once", 5)}]}));
+    let silent = |s: &Server| -> Vec<Value> {
+        s.get("/api/v1/alerts?limit=100", &admin)["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["rule_id"] == "cloudsentinel-source-silent")
+            .cloned()
+            .collect()
+    };
+    wait_for("the silence finding", 60, || !silent(&s).is_empty());
+    std::thread::sleep(Duration::from_secs(5));
+    let found = silent(&s);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["entity"], "cloudtrail:111122223333/eu-west-1");
+    assert_eq!(found[0]["count"], 1, "reported once");
+    assert!(
+        found[0]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("no log file from account 111122223333 in eu-west-1"),
+        "{found:#?}"
+    );
+    let health = s.get("/api/v1/sources", &admin);
+    let streams = health["sources"][0]["streams"].as_array().unwrap();
+    let eu = streams.iter().find(|x| x["region"] == "eu-west-1").unwrap();
+    assert!(eu["silent_since"].is_string(), "{health:#}");
+    let us = streams.iter().find(|x| x["region"] == "us-east-1").unwrap();
+    assert!(us["silent_since"].is_null(), "{health:#}");
 }

@@ -248,6 +248,14 @@ pub struct SourceSection {
     /// `aws-s3-sqs`: the largest object read, in MiB (CloudTrail files are a few MiB).
     #[serde(default = "default_max_object_mb")]
     pub max_object_mb: u64,
+    /// An account and region that delivered regularly and then sends nothing for three times its
+    /// usual gap, and at least this many seconds, raises "Log source went silent".
+    #[serde(default = "default_silence")]
+    pub silence_secs: u64,
+}
+
+fn default_silence() -> u64 {
+    900
 }
 
 fn default_kind() -> String {
@@ -280,11 +288,19 @@ impl SourceSpec {
             SourceSpec::S3Sqs(s) => &s.name,
         }
     }
+
+    pub fn silence_secs(&self) -> u64 {
+        match self {
+            SourceSpec::Directory(d) => d.silence_secs,
+            SourceSpec::S3Sqs(s) => s.silence_secs,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct DirectorySource {
     pub name: String,
+    pub silence_secs: u64,
     pub path: PathBuf,
     pub provider: Option<cloudsentinel_core::Provider>,
     pub poll_secs: u64,
@@ -293,6 +309,7 @@ pub struct DirectorySource {
 #[derive(Debug, Clone)]
 pub struct S3SqsSource {
     pub name: String,
+    pub silence_secs: u64,
     pub queue_url: String,
     pub region: String,
     pub endpoint_url: Option<String>,
@@ -330,6 +347,9 @@ impl SourceSection {
                 None => Ok(()),
             }
         };
+        if self.silence_secs == 0 {
+            return Err(invalid(&key("silence_secs"), "must be greater than 0"));
+        }
         match self.kind.as_str() {
             "directory" => {
                 only(&["path", "provider"])?;
@@ -354,6 +374,7 @@ impl SourceSection {
                 }
                 Ok(SourceSpec::Directory(DirectorySource {
                     name,
+                    silence_secs: self.silence_secs,
                     path,
                     provider,
                     poll_secs: self.poll_secs,
@@ -408,6 +429,7 @@ impl SourceSection {
                 }
                 Ok(SourceSpec::S3Sqs(S3SqsSource {
                     name,
+                    silence_secs: self.silence_secs,
                     queue_url,
                     region,
                     endpoint_url: self.endpoint_url.clone(),

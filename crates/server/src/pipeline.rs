@@ -373,6 +373,17 @@ impl Submitter {
         }
     }
 
+    /// Queues signals that no event carries (a log source gone silent): they are folded and
+    /// committed like a correlation's, with the next commit.
+    pub fn signals(&self, signals: Vec<(Signal, Context)>) -> Result<(), SubmitError> {
+        self.tx
+            .try_send(Msg::Signals(signals))
+            .map_err(|e| match e {
+                TrySendError::Full(_) => SubmitError::Saturated,
+                TrySendError::Disconnected(_) => SubmitError::Stopped,
+            })
+    }
+
     /// Queues a batch, or hands it back with the reason it was not queued.
     fn queue(&self, p: Prepared) -> Result<Answer, (SubmitError, Prepared)> {
         let n = p.rows.len() as i64;

@@ -2,6 +2,7 @@
 //! and per account and region for a trail that delivers for many. Kept in memory (a restart
 //! starts it again), shown by `GET /api/v1/sources`, the dashboard and `/metrics`.
 
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
@@ -45,6 +46,9 @@ pub struct SourceStatus {
     pub lag_secs: Option<i64>,
     /// Per account and region (CloudTrail keys name both).
     pub streams: Vec<StreamStatus>,
+    /// A stream is silent after this long without a delivery at least.
+    #[serde(skip)]
+    silence_after: i64,
 }
 
 /// One account and region of a source.
@@ -58,11 +62,34 @@ pub struct StreamStatus {
     pub last_delivery: DateTime<Utc>,
     pub newest_event: Option<DateTime<Utc>>,
     pub lag_secs: Option<i64>,
+    /// Since when no file came for longer than its usual gap, while that lasts.
+    pub silent_since: Option<DateTime<Utc>>,
+    /// The last gaps between deliveries, in seconds.
+    #[serde(skip)]
+    gaps: VecDeque<i64>,
+}
+
+/// Gaps between deliveries remembered per stream.
+const GAPS_KEPT: usize = 20;
+
+/// Deliveries seen before a stream's usual gap is trusted.
+const GAPS_NEEDED: usize = 3;
+
+/// A stream that stopped delivering.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Silence {
+    pub source: String,
+    pub account: String,
+    pub region: String,
+    pub last_delivery: DateTime<Utc>,
+    /// The longest of its recent gaps between deliveries, in seconds.
+    pub usual_gap_secs: i64,
 }
 
 impl SourceHealth {
-    /// Registers a source; answers its index.
-    pub fn add(&self, name: String, kind: &str, target: String) -> usize {
+    /// Registers a source; answers its index. A stream of it is silent after `silence_after`
+    /// seconds without a delivery at least (and three times its usual gap).
+    pub fn add(&self, name: String, kind: &str, target: String, silence_after: i64) -> usize {
         let mut s = self.sources.lock().unwrap_or_else(|e| e.into_inner());
         s.push(SourceStatus {
             name,
@@ -80,6 +107,7 @@ impl SourceHealth {
             newest_event: None,
             lag_secs: None,
             streams: Vec::new(),
+            silence_after,
         });
         s.len() - 1
     }
@@ -135,6 +163,8 @@ impl SourceHealth {
                             last_delivery: now,
                             newest_event: None,
                             lag_secs: None,
+                            silent_since: None,
+                            gaps: VecDeque::new(),
                         });
                         s.streams
                             .sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
@@ -146,6 +176,15 @@ impl SourceHealth {
                         &mut s.streams[at]
                     }
                 };
+                if st.objects > 0 {
+                    if st.gaps.len() == GAPS_KEPT {
+                        st.gaps.pop_front();
+                    }
+                    st.gaps.push_back((now - st.last_delivery).num_seconds());
+                }
+                if st.silent_since.take().is_some() {
+                    tracing::info!(source = %s.name, account = %st.account, region = %st.region, "the stream delivers again");
+                }
                 st.objects += 1;
                 st.events += events;
                 st.last_delivery = now;
@@ -161,6 +200,34 @@ impl SourceHealth {
             s.last_error = Some(what);
             s.last_error_at = Some(Utc::now());
         });
+    }
+
+    /// The streams that went silent since the last check: no delivery for three times their
+    /// longest recent gap and at least their source's `silence_after`. Each is reported once,
+    /// until it delivers again.
+    pub fn newly_silent(&self, now: DateTime<Utc>) -> Vec<Silence> {
+        let mut out = Vec::new();
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        for s in sources.iter_mut() {
+            for st in &mut s.streams {
+                if st.silent_since.is_some() || st.gaps.len() < GAPS_NEEDED {
+                    continue;
+                }
+                let usual = st.gaps.iter().copied().max().unwrap_or(0);
+                let quiet = (now - st.last_delivery).num_seconds();
+                if quiet > (3 * usual).max(s.silence_after) {
+                    st.silent_since = Some(now);
+                    out.push(Silence {
+                        source: s.name.clone(),
+                        account: st.account.clone(),
+                        region: st.region.clone(),
+                        last_delivery: st.last_delivery,
+                        usual_gap_secs: usual,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Every source as it stands, lags computed now.
@@ -226,5 +293,47 @@ impl SourceHealth {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_is_silent_after_three_usual_gaps_and_once() {
+        let h = SourceHealth::default();
+        let i = h.add("trail".into(), "aws-s3-sqs", "q".into(), 60);
+        for _ in 0..4 {
+            h.object(i, Some(("111122223333", "eu-west-1")), 10, None);
+        }
+        // Deliveries a moment apart: the floor of 60 s decides.
+        let now = Utc::now();
+        assert!(
+            h.newly_silent(now + chrono::Duration::seconds(30))
+                .is_empty()
+        );
+        let silent = h.newly_silent(now + chrono::Duration::seconds(61));
+        assert_eq!(silent.len(), 1);
+        assert_eq!(
+            (silent[0].account.as_str(), silent[0].region.as_str()),
+            ("111122223333", "eu-west-1")
+        );
+        assert!(
+            h.newly_silent(now + chrono::Duration::seconds(600))
+                .is_empty(),
+            "reported once"
+        );
+        assert!(h.snapshot()[0].streams[0].silent_since.is_some());
+        // A delivery ends the silence.
+        h.object(i, Some(("111122223333", "eu-west-1")), 10, None);
+        assert!(h.snapshot()[0].streams[0].silent_since.is_none());
+        // A stream with too little history is never called silent.
+        h.object(i, Some(("111122223333", "us-east-1")), 1, None);
+        assert!(
+            h.newly_silent(now + chrono::Duration::days(1))
+                .iter()
+                .all(|s| s.region != "us-east-1")
+        );
     }
 }

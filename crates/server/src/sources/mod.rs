@@ -2,11 +2,19 @@
 //! pulled from S3 through SQS ([`s3_sqs`]). Every source decodes through the shared stage
 //! (`cloudsentinel_detect::Stage`), hands its events to the pipeline with
 //! [`crate::ingest_events`] (which waits for room rather than refusing), and reports how it is
-//! doing to [`health::SourceHealth`].
+//! doing to [`health::SourceHealth`]. A watcher raises "Log source went silent" when an account
+//! and region that delivered regularly stops ([`watch_silence`]).
 
 pub mod directory;
 pub mod health;
 pub mod s3_sqs;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use cloudsentinel_alert::Context;
+use cloudsentinel_core::{Level, Signal, SignalKind};
 
 use crate::AppState;
 use crate::config::SourceSpec;
@@ -14,33 +22,127 @@ use crate::config::SourceSpec;
 /// Events per batch handed to the pipeline.
 pub(crate) const CHUNK: usize = 5000;
 
-/// Starts the configured sources; each runs until `stop` turns true.
+/// The rule id of the finding about a silent source (a built-in finding, not a Sigma rule).
+pub const SOURCE_SILENT_RULE: &str = "cloudsentinel-source-silent";
+
+/// Starts the configured sources, and the silence watcher when there are any; each runs until
+/// `stop` turns true.
 pub fn spawn(
     state: &AppState,
     stop: &tokio::sync::watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    state
+    let mut tasks: Vec<_> = state
         .config
         .sources
         .iter()
         .map(|spec| {
-            let (state, stop) = (std::sync::Arc::clone(state), stop.clone());
+            let (state, stop) = (Arc::clone(state), stop.clone());
+            let silence = spec.silence_secs() as i64;
             match spec.clone() {
                 SourceSpec::Directory(d) => {
                     let i = state.sources.add(
                         d.name.clone(),
                         "directory",
                         d.path.display().to_string(),
+                        silence,
                     );
                     tokio::spawn(directory::watch_dir(state, i, d, stop))
                 }
                 SourceSpec::S3Sqs(s) => {
-                    let i = state
-                        .sources
-                        .add(s.name.clone(), "aws-s3-sqs", s.queue_url.clone());
+                    let i = state.sources.add(
+                        s.name.clone(),
+                        "aws-s3-sqs",
+                        s.queue_url.clone(),
+                        silence,
+                    );
                     tokio::spawn(s3_sqs::run(state, i, s, stop))
                 }
             }
         })
-        .collect()
+        .collect();
+    if let Some(shortest) = state
+        .config
+        .sources
+        .iter()
+        .map(SourceSpec::silence_secs)
+        .min()
+    {
+        // Checked four times per shortest silence, at most every minute.
+        let every = Duration::from_secs((shortest / 4).clamp(1, 60));
+        tasks.push(tokio::spawn(watch_silence(
+            Arc::clone(state),
+            every,
+            stop.clone(),
+        )));
+    }
+    tasks
+}
+
+/// Every `every`, raises a finding for each account and region that stopped delivering.
+pub async fn watch_silence(
+    state: AppState,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut pending: Vec<(Signal, Context)> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let now = Utc::now();
+        for s in state.sources.newly_silent(now) {
+            tracing::warn!(source = %s.source, account = %s.account, region = %s.region,
+                last_delivery = %s.last_delivery, "log source went silent");
+            pending.push(silence_signal(&s, now));
+        }
+        if !pending.is_empty() {
+            match state.submitter.signals(std::mem::take(&mut pending)) {
+                Ok(()) => {}
+                Err(crate::pipeline::SubmitError::Saturated) => {
+                    // Kept for the next round.
+                    tracing::debug!("pipeline full: the silence findings wait");
+                }
+                Err(crate::pipeline::SubmitError::Stopped) => return,
+            }
+        }
+    }
+}
+
+/// The finding: who stopped, since when, and what it usually does.
+fn silence_signal(s: &health::Silence, now: chrono::DateTime<Utc>) -> (Signal, Context) {
+    let entity = format!("cloudtrail:{}/{}", s.account, s.region);
+    let minutes = |secs: i64| ((secs + 59) / 60).max(1);
+    let signal = Signal {
+        kind: SignalKind::Rule,
+        rule_id: SOURCE_SILENT_RULE.into(),
+        title: "Log source went silent".into(),
+        level: Level::Medium,
+        techniques: vec!["T1562.008".into()],
+        tactics: vec!["defense-evasion".into()],
+        entity: entity.clone(),
+        account: Some(s.account.clone()),
+        first_seen: s.last_delivery,
+        last_seen: now,
+        event_ids: Vec::new(),
+        explanation: format!(
+            "source {}: no log file from account {} in {} for {} min (since {}); before that one came at least every {} min. \
+             A stopped or deleted trail, a changed bucket policy or notification, or a broken pipeline: \
+             check `aws cloudtrail get-trail-status` for the account and region, the bucket's notification and the queue.",
+            s.source,
+            s.account,
+            s.region,
+            minutes((now - s.last_delivery).num_seconds()),
+            s.last_delivery.format("%Y-%m-%d %H:%M UTC"),
+            minutes(s.usual_gap_secs),
+        ),
+    };
+    let context = Context {
+        access_key: None,
+        source_ip: None,
+        principal: entity,
+        created: Vec::new(),
+        name: None,
+    };
+    (signal, context)
 }
