@@ -507,3 +507,178 @@ fn a_stream_that_stops_delivering_raises_a_finding() {
     let us = streams.iter().find(|x| x["region"] == "us-east-1").unwrap();
     assert!(us["silent_since"].is_null(), "{health:#}");
 }
+
+/// The Azurite Blob emulator on a free port (npm: azurite, which `.ci/run` installs under
+/// target/npm), killed when dropped.
+struct Azurite {
+    child: Child,
+    endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Azurite {
+    fn start() -> Azurite {
+        let bin = std::env::var("AZURITE_BLOB").unwrap_or_else(|_| {
+            format!(
+                "{}/target/npm/node_modules/.bin/azurite-blob",
+                env!("CARGO_MANIFEST_DIR")
+            )
+        });
+        assert!(
+            std::path::Path::new(&bin).exists(),
+            "{bin} is missing: npm install --prefix target/npm azurite@3.35.0 (.ci/run does)"
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(&bin)
+            .args([
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                &port.to_string(),
+                "--silent",
+                "--skipApiVersionCheck",
+                "--location",
+            ])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("azurite starts");
+        let endpoint = format!("http://127.0.0.1:{port}/devstoreaccount1");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            assert!(Instant::now() < deadline, "azurite did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Azurite {
+            child,
+            endpoint,
+            _dir: dir,
+        }
+    }
+
+    fn run(&self, mut cmd: Value) -> Value {
+        cmd["endpoint"] = json!(self.endpoint);
+        let out = python("azure_emulator.py", cmd.to_string().as_bytes());
+        assert!(
+            out.status.success(),
+            "azure_emulator.py {cmd} (needs python3 -m pip install azure-storage-blob; .ci/run does): {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Azurite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Azure Activity Log records as a diagnostic setting exports them, one per line.
+fn activity_lines(prefix: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            json!({"time": format!("2026-11-20T10:{:02}:00.0000000Z", i % 60),
+                "resourceId": "/subscriptions/6b1f1c1e-3b0a-4d6e-9a55-0c2f1a7d9e01/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/sa1",
+                "operationName": "MICROSOFT.STORAGE/STORAGEACCOUNTS/LISTKEYS/ACTION",
+                "category": "Administrative", "resultType": "Success", "callerIpAddress": "203.0.113.9",
+                "correlationId": format!("{prefix}-c{i}"),
+                "identity": {"claims": {"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "ops@contoso.com",
+                    "http://schemas.microsoft.com/identity/claims/objectidentifier": "oid-ops"}},
+                "properties": {"eventDataId": format!("{prefix}-{i}")}})
+            .to_string()
+                + "\n"
+        })
+        .collect()
+}
+
+/// Diagnostic-settings exports read from Blob Storage (Azurite): new lines of a growing append
+/// blob only, a half-written line left until it is whole, positions kept across a restart; a
+/// shared key and a SAS token both work.
+#[test]
+fn azure_exports_are_read_from_blob_storage_as_they_grow() {
+    let az = Azurite::start();
+    az.run(
+        json!({"op": "setup", "containers": ["insights-activity-logs", "insights-logs-auditlogs"]}),
+    );
+    let now = chrono::Utc::now();
+    let blob = format!(
+        "resourceId=/SUBSCRIPTIONS/6B1F1C1E-3B0A-4D6E-9A55-0C2F1A7D9E01/{}/PT1H.json",
+        now.format("y=%Y/m=%m/d=%d/h=%H/m=00")
+    );
+    az.run(json!({"op": "append", "container": "insights-activity-logs", "blob": blob, "text": activity_lines("az1", 30)}));
+    let sas = az.run(json!({"op": "sas"}))["sas"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\nkind = \"azure-blob\"\nname = \"activity\"\naccount = \"devstoreaccount1\"\n\
+             endpoint = {e:?}\nkey_env = \"TEST_AZURE_KEY\"\ncontainers = [\"insights-activity-logs\"]\npoll_secs = 1\n\n\
+             [[sources]]\nkind = \"azure-blob\"\nname = \"audit\"\naccount = \"devstoreaccount1\"\n\
+             endpoint = {e:?}\nsas_env = \"TEST_AZURE_SAS\"\ncontainers = [\"insights-logs-auditlogs\"]\npoll_secs = 1\n",
+            e = az.endpoint
+        ),
+    )
+    .unwrap();
+    let env = [
+        (
+            "TEST_AZURE_KEY",
+            "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==",
+        ),
+        ("TEST_AZURE_SAS", sas.as_str()),
+    ];
+    let args = ["--config", config.to_str().unwrap()];
+    let s = Server::start(&dir.path().join("data"), &env, &args);
+    let admin = s.admin();
+    let events = |s: &Server| s.get("/api/v1/dashboard/stats", &admin)["events_total"].clone();
+    wait_for("the first 30 events", 60, || events(&s) == 30);
+    // The blob grows: ten whole lines and half of the eleventh.
+    let more = activity_lines("az2", 11);
+    let cut = more.len() - 40;
+    az.run(json!({"op": "append", "container": "insights-activity-logs", "blob": blob, "text": &more[..cut]}));
+    wait_for("ten more events", 30, || events(&s) == 40);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(events(&s), 40, "the half-written line waits");
+    az.run(json!({"op": "append", "container": "insights-activity-logs", "blob": blob, "text": &more[cut..]}));
+    wait_for("the completed line", 30, || events(&s) == 41);
+    // The SAS-authorised source reads its container too.
+    let audit_blob = format!(
+        "tenantId=8e2b4f6a-1c3d-4e5f-9a7b-0c2d4e6f8a91/{}/PT1H.json",
+        now.format("y=%Y/m=%m/d=%d/h=%H/m=00")
+    );
+    az.run(json!({"op": "append", "container": "insights-logs-auditlogs", "blob": audit_blob, "text": activity_lines("az3", 5)}));
+    wait_for("the audit container's events", 30, || events(&s) == 46);
+    let health = s.get("/api/v1/sources", &admin);
+    let activity = &health["sources"][0];
+    assert_eq!(activity["kind"], "azure-blob", "{health:#}");
+    assert_eq!(activity["events"], 41, "{health:#}");
+    assert_eq!(activity["errors"], 0, "{health:#}");
+    assert_eq!(
+        activity["streams"][0]["account"], "6B1F1C1E-3B0A-4D6E-9A55-0C2F1A7D9E01",
+        "{health:#}"
+    );
+    drop(s);
+    // Restarted: what was read is not read again (positions are kept), new lines are.
+    az.run(json!({"op": "append", "container": "insights-activity-logs", "blob": blob, "text": activity_lines("az4", 4)}));
+    let s = Server::start(&dir.path().join("data"), &env, &args);
+    let admin = s.admin();
+    wait_for("the four new events", 30, || {
+        s.get("/api/v1/dashboard/stats", &admin)["events_total"] == 50
+    });
+    let health = s.get("/api/v1/sources", &admin);
+    assert_eq!(
+        health["sources"][0]["events"], 4,
+        "only the new lines: {health:#}"
+    );
+}

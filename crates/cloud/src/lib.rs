@@ -4,9 +4,13 @@
 //! - [`aws`]: Signature Version 4 ([`aws::sigv4`]), the standard credential chain (environment,
 //!   web identity, shared files, container, instance metadata; an optional role to assume) and
 //!   the S3 and SQS calls a CloudTrail collector needs.
+//! - [`azure`]: Blob Storage listing and range reads, with the account's shared key, a SAS
+//!   token or an Entra ID application's client credentials.
 //!
 //! Every call goes through one small HTTP client (`ureq`, rustls) with timeouts; errors name
 //! the service, the operation and what AWS answered (its error code and message), so a denied
 //! permission reads as the IAM action that was denied.
 
 pub mod aws;
+pub mod azure;
+mod xml;

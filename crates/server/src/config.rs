@@ -252,7 +252,46 @@ pub struct SourceSection {
     /// usual gap, and at least this many seconds, raises "Log source went silent".
     #[serde(default = "default_silence")]
     pub silence_secs: u64,
+    /// `azure-blob`: the storage account the diagnostic settings export to.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// `azure-blob`: the containers to read (default: insights-activity-logs,
+    /// insights-logs-signinlogs, insights-logs-auditlogs).
+    #[serde(default)]
+    pub containers: Option<Vec<String>>,
+    /// `azure-blob`: the Blob service endpoint, for an emulator (Azurite:
+    /// `http://127.0.0.1:10000/devstoreaccount1`).
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// `azure-blob`: the environment variable holding the account key.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// `azure-blob`: the environment variable holding a SAS token (list and read).
+    #[serde(default)]
+    pub sas_env: Option<String>,
+    /// `azure-blob`: an Entra ID application (tenant, client id, and the environment variable
+    /// holding its secret) with Storage Blob Data Reader on the account.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// `azure-blob`: on the first look, how many hours of existing exports to read.
+    #[serde(default = "default_lookback")]
+    pub lookback_hours: u64,
 }
+
+fn default_lookback() -> u64 {
+    24
+}
+
+/// The containers diagnostic settings export the Activity Log and Entra ID logs to.
+pub const AZURE_EXPORT_CONTAINERS: [&str; 3] = [
+    "insights-activity-logs",
+    "insights-logs-signinlogs",
+    "insights-logs-auditlogs",
+];
 
 fn default_silence() -> u64 {
     900
@@ -279,6 +318,19 @@ fn default_max_object_mb() -> u64 {
 pub enum SourceSpec {
     Directory(DirectorySource),
     S3Sqs(S3SqsSource),
+    AzureBlob(AzureBlobSource),
+}
+
+#[derive(Debug, Clone)]
+pub struct AzureBlobSource {
+    pub name: String,
+    pub silence_secs: u64,
+    pub account: String,
+    pub containers: Vec<String>,
+    pub endpoint: Option<String>,
+    pub auth: cloudsentinel_cloud::azure::Auth,
+    pub poll_secs: u64,
+    pub lookback_hours: u64,
 }
 
 impl SourceSpec {
@@ -286,6 +338,7 @@ impl SourceSpec {
         match self {
             SourceSpec::Directory(d) => &d.name,
             SourceSpec::S3Sqs(s) => &s.name,
+            SourceSpec::AzureBlob(a) => &a.name,
         }
     }
 
@@ -293,6 +346,7 @@ impl SourceSpec {
         match self {
             SourceSpec::Directory(d) => d.silence_secs,
             SourceSpec::S3Sqs(s) => s.silence_secs,
+            SourceSpec::AzureBlob(a) => a.silence_secs,
         }
     }
 }
@@ -329,7 +383,7 @@ impl SourceSection {
             .clone()
             .unwrap_or_else(|| format!("{}-{i}", self.kind));
         let only = |allowed: &[&str]| -> Result<(), ConfigError> {
-            let set: [(&str, bool); 8] = [
+            let set = [
                 ("path", self.path.is_some()),
                 ("provider", self.provider.is_some()),
                 ("queue_url", self.queue_url.is_some()),
@@ -337,7 +391,14 @@ impl SourceSection {
                 ("endpoint_url", self.endpoint_url.is_some()),
                 ("role_arn", self.role_arn.is_some()),
                 ("external_id", self.external_id.is_some()),
-                ("name", false),
+                ("account", self.account.is_some()),
+                ("containers", self.containers.is_some()),
+                ("endpoint", self.endpoint.is_some()),
+                ("key_env", self.key_env.is_some()),
+                ("sas_env", self.sas_env.is_some()),
+                ("tenant_id", self.tenant_id.is_some()),
+                ("client_id", self.client_id.is_some()),
+                ("client_secret_env", self.client_secret_env.is_some()),
             ];
             match set.iter().find(|(k, given)| *given && !allowed.contains(k)) {
                 Some((k, _)) => Err(invalid(
@@ -440,9 +501,95 @@ impl SourceSection {
                     max_object_bytes: self.max_object_mb * 1024 * 1024,
                 }))
             }
+            "azure-blob" => {
+                only(&[
+                    "account",
+                    "containers",
+                    "endpoint",
+                    "key_env",
+                    "sas_env",
+                    "tenant_id",
+                    "client_id",
+                    "client_secret_env",
+                ])?;
+                let account = self
+                    .account
+                    .clone()
+                    .filter(|a| !a.is_empty())
+                    .ok_or_else(|| {
+                        invalid(
+                            &key("account"),
+                            "an azure-blob source needs the storage account",
+                        )
+                    })?;
+                let env_value = |k: &str, var: &str| -> Result<String, ConfigError> {
+                    std::env::var(var)
+                        .ok()
+                        .filter(|v| !v.trim().is_empty())
+                        .ok_or_else(|| {
+                            invalid(&key(k), format!("environment variable {var} is not set"))
+                        })
+                };
+                let auth = match (&self.key_env, &self.sas_env, &self.client_secret_env) {
+                    (Some(var), None, None) => {
+                        cloudsentinel_cloud::azure::Auth::SharedKey(env_value("key_env", var)?)
+                    }
+                    (None, Some(var), None) => {
+                        cloudsentinel_cloud::azure::Auth::Sas(env_value("sas_env", var)?)
+                    }
+                    (None, None, Some(var)) => {
+                        cloudsentinel_cloud::azure::Auth::ClientCredentials {
+                            tenant: self.tenant_id.clone().ok_or_else(|| {
+                                invalid(&key("tenant_id"), "client credentials need tenant_id")
+                            })?,
+                            client_id: self.client_id.clone().ok_or_else(|| {
+                                invalid(&key("client_id"), "client credentials need client_id")
+                            })?,
+                            secret: env_value("client_secret_env", var)?,
+                        }
+                    }
+                    _ => {
+                        return Err(invalid(
+                            &key("key_env"),
+                            "give exactly one of key_env, sas_env, client_secret_env (with tenant_id and client_id)",
+                        ));
+                    }
+                };
+                if let Some(e) = &self.endpoint
+                    && !e.starts_with("https://")
+                    && !e.starts_with("http://")
+                {
+                    return Err(invalid(
+                        &key("endpoint"),
+                        format!("{e:?}: expected an http(s):// URL"),
+                    ));
+                }
+                let containers = self.containers.clone().unwrap_or_else(|| {
+                    AZURE_EXPORT_CONTAINERS
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect()
+                });
+                if containers.is_empty() {
+                    return Err(invalid(&key("containers"), "name at least one container"));
+                }
+                if self.poll_secs == 0 {
+                    return Err(invalid(&key("poll_secs"), "must be greater than 0"));
+                }
+                Ok(SourceSpec::AzureBlob(AzureBlobSource {
+                    name,
+                    silence_secs: self.silence_secs,
+                    account,
+                    containers,
+                    endpoint: self.endpoint.clone(),
+                    auth,
+                    poll_secs: self.poll_secs,
+                    lookback_hours: self.lookback_hours,
+                }))
+            }
             other => Err(invalid(
                 &key("kind"),
-                format!("{other:?}: expected directory or aws-s3-sqs"),
+                format!("{other:?}: expected directory, aws-s3-sqs or azure-blob"),
             )),
         }
     }

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Aws, AwsError, Call, Config, xml};
+use super::{Aws, AwsError, Call, Config};
+use crate::xml;
 
 /// An access key, its secret and, for temporary credentials, the session token and expiry.
 #[derive(Clone)]

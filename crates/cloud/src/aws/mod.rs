@@ -10,12 +10,13 @@ pub mod notification;
 pub mod s3;
 pub mod sigv4;
 pub mod sqs;
-mod xml;
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
+use crate::xml;
 
 pub use credentials::Credentials;
 

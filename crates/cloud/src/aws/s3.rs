@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Aws, AwsError, Call, sigv4::uri_encode, xml};
+use super::{Aws, AwsError, Call, sigv4::uri_encode};
+use crate::xml;
 
 /// An object in a listing.
 #[derive(Debug, Clone, PartialEq)]

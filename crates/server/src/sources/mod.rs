@@ -1,10 +1,12 @@
-//! Where logs come from besides HTTP ingest: a watched directory ([`directory`]) and CloudTrail
-//! pulled from S3 through SQS ([`s3_sqs`]). Every source decodes through the shared stage
+//! Where logs come from besides HTTP ingest: a watched directory ([`directory`]), CloudTrail
+//! pulled from S3 through SQS ([`s3_sqs`]) and Azure's exports read from Blob Storage
+//! ([`azure_blob`]). Every source decodes through the shared stage
 //! (`cloudsentinel_detect::Stage`), hands its events to the pipeline with
 //! [`crate::ingest_events`] (which waits for room rather than refusing), and reports how it is
 //! doing to [`health::SourceHealth`]. A watcher raises "Log source went silent" when an account
 //! and region that delivered regularly stops ([`watch_silence`]).
 
+pub mod azure_blob;
 pub mod directory;
 pub mod health;
 pub mod s3_sqs;
@@ -56,6 +58,13 @@ pub fn spawn(
                         silence,
                     );
                     tokio::spawn(s3_sqs::run(state, i, s, stop))
+                }
+                SourceSpec::AzureBlob(a) => {
+                    let target = format!("{} ({})", a.account, a.containers.join(", "));
+                    let i = state
+                        .sources
+                        .add(a.name.clone(), "azure-blob", target, silence);
+                    tokio::spawn(azure_blob::run(state, i, a, stop))
                 }
             }
         })
