@@ -6,6 +6,8 @@
 //!   the S3 and SQS calls a CloudTrail collector needs.
 //! - [`azure`]: Blob Storage listing and range reads, with the account's shared key, a SAS
 //!   token or an Entra ID application's client credentials.
+//! - [`gcp`]: Pub/Sub pull, acknowledge and ack-deadline extension, with a service account key
+//!   (an RS256 JWT exchanged for a token), the metadata server, or nothing (an emulator).
 //!
 //! Every call goes through one small HTTP client (`ureq`, rustls) with timeouts; errors name
 //! the service, the operation and what AWS answered (its error code and message), so a denied
@@ -13,4 +15,5 @@
 
 pub mod aws;
 pub mod azure;
+pub mod gcp;
 mod xml;

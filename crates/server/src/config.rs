@@ -280,6 +280,29 @@ pub struct SourceSection {
     /// `azure-blob`: on the first look, how many hours of existing exports to read.
     #[serde(default = "default_lookback")]
     pub lookback_hours: u64,
+    /// `gcp-pubsub`: `projects/<project>/subscriptions/<name>`, a pull subscription of the
+    /// topic a log sink publishes to.
+    #[serde(default)]
+    pub subscription: Option<String>,
+    /// `gcp-pubsub`: a service account key file; without it, GOOGLE_APPLICATION_CREDENTIALS,
+    /// else the metadata server (workload identity); with an `endpoint` and neither, no
+    /// credentials (an emulator).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// `gcp-pubsub`: messages per pull.
+    #[serde(default = "default_max_messages")]
+    pub max_messages: u32,
+    /// `gcp-pubsub`: the ack deadline kept while pulled messages are processed.
+    #[serde(default = "default_ack_deadline")]
+    pub ack_deadline_secs: u32,
+}
+
+fn default_max_messages() -> u32 {
+    100
+}
+
+fn default_ack_deadline() -> u32 {
+    60
 }
 
 fn default_lookback() -> u64 {
@@ -319,6 +342,19 @@ pub enum SourceSpec {
     Directory(DirectorySource),
     S3Sqs(S3SqsSource),
     AzureBlob(AzureBlobSource),
+    GcpPubSub(GcpPubSubSource),
+}
+
+#[derive(Debug, Clone)]
+pub struct GcpPubSubSource {
+    pub name: String,
+    pub silence_secs: u64,
+    pub subscription: String,
+    pub endpoint: Option<String>,
+    pub credentials: cloudsentinel_cloud::gcp::Credentials,
+    pub max_messages: u32,
+    pub ack_deadline_secs: u32,
+    pub poll_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -339,6 +375,7 @@ impl SourceSpec {
             SourceSpec::Directory(d) => &d.name,
             SourceSpec::S3Sqs(s) => &s.name,
             SourceSpec::AzureBlob(a) => &a.name,
+            SourceSpec::GcpPubSub(g) => &g.name,
         }
     }
 
@@ -347,6 +384,7 @@ impl SourceSpec {
             SourceSpec::Directory(d) => d.silence_secs,
             SourceSpec::S3Sqs(s) => s.silence_secs,
             SourceSpec::AzureBlob(a) => a.silence_secs,
+            SourceSpec::GcpPubSub(g) => g.silence_secs,
         }
     }
 }
@@ -399,6 +437,8 @@ impl SourceSection {
                 ("tenant_id", self.tenant_id.is_some()),
                 ("client_id", self.client_id.is_some()),
                 ("client_secret_env", self.client_secret_env.is_some()),
+                ("subscription", self.subscription.is_some()),
+                ("credentials_file", self.credentials_file.is_some()),
             ];
             match set.iter().find(|(k, given)| *given && !allowed.contains(k)) {
                 Some((k, _)) => Err(invalid(
@@ -587,9 +627,72 @@ impl SourceSection {
                     lookback_hours: self.lookback_hours,
                 }))
             }
+            "gcp-pubsub" => {
+                only(&["subscription", "endpoint", "credentials_file"])?;
+                let subscription = self.subscription.clone().ok_or_else(|| {
+                    invalid(
+                        &key("subscription"),
+                        "a gcp-pubsub source needs projects/<project>/subscriptions/<name>",
+                    )
+                })?;
+                let parts: Vec<&str> = subscription.split('/').collect();
+                if parts.len() != 4
+                    || parts[0] != "projects"
+                    || parts[2] != "subscriptions"
+                    || parts[1].is_empty()
+                    || parts[3].is_empty()
+                {
+                    return Err(invalid(
+                        &key("subscription"),
+                        format!(
+                            "{subscription:?}: expected projects/<project>/subscriptions/<name>"
+                        ),
+                    ));
+                }
+                if let Some(e) = &self.endpoint
+                    && !e.starts_with("https://")
+                    && !e.starts_with("http://")
+                {
+                    return Err(invalid(
+                        &key("endpoint"),
+                        format!("{e:?}: expected an http(s):// URL"),
+                    ));
+                }
+                let file = self.credentials_file.clone().or_else(|| {
+                    std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from)
+                });
+                let credentials = match file {
+                    Some(f) => cloudsentinel_cloud::gcp::Credentials::ServiceAccount(
+                        std::fs::read_to_string(&f).map_err(|e| {
+                            invalid(&key("credentials_file"), format!("{}: {e}", f.display()))
+                        })?,
+                    ),
+                    None if self.endpoint.is_some() => cloudsentinel_cloud::gcp::Credentials::None,
+                    None => cloudsentinel_cloud::gcp::Credentials::Metadata,
+                };
+                if !(10..=600).contains(&self.ack_deadline_secs) {
+                    return Err(invalid(&key("ack_deadline_secs"), "between 10 and 600"));
+                }
+                if self.max_messages == 0 || self.max_messages > 1000 {
+                    return Err(invalid(&key("max_messages"), "between 1 and 1000"));
+                }
+                if self.poll_secs == 0 {
+                    return Err(invalid(&key("poll_secs"), "must be greater than 0"));
+                }
+                Ok(SourceSpec::GcpPubSub(GcpPubSubSource {
+                    name,
+                    silence_secs: self.silence_secs,
+                    subscription,
+                    endpoint: self.endpoint.clone(),
+                    credentials,
+                    max_messages: self.max_messages,
+                    ack_deadline_secs: self.ack_deadline_secs,
+                    poll_secs: self.poll_secs,
+                }))
+            }
             other => Err(invalid(
                 &key("kind"),
-                format!("{other:?}: expected directory, aws-s3-sqs or azure-blob"),
+                format!("{other:?}: expected directory, aws-s3-sqs, azure-blob or gcp-pubsub"),
             )),
         }
     }

@@ -1,6 +1,6 @@
 //! Where logs come from besides HTTP ingest: a watched directory ([`directory`]), CloudTrail
-//! pulled from S3 through SQS ([`s3_sqs`]) and Azure's exports read from Blob Storage
-//! ([`azure_blob`]). Every source decodes through the shared stage
+//! pulled from S3 through SQS ([`s3_sqs`]), Azure's exports read from Blob Storage
+//! ([`azure_blob`]) and GCP audit logs pulled from Pub/Sub ([`gcp_pubsub`]). Every source decodes through the shared stage
 //! (`cloudsentinel_detect::Stage`), hands its events to the pipeline with
 //! [`crate::ingest_events`] (which waits for room rather than refusing), and reports how it is
 //! doing to [`health::SourceHealth`]. A watcher raises "Log source went silent" when an account
@@ -8,6 +8,7 @@
 
 pub mod azure_blob;
 pub mod directory;
+pub mod gcp_pubsub;
 pub mod health;
 pub mod s3_sqs;
 
@@ -65,6 +66,15 @@ pub fn spawn(
                         .sources
                         .add(a.name.clone(), "azure-blob", target, silence);
                     tokio::spawn(azure_blob::run(state, i, a, stop))
+                }
+                SourceSpec::GcpPubSub(g) => {
+                    let i = state.sources.add(
+                        g.name.clone(),
+                        "gcp-pubsub",
+                        g.subscription.clone(),
+                        silence,
+                    );
+                    tokio::spawn(gcp_pubsub::run(state, i, g, stop))
                 }
             }
         })
