@@ -877,3 +877,47 @@ fn gcp_audit_logs_are_pulled_from_pubsub() {
         "nothing lost, nothing twice"
     );
 }
+
+/// A message whose object cannot be read (its bucket does not exist) is left in the queue, tried
+/// again, and moved to the dead-letter queue by the queue's redrive policy; the failure is
+/// counted. The source assumes a role for its calls (moto's STS answers AssumeRole).
+#[test]
+fn a_message_that_keeps_failing_reaches_the_dead_letter_queue() {
+    let moto = Moto::start();
+    let q = moto.run(json!({"op": "setup", "bucket": "trail", "queue": "ct", "max_receives": 2}));
+    let queue_url = q["queue_url"].as_str().unwrap().to_string();
+    let dlq_url = q["dlq_url"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_service_with(
+        dir.path(),
+        &moto,
+        &queue_url,
+        "role_arn = \"arn:aws:iam::123456789012:role/cloudsentinel-reader\"\n",
+    );
+    let admin = s.admin();
+    let missing = json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "no-such-bucket"},
+        "object": {"key": trail_key("eu-west-1", "gone"), "size": 1}}}]});
+    moto.run(json!({"op": "send", "queue_url": queue_url, "bodies": [missing.to_string()]}));
+    // Readable objects still flow meanwhile.
+    moto.run(json!({"op": "put", "bucket": "trail", "objects": [
+        {"key": trail_key("eu-west-1", "ok"), "gzip_text": delivery("ok", 10)}]}));
+    wait_for("the readable object", 30, || {
+        s.get("/api/v1/dashboard/stats", &admin)["events_total"] == 10
+    });
+    wait_for("the failing message in the dead-letter queue", 90, || {
+        moto.run(json!({"op": "stats", "queue_url": dlq_url}))["waiting"] == 1
+    });
+    let health = s.get("/api/v1/sources", &admin);
+    assert!(
+        health["sources"][0]["errors"].as_u64().unwrap() >= 2,
+        "each try counted: {health:#}"
+    );
+    assert!(
+        health["sources"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("s3://no-such-bucket/"),
+        "{health:#}"
+    );
+}
