@@ -163,4 +163,12 @@
     });
   }
   connect();
+
+  // A region whose content changes without alerts (source health: lags, last polls) is also
+  // fetched again every data-refresh seconds, while the page is shown.
+  var timed = document.querySelector("[data-refresh]");
+  if (timed) {
+    var every = Math.max(5, parseInt(timed.getAttribute("data-refresh"), 10) || 30);
+    setInterval(function () { if (source && !pending) refresh(); }, every * 1000);
+  }
 })();

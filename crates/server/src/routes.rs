@@ -717,11 +717,13 @@ pub enum Op {
     ActivateModel,
     /// `POST /api/v1/models/rollback`: go back to the previously active model.
     RollbackModel,
+    /// `GET /api/v1/sources`: read the log sources' health.
+    ListSources,
 }
 
 impl Op {
     /// Every operation (the test below fails if one is missing).
-    pub const ALL: [Op; 19] = [
+    pub const ALL: [Op; 20] = [
         Op::EditAlert,
         Op::AlertFeedback,
         Op::Suppress,
@@ -741,6 +743,7 @@ impl Op {
         Op::TrainModel,
         Op::ActivateModel,
         Op::RollbackModel,
+        Op::ListSources,
     ];
 
     /// The route's method and path, as written in [`ROUTES`].
@@ -765,6 +768,7 @@ impl Op {
             Op::TrainModel => ("POST", "/api/v1/models/train"),
             Op::ActivateModel => ("POST", "/api/v1/models/{id}/activate"),
             Op::RollbackModel => ("POST", "/api/v1/models/rollback"),
+            Op::ListSources => ("GET", "/api/v1/sources"),
         }
     }
 
@@ -1273,6 +1277,7 @@ mod tests {
                 Op::DeleteUser => 16,
                 Op::CreateApiKey => 17,
                 Op::RevokeApiKey => 18,
+                Op::ListSources => 19,
             }
         }
         let mut seen = [false; Op::ALL.len()];

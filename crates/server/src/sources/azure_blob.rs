@@ -293,7 +293,7 @@ async fn read_more(
                 Item::Event(e) => events.push(*e),
                 Item::Error(e) => {
                     errors += 1;
-                    first_error.get_or_insert(e.to_string());
+                    first_error.get_or_insert_with(|| super::where_in(&e));
                 }
                 Item::Digest | Item::Insight => {}
             },

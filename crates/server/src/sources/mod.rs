@@ -22,6 +22,15 @@ use cloudsentinel_core::{Level, Signal, SignalKind};
 use crate::AppState;
 use crate::config::SourceSpec;
 
+/// Where in an object a record could not be read, and why (the object itself is named beside).
+pub(crate) fn where_in(e: &cloudsentinel_ingest::DecodeError) -> String {
+    match (e.origin.line, e.origin.record_index) {
+        (Some(line), _) => format!("line {line}: {}", e.reason),
+        (None, Some(i)) => format!("record {i}: {}", e.reason),
+        (None, None) => e.reason.clone(),
+    }
+}
+
 /// Events per batch handed to the pipeline.
 pub(crate) const CHUNK: usize = 5000;
 

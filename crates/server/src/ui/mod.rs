@@ -50,6 +50,7 @@ mod overview;
 mod queue;
 mod rules;
 mod settings;
+mod sources;
 mod users;
 
 /// A page's query parameters.
@@ -136,6 +137,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(models::models).post(models::models_action),
         )
         .route("/ui/audit", get(audit::audit))
+        .route("/ui/sources", get(sources::sources))
         .route(
             "/ui/notifications",
             get(notifications::notifications).post(notifications::notifications_action),
@@ -659,7 +661,12 @@ pub fn when(t: &DateTime<Utc>) -> String {
 
 /// "4 min", "3 h", "2 d" before now.
 pub fn age(t: &DateTime<Utc>) -> String {
-    let s = (Utc::now() - *t).num_seconds().max(0);
+    in_words((Utc::now() - *t).num_seconds())
+}
+
+/// A length of time in its largest whole unit: "40 s", "4 min", "3 h", "2 d" (none below 0).
+pub fn in_words(secs: i64) -> String {
+    let s = secs.max(0);
     match s {
         0..60 => format!("{s} s"),
         60..3600 => format!("{} min", s / 60),
@@ -718,6 +725,7 @@ pub enum Nav {
     Rules,
     Coverage,
     Models,
+    Sources,
     Audit,
     Notifications,
     Users,
@@ -741,6 +749,9 @@ pub fn page(s: &Session, title: &str, nav: Nav, live: Option<&str>, body: Markup
         (Nav::Coverage, "/ui/coverage", "ATT&CK coverage"),
         (Nav::Models, "/ui/models", "Models"),
     ];
+    if s.can(Op::ListSources) {
+        links.push((Nav::Sources, "/ui/sources", "Sources"));
+    }
     if s.can(Op::ListNotifiers) {
         links.push((Nav::Notifications, "/ui/notifications", "Notifications"));
     }

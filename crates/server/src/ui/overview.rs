@@ -13,6 +13,7 @@ use cloudsentinel_store::{AlertKey, KeyCount};
 use maud::{Markup, html};
 
 use super::{Nav, Q, Session, attack, bars, fail, level_badge, map, page, plural, urlenc, when};
+use crate::routes::Op;
 use crate::{AppState, blocking};
 
 /// The ranges the overview offers: (parameter, label, hours).
@@ -81,6 +82,12 @@ pub(super) async fn overview(
         .collect();
     // Where from.
     let (dots, located, unlocated) = locate(&state, &sources);
+    // Log sources, only when one needs a look.
+    let sources_need = if s.can(Op::ListSources) {
+        super::sources::attention(&state.sources.snapshot(), Utc::now())
+    } else {
+        Default::default()
+    };
     let body = html! {
         div.row.between {
             h1 { "Overview" }
@@ -93,6 +100,12 @@ pub(super) async fn overview(
             }
         }
         div id="overview" data-region {
+            @if sources_need.any() {
+                p.flash.error id="sources-attention" {
+                    strong { "Log sources: " } (sources_need.text()) ". "
+                    a href="/ui/sources" { "See Sources" }
+                }
+            }
             h2.muted.small { "Alerts by level (all time)" }
             div.cards id="by-level" {
                 @for l in Level::ALL.iter().rev() {
