@@ -53,7 +53,7 @@ class Service:
     def __init__(self, bin_, data, config, port):
         env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                    AWS_EC2_METADATA_DISABLED="true", CLOUDSENTINEL_ADMIN_USER="bench",
-                   CLOUDSENTINEL_ADMIN_PASSWORD="bench-password-123", CLOUDSENTINEL_LOG="warn")
+                   CLOUDSENTINEL_ADMIN_PASSWORD="bench-password-123", CLOUDSENTINEL_LOG="error")
         self.base = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen([bin_, "serve", "--data-dir", data, "--listen", f"127.0.0.1:{port}",
                                       "--config", config], env=env, stdout=subprocess.DEVNULL)
@@ -149,7 +149,7 @@ def main():
                 svc.stop()
                 results["throughput"] = {"events": args.events, "objects": len(files),
                                          "seconds": round(took, 2), "events_per_s": round(args.events / took)}
-            print(json.dumps({phase: results.get("latency_s") or results.get("throughput")}), flush=True)
+            print(json.dumps({phase: results["latency_s" if phase == "latency" else "throughput"]}), flush=True)
     finally:
         moto.terminate()
         moto.wait()

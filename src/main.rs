@@ -47,6 +47,9 @@ enum Command {
     Loadgen(cli::loadgen::LoadgenArgs),
     /// The model registry of a running service: list, show, train, activate, roll back.
     Models(cli::models::ModelsArgs),
+    /// Containment actions: plan, run (guardrails, execute, verify, record), undo.
+    #[command(subcommand)]
+    Respond(cli::respond::RespondCommand),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Notify(cmd) => cli::serve::notify(cmd),
         Command::Loadgen(args) => cli::loadgen::run(args),
         Command::Models(args) => cli::models::run(args),
+        Command::Respond(cmd) => cli::respond::run(cmd),
     };
     match result {
         Ok(code) => code,

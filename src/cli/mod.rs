@@ -12,6 +12,7 @@ pub mod generate_cloud;
 pub mod hunt;
 pub mod loadgen;
 pub mod models;
+pub mod respond;
 pub mod rules;
 pub mod s3;
 pub mod serve;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -287,4 +288,61 @@ pub fn python(script: &str, input: &[u8]) -> std::process::Output {
         .write_all(input)
         .expect("the helper reads its input");
     child.wait_with_output().expect("the helper ends")
+}
+
+/// moto's server on a free port, killed when dropped.
+pub struct Moto {
+    pub child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ureq::get(&format!("{endpoint}/moto-api/")).call().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto's server did not start: python3 -m pip install 'moto[server]' (.ci/run does)"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Moto { child, endpoint }
+    }
+
+    pub fn run(&self, mut cmd: Value) -> Value {
+        cmd["endpoint"] = json!(self.endpoint);
+        let out = python("aws_emulator.py", cmd.to_string().as_bytes());
+        assert!(
+            out.status.success(),
+            "aws_emulator.py {cmd}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -6,6 +6,7 @@
 //! `endpoint_url` sends every call to one address instead (a local emulator such as moto).
 
 pub mod credentials;
+pub mod iam;
 pub mod notification;
 pub mod s3;
 pub mod sigv4;
@@ -188,12 +189,29 @@ impl Aws {
         self.send_with(call, Some(&creds), Utc::now())
     }
 
+    /// Signs and sends a call to a global service (IAM), signed for `us-east-1`.
+    pub(crate) fn send_global(&self, call: Call<'_>) -> Result<Response, AwsError> {
+        let creds = self.credentials()?;
+        self.send_signed(call, Some(&creds), Utc::now(), "us-east-1")
+    }
+
     /// Sends a call signed with `creds` (unsigned with `None`: STS web identity).
     pub(crate) fn send_with(
         &self,
         call: Call<'_>,
         creds: Option<&Credentials>,
         now: DateTime<Utc>,
+    ) -> Result<Response, AwsError> {
+        let region = self.config.region.clone();
+        self.send_signed(call, creds, now, &region)
+    }
+
+    fn send_signed(
+        &self,
+        call: Call<'_>,
+        creds: Option<&Credentials>,
+        now: DateTime<Utc>,
+        region: &str,
     ) -> Result<Response, AwsError> {
         let transport = |message: String| AwsError::Transport {
             service: call.service,
@@ -233,13 +251,7 @@ impl Aws {
                 host: &host,
                 payload_hash: &hash,
             };
-            headers.extend(sigv4::sign(
-                &req,
-                creds,
-                &self.config.region,
-                call.service,
-                now,
-            ));
+            headers.extend(sigv4::sign(&req, creds, region, call.service, now));
         }
         let mut builder = ureq::http::Request::builder()
             .method(call.method)
