@@ -22,6 +22,7 @@
 
 mod aws;
 mod guard;
+pub mod playbook;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,1 @@
+//! Playbooks: which alerts propose which actions (work in progress).
