@@ -38,6 +38,43 @@ pub struct Config {
     pub sources: Vec<SourceSection>,
     /// Where alerts are delivered: webhooks, Slack, e-mail, PagerDuty, ServiceNow, OCSF.
     pub notify: Vec<cloudsentinel_notify::SinkConfig>,
+    /// Containment: playbooks, guardrails and how to reach the accounts.
+    pub respond: RespondSection,
+}
+
+/// `[respond]`: containment actions proposed from alerts (docs/RESPONSE.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RespondSection {
+    /// Principals no action touches (`user/break-glass`, `role/cloudsentinel-*`; `*` matches
+    /// any run of characters), besides the organisation and Identity Center roles.
+    pub protected: Vec<String>,
+    /// At most this many actions run per account per hour.
+    pub max_per_hour: u64,
+    /// The person who proposed an action may not approve it.
+    pub four_eyes: bool,
+    /// Directories of extra playbooks (YAML), added to the built-in ones.
+    pub playbooks: Vec<PathBuf>,
+    /// The region calls are signed for.
+    pub region: String,
+    /// Send every call here instead of AWS (an emulator).
+    pub endpoint_url: Option<String>,
+    /// A role to assume in each account, by account id (`"111122223333" = "arn:aws:iam::...:role/..."`).
+    pub roles: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for RespondSection {
+    fn default() -> Self {
+        RespondSection {
+            protected: Vec::new(),
+            max_per_hour: 10,
+            four_eyes: true,
+            playbooks: Vec::new(),
+            region: "us-east-1".into(),
+            endpoint_url: None,
+            roles: Default::default(),
+        }
+    }
 }
 
 /// `[server]`: the HTTP listener and request limits.
@@ -732,6 +769,8 @@ pub struct Validated {
     pub sinks: Vec<cloudsentinel_notify::Sink>,
     /// `[[sources]]`, checked.
     pub sources: Vec<SourceSpec>,
+    /// The built-in playbooks and those of `respond.playbooks`, checked.
+    pub playbooks: Vec<cloudsentinel_respond::playbook::Playbook>,
 }
 
 impl Config {
@@ -939,6 +978,41 @@ impl Config {
         let env = |k: &str| std::env::var(k).ok();
         let sinks = cloudsentinel_notify::resolve_all(&self.notify, &env)
             .map_err(|e| invalid(&e.key, e.message))?;
+        let mut playbooks = cloudsentinel_respond::playbook::Playbook::builtin();
+        for (i, dir) in self.respond.playbooks.iter().enumerate() {
+            let key = format!("respond.playbooks[{i}]");
+            let entries = std::fs::read_dir(dir)
+                .map_err(|e| invalid(&key, format!("{}: {e}", dir.display())))?;
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+                .collect();
+            files.sort();
+            for f in files {
+                let text = std::fs::read_to_string(&f)
+                    .map_err(|e| invalid(&key, format!("{}: {e}", f.display())))?;
+                let p = cloudsentinel_respond::playbook::Playbook::parse(
+                    &f.display().to_string(),
+                    &text,
+                )
+                .map_err(|e| invalid(&key, e))?;
+                if playbooks.iter().any(|b| b.id == p.id) {
+                    return Err(invalid(
+                        &key,
+                        format!("{}: playbook id {:?} is taken", f.display(), p.id),
+                    ));
+                }
+                playbooks.push(p);
+            }
+        }
+        for (i, p) in self.respond.protected.iter().enumerate() {
+            if !p.contains('/') {
+                return Err(invalid(
+                    &format!("respond.protected[{i}]"),
+                    format!("{p:?}: expected user/<name> or role/<name> (with * for any run)"),
+                ));
+            }
+        }
         Ok(Validated {
             config: self,
             listen,
@@ -946,6 +1020,7 @@ impl Config {
             trusted_proxies,
             sinks,
             sources,
+            playbooks,
         })
     }
 }

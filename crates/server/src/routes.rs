@@ -79,6 +79,7 @@ const fn r(
 
 const VIEWER: Need = Need::Role(Role::Viewer);
 const ANALYST: Need = Need::Role(Role::Analyst);
+const RESPONDER: Need = Need::Role(Role::Responder);
 const ADMIN: Need = Need::Role(Role::Admin);
 
 const ALERT_QUERY: &[(&str, &str)] = &[
@@ -562,6 +563,54 @@ pub static ROUTES: &[RouteSpec] = &[
     },
     r(
         "GET",
+        "/api/v1/alerts/{id}/responses",
+        VIEWER,
+        "respond",
+        "What the playbooks propose for an alert (with the exact API calls) and the responses recorded for it",
+        |m| on(m, api::alert_responses),
+    )
+    .answers(schema_of::<api::AlertResponses>),
+    RouteSpec {
+        body: Some("{\"action\": {\"action\": \"aws.deny-all\", ...parameters}, \"playbook\"?}"),
+        ..r(
+            "POST",
+            "/api/v1/alerts/{id}/responses",
+            RESPONDER,
+            "respond",
+            "Propose a containment action for an alert",
+            |m| on(m, api::propose_response),
+        )
+        .answers(schema_of::<api::ResponseView>)
+    },
+    r(
+        "POST",
+        "/api/v1/responses/{id}/approve",
+        RESPONDER,
+        "respond",
+        "Approve a proposed action (with four_eyes, not by its proposer)",
+        |m| on(m, api::approve_response),
+    )
+    .answers(schema_of::<api::ResponseStepAnswer>),
+    r(
+        "POST",
+        "/api/v1/responses/{id}/run",
+        RESPONDER,
+        "respond",
+        "Run an approved action: guardrails, execute (the state before recorded), verify",
+        |m| on(m, api::run_response),
+    )
+    .answers(schema_of::<api::ResponseStepAnswer>),
+    r(
+        "POST",
+        "/api/v1/responses/{id}/undo",
+        RESPONDER,
+        "respond",
+        "Restore the state an action recorded before it ran",
+        |m| on(m, api::undo_response),
+    )
+    .answers(schema_of::<api::ResponseStepAnswer>),
+    r(
+        "GET",
         "/api/v1/sources",
         VIEWER,
         "operations",
@@ -717,13 +766,21 @@ pub enum Op {
     ActivateModel,
     /// `POST /api/v1/models/rollback`: go back to the previously active model.
     RollbackModel,
+    /// `POST /api/v1/alerts/{id}/responses`: propose a containment action.
+    ProposeResponse,
+    /// `POST /api/v1/responses/{id}/approve`: approve one.
+    ApproveResponse,
+    /// `POST /api/v1/responses/{id}/run`: run one.
+    RunResponse,
+    /// `POST /api/v1/responses/{id}/undo`: undo one.
+    UndoResponse,
     /// `GET /api/v1/sources`: read the log sources' health.
     ListSources,
 }
 
 impl Op {
     /// Every operation (the test below fails if one is missing).
-    pub const ALL: [Op; 20] = [
+    pub const ALL: [Op; 24] = [
         Op::EditAlert,
         Op::AlertFeedback,
         Op::Suppress,
@@ -744,6 +801,10 @@ impl Op {
         Op::ActivateModel,
         Op::RollbackModel,
         Op::ListSources,
+        Op::ProposeResponse,
+        Op::ApproveResponse,
+        Op::RunResponse,
+        Op::UndoResponse,
     ];
 
     /// The route's method and path, as written in [`ROUTES`].
@@ -769,6 +830,10 @@ impl Op {
             Op::ActivateModel => ("POST", "/api/v1/models/{id}/activate"),
             Op::RollbackModel => ("POST", "/api/v1/models/rollback"),
             Op::ListSources => ("GET", "/api/v1/sources"),
+            Op::ProposeResponse => ("POST", "/api/v1/alerts/{id}/responses"),
+            Op::ApproveResponse => ("POST", "/api/v1/responses/{id}/approve"),
+            Op::RunResponse => ("POST", "/api/v1/responses/{id}/run"),
+            Op::UndoResponse => ("POST", "/api/v1/responses/{id}/undo"),
         }
     }
 
@@ -1016,6 +1081,7 @@ pub fn openapi() -> Value {
                         | "/api/v1/api-keys"
                         | "/api/v1/suppressions"
                         | "/api/v1/alerts/{id}/feedback"
+                        | "/api/v1/alerts/{id}/responses"
                 ) =>
             {
                 "201"
@@ -1278,6 +1344,10 @@ mod tests {
                 Op::CreateApiKey => 17,
                 Op::RevokeApiKey => 18,
                 Op::ListSources => 19,
+                Op::ProposeResponse => 20,
+                Op::ApproveResponse => 21,
+                Op::RunResponse => 22,
+                Op::UndoResponse => 23,
             }
         }
         let mut seen = [false; Op::ALL.len()];

@@ -681,21 +681,119 @@ pub trait OutboxStore {
     fn delivery_summary(&self) -> Result<Vec<SinkSummary>>;
 }
 
+/// A containment action on its way: proposed, approved, run, undone (issue 19).
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct ResponseRecord {
+    pub id: i64,
+    pub alert_id: i64,
+    /// The playbook that proposed it, if one did.
+    pub playbook: Option<String>,
+    /// The action and its parameters, as `cloudsentinel-respond` writes them.
+    pub action: serde_json::Value,
+    /// The account it acts in.
+    pub account: Option<String>,
+    /// `proposed`, `approved`, `done`, `failed`, `undone` or `refused`.
+    pub status: String,
+    pub proposed_by: String,
+    pub proposed_at: DateTime<Utc>,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub run_by: Option<String>,
+    pub run_at: Option<DateTime<Utc>>,
+    /// The state found before the change: what undo restores.
+    pub before: Option<serde_json::Value>,
+    /// Whether reading the state back showed the change.
+    pub verified: Option<bool>,
+    /// What happened, in words: the error, the refusal, what undo did.
+    pub result: Option<String>,
+    pub undone_by: Option<String>,
+    pub undone_at: Option<DateTime<Utc>>,
+}
+
+/// A response to record as proposed.
+#[derive(Debug, Clone)]
+pub struct NewResponse {
+    pub alert_id: i64,
+    pub playbook: Option<String>,
+    pub action: serde_json::Value,
+    pub account: Option<String>,
+    pub proposed_by: String,
+}
+
+/// A step of a response.
+#[derive(Debug, Clone)]
+pub enum ResponseStep {
+    Approved {
+        by: String,
+    },
+    Ran {
+        by: String,
+        before: Option<serde_json::Value>,
+        changed: bool,
+        verified: Option<bool>,
+        result: Option<String>,
+    },
+    Undone {
+        by: String,
+        result: String,
+    },
+    Refused {
+        by: String,
+        reason: String,
+    },
+}
+
+/// Containment actions and their steps.
+pub trait ResponseStore {
+    fn propose_response(&self, r: &NewResponse) -> Result<ResponseRecord>;
+    fn response(&self, id: i64) -> Result<Option<ResponseRecord>>;
+    /// An alert's responses (all, newest first, with `None`), oldest first.
+    fn responses(&self, alert_id: Option<i64>, limit: u32) -> Result<Vec<ResponseRecord>>;
+    /// Takes a step if the response is still in one of `from` (so two people cannot run it
+    /// twice); `None` when it has moved on.
+    fn step_response(
+        &self,
+        id: i64,
+        from: &[&str],
+        step: &ResponseStep,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ResponseRecord>>;
+    /// Responses run in an account since `since` (for the per-hour limit).
+    fn responses_run_since(&self, account: Option<&str>, since: DateTime<Utc>) -> Result<u64>;
+}
+
 /// The whole store: every domain behind one object-safe trait, as callers hold it
 /// (`Arc<dyn Store>`). Implement the domain traits; `Store` follows.
 pub trait Store:
-    EventStore + AlertStore + AccountStore + AuditStore + ModelStore + OutboxStore + Send + Sync
+    EventStore
+    + AlertStore
+    + AccountStore
+    + AuditStore
+    + ModelStore
+    + OutboxStore
+    + ResponseStore
+    + Send
+    + Sync
 {
 }
 
 impl<T> Store for T where
-    T: EventStore + AlertStore + AccountStore + AuditStore + ModelStore + OutboxStore + Send + Sync
+    T: EventStore
+        + AlertStore
+        + AccountStore
+        + AuditStore
+        + ModelStore
+        + OutboxStore
+        + ResponseStore
+        + Send
+        + Sync
 {
 }
 
 /// The store traits, for `use cloudsentinel_store::prelude::*` where a `dyn Store` is called.
 pub mod prelude {
     pub use crate::{
-        AccountStore, AlertStore, AuditStore, EventStore, ModelStore, OutboxStore, Store,
+        AccountStore, AlertStore, AuditStore, EventStore, ModelStore, OutboxStore, ResponseStore,
+        Store,
     };
 }

@@ -57,6 +57,8 @@ pub(super) async fn alert(
     } else {
         None
     };
+    // What containment the playbooks propose, and what was done.
+    let responses = api::alert_responses_of(&state, a.id).await.ok();
     let body = html! {
         p.small { a href="/ui/alerts" { "← Alerts" } }
         div.row { (level_badge(a.level)) h1 id="alert-title" { (a.title) } }
@@ -90,6 +92,11 @@ pub(super) async fn alert(
         section.panel id="evidence" {
             h2 { "Evidence (" (evidence.len()) " of " (a.count) " events)" }
             (events_table(evidence, true))
+        }
+        @if let Some(r) = &responses
+            && (!r.proposals.is_empty() || !r.responses.is_empty())
+        {
+            (response_panel(&s, a.id, r))
         }
         @if let Some(deliveries) = &deliveries {
             (notified(deliveries))
@@ -639,4 +646,181 @@ pub(super) async fn alert_suppress(
     outcome(&back, result, |_| {
         format!("Suppressed for {hours} hours: see Rules for active suppressions.")
     })
+}
+
+/// Containment for this alert: the playbooks' proposals with the exact calls, and the recorded
+/// responses with the step each awaits (propose, approve, run, undo) for the roles that may.
+fn response_panel(s: &Session, alert_id: i64, r: &api::AlertResponses) -> Markup {
+    let form = |step: &str,
+                response: Option<i64>,
+                action: Option<&Value>,
+                playbook: Option<&str>,
+                label: &str,
+                class: &str| {
+        html! {
+            form.inline method="post" action={ "/ui/alerts/" (alert_id) "/respond" } {
+                (csrf_field(s))
+                input type="hidden" name="step" value=(step);
+                @if let Some(id) = response { input type="hidden" name="response" value=(id); }
+                @if let Some(a) = action { input type="hidden" name="action" value=(a.to_string()); }
+                @if let Some(p) = playbook { input type="hidden" name="playbook" value=(p); }
+                button type="submit" class=(class) { (label) }
+            }
+        }
+    };
+    html! {
+        section.panel id="response" {
+            h2 { "Response" }
+            @for p in r.proposals.iter().filter(|p| p.response_id.is_none()) {
+                div.proposal {
+                    p {
+                        strong { (p.title) } " "
+                        span.muted.small { "playbook " (p.playbook) " · " (p.mode) }
+                    }
+                    @match &p.describe {
+                        Some(d) => {
+                            p { "Proposes: " (d) @if p.reversible == Some(false) { " " span.tag { "not exactly reversible" } } }
+                            pre.calls { @for c in &p.calls { (c) "\n" } }
+                            @if s.can(Op::ProposeResponse) {
+                                (form("propose", None, p.action.as_ref(), Some(&p.playbook), "Propose this action", "primary"))
+                            }
+                        }
+                        None => {
+                            p.muted { "Not proposed: " (p.missing.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            }
+            @if !r.responses.is_empty() {
+                table {
+                    thead { tr { th { "#" } th { "Action" } th { "Status" } th { "Who" } th { "Next" } } }
+                    tbody {
+                        @for v in &r.responses {
+                            @let rec = &v.record;
+                            tr data-response=(rec.id) {
+                                td { (rec.id) }
+                                td {
+                                    (v.describe)
+                                    @if !v.calls.is_empty() {
+                                        details { summary.small { @if rec.status == "done" || rec.status == "failed" { "Undo would call" } @else { "Calls" } }
+                                            pre.calls { @for c in &v.calls { (c) "\n" } } }
+                                    }
+                                    @if let Some(res) = &rec.result { p.small.muted { (res) } }
+                                }
+                                td {
+                                    span class={ "lvl " (match rec.status.as_str() { "done" => "low", "failed" | "refused" => "critical", "undone" => "informational", _ => "medium" }) } { (rec.status) }
+                                    @if rec.verified == Some(true) { " " span.small { "verified" } }
+                                }
+                                td.small {
+                                    "proposed by " (rec.proposed_by)
+                                    @if let Some(b) = &rec.approved_by { br; "approved by " (b) }
+                                    @if let Some(b) = &rec.run_by { br; "run by " (b) }
+                                    @if let Some(b) = &rec.undone_by { br; "undone by " (b) }
+                                }
+                                td {
+                                    @match rec.status.as_str() {
+                                        "proposed" => {
+                                            @if s.can(Op::ApproveResponse) && !(r.four_eyes && rec.proposed_by == s.caller.name) {
+                                                (form("approve", Some(rec.id), None, None, "Approve", "primary"))
+                                            } @else if r.four_eyes {
+                                                span.small.muted { "awaits another responder's approval" }
+                                            }
+                                            @if !r.four_eyes && s.can(Op::RunResponse) {
+                                                (form("run", Some(rec.id), None, None, "Run", ""))
+                                            }
+                                        }
+                                        "approved" => {
+                                            @if s.can(Op::RunResponse) { (form("run", Some(rec.id), None, None, "Run", "primary")) }
+                                        }
+                                        "done" | "failed" => {
+                                            @if rec.before.is_some() && s.can(Op::UndoResponse) {
+                                                (form("undo", Some(rec.id), None, None, "Undo", ""))
+                                            }
+                                        }
+                                        _ => {}
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn alert_respond(
+    State(state): State<AppState>,
+    Extension(s): Extension<Session>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    let fields = match super::form(&s, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let back = format!("/ui/alerts/{id}");
+    let response: i64 = field(&fields, "response")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let (op, step) = match field(&fields, "step") {
+        Some("propose") => (Op::ProposeResponse, None),
+        Some("approve") => (Op::ApproveResponse, Some(api::Step::Approve)),
+        Some("run") => (Op::RunResponse, Some(api::Step::Run)),
+        Some("undo") => (Op::UndoResponse, Some(api::Step::Undo)),
+        _ => return done(&back, "error: unknown step"),
+    };
+    if let Err(r) = s.require(op) {
+        return r;
+    }
+    match step {
+        None => {
+            let action: Value = match field(&fields, "action").map(serde_json::from_str) {
+                Some(Ok(a)) => a,
+                _ => return done(&back, "error: no action to propose"),
+            };
+            let body = api::ProposeBody {
+                action,
+                playbook: field(&fields, "playbook").map(str::to_string),
+            };
+            outcome(
+                &back,
+                api::propose(&state, &s.caller, id, body).await,
+                |v| format!("Proposed: {} (response {}).", v.describe, v.record.id),
+            )
+        }
+        Some(step) => match api::step(&state, &s.caller, response, step).await {
+            Ok(answer) => match answer.secret {
+                // A new console password: shown once, on this page, never in a redirect.
+                Some(secret) => page(
+                    &s,
+                    "Undone",
+                    Nav::Alerts,
+                    None,
+                    html! {
+                        h1 { "Undone" }
+                        div.flash role="status" { (answer.response.record.result.clone().unwrap_or_default()) }
+                        p { "The new console password (shown once): " code id="new-secret" { (secret) } }
+                        p { a href=(back) { "Back to the alert" } }
+                    },
+                ),
+                None => done(
+                    &back,
+                    format!(
+                        "Response {}: {}{}.",
+                        answer.response.record.id,
+                        answer.response.record.status,
+                        answer
+                            .response
+                            .record
+                            .result
+                            .as_deref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    ),
+                ),
+            },
+            Err(e) => done(&back, format!("error: {}", super::error_text(e).1)),
+        },
+    }
 }

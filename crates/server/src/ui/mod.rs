@@ -119,6 +119,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(alert::alert).post(alert::alert_update),
         )
         .route("/ui/alerts/{id}/feedback", post(alert::alert_feedback))
+        .route("/ui/alerts/{id}/respond", post(alert::alert_respond))
         .route("/ui/alerts/{id}/suppress", post(alert::alert_suppress))
         .route("/ui/suppressions/{id}", post(rules::suppression_delete))
         .route("/ui/incidents", get(incidents::incidents))

@@ -270,6 +270,30 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_pending ON deliveries(sink, status, id);
 CREATE INDEX deliveries_alert ON deliveries(alert_id);
 "#,
+    // 7: containment actions: proposed, approved, run (with the state before), undone.
+    r#"
+CREATE TABLE responses (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_id INTEGER NOT NULL,
+    playbook TEXT,
+    action TEXT NOT NULL,
+    account TEXT,
+    status TEXT NOT NULL,
+    proposed_by TEXT NOT NULL,
+    proposed_at INTEGER NOT NULL,
+    approved_by TEXT,
+    approved_at INTEGER,
+    run_by TEXT,
+    run_at INTEGER,
+    before TEXT,
+    verified INTEGER,
+    result TEXT,
+    undone_by TEXT,
+    undone_at INTEGER
+);
+CREATE INDEX responses_alert ON responses(alert_id);
+CREATE INDEX responses_run ON responses(account, run_at);
+"#,
 ];
 
 const DELIVERY_COLUMNS: &str = "id, sink, alert_id, change, payload, status, attempts, created, \
@@ -837,5 +861,6 @@ mod audit;
 mod events;
 mod models;
 mod outbox;
+mod responses;
 #[cfg(test)]
 mod tests;

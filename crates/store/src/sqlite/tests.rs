@@ -541,3 +541,59 @@ fn an_unfinished_commit_stores_nothing_and_frees_the_writer() {
     assert_eq!(s.stats().unwrap().events_total, 1);
     assert!(s.alert(1).unwrap().is_some());
 }
+
+#[test]
+fn a_response_takes_each_step_once() {
+    let (_d, s) = store();
+    let r = s
+        .propose_response(&NewResponse {
+            alert_id: 7,
+            playbook: Some("p".into()),
+            action: serde_json::json!({"action": "aws.deny-all", "kind": "User", "name": "m"}),
+            account: Some("111122223333".into()),
+            proposed_by: "ann".into(),
+        })
+        .unwrap();
+    assert_eq!(r.status, "proposed");
+    let now = Utc::now();
+    let approve = ResponseStep::Approved { by: "bob".into() };
+    let a = s
+        .step_response(r.id, &["proposed"], &approve, now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (a.status.as_str(), a.approved_by.as_deref()),
+        ("approved", Some("bob"))
+    );
+    assert!(
+        s.step_response(r.id, &["proposed"], &approve, now)
+            .unwrap()
+            .is_none(),
+        "approved once"
+    );
+    let ran = ResponseStep::Ran {
+        by: "bob".into(),
+        before: Some(serde_json::json!({"kind": "inline_policy", "document": null})),
+        changed: true,
+        verified: Some(true),
+        result: None,
+    };
+    let done = s
+        .step_response(r.id, &["approved"], &ran, now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, "done");
+    assert_eq!(done.before.unwrap()["kind"], "inline_policy");
+    assert!(
+        s.step_response(r.id, &["approved"], &ran, now)
+            .unwrap()
+            .is_none(),
+        "run once"
+    );
+    assert_eq!(
+        s.responses_run_since(Some("111122223333"), now - chrono::Duration::hours(1))
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.responses(Some(7), 10).unwrap().len(), 1);
+}

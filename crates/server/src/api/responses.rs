@@ -1,0 +1,425 @@
+//! Containment from alerts: what the playbooks propose for an alert (with the exact calls), and
+//! the responses recorded for it: proposed, approved (by another person with `four_eyes`), run
+//! (guardrails, execute, verify; the state before recorded), undone. Every step is in the audit
+//! log with who, what, and the state before and after.
+
+use cloudsentinel_respond::playbook::{AlertFacts, proposals};
+use cloudsentinel_respond::{Action, Before, Guard};
+use cloudsentinel_store::{NewResponse, ResponseRecord, ResponseStep};
+
+use super::*;
+
+/// A playbook's proposal for an alert.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ProposalView {
+    pub playbook: String,
+    pub title: String,
+    /// `propose`, `auto` or `off`.
+    pub mode: String,
+    /// The action with its parameters, when the evidence gave them all.
+    pub action: Option<Value>,
+    pub describe: Option<String>,
+    /// The exact API calls it would make.
+    pub calls: Vec<String>,
+    /// Whether undo restores exactly what was there.
+    pub reversible: Option<bool>,
+    /// Why it cannot be proposed (a value the evidence does not have).
+    pub missing: Option<String>,
+    /// The response recorded for the same action, if any.
+    pub response_id: Option<i64>,
+}
+
+/// A recorded response, described.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ResponseView {
+    #[serde(flatten)]
+    pub record: ResponseRecord,
+    pub describe: String,
+    /// The calls its next step makes: the action's (before it ran), undo's (after).
+    pub calls: Vec<String>,
+}
+
+/// What can be done about an alert.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct AlertResponses {
+    pub proposals: Vec<ProposalView>,
+    pub responses: Vec<ResponseView>,
+    /// Whether the proposer may not approve.
+    pub four_eyes: bool,
+}
+
+/// The answer of a step: the record, and a secret to hand over once (undoing a deleted console
+/// password sets a new one).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct ResponseStepAnswer {
+    #[serde(flatten)]
+    pub response: ResponseView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+fn action_of(r: &ResponseRecord) -> ApiResult<Action> {
+    serde_json::from_value(r.action.clone())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("response {}: {e}", r.id)))
+}
+
+fn view(r: ResponseRecord) -> ResponseView {
+    let action: Option<Action> = serde_json::from_value(r.action.clone()).ok();
+    let before: Option<Before> = r
+        .before
+        .clone()
+        .and_then(|b| serde_json::from_value(b).ok());
+    let calls = match (&action, &before, r.status.as_str()) {
+        (Some(a), Some(b), "done" | "failed") => a.undo_plan(b),
+        (Some(a), _, "proposed" | "approved") => a.plan(),
+        _ => Vec::new(),
+    };
+    ResponseView {
+        describe: action
+            .as_ref()
+            .map(Action::describe)
+            .unwrap_or_else(|| r.action.to_string()),
+        calls: calls.iter().map(ToString::to_string).collect(),
+        record: r,
+    }
+}
+
+/// The original records of an alert's evidence.
+async fn evidence_records(state: &AppState, alert: &AlertRecord) -> ApiResult<Vec<Value>> {
+    let ids: Vec<String> = alert.event_ids.iter().take(25).cloned().collect();
+    let within = (alert.first_seen, alert.last_seen);
+    let rows = blocking(state, move |s| s.events_by_id(&ids, within, true)).await?;
+    Ok(rows.into_iter().filter_map(|r| r.raw).collect())
+}
+
+pub(crate) async fn alert_responses_of(
+    state: &AppState,
+    alert_id: i64,
+) -> ApiResult<AlertResponses> {
+    let alert = blocking(state, move |s| s.alert(alert_id))
+        .await?
+        .ok_or_else(|| not_found(format!("alert {alert_id}")))?;
+    let evidence = evidence_records(state, &alert).await?;
+    let recorded = blocking(state, move |s| s.responses(Some(alert_id), 100)).await?;
+    let facts = AlertFacts {
+        rule_id: &alert.rule_id,
+        techniques: &alert.techniques,
+        level: alert.level.as_str(),
+        kind: &alert.kind,
+    };
+    let proposals = proposals(&state.config.playbooks, &facts, &evidence)
+        .into_iter()
+        .map(|p| {
+            let (action, describe, calls, reversible, missing) = match &p.action {
+                Ok(a) => (
+                    serde_json::to_value(a).ok(),
+                    Some(a.describe()),
+                    a.plan().iter().map(ToString::to_string).collect(),
+                    Some(a.reversible()),
+                    None,
+                ),
+                Err(m) => (None, None, Vec::new(), None, Some(m.clone())),
+            };
+            let response_id = action.as_ref().and_then(|v| {
+                recorded
+                    .iter()
+                    .rev()
+                    .find(|r| &r.action == v && r.status != "refused")
+                    .map(|r| r.id)
+            });
+            ProposalView {
+                playbook: p.playbook,
+                title: p.playbook_title,
+                mode: format!("{:?}", p.mode).to_lowercase(),
+                action,
+                describe,
+                calls,
+                reversible,
+                missing,
+                response_id,
+            }
+        })
+        .collect();
+    Ok(AlertResponses {
+        proposals,
+        responses: recorded.into_iter().map(view).collect(),
+        four_eyes: state.config.config.respond.four_eyes,
+    })
+}
+
+pub async fn alert_responses(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<AlertResponses>> {
+    Ok(Json(alert_responses_of(&state, id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeBody {
+    pub action: Value,
+    #[serde(default)]
+    pub playbook: Option<String>,
+}
+
+pub(crate) async fn propose(
+    state: &AppState,
+    caller: &Caller,
+    alert_id: i64,
+    body: ProposeBody,
+) -> ApiResult<ResponseView> {
+    let action: Action =
+        serde_json::from_value(body.action.clone()).map_err(|e| bad(format!("action: {e}")))?;
+    let alert = blocking(state, move |s| s.alert(alert_id))
+        .await?
+        .ok_or_else(|| not_found(format!("alert {alert_id}")))?;
+    let new = NewResponse {
+        alert_id,
+        playbook: body.playbook.clone(),
+        action: serde_json::to_value(&action).map_err(|e| ApiError::Internal(e.into()))?,
+        account: alert.account.clone(),
+        proposed_by: caller.name.clone(),
+    };
+    let rec = blocking(state, move |s| s.propose_response(&new)).await?;
+    audit(
+        state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "response.propose",
+        format!("response:{}", rec.id),
+        json!({"alert": alert_id, "action": rec.action, "playbook": rec.playbook, "account": rec.account}),
+    )
+    .await?;
+    Ok(view(rec))
+}
+
+pub async fn propose_response(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<ResponseView>)> {
+    let b: ProposeBody = json_body(&body)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(propose(&state, &caller, id, b).await?),
+    ))
+}
+
+/// The steps a responder takes on a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Approve,
+    Run,
+    Undo,
+}
+
+pub(crate) async fn step(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    step: Step,
+) -> ApiResult<ResponseStepAnswer> {
+    let rec = blocking(state, move |s| s.response(id))
+        .await?
+        .ok_or_else(|| not_found(format!("response {id}")))?;
+    let action = action_of(&rec)?;
+    let cfg = &state.config.config.respond;
+    let now = Utc::now();
+    let (step_record, from, secret, audit_detail): (
+        ResponseStep,
+        Vec<&str>,
+        Option<String>,
+        Value,
+    ) = match step {
+        Step::Approve => {
+            if cfg.four_eyes && rec.proposed_by == caller.name {
+                return Err(ApiError::Conflict(format!(
+                    "{} proposed this action: another responder approves it (four eyes)",
+                    caller.name
+                )));
+            }
+            (
+                ResponseStep::Approved {
+                    by: caller.name.clone(),
+                },
+                vec!["proposed"],
+                None,
+                json!({"action": rec.action}),
+            )
+        }
+        Step::Run => {
+            let from = if cfg.four_eyes {
+                vec!["approved"]
+            } else {
+                vec!["proposed", "approved"]
+            };
+            if !from.contains(&rec.status.as_str()) {
+                return Err(ApiError::Conflict(format!(
+                    "response {id} is {}: it runs once, after approval",
+                    rec.status
+                )));
+            }
+            // Guardrails: protected principals; actions per account per hour.
+            let account = rec.account.clone();
+            let ran = blocking(state, move |s| {
+                s.responses_run_since(account.as_deref(), now - chrono::Duration::hours(1))
+            })
+            .await?;
+            let refusal = if ran >= cfg.max_per_hour {
+                Some(format!(
+                    "{ran} actions ran in account {} in the last hour: the limit (respond.max_per_hour) is {}",
+                    rec.account.as_deref().unwrap_or("?"),
+                    cfg.max_per_hour
+                ))
+            } else {
+                Guard::new(cfg.protected.clone(), 0)
+                    .admit(&action, now)
+                    .err()
+                    .map(|e| e.to_string())
+            };
+            if let Some(reason) = refusal {
+                let step = ResponseStep::Refused {
+                    by: caller.name.clone(),
+                    reason: reason.clone(),
+                };
+                blocking(state, move |s| s.step_response(id, &from, &step, now)).await?;
+                audit(
+                    state,
+                    &caller.name,
+                    caller.source_ip.clone(),
+                    "response.refused",
+                    format!("response:{id}"),
+                    json!({"action": rec.action, "reason": reason}),
+                )
+                .await?;
+                return Err(ApiError::Conflict(reason));
+            }
+            let aws = Arc::new(client(state, rec.account.as_deref()));
+            let a2 = action.clone();
+            let (outcome, verified) = tokio::task::spawn_blocking(move || {
+                let outcome = a2.execute(&aws);
+                let verified = outcome
+                    .result
+                    .is_ok()
+                    .then(|| a2.verify(&aws).unwrap_or(false));
+                (outcome, verified)
+            })
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+            let before = outcome
+                .before
+                .as_ref()
+                .and_then(|b| serde_json::to_value(b).ok());
+            let result = match (&outcome.result, verified) {
+                (Err(e), _) => Some(e.to_string()),
+                (Ok(()), Some(false)) => Some("made, but reading it back does not show it".into()),
+                _ => None,
+            };
+            (
+                ResponseStep::Ran {
+                    by: caller.name.clone(),
+                    before: before.clone(),
+                    changed: outcome.result.is_ok(),
+                    verified,
+                    result: result.clone(),
+                },
+                from,
+                None,
+                json!({"action": rec.action, "account": rec.account, "before": before,
+                           "changed": outcome.result.is_ok(), "verified": verified, "error": result}),
+            )
+        }
+        Step::Undo => {
+            if !["done", "failed"].contains(&rec.status.as_str()) {
+                return Err(ApiError::Conflict(format!(
+                    "response {id} is {}: only an action that ran is undone",
+                    rec.status
+                )));
+            }
+            let Some(before) = rec
+                .before
+                .clone()
+                .and_then(|b| serde_json::from_value::<Before>(b).ok())
+            else {
+                return Err(ApiError::Conflict(format!(
+                    "response {id} changed nothing (the state before could not be read): nothing to undo"
+                )));
+            };
+            let aws = Arc::new(client(state, rec.account.as_deref()));
+            let (a2, b2) = (action.clone(), before.clone());
+            let undone = tokio::task::spawn_blocking(move || a2.undo(&aws, &b2))
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?
+                .map_err(|e| ApiError::Conflict(format!("undo failed: {e}")))?;
+            (
+                ResponseStep::Undone {
+                    by: caller.name.clone(),
+                    result: undone.message.clone(),
+                },
+                vec!["done", "failed"],
+                undone.secret,
+                json!({"action": rec.action, "account": rec.account, "restored": before,
+                           "message": undone.message}),
+            )
+        }
+    };
+    let updated = blocking(state, move |s| {
+        s.step_response(id, &from, &step_record, now)
+    })
+    .await?
+    .ok_or_else(|| ApiError::Conflict(format!("response {id} changed meanwhile: reload")))?;
+    audit(
+        state,
+        &caller.name,
+        caller.source_ip.clone(),
+        match step {
+            Step::Approve => "response.approve",
+            Step::Run => "response.run",
+            Step::Undo => "response.undo",
+        },
+        format!("response:{id}"),
+        audit_detail,
+    )
+    .await?;
+    Ok(ResponseStepAnswer {
+        response: view(updated),
+        secret,
+    })
+}
+
+/// A client for an alert's account: the configured role there, or the standard chain.
+fn client(state: &AppState, account: Option<&str>) -> cloudsentinel_cloud::aws::Aws {
+    let cfg = &state.config.config.respond;
+    cloudsentinel_cloud::aws::Aws::new(cloudsentinel_cloud::aws::Config {
+        region: cfg.region.clone(),
+        endpoint_url: cfg.endpoint_url.clone(),
+        role_arn: account.and_then(|a| cfg.roles.get(a).cloned()),
+        external_id: None,
+        timeout: std::time::Duration::from_secs(30),
+    })
+}
+
+pub async fn approve_response(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ResponseStepAnswer>> {
+    Ok(Json(step(&state, &caller, id, Step::Approve).await?))
+}
+
+pub async fn run_response(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ResponseStepAnswer>> {
+    Ok(Json(step(&state, &caller, id, Step::Run).await?))
+}
+
+pub async fn undo_response(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<ResponseStepAnswer>> {
+    Ok(Json(step(&state, &caller, id, Step::Undo).await?))
+}

@@ -1,0 +1,159 @@
+//! Containment actions and their steps.
+
+use super::*;
+
+const COLUMNS: &str = "id, alert_id, playbook, action, account, status, proposed_by, proposed_at, \
+     approved_by, approved_at, run_by, run_at, before, verified, result, undone_by, undone_at";
+
+fn json(text: Option<String>) -> Option<serde_json::Value> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn response_row(r: &Row<'_>) -> rusqlite::Result<ResponseRecord> {
+    Ok(ResponseRecord {
+        id: r.get(0)?,
+        alert_id: r.get(1)?,
+        playbook: r.get(2)?,
+        action: json(r.get(3)?).unwrap_or_default(),
+        account: r.get(4)?,
+        status: r.get(5)?,
+        proposed_by: r.get(6)?,
+        proposed_at: time(r.get(7)?),
+        approved_by: r.get(8)?,
+        approved_at: r.get::<_, Option<i64>>(9)?.map(time),
+        run_by: r.get(10)?,
+        run_at: r.get::<_, Option<i64>>(11)?.map(time),
+        before: json(r.get(12)?),
+        verified: r.get(13)?,
+        result: r.get(14)?,
+        undone_by: r.get(15)?,
+        undone_at: r.get::<_, Option<i64>>(16)?.map(time),
+    })
+}
+
+impl ResponseStore for SqliteStore {
+    fn propose_response(&self, r: &NewResponse) -> Result<ResponseRecord> {
+        let conn = self.write();
+        conn.execute(
+            "INSERT INTO responses (alert_id, playbook, action, account, status, proposed_by, proposed_at) \
+             VALUES (?1, ?2, ?3, ?4, 'proposed', ?5, ?6)",
+            params![
+                r.alert_id,
+                r.playbook,
+                r.action.to_string(),
+                r.account,
+                r.proposed_by,
+                ms(Utc::now())
+            ],
+        )?;
+        let id = conn.last_insert_rowid();
+        Ok(conn.query_row(
+            &format!("SELECT {COLUMNS} FROM responses WHERE id = ?1"),
+            params![id],
+            response_row,
+        )?)
+    }
+
+    fn response(&self, id: i64) -> Result<Option<ResponseRecord>> {
+        let conn = self.read();
+        Ok(conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM responses WHERE id = ?1"),
+                params![id],
+                response_row,
+            )
+            .optional()?)
+    }
+
+    fn responses(&self, alert_id: Option<i64>, limit: u32) -> Result<Vec<ResponseRecord>> {
+        let conn = self.read();
+        let limit = limit.clamp(1, 1000);
+        let rows = match alert_id {
+            Some(a) => conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM responses WHERE alert_id = ?1 ORDER BY id LIMIT ?2"
+                ))?
+                .query_map(params![a, limit], response_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+            None => conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM responses ORDER BY id DESC LIMIT ?1"
+                ))?
+                .query_map(params![limit], response_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?,
+        };
+        Ok(rows)
+    }
+
+    fn step_response(
+        &self,
+        id: i64,
+        from: &[&str],
+        step: &ResponseStep,
+        at: DateTime<Utc>,
+    ) -> Result<Option<ResponseRecord>> {
+        let mut conn = self.write();
+        let tx = conn.transaction()?;
+        let status: Option<String> = tx
+            .query_row(
+                "SELECT status FROM responses WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if !status.is_some_and(|s| from.contains(&s.as_str())) {
+            return Ok(None);
+        }
+        let at = ms(at);
+        match step {
+            ResponseStep::Approved { by } => tx.execute(
+                "UPDATE responses SET status = 'approved', approved_by = ?2, approved_at = ?3 WHERE id = ?1",
+                params![id, by, at],
+            )?,
+            ResponseStep::Ran {
+                by,
+                before,
+                changed,
+                verified,
+                result,
+            } => tx.execute(
+                "UPDATE responses SET status = ?2, run_by = ?3, run_at = ?4, before = ?5, verified = ?6, \
+                 result = ?7 WHERE id = ?1",
+                params![
+                    id,
+                    if *changed { "done" } else { "failed" },
+                    by,
+                    at,
+                    before.as_ref().map(|b| b.to_string()),
+                    verified,
+                    result
+                ],
+            )?,
+            ResponseStep::Undone { by, result } => tx.execute(
+                "UPDATE responses SET status = 'undone', undone_by = ?2, undone_at = ?3, result = ?4 WHERE id = ?1",
+                params![id, by, at, result],
+            )?,
+            ResponseStep::Refused { by, reason } => tx.execute(
+                "UPDATE responses SET status = 'refused', run_by = ?2, run_at = ?3, result = ?4 WHERE id = ?1",
+                params![id, by, at, reason],
+            )?,
+        };
+        let rec = tx.query_row(
+            &format!("SELECT {COLUMNS} FROM responses WHERE id = ?1"),
+            params![id],
+            response_row,
+        )?;
+        tx.commit()?;
+        Ok(Some(rec))
+    }
+
+    fn responses_run_since(&self, account: Option<&str>, since: DateTime<Utc>) -> Result<u64> {
+        let conn = self.read();
+        let n: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM responses WHERE account IS ?1 AND run_at >= ?2 AND status IN ('done', 'failed', 'undone')",
+            params![account, ms(since)],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+}
