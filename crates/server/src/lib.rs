@@ -328,6 +328,10 @@ impl Service {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
         tasks.extend(sources::spawn(&self.state, &stop_rx));
+        tasks.push(tokio::spawn(api::watch_auto(
+            Arc::clone(&self.state),
+            stop_rx.clone(),
+        )));
         tasks.push(tokio::spawn(retention(
             Arc::clone(&self.state),
             stop_rx.clone(),

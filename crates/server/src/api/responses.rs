@@ -423,3 +423,86 @@ pub async fn undo_response(
 ) -> ApiResult<Json<ResponseStepAnswer>> {
     Ok(Json(step(&state, &caller, id, Step::Undo).await?))
 }
+
+/// The name automatic responses are recorded under.
+pub const AUTO: &str = "cloudsentinel (auto)";
+
+/// Runs what `mode: auto` playbooks propose for an alert, when every such action is reversible:
+/// proposed, approved and run under [`AUTO`], with the same guardrails as a person's (four eyes
+/// does not apply: the playbook's author and the admin who loaded it are the second pair).
+/// Each action runs at most once per alert.
+pub async fn auto_respond(state: &AppState, alert_id: i64) -> ApiResult<()> {
+    let found = alert_responses_of(state, alert_id).await?;
+    let caller = Caller {
+        name: AUTO.to_string(),
+        user_id: None,
+        api_key_id: None,
+        role: Some(Role::Responder),
+        source_ip: None,
+    };
+    for p in found.proposals {
+        if p.mode != "auto" || p.response_id.is_some() || p.reversible != Some(true) {
+            continue;
+        }
+        let Some(action) = p.action else { continue };
+        let rec = propose(
+            state,
+            &caller,
+            alert_id,
+            ProposeBody {
+                action,
+                playbook: Some(p.playbook.clone()),
+            },
+        )
+        .await?;
+        let id = rec.record.id;
+        blocking(state, move |s| {
+            s.step_response(
+                id,
+                &["proposed"],
+                &ResponseStep::Approved { by: AUTO.into() },
+                Utc::now(),
+            )
+        })
+        .await?;
+        match step(state, &caller, id, Step::Run).await {
+            Ok(done) => {
+                tracing::info!(alert = alert_id, response = id, status = %done.response.record.status,
+                playbook = %p.playbook, "automatic response ran")
+            }
+            Err(e) => tracing::warn!(alert = alert_id, response = id, playbook = %p.playbook,
+                error = %e.parts().2, "automatic response did not run"),
+        }
+    }
+    Ok(())
+}
+
+/// Follows new and changed alerts and runs the automatic playbooks' actions for them.
+pub async fn watch_auto(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    if !state
+        .config
+        .playbooks
+        .iter()
+        .any(|p| p.mode == cloudsentinel_respond::playbook::Mode::Auto)
+    {
+        return;
+    }
+    let mut live = state.live.subscribe();
+    loop {
+        let alert = tokio::select! {
+            a = live.recv() => a,
+            _ = stop.changed() => return,
+        };
+        match alert {
+            Ok(a) => {
+                if let Err(e) = auto_respond(&state, a.id).await {
+                    tracing::warn!(alert = a.id, error = %e.parts().2, "automatic responses");
+                }
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(missed = n, "automatic responses fell behind the alerts");
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
