@@ -18,6 +18,9 @@ fn respond(args: &[&str], moto: &Moto) -> Output {
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        // The region aws_emulator.py makes EC2, S3, CloudTrail and GuardDuty resources in (IAM
+        // is global).
+        .env("AWS_REGION", "eu-west-1")
         .output()
         .unwrap()
 }
@@ -27,8 +30,24 @@ fn state(moto: &Moto) -> Value {
 }
 
 fn run_and_undo(moto: &Moto, dir: &Path, action: &str, params: &[&str], check: impl Fn(&Value)) {
-    let before = state(moto);
-    let record = dir.join(format!("{action}.json"));
+    run_and_undo_with(moto, dir, action, params, &|| state(moto), check);
+}
+
+/// Runs an action through the CLI, checks the emulator reports the change (`state` reads it),
+/// undoes it and checks the state is the one before, exactly; answers the record.
+fn run_and_undo_with(
+    moto: &Moto,
+    dir: &Path,
+    action: &str,
+    params: &[&str],
+    state: &dyn Fn() -> Value,
+    check: impl Fn(&Value),
+) -> Value {
+    let before = state();
+    let record = dir.join(format!(
+        "{action}-{}.json",
+        params.join(",").replace('/', "_")
+    ));
     let mut args = vec!["run", action, "--record", record.to_str().unwrap()];
     for p in params {
         args.extend(["--param", p]);
@@ -44,7 +63,7 @@ fn run_and_undo(moto: &Moto, dir: &Path, action: &str, params: &[&str], check: i
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let after = state(moto);
+    let after = state();
     assert_ne!(
         after, before,
         "{action} changed nothing the emulator reports"
@@ -58,14 +77,14 @@ fn run_and_undo(moto: &Moto, dir: &Path, action: &str, params: &[&str], check: i
         moto,
     );
     let planned = String::from_utf8_lossy(&dry.stdout).to_string();
-    assert_eq!(state(moto), after, "an undo dry run changes nothing");
+    assert_eq!(state(), after, "an undo dry run changes nothing");
     let out = respond(&["undo", "--record", record.to_str().unwrap()], moto);
     assert!(
         out.status.success(),
         "undo {action}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let restored = state(moto);
+    let restored = state();
     if action == "aws.delete-login-profile" {
         // A deleted password cannot come back: a new one, to be reset at the next sign-in, said
         // so plainly. (moto reports PasswordResetRequired false whatever it was given, so the
@@ -87,6 +106,375 @@ fn run_and_undo(moto: &Moto, dir: &Path, action: &str, params: &[&str], check: i
             "undo {action} restores the state before exactly"
         );
     }
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).is_empty(),
+        "undo says what it did"
+    );
+    let mut rec = rec;
+    rec["undo_message"] = json!(String::from_utf8_lossy(&out.stderr).to_string());
+    rec["undo_plan"] = json!(planned);
+    rec
+}
+
+#[test]
+fn bucket_snapshot_trail_and_detector_actions_change_verify_and_undo_exactly() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    // A bucket with some of its public access block on, and one with none.
+    let partial = json!({"BlockPublicAcls": true, "IgnorePublicAcls": false,
+                         "BlockPublicPolicy": false, "RestrictPublicBuckets": false});
+    moto.run(
+        json!({"op": "bucket-setup", "bucket": "partly-open", "public_access_block": partial}),
+    );
+    moto.run(json!({"op": "bucket-setup", "bucket": "wide-open"}));
+    let all_on = json!({"BlockPublicAcls": true, "IgnorePublicAcls": true,
+                        "BlockPublicPolicy": true, "RestrictPublicBuckets": true});
+    for bucket in ["partly-open", "wide-open"] {
+        let bucket_state = || moto.run(json!({"op": "bucket-state", "bucket": bucket}));
+        let rec = run_and_undo_with(
+            &moto,
+            dir.path(),
+            "aws.block-s3-public-access",
+            &[&format!("bucket={bucket}")],
+            &bucket_state,
+            |s| assert_eq!(s["public_access_block"], all_on, "{s:#}"),
+        );
+        let planned = rec["undo_plan"].as_str().unwrap();
+        if bucket == "wide-open" {
+            assert!(
+                planned.contains("s3:DeletePublicAccessBlock Bucket=wide-open"),
+                "{planned}"
+            );
+        } else {
+            assert!(planned.contains("s3:PutPublicAccessBlock Bucket=partly-open BlockPublicAcls=true IgnorePublicAcls=false"), "{planned}");
+        }
+    }
+
+    // A snapshot shared with two accounts and the public: one account removed, then all.
+    let snap = moto.run(json!({"op": "snapshot-setup", "accounts": ["111122223333", "444455556666"], "public": true}))
+        ["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let snap_state = || moto.run(json!({"op": "snapshot-state", "snapshot_id": snap}));
+    let snap_param = format!("snapshot_id={snap}");
+    run_and_undo_with(
+        &moto,
+        dir.path(),
+        "aws.remove-snapshot-share",
+        &[&snap_param, "account=444455556666"],
+        &snap_state,
+        |s| assert_eq!(*s, json!({"accounts": ["111122223333"], "public": true})),
+    );
+    run_and_undo_with(
+        &moto,
+        dir.path(),
+        "aws.remove-snapshot-share",
+        &[&snap_param, "account=all"],
+        &snap_state,
+        |s| {
+            assert_eq!(
+                *s,
+                json!({"accounts": ["111122223333", "444455556666"], "public": false})
+            )
+        },
+    );
+    let rec = run_and_undo_with(
+        &moto,
+        dir.path(),
+        "aws.remove-snapshot-share",
+        &[&snap_param],
+        &snap_state,
+        |s| assert_eq!(*s, json!({"accounts": [], "public": false})),
+    );
+    assert_eq!(
+        rec["before"],
+        json!({"kind": "snapshot_permissions", "accounts": ["111122223333", "444455556666"], "public": true})
+    );
+
+    // A trail that is not logging; then one that is, which undo leaves logging.
+    moto.run(json!({"op": "trail-setup", "bucket": "trail-bucket", "trail": "main"}));
+    let trail_state = || moto.run(json!({"op": "trail-state", "trail": "main"}));
+    let rec = run_and_undo_with(
+        &moto,
+        dir.path(),
+        "aws.enable-trail-logging",
+        &["trail=main"],
+        &trail_state,
+        |s| assert_eq!(s["is_logging"], true),
+    );
+    assert!(
+        rec["undo_plan"]
+            .as_str()
+            .unwrap()
+            .contains("cloudtrail:StopLogging Name=main")
+    );
+    moto.run(
+        json!({"op": "trail-setup", "bucket": "trail-bucket-2", "trail": "org", "logging": true}),
+    );
+    let record = dir.path().join("org.json");
+    let out = respond(
+        &[
+            "run",
+            "aws.enable-trail-logging",
+            "-p",
+            "trail=org",
+            "--record",
+            record.to_str().unwrap(),
+        ],
+        &moto,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = respond(&["undo", "--record", record.to_str().unwrap()], &moto);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("left logging"));
+    assert_eq!(
+        moto.run(json!({"op": "trail-state", "trail": "org"}))["is_logging"],
+        true
+    );
+
+    // A disabled GuardDuty detector.
+    let detector = moto.run(json!({"op": "guardduty-setup", "enabled": false}))["detector_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    run_and_undo_with(
+        &moto,
+        dir.path(),
+        "aws.enable-guardduty",
+        &[&format!("detector_id={detector}")],
+        &|| moto.run(json!({"op": "guardduty-state", "detector_id": detector})),
+        |s| assert_eq!(s["status"], "ENABLED"),
+    );
+}
+
+/// The snapshots of the instance's volumes that a quarantine took.
+fn quarantine_snapshots(moto: &Moto, instance: &str) -> Vec<String> {
+    let snaps = moto.run(json!({"op": "ec2-snapshots", "instance_id": instance}));
+    snaps
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, s)| {
+            s["description"].as_str().is_some_and(|d| {
+                d.starts_with("CloudSentinel quarantine of ") && d.contains(instance)
+            })
+        })
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+#[test]
+fn quarantine_takes_snapshots_isolates_each_interface_and_undo_restores_the_groups() {
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    // One network interface, a new isolation group: ModifyInstanceAttribute. (moto reports
+    // an interface's groups together with the instance's, so the instance's are what changes.)
+    let one = moto.run(json!({"op": "ec2-setup", "interfaces": 1}));
+    let id = one["instance_id"].as_str().unwrap().to_string();
+    let ec2_state = |id: &str| moto.run(json!({"op": "ec2-state", "instance_id": id}));
+    let refused = respond(
+        &[
+            "run",
+            "aws.quarantine-instance",
+            "-p",
+            &format!("instance_id={id}"),
+            "--protect",
+            "instance/i-*",
+        ],
+        &moto,
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains(&format!("instance/{id} is protected"))
+    );
+    let rec = run_and_undo_with(
+        &moto,
+        dir.path(),
+        "aws.quarantine-instance",
+        &[&format!("instance_id={id}")],
+        &|| ec2_state(&id),
+        |s| {
+            let groups = s["instance_groups"].as_array().unwrap();
+            assert_eq!(groups.len(), 1, "{s:#}");
+            let iso = &s["security_groups"][groups[0].as_str().unwrap()];
+            assert_eq!(iso["name"], format!("cloudsentinel-quarantine-{id}"));
+            assert_eq!(iso["ingress"], json!([]), "no inbound rule");
+            assert_eq!(
+                iso["egress"],
+                json!([]),
+                "the default outbound rule revoked"
+            );
+        },
+    );
+    let before = &rec["before"];
+    assert_eq!(before["kind"], "quarantine");
+    assert_eq!(
+        before["groups"].as_array().unwrap().len(),
+        2,
+        "the groups before: {before:#}"
+    );
+    let taken: Vec<String> = before["snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["snapshot_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        taken.len(),
+        2,
+        "one snapshot per volume, taken first: {before:#}"
+    );
+    let mut left = quarantine_snapshots(&moto, &id);
+    left.sort();
+    let mut sorted = taken.clone();
+    sorted.sort();
+    assert_eq!(left, sorted, "the snapshots stay after undo: evidence");
+    let said = rec["undo_message"].as_str().unwrap();
+    assert!(
+        said.contains("kept as evidence") && said.contains(&taken[0]),
+        "{said}"
+    );
+    assert!(
+        said.contains("deleted"),
+        "the group it created is gone: {said}"
+    );
+    assert!(
+        rec["undo_plan"].as_str().unwrap().contains(&format!(
+            "ec2:ModifyInstanceAttribute InstanceId={id} GroupId.1="
+        )),
+        "{rec:#}"
+    );
+
+    // Three network interfaces and a given isolation group: each interface moved into it.
+    let three = moto.run(json!({"op": "ec2-setup", "interfaces": 3, "isolation": true}));
+    let id = three["instance_id"].as_str().unwrap().to_string();
+    let forensics = three["groups"]["forensics"].as_str().unwrap().to_string();
+    let rec = run_and_undo_with(
+        &moto,
+        dir.path(),
+        "aws.quarantine-instance",
+        &[
+            &format!("instance_id={id}"),
+            &format!("isolation_group={forensics}"),
+        ],
+        &|| ec2_state(&id),
+        |s| {
+            let interfaces = s["interfaces"].as_object().unwrap();
+            assert_eq!(interfaces.len(), 3);
+            for groups in interfaces.values() {
+                assert_eq!(*groups, json!([forensics]), "{s:#}");
+            }
+        },
+    );
+    assert_eq!(rec["before"]["interfaces"].as_array().unwrap().len(), 3);
+    assert!(
+        rec["before"].get("created_group").is_none(),
+        "the group was given: kept"
+    );
+    assert_eq!(
+        rec["undo_plan"]
+            .as_str()
+            .unwrap()
+            .matches("ec2:ModifyNetworkInterfaceAttribute")
+            .count(),
+        3
+    );
+    assert_eq!(quarantine_snapshots(&moto, &id).len(), 2);
+}
+
+#[test]
+fn a_quarantine_that_fails_half_way_keeps_its_snapshots_in_the_record_and_undo_restores_the_groups()
+{
+    let moto = Moto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let setup = moto.run(json!({"op": "ec2-setup", "interfaces": 1, "leftover": true}));
+    let id = setup["instance_id"].as_str().unwrap().to_string();
+    let ec2_state = || moto.run(json!({"op": "ec2-state", "instance_id": id}));
+    let before = ec2_state();
+    // The snapshots are taken, then the isolation group given does not exist: the run fails
+    // after changing the account (new snapshots), before moving the instance.
+    let record = dir.path().join("half.json");
+    let out = respond(
+        &[
+            "run",
+            "aws.quarantine-instance",
+            "-p",
+            &format!("instance_id={id}"),
+            "-p",
+            "isolation_group=sg-0123456789abcdef0",
+            "--record",
+            record.to_str().unwrap(),
+        ],
+        &moto,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("InvalidGroup.NotFound"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(rec["changed"], false, "{rec:#}");
+    assert_eq!(rec["before"]["kind"], "quarantine");
+    let mut recorded: Vec<String> =
+        serde_json::from_value(rec["before"]["groups"].clone()).unwrap();
+    recorded.sort();
+    assert_eq!(
+        json!(recorded),
+        before["instance_groups"],
+        "the groups before are recorded: {rec:#}"
+    );
+    let taken = rec["before"]["snapshots"].as_array().unwrap();
+    assert_eq!(taken.len(), 2, "the snapshots taken are recorded: {rec:#}");
+    assert_eq!(quarantine_snapshots(&moto, &id).len(), 2);
+    let out = respond(&["undo", "--record", record.to_str().unwrap()], &moto);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kept as evidence"));
+    assert_eq!(ec2_state(), before, "undo puts back the groups recorded");
+
+    // A group of the name a quarantine creates is already there (one not undone): refused
+    // after the snapshots, saying how to go on; the record again carries what undo needs.
+    let out = respond(
+        &[
+            "run",
+            "aws.quarantine-instance",
+            "-p",
+            &format!("instance_id={id}"),
+            "--record",
+            record.to_str().unwrap(),
+        ],
+        &moto,
+    );
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("already exists") && said.contains("isolation_group"),
+        "{said}"
+    );
+    let rec: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(rec["before"]["snapshots"].as_array().unwrap().len(), 2);
+    assert!(rec["before"].get("created_group").is_none(), "{rec:#}");
+    let out = respond(&["undo", "--record", record.to_str().unwrap()], &moto);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ec2_state(), before);
+    assert_eq!(
+        quarantine_snapshots(&moto, &id).len(),
+        4,
+        "two runs, two snapshots each"
+    );
 }
 
 #[test]
@@ -263,4 +651,193 @@ fn a_run_that_fails_half_way_is_recorded_and_undo_restores_what_it_read() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(state(&moto), before);
+}
+
+/// The workflow in the service: an alert's playbook proposes an action with the exact calls;
+/// a responder proposes it, another approves it (four eyes), it runs against the account
+/// (moto) and is verified, and undo restores the account; guardrails refuse a protected
+/// principal; every step is in the audit log.
+#[test]
+fn alerts_propose_actions_that_responders_approve_run_and_undo() {
+    let moto = Moto::start();
+    moto.run(json!({"op": "iam-setup", "user": "mallory", "role": "app-server-role"}));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[respond]\nendpoint_url = {:?}\nprotected = [\"user/break-glass\"]\nfour_eyes = true\n",
+            moto.endpoint
+        ),
+    )
+    .unwrap();
+    let s = Server::start(
+        &dir.path().join("data"),
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+        &["--config", config.to_str().unwrap()],
+    );
+    let admin = s.admin();
+    for name in ["ann", "bob"] {
+        let (status, _, text) = s.req(
+            "POST",
+            "/api/v1/auth/register",
+            Some(&admin),
+            Some(
+                json!({"username": name, "password": "password-for-tests-1", "role": "responder"})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        );
+        assert_eq!(status, 201, "{text}");
+    }
+    let ann = s.login("ann", "password-for-tests-1");
+    let bob = s.login("bob", "password-for-tests-1");
+    // alice sets a console password on mallory's IAM user.
+    let record = json!({"eventVersion": "1.09", "eventTime": "2026-11-20T10:00:00Z",
+        "eventSource": "iam.amazonaws.com", "eventName": "CreateLoginProfile", "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2.15.30", "eventID": "resp-1",
+        "readOnly": false, "eventType": "AwsApiCall", "managementEvent": true, "recipientAccountId": "123456789012",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAALICE", "arn": "arn:aws:iam::123456789012:user/alice",
+            "accountId": "123456789012", "accessKeyId": "AKIAALICE00000000000", "userName": "alice"},
+        "requestParameters": {"userName": "mallory", "passwordResetRequired": false},
+        "responseElements": {"loginProfile": {"userName": "mallory", "passwordResetRequired": false}}});
+    let key = s.api_key(&admin);
+    let (status, _, text) = s.req(
+        "POST",
+        "/api/v1/ingest",
+        Some(&key),
+        Some(record.to_string().as_bytes()),
+    );
+    assert_eq!(status, 202, "{text}");
+    let alerts = s.get(
+        "/api/v1/alerts?rule=2cd0df6e-527e-4a3e-9eb6-396414627484",
+        &admin,
+    );
+    let alert_id = alerts["items"][0]["id"].as_i64().expect("the alert");
+    let responses = s.get(&format!("/api/v1/alerts/{alert_id}/responses"), &ann);
+    let p = &responses["proposals"][0];
+    assert_eq!(p["playbook"], "aws-console-takeover", "{responses:#}");
+    assert_eq!(
+        p["action"],
+        json!({"action": "aws.delete-login-profile", "user": "mallory"})
+    );
+    assert_eq!(p["calls"][1], "iam:DeleteLoginProfile UserName=mallory");
+    // ann proposes; ann may not approve her own proposal; bob approves and runs.
+    let (status, proposed, text) = s.req(
+        "POST",
+        &format!("/api/v1/alerts/{alert_id}/responses"),
+        Some(&ann),
+        Some(
+            json!({"action": p["action"], "playbook": p["playbook"]})
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(status, 201, "{text}");
+    let rid = proposed["id"].as_i64().unwrap();
+    let (status, _, text) = s.req(
+        "POST",
+        &format!("/api/v1/responses/{rid}/approve"),
+        Some(&ann),
+        None,
+    );
+    assert_eq!(status, 409, "four eyes: {text}");
+    let (status, _, text) = s.req(
+        "POST",
+        &format!("/api/v1/responses/{rid}/run"),
+        Some(&bob),
+        None,
+    );
+    assert_eq!(status, 409, "not approved yet: {text}");
+    let (status, _, text) = s.req(
+        "POST",
+        &format!("/api/v1/responses/{rid}/approve"),
+        Some(&bob),
+        None,
+    );
+    assert_eq!(status, 200, "{text}");
+    let (status, ran, text) = s.req(
+        "POST",
+        &format!("/api/v1/responses/{rid}/run"),
+        Some(&bob),
+        None,
+    );
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(ran["status"], "done", "{ran:#}");
+    assert_eq!(ran["verified"], true);
+    assert_eq!(
+        ran["before"],
+        json!({"kind": "login_profile", "existed": true, "password_reset_required": false})
+    );
+    let st = moto.run(json!({"op": "iam-state", "user": "mallory", "role": "app-server-role"}));
+    assert!(
+        st["login_profile"].is_null(),
+        "the password is gone: {st:#}"
+    );
+    let (status, again, _) = s.req(
+        "POST",
+        &format!("/api/v1/responses/{rid}/run"),
+        Some(&bob),
+        None,
+    );
+    assert_eq!(status, 409, "it runs once: {again}");
+    let (status, undone, text) = s.req(
+        "POST",
+        &format!("/api/v1/responses/{rid}/undo"),
+        Some(&ann),
+        None,
+    );
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(undone["status"], "undone");
+    assert_eq!(
+        undone["secret"].as_str().unwrap().len(),
+        24,
+        "the new password, once"
+    );
+    let st = moto.run(json!({"op": "iam-state", "user": "mallory", "role": "app-server-role"}));
+    assert!(st["login_profile"].is_object(), "{st:#}");
+    // A protected principal is refused when it would run, and says why.
+    let (_, protected, _) = s.req(
+        "POST",
+        &format!("/api/v1/alerts/{alert_id}/responses"),
+        Some(&ann),
+        Some(br#"{"action": {"action": "aws.deny-all", "kind": "User", "name": "break-glass"}}"#),
+    );
+    let pid = protected["id"].as_i64().unwrap();
+    s.req(
+        "POST",
+        &format!("/api/v1/responses/{pid}/approve"),
+        Some(&bob),
+        None,
+    );
+    let (status, _, text) = s.req(
+        "POST",
+        &format!("/api/v1/responses/{pid}/run"),
+        Some(&bob),
+        None,
+    );
+    assert_eq!(status, 409);
+    assert!(text.contains("user/break-glass is protected"), "{text}");
+    // Viewers see; they do not act.
+    let audit = s.get("/api/v1/audit?limit=100", &admin);
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("response."))
+        .collect();
+    for step in [
+        "response.propose",
+        "response.approve",
+        "response.run",
+        "response.undo",
+        "response.refused",
+    ] {
+        assert!(actions.contains(&step), "{step} not audited: {actions:?}");
+    }
 }

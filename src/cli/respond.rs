@@ -29,10 +29,13 @@ pub enum RespondCommand {
 
 #[derive(Args)]
 pub struct ActionArgs {
-    /// aws.deactivate-access-key, aws.deny-all, aws.revoke-role-sessions, aws.delete-login-profile
+    /// The action (docs/RESPONSE.md): aws.deactivate-access-key, aws.deny-all,
+    /// aws.revoke-role-sessions, aws.delete-login-profile, aws.block-s3-public-access,
+    /// aws.remove-snapshot-share, aws.quarantine-instance, aws.enable-trail-logging,
+    /// aws.enable-guardduty
     pub action: String,
     /// The action's parameters, `key=value` (user=alice, access_key_id=AKIA..., kind=Role,
-    /// name=..., role=...).
+    /// name=..., role=..., bucket=..., snapshot_id=..., instance_id=..., trail=...).
     #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
     pub params: Vec<String>,
 }

@@ -15,6 +15,33 @@ Reads one JSON command on stdin, prints one JSON answer:
   {"op": "iam-state", "endpoint": URL, "user": U, "role": R}
       answers what containment changes: the user's keys and their status, its and the role's
       inline policies (name -> document), whether it has a console password
+  {"op": "bucket-setup", "endpoint": URL, "bucket": B, "public_access_block": {...} | null}
+      a bucket, with that public access block (boto3's names) if one is given
+  {"op": "bucket-state", "endpoint": URL, "bucket": B}
+      answers {"public_access_block": {...} | null}
+  {"op": "snapshot-setup", "endpoint": URL, "accounts": [id], "public": bool}
+      a volume and a snapshot of it shared with those accounts (and the public); answers
+      {"snapshot_id"}
+  {"op": "snapshot-state", "endpoint": URL, "snapshot_id": S}
+      answers {"accounts": [sorted], "public": bool}
+  {"op": "ec2-setup", "endpoint": URL, "interfaces": N}
+      a VPC, two security groups ("web", "ssh", which allows SSH in) and an instance with two
+      EBS volumes in both; with N > 1, N network interfaces given at launch, the first in both
+      groups, the others in "ssh" (moto then keeps each interface's groups apart); with
+      "isolation", a group "forensics" without rules; with "leftover", a group of the name a
+      quarantine of the instance creates; answers {"instance_id", "vpc_id", "groups": {name: id}}
+  {"op": "ec2-state", "endpoint": URL, "instance_id": I}
+      answers the instance's groups, each interface's groups (sorted), and the security groups
+      of its VPC with their rules
+  {"op": "ec2-snapshots", "endpoint": URL, "instance_id": I}
+      answers the snapshots of the instance's volumes: {id: {"volume", "description"}}
+  {"op": "trail-setup", "endpoint": URL, "bucket": B, "trail": T, "logging": bool}
+  {"op": "trail-state", "endpoint": URL, "trail": T}
+      answers {"is_logging"}
+  {"op": "guardduty-setup", "endpoint": URL, "enabled": bool}
+      answers {"detector_id"}
+  {"op": "guardduty-state", "endpoint": URL, "detector_id": D}
+      answers {"status"}
 """
 import gzip
 import json
@@ -34,6 +61,85 @@ def clients(endpoint):
 def iam_client(endpoint):
     return boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
                         aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def client(name, endpoint):
+    return boto3.client(name, endpoint_url=endpoint, region_name=REGION,
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def rules(perms):
+    """Security group rules, comparable: sorted, without moto's empty lists."""
+    out = []
+    for p in perms:
+        out.append({k: (sorted(json.dumps(x, sort_keys=True) for x in v) if isinstance(v, list) else v)
+                    for k, v in p.items() if v not in ([], None)})
+    return sorted(out, key=lambda r: json.dumps(r, sort_keys=True))
+
+
+def ec2_op(op, cmd):
+    ec2 = client("ec2", cmd["endpoint"])
+    if op == "snapshot-setup":
+        vol = ec2.create_volume(AvailabilityZone=REGION + "a", Size=8)["VolumeId"]
+        snap = ec2.create_snapshot(VolumeId=vol, Description="backup")["SnapshotId"]
+        groups = ["all"] if cmd.get("public") else []
+        ec2.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission",
+                                      OperationType="add", UserIds=cmd.get("accounts", []),
+                                      GroupNames=groups)
+        return {"snapshot_id": snap}
+    if op == "snapshot-state":
+        perms = ec2.describe_snapshot_attribute(SnapshotId=cmd["snapshot_id"],
+                                                Attribute="createVolumePermission")["CreateVolumePermissions"]
+        return {"accounts": sorted(p["UserId"] for p in perms if "UserId" in p),
+                "public": any(p.get("Group") == "all" for p in perms)}
+    if op == "ec2-setup":
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24",
+                                   AvailabilityZone=REGION + "a")["Subnet"]["SubnetId"]
+        groups = {n: ec2.create_security_group(GroupName=n, Description=n, VpcId=vpc)["GroupId"]
+                  for n in ("web", "ssh")}
+        ec2.authorize_security_group_ingress(GroupId=groups["ssh"], IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+        both = [groups["web"], groups["ssh"]]
+        n = cmd.get("interfaces", 1)
+        if n > 1:
+            where = {"NetworkInterfaces": [{"DeviceIndex": i, "SubnetId": subnet,
+                                            "Groups": both if i == 0 else [groups["ssh"]]}
+                                           for i in range(n)]}
+        else:
+            where = {"SubnetId": subnet, "SecurityGroupIds": both}
+        instance = ec2.run_instances(
+            ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+            BlockDeviceMappings=[{"DeviceName": "/dev/sdf", "Ebs": {"VolumeSize": 8}},
+                                 {"DeviceName": "/dev/sdg", "Ebs": {"VolumeSize": 4}}],
+            **where)["Instances"][0]["InstanceId"]
+        if cmd.get("isolation"):
+            iso = ec2.create_security_group(GroupName="forensics", Description="no traffic", VpcId=vpc)["GroupId"]
+            ec2.revoke_security_group_egress(GroupId=iso, IpPermissions=[
+                {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+            groups["forensics"] = iso
+        if cmd.get("leftover"):
+            groups["leftover"] = ec2.create_security_group(
+                GroupName="cloudsentinel-quarantine-" + instance, Description="leftover", VpcId=vpc)["GroupId"]
+        return {"instance_id": instance, "vpc_id": vpc, "groups": groups}
+    if op == "ec2-state":
+        inst = ec2.describe_instances(InstanceIds=[cmd["instance_id"]])["Reservations"][0]["Instances"][0]
+        vpc = inst["VpcId"]
+        sgs = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
+        return {
+            "instance_groups": sorted(g["GroupId"] for g in inst["SecurityGroups"]),
+            "interfaces": {e["NetworkInterfaceId"]: sorted(g["GroupId"] for g in e["Groups"])
+                           for e in inst["NetworkInterfaces"]},
+            "security_groups": {g["GroupId"]: {"name": g["GroupName"], "ingress": rules(g["IpPermissions"]),
+                                               "egress": rules(g["IpPermissionsEgress"])} for g in sgs},
+        }
+    if op == "ec2-snapshots":
+        inst = ec2.describe_instances(InstanceIds=[cmd["instance_id"]])["Reservations"][0]["Instances"][0]
+        volumes = [m["Ebs"]["VolumeId"] for m in inst["BlockDeviceMappings"] if "Ebs" in m]
+        snaps = ec2.describe_snapshots(Filters=[{"Name": "volume-id", "Values": volumes}])["Snapshots"]
+        return {s["SnapshotId"]: {"volume": s["VolumeId"], "description": s.get("Description", "")}
+                for s in snaps}
+    return None
 
 
 def main():
@@ -93,6 +199,40 @@ def main():
             login = None
         print(json.dumps({"keys": keys, "user_policies": user_policies, "role_policies": role_policies,
                           "login_profile": login}, sort_keys=True))
+    elif op == "bucket-setup":
+        s3.create_bucket(Bucket=cmd["bucket"],
+                         CreateBucketConfiguration={"LocationConstraint": REGION})
+        if cmd.get("public_access_block"):
+            s3.put_public_access_block(Bucket=cmd["bucket"],
+                                       PublicAccessBlockConfiguration=cmd["public_access_block"])
+        print(json.dumps({}))
+    elif op == "bucket-state":
+        try:
+            pab = s3.get_public_access_block(Bucket=cmd["bucket"])["PublicAccessBlockConfiguration"]
+        except s3.exceptions.ClientError as e:
+            if e.response["Error"]["Code"] != "NoSuchPublicAccessBlockConfiguration":
+                raise
+            pab = None
+        print(json.dumps({"public_access_block": pab}, sort_keys=True))
+    elif op == "trail-setup":
+        s3.create_bucket(Bucket=cmd["bucket"],
+                         CreateBucketConfiguration={"LocationConstraint": REGION})
+        ct = client("cloudtrail", cmd["endpoint"])
+        ct.create_trail(Name=cmd["trail"], S3BucketName=cmd["bucket"])
+        if cmd.get("logging"):
+            ct.start_logging(Name=cmd["trail"])
+        print(json.dumps({}))
+    elif op == "trail-state":
+        st = client("cloudtrail", cmd["endpoint"]).get_trail_status(Name=cmd["trail"])
+        print(json.dumps({"is_logging": st["IsLogging"]}))
+    elif op == "guardduty-setup":
+        d = client("guardduty", cmd["endpoint"]).create_detector(Enable=cmd.get("enabled", False))
+        print(json.dumps({"detector_id": d["DetectorId"]}))
+    elif op == "guardduty-state":
+        d = client("guardduty", cmd["endpoint"]).get_detector(DetectorId=cmd["detector_id"])
+        print(json.dumps({"status": d["Status"]}))
+    elif (answer := ec2_op(op, cmd)) is not None:
+        print(json.dumps(answer, sort_keys=True))
     else:
         sys.exit(f"unknown op {op}")
 

@@ -6,9 +6,10 @@
 //!   it; a failure half-way still answers what was recorded ([`Outcome`]);
 //! - **verifies**: reads the state back and says whether it is as asked;
 //! - **undoes**: restores exactly the recorded state ([`Action::undo`]), or, where the cloud
-//!   cannot (a deleted console password), says plainly what it did instead.
+//!   cannot (a deleted console password), says plainly what it did instead (the forensic
+//!   snapshots a quarantine took are left, and undo says so).
 //!
-//! [`Guard`] refuses actions on protected principals (break-glass users, the roles
+//! [`Guard`] refuses actions on protected principals and resources (break-glass users, the roles
 //! CloudSentinel runs with, organisation admin roles) before any call is made.
 //!
 //! ```
@@ -32,6 +33,8 @@ pub use guard::Guard;
 pub const DENY_ALL_POLICY: &str = "CloudSentinelDenyAll";
 /// The inline policy name AWS's console uses to revoke a role's sessions.
 pub const REVOKE_SESSIONS_POLICY: &str = "AWSRevokeOlderSessions";
+/// The name of the isolation security group a quarantine creates is this and the instance id.
+pub const QUARANTINE_GROUP_PREFIX: &str = "cloudsentinel-quarantine-";
 
 /// Whether a principal is an IAM user or a role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,14 +71,47 @@ pub enum Action {
     /// next sign-in: the old one cannot be restored).
     #[serde(rename = "aws.delete-login-profile")]
     AwsDeleteLoginProfile { user: String },
+    /// Turn on all four settings of a bucket's public access block (undo: the configuration
+    /// before, or none).
+    #[serde(rename = "aws.block-s3-public-access")]
+    AwsBlockS3PublicAccess { bucket: String },
+    /// Stop sharing an EBS snapshot: with one account, with the public (`account` `all`), or,
+    /// without `account`, with every account and the public (undo: share again with exactly
+    /// the ones removed).
+    #[serde(rename = "aws.remove-snapshot-share")]
+    AwsRemoveSnapshotShare {
+        snapshot_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+    },
+    /// Snapshot an instance's EBS volumes, then move it (each network interface) into an
+    /// isolation security group: the one given, or a new one without rules (undo: the groups
+    /// before; the snapshots are left as evidence).
+    #[serde(rename = "aws.quarantine-instance")]
+    AwsQuarantineInstance {
+        instance_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        isolation_group: Option<String>,
+    },
+    /// Start a CloudTrail trail's logging (undo: stop it, if it was not logging before).
+    #[serde(rename = "aws.enable-trail-logging")]
+    AwsEnableTrailLogging { trail: String },
+    /// Enable a GuardDuty detector (undo: disable it, if it was disabled before).
+    #[serde(rename = "aws.enable-guardduty")]
+    AwsEnableGuardDuty { detector_id: String },
 }
 
 /// The names of the actions, as playbooks and the CLI write them.
-pub const ACTIONS: [&str; 4] = [
+pub const ACTIONS: [&str; 9] = [
     "aws.deactivate-access-key",
     "aws.deny-all",
     "aws.revoke-role-sessions",
     "aws.delete-login-profile",
+    "aws.block-s3-public-access",
+    "aws.remove-snapshot-share",
+    "aws.quarantine-instance",
+    "aws.enable-trail-logging",
+    "aws.enable-guardduty",
 ];
 
 /// One API call, as shown before it is made.
@@ -96,6 +132,14 @@ impl ApiCall {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+        }
+    }
+
+    fn owned(service: &str, operation: &str, params: Vec<(String, String)>) -> ApiCall {
+        ApiCall {
+            service: service.into(),
+            operation: operation.into(),
+            params,
         }
     }
 }
@@ -124,6 +168,45 @@ pub enum Before {
         existed: bool,
         password_reset_required: bool,
     },
+    /// A bucket's public access block: its four settings, or none.
+    PublicAccessBlock {
+        configuration: Option<cloudsentinel_cloud::aws::s3::PublicAccessBlock>,
+    },
+    /// Who could create volumes from a snapshot: accounts, and whether anyone could (`all`).
+    SnapshotPermissions { accounts: Vec<String>, public: bool },
+    /// A quarantine: the instance's security groups before (the instance's, and each network
+    /// interface's), then what it did so far, recorded step by step so that undo works after
+    /// a failure half-way.
+    Quarantine {
+        /// The instance's groups (of its primary interface).
+        groups: Vec<String>,
+        /// Each network interface's groups, by device index.
+        interfaces: Vec<InterfaceGroups>,
+        /// The snapshots taken of its volumes (left by undo: evidence).
+        #[serde(default)]
+        snapshots: Vec<SnapshotTaken>,
+        /// The isolation group this run created, if it created one (undo deletes it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        created_group: Option<String>,
+    },
+    /// Whether a trail was logging.
+    TrailLogging { logging: bool },
+    /// Whether a GuardDuty detector was enabled.
+    DetectorEnabled { enabled: bool },
+}
+
+/// A network interface's security groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InterfaceGroups {
+    pub network_interface_id: String,
+    pub groups: Vec<String>,
+}
+
+/// A snapshot a quarantine took of a volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotTaken {
+    pub volume_id: String,
+    pub snapshot_id: String,
 }
 
 /// What went wrong.
@@ -142,6 +225,17 @@ pub enum RespondError {
     State(String),
 }
 
+/// The IAM action that allows an API operation, where the two names differ (S3's).
+fn iam_action(service: &str, operation: &str) -> String {
+    let action = match (service, operation) {
+        ("s3", "GetPublicAccessBlock") => "GetBucketPublicAccessBlock",
+        ("s3", "PutPublicAccessBlock" | "DeletePublicAccessBlock") => "PutBucketPublicAccessBlock",
+        ("s3", "ListObjectsV2") => "ListBucket",
+        _ => operation,
+    };
+    format!("{service}:{action}")
+}
+
 impl From<cloudsentinel_cloud::aws::AwsError> for RespondError {
     fn from(e: cloudsentinel_cloud::aws::AwsError) -> RespondError {
         use cloudsentinel_cloud::aws::AwsError;
@@ -158,7 +252,7 @@ impl From<cloudsentinel_cloud::aws::AwsError> for RespondError {
             ) =>
             {
                 RespondError::Denied {
-                    action: format!("{service}:{operation}"),
+                    action: iam_action(service, operation),
                     message: message.clone(),
                 }
             }
@@ -192,15 +286,23 @@ impl Action {
             Action::AwsDenyAll { .. } => ACTIONS[1],
             Action::AwsRevokeRoleSessions { .. } => ACTIONS[2],
             Action::AwsDeleteLoginProfile { .. } => ACTIONS[3],
+            Action::AwsBlockS3PublicAccess { .. } => ACTIONS[4],
+            Action::AwsRemoveSnapshotShare { .. } => ACTIONS[5],
+            Action::AwsQuarantineInstance { .. } => ACTIONS[6],
+            Action::AwsEnableTrailLogging { .. } => ACTIONS[7],
+            Action::AwsEnableGuardDuty { .. } => ACTIONS[8],
         }
     }
 
-    /// Whether undo restores exactly what was there (only those may run without a person).
+    /// Whether undo restores exactly what was there (only those may run without a person). A
+    /// quarantine's undo restores the groups and removes the group it created; the snapshots
+    /// it took stay, as evidence, changing nothing the instance could do.
     pub fn reversible(&self) -> bool {
         !matches!(self, Action::AwsDeleteLoginProfile { .. })
     }
 
-    /// The principals the action touches, as `user/<name>` or `role/<name>` (for guardrails).
+    /// What the action touches (for guardrails): `user/<name>`, `role/<name>`,
+    /// `instance/<id>`, `bucket/<name>`, `snapshot/<id>`, `trail/<name>` or `detector/<id>`.
     pub fn targets(&self) -> Vec<String> {
         match self {
             Action::AwsDeactivateAccessKey { user, .. }
@@ -211,6 +313,21 @@ impl Action {
                 vec![format!("{}/{name}", kind.as_str().to_ascii_lowercase())]
             }
             Action::AwsRevokeRoleSessions { role } => vec![format!("role/{role}")],
+            Action::AwsBlockS3PublicAccess { bucket } => vec![format!("bucket/{bucket}")],
+            Action::AwsRemoveSnapshotShare { snapshot_id, .. } => {
+                vec![format!("snapshot/{snapshot_id}")]
+            }
+            Action::AwsQuarantineInstance { instance_id, .. } => {
+                vec![format!("instance/{instance_id}")]
+            }
+            // A trail is named by its name or its ARN (`arn:aws:cloudtrail:...:trail/<name>`).
+            Action::AwsEnableTrailLogging { trail } => vec![format!(
+                "trail/{}",
+                trail
+                    .rsplit_once(":trail/")
+                    .map_or(trail.as_str(), |(_, n)| n)
+            )],
+            Action::AwsEnableGuardDuty { detector_id } => vec![format!("detector/{detector_id}")],
         }
     }
 
@@ -230,6 +347,37 @@ impl Action {
             }
             Action::AwsDeleteLoginProfile { user } => {
                 format!("delete the console password of IAM user {user}")
+            }
+            Action::AwsBlockS3PublicAccess { bucket } => {
+                format!("block all public access to S3 bucket {bucket}")
+            }
+            Action::AwsRemoveSnapshotShare {
+                snapshot_id,
+                account,
+            } => match account.as_deref() {
+                Some("all") => format!("stop sharing EBS snapshot {snapshot_id} publicly"),
+                Some(a) => format!("stop sharing EBS snapshot {snapshot_id} with account {a}"),
+                None => format!(
+                    "stop sharing EBS snapshot {snapshot_id} with every account and the public"
+                ),
+            },
+            Action::AwsQuarantineInstance {
+                instance_id,
+                isolation_group,
+            } => format!(
+                "snapshot the EBS volumes of EC2 instance {instance_id}, then isolate it in {}",
+                match isolation_group {
+                    Some(g) => format!("security group {g}"),
+                    None => format!(
+                        "a new security group without rules ({QUARANTINE_GROUP_PREFIX}{instance_id})"
+                    ),
+                }
+            ),
+            Action::AwsEnableTrailLogging { trail } => {
+                format!("start logging of CloudTrail trail {trail}")
+            }
+            Action::AwsEnableGuardDuty { detector_id } => {
+                format!("enable GuardDuty detector {detector_id}")
             }
         }
     }
@@ -286,17 +434,79 @@ mod tests {
         assert!(serde_json::from_str::<Action>(r#"{"action": "aws.nuke"}"#).is_err());
         let login = Action::AwsDeleteLoginProfile { user: "bob".into() };
         assert!(!login.reversible(), "a deleted password cannot be put back");
-        for name in ACTIONS {
-            assert!(
-                [
-                    a.name(),
-                    login.name(),
-                    "aws.deactivate-access-key",
-                    "aws.revoke-role-sessions"
-                ]
-                .contains(&name)
-            );
+        let quarantine: Action = serde_json::from_str(
+            r#"{"action": "aws.quarantine-instance", "instance_id": "i-0abc"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            quarantine,
+            Action::AwsQuarantineInstance {
+                instance_id: "i-0abc".into(),
+                isolation_group: None
+            }
+        );
+        assert_eq!(quarantine.targets(), ["instance/i-0abc"]);
+        assert!(quarantine.reversible());
+        let trail = Action::AwsEnableTrailLogging {
+            trail: "arn:aws:cloudtrail:eu-west-1:111122223333:trail/main".into(),
+        };
+        assert_eq!(trail.targets(), ["trail/main"]);
+        // Every name in ACTIONS reads as an action of that name, with its parameters, and every
+        // action has a target, a description and a plan.
+        let examples = [
+            r#""user": "u", "access_key_id": "AKIA1""#,
+            r#""kind": "User", "name": "u""#,
+            r#""role": "r""#,
+            r#""user": "u""#,
+            r#""bucket": "b""#,
+            r#""snapshot_id": "snap-1", "account": "111122223333""#,
+            r#""instance_id": "i-1", "isolation_group": "sg-1""#,
+            r#""trail": "main""#,
+            r#""detector_id": "d1""#,
+        ];
+        for (name, params) in ACTIONS.iter().zip(examples) {
+            let action: Action =
+                serde_json::from_str(&format!(r#"{{"action": "{name}", {params}}}"#))
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(action.name(), *name);
+            assert_eq!(action.targets().len(), 1, "{name}");
+            assert!(!action.describe().is_empty() && !action.plan().is_empty());
+            let back: Action =
+                serde_json::from_value(serde_json::to_value(&action).unwrap()).unwrap();
+            assert_eq!(back, action, "{name} survives a record");
+            assert_eq!(action.reversible(), *name != "aws.delete-login-profile");
         }
+        assert_eq!(ACTIONS.len(), examples.len());
+    }
+
+    #[test]
+    fn denials_name_the_iam_action() {
+        use cloudsentinel_cloud::aws::AwsError;
+        let denied = |service, operation, code: &str| {
+            RespondError::from(AwsError::Api {
+                service,
+                operation,
+                status: 403,
+                code: code.into(),
+                message: "no".into(),
+            })
+            .to_string()
+        };
+        assert_eq!(
+            denied("ec2", "ModifyInstanceAttribute", "UnauthorizedOperation"),
+            "ec2:ModifyInstanceAttribute was denied: no"
+        );
+        assert!(
+            denied("s3", "PutPublicAccessBlock", "AccessDenied")
+                .starts_with("s3:PutBucketPublicAccessBlock was denied")
+        );
+        assert!(
+            denied("cloudtrail", "StartLogging", "AccessDeniedException")
+                .starts_with("cloudtrail:StartLogging was denied")
+        );
+        assert!(
+            !denied("ec2", "DescribeInstances", "InvalidInstanceID.NotFound").contains("denied")
+        );
     }
 
     #[test]

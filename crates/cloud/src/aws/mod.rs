@@ -1,11 +1,15 @@
-//! AWS: signed requests to S3, SQS and STS with the standard credential chain.
+//! AWS: signed requests to S3, SQS, STS, IAM, EC2, CloudTrail and GuardDuty with the standard
+//! credential chain.
 //!
 //! [`Aws`] is one account-and-region's client: it finds credentials ([`credentials`]), assumes a
 //! role when configured, signs each request ([`sigv4`]) and turns AWS's error documents into
 //! [`AwsError::Api`] with the service's error code (`AccessDenied`, `NoSuchKey`, ...). An
 //! `endpoint_url` sends every call to one address instead (a local emulator such as moto).
 
+pub mod cloudtrail;
 pub mod credentials;
+pub mod ec2;
+pub mod guardduty;
 pub mod iam;
 pub mod notification;
 pub mod s3;
