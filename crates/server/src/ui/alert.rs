@@ -79,6 +79,12 @@ pub(super) async fn alert(
             (triage(&s, a, &detail))
             section.panel id="entity" { h2 { "Entity" } (entity_tree(a, evidence, around)) }
         }
+        // Containment: what the playbooks propose and what was done, next to the triage.
+        @if let Some(r) = &responses
+            && (!r.proposals.is_empty() || !r.responses.is_empty())
+        {
+            (response_panel(&s, a.id, r))
+        }
         // Timeline of the principal around it.
         section.panel id="timeline" {
             h2 { (a.entity) "'s activity around it" }
@@ -92,11 +98,6 @@ pub(super) async fn alert(
         section.panel id="evidence" {
             h2 { "Evidence (" (evidence.len()) " of " (a.count) " events)" }
             (events_table(evidence, true))
-        }
-        @if let Some(r) = &responses
-            && (!r.proposals.is_empty() || !r.responses.is_empty())
-        {
-            (response_panel(&s, a.id, r))
         }
         @if let Some(deliveries) = &deliveries {
             (notified(deliveries))
@@ -718,26 +719,23 @@ fn response_panel(s: &Session, alert_id: i64, r: &api::AlertResponses) -> Markup
                                     @if let Some(b) = &rec.undone_by { br; "undone by " (b) }
                                 }
                                 td {
-                                    @match rec.status.as_str() {
-                                        "proposed" => {
-                                            @if s.can(Op::ApproveResponse) && !(r.four_eyes && rec.proposed_by == s.caller.name) {
-                                                (form("approve", Some(rec.id), None, None, "Approve", "primary"))
-                                            } @else if r.four_eyes {
-                                                span.small.muted { "awaits another responder's approval" }
-                                            }
-                                            @if !r.four_eyes && s.can(Op::RunResponse) {
-                                                (form("run", Some(rec.id), None, None, "Run", ""))
-                                            }
+                                    @let status = rec.status.as_str();
+                                    @if status == "proposed" {
+                                        @if s.can(Op::ApproveResponse) && !(r.four_eyes && rec.proposed_by == s.caller.name) {
+                                            (form("approve", Some(rec.id), None, None, "Approve", "primary"))
+                                        } @else if r.four_eyes {
+                                            span.small.muted { "awaits another responder's approval" }
                                         }
-                                        "approved" => {
-                                            @if s.can(Op::RunResponse) { (form("run", Some(rec.id), None, None, "Run", "primary")) }
+                                        @if !r.four_eyes && s.can(Op::RunResponse) {
+                                            (form("run", Some(rec.id), None, None, "Run", ""))
                                         }
-                                        "done" | "failed" => {
-                                            @if rec.before.is_some() && s.can(Op::UndoResponse) {
-                                                (form("undo", Some(rec.id), None, None, "Undo", ""))
-                                            }
-                                        }
-                                        _ => {}
+                                    } @else if status == "approved" && s.can(Op::RunResponse) {
+                                        (form("run", Some(rec.id), None, None, "Run", "primary"))
+                                    } @else if (status == "done" || status == "failed")
+                                        && rec.before.is_some()
+                                        && s.can(Op::UndoResponse)
+                                    {
+                                        (form("undo", Some(rec.id), None, None, "Undo", ""))
                                     }
                                 }
                             }
