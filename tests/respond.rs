@@ -822,7 +822,38 @@ fn alerts_propose_actions_that_responders_approve_run_and_undo() {
     );
     assert_eq!(status, 409);
     assert!(text.contains("user/break-glass is protected"), "{text}");
-    // Viewers see; they do not act.
+    // The alert page shows the Response panel; its incident's page lists what was done.
+    let cookies = s.ui_cookies();
+    let (status, _, page) = s.req_h(
+        "GET",
+        &format!("/ui/alerts/{alert_id}"),
+        None,
+        None,
+        &[("cookie", &cookies)],
+    );
+    assert_eq!(status, 200);
+    let panel = &page[page.find("id=\"response\"").expect("a Response panel")..];
+    assert!(
+        panel.contains("delete the console password of IAM user mallory")
+            && panel.contains(">undone<"),
+        "{panel}"
+    );
+    let incident = s.get(&format!("/api/v1/alerts/{alert_id}"), &admin)["alert"]["incident_id"]
+        .as_i64()
+        .expect("an incident");
+    let (status, _, page) = s.req_h(
+        "GET",
+        &format!("/ui/incidents/{incident}"),
+        None,
+        None,
+        &[("cookie", &cookies)],
+    );
+    assert_eq!(status, 200);
+    let section = &page[page
+        .find("id=\"responses\"")
+        .expect("a Containment section")..];
+    assert!(section.contains("aws.delete-login-profile"), "{section}");
+    // Every step is audited.
     let audit = s.get("/api/v1/audit?limit=100", &admin);
     let actions: Vec<&str> = audit["items"]
         .as_array()

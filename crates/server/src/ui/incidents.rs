@@ -16,7 +16,7 @@ use super::{
     pager, status_badge, technique_tags, urlenc, when,
 };
 use crate::routes::Op;
-use crate::{AppState, api};
+use crate::{AppState, api, blocking};
 
 pub(super) async fn incidents(
     State(state): State<AppState>,
@@ -130,12 +130,24 @@ pub(super) async fn incident(
     Extension(s): Extension<Session>,
     Path(id): Path<i64>,
 ) -> Response {
+    let state2 = std::sync::Arc::clone(&state);
     let answer = match api::get_incident(State(state), Path(id)).await {
         Ok(axum::Json(answer)) => answer,
         Err(e) => return fail(&s, e),
     };
     let (i, alerts) = (&answer.incident, &answer.alerts);
     let narrative = &answer.narrative.narrative;
+    // Containment taken or waiting on the incident's alerts (each alert's page acts on them).
+    let alert_ids: Vec<i64> = alerts.iter().map(|a| a.id).collect();
+    let responses = blocking(&state2, move |st| {
+        let mut out = Vec::new();
+        for id in alert_ids {
+            out.extend(st.responses(Some(id), 100)?);
+        }
+        Ok(out)
+    })
+    .await
+    .unwrap_or_default();
     let body = html! {
         p.small { a href="/ui/incidents" { "← Incidents" } }
         div.row { (level_badge(i.severity.unwrap_or(i.level))) h1 { (i.title) } }
@@ -188,6 +200,29 @@ pub(super) async fn incident(
                             span.small.muted { (c.time.to_rfc3339_opts(SecondsFormat::AutoSi, true)) }
                             br;
                             (c.text)
+                        }
+                    }
+                }
+            }
+        }
+        @if !responses.is_empty() {
+            section.panel id="responses" {
+                h2 { "Containment" }
+                table {
+                    thead { tr { th { "#" } th { "Alert" } th { "Action" } th { "Status" } th { "Who" } } }
+                    tbody {
+                        @for r in &responses {
+                            tr {
+                                td { (r.id) }
+                                td { a href={ "/ui/alerts/" (r.alert_id) } { "#" (r.alert_id) } }
+                                td { code.small { (r.action) } }
+                                td { span class={ "lvl " (match r.status.as_str() { "done" => "low", "failed" | "refused" => "critical", "undone" => "informational", _ => "medium" }) } { (r.status) } }
+                                td.small {
+                                    (r.proposed_by)
+                                    @if let Some(b) = &r.run_by { " → " (b) }
+                                    @if let Some(b) = &r.undone_by { " (undone by " (b) ")" }
+                                }
+                            }
                         }
                     }
                 }
