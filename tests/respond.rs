@@ -872,3 +872,138 @@ fn alerts_propose_actions_that_responders_approve_run_and_undo() {
         assert!(actions.contains(&step), "{step} not audited: {actions:?}");
     }
 }
+
+/// The Entra ID actions against a Microsoft Graph stand-in (tests/support/graph_standin.py):
+/// disable a user and undo it exactly; revoke sessions (no undo possible, said so); remove an
+/// application's password (undo: a new secret, shown once); a denied call names what was denied.
+#[test]
+fn entra_actions_change_the_tenant_and_undo() {
+    use std::io::BufRead;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new("python3")
+        .arg(format!(
+            "{}/tests/support/graph_standin.py",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let base = format!("http://127.0.0.1:{port}");
+    let state = || -> Value {
+        let mut r = ureq::get(&format!("{base}/test/state")).call().unwrap();
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let entra = |args: &[&str]| -> Output {
+        Command::new(env!("CARGO_BIN_EXE_cloudsentinel"))
+            .arg("respond")
+            .args(args)
+            .args(["--entra-tenant", "contoso", "--entra-client-id", "cs-app"])
+            .args(["--graph-endpoint", &base, "--entra-authority", &base])
+            .env("AZURE_CLIENT_SECRET", "cs-secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap()
+    };
+    let record = dir.path().join("disable.json");
+    let out = entra(&[
+        "run",
+        "entra.disable-user",
+        "-p",
+        "user=mallory@contoso.com",
+        "--record",
+        record.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        state()["users"]["mallory@contoso.com"]["accountEnabled"],
+        false
+    );
+    let out = entra(&["undo", "--record", record.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        state()["users"]["mallory@contoso.com"]["accountEnabled"],
+        true,
+        "as before"
+    );
+
+    let record = dir.path().join("revoke.json");
+    let out = entra(&[
+        "run",
+        "entra.revoke-sessions",
+        "-p",
+        "user=mallory@contoso.com",
+        "--record",
+        record.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(state()["revoked"], json!(["mallory@contoso.com"]));
+    let out = entra(&["undo", "--record", record.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be given back"));
+
+    let record = dir.path().join("password.json");
+    let out = entra(&[
+        "run",
+        "entra.remove-app-password",
+        "-p",
+        "application=app-1",
+        "-p",
+        "key_id=k-1",
+        "--record",
+        record.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(state()["apps"]["app-1"], json!([]));
+    let out = entra(&["undo", "--record", record.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        state()["apps"]["app-1"].as_array().unwrap().len(),
+        1,
+        "a new password"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not the removed one"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().len() >= 30,
+        "the new secret, once"
+    );
+
+    let out = entra(&["run", "entra.disable-user", "-p", "user=denied@contoso.com"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("was denied"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -12,7 +12,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use cloudsentinel_cloud::aws::{Aws, Config};
-use cloudsentinel_respond::{Action, Before, Guard, RespondError};
+use cloudsentinel_cloud::graph::GraphClient;
+use cloudsentinel_respond::{Action, Before, Clients, Guard, RespondError};
 use serde::{Deserialize, Serialize};
 
 use super::{EXIT_FAILED, EXIT_OK, exit_usage};
@@ -32,7 +33,8 @@ pub struct ActionArgs {
     /// The action (docs/RESPONSE.md): aws.deactivate-access-key, aws.deny-all,
     /// aws.revoke-role-sessions, aws.delete-login-profile, aws.block-s3-public-access,
     /// aws.remove-snapshot-share, aws.quarantine-instance, aws.enable-trail-logging,
-    /// aws.enable-guardduty
+    /// aws.enable-guardduty, entra.disable-user, entra.revoke-sessions,
+    /// entra.remove-app-password
     pub action: String,
     /// The action's parameters, `key=value` (user=alice, access_key_id=AKIA..., kind=Role,
     /// name=..., role=..., bucket=..., snapshot_id=..., instance_id=..., trail=...).
@@ -45,6 +47,19 @@ pub struct Target {
     /// The region calls are signed for (IAM is global; default AWS_REGION or us-east-1).
     #[arg(long)]
     pub region: Option<String>,
+    /// entra.* actions: the tenant of the Entra ID application acting (its secret in
+    /// AZURE_CLIENT_SECRET).
+    #[arg(long, value_name = "TENANT", env = "AZURE_TENANT_ID")]
+    pub entra_tenant: Option<String>,
+    /// entra.* actions: the application (client) id.
+    #[arg(long, value_name = "ID", env = "AZURE_CLIENT_ID")]
+    pub entra_client_id: Option<String>,
+    /// entra.* actions: send Graph calls here instead (a stand-in).
+    #[arg(long, value_name = "URL")]
+    pub graph_endpoint: Option<String>,
+    /// entra.* actions: the token authority (default https://login.microsoftonline.com).
+    #[arg(long, value_name = "URL")]
+    pub entra_authority: Option<String>,
     /// Send the calls here instead of AWS (an emulator).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
@@ -137,6 +152,18 @@ fn parse(a: &ActionArgs) -> Option<Action> {
     }
 }
 
+/// The Graph client, when the tenant, the application and its secret are given.
+fn graph(t: &Target) -> Option<GraphClient> {
+    let secret = std::env::var("AZURE_CLIENT_SECRET").ok()?;
+    Some(GraphClient::new(
+        t.entra_tenant.as_deref()?,
+        t.entra_client_id.as_deref()?,
+        &secret,
+        t.graph_endpoint.as_deref(),
+        t.entra_authority.as_deref(),
+    ))
+}
+
 fn client(t: &Target) -> Aws {
     Aws::new(Config {
         region: t
@@ -167,12 +194,16 @@ fn run_action(r: RunArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(EXIT_OK);
     }
-    let aws = client(&r.target);
+    let (aws, graph) = (client(&r.target), graph(&r.target));
+    let clients = Clients {
+        aws: Some(&aws),
+        graph: graph.as_ref(),
+    };
     let executed = Utc::now();
-    let outcome = action.execute(&aws);
+    let outcome = action.execute(&clients);
     let changed = outcome.result.is_ok();
     let verified = if changed {
-        Some(action.verify(&aws).unwrap_or(false))
+        Some(action.verify(&clients).unwrap_or(false))
     } else {
         None
     };
@@ -225,7 +256,12 @@ fn undo(u: UndoArgs) -> anyhow::Result<ExitCode> {
         }
         return Ok(EXIT_OK);
     }
-    match record.action.undo(&client(&u.target), before) {
+    let (aws, graph) = (client(&u.target), graph(&u.target));
+    let clients = Clients {
+        aws: Some(&aws),
+        graph: graph.as_ref(),
+    };
+    match record.action.undo(&clients, before) {
         Ok(done) => {
             eprintln!("undone: {}", done.message);
             if let Some(secret) = done.secret {

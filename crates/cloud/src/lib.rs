@@ -16,4 +16,5 @@
 pub mod aws;
 pub mod azure;
 pub mod gcp;
+pub mod graph;
 mod xml;

@@ -209,6 +209,9 @@ pub fn plan(a: &Action) -> Vec<ApiCall> {
         Action::AwsDenyAll { .. } | Action::AwsRevokeRoleSessions { .. } => {
             unreachable!("inline-policy actions are planned above")
         }
+        Action::EntraDisableUser { .. }
+        | Action::EntraRevokeSessions { .. }
+        | Action::EntraRemoveAppPassword { .. } => unreachable!("an Entra ID action: entra.rs"),
     }
 }
 
@@ -397,6 +400,9 @@ pub fn execute(a: &Action, aws: &Aws) -> Outcome {
         Action::AwsDenyAll { .. } | Action::AwsRevokeRoleSessions { .. } => {
             unreachable!("inline-policy actions are handled above")
         }
+        Action::EntraDisableUser { .. }
+        | Action::EntraRevokeSessions { .. }
+        | Action::EntraRemoveAppPassword { .. } => unreachable!("an Entra ID action: entra.rs"),
     }
 }
 
@@ -570,6 +576,9 @@ pub fn verify(a: &Action, aws: &Aws) -> Result<bool, RespondError> {
         }
         Action::AwsEnableTrailLogging { trail } => Ok(aws.trail_is_logging(trail)?),
         Action::AwsEnableGuardDuty { detector_id } => Ok(aws.detector_enabled(detector_id)?),
+        Action::EntraDisableUser { .. }
+        | Action::EntraRevokeSessions { .. }
+        | Action::EntraRemoveAppPassword { .. } => unreachable!("an Entra ID action: entra.rs"),
     }
 }
 

@@ -22,6 +22,7 @@
 //! ```
 
 mod aws;
+mod entra;
 mod guard;
 pub mod playbook;
 
@@ -99,10 +100,21 @@ pub enum Action {
     /// Enable a GuardDuty detector (undo: disable it, if it was disabled before).
     #[serde(rename = "aws.enable-guardduty")]
     AwsEnableGuardDuty { detector_id: String },
+    /// Block an Entra ID user's sign-ins (undo: the state before).
+    #[serde(rename = "entra.disable-user")]
+    EntraDisableUser { user: String },
+    /// Revoke an Entra ID user's refresh tokens and session cookies (undo: none possible; the
+    /// user signs in again).
+    #[serde(rename = "entra.revoke-sessions")]
+    EntraRevokeSessions { user: String },
+    /// Remove a password credential from an application (undo: a new secret, same name and
+    /// expiry: the removed one cannot come back).
+    #[serde(rename = "entra.remove-app-password")]
+    EntraRemoveAppPassword { application: String, key_id: String },
 }
 
 /// The names of the actions, as playbooks and the CLI write them.
-pub const ACTIONS: [&str; 9] = [
+pub const ACTIONS: [&str; 12] = [
     "aws.deactivate-access-key",
     "aws.deny-all",
     "aws.revoke-role-sessions",
@@ -112,6 +124,9 @@ pub const ACTIONS: [&str; 9] = [
     "aws.quarantine-instance",
     "aws.enable-trail-logging",
     "aws.enable-guardduty",
+    "entra.disable-user",
+    "entra.revoke-sessions",
+    "entra.remove-app-password",
 ];
 
 /// One API call, as shown before it is made.
@@ -193,6 +208,15 @@ pub enum Before {
     TrailLogging { logging: bool },
     /// Whether a GuardDuty detector was enabled.
     DetectorEnabled { enabled: bool },
+    /// Whether an Entra ID user could sign in.
+    AccountEnabled { enabled: bool },
+    /// A removed application password's name and expiry (its secret is never readable).
+    AppPassword {
+        display_name: Option<String>,
+        end: Option<String>,
+    },
+    /// Nothing can be recorded or restored (revoked sessions).
+    Nothing,
 }
 
 /// A network interface's security groups.
@@ -291,6 +315,9 @@ impl Action {
             Action::AwsQuarantineInstance { .. } => ACTIONS[6],
             Action::AwsEnableTrailLogging { .. } => ACTIONS[7],
             Action::AwsEnableGuardDuty { .. } => ACTIONS[8],
+            Action::EntraDisableUser { .. } => ACTIONS[9],
+            Action::EntraRevokeSessions { .. } => ACTIONS[10],
+            Action::EntraRemoveAppPassword { .. } => ACTIONS[11],
         }
     }
 
@@ -298,7 +325,12 @@ impl Action {
     /// quarantine's undo restores the groups and removes the group it created; the snapshots
     /// it took stay, as evidence, changing nothing the instance could do.
     pub fn reversible(&self) -> bool {
-        !matches!(self, Action::AwsDeleteLoginProfile { .. })
+        !matches!(
+            self,
+            Action::AwsDeleteLoginProfile { .. }
+                | Action::EntraRevokeSessions { .. }
+                | Action::EntraRemoveAppPassword { .. }
+        )
     }
 
     /// What the action touches (for guardrails): `user/<name>`, `role/<name>`,
@@ -328,6 +360,12 @@ impl Action {
                     .map_or(trail.as_str(), |(_, n)| n)
             )],
             Action::AwsEnableGuardDuty { detector_id } => vec![format!("detector/{detector_id}")],
+            Action::EntraDisableUser { user } | Action::EntraRevokeSessions { user } => {
+                vec![format!("user/{user}")]
+            }
+            Action::EntraRemoveAppPassword { application, .. } => {
+                vec![format!("application/{application}")]
+            }
         }
     }
 
@@ -379,37 +417,91 @@ impl Action {
             Action::AwsEnableGuardDuty { detector_id } => {
                 format!("enable GuardDuty detector {detector_id}")
             }
+            Action::EntraDisableUser { user } => format!("block sign-ins of Entra ID user {user}"),
+            Action::EntraRevokeSessions { user } => {
+                format!("revoke the sign-in sessions of Entra ID user {user}")
+            }
+            Action::EntraRemoveAppPassword {
+                application,
+                key_id,
+            } => format!("remove password credential {key_id} of application {application}"),
         }
+    }
+
+    fn is_entra(&self) -> bool {
+        self.name().starts_with("entra.")
     }
 
     /// The calls [`execute`](Action::execute) makes, in order: the reads that record the state
     /// before, then the change.
     pub fn plan(&self) -> Vec<ApiCall> {
-        aws::plan(self)
+        if self.is_entra() {
+            entra::plan(self)
+        } else {
+            aws::plan(self)
+        }
     }
 
     /// Records the state before, then changes it.
-    pub fn execute(&self, cloud: &cloudsentinel_cloud::aws::Aws) -> Outcome {
-        aws::execute(self, cloud)
+    pub fn execute(&self, clients: &Clients<'_>) -> Outcome {
+        let result = if self.is_entra() {
+            clients.graph().map(|g| entra::execute(self, g))
+        } else {
+            clients.aws().map(|a| aws::execute(self, a))
+        };
+        result.unwrap_or_else(|e| Outcome {
+            before: None,
+            result: Err(e),
+        })
     }
 
     /// Whether the state is now as the action asked.
-    pub fn verify(&self, cloud: &cloudsentinel_cloud::aws::Aws) -> Result<bool, RespondError> {
-        aws::verify(self, cloud)
+    pub fn verify(&self, clients: &Clients<'_>) -> Result<bool, RespondError> {
+        if self.is_entra() {
+            entra::verify(self, clients.graph()?)
+        } else {
+            aws::verify(self, clients.aws()?)
+        }
     }
 
     /// The calls [`undo`](Action::undo) makes to restore `before`.
     pub fn undo_plan(&self, before: &Before) -> Vec<ApiCall> {
-        aws::undo_plan(self, before)
+        if self.is_entra() {
+            entra::undo_plan(self, before)
+        } else {
+            aws::undo_plan(self, before)
+        }
     }
 
     /// Restores `before`.
-    pub fn undo(
-        &self,
-        cloud: &cloudsentinel_cloud::aws::Aws,
-        before: &Before,
-    ) -> Result<Undone, RespondError> {
-        aws::undo(self, cloud, before)
+    pub fn undo(&self, clients: &Clients<'_>, before: &Before) -> Result<Undone, RespondError> {
+        if self.is_entra() {
+            entra::undo(self, clients.graph()?, before)
+        } else {
+            aws::undo(self, clients.aws()?, before)
+        }
+    }
+}
+
+/// The clients an action may need: AWS for `aws.*`, Microsoft Graph for `entra.*`.
+#[derive(Default, Clone, Copy)]
+pub struct Clients<'a> {
+    pub aws: Option<&'a cloudsentinel_cloud::aws::Aws>,
+    pub graph: Option<&'a cloudsentinel_cloud::graph::GraphClient>,
+}
+
+impl<'a> Clients<'a> {
+    fn aws(&self) -> Result<&'a cloudsentinel_cloud::aws::Aws, RespondError> {
+        self.aws
+            .ok_or_else(|| RespondError::Refused("no AWS client: this is an AWS action".into()))
+    }
+
+    fn graph(&self) -> Result<&'a cloudsentinel_cloud::graph::GraphClient, RespondError> {
+        self.graph.ok_or_else(|| {
+            RespondError::Refused(
+                "no Microsoft Graph credentials are configured (respond.entra)".into(),
+            )
+        })
     }
 }
 
@@ -463,6 +555,9 @@ mod tests {
             r#""instance_id": "i-1", "isolation_group": "sg-1""#,
             r#""trail": "main""#,
             r#""detector_id": "d1""#,
+            r#""user": "mallory@contoso.com""#,
+            r#""user": "mallory@contoso.com""#,
+            r#""application": "app-1", "key_id": "k-1""#,
         ];
         for (name, params) in ACTIONS.iter().zip(examples) {
             let action: Action =
@@ -474,7 +569,16 @@ mod tests {
             let back: Action =
                 serde_json::from_value(serde_json::to_value(&action).unwrap()).unwrap();
             assert_eq!(back, action, "{name} survives a record");
-            assert_eq!(action.reversible(), *name != "aws.delete-login-profile");
+            assert_eq!(
+                action.reversible(),
+                ![
+                    "aws.delete-login-profile",
+                    "entra.revoke-sessions",
+                    "entra.remove-app-password"
+                ]
+                .contains(name),
+                "{name}"
+            );
         }
         assert_eq!(ACTIONS.len(), examples.len());
     }

@@ -61,6 +61,25 @@ pub struct RespondSection {
     pub endpoint_url: Option<String>,
     /// A role to assume in each account, by account id (`"111122223333" = "arn:aws:iam::...:role/..."`).
     pub roles: std::collections::BTreeMap<String, String>,
+    /// The Entra ID application the `entra.*` actions act as.
+    pub entra: Option<EntraSection>,
+}
+
+/// `[respond.entra]`: an Entra ID application with the Graph permissions the actions need
+/// (User.EnableDisableAccount.All, User.RevokeSessions.All, Application.ReadWrite.All).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntraSection {
+    pub tenant_id: String,
+    pub client_id: String,
+    /// The environment variable holding the application's secret.
+    pub client_secret_env: String,
+    /// Send Graph calls here instead (a stand-in).
+    #[serde(default)]
+    pub graph_endpoint: Option<String>,
+    /// The token authority (default https://login.microsoftonline.com).
+    #[serde(default)]
+    pub authority: Option<String>,
 }
 
 impl Default for RespondSection {
@@ -73,6 +92,7 @@ impl Default for RespondSection {
             region: "us-east-1".into(),
             endpoint_url: None,
             roles: Default::default(),
+            entra: None,
         }
     }
 }

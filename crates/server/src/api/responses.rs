@@ -4,7 +4,7 @@
 //! log with who, what, and the state before and after.
 
 use cloudsentinel_respond::playbook::{AlertFacts, proposals};
-use cloudsentinel_respond::{Action, Before, Guard};
+use cloudsentinel_respond::{Action, Before, Clients, Guard};
 use cloudsentinel_store::{NewResponse, ResponseRecord, ResponseStep};
 
 use super::*;
@@ -295,14 +295,18 @@ pub(crate) async fn step(
                 .await?;
                 return Err(ApiError::Conflict(reason));
             }
-            let aws = Arc::new(client(state, rec.account.as_deref()));
+            let (aws, graph) = (client(state, rec.account.as_deref()), graph(state));
             let a2 = action.clone();
             let (outcome, verified) = tokio::task::spawn_blocking(move || {
-                let outcome = a2.execute(&aws);
+                let clients = Clients {
+                    aws: Some(&aws),
+                    graph: graph.as_ref(),
+                };
+                let outcome = a2.execute(&clients);
                 let verified = outcome
                     .result
                     .is_ok()
-                    .then(|| a2.verify(&aws).unwrap_or(false));
+                    .then(|| a2.verify(&clients).unwrap_or(false));
                 (outcome, verified)
             })
             .await
@@ -346,12 +350,18 @@ pub(crate) async fn step(
                     "response {id} changed nothing (the state before could not be read): nothing to undo"
                 )));
             };
-            let aws = Arc::new(client(state, rec.account.as_deref()));
+            let (aws, graph) = (client(state, rec.account.as_deref()), graph(state));
             let (a2, b2) = (action.clone(), before.clone());
-            let undone = tokio::task::spawn_blocking(move || a2.undo(&aws, &b2))
-                .await
-                .map_err(|e| ApiError::Internal(e.into()))?
-                .map_err(|e| ApiError::Conflict(format!("undo failed: {e}")))?;
+            let undone = tokio::task::spawn_blocking(move || {
+                let clients = Clients {
+                    aws: Some(&aws),
+                    graph: graph.as_ref(),
+                };
+                a2.undo(&clients, &b2)
+            })
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
+            .map_err(|e| ApiError::Conflict(format!("undo failed: {e}")))?;
             (
                 ResponseStep::Undone {
                     by: caller.name.clone(),
@@ -386,6 +396,19 @@ pub(crate) async fn step(
         response: view(updated),
         secret,
     })
+}
+
+/// The Graph client of `respond.entra`, when configured and its secret is set.
+fn graph(state: &AppState) -> Option<cloudsentinel_cloud::graph::GraphClient> {
+    let e = state.config.config.respond.entra.as_ref()?;
+    let secret = std::env::var(&e.client_secret_env).ok()?;
+    Some(cloudsentinel_cloud::graph::GraphClient::new(
+        &e.tenant_id,
+        &e.client_id,
+        &secret,
+        e.graph_endpoint.as_deref(),
+        e.authority.as_deref(),
+    ))
 }
 
 /// A client for an alert's account: the configured role there, or the standard chain.
