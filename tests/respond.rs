@@ -739,33 +739,21 @@ fn alerts_propose_actions_that_responders_approve_run_and_undo() {
     );
     assert_eq!(status, 201, "{text}");
     let rid = proposed["id"].as_i64().unwrap();
-    let (status, _, text) = s.req(
-        "POST",
-        &format!("/api/v1/responses/{rid}/approve"),
-        Some(&ann),
-        None,
-    );
+    let step = |id: i64, what: &str, who: &str| {
+        s.req(
+            "POST",
+            &format!("/api/v1/responses/{id}/{what}"),
+            Some(who),
+            None,
+        )
+    };
+    let (status, _, text) = step(rid, "approve", &ann);
     assert_eq!(status, 409, "four eyes: {text}");
-    let (status, _, text) = s.req(
-        "POST",
-        &format!("/api/v1/responses/{rid}/run"),
-        Some(&bob),
-        None,
-    );
+    let (status, _, text) = step(rid, "run", &bob);
     assert_eq!(status, 409, "not approved yet: {text}");
-    let (status, _, text) = s.req(
-        "POST",
-        &format!("/api/v1/responses/{rid}/approve"),
-        Some(&bob),
-        None,
-    );
+    let (status, _, text) = step(rid, "approve", &bob);
     assert_eq!(status, 200, "{text}");
-    let (status, ran, text) = s.req(
-        "POST",
-        &format!("/api/v1/responses/{rid}/run"),
-        Some(&bob),
-        None,
-    );
+    let (status, ran, text) = step(rid, "run", &bob);
     assert_eq!(status, 200, "{text}");
     assert_eq!(ran["status"], "done", "{ran:#}");
     assert_eq!(ran["verified"], true);
@@ -778,19 +766,9 @@ fn alerts_propose_actions_that_responders_approve_run_and_undo() {
         st["login_profile"].is_null(),
         "the password is gone: {st:#}"
     );
-    let (status, again, _) = s.req(
-        "POST",
-        &format!("/api/v1/responses/{rid}/run"),
-        Some(&bob),
-        None,
-    );
+    let (status, again, _) = step(rid, "run", &bob);
     assert_eq!(status, 409, "it runs once: {again}");
-    let (status, undone, text) = s.req(
-        "POST",
-        &format!("/api/v1/responses/{rid}/undo"),
-        Some(&ann),
-        None,
-    );
+    let (status, undone, text) = step(rid, "undo", &ann);
     assert_eq!(status, 200, "{text}");
     assert_eq!(undone["status"], "undone");
     assert_eq!(
@@ -808,18 +786,8 @@ fn alerts_propose_actions_that_responders_approve_run_and_undo() {
         Some(br#"{"action": {"action": "aws.deny-all", "kind": "User", "name": "break-glass"}}"#),
     );
     let pid = protected["id"].as_i64().unwrap();
-    s.req(
-        "POST",
-        &format!("/api/v1/responses/{pid}/approve"),
-        Some(&bob),
-        None,
-    );
-    let (status, _, text) = s.req(
-        "POST",
-        &format!("/api/v1/responses/{pid}/run"),
-        Some(&bob),
-        None,
-    );
+    step(pid, "approve", &bob);
+    let (status, _, text) = step(pid, "run", &bob);
     assert_eq!(status, 409);
     assert!(text.contains("user/break-glass is protected"), "{text}");
     // The alert page shows the Response panel; its incident's page lists what was done.

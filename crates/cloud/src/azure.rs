@@ -6,7 +6,6 @@
 //! append blobs (`.../y=2026/m=11/d=20/h=10/m=00/PT1H.json`) that grow through the hour: a
 //! reader remembers how far it read each blob and reads only the new bytes.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine;
@@ -107,7 +106,7 @@ pub struct BlobClient {
     /// `http://127.0.0.1:10000/<account>`.
     endpoint: String,
     auth: Auth,
-    token: Mutex<Option<(String, DateTime<Utc>)>>,
+    token: crate::auth::TokenCache,
 }
 
 impl std::fmt::Debug for BlobClient {
@@ -126,19 +125,13 @@ impl BlobClient {
     /// `endpoint` defaults to the account's public endpoint.
     pub fn new(account: &str, endpoint: Option<&str>, auth: Auth, timeout: Duration) -> BlobClient {
         BlobClient {
-            http: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(timeout))
-                .max_redirects(0)
-                .user_agent(concat!("CloudSentinel/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .into(),
+            http: crate::auth::agent(timeout),
             account: account.to_string(),
             endpoint: endpoint
                 .map(|e| e.trim_end_matches('/').to_string())
                 .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net")),
             auth,
-            token: Mutex::new(None),
+            token: Default::default(),
         }
     }
 
@@ -317,7 +310,7 @@ impl BlobClient {
         Ok(B64.encode(mac.finalize().into_bytes()))
     }
 
-    /// An Entra ID access token for storage, cached until five minutes before it expires.
+    /// An Entra ID access token for storage (`AZURE_AUTHORITY_HOST` overrides the authority).
     fn bearer(&self) -> Result<String, AzureError> {
         let Auth::ClientCredentials {
             tenant,
@@ -327,59 +320,19 @@ impl BlobClient {
         else {
             unreachable!("bearer tokens are for client credentials")
         };
-        let mut cached = self.token.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((t, expires)) = cached.as_ref()
-            && *expires - chrono::Duration::minutes(5) > Utc::now()
-        {
-            return Ok(t.clone());
-        }
         let authority = std::env::var("AZURE_AUTHORITY_HOST")
             .unwrap_or_else(|_| "https://login.microsoftonline.com".into());
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id.as_str()),
-            ("client_secret", secret.as_str()),
-            ("scope", "https://storage.azure.com/.default"),
-        ];
-        let body: Vec<String> = form
-            .iter()
-            .map(|(k, v)| format!("{k}={}", uri_encode(v, true)))
-            .collect();
-        let url = format!(
-            "{}/{}/oauth2/v2.0/token",
-            authority.trim_end_matches('/'),
-            uri_encode(tenant, true)
-        );
-        let err =
-            |m: String| AzureError::Credentials(format!("Entra ID token for {client_id}: {m}"));
-        let mut resp = self
-            .http
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .send(body.join("&").as_bytes())
-            .map_err(|e| err(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024)
-            .read_to_string()
-            .map_err(|e| err(e.to_string()))?;
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        if status != 200 {
-            return Err(err(format!(
-                "HTTP {status}: {}",
-                v["error_description"].as_str().unwrap_or(&text)
-            )));
-        }
-        let token = v["access_token"]
-            .as_str()
-            .ok_or_else(|| err("no access_token".into()))?
-            .to_string();
-        let expires =
-            Utc::now() + chrono::Duration::seconds(v["expires_in"].as_i64().unwrap_or(3600));
-        *cached = Some((token.clone(), expires));
-        Ok(token)
+        self.token.get(|| {
+            crate::auth::entra_token(
+                &self.http,
+                &authority,
+                tenant,
+                client_id,
+                secret,
+                "https://storage.azure.com/.default",
+            )
+            .map_err(AzureError::Credentials)
+        })
     }
 }
 

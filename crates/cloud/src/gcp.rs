@@ -2,12 +2,11 @@
 //! service account's key (a signed JWT exchanged for an access token), the metadata server's
 //! token (workload identity, Compute Engine), or no credentials against an emulator.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 
 /// How calls are authorised.
@@ -79,7 +78,7 @@ pub struct Subscriber {
     /// `projects/<project>/subscriptions/<name>`.
     subscription: String,
     credentials: Credentials,
-    token: Mutex<Option<(String, DateTime<Utc>)>>,
+    token: crate::auth::TokenCache,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -100,20 +99,14 @@ impl Subscriber {
         timeout: Duration,
     ) -> Subscriber {
         Subscriber {
-            http: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(timeout))
-                .max_redirects(0)
-                .user_agent(concat!("CloudSentinel/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .into(),
+            http: crate::auth::agent(timeout),
             endpoint: endpoint
                 .unwrap_or("https://pubsub.googleapis.com")
                 .trim_end_matches('/')
                 .to_string(),
             subscription: subscription.to_string(),
             credentials,
-            token: Mutex::new(None),
+            token: Default::default(),
         }
     }
 
@@ -208,22 +201,13 @@ impl Subscriber {
         if let Credentials::None = self.credentials {
             return Ok(None);
         }
-        let mut cached = self.token.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((t, expires)) = cached.as_ref()
-            && *expires - chrono::Duration::minutes(5) > Utc::now()
-        {
-            return Ok(Some(t.clone()));
-        }
-        let (token, lifetime) = match &self.credentials {
-            Credentials::ServiceAccount(key) => self.service_account_token(key)?,
-            Credentials::Metadata => self.metadata_token()?,
-            Credentials::None => unreachable!("handled above"),
-        };
-        *cached = Some((
-            token.clone(),
-            Utc::now() + chrono::Duration::seconds(lifetime),
-        ));
-        Ok(Some(token))
+        self.token
+            .get(|| match &self.credentials {
+                Credentials::ServiceAccount(key) => self.service_account_token(key),
+                Credentials::Metadata => self.metadata_token(),
+                Credentials::None => unreachable!("handled above"),
+            })
+            .map(Some)
     }
 
     /// A JWT signed with the key (RS256), exchanged at the key's `token_uri`.

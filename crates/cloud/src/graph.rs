@@ -1,10 +1,8 @@
 //! Microsoft Graph (v1.0), the calls Entra ID containment makes, with an application's client
 //! credentials (`https://graph.microsoft.com/.default`).
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::aws::sigv4::uri_encode;
@@ -55,7 +53,7 @@ pub struct GraphClient {
     endpoint: String,
     /// `https://login.microsoftonline.com`, or a stand-in.
     authority: String,
-    token: Mutex<Option<(String, DateTime<Utc>)>>,
+    token: crate::auth::TokenCache,
 }
 
 impl std::fmt::Debug for GraphClient {
@@ -77,13 +75,7 @@ impl GraphClient {
         authority: Option<&str>,
     ) -> GraphClient {
         GraphClient {
-            http: ureq::Agent::config_builder()
-                .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(30)))
-                .max_redirects(0)
-                .user_agent(concat!("CloudSentinel/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .into(),
+            http: crate::auth::agent(Duration::from_secs(30)),
             tenant: tenant.into(),
             client_id: client_id.into(),
             secret: secret.into(),
@@ -95,63 +87,22 @@ impl GraphClient {
                 .unwrap_or("https://login.microsoftonline.com")
                 .trim_end_matches('/')
                 .into(),
-            token: Mutex::new(None),
+            token: Default::default(),
         }
     }
 
     fn bearer(&self) -> Result<String, GraphError> {
-        let mut cached = self.token.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((t, expires)) = cached.as_ref()
-            && *expires - chrono::Duration::minutes(5) > Utc::now()
-        {
-            return Ok(t.clone());
-        }
-        let url = format!(
-            "{}/{}/oauth2/v2.0/token",
-            self.authority,
-            uri_encode(&self.tenant, true)
-        );
-        let err = |m: String| {
-            GraphError::Credentials(format!("Entra ID token for {}: {m}", self.client_id))
-        };
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", self.secret.as_str()),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ];
-        let body: Vec<String> = form
-            .iter()
-            .map(|(k, v)| format!("{k}={}", uri_encode(v, true)))
-            .collect();
-        let mut resp = self
-            .http
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .send(body.join("&").as_bytes())
-            .map_err(|e| err(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024)
-            .read_to_string()
-            .map_err(|e| err(e.to_string()))?;
-        let v: Value = serde_json::from_str(&text).unwrap_or_default();
-        if status != 200 {
-            return Err(err(format!(
-                "HTTP {status}: {}",
-                v["error_description"].as_str().unwrap_or(&text)
-            )));
-        }
-        let token = v["access_token"]
-            .as_str()
-            .ok_or_else(|| err("no access_token".into()))?
-            .to_string();
-        let expires =
-            Utc::now() + chrono::Duration::seconds(v["expires_in"].as_i64().unwrap_or(3600));
-        *cached = Some((token.clone(), expires));
-        Ok(token)
+        self.token.get(|| {
+            crate::auth::entra_token(
+                &self.http,
+                &self.authority,
+                &self.tenant,
+                &self.client_id,
+                &self.secret,
+                "https://graph.microsoft.com/.default",
+            )
+            .map_err(GraphError::Credentials)
+        })
     }
 
     /// One call; answers the JSON body (`Null` for 204).

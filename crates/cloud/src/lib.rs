@@ -13,6 +13,7 @@
 //! the service, the operation and what AWS answered (its error code and message), so a denied
 //! permission reads as the IAM action that was denied.
 
+mod auth;
 pub mod aws;
 pub mod azure;
 pub mod gcp;

@@ -377,6 +377,16 @@ fn default_silence() -> u64 {
     900
 }
 
+/// Refuses a value that is not an http(s):// URL, naming the key.
+fn http_url(key: &str, value: Option<&str>) -> Result<(), ConfigError> {
+    match value {
+        Some(v) if !v.starts_with("https://") && !v.starts_with("http://") => {
+            Err(invalid(key, format!("{v:?}: expected an http(s):// URL")))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn default_kind() -> String {
     "directory".into()
 }
@@ -552,27 +562,14 @@ impl SourceSection {
                         "an aws-s3-sqs source needs the queue's URL",
                     )
                 })?;
-                if !queue_url.starts_with("https://") && !queue_url.starts_with("http://") {
-                    return Err(invalid(
-                        &key("queue_url"),
-                        format!("{queue_url:?}: expected an https:// queue URL"),
-                    ));
-                }
+                http_url(&key("queue_url"), Some(&queue_url))?;
                 let region = match &self.region {
                     Some(r) => r.clone(),
                     None => cloudsentinel_cloud::aws::Aws::region_of_queue(&queue_url).ok_or_else(
                         || invalid(&key("region"), "the queue URL names no region: set region"),
                     )?,
                 };
-                if let Some(e) = &self.endpoint_url
-                    && !e.starts_with("https://")
-                    && !e.starts_with("http://")
-                {
-                    return Err(invalid(
-                        &key("endpoint_url"),
-                        format!("{e:?}: expected an http(s):// URL"),
-                    ));
-                }
+                http_url(&key("endpoint_url"), self.endpoint_url.as_deref())?;
                 if self.wait_secs > 20 {
                     return Err(invalid(
                         &key("wait_secs"),
@@ -652,15 +649,7 @@ impl SourceSection {
                         ));
                     }
                 };
-                if let Some(e) = &self.endpoint
-                    && !e.starts_with("https://")
-                    && !e.starts_with("http://")
-                {
-                    return Err(invalid(
-                        &key("endpoint"),
-                        format!("{e:?}: expected an http(s):// URL"),
-                    ));
-                }
+                http_url(&key("endpoint"), self.endpoint.as_deref())?;
                 let containers = self.containers.clone().unwrap_or_else(|| {
                     AZURE_EXPORT_CONTAINERS
                         .iter()
@@ -706,15 +695,7 @@ impl SourceSection {
                         ),
                     ));
                 }
-                if let Some(e) = &self.endpoint
-                    && !e.starts_with("https://")
-                    && !e.starts_with("http://")
-                {
-                    return Err(invalid(
-                        &key("endpoint"),
-                        format!("{e:?}: expected an http(s):// URL"),
-                    ));
-                }
+                http_url(&key("endpoint"), self.endpoint.as_deref())?;
                 let file = self.credentials_file.clone().or_else(|| {
                     std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from)
                 });

@@ -143,12 +143,7 @@ fn ini_section(text: &str, section: &str) -> Vec<(String, String)> {
 
 /// A short-timeout agent for the link-local endpoints (absent off AWS: fail fast).
 fn local_agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(2)))
-        .max_redirects(0)
-        .build()
-        .into()
+    crate::auth::agent(Duration::from_secs(2))
 }
 
 /// ECS and Fargate: the task's credentials from the container endpoint.

@@ -151,7 +151,7 @@ impl Aws {
             *e = e.trim_end_matches('/').to_string();
         }
         Aws {
-            http: agent(config.timeout),
+            http: crate::auth::agent(config.timeout),
             config,
             creds: Mutex::new(None),
         }
@@ -290,18 +290,6 @@ impl Aws {
         }
         Ok(Response { status, body })
     }
-}
-
-/// The HTTP client: rustls, no redirects (AWS answers a wrong region with a redirect; following
-/// it would sign for the wrong region), errors read as answers.
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(timeout))
-        .max_redirects(0)
-        .user_agent(concat!("CloudSentinel/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
 }
 
 /// The code and message of an error document: XML (`<Error><Code>`, S3, STS) or JSON

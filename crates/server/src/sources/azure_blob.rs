@@ -16,13 +16,10 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use cloudsentinel_cloud::azure::{BlobClient, BlobItem, hour_of};
-use cloudsentinel_core::{Event, Origin};
-use cloudsentinel_detect::Stage;
-use cloudsentinel_ingest::{Item, ReadOptions};
+use cloudsentinel_core::Origin;
 
-use super::CHUNK;
 use crate::config::AzureBlobSource;
-use crate::{AppState, blocking, ingest_events};
+use crate::{AppState, blocking};
 
 /// Export roots (the paths above `y=`) are looked for again this often (containers without one,
 /// on every poll).
@@ -91,9 +88,7 @@ pub async fn run(
 
 /// Counts and logs a failure.
 fn failed(state: &AppState, index: usize, spec: &AzureBlobSource, what: String) {
-    state.metrics.error("source");
-    tracing::warn!(source = %spec.name, "{what}");
-    state.sources.error(index, what);
+    super::failed(state, index, &spec.name, what)
 }
 
 /// The export roots of each container: the paths down to the level whose folders are `y=YYYY`.
@@ -274,56 +269,20 @@ async fn read_more(
     };
     let mut complete = bytes;
     complete.truncate(end);
-    let (rules, net) = (Arc::clone(&state.rules), state.learning.net.clone());
-    let origin_path = format!("{at}@{position}");
-    let decoded = tokio::task::spawn_blocking(move || {
-        let stage = Stage::new(&rules, &net);
-        let mut events: Vec<Event> = Vec::new();
-        let (mut errors, mut first_error) = (0u64, None);
-        let origin = Origin {
-            source: "azure-blob".into(),
-            path: Some(origin_path),
-            ..Origin::default()
-        };
-        stage.decode_bytes(
-            &complete,
-            origin,
-            ReadOptions::default(),
-            &mut |item| match item {
-                Item::Event(e) => events.push(*e),
-                Item::Error(e) => {
-                    errors += 1;
-                    first_error.get_or_insert_with(|| super::where_in(&e));
-                }
-                Item::Digest | Item::Insight => {}
-            },
-        );
-        (events, errors, first_error)
-    })
-    .await;
-    let Ok((mut events, errors, first_error)) = decoded else {
-        return None;
+    let origin = Origin {
+        source: "azure-blob".into(),
+        path: Some(format!("{at}@{position}")),
+        ..Origin::default()
     };
-    if errors > 0 {
-        failed(
-            state,
-            index,
-            spec,
-            format!(
-                "{at}: {errors} records could not be read, e.g. {}",
-                first_error.unwrap_or_default()
-            ),
-        );
+    let decoded = super::decode(state, complete, origin).await?;
+    if let Some(report) = decoded.error_report(&at) {
+        failed(state, index, spec, report);
     }
-    let n = events.len() as u64;
-    let newest = events.iter().map(|e| e.time).max();
-    while !events.is_empty() {
-        let rest = events.split_off(events.len().min(CHUNK));
-        let chunk = std::mem::replace(&mut events, rest);
-        if let Err(e) = ingest_events(state, chunk).await {
-            failed(state, index, spec, format!("{at}: not committed: {e:#}"));
-            return None;
-        }
+    let n = decoded.events.len() as u64;
+    let newest = decoded.events.iter().map(|e| e.time).max();
+    if let Err(e) = super::commit(state, decoded.events).await {
+        failed(state, index, spec, format!("{at}: not committed: {e:#}"));
+        return None;
     }
     let stream = stream_of(blob.name.split("/y=").next().unwrap_or(""));
     state

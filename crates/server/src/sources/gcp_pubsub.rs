@@ -14,9 +14,8 @@ use cloudsentinel_core::{Event, Origin};
 use cloudsentinel_detect::Stage;
 use cloudsentinel_ingest::{Item, ReadOptions};
 
-use super::CHUNK;
+use crate::AppState;
 use crate::config::GcpPubSubSource;
-use crate::{AppState, ingest_events};
 
 pub async fn run(
     state: AppState,
@@ -103,9 +102,7 @@ pub async fn run(
 }
 
 fn failed(state: &AppState, index: usize, spec: &GcpPubSubSource, what: String) {
-    state.metrics.error("source");
-    tracing::warn!(source = %spec.name, "{what}");
-    state.sources.error(index, what);
+    super::failed(state, index, &spec.name, what)
 }
 
 /// Decodes and commits a pulled batch; answers whether it may be acknowledged.
@@ -151,7 +148,7 @@ async fn process(
         (events, bad)
     })
     .await;
-    let Ok((mut events, bad)) = decoded else {
+    let Ok((events, bad)) = decoded else {
         return false;
     };
     for (id, reason) in bad {
@@ -174,18 +171,14 @@ async fn process(
         .first()
         .and_then(|e| e.account.clone())
         .unwrap_or(project);
-    while !events.is_empty() {
-        let rest = events.split_off(events.len().min(CHUNK));
-        let chunk = std::mem::replace(&mut events, rest);
-        if let Err(e) = ingest_events(state, chunk).await {
-            failed(
-                state,
-                index,
-                spec,
-                format!("not committed: {e:#}; will come again"),
-            );
-            return false;
-        }
+    if let Err(e) = super::commit(state, events).await {
+        failed(
+            state,
+            index,
+            spec,
+            format!("not committed: {e:#}; will come again"),
+        );
+        return false;
     }
     for _ in messages {
         state.sources.message(index);

@@ -22,6 +22,81 @@ use cloudsentinel_core::{Level, Signal, SignalKind};
 use crate::AppState;
 use crate::config::SourceSpec;
 
+/// Counts and logs a failure of source `index` (the details already in `what`).
+pub(crate) fn failed(state: &AppState, index: usize, name: &str, what: String) {
+    state.metrics.error("source");
+    tracing::warn!(source = %name, "{what}");
+    state.sources.error(index, what);
+}
+
+/// An object's events, as the shared stage decoded and enriched them.
+pub(crate) struct Decoded {
+    pub events: Vec<cloudsentinel_core::Event>,
+    /// Records that could not be read, and where the first one was.
+    pub errors: u64,
+    pub first_error: Option<String>,
+}
+
+impl Decoded {
+    /// The failure to report, when records could not be read (`at` names the object).
+    pub fn error_report(&self, at: &str) -> Option<String> {
+        (self.errors > 0).then(|| {
+            format!(
+                "{at}: {} records could not be read, e.g. {}",
+                self.errors,
+                self.first_error.as_deref().unwrap_or("")
+            )
+        })
+    }
+}
+
+/// Decodes an object (an S3 object, new lines of a blob) on a blocking thread through the
+/// shared stage; `None` when that thread failed.
+pub(crate) async fn decode(
+    state: &AppState,
+    bytes: Vec<u8>,
+    origin: cloudsentinel_core::Origin,
+) -> Option<Decoded> {
+    let (rules, net) = (Arc::clone(&state.rules), state.learning.net.clone());
+    tokio::task::spawn_blocking(move || {
+        let stage = cloudsentinel_detect::Stage::new(&rules, &net);
+        let mut out = Decoded {
+            events: Vec::new(),
+            errors: 0,
+            first_error: None,
+        };
+        stage.decode_bytes(
+            &bytes,
+            origin,
+            cloudsentinel_ingest::ReadOptions::default(),
+            &mut |item| match item {
+                cloudsentinel_ingest::Item::Event(e) => out.events.push(*e),
+                cloudsentinel_ingest::Item::Error(e) => {
+                    out.errors += 1;
+                    out.first_error.get_or_insert_with(|| where_in(&e));
+                }
+                cloudsentinel_ingest::Item::Digest | cloudsentinel_ingest::Item::Insight => {}
+            },
+        );
+        out
+    })
+    .await
+    .ok()
+}
+
+/// Hands events to the pipeline in batches of [`CHUNK`], each waiting for its commit.
+pub(crate) async fn commit(
+    state: &AppState,
+    mut events: Vec<cloudsentinel_core::Event>,
+) -> anyhow::Result<()> {
+    while !events.is_empty() {
+        let rest = events.split_off(events.len().min(CHUNK));
+        let chunk = std::mem::replace(&mut events, rest);
+        crate::ingest_events(state, chunk).await?;
+    }
+    Ok(())
+}
+
 /// Where in an object a record could not be read, and why (the object itself is named beside).
 pub(crate) fn where_in(e: &cloudsentinel_ingest::DecodeError) -> String {
     match (e.origin.line, e.origin.record_index) {

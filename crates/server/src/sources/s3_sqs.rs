@@ -19,13 +19,10 @@ use chrono::{DateTime, Utc};
 use cloudsentinel_cloud::aws::notification::{self, Notice, ObjectRef};
 use cloudsentinel_cloud::aws::sqs::Message;
 use cloudsentinel_cloud::aws::{Aws, AwsError};
-use cloudsentinel_core::{Event, Origin};
-use cloudsentinel_detect::Stage;
-use cloudsentinel_ingest::{Item, ReadOptions};
+use cloudsentinel_core::Origin;
 
-use super::CHUNK;
+use crate::AppState;
 use crate::config::S3SqsSource;
-use crate::{AppState, ingest_events};
 
 /// The backlog is asked for at most this often.
 const BACKLOG_EVERY: Duration = Duration::from_secs(30);
@@ -127,9 +124,7 @@ pub async fn run(
 
 /// Counts and logs a failure.
 fn failed(state: &AppState, index: usize, spec: &S3SqsSource, what: String) {
-    state.metrics.error("source");
-    tracing::warn!(source = %spec.name, "{what}");
-    state.sources.error(index, what);
+    super::failed(state, index, &spec.name, what)
 }
 
 async fn handle(
@@ -224,63 +219,27 @@ async fn object(
         }
         Err(_) => return Handled::Retry,
     };
-    let (rules, net) = (Arc::clone(&state.rules), state.learning.net.clone());
-    let origin_path = at.clone();
-    let decoded = tokio::task::spawn_blocking(move || {
-        let stage = Stage::new(&rules, &net);
-        let mut events: Vec<Event> = Vec::new();
-        let mut errors = 0u64;
-        let mut first_error = None;
-        let origin = Origin {
-            source: "s3".into(),
-            path: Some(origin_path),
-            ..Origin::default()
-        };
-        stage.decode_bytes(
-            &bytes,
-            origin,
-            ReadOptions::default(),
-            &mut |item| match item {
-                Item::Event(e) => events.push(*e),
-                Item::Error(e) => {
-                    errors += 1;
-                    first_error.get_or_insert_with(|| super::where_in(&e));
-                }
-                Item::Digest | Item::Insight => {}
-            },
-        );
-        (events, errors, first_error)
-    })
-    .await;
-    let Ok((events, errors, first_error)) = decoded else {
+    let origin = Origin {
+        source: "s3".into(),
+        path: Some(at.clone()),
+        ..Origin::default()
+    };
+    let Some(decoded) = super::decode(state, bytes, origin).await else {
         return Handled::Retry;
     };
-    if errors > 0 {
+    if let Some(report) = decoded.error_report(&at) {
+        failed(state, index, spec, report);
+    }
+    let n = decoded.events.len() as u64;
+    let newest: Option<DateTime<Utc>> = decoded.events.iter().map(|e| e.time).max();
+    if let Err(e) = super::commit(state, decoded.events).await {
         failed(
             state,
             index,
             spec,
-            format!(
-                "{at}: {errors} records could not be read, e.g. {}",
-                first_error.unwrap_or_default()
-            ),
+            format!("{at}: not committed: {e:#}; will be tried again"),
         );
-    }
-    let n = events.len() as u64;
-    let newest: Option<DateTime<Utc>> = events.iter().map(|e| e.time).max();
-    let mut events = events;
-    while !events.is_empty() {
-        let rest = events.split_off(events.len().min(CHUNK));
-        let chunk = std::mem::replace(&mut events, rest);
-        if let Err(e) = ingest_events(state, chunk).await {
-            failed(
-                state,
-                index,
-                spec,
-                format!("{at}: not committed: {e:#}; will be tried again"),
-            );
-            return Handled::Retry;
-        }
+        return Handled::Retry;
     }
     state
         .sources
