@@ -975,3 +975,421 @@ fn entra_actions_change_the_tenant_and_undo() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The GCP stand-in (tests/support/gcp_standin.py) on a free port, checking the RS256
+/// assertions of the service account key it was given; killed when dropped.
+struct GcpStandin {
+    child: std::process::Child,
+    base: String,
+}
+
+impl GcpStandin {
+    fn start(port: u16, public_key: &Path) -> GcpStandin {
+        use std::io::BufRead;
+        let mut child = Command::new("python3")
+            .arg(format!(
+                "{}/tests/support/gcp_standin.py",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .arg(port.to_string())
+            .arg(public_key)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the GCP stand-in did not start");
+        GcpStandin {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn state(&self) -> Value {
+        let mut r = ureq::get(&format!("{}/test/state", self.base))
+            .call()
+            .unwrap();
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
+    fn post(&self, path: &str, body: Value) {
+        ureq::post(&format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .send(body.to_string().as_bytes())
+            .unwrap();
+    }
+}
+
+impl Drop for GcpStandin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A service account key (RSA, PKCS#8) whose token endpoint is `token_uri`, and its public key.
+fn gcp_service_account_key(
+    dir: &Path,
+    token_uri: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let key = dir.join("responder.json");
+    let public = dir.join("responder.pub.pem");
+    let script = format!(
+        "import json\nfrom cryptography.hazmat.primitives.asymmetric import rsa\n\
+         from cryptography.hazmat.primitives import serialization as s\n\
+         k = rsa.generate_private_key(public_exponent=65537, key_size=2048)\n\
+         pem = k.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode()\n\
+         open({public:?}, 'wb').write(k.public_key().public_bytes(s.Encoding.PEM, s.PublicFormat.SubjectPublicKeyInfo))\n\
+         json.dump({{'type': 'service_account', 'project_id': 'nw-prod-4821', 'private_key_id': 'r1', 'private_key': pem,\n\
+           'client_email': 'responder@nw-sec-tools.iam.gserviceaccount.com', 'token_uri': {token_uri:?}}}, open({key:?}, 'w'))\n",
+        public = public.display().to_string(),
+        key = key.display().to_string(),
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (key, public)
+}
+
+/// A policy's bindings in a stable order (members sorted), to compare two policies' content.
+fn bindings(policy: &Value) -> Vec<String> {
+    let mut out: Vec<String> = policy["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let mut b = b.clone();
+            let mut members: Vec<Value> = b["members"].as_array().unwrap().clone();
+            members.sort_by_key(|m| m.to_string());
+            b["members"] = Value::Array(members);
+            b.to_string()
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The GCP actions against a stand-in of the IAM and Resource Manager APIs
+/// (tests/support/gcp_standin.py), acting with a service account key (a signed JWT the stand-in
+/// verifies): disabling a key and removing a member from a role change what the stand-in
+/// reports, verify sees it, undo restores the state before exactly (a key disabled before
+/// stays disabled; the member is back in each binding it was in, its condition included, and
+/// a change someone made meanwhile survives: the write with a stale etag is refused and made
+/// again from a new read); a denied call names the IAM permission; a protected service account
+/// is refused before any call.
+#[test]
+fn gcp_actions_change_the_project_and_undo() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (key, public) =
+        gcp_service_account_key(dir.path(), &format!("http://127.0.0.1:{port}/token"));
+    let standin = GcpStandin::start(port, &public);
+    let gcp = |args: &[&str]| -> Output {
+        Command::new(env!("CARGO_BIN_EXE_cloudsentinel"))
+            .arg("respond")
+            .args(args)
+            .args(["--gcp-credentials", key.to_str().unwrap()])
+            .args(["--gcp-endpoint", &standin.base])
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+            .output()
+            .unwrap()
+    };
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let record_of = |path: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
+    let billing = "billing-exporter@nw-prod-4821.iam.gserviceaccount.com";
+    let key_name = |id: &str| format!("projects/nw-prod-4821/serviceAccounts/{billing}/keys/{id}");
+    let enabled_key = "5f2c0a8e4b1d9c7f3e6a2b0d8c4f1e9a7b3c5d20";
+    let disabled_key = "0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e";
+
+    // Disable a key; undo enables it again.
+    let record = dir.path().join("key.json");
+    let sa = format!("service_account={billing}");
+    let key_param = format!("key_id={enabled_key}");
+    let out = gcp(&[
+        "run",
+        "gcp.disable-service-account-key",
+        "-p",
+        "project=nw-prod-4821",
+        "-p",
+        &sa,
+        "-p",
+        &key_param,
+        "--record",
+        record.to_str().unwrap(),
+    ]);
+    ok(&out);
+    assert_eq!(standin.state()["keys"][key_name(enabled_key)], true);
+    let r = record_of(&record);
+    assert_eq!(
+        r["before"],
+        json!({"kind": "key_disabled", "disabled": false})
+    );
+    assert_eq!(r["verified"], true);
+    let out = gcp(&["undo", "--record", record.to_str().unwrap(), "--dry-run"]);
+    ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!(
+            "iam:projects.serviceAccounts.keys.enable name={}",
+            key_name(enabled_key)
+        )),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    ok(&gcp(&["undo", "--record", record.to_str().unwrap()]));
+    assert_eq!(
+        standin.state()["keys"][key_name(enabled_key)],
+        false,
+        "enabled, as before"
+    );
+
+    // A key disabled before stays disabled after undo.
+    let record = dir.path().join("disabled-key.json");
+    let key_param = format!("key_id={disabled_key}");
+    ok(&gcp(&[
+        "run",
+        "gcp.disable-service-account-key",
+        "-p",
+        "project=nw-prod-4821",
+        "-p",
+        &sa,
+        "-p",
+        &key_param,
+        "--record",
+        record.to_str().unwrap(),
+    ]));
+    let out = gcp(&["undo", "--record", record.to_str().unwrap()]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("left disabled"));
+    assert_eq!(standin.state()["keys"][key_name(disabled_key)], true);
+
+    // Remove the contractor from roles/owner while someone else changes the policy: the write
+    // with the etag read is refused (409 ABORTED) and made again from a new read.
+    let contractor = "user:d.ferreira.contractor@gmail.com";
+    let concurrent =
+        json!({"role": "roles/logging.viewer", "members": ["group:sre@northwind-labs.com"]});
+    standin.post(
+        "/test/concurrent-change",
+        json!({"project": "nw-prod-4821", "binding": concurrent}),
+    );
+    let before = standin.state()["policies"]["nw-prod-4821"].clone();
+    let calls_before = standin.state()["calls"].as_array().unwrap().len();
+    let record = dir.path().join("binding.json");
+    let member = format!("member={contractor}");
+    let out = gcp(&[
+        "run",
+        "gcp.remove-iam-binding",
+        "-p",
+        "project=nw-prod-4821",
+        "-p",
+        "role=roles/owner",
+        "-p",
+        &member,
+        "--record",
+        record.to_str().unwrap(),
+    ]);
+    ok(&out);
+    let st = standin.state();
+    let calls: Vec<&str> = st["calls"].as_array().unwrap()[calls_before..]
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "POST /v1/projects/nw-prod-4821:getIamPolicy",
+            "POST /v1/projects/nw-prod-4821:setIamPolicy",
+            "POST /v1/projects/nw-prod-4821:getIamPolicy",
+            "POST /v1/projects/nw-prod-4821:setIamPolicy",
+            "POST /v1/projects/nw-prod-4821:getIamPolicy",
+        ],
+        "read, refused write, read again, write, verify"
+    );
+    let policy = &st["policies"]["nw-prod-4821"];
+    let owners: Vec<&Value> = policy["bindings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["role"] == "roles/owner")
+        .collect();
+    assert_eq!(
+        owners,
+        [&json!({"role": "roles/owner", "members": ["group:gcp-admins@northwind-labs.com"]})],
+        "the conditional binding left empty is dropped: {policy:#}"
+    );
+    assert!(
+        policy["bindings"].as_array().unwrap().contains(&concurrent),
+        "the change made meanwhile survives: {policy:#}"
+    );
+    assert_eq!(policy["auditConfigs"], before["auditConfigs"]);
+    let r = record_of(&record);
+    assert_eq!(r["verified"], true);
+    assert_eq!(
+        r["before"],
+        json!({"kind": "iam_binding", "role": "roles/owner", "member": contractor, "conditions": [
+            null,
+            {"title": "until 2027", "expression": "request.time < timestamp(\"2027-01-01T00:00:00Z\")"}]})
+    );
+    ok(&gcp(&["undo", "--record", record.to_str().unwrap()]));
+    let after = standin.state()["policies"]["nw-prod-4821"].clone();
+    let mut expected = before.clone();
+    expected["bindings"]
+        .as_array_mut()
+        .unwrap()
+        .push(concurrent.clone());
+    assert_eq!(
+        bindings(&after),
+        bindings(&expected),
+        "the bindings before, and the change made meanwhile: {after:#}"
+    );
+    assert_eq!(after["version"], 3);
+    // Undone twice: nothing left to restore, nothing written.
+    let out = gcp(&["undo", "--record", record.to_str().unwrap()]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to restore"));
+    assert_eq!(
+        standin.state()["policies"]["nw-prod-4821"]["etag"],
+        after["etag"]
+    );
+    // A member who does not hold the role: nothing is changed, and it says so.
+    let out = gcp(&[
+        "run",
+        "gcp.remove-iam-binding",
+        "-p",
+        "project=nw-prod-4821",
+        "-p",
+        "role=roles/editor",
+        "-p",
+        &member,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not hold roles/editor"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Denied calls name the IAM permission.
+    standin.post(
+        "/test/deny",
+        json!({"permissions": ["iam.serviceAccountKeys.disable", "resourcemanager.projects.setIamPolicy"]}),
+    );
+    let key_param = format!("key_id={enabled_key}");
+    let out = gcp(&[
+        "run",
+        "gcp.disable-service-account-key",
+        "-p",
+        "project=nw-prod-4821",
+        "-p",
+        &sa,
+        "-p",
+        &key_param,
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("iam.serviceAccountKeys.disable was denied: Permission 'iam.serviceAccountKeys.disable' denied"),
+        "{stderr}"
+    );
+    assert_eq!(standin.state()["keys"][key_name(enabled_key)], false);
+    let out = gcp(&[
+        "run",
+        "gcp.remove-iam-binding",
+        "-p",
+        "project=nw-prod-4821",
+        "-p",
+        "role=roles/viewer",
+        "-p",
+        &member,
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("resourcemanager.projects.setIamPolicy was denied"),
+        "{stderr}"
+    );
+    standin.post("/test/deny", json!({"permissions": []}));
+
+    // A protected service account is refused before any call, in either action.
+    let calls_before = standin.state()["calls"].as_array().unwrap().len();
+    let out = gcp(&[
+        "run",
+        "gcp.disable-service-account-key",
+        "-p",
+        "project=nw-prod-4821",
+        "-p",
+        "service_account=cloudsentinel@nw-prod-4821.iam.gserviceaccount.com",
+        "-p",
+        "key_id=7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c",
+        "--protect",
+        "serviceAccount/cloudsentinel@*",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "serviceAccount/cloudsentinel@nw-prod-4821.iam.gserviceaccount.com is protected"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = gcp(&[
+        "run",
+        "gcp.remove-iam-binding",
+        "-p",
+        "project=nw-prod-4821",
+        "-p",
+        "role=roles/editor",
+        "-p",
+        "member=serviceAccount:cloudsentinel@nw-prod-4821.iam.gserviceaccount.com",
+        "--protect",
+        "serviceAccount/cloudsentinel@*",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is protected"));
+    // And a dry run shows the calls, making none.
+    let out = gcp(&[
+        "run",
+        "gcp.remove-iam-binding",
+        "-p",
+        "project=nw-prod-4821",
+        "-p",
+        "role=roles/viewer",
+        "-p",
+        &member,
+        "--dry-run",
+    ]);
+    ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("cloudresourcemanager:projects.getIamPolicy resource=nw-prod-4821"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        standin.state()["calls"].as_array().unwrap().len(),
+        calls_before,
+        "no call for a refused action or a dry run"
+    );
+    let cloudsentinel_key = "projects/nw-prod-4821/serviceAccounts/cloudsentinel@nw-prod-4821.iam.gserviceaccount.com/keys/7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c7c";
+    assert_eq!(standin.state()["keys"][cloudsentinel_key], false);
+}

@@ -3,7 +3,9 @@
 //! `plan` prints the exact API calls an action makes; `run` checks the guardrails, executes,
 //! verifies, and writes a record (the action, the state before, what happened) that `undo`
 //! reads to restore that state; `run --dry-run` prints the calls and makes none. Credentials
-//! come from the standard AWS chain; `--role-arn` assumes a role in the target account.
+//! come from the standard AWS chain; `--role-arn` assumes a role in the target account. The
+//! `entra.*` actions act as an Entra ID application (`--entra-*`), the `gcp.*` ones with a
+//! service account key (`--gcp-credentials`) or the metadata server.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +14,8 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 use cloudsentinel_cloud::aws::{Aws, Config};
+use cloudsentinel_cloud::gcp::Credentials;
+use cloudsentinel_cloud::gcp_iam::GcpIamClient;
 use cloudsentinel_cloud::graph::GraphClient;
 use cloudsentinel_respond::{Action, Before, Clients, Guard, RespondError};
 use serde::{Deserialize, Serialize};
@@ -34,10 +38,11 @@ pub struct ActionArgs {
     /// aws.revoke-role-sessions, aws.delete-login-profile, aws.block-s3-public-access,
     /// aws.remove-snapshot-share, aws.quarantine-instance, aws.enable-trail-logging,
     /// aws.enable-guardduty, entra.disable-user, entra.revoke-sessions,
-    /// entra.remove-app-password
+    /// entra.remove-app-password, gcp.disable-service-account-key, gcp.remove-iam-binding
     pub action: String,
     /// The action's parameters, `key=value` (user=alice, access_key_id=AKIA..., kind=Role,
-    /// name=..., role=..., bucket=..., snapshot_id=..., instance_id=..., trail=...).
+    /// name=..., role=..., bucket=..., snapshot_id=..., instance_id=..., trail=...,
+    /// project=..., service_account=..., key_id=..., member=user:...).
     #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
     pub params: Vec<String>,
 }
@@ -60,6 +65,13 @@ pub struct Target {
     /// entra.* actions: the token authority (default https://login.microsoftonline.com).
     #[arg(long, value_name = "URL")]
     pub entra_authority: Option<String>,
+    /// gcp.* actions: a service account key file (JSON) to act as; without it, the metadata
+    /// server's token (on Google Cloud), or none with --gcp-endpoint.
+    #[arg(long, value_name = "FILE", env = "GOOGLE_APPLICATION_CREDENTIALS")]
+    pub gcp_credentials: Option<PathBuf>,
+    /// gcp.* actions: send the IAM and Resource Manager calls here instead (a stand-in).
+    #[arg(long, value_name = "URL")]
+    pub gcp_endpoint: Option<String>,
     /// Send the calls here instead of AWS (an emulator).
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
@@ -164,6 +176,26 @@ fn graph(t: &Target) -> Option<GraphClient> {
     ))
 }
 
+/// The GCP IAM client, for a `gcp.*` action: with the key file given, the metadata server's
+/// token, or none against a stand-in.
+fn gcp(t: &Target, action: &Action) -> anyhow::Result<Option<GcpIamClient>> {
+    if !action.name().starts_with("gcp.") {
+        return Ok(None);
+    }
+    let credentials = match &t.gcp_credentials {
+        Some(f) => Credentials::ServiceAccount(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("reading the GCP credentials {}", f.display()))?,
+        ),
+        None if t.gcp_endpoint.is_some() => Credentials::None,
+        None => Credentials::Metadata,
+    };
+    Ok(Some(GcpIamClient::new(
+        credentials,
+        t.gcp_endpoint.as_deref(),
+    )))
+}
+
 fn client(t: &Target) -> Aws {
     Aws::new(Config {
         region: t
@@ -195,9 +227,11 @@ fn run_action(r: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(EXIT_OK);
     }
     let (aws, graph) = (client(&r.target), graph(&r.target));
+    let gcp = gcp(&r.target, &action)?;
     let clients = Clients {
         aws: Some(&aws),
         graph: graph.as_ref(),
+        gcp: gcp.as_ref(),
     };
     let executed = Utc::now();
     let outcome = action.execute(&clients);
@@ -257,9 +291,11 @@ fn undo(u: UndoArgs) -> anyhow::Result<ExitCode> {
         return Ok(EXIT_OK);
     }
     let (aws, graph) = (client(&u.target), graph(&u.target));
+    let gcp = gcp(&u.target, &record.action)?;
     let clients = Clients {
         aws: Some(&aws),
         graph: graph.as_ref(),
+        gcp: gcp.as_ref(),
     };
     match record.action.undo(&clients, before) {
         Ok(done) => {

@@ -1,6 +1,9 @@
-//! Google Cloud Pub/Sub: pulling a subscription a log sink publishes to (REST API v1), with a
-//! service account's key (a signed JWT exchanged for an access token), the metadata server's
-//! token (workload identity, Compute Engine), or no credentials against an emulator.
+//! Google Cloud: the credentials every Google API call of this crate shares ([`Credentials`],
+//! turned into access tokens by `GcpAuth`: a service account's key, a signed JWT exchanged for
+//! a token; the metadata server's token, workload identity or Compute Engine; or none against
+//! an emulator), Google's error shape ([`GcpError`]), and Pub/Sub: pulling a subscription a log
+//! sink publishes to (REST API v1). The IAM calls containment makes are in
+//! [`gcp_iam`](crate::gcp_iam).
 
 use std::time::Duration;
 
@@ -31,18 +34,23 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// What a Google API call answered, or why it could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum GcpError {
-    #[error("pubsub {operation}: {status_text}: {message} (HTTP {status})")]
+    #[error("{service} {operation}: {status_text}: {message} (HTTP {status})")]
     Api {
+        /// `pubsub`, `iam`, `cloudresourcemanager`.
+        service: &'static str,
+        /// The API method (`pull`, `projects.setIamPolicy`, ...).
         operation: &'static str,
         status: u16,
         /// Google's status name (`PERMISSION_DENIED`, `NOT_FOUND`, ...).
         status_text: String,
         message: String,
     },
-    #[error("pubsub {operation}: {message}")]
+    #[error("{service} {operation}: {message}")]
     Transport {
+        service: &'static str,
         operation: &'static str,
         message: String,
     },
@@ -58,118 +66,99 @@ impl GcpError {
             GcpError::Credentials(_) => false,
         }
     }
+
+    /// Google's status name of an answered error (`PERMISSION_DENIED`, `ABORTED`, ...).
+    pub fn status_text(&self) -> Option<&str> {
+        match self {
+            GcpError::Api { status_text, .. } => Some(status_text),
+            _ => None,
+        }
+    }
 }
 
-/// One pulled message.
-#[derive(Debug, Clone)]
-pub struct Received {
-    pub ack_id: String,
-    pub message_id: String,
-    /// The message's data, decoded from base64.
-    pub data: Vec<u8>,
-    pub delivery_attempt: Option<u32>,
-}
+/// The OAuth scope of Pub/Sub.
+const PUBSUB_SCOPE: &str = "https://www.googleapis.com/auth/pubsub";
 
-/// A subscriber to one subscription.
-pub struct Subscriber {
+/// Access tokens for one set of [`Credentials`] and one OAuth scope, cached until five minutes
+/// before they expire: what every Google client of this crate authorises its calls with.
+pub(crate) struct GcpAuth {
     http: ureq::Agent,
-    /// `https://pubsub.googleapis.com`, or an emulator's address.
-    endpoint: String,
-    /// `projects/<project>/subscriptions/<name>`.
-    subscription: String,
     credentials: Credentials,
+    /// `https://www.googleapis.com/auth/pubsub`, `.../cloud-platform`: asked for in a service
+    /// account's JWT (the metadata server's token has the scopes of the instance).
+    scope: &'static str,
     token: crate::auth::TokenCache,
 }
 
-impl std::fmt::Debug for Subscriber {
+impl std::fmt::Debug for GcpAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscriber")
-            .field("endpoint", &self.endpoint)
-            .field("subscription", &self.subscription)
+        f.debug_struct("GcpAuth")
             .field("credentials", &self.credentials)
+            .field("scope", &self.scope)
             .finish()
     }
 }
 
-impl Subscriber {
-    pub fn new(
-        subscription: &str,
-        endpoint: Option<&str>,
-        credentials: Credentials,
-        timeout: Duration,
-    ) -> Subscriber {
-        Subscriber {
-            http: crate::auth::agent(timeout),
-            endpoint: endpoint
-                .unwrap_or("https://pubsub.googleapis.com")
-                .trim_end_matches('/')
-                .to_string(),
-            subscription: subscription.to_string(),
+impl GcpAuth {
+    pub fn new(http: ureq::Agent, credentials: Credentials, scope: &'static str) -> GcpAuth {
+        GcpAuth {
+            http,
             credentials,
+            scope,
             token: Default::default(),
         }
     }
 
-    pub fn subscription(&self) -> &str {
-        &self.subscription
-    }
-
-    /// Up to `max` messages (fewer, or none, when fewer wait).
-    pub fn pull(&self, max: u32) -> Result<Vec<Received>, GcpError> {
-        let v = self.call("pull", json!({"maxMessages": max.clamp(1, 1000)}))?;
-        let mut out = Vec::new();
-        for m in v["receivedMessages"].as_array().into_iter().flatten() {
-            let data = m["message"]["data"].as_str().unwrap_or("");
-            out.push(Received {
-                ack_id: m["ackId"].as_str().unwrap_or_default().to_string(),
-                message_id: m["message"]["messageId"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                data: STANDARD
-                    .decode(data)
-                    .unwrap_or_else(|_| data.as_bytes().to_vec()),
-                delivery_attempt: m["deliveryAttempt"].as_u64().map(|n| n as u32),
-            });
+    /// An access token, cached until five minutes before it expires; `None` without
+    /// credentials.
+    pub fn token(&self) -> Result<Option<String>, GcpError> {
+        if let Credentials::None = self.credentials {
+            return Ok(None);
         }
-        Ok(out)
+        self.token
+            .get(|| match &self.credentials {
+                Credentials::ServiceAccount(key) => self.service_account_token(key),
+                Credentials::Metadata => self.metadata_token(),
+                Credentials::None => unreachable!("handled above"),
+            })
+            .map(Some)
     }
 
-    /// Acknowledges messages: they will not be delivered again.
-    pub fn acknowledge(&self, ack_ids: &[String]) -> Result<(), GcpError> {
-        if ack_ids.is_empty() {
-            return Ok(());
-        }
-        self.call("acknowledge", json!({"ackIds": ack_ids}))?;
-        Ok(())
-    }
-
-    /// Keeps messages from redelivery for `secs` more from now.
-    pub fn modify_ack_deadline(&self, ack_ids: &[String], secs: u32) -> Result<(), GcpError> {
-        if ack_ids.is_empty() {
-            return Ok(());
-        }
-        self.call(
-            "modifyAckDeadline",
-            json!({"ackIds": ack_ids, "ackDeadlineSeconds": secs.min(600)}),
-        )?;
-        Ok(())
-    }
-
-    fn call(&self, operation: &'static str, body: Value) -> Result<Value, GcpError> {
-        let transport = |message: String| GcpError::Transport { operation, message };
-        let url = format!("{}/v1/{}:{operation}", self.endpoint, self.subscription);
-        let mut req = self
-            .http
-            .post(&url)
-            .header("content-type", "application/json");
+    /// One call of a Google REST API: `GET`, or `POST` with a JSON body, authorised with the
+    /// token; answers the JSON body, or Google's error (`{"error": {"code", "message",
+    /// "status"}}`) as [`GcpError::Api`].
+    pub fn call(
+        &self,
+        service: &'static str,
+        operation: &'static str,
+        method: &str,
+        url: &str,
+        body: Option<Value>,
+    ) -> Result<Value, GcpError> {
+        let transport = |message: String| GcpError::Transport {
+            service,
+            operation,
+            message,
+        };
         let token = self.token()?;
-        if let Some(t) = &token {
-            req = req.header("authorization", format!("Bearer {t}").as_str());
-        }
-        let mut resp = req
-            .send(body.to_string().as_bytes())
-            .map_err(|e| transport(e.to_string()))?;
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let result = if method == "GET" {
+            let mut req = self.http.get(url);
+            if let Some(a) = &auth {
+                req = req.header("authorization", a.as_str());
+            }
+            req.call()
+        } else {
+            let mut req = self
+                .http
+                .post(url)
+                .header("content-type", "application/json");
+            if let Some(a) = &auth {
+                req = req.header("authorization", a.as_str());
+            }
+            req.send(body.unwrap_or_else(|| json!({})).to_string().as_bytes())
+        };
+        let mut resp = result.map_err(|e| transport(e.to_string()))?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
@@ -180,6 +169,7 @@ impl Subscriber {
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if status >= 300 {
             return Err(GcpError::Api {
+                service,
                 operation,
                 status,
                 status_text: v["error"]["status"]
@@ -193,21 +183,6 @@ impl Subscriber {
             });
         }
         Ok(v)
-    }
-
-    /// An access token, cached until five minutes before it expires; `None` without
-    /// credentials.
-    fn token(&self) -> Result<Option<String>, GcpError> {
-        if let Credentials::None = self.credentials {
-            return Ok(None);
-        }
-        self.token
-            .get(|| match &self.credentials {
-                Credentials::ServiceAccount(key) => self.service_account_token(key),
-                Credentials::Metadata => self.metadata_token(),
-                Credentials::None => unreachable!("handled above"),
-            })
-            .map(Some)
     }
 
     /// A JWT signed with the key (RS256), exchanged at the key's `token_uri`.
@@ -228,7 +203,7 @@ impl Subscriber {
         let now = Utc::now().timestamp();
         let claims = json!({
             "iss": email, "sub": email, "aud": token_uri, "iat": now, "exp": now + 3600,
-            "scope": "https://www.googleapis.com/auth/pubsub",
+            "scope": self.scope,
         });
         let header = json!({"alg": "RS256", "typ": "JWT", "kid": key["private_key_id"]});
         let signing_input = format!(
@@ -292,6 +267,105 @@ impl Subscriber {
                 .to_string(),
             v["expires_in"].as_i64().unwrap_or(3600),
         ))
+    }
+}
+
+/// One pulled message.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub ack_id: String,
+    pub message_id: String,
+    /// The message's data, decoded from base64.
+    pub data: Vec<u8>,
+    pub delivery_attempt: Option<u32>,
+}
+
+/// A subscriber to one subscription.
+pub struct Subscriber {
+    /// `https://pubsub.googleapis.com`, or an emulator's address.
+    endpoint: String,
+    /// `projects/<project>/subscriptions/<name>`.
+    subscription: String,
+    auth: GcpAuth,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("endpoint", &self.endpoint)
+            .field("subscription", &self.subscription)
+            .field("credentials", &self.auth.credentials)
+            .finish()
+    }
+}
+
+impl Subscriber {
+    pub fn new(
+        subscription: &str,
+        endpoint: Option<&str>,
+        credentials: Credentials,
+        timeout: Duration,
+    ) -> Subscriber {
+        Subscriber {
+            endpoint: endpoint
+                .unwrap_or("https://pubsub.googleapis.com")
+                .trim_end_matches('/')
+                .to_string(),
+            subscription: subscription.to_string(),
+            auth: GcpAuth::new(crate::auth::agent(timeout), credentials, PUBSUB_SCOPE),
+        }
+    }
+
+    pub fn subscription(&self) -> &str {
+        &self.subscription
+    }
+
+    /// Up to `max` messages (fewer, or none, when fewer wait).
+    pub fn pull(&self, max: u32) -> Result<Vec<Received>, GcpError> {
+        let v = self.call("pull", json!({"maxMessages": max.clamp(1, 1000)}))?;
+        let mut out = Vec::new();
+        for m in v["receivedMessages"].as_array().into_iter().flatten() {
+            let data = m["message"]["data"].as_str().unwrap_or("");
+            out.push(Received {
+                ack_id: m["ackId"].as_str().unwrap_or_default().to_string(),
+                message_id: m["message"]["messageId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                data: STANDARD
+                    .decode(data)
+                    .unwrap_or_else(|_| data.as_bytes().to_vec()),
+                delivery_attempt: m["deliveryAttempt"].as_u64().map(|n| n as u32),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Acknowledges messages: they will not be delivered again.
+    pub fn acknowledge(&self, ack_ids: &[String]) -> Result<(), GcpError> {
+        if ack_ids.is_empty() {
+            return Ok(());
+        }
+        self.call("acknowledge", json!({"ackIds": ack_ids}))?;
+        Ok(())
+    }
+
+    /// Keeps messages from redelivery for `secs` more from now.
+    pub fn modify_ack_deadline(&self, ack_ids: &[String], secs: u32) -> Result<(), GcpError> {
+        if ack_ids.is_empty() {
+            return Ok(());
+        }
+        self.call(
+            "modifyAckDeadline",
+            json!({"ackIds": ack_ids, "ackDeadlineSeconds": secs.min(600)}),
+        )?;
+        Ok(())
+    }
+
+    fn call(&self, operation: &'static str, body: Value) -> Result<Value, GcpError> {
+        let url = format!("{}/v1/{}:{operation}", self.endpoint, self.subscription);
+        self.auth
+            .call("pubsub", operation, "POST", &url, Some(body))
     }
 }
 

@@ -7,7 +7,11 @@
 //! - [`azure`]: Blob Storage listing and range reads, with the account's shared key, a SAS
 //!   token or an Entra ID application's client credentials.
 //! - [`gcp`]: Pub/Sub pull, acknowledge and ack-deadline extension, with a service account key
-//!   (an RS256 JWT exchanged for a token), the metadata server, or nothing (an emulator).
+//!   (an RS256 JWT exchanged for a token), the metadata server, or nothing (an emulator); the
+//!   token code is shared with [`gcp_iam`]: a service account key's state and a project's IAM
+//!   policy, for containment.
+//! - [`graph`]: Microsoft Graph with an Entra ID application's client credentials, for
+//!   containment.
 //!
 //! Every call goes through one small HTTP client (`ureq`, rustls) with timeouts; errors name
 //! the service, the operation and what AWS answered (its error code and message), so a denied
@@ -17,5 +21,6 @@ mod auth;
 pub mod aws;
 pub mod azure;
 pub mod gcp;
+pub mod gcp_iam;
 pub mod graph;
 mod xml;

@@ -212,6 +212,9 @@ pub fn plan(a: &Action) -> Vec<ApiCall> {
         Action::EntraDisableUser { .. }
         | Action::EntraRevokeSessions { .. }
         | Action::EntraRemoveAppPassword { .. } => unreachable!("an Entra ID action: entra.rs"),
+        Action::GcpDisableServiceAccountKey { .. } | Action::GcpRemoveIamBinding { .. } => {
+            unreachable!("a GCP action: gcp.rs")
+        }
     }
 }
 
@@ -403,6 +406,9 @@ pub fn execute(a: &Action, aws: &Aws) -> Outcome {
         Action::EntraDisableUser { .. }
         | Action::EntraRevokeSessions { .. }
         | Action::EntraRemoveAppPassword { .. } => unreachable!("an Entra ID action: entra.rs"),
+        Action::GcpDisableServiceAccountKey { .. } | Action::GcpRemoveIamBinding { .. } => {
+            unreachable!("a GCP action: gcp.rs")
+        }
     }
 }
 
@@ -579,6 +585,9 @@ pub fn verify(a: &Action, aws: &Aws) -> Result<bool, RespondError> {
         Action::EntraDisableUser { .. }
         | Action::EntraRevokeSessions { .. }
         | Action::EntraRemoveAppPassword { .. } => unreachable!("an Entra ID action: entra.rs"),
+        Action::GcpDisableServiceAccountKey { .. } | Action::GcpRemoveIamBinding { .. } => {
+            unreachable!("a GCP action: gcp.rs")
+        }
     }
 }
 

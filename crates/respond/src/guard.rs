@@ -8,12 +8,17 @@ use chrono::{DateTime, Duration, Utc};
 use crate::{Action, RespondError};
 
 /// Principals always protected: the roles AWS Organizations and Control Tower administer member
-/// accounts with, and the ones AWS services run as.
-const ALWAYS_PROTECTED: [&str; 4] = [
+/// accounts with, and the ones AWS services run as; Google's service agents (the accounts Google
+/// services act as in a project: `service-<number>@...`, `<number>@cloudservices...`), which
+/// no one should disable or unbind in a hurry.
+const ALWAYS_PROTECTED: [&str; 7] = [
     "role/OrganizationAccountAccessRole",
     "role/AWSControlTowerExecution",
     "role/aws-service-role/*",
     "role/AWSReservedSSO_*",
+    "serviceAccount/service-*@*.gserviceaccount.com",
+    "serviceAccount/*@cloudservices.gserviceaccount.com",
+    "serviceAccount/*@gcp-sa-*.gserviceaccount.com",
 ];
 
 /// The guardrails of one deployment.
@@ -128,6 +133,21 @@ mod tests {
             .is_err()
         );
         assert!(g.admit(&deny(PrincipalKind::User, "mallory"), now).is_ok());
+        let key = |sa: &str| Action::GcpDisableServiceAccountKey {
+            project: "p".into(),
+            service_account: sa.into(),
+            key_id: "k".into(),
+        };
+        for agent in [
+            "service-123456789012@compute-system.iam.gserviceaccount.com",
+            "123456789012@cloudservices.gserviceaccount.com",
+        ] {
+            assert!(g.admit(&key(agent), now).is_err(), "{agent}");
+        }
+        assert!(
+            g.admit(&key("deployer@p.iam.gserviceaccount.com"), now)
+                .is_ok()
+        );
         assert!(matches("*/admin-*", "role/admin-ops"));
         assert!(!matches("*/admin-*", "role/ops-admin"));
     }

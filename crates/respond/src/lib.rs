@@ -9,6 +9,9 @@
 //!   cannot (a deleted console password), says plainly what it did instead (the forensic
 //!   snapshots a quarantine took are left, and undo says so).
 //!
+//! The actions act on AWS (`aws.*`), Entra ID through Microsoft Graph (`entra.*`) and Google
+//! Cloud IAM (`gcp.*`), each with the client [`Clients`] hands it.
+//!
 //! [`Guard`] refuses actions on protected principals and resources (break-glass users, the roles
 //! CloudSentinel runs with, organisation admin roles) before any call is made.
 //!
@@ -23,6 +26,7 @@
 
 mod aws;
 mod entra;
+mod gcp;
 mod guard;
 pub mod playbook;
 
@@ -111,10 +115,28 @@ pub enum Action {
     /// expiry: the removed one cannot come back).
     #[serde(rename = "entra.remove-app-password")]
     EntraRemoveAppPassword { application: String, key_id: String },
+    /// Disable a GCP service account's key (undo: enable it again, if it was enabled before).
+    #[serde(rename = "gcp.disable-service-account-key")]
+    GcpDisableServiceAccountKey {
+        project: String,
+        /// The service account's e-mail.
+        service_account: String,
+        key_id: String,
+    },
+    /// Remove a member from a role in a GCP project's IAM policy: from every binding of the
+    /// role, with or without a condition (undo: the member back in each of those bindings).
+    #[serde(rename = "gcp.remove-iam-binding")]
+    GcpRemoveIamBinding {
+        project: String,
+        /// `roles/owner`, ...
+        role: String,
+        /// As IAM writes it: `user:eve@gmail.com`, `serviceAccount:<e-mail>`, `group:...`.
+        member: String,
+    },
 }
 
 /// The names of the actions, as playbooks and the CLI write them.
-pub const ACTIONS: [&str; 12] = [
+pub const ACTIONS: [&str; 14] = [
     "aws.deactivate-access-key",
     "aws.deny-all",
     "aws.revoke-role-sessions",
@@ -127,6 +149,8 @@ pub const ACTIONS: [&str; 12] = [
     "entra.disable-user",
     "entra.revoke-sessions",
     "entra.remove-app-password",
+    "gcp.disable-service-account-key",
+    "gcp.remove-iam-binding",
 ];
 
 /// One API call, as shown before it is made.
@@ -214,6 +238,15 @@ pub enum Before {
     AppPassword {
         display_name: Option<String>,
         end: Option<String>,
+    },
+    /// Whether a GCP service account key was disabled.
+    KeyDisabled { disabled: bool },
+    /// A member's place in a role of a GCP project's IAM policy: one entry per binding of the
+    /// role that listed it, the binding's condition (`null`: the binding without one).
+    IamBinding {
+        role: String,
+        member: String,
+        conditions: Vec<Option<cloudsentinel_cloud::gcp_iam::Condition>>,
     },
     /// Nothing can be recorded or restored (revoked sessions).
     Nothing,
@@ -318,6 +351,8 @@ impl Action {
             Action::EntraDisableUser { .. } => ACTIONS[9],
             Action::EntraRevokeSessions { .. } => ACTIONS[10],
             Action::EntraRemoveAppPassword { .. } => ACTIONS[11],
+            Action::GcpDisableServiceAccountKey { .. } => ACTIONS[12],
+            Action::GcpRemoveIamBinding { .. } => ACTIONS[13],
         }
     }
 
@@ -334,7 +369,11 @@ impl Action {
     }
 
     /// What the action touches (for guardrails): `user/<name>`, `role/<name>`,
-    /// `instance/<id>`, `bucket/<name>`, `snapshot/<id>`, `trail/<name>` or `detector/<id>`.
+    /// `instance/<id>`, `bucket/<name>`, `snapshot/<id>`, `trail/<name>`, `detector/<id>`,
+    /// `application/<id>`, `serviceAccount/<e-mail>`; a GCP IAM member as `member/<member>`
+    /// (`member/user:eve@gmail.com`) and, for users, service accounts, groups and domains, also
+    /// as `<kind>/<id>` (`user/eve@gmail.com`), so that one pattern covers a principal
+    /// everywhere.
     pub fn targets(&self) -> Vec<String> {
         match self {
             Action::AwsDeactivateAccessKey { user, .. }
@@ -365,6 +404,18 @@ impl Action {
             }
             Action::EntraRemoveAppPassword { application, .. } => {
                 vec![format!("application/{application}")]
+            }
+            Action::GcpDisableServiceAccountKey {
+                service_account, ..
+            } => vec![format!("serviceAccount/{service_account}")],
+            Action::GcpRemoveIamBinding { member, .. } => {
+                let mut targets = vec![format!("member/{member}")];
+                if let Some((kind, id)) = member.split_once(':')
+                    && ["user", "serviceAccount", "group", "domain"].contains(&kind)
+                {
+                    targets.push(format!("{kind}/{id}"));
+                }
+                targets
             }
         }
     }
@@ -425,29 +476,45 @@ impl Action {
                 application,
                 key_id,
             } => format!("remove password credential {key_id} of application {application}"),
+            Action::GcpDisableServiceAccountKey {
+                project,
+                service_account,
+                key_id,
+            } => format!(
+                "disable key {key_id} of GCP service account {service_account} (project {project})"
+            ),
+            Action::GcpRemoveIamBinding {
+                project,
+                role,
+                member,
+            } => format!("remove {member} from {role} in the IAM policy of GCP project {project}"),
         }
     }
 
-    fn is_entra(&self) -> bool {
-        self.name().starts_with("entra.")
+    fn cloud(&self) -> Cloud {
+        match self.name().split_once('.').map(|(c, _)| c) {
+            Some("entra") => Cloud::Entra,
+            Some("gcp") => Cloud::Gcp,
+            _ => Cloud::Aws,
+        }
     }
 
     /// The calls [`execute`](Action::execute) makes, in order: the reads that record the state
     /// before, then the change.
     pub fn plan(&self) -> Vec<ApiCall> {
-        if self.is_entra() {
-            entra::plan(self)
-        } else {
-            aws::plan(self)
+        match self.cloud() {
+            Cloud::Aws => aws::plan(self),
+            Cloud::Entra => entra::plan(self),
+            Cloud::Gcp => gcp::plan(self),
         }
     }
 
     /// Records the state before, then changes it.
     pub fn execute(&self, clients: &Clients<'_>) -> Outcome {
-        let result = if self.is_entra() {
-            clients.graph().map(|g| entra::execute(self, g))
-        } else {
-            clients.aws().map(|a| aws::execute(self, a))
+        let result = match self.cloud() {
+            Cloud::Aws => clients.aws().map(|a| aws::execute(self, a)),
+            Cloud::Entra => clients.graph().map(|g| entra::execute(self, g)),
+            Cloud::Gcp => clients.gcp().map(|g| gcp::execute(self, g)),
         };
         result.unwrap_or_else(|e| Outcome {
             before: None,
@@ -457,37 +524,47 @@ impl Action {
 
     /// Whether the state is now as the action asked.
     pub fn verify(&self, clients: &Clients<'_>) -> Result<bool, RespondError> {
-        if self.is_entra() {
-            entra::verify(self, clients.graph()?)
-        } else {
-            aws::verify(self, clients.aws()?)
+        match self.cloud() {
+            Cloud::Aws => aws::verify(self, clients.aws()?),
+            Cloud::Entra => entra::verify(self, clients.graph()?),
+            Cloud::Gcp => gcp::verify(self, clients.gcp()?),
         }
     }
 
     /// The calls [`undo`](Action::undo) makes to restore `before`.
     pub fn undo_plan(&self, before: &Before) -> Vec<ApiCall> {
-        if self.is_entra() {
-            entra::undo_plan(self, before)
-        } else {
-            aws::undo_plan(self, before)
+        match self.cloud() {
+            Cloud::Aws => aws::undo_plan(self, before),
+            Cloud::Entra => entra::undo_plan(self, before),
+            Cloud::Gcp => gcp::undo_plan(self, before),
         }
     }
 
     /// Restores `before`.
     pub fn undo(&self, clients: &Clients<'_>, before: &Before) -> Result<Undone, RespondError> {
-        if self.is_entra() {
-            entra::undo(self, clients.graph()?, before)
-        } else {
-            aws::undo(self, clients.aws()?, before)
+        match self.cloud() {
+            Cloud::Aws => aws::undo(self, clients.aws()?, before),
+            Cloud::Entra => entra::undo(self, clients.graph()?, before),
+            Cloud::Gcp => gcp::undo(self, clients.gcp()?, before),
         }
     }
 }
 
-/// The clients an action may need: AWS for `aws.*`, Microsoft Graph for `entra.*`.
+/// Which cloud an action acts on, and so which client it needs.
+#[derive(Clone, Copy)]
+enum Cloud {
+    Aws,
+    Entra,
+    Gcp,
+}
+
+/// The clients an action may need: AWS for `aws.*`, Microsoft Graph for `entra.*`, Google
+/// Cloud IAM for `gcp.*`.
 #[derive(Default, Clone, Copy)]
 pub struct Clients<'a> {
     pub aws: Option<&'a cloudsentinel_cloud::aws::Aws>,
     pub graph: Option<&'a cloudsentinel_cloud::graph::GraphClient>,
+    pub gcp: Option<&'a cloudsentinel_cloud::gcp_iam::GcpIamClient>,
 }
 
 impl<'a> Clients<'a> {
@@ -501,6 +578,12 @@ impl<'a> Clients<'a> {
             RespondError::Refused(
                 "no Microsoft Graph credentials are configured (respond.entra)".into(),
             )
+        })
+    }
+
+    fn gcp(&self) -> Result<&'a cloudsentinel_cloud::gcp_iam::GcpIamClient, RespondError> {
+        self.gcp.ok_or_else(|| {
+            RespondError::Refused("no GCP credentials are configured (respond.gcp)".into())
         })
     }
 }
@@ -558,13 +641,15 @@ mod tests {
             r#""user": "mallory@contoso.com""#,
             r#""user": "mallory@contoso.com""#,
             r#""application": "app-1", "key_id": "k-1""#,
+            r#""project": "p-1", "service_account": "sa@p-1.iam.gserviceaccount.com", "key_id": "k1""#,
+            r#""project": "p-1", "role": "roles/owner", "member": "user:eve@gmail.com""#,
         ];
         for (name, params) in ACTIONS.iter().zip(examples) {
             let action: Action =
                 serde_json::from_str(&format!(r#"{{"action": "{name}", {params}}}"#))
                     .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(action.name(), *name);
-            assert_eq!(action.targets().len(), 1, "{name}");
+            assert!(!action.targets().is_empty(), "{name}");
             assert!(!action.describe().is_empty() && !action.plan().is_empty());
             let back: Action =
                 serde_json::from_value(serde_json::to_value(&action).unwrap()).unwrap();

@@ -63,6 +63,8 @@ pub struct RespondSection {
     pub roles: std::collections::BTreeMap<String, String>,
     /// The Entra ID application the `entra.*` actions act as.
     pub entra: Option<EntraSection>,
+    /// How the `gcp.*` actions reach Google Cloud.
+    pub gcp: Option<GcpRespondSection>,
 }
 
 /// `[respond.entra]`: an Entra ID application with the Graph permissions the actions need
@@ -82,6 +84,21 @@ pub struct EntraSection {
     pub authority: Option<String>,
 }
 
+/// `[respond.gcp]`: the credentials the `gcp.*` actions act with (a service account, or the
+/// identity the service runs as on Google Cloud) with the IAM permissions docs/RESPONSE.md
+/// names (iam.serviceAccountKeys.get/disable/enable,
+/// resourcemanager.projects.getIamPolicy/setIamPolicy).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcpRespondSection {
+    /// A service account key file (JSON), read when the service starts; without it, the file
+    /// GOOGLE_APPLICATION_CREDENTIALS names, else the metadata server's token (GKE workload
+    /// identity, Compute Engine, Cloud Run), or, with `endpoint`, no credentials.
+    pub credentials_file: Option<PathBuf>,
+    /// Send the IAM and Resource Manager calls here instead (one stand-in serving both).
+    pub endpoint: Option<String>,
+}
+
 impl Default for RespondSection {
     fn default() -> Self {
         RespondSection {
@@ -93,6 +110,7 @@ impl Default for RespondSection {
             endpoint_url: None,
             roles: Default::default(),
             entra: None,
+            gcp: None,
         }
     }
 }
@@ -772,6 +790,8 @@ pub struct Validated {
     pub sources: Vec<SourceSpec>,
     /// The built-in playbooks and those of `respond.playbooks`, checked.
     pub playbooks: Vec<cloudsentinel_respond::playbook::Playbook>,
+    /// `[respond.gcp]`'s credentials, its key file read; `None` without the section.
+    pub respond_gcp: Option<cloudsentinel_cloud::gcp::Credentials>,
 }
 
 impl Config {
@@ -1010,10 +1030,33 @@ impl Config {
             if !p.contains('/') {
                 return Err(invalid(
                     &format!("respond.protected[{i}]"),
-                    format!("{p:?}: expected user/<name> or role/<name> (with * for any run)"),
+                    format!(
+                        "{p:?}: expected user/<name>, role/<name>, serviceAccount/<e-mail>, member/<member>, ... (with * for any run)"
+                    ),
                 ));
             }
         }
+        let respond_gcp = match &self.respond.gcp {
+            None => None,
+            Some(g) => {
+                http_url("respond.gcp.endpoint", g.endpoint.as_deref())?;
+                let file = g.credentials_file.clone().or_else(|| {
+                    std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").map(PathBuf::from)
+                });
+                Some(match file {
+                    Some(f) => cloudsentinel_cloud::gcp::Credentials::ServiceAccount(
+                        std::fs::read_to_string(&f).map_err(|e| {
+                            invalid(
+                                "respond.gcp.credentials_file",
+                                format!("{}: {e}", f.display()),
+                            )
+                        })?,
+                    ),
+                    None if g.endpoint.is_some() => cloudsentinel_cloud::gcp::Credentials::None,
+                    None => cloudsentinel_cloud::gcp::Credentials::Metadata,
+                })
+            }
+        };
         Ok(Validated {
             config: self,
             listen,
@@ -1022,6 +1065,7 @@ impl Config {
             sinks,
             sources,
             playbooks,
+            respond_gcp,
         })
     }
 }
@@ -1104,6 +1148,44 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .starts_with("server.listen")
+        );
+    }
+
+    #[test]
+    fn respond_gcp_reads_its_key_file_or_names_what_is_wrong() {
+        use cloudsentinel_cloud::gcp::Credentials;
+        let gcp = |toml: &str| {
+            Config::from_toml("t", &format!("[respond.gcp]\n{toml}"), env(&[]))
+                .unwrap()
+                .validate()
+        };
+        let v = gcp("endpoint = \"http://127.0.0.1:8085\"\n").unwrap();
+        assert!(
+            matches!(v.respond_gcp, Some(Credentials::None)),
+            "a stand-in"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("sa.json");
+        std::fs::write(&key, r#"{"type": "service_account"}"#).unwrap();
+        let v = gcp(&format!("credentials_file = {:?}\n", key.to_str().unwrap())).unwrap();
+        assert!(matches!(
+            v.respond_gcp,
+            Some(Credentials::ServiceAccount(_))
+        ));
+        let err = gcp("credentials_file = \"/nonexistent/sa.json\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("respond.gcp.credentials_file") && err.contains("/nonexistent/sa.json"),
+            "{err}"
+        );
+        let err = gcp("endpoint = \"127.0.0.1:8085\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("respond.gcp.endpoint"), "{err}");
+        assert!(
+            Config::from_toml("t", "[respond.gcp]\nkey = 1\n", env(&[])).is_err(),
+            "unknown keys are refused"
         );
     }
 }
