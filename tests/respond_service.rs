@@ -86,3 +86,165 @@ fn an_automatic_playbook_contains_as_the_alert_arrives() {
     assert_eq!(r["verified"], true);
     assert_eq!(responses["responses"].as_array().unwrap().len(), 1, "once");
 }
+
+/// One quarantine per incident is what one approval buys: a second quarantine in the same
+/// incident waits (not refused) until a second responder, not the first approver, approves it.
+#[test]
+fn a_second_quarantine_in_one_incident_needs_a_second_approval() {
+    let moto = Moto::start();
+    let first = moto.run(json!({"op": "ec2-setup", "interfaces": 1}))["instance_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = moto.run(json!({"op": "ec2-setup", "interfaces": 1}))["instance_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cs.toml");
+    std::fs::write(
+        &config,
+        // The region aws_emulator.py makes EC2 resources in.
+        format!(
+            "[respond]\nendpoint_url = {:?}\nregion = \"eu-west-1\"\n",
+            moto.endpoint
+        ),
+    )
+    .unwrap();
+    let s = Server::start(
+        &dir.path().join("data"),
+        &[
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ],
+        &["--config", config.to_str().unwrap()],
+    );
+    let admin = s.admin();
+    for name in ["ann", "bob", "cid"] {
+        let (status, _, text) = s.req(
+            "POST",
+            "/api/v1/auth/register",
+            Some(&admin),
+            Some(
+                json!({"username": name, "password": "password-for-tests-1", "role": "responder"})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        );
+        assert_eq!(status, 201, "{text}");
+    }
+    let [ann, bob, cid] = ["ann", "bob", "cid"].map(|n| s.login(n, "password-for-tests-1"));
+    // The same stolen key sets a console password and stops a trail: two alerts, one incident.
+    let event = |id: &str, source: &str, name: &str, params: serde_json::Value| {
+        json!({"eventVersion": "1.09", "eventTime": "2026-11-20T10:00:00Z",
+            "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2.15.30", "eventID": id,
+            "readOnly": false, "eventType": "AwsApiCall", "managementEvent": true, "recipientAccountId": "123456789012",
+            "userIdentity": {"type": "IAMUser", "principalId": "AIDAMALLORY", "arn": "arn:aws:iam::123456789012:user/mallory",
+                "accountId": "123456789012", "accessKeyId": "AKIAMALLORY000000000", "userName": "mallory"},
+            "requestParameters": params})
+    };
+    let body = [
+        event(
+            "q-1",
+            "iam.amazonaws.com",
+            "CreateLoginProfile",
+            json!({"userName": "victim", "passwordResetRequired": false}),
+        ),
+        event(
+            "q-2",
+            "cloudtrail.amazonaws.com",
+            "StopLogging",
+            json!({"name": "org-trail"}),
+        ),
+    ]
+    .iter()
+    .map(|e| e.to_string())
+    .collect::<Vec<_>>()
+    .join("\n");
+    let key = s.api_key(&admin);
+    let (status, _, text) = s.req("POST", "/api/v1/ingest", Some(&key), Some(body.as_bytes()));
+    assert_eq!(status, 202, "{text}");
+    let alerts = s.get("/api/v1/alerts?limit=50", &admin);
+    let items = alerts["items"].as_array().unwrap();
+    assert!(items.len() >= 2, "two alerts: {alerts:#}");
+    let (a1, a2) = (&items[0], &items[1]);
+    assert!(
+        a1["incident_id"].is_i64() && a1["incident_id"] == a2["incident_id"],
+        "one incident: {alerts:#}"
+    );
+    let propose = |alert: &serde_json::Value, instance: &str| {
+        let (status, v, text) = s.req(
+            "POST",
+            &format!("/api/v1/alerts/{}/responses", alert["id"]),
+            Some(&ann),
+            Some(
+                json!({"action": {"action": "aws.quarantine-instance", "instance_id": instance}})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        );
+        assert_eq!(status, 201, "{text}");
+        v["id"].as_i64().unwrap()
+    };
+    let step = |id: i64, what: &str, who: &str| {
+        s.req(
+            "POST",
+            &format!("/api/v1/responses/{id}/{what}"),
+            Some(who),
+            None,
+        )
+    };
+    let r1 = propose(a1, &first);
+    let r2 = propose(a2, &second);
+    // The first quarantine needs one approval.
+    assert_eq!(step(r1, "approve", &bob).0, 200);
+    let (status, ran, text) = step(r1, "run", &bob);
+    assert_eq!((status, &ran["status"]), (200, &json!("done")), "{text}");
+    // The second: approved once, it does not run, and says why; it is not refused.
+    assert_eq!(step(r2, "approve", &bob).0, 200);
+    let (status, _, text) = step(r2, "run", &bob);
+    assert_eq!(status, 409, "{text}");
+    assert!(
+        text.contains(&format!("response #{r1} already quarantined {first}")),
+        "{text}"
+    );
+    let listed = s.get(&format!("/api/v1/alerts/{}/responses", a2["id"]), &admin);
+    let rec = &listed["responses"][0];
+    assert_eq!(rec["status"], "approved", "{listed:#}");
+    assert!(rec["second_approval"].is_string(), "{listed:#}");
+    // Not by the first approver again, nor by the proposer (four eyes); cid gives it.
+    let (status, _, text) = step(r2, "approve", &bob);
+    assert_eq!(status, 409, "{text}");
+    let (status, _, text) = step(r2, "approve", &ann);
+    assert_eq!(status, 409, "{text}");
+    let (status, v, text) = step(r2, "approve", &cid);
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(v["second_approved_by"], "cid");
+    assert!(v["second_approval"].is_null(), "{v:#}");
+    let (status, ran, text) = step(r2, "run", &bob);
+    assert_eq!((status, &ran["status"]), (200, &json!("done")), "{text}");
+    let state = moto.run(json!({"op": "ec2-state", "instance_id": second}));
+    assert!(
+        state.to_string().contains("cloudsentinel-quarantine-"),
+        "isolated: {state:#}"
+    );
+    // The audit log has both approvals.
+    let audit = s.get("/api/v1/audit?limit=100", &admin);
+    let seconds = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["action"] == "response.approve"
+                && e["actor"] == "cid"
+                && e["target"] == format!("response:{r2}")
+                && e["detail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("\"second_approval\":true")
+        })
+        .count();
+    assert_eq!(seconds, 1, "{audit:#}");
+}

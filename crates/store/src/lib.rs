@@ -708,6 +708,9 @@ pub struct ResponseRecord {
     pub result: Option<String>,
     pub undone_by: Option<String>,
     pub undone_at: Option<DateTime<Utc>>,
+    /// A second responder's approval (a second quarantine in one incident needs it).
+    pub second_approved_by: Option<String>,
+    pub second_approved_at: Option<DateTime<Utc>>,
 }
 
 /// A response to record as proposed.
@@ -724,6 +727,10 @@ pub struct NewResponse {
 #[derive(Debug, Clone)]
 pub enum ResponseStep {
     Approved {
+        by: String,
+    },
+    /// A second approval: the status stays `approved`.
+    SecondApproval {
         by: String,
     },
     Ran {
@@ -758,6 +765,8 @@ pub trait ResponseStore {
         step: &ResponseStep,
         at: DateTime<Utc>,
     ) -> Result<Option<ResponseRecord>>;
+    /// The responses of an incident's alerts, oldest first.
+    fn incident_responses(&self, incident_id: i64) -> Result<Vec<ResponseRecord>>;
     /// Responses run in an account since `since` (for the per-hour limit).
     fn responses_run_since(&self, account: Option<&str>, since: DateTime<Utc>) -> Result<u64>;
 }

@@ -37,6 +37,9 @@ pub struct ResponseView {
     pub describe: String,
     /// The calls its next step makes: the action's (before it ran), undo's (after).
     pub calls: Vec<String>,
+    /// Why it needs a second responder's approval before it runs, while it has not had one (a
+    /// second quarantine in one incident).
+    pub second_approval: Option<String>,
 }
 
 /// What can be done about an alert.
@@ -80,8 +83,41 @@ fn view(r: ResponseRecord) -> ResponseView {
             .map(Action::describe)
             .unwrap_or_else(|| r.action.to_string()),
         calls: calls.iter().map(ToString::to_string).collect(),
+        second_approval: None,
         record: r,
     }
+}
+
+/// Why a response needs a second approval it has not had: it quarantines an instance, and
+/// another quarantine already ran (`others`: the responses of its incident, or of its alert
+/// when the alert is in none). Quarantines cut machines off: one per incident is the blast
+/// radius a single responder may decide.
+fn second_approval_missing(rec: &ResponseRecord, others: &[ResponseRecord]) -> Option<String> {
+    let quarantine = |r: &ResponseRecord| r.action["action"] == "aws.quarantine-instance";
+    if !quarantine(rec) || rec.second_approved_by.is_some() {
+        return None;
+    }
+    let earlier = others.iter().find(|o| {
+        o.id != rec.id && quarantine(o) && matches!(o.status.as_str(), "done" | "failed")
+    })?;
+    Some(format!(
+        "response #{} already quarantined {} in this incident: another quarantine needs a second responder's approval",
+        earlier.id,
+        earlier.action["instance_id"]
+            .as_str()
+            .unwrap_or("an instance"),
+    ))
+}
+
+/// The responses a response's blast radius is judged among: its incident's, or its alert's.
+async fn responses_around(state: &AppState, alert_id: i64) -> ApiResult<Vec<ResponseRecord>> {
+    blocking(state, move |s| {
+        match s.alert(alert_id)?.and_then(|a| a.incident_id) {
+            Some(incident) => s.incident_responses(incident),
+            None => s.responses(Some(alert_id), 1000),
+        }
+    })
+    .await
 }
 
 /// The original records of an alert's evidence.
@@ -140,9 +176,19 @@ pub(crate) async fn alert_responses_of(
             }
         })
         .collect();
+    let around = responses_around(state, alert_id).await?;
     Ok(AlertResponses {
         proposals,
-        responses: recorded.into_iter().map(view).collect(),
+        responses: recorded
+            .into_iter()
+            .map(|r| {
+                let missing = second_approval_missing(&r, &around);
+                ResponseView {
+                    second_approval: missing,
+                    ..view(r)
+                }
+            })
+            .collect(),
         four_eyes: state.config.config.respond.four_eyes,
     })
 }
@@ -226,12 +272,41 @@ pub(crate) async fn step(
     let action = action_of(&rec)?;
     let cfg = &state.config.config.respond;
     let now = Utc::now();
+    let around = if step == Step::Undo {
+        Vec::new()
+    } else {
+        responses_around(state, rec.alert_id).await?
+    };
     let (step_record, from, secret, audit_detail): (
         ResponseStep,
         Vec<&str>,
         Option<String>,
         Value,
     ) = match step {
+        Step::Approve if rec.status == "approved" => {
+            // Only a response that needs a second approval takes one, from someone else.
+            let Some(reason) = second_approval_missing(&rec, &around) else {
+                return Err(ApiError::Conflict(format!(
+                    "response {id} is already approved"
+                )));
+            };
+            if rec.approved_by.as_deref() == Some(caller.name.as_str())
+                || (cfg.four_eyes && rec.proposed_by == caller.name)
+            {
+                return Err(ApiError::Conflict(format!(
+                    "{reason}: {} cannot give it twice (another responder approves)",
+                    caller.name
+                )));
+            }
+            (
+                ResponseStep::SecondApproval {
+                    by: caller.name.clone(),
+                },
+                vec!["approved"],
+                None,
+                json!({"action": rec.action, "second_approval": true, "because": reason}),
+            )
+        }
         Step::Approve => {
             if cfg.four_eyes && rec.proposed_by == caller.name {
                 return Err(ApiError::Conflict(format!(
@@ -259,6 +334,10 @@ pub(crate) async fn step(
                     "response {id} is {}: it runs once, after approval",
                     rec.status
                 )));
+            }
+            // Not a refusal: the response waits for the second approval and runs after it.
+            if let Some(reason) = second_approval_missing(&rec, &around) {
+                return Err(ApiError::Conflict(reason));
             }
             // Guardrails: protected principals; actions per account per hour.
             let account = rec.account.clone();
@@ -296,11 +375,13 @@ pub(crate) async fn step(
                 return Err(ApiError::Conflict(reason));
             }
             let (aws, graph) = (client(state, rec.account.as_deref()), graph(state));
+            let gcp = gcp(state);
             let a2 = action.clone();
             let (outcome, verified) = tokio::task::spawn_blocking(move || {
                 let clients = Clients {
                     aws: Some(&aws),
                     graph: graph.as_ref(),
+                    gcp: gcp.as_ref(),
                 };
                 let outcome = a2.execute(&clients);
                 let verified = outcome
@@ -351,11 +432,13 @@ pub(crate) async fn step(
                 )));
             };
             let (aws, graph) = (client(state, rec.account.as_deref()), graph(state));
+            let gcp = gcp(state);
             let (a2, b2) = (action.clone(), before.clone());
             let undone = tokio::task::spawn_blocking(move || {
                 let clients = Clients {
                     aws: Some(&aws),
                     graph: graph.as_ref(),
+                    gcp: gcp.as_ref(),
                 };
                 a2.undo(&clients, &b2)
             })
@@ -392,8 +475,12 @@ pub(crate) async fn step(
         audit_detail,
     )
     .await?;
+    let missing = second_approval_missing(&updated, &around);
     Ok(ResponseStepAnswer {
-        response: view(updated),
+        response: ResponseView {
+            second_approval: missing,
+            ..view(updated)
+        },
         secret,
     })
 }
@@ -408,6 +495,16 @@ fn graph(state: &AppState) -> Option<cloudsentinel_cloud::graph::GraphClient> {
         &secret,
         e.graph_endpoint.as_deref(),
         e.authority.as_deref(),
+    ))
+}
+
+/// The GCP IAM client of `respond.gcp`, when configured (its credentials read at start).
+fn gcp(state: &AppState) -> Option<cloudsentinel_cloud::gcp_iam::GcpIamClient> {
+    let g = state.config.config.respond.gcp.as_ref()?;
+    let credentials = state.config.respond_gcp.clone()?;
+    Some(cloudsentinel_cloud::gcp_iam::GcpIamClient::new(
+        credentials,
+        g.endpoint.as_deref(),
     ))
 }
 

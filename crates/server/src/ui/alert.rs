@@ -715,6 +715,7 @@ fn response_panel(s: &Session, alert_id: i64, r: &api::AlertResponses) -> Markup
                                 td.small {
                                     "proposed by " (rec.proposed_by)
                                     @if let Some(b) = &rec.approved_by { br; "approved by " (b) }
+                                    @if let Some(b) = &rec.second_approved_by { br; "second approval by " (b) }
                                     @if let Some(b) = &rec.run_by { br; "run by " (b) }
                                     @if let Some(b) = &rec.undone_by { br; "undone by " (b) }
                                 }
@@ -728,6 +729,16 @@ fn response_panel(s: &Session, alert_id: i64, r: &api::AlertResponses) -> Markup
                                         }
                                         @if !r.four_eyes && s.can(Op::RunResponse) {
                                             (form("run", Some(rec.id), None, None, "Run", ""))
+                                        }
+                                    } @else if let (true, Some(why)) = (status == "approved", &v.second_approval) {
+                                        p.small { (why) }
+                                        @if s.can(Op::ApproveResponse)
+                                            && rec.approved_by.as_deref() != Some(s.caller.name.as_str())
+                                            && !(r.four_eyes && rec.proposed_by == s.caller.name)
+                                        {
+                                            (form("approve", Some(rec.id), None, None, "Second approval", "primary"))
+                                        } @else {
+                                            span.small.muted { "awaits a second responder's approval" }
                                         }
                                     } @else if status == "approved" && s.can(Op::RunResponse) {
                                         (form("run", Some(rec.id), None, None, "Run", "primary"))

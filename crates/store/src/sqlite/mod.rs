@@ -294,6 +294,11 @@ CREATE TABLE responses (
 CREATE INDEX responses_alert ON responses(alert_id);
 CREATE INDEX responses_run ON responses(account, run_at);
 "#,
+    // 8: a second approval, which a second quarantine in one incident needs.
+    r#"
+ALTER TABLE responses ADD COLUMN second_approved_by TEXT;
+ALTER TABLE responses ADD COLUMN second_approved_at INTEGER;
+"#,
 ];
 
 const DELIVERY_COLUMNS: &str = "id, sink, alert_id, change, payload, status, attempts, created, \

@@ -3,7 +3,8 @@
 use super::*;
 
 const COLUMNS: &str = "id, alert_id, playbook, action, account, status, proposed_by, proposed_at, \
-     approved_by, approved_at, run_by, run_at, before, verified, result, undone_by, undone_at";
+     approved_by, approved_at, run_by, run_at, before, verified, result, undone_by, undone_at, \
+     second_approved_by, second_approved_at";
 
 fn json(text: Option<String>) -> Option<serde_json::Value> {
     text.and_then(|t| serde_json::from_str(&t).ok())
@@ -28,6 +29,8 @@ fn response_row(r: &Row<'_>) -> rusqlite::Result<ResponseRecord> {
         result: r.get(14)?,
         undone_by: r.get(15)?,
         undone_at: r.get::<_, Option<i64>>(16)?.map(time),
+        second_approved_by: r.get(17)?,
+        second_approved_at: r.get::<_, Option<i64>>(18)?.map(time),
     })
 }
 
@@ -110,6 +113,10 @@ impl ResponseStore for SqliteStore {
                 "UPDATE responses SET status = 'approved', approved_by = ?2, approved_at = ?3 WHERE id = ?1",
                 params![id, by, at],
             )?,
+            ResponseStep::SecondApproval { by } => tx.execute(
+                "UPDATE responses SET second_approved_by = ?2, second_approved_at = ?3 WHERE id = ?1",
+                params![id, by, at],
+            )?,
             ResponseStep::Ran {
                 by,
                 before,
@@ -145,6 +152,23 @@ impl ResponseStore for SqliteStore {
         )?;
         tx.commit()?;
         Ok(Some(rec))
+    }
+
+    fn incident_responses(&self, incident_id: i64) -> Result<Vec<ResponseRecord>> {
+        let conn = self.read();
+        let columns: String = COLUMNS
+            .split(", ")
+            .map(|c| format!("r.{}", c.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = conn
+            .prepare_cached(&format!(
+                "SELECT {columns} FROM responses r JOIN alerts a ON a.id = r.alert_id \
+                 WHERE a.incident_id = ?1 ORDER BY r.id"
+            ))?
+            .query_map(params![incident_id], response_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
     }
 
     fn responses_run_since(&self, account: Option<&str>, since: DateTime<Utc>) -> Result<u64> {
