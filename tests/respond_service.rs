@@ -104,11 +104,7 @@ fn a_second_quarantine_in_one_incident_needs_a_second_approval() {
     let config = dir.path().join("cs.toml");
     std::fs::write(
         &config,
-        // The region aws_emulator.py makes EC2 resources in.
-        format!(
-            "[respond]\nendpoint_url = {:?}\nregion = \"eu-west-1\"\n",
-            moto.endpoint
-        ),
+        format!("[respond]\nendpoint_url = {:?}\n", moto.endpoint),
     )
     .unwrap();
     let s = Server::start(
@@ -136,9 +132,11 @@ fn a_second_quarantine_in_one_incident_needs_a_second_approval() {
     }
     let [ann, bob, cid] = ["ann", "bob", "cid"].map(|n| s.login(n, "password-for-tests-1"));
     // The same stolen key sets a console password and stops a trail: two alerts, one incident.
+    // In eu-west-1, where aws_emulator.py makes the instances: the calls go to the alert's
+    // region, not the configured default (us-east-1).
     let event = |id: &str, source: &str, name: &str, params: serde_json::Value| {
         json!({"eventVersion": "1.09", "eventTime": "2026-11-20T10:00:00Z",
-            "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+            "eventSource": source, "eventName": name, "awsRegion": "eu-west-1",
             "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2.15.30", "eventID": id,
             "readOnly": false, "eventType": "AwsApiCall", "managementEvent": true, "recipientAccountId": "123456789012",
             "userIdentity": {"type": "IAMUser", "principalId": "AIDAMALLORY", "arn": "arn:aws:iam::123456789012:user/mallory",

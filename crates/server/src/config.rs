@@ -55,7 +55,8 @@ pub struct RespondSection {
     pub four_eyes: bool,
     /// Directories of extra playbooks (YAML), added to the built-in ones.
     pub playbooks: Vec<PathBuf>,
-    /// The region calls are signed for.
+    /// The region calls are made in when the alert's evidence names none (an alert's AWS
+    /// calls go to the region of its evidence, `awsRegion`).
     pub region: String,
     /// Send every call here instead of AWS (an emulator).
     pub endpoint_url: Option<String>,

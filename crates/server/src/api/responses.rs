@@ -374,7 +374,11 @@ pub(crate) async fn step(
                 .await?;
                 return Err(ApiError::Conflict(reason));
             }
-            let (aws, graph) = (client(state, rec.account.as_deref()), graph(state));
+            let region = alert_region(state, rec.alert_id).await?;
+            let (aws, graph) = (
+                client(state, rec.account.as_deref(), region.as_deref()),
+                graph(state),
+            );
             let gcp = gcp(state);
             let a2 = action.clone();
             let (outcome, verified) = tokio::task::spawn_blocking(move || {
@@ -411,7 +415,7 @@ pub(crate) async fn step(
                 },
                 from,
                 None,
-                json!({"action": rec.action, "account": rec.account, "before": before,
+                json!({"action": rec.action, "account": rec.account, "region": region, "before": before,
                            "changed": outcome.result.is_ok(), "verified": verified, "error": result}),
             )
         }
@@ -431,7 +435,11 @@ pub(crate) async fn step(
                     "response {id} changed nothing (the state before could not be read): nothing to undo"
                 )));
             };
-            let (aws, graph) = (client(state, rec.account.as_deref()), graph(state));
+            let region = alert_region(state, rec.alert_id).await?;
+            let (aws, graph) = (
+                client(state, rec.account.as_deref(), region.as_deref()),
+                graph(state),
+            );
             let gcp = gcp(state);
             let (a2, b2) = (action.clone(), before.clone());
             let undone = tokio::task::spawn_blocking(move || {
@@ -508,11 +516,29 @@ fn gcp(state: &AppState) -> Option<cloudsentinel_cloud::gcp_iam::GcpIamClient> {
     ))
 }
 
-/// A client for an alert's account: the configured role there, or the standard chain.
-fn client(state: &AppState, account: Option<&str>) -> cloudsentinel_cloud::aws::Aws {
+/// The AWS region of an alert's evidence (`awsRegion` of its first record that has one): EC2,
+/// S3, CloudTrail and GuardDuty calls are made there, since the resource the alert is about
+/// lives there. `None` for an alert from another cloud or without evidence.
+async fn alert_region(state: &AppState, alert_id: i64) -> ApiResult<Option<String>> {
+    let Some(alert) = blocking(state, move |s| s.alert(alert_id)).await? else {
+        return Ok(None);
+    };
+    Ok(evidence_records(state, &alert)
+        .await?
+        .iter()
+        .find_map(|r| r["awsRegion"].as_str().map(str::to_string)))
+}
+
+/// A client for an alert's account and region: the configured role there, or the standard
+/// chain; the alert's region, or `respond.region`.
+fn client(
+    state: &AppState,
+    account: Option<&str>,
+    region: Option<&str>,
+) -> cloudsentinel_cloud::aws::Aws {
     let cfg = &state.config.config.respond;
     cloudsentinel_cloud::aws::Aws::new(cloudsentinel_cloud::aws::Config {
-        region: cfg.region.clone(),
+        region: region.map_or_else(|| cfg.region.clone(), str::to_string),
         endpoint_url: cfg.endpoint_url.clone(),
         role_arn: account.and_then(|a| cfg.roles.get(a).cloned()),
         external_id: None,
