@@ -11,12 +11,17 @@ use serde_json::{Value, json};
 use support::*;
 
 fn respond(args: &[&str], moto: &Moto) -> Output {
+    respond_as(args, moto, ("testing", "testing"))
+}
+
+/// `cloudsentinel respond` with this (access key id, secret) in the environment.
+fn respond_as(args: &[&str], moto: &Moto, (key_id, secret): (&str, &str)) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cloudsentinel"))
         .arg("respond")
         .args(args)
         .args(["--endpoint-url", &moto.endpoint])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ACCESS_KEY_ID", key_id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         // The region aws_emulator.py makes EC2, S3, CloudTrail and GuardDuty resources in (IAM
         // is global).
@@ -651,6 +656,159 @@ fn a_run_that_fails_half_way_is_recorded_and_undo_restores_what_it_read() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(state(&moto), before);
+}
+
+/// With IAM enforced (moto checks each request's signature and the signer's policies), a
+/// responder allowed to read the state but not to change it is told which IAM action was
+/// denied; the run exits with failure, its record keeps the state it read and says nothing
+/// changed, and the account is as it was. The same runs with an administrator's key succeed:
+/// the denials come from the policies, not from the signing.
+#[test]
+fn a_denied_change_names_the_iam_action_and_changes_nothing() {
+    let moto = Moto::start_enforcing();
+    let admin = moto.admin.clone().expect("an administrator");
+    let admin = (admin.0.as_str(), admin.1.as_str());
+    let dir = tempfile::tempdir().unwrap();
+    let user = |name: &str, actions: &[&str]| {
+        Moto::key_of(&moto.run(json!({"op": "iam-limited-user", "user": name, "actions": actions})))
+    };
+    let record_of =
+        |who: (&str, &str), action: &str| dir.path().join(format!("{action}-{}.json", who.0));
+    // Runs an action as `who`; answers (exit status, stderr, record).
+    let run = |who: (&str, &str), action: &str, params: &[String]| {
+        let record = record_of(who, action);
+        let mut args = vec!["run", action, "--record", record.to_str().unwrap()];
+        for p in params {
+            args.extend(["--param", p]);
+        }
+        let out = respond_as(&args, &moto, who);
+        let rec: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).to_string(),
+            rec,
+        )
+    };
+    let expect_denied = |who: (&str, &str), action: &str, params: &[String], denied: &str| {
+        let (status, stderr, rec) = run(who, action, params);
+        assert_eq!(status.code(), Some(1), "{action}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{denied} was denied")),
+            "{action}: {stderr}"
+        );
+        assert!(
+            rec["error"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{denied} was denied: ")),
+            "{rec:#}"
+        );
+        assert_eq!(rec["changed"], false, "{rec:#}");
+        assert!(rec["verified"].is_null(), "{rec:#}");
+        rec
+    };
+
+    // IAM: allowed the read the plan makes (iam:ListAccessKeys), not iam:UpdateAccessKey.
+    let key = moto.run(json!({"op": "iam-setup", "user": "mallory", "role": "app-server-role"}))
+        ["access_key_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let params = ["user=mallory".to_string(), format!("access_key_id={key}")];
+    let before = state(&moto);
+    assert_eq!(before["keys"][&key], "Active");
+    let responder = user("responder", &["iam:ListAccessKeys"]);
+    let rec = expect_denied(
+        (&responder.0, &responder.1),
+        "aws.deactivate-access-key",
+        &params,
+        "iam:UpdateAccessKey",
+    );
+    assert!(
+        rec["error"].as_str().unwrap().contains(
+            "User: arn:aws:iam::123456789012:user/responder is not authorized to perform: iam:UpdateAccessKey"
+        ),
+        "AWS's own words follow: {rec:#}"
+    );
+    assert_eq!(
+        rec["before"],
+        json!({"kind": "access_key_status", "status": "Active"})
+    );
+    assert_eq!(state(&moto), before, "the key is still Active");
+    // Not even allowed the read: the read is named, and there is no state before to undo to.
+    let nobody = user("nobody", &["sts:GetCallerIdentity"]);
+    let rec = expect_denied(
+        (&nobody.0, &nobody.1),
+        "aws.deactivate-access-key",
+        &params,
+        "iam:ListAccessKeys",
+    );
+    assert!(rec["before"].is_null(), "{rec:#}");
+    let record = record_of((&nobody.0, &nobody.1), "aws.deactivate-access-key");
+    let out = respond_as(
+        &["undo", "--record", record.to_str().unwrap()],
+        &moto,
+        admin,
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing to undo"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(state(&moto), before);
+    let (status, stderr, _) = run(admin, "aws.deactivate-access-key", &params);
+    assert!(status.success(), "the administrator may: {stderr}");
+    assert_eq!(state(&moto)["keys"][&key], "Inactive");
+
+    // S3: the IAM action (s3:PutBucketPublicAccessBlock) is not the operation's name
+    // (PutPublicAccessBlock). moto 5.1 checks these requests under other names (its S3
+    // ACTION_MAP's key `public_access_block` never matches the `?publicAccessBlock` query, so a
+    // bucket request's defaults apply: s3:ListBucket for the read, s3:CreateBucket for the
+    // change): the responder is allowed the read under both names, the change under neither.
+    moto.run(json!({"op": "bucket-setup", "bucket": "wide-open"}));
+    let bucket_state = || moto.run(json!({"op": "bucket-state", "bucket": "wide-open"}));
+    let before = bucket_state();
+    let s3_reader = user(
+        "s3-reader",
+        &["s3:GetBucketPublicAccessBlock", "s3:ListBucket"],
+    );
+    let params = ["bucket=wide-open".to_string()];
+    let rec = expect_denied(
+        (&s3_reader.0, &s3_reader.1),
+        "aws.block-s3-public-access",
+        &params,
+        "s3:PutBucketPublicAccessBlock",
+    );
+    assert_eq!(
+        rec["before"],
+        json!({"kind": "public_access_block", "configuration": null})
+    );
+    assert_eq!(bucket_state(), before, "no public access block yet");
+    let (status, stderr, _) = run(admin, "aws.block-s3-public-access", &params);
+    assert!(status.success(), "the administrator may: {stderr}");
+    assert!(bucket_state()["public_access_block"].is_object());
+
+    // EC2 (moto answers AccessDenied where AWS says UnauthorizedOperation; both are denials).
+    let snap =
+        moto.run(json!({"op": "snapshot-setup", "accounts": ["111122223333"]}))["snapshot_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let snap_state = || moto.run(json!({"op": "snapshot-state", "snapshot_id": snap}));
+    let before = snap_state();
+    let ec2_reader = user("ec2-reader", &["ec2:DescribeSnapshotAttribute"]);
+    let params = [
+        format!("snapshot_id={snap}"),
+        "account=111122223333".to_string(),
+    ];
+    let rec = expect_denied(
+        (&ec2_reader.0, &ec2_reader.1),
+        "aws.remove-snapshot-share",
+        &params,
+        "ec2:ModifySnapshotAttribute",
+    );
+    assert_eq!(rec["before"]["accounts"], json!(["111122223333"]));
+    assert_eq!(snap_state(), before, "still shared");
 }
 
 /// The workflow in the service: an alert's playbook proposes an action with the exact calls;

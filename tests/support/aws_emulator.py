@@ -9,6 +9,15 @@ Reads one JSON command on stdin, prints one JSON answer:
   {"op": "send", "endpoint": URL, "queue_url": U, "bodies": [str]}
   {"op": "stats", "endpoint": URL, "queue_url": U}
       answers {"waiting", "in_flight"}
+  Any command may carry "credentials": {"access_key_id", "secret_access_key"} to sign with
+  (a moto enforcing IAM); without, testing/testing.
+  {"op": "iam-admin", "endpoint": URL, "user": U}
+      a user allowed everything, with an access key: three requests, the ones a moto enforcing
+      IAM lets through unchecked; then checks a key moto does not know is refused; answers
+      {"access_key_id", "secret_access_key", "unknown_key": the refusal's code}
+  {"op": "iam-limited-user", "endpoint": URL, "user": U, "actions": [A]}
+      a user whose only policy (inline, "Limited") allows those IAM actions on everything, with
+      an access key; answers {"access_key_id", "secret_access_key"}
   {"op": "iam-setup", "endpoint": URL, "user": U, "role": R}
       a user with an access key, a console password and an inline policy "ReadOnly", and a
       role; answers {"access_key_id"}
@@ -50,22 +59,47 @@ import sys
 import boto3
 
 REGION = "eu-west-1"
+# What requests are signed with: the command's "credentials", else testing/testing.
+KEY = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 def clients(endpoint):
-    kw = dict(endpoint_url=endpoint, region_name=REGION,
-              aws_access_key_id="testing", aws_secret_access_key="testing")
-    return boto3.client("s3", **kw), boto3.client("sqs", **kw)
+    return client("s3", endpoint), client("sqs", endpoint)
 
 
 def iam_client(endpoint):
-    return boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1", **KEY)
 
 
 def client(name, endpoint):
-    return boto3.client(name, endpoint_url=endpoint, region_name=REGION,
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(name, endpoint_url=endpoint, region_name=REGION, **KEY)
+
+
+def allow(actions):
+    return json.dumps({"Version": "2012-10-17",
+                       "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]})
+
+
+def iam_user_op(op, cmd):
+    """The users of a moto enforcing IAM: an administrator, and users allowed a few actions."""
+    if op not in ("iam-admin", "iam-limited-user"):
+        return None
+    iam = iam_client(cmd["endpoint"])
+    user = cmd["user"]
+    iam.create_user(UserName=user)
+    if op == "iam-admin":
+        iam.put_user_policy(UserName=user, PolicyName="Admin", PolicyDocument=allow("*"))
+    else:
+        iam.put_user_policy(UserName=user, PolicyName="Limited", PolicyDocument=allow(cmd["actions"]))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    answer = {"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]}
+    if op == "iam-admin":
+        try:
+            iam.list_users()
+            answer["unknown_key"] = None
+        except iam.exceptions.ClientError as e:
+            answer["unknown_key"] = e.response["Error"]["Code"]
+    return answer
 
 
 def rules(perms):
@@ -144,6 +178,9 @@ def ec2_op(op, cmd):
 
 def main():
     cmd = json.load(sys.stdin)
+    if "credentials" in cmd:
+        KEY.update(aws_access_key_id=cmd["credentials"]["access_key_id"],
+                   aws_secret_access_key=cmd["credentials"]["secret_access_key"])
     s3, sqs = clients(cmd["endpoint"])
     op = cmd["op"]
     if op == "setup":
@@ -231,7 +268,7 @@ def main():
     elif op == "guardduty-state":
         d = client("guardduty", cmd["endpoint"]).get_detector(DetectorId=cmd["detector_id"])
         print(json.dumps({"status": d["Status"]}))
-    elif (answer := ec2_op(op, cmd)) is not None:
+    elif (answer := iam_user_op(op, cmd) or ec2_op(op, cmd)) is not None:
         print(json.dumps(answer, sort_keys=True))
     else:
         sys.exit(f"unknown op {op}")

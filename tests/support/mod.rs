@@ -294,10 +294,45 @@ pub fn python(script: &str, input: &[u8]) -> std::process::Output {
 pub struct Moto {
     pub child: Child,
     pub endpoint: String,
+    /// With IAM enforced ([`Moto::start_enforcing`]): the access key id and secret of an
+    /// administrator, which [`Moto::run`] signs with; `testing`/`testing` otherwise.
+    pub admin: Option<(String, String)>,
 }
 
 impl Moto {
+    /// Anyone may do anything: requests need not be signed with a key moto knows.
     pub fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// IAM enforced as AWS does: each request must be signed with an access key that exists in
+    /// moto, and the key's user's policies must allow it, or moto answers AccessDenied. moto
+    /// lets the first `INITIAL_NO_AUTH_ACTION_COUNT` requests through unchecked (moto/core/
+    /// authorization.py); exactly the three the `iam-admin` op makes, which create an
+    /// administrator everything else (setup, state reads) then signs with.
+    pub fn start_enforcing() -> Moto {
+        let mut moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "3")]);
+        let admin = moto.run(json!({"op": "iam-admin", "user": "moto-admin"}));
+        assert_eq!(
+            admin["unknown_key"], "InvalidClientTokenId",
+            "moto lets a key it does not know through: {admin}"
+        );
+        moto.admin = Some(Moto::key_of(&admin));
+        moto
+    }
+
+    /// The (access key id, secret) an `iam-admin` or `iam-limited-user` op answers.
+    pub fn key_of(answer: &Value) -> (String, String) {
+        let field = |f: &str| {
+            answer[f]
+                .as_str()
+                .unwrap_or_else(|| panic!("no {f} in {answer}"))
+                .to_string()
+        };
+        (field("access_key_id"), field("secret_access_key"))
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Moto {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -312,12 +347,14 @@ impl Moto {
                 "-p",
                 &port.to_string(),
             ])
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("python3 runs");
         let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
+        // moto's own API: not an AWS request, so not one of the unchecked ones.
         while ureq::get(&format!("{endpoint}/moto-api/")).call().is_err() {
             assert!(
                 Instant::now() < deadline,
@@ -325,11 +362,18 @@ impl Moto {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        Moto { child, endpoint }
+        Moto {
+            child,
+            endpoint,
+            admin: None,
+        }
     }
 
     pub fn run(&self, mut cmd: Value) -> Value {
         cmd["endpoint"] = json!(self.endpoint);
+        if let Some((id, secret)) = &self.admin {
+            cmd["credentials"] = json!({"access_key_id": id, "secret_access_key": secret});
+        }
         let out = python("aws_emulator.py", cmd.to_string().as_bytes());
         assert!(
             out.status.success(),

@@ -31,7 +31,9 @@ pub fn payload_hash(body: &[u8]) -> String {
 }
 
 /// The headers to add to the request: `x-amz-date`, `x-amz-content-sha256`,
-/// `x-amz-security-token` (temporary credentials) and `authorization`.
+/// `x-amz-security-token` (temporary credentials) and `authorization`; not the request's own
+/// headers, which it already has (a header sent twice arrives as both values joined by a
+/// comma, which is not what was signed: SignatureDoesNotMatch).
 pub fn sign(
     req: &Request<'_>,
     creds: &Credentials,
@@ -41,17 +43,23 @@ pub fn sign(
 ) -> Vec<(String, String)> {
     let amz_date = now.format("%Y%m%dT%H%M%SZ").to_string();
     let date = &amz_date[..8];
+    let mut added = vec![
+        ("x-amz-date".to_string(), amz_date.clone()),
+        (
+            "x-amz-content-sha256".to_string(),
+            req.payload_hash.to_string(),
+        ),
+    ];
+    if let Some(token) = &creds.session_token {
+        added.push(("x-amz-security-token".into(), token.clone()));
+    }
     let mut headers: Vec<(String, String)> = req
         .headers
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     headers.push(("host".into(), req.host.to_string()));
-    headers.push(("x-amz-date".into(), amz_date.clone()));
-    headers.push(("x-amz-content-sha256".into(), req.payload_hash.to_string()));
-    if let Some(token) = &creds.session_token {
-        headers.push(("x-amz-security-token".into(), token.clone()));
-    }
+    headers.extend(added.iter().cloned());
     headers.sort();
     let canonical = canonical_request(req, &headers);
     let scope = format!("{date}/{region}/{service}/aws4_request");
@@ -67,12 +75,8 @@ pub fn sign(
         creds.access_key_id,
         signed.join(";")
     );
-    let mut out: Vec<(String, String)> = headers
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("x-amz-"))
-        .collect();
-    out.push(("authorization".into(), authorization));
-    out
+    added.push(("authorization".into(), authorization));
+    added
 }
 
 /// The canonical request: method, path, sorted encoded query, sorted headers, their names, the
@@ -206,6 +210,42 @@ mod tests {
             ),
             "{auth}"
         );
+    }
+
+    /// The request's own `x-amz-*` headers (S3's checksum, SQS's target) are signed, not
+    /// handed back to be sent a second time.
+    #[test]
+    fn the_request_s_own_headers_are_signed_not_added_again() {
+        let creds = Credentials {
+            access_key_id: "AKIDEXAMPLE".into(),
+            secret_access_key: "secret".into(),
+            session_token: Some("token".into()),
+            expires: None,
+        };
+        let headers = [("x-amz-checksum-sha256".to_string(), "abc=".to_string())];
+        let hash = payload_hash(b"<x/>");
+        let req = Request {
+            method: "PUT",
+            path: "/b",
+            query: &[],
+            headers: &headers,
+            host: "s3.amazonaws.com",
+            payload_hash: &hash,
+        };
+        let out = sign(&req, &creds, "eu-west-1", "s3", Utc::now());
+        let names: Vec<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "x-amz-date",
+                "x-amz-content-sha256",
+                "x-amz-security-token",
+                "authorization"
+            ]
+        );
+        assert!(out[3].1.contains(
+            "SignedHeaders=host;x-amz-checksum-sha256;x-amz-content-sha256;x-amz-date;x-amz-security-token,"
+        ));
     }
 
     #[test]
