@@ -1617,3 +1617,48 @@ fn key_vault_rows_of_the_azure_diagnostics_table_fire_the_vault_rules_with_their
         vault["explanation"]
     );
 }
+
+/// The default hunt, behaviour included, streams in bounded memory and still gives the same
+/// alerts whatever the thread count; `--max-evidence` lists the earliest ids, counts all.
+#[test]
+fn the_default_hunt_is_the_same_on_any_thread_count_and_caps_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, _, stderr) = run(bin()
+        .args(["generate", "--events", "30000", "--layout", "s3", "--out"])
+        .arg(dir.path()));
+    assert!(out.status.success(), "{stderr}");
+    let hunt = |extra: &[&str]| {
+        let (out, stdout, stderr) = run(bin()
+            .args(["hunt", "--format", "jsonl", "--min-level", "informational"])
+            .args(extra)
+            .arg(dir.path().join("AWSLogs")));
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("anomaly: baselines of"), "{stderr}");
+        stdout
+    };
+    let one = hunt(&["--threads", "1", "--max-evidence", "0"]);
+    assert_eq!(one, hunt(&["--threads", "3", "--max-evidence", "0"]));
+    let all = jsonl(&one);
+    assert!(
+        all.iter()
+            .any(|a| a["rule_id"] == "cloudsentinel.anomaly.behaviour"),
+        "the behaviour stage ran"
+    );
+    let capped_text = hunt(&["--threads", "2", "--max-evidence", "3"]);
+    let capped = jsonl(&capped_text);
+    assert_eq!(capped.len(), all.len());
+    let mut shortened = 0;
+    for (a, c) in all.iter().zip(&capped) {
+        assert_eq!(
+            (&a["rule_id"], &a["entity"], &a["first_seen"], &a["count"]),
+            (&c["rule_id"], &c["entity"], &c["first_seen"], &c["count"])
+        );
+        let (ids, kept) = (
+            a["event_ids"].as_array().unwrap(),
+            c["event_ids"].as_array().unwrap(),
+        );
+        assert_eq!(kept[..], ids[..ids.len().min(3)], "the earliest three");
+        shortened += usize::from(ids.len() > 3);
+    }
+    assert!(shortened > 0, "some alert had more than three events");
+}

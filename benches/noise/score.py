@@ -5,9 +5,10 @@ were flagged (an alert at low or above lists one of the story's events).
 
     python3 benches/noise/score.py --out /tmp/org [--bin target/release/cloudsentinel] [-- HUNT ARGS]
 
-Runs `hunt OUT/AWSLogs --format jsonl --min-level informational` (for a simtenant.py tree,
-`hunt OUT/azure OUT/gcp`) with the default settings (plus
-any extra arguments after `--`) and prints a report; `--json` prints it as JSON.
+Runs `hunt OUT/AWSLogs --format jsonl --min-level informational --max-evidence 0` (for a
+simtenant.py tree, `hunt OUT/azure OUT/gcp`) with the default settings (plus any extra arguments
+after `--`) and prints a report; `--json` prints it as JSON. `--max-evidence 0` lists every event
+of every alert, so that benign events alerted on are all counted (the default lists 200).
 """
 
 import argparse
@@ -35,7 +36,7 @@ def main():
     started = time.time()
     logs = [os.path.join(a.out, d) for d in labels.get("logs", ["AWSLogs"])]
     cmd = [a.bin, "hunt", *logs, "--format", "jsonl", "--min-level",
-           "informational", "-o", alerts_path] + a.hunt_args
+           "informational", "--max-evidence", "0", "-o", alerts_path] + a.hunt_args
     run = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.time() - started
     if run.returncode != 0:

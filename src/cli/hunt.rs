@@ -138,6 +138,10 @@ pub struct HuntArgs {
     /// a skipped record and never held in memory whole.
     #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_RECORD_BYTES as u64, value_parser = clap::value_parser!(u64).range(1024..=1 << 30))]
     pub max_record_bytes: u64,
+    /// Evidence event ids listed per alert: the earliest this many (0: all of them). The
+    /// count is exact either way; the default is what the service keeps.
+    #[arg(long, value_name = "N", default_value_t = cloudsentinel_alert::MAX_EVIDENCE)]
+    pub max_evidence: usize,
 }
 
 pub fn parse_level(s: &str) -> Result<Level, String> {
@@ -154,8 +158,8 @@ pub struct HuntOutcome {
     pub correlation_inputs: usize,
     /// Of those, how many arrived earlier in event time than one already fed (unordered input).
     pub late_correlation_inputs: usize,
-    /// Every event as the behavioural detectors read it (empty unless asked for).
-    pub observed: Vec<Observed>,
+    /// The behavioural stage, fed every event in time order (when asked for).
+    pub behaviour: Option<offline::Stream>,
     pub stats: DecodeStats,
     pub files: usize,
     pub errors: Vec<DecodeError>,
@@ -168,22 +172,47 @@ struct WorkerOut {
     alerts: Folder,
     stats: DecodeStats,
     errors: Vec<DecodeError>,
-    observed: Vec<Observed>,
 }
 
-/// What workers tell the correlation thread.
-enum ToCorrelator {
-    /// One file's correlation inputs, sorted by time.
-    Batch(usize, Vec<CorrelationInput>),
+/// What workers tell a thread that needs their output in time order (correlation, behaviour).
+enum Piece<T> {
+    /// One batch of a worker's items, sorted by (time, event id).
+    Batch(usize, Vec<T>),
     /// The worker has no more files.
     Done(usize),
+}
+
+/// Items merged into one stream in (time, event id) order.
+trait Timed {
+    fn key(&self) -> (chrono::DateTime<chrono::Utc>, &str);
+}
+
+impl Timed for CorrelationInput {
+    fn key(&self) -> (chrono::DateTime<chrono::Utc>, &str) {
+        (self.time, &self.event_id)
+    }
+}
+
+impl Timed for Observed {
+    fn key(&self) -> (chrono::DateTime<chrono::Utc>, &str) {
+        (self.time, &self.id)
+    }
+}
+
+/// How the behavioural stage takes the events of a run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Feed {
+    /// History: learned from, never scored.
+    Learn,
+    /// The input: checked against the baselines, then learned from.
+    Score,
 }
 
 /// Size of the pieces a big JSON Lines file is cut into for the threads.
 const UNIT_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Inputs in batches of at most this many, so that a huge file streams too.
-const CORRELATION_BATCH: usize = 4096;
+const CORRELATION_BATCH: usize = 1024;
 
 /// Event time the correlation stage holds inputs back to put them in order (see
 /// [`correlate_stream`]): CloudTrail delivers a file about every five minutes per account and
@@ -239,79 +268,64 @@ enum Work<'a> {
 /// The largest S3 object a hunt reads (CloudTrail files are a few MiB).
 const MAX_OBJECT_BYTES: u64 = 512 * 1024 * 1024;
 
-/// A correlation input ordered by (time, event id), for the reorder heap.
-struct Held(CorrelationInput);
+/// An item ordered by (time, event id), for the reorder heap.
+struct Held<T>(T);
 
-impl PartialEq for Held {
+impl<T: Timed> PartialEq for Held<T> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == std::cmp::Ordering::Equal
     }
 }
-impl Eq for Held {}
-impl PartialOrd for Held {
+impl<T: Timed> Eq for Held<T> {}
+impl<T: Timed> PartialOrd for Held<T> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Held {
+impl<T: Timed> Ord for Held<T> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.0.time, &self.0.event_id).cmp(&(other.0.time, &other.0.event_id))
+        self.0.key().cmp(&other.0.key())
     }
 }
 
-/// The correlation stage: merges the workers' time-ordered streams into one time-ordered stream
-/// (a k-way merge: an input is fed once every worker still running has shown something at least
-/// as late), holds the merged stream back by [`REORDER_SECS`] of event time to put overlapping
-/// files in order, and feeds it to the Sigma correlations as the workers go. Memory is bounded by
-/// how far apart in time the workers are and by the event rate over the hold-back, not by the
-/// input size. Inputs still earlier than what was already fed are fed anyway and counted as late.
-fn correlate_stream(
-    rules: &RuleSet,
+/// Merges the workers' time-ordered streams into one time-ordered stream (a k-way merge: an
+/// item is fed once every worker still running has shown something at least as late), holds
+/// the merged stream back by `reorder_secs` of event time to put overlapping files in order, and
+/// feeds it as the workers go. Memory is bounded by how far apart in time the workers are and by
+/// the event rate over the hold-back, not by the input size. Items still earlier than what was
+/// already fed are fed anyway and counted as late. Answers (fed, late).
+fn merge_in_time_order<T: Timed>(
     workers: usize,
-    window: chrono::Duration,
-    rx: std::sync::mpsc::Receiver<ToCorrelator>,
-    hindsight: bool,
+    rx: std::sync::mpsc::Receiver<Piece<T>>,
     reorder_secs: i64,
-) -> (Folder, usize, usize) {
-    let mut alerts = Folder::new(window);
-    let Some(correlator) = rules.correlator() else {
-        for _ in rx {}
-        return (alerts, 0, 0);
-    };
-    // A hunt looks back over a period: findings are judged against the days after them too.
-    let mut correlator = if hindsight {
-        correlator.with_hindsight()
-    } else {
-        correlator
-    };
+    mut feed: impl FnMut(T),
+) -> (usize, usize) {
     // Files of one delivery window overlap in time (one per account and region), so a
-    // worker's stream steps back a few minutes at each new file: hold inputs for this much
+    // worker's stream steps back a few minutes at each new file: hold items for this much
     // event time and release them in order, which bounds memory by the event rate.
     let horizon = chrono::Duration::seconds(reorder_secs);
-    let mut held: std::collections::BinaryHeap<std::cmp::Reverse<Held>> = Default::default();
+    let mut held: std::collections::BinaryHeap<std::cmp::Reverse<Held<T>>> = Default::default();
     let mut newest: Option<chrono::DateTime<chrono::Utc>> = None;
-    let mut queues: Vec<std::collections::VecDeque<CorrelationInput>> =
+    let mut queues: Vec<std::collections::VecDeque<T>> =
         (0..workers).map(|_| Default::default()).collect();
     let mut done = vec![false; workers];
     let mut fed = 0usize;
     let mut late = 0usize;
     let mut last: Option<chrono::DateTime<chrono::Utc>> = None;
-    let mut feed = |input: CorrelationInput, alerts: &mut Folder| {
-        if last.is_some_and(|l| input.time < l) {
+    let mut feed = |item: T| {
+        let time = item.key().0;
+        if last.is_some_and(|l| time < l) {
             late += 1;
         } else {
-            last = Some(input.time);
+            last = Some(time);
         }
         fed += 1;
-        for signal in correlator.feed(input) {
-            alerts.add(signal);
-        }
+        feed(item);
     };
     loop {
-        let msg = rx.recv();
-        match msg {
-            Ok(ToCorrelator::Batch(w, inputs)) => queues[w].extend(inputs),
-            Ok(ToCorrelator::Done(w)) => done[w] = true,
+        match rx.recv() {
+            Ok(Piece::Batch(w, items)) => queues[w].extend(items),
+            Ok(Piece::Done(w)) => done[w] = true,
             Err(_) => done.iter_mut().for_each(|d| *d = true),
         }
         // Feed while every worker that may still send has something queued.
@@ -322,27 +336,54 @@ fn correlate_stream(
             }
             let next = (0..workers)
                 .filter(|&w| !queues[w].is_empty())
-                .min_by(|&a, &b| {
-                    let (x, y) = (&queues[a][0], &queues[b][0]);
-                    (x.time, &x.event_id).cmp(&(y.time, &y.event_id))
-                });
+                .min_by(|&a, &b| queues[a][0].key().cmp(&queues[b][0].key()));
             let Some(w) = next else { break };
-            let input = queues[w].pop_front().expect("non-empty queue");
-            newest = newest.max(Some(input.time));
-            held.push(std::cmp::Reverse(Held(input)));
+            let item = queues[w].pop_front().expect("non-empty queue");
+            newest = newest.max(Some(item.key().0));
+            held.push(std::cmp::Reverse(Held(item)));
             let until = newest.expect("set above") - horizon;
-            while held.peek().is_some_and(|h| h.0.0.time <= until) {
-                let std::cmp::Reverse(Held(input)) = held.pop().expect("peeked");
-                feed(input, &mut alerts);
+            while held.peek().is_some_and(|h| h.0.0.key().0 <= until) {
+                let std::cmp::Reverse(Held(item)) = held.pop().expect("peeked");
+                feed(item);
             }
         }
         if done.iter().all(|d| *d) && queues.iter().all(|q| q.is_empty()) {
             break;
         }
     }
-    while let Some(std::cmp::Reverse(Held(input))) = held.pop() {
-        feed(input, &mut alerts);
+    while let Some(std::cmp::Reverse(Held(item))) = held.pop() {
+        feed(item);
     }
+    (fed, late)
+}
+
+/// The correlation stage: the workers' correlation inputs in time order
+/// ([`merge_in_time_order`]), fed to the Sigma correlations as the workers go.
+fn correlate_stream(
+    rules: &RuleSet,
+    workers: usize,
+    window: chrono::Duration,
+    max_evidence: usize,
+    rx: std::sync::mpsc::Receiver<Piece<CorrelationInput>>,
+    hindsight: bool,
+    reorder_secs: i64,
+) -> (Folder, usize, usize) {
+    let mut alerts = Folder::new(window).with_max_evidence(max_evidence);
+    let Some(correlator) = rules.correlator() else {
+        for _ in rx {}
+        return (alerts, 0, 0);
+    };
+    // A hunt looks back over a period: findings are judged against the days after them too.
+    let mut correlator = if hindsight {
+        correlator.with_hindsight()
+    } else {
+        correlator
+    };
+    let (fed, late) = merge_in_time_order(workers, rx, reorder_secs, |input| {
+        for signal in correlator.feed(input) {
+            alerts.add(signal);
+        }
+    });
     for signal in correlator.finish() {
         alerts.add(signal);
     }
@@ -373,10 +414,11 @@ pub fn hunt_files(
     inputs: &Inputs,
     threads: usize,
     window_secs: i64,
+    max_evidence: usize,
     read: ReadOptions,
     net: &NetContext,
     progress: &ProgressBar,
-    observe: bool,
+    behaviour: Option<(offline::Stream, Feed)>,
     hindsight: bool,
 ) -> HuntOutcome {
     let started = Instant::now();
@@ -404,37 +446,59 @@ pub fn hunt_files(
     let threads = threads.min(work.len().max(1));
     let next = AtomicUsize::new(0);
     let results = Mutex::new(Vec::new());
-    let (tx, rx) = std::sync::mpsc::sync_channel::<ToCorrelator>(4 * threads);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Piece<CorrelationInput>>(2 * threads);
+    let (btx, brx) = std::sync::mpsc::sync_channel::<Piece<Observed>>(2 * threads);
+    let observe = behaviour.is_some();
     let reorder = reorder_secs(inputs);
     let stage = Stage::new(rules, net);
     let stage = &stage;
-    let (mut alerts, correlation_inputs, late) = std::thread::scope(|scope| {
+    let (mut alerts, correlation_inputs, late, behaviour) = std::thread::scope(|scope| {
         let correlation = std::thread::Builder::new()
             .name("correlate".into())
             .spawn_scoped(scope, || {
-                correlate_stream(rules, threads, window, rx, hindsight, reorder)
+                correlate_stream(rules, threads, window, max_evidence, rx, hindsight, reorder)
             })
             .expect("spawn correlation thread");
+        // The behavioural stage learns and scores in event-time order on its own thread.
+        let behaviour = std::thread::Builder::new()
+            .name("behaviour".into())
+            .spawn_scoped(scope, move || {
+                let (mut stream, feed) = behaviour?;
+                merge_in_time_order(threads, brx, reorder, |o| match feed {
+                    Feed::Learn => stream.learn(&o),
+                    Feed::Score => stream.push(o),
+                });
+                Some(stream)
+            })
+            .expect("spawn behaviour thread");
         for w in 0..threads {
             let tx = tx.clone();
+            let btx = btx.clone();
             let next = &next;
             let results = &results;
             let worker = std::thread::Builder::new().name(format!("detect-{w}"));
             worker
                 .spawn_scoped(scope, move || {
                     let mut out = WorkerOut {
-                        alerts: Folder::new(window),
+                        alerts: Folder::new(window).with_max_evidence(max_evidence),
                         stats: DecodeStats::default(),
                         errors: Vec::new(),
-                        observed: Vec::new(),
                     };
                     let mut interner = Interner::default();
                     let mut batch: Vec<CorrelationInput> = Vec::new();
+                    let mut observed: Vec<Observed> = Vec::new();
                     let send = |batch: &mut Vec<CorrelationInput>| {
                         if !batch.is_empty() {
                             let mut b = std::mem::take(batch);
-                            b.sort_by(|x, y| (x.time, &x.event_id).cmp(&(y.time, &y.event_id)));
-                            let _ = tx.send(ToCorrelator::Batch(w, b));
+                            b.sort_by(|x, y| x.key().cmp(&y.key()));
+                            let _ = tx.send(Piece::Batch(w, b));
+                        }
+                    };
+                    let send_observed = |observed: &mut Vec<Observed>| {
+                        if !observed.is_empty() {
+                            let mut b = std::mem::take(observed);
+                            b.sort_by(|x, y| x.key().cmp(&y.key()));
+                            let _ = btx.send(Piece::Batch(w, b));
                         }
                     };
                     loop {
@@ -445,7 +509,10 @@ pub fn hunt_files(
                             match item {
                                 Item::Event(ev) => {
                                     if observe {
-                                        out.observed.push(Observed::of_event(&ev, &mut interner));
+                                        observed.push(Observed::of_event(&ev, &mut interner));
+                                        if observed.len() >= CORRELATION_BATCH {
+                                            send_observed(&mut observed);
+                                        }
                                     }
                                     let d = stage.detect(&ev);
                                     for m in &d.matches {
@@ -491,25 +558,28 @@ pub fn hunt_files(
                             }
                         };
                         send(&mut batch);
+                        send_observed(&mut observed);
                         progress.inc(size);
                     }
-                    let _ = tx.send(ToCorrelator::Done(w));
+                    let _ = tx.send(Piece::Done(w));
+                    let _ = btx.send(Piece::Done(w));
                     results.lock().expect("worker results").push(out);
                 })
                 .expect("spawn detection thread");
         }
         drop(tx);
-        correlation.join().expect("correlation thread")
+        drop(btx);
+        let (alerts, fed, late) = correlation.join().expect("correlation thread");
+        let behaviour = behaviour.join().expect("behaviour thread");
+        (alerts, fed, late, behaviour)
     });
     let detect_done = Instant::now();
     let mut stats = DecodeStats::default();
     let mut errors = Vec::new();
-    let mut observed = Vec::new();
     for out in results.into_inner().expect("worker results") {
         stats.add(&out.stats);
         alerts.merge(out.alerts);
         errors.extend(out.errors);
-        observed.extend(out.observed);
     }
     errors.sort_by(|a, b| {
         (&a.origin.path, a.origin.record_index).cmp(&(&b.origin.path, b.origin.record_index))
@@ -524,7 +594,7 @@ pub fn hunt_files(
         timings,
         correlation_inputs,
         late_correlation_inputs: late,
-        observed,
+        behaviour,
         stats,
         files: inputs.len(),
         errors,
@@ -604,38 +674,55 @@ pub fn run(args: HuntArgs) -> anyhow::Result<ExitCode> {
         max_record_bytes: args.max_record_bytes as usize,
         ..ReadOptions::default()
     };
+    // The behavioural stage: baselines from the history first (when given), then the input.
+    let learned = Instant::now();
+    let (stream, history_events) = if args.no_anomaly {
+        (None, None)
+    } else {
+        let params = TrainParams {
+            target_rate: args.anomaly_rate,
+            ..TrainParams::default()
+        };
+        let stream = offline::Stream::new(
+            Settings::default(),
+            &params,
+            Some(std::sync::Arc::clone(net.db())),
+        );
+        if history_files.is_empty() {
+            (Some(stream), None)
+        } else {
+            let (stream, n) = learn_history(history_files, threads, read, stream);
+            (Some(stream), Some(n))
+        }
+    };
+    let history_time = learned.elapsed();
     let mut outcome = hunt_files(
         &rules,
         &inputs,
         threads,
         args.dedup_window,
+        args.max_evidence,
         read,
         &net,
         &progress,
-        !args.no_anomaly,
+        stream.map(|s| (s, Feed::Score)),
         !args.no_hindsight,
     );
+    if history_events.is_some() {
+        outcome.timings.insert(0, ("history", history_time));
+    }
     progress.finish_and_clear();
     let mut notes = Vec::new();
-    if !args.no_anomaly {
+    if let Some(stream) = outcome.behaviour.take() {
         let started = Instant::now();
-        let history = if history_files.is_empty() {
-            None
-        } else {
-            Some(read_history(history_files, threads, read))
-        };
-        let (signals, note) = behaviour(
-            history,
-            std::mem::take(&mut outcome.observed),
-            args.anomaly_rate,
-            Some(std::sync::Arc::clone(net.db())),
-            !args.no_hindsight,
-        );
+        let (signals, note) = behaviour(stream, history_events, !args.no_hindsight);
         for s in signals {
             outcome.alerts.add(s);
         }
         notes.push(note);
-        outcome.timings.push(("behaviour", started.elapsed()));
+        outcome
+            .timings
+            .push(("behaviour (finish)", started.elapsed()));
     }
     let folded = Instant::now();
     let all_alerts = std::mem::replace(
@@ -817,44 +904,40 @@ fn looked_at(paths: &[PathBuf]) -> String {
     shown.join(", ")
 }
 
-/// The events of the `--baseline` history, as the behavioural detectors read them.
-fn read_history(files: Vec<PathBuf>, threads: usize, read: ReadOptions) -> Vec<Observed> {
+/// Reads the `--baseline` history into the behavioural stage's baselines (and the forest's
+/// training sample); answers the stage and how many events it learned from.
+fn learn_history(
+    files: Vec<PathBuf>,
+    threads: usize,
+    read: ReadOptions,
+    stream: offline::Stream,
+) -> (offline::Stream, u64) {
     let empty = cloudsentinel_detect::RuleSetBuilder::new().build();
-    hunt_files(
+    let out = hunt_files(
         &empty,
         &Inputs::files(files),
         threads,
         3600,
+        0,
         read,
         &NetContext::new(std::sync::Arc::default(), CloudRanges::default()),
         &ProgressBar::hidden(),
-        true,
+        Some((stream, Feed::Learn)),
         false,
+    );
+    (
+        out.behaviour.expect("the stage comes back"),
+        out.stats.events,
     )
-    .observed
 }
 
-/// Runs the behavioural detectors; returns their signals and a line saying what they did.
+/// Finishes the behavioural detectors; returns their signals and a line saying what they did.
 fn behaviour(
-    history: Option<Vec<Observed>>,
-    input: Vec<Observed>,
-    rate: f64,
-    netdb: Option<std::sync::Arc<cloudsentinel_context::netdb::NetDb>>,
+    stream: offline::Stream,
+    from_history: Option<u64>,
     hindsight: bool,
 ) -> (Vec<cloudsentinel_core::Signal>, String) {
-    let from_history = history.as_ref().map(Vec::len);
-    let params = TrainParams {
-        target_rate: rate,
-        ..TrainParams::default()
-    };
-    match offline::detect(
-        history,
-        input,
-        Settings::default(),
-        &params,
-        netdb,
-        hindsight,
-    ) {
+    match stream.finish(hindsight) {
         Ok(o) => {
             let note = format!(
                 "anomaly: baselines of {} principals learned from {}; forest trained on {} scored events, threshold {:.3}; {} input events scored ({} still in their principal's learning period), {} above the threshold",
@@ -865,7 +948,7 @@ fn behaviour(
                 },
                 o.model.trained_on,
                 o.model.threshold,
-                o.scored.len(),
+                o.scored_events,
                 o.learning,
                 o.signals.len()
             );

@@ -1,5 +1,6 @@
 //! Alerts from signals, in one pass over a period (`hunt`): signals of one rule about one entity
-//! that are close in time become one alert, with every evidence event kept.
+//! that are close in time become one alert, with its evidence events: all of them, or the
+//! earliest few ([`Folder::with_max_evidence`]) so that memory does not grow with the events.
 //!
 //! [`Folder`] folds signals as they come, in any order, in memory proportional to the alerts (not
 //! the events); [`Folder::finish`] gives the same alerts whatever order the signals arrived in:
@@ -16,7 +17,71 @@ use cloudsentinel_detect::sigma::{RuleMatch, RuleSet};
 /// listed it, so that the final order of `event_ids` does not depend on arrival order.
 struct Partial {
     alert: Alert,
-    evidence: HashMap<String, DateTime<Utc>>,
+    evidence: Evidence,
+}
+
+/// Evidence event ids with the earliest time each was seen: all of them, or with a cap the
+/// `cap` earliest by (time, id), which is the same set whatever order they come in. With a cap,
+/// the map is cut back to the `cap` earliest whenever it holds twice that many; from then on
+/// an id later than the latest kept cannot be among the earliest and is not taken.
+#[derive(Default)]
+struct Evidence {
+    cap: usize,
+    by_id: HashMap<String, DateTime<Utc>>,
+    /// With a cap, once cut back: the latest (time, id) kept.
+    cutoff: Option<(DateTime<Utc>, String)>,
+}
+
+impl Evidence {
+    fn new(cap: usize) -> Evidence {
+        Evidence {
+            cap,
+            ..Evidence::default()
+        }
+    }
+
+    fn add(&mut self, id: String, time: DateTime<Utc>) {
+        if let Some(t) = self.by_id.get_mut(&id) {
+            *t = (*t).min(time);
+            return;
+        }
+        if let Some((ct, cid)) = &self.cutoff
+            && (time, &id) > (*ct, cid)
+        {
+            return;
+        }
+        self.by_id.insert(id, time);
+        if self.cap > 0 && self.by_id.len() >= 2 * self.cap {
+            self.cut();
+        }
+    }
+
+    /// Keeps the `cap` earliest.
+    fn cut(&mut self) {
+        let mut all: Vec<(DateTime<Utc>, String)> =
+            self.by_id.drain().map(|(id, t)| (t, id)).collect();
+        all.sort_unstable();
+        all.truncate(self.cap);
+        self.cutoff = all.last().cloned();
+        self.by_id = all.into_iter().map(|(t, id)| (id, t)).collect();
+    }
+
+    fn absorb(&mut self, other: Evidence) {
+        for (id, t) in other.by_id {
+            self.add(id, t);
+        }
+    }
+
+    /// The ids, earliest first.
+    fn ids(self) -> Vec<String> {
+        let mut all: Vec<(DateTime<Utc>, String)> =
+            self.by_id.into_iter().map(|(id, t)| (t, id)).collect();
+        all.sort_unstable();
+        if self.cap > 0 {
+            all.truncate(self.cap);
+        }
+        all.into_iter().map(|(_, id)| id).collect()
+    }
 }
 
 /// The folding rule, shared by [`Folder`] and [`crate::Alerter`]: a signal spanning
@@ -39,13 +104,6 @@ pub fn speaks_before(
     new < current
 }
 
-fn add_evidence(evidence: &mut HashMap<String, DateTime<Utc>>, id: String, time: DateTime<Utc>) {
-    let t = evidence.entry(id).or_insert(time);
-    if time < *t {
-        *t = time;
-    }
-}
-
 impl Partial {
     fn absorb(&mut self, other: Partial) {
         let a = &mut self.alert;
@@ -65,15 +123,15 @@ impl Partial {
             a.account = o.account;
         }
         a.last_seen = a.last_seen.max(o.last_seen);
-        for (id, t) in other.evidence {
-            add_evidence(&mut self.evidence, id, t);
-        }
+        self.evidence.absorb(other.evidence);
     }
 }
 
 /// Folds signals into alerts.
 pub struct Folder {
     window: Duration,
+    /// Evidence ids kept per alert (0: all).
+    max_evidence: usize,
     /// rule id -> entity -> alerts being built.
     open: HashMap<String, HashMap<String, Vec<Partial>>>,
 }
@@ -82,14 +140,22 @@ impl Folder {
     pub fn new(window: Duration) -> Folder {
         Folder {
             window,
+            max_evidence: 0,
             open: HashMap::new(),
         }
     }
 
+    /// Keeps only the `n` earliest evidence ids of each alert (0: all); `count` still counts
+    /// every signal.
+    pub fn with_max_evidence(mut self, n: usize) -> Folder {
+        self.max_evidence = n;
+        self
+    }
+
     pub fn add(&mut self, s: Signal) {
-        let mut evidence = HashMap::with_capacity(s.event_ids.len());
+        let mut evidence = Evidence::new(self.max_evidence);
         for id in s.event_ids {
-            add_evidence(&mut evidence, id, s.first_seen);
+            evidence.add(id, s.first_seen);
         }
         let p = Partial {
             alert: Alert {
@@ -142,7 +208,7 @@ impl Folder {
                 }
             }
             open.alert.last_seen = open.alert.last_seen.max(t);
-            add_evidence(&mut open.evidence, event.id.clone(), t);
+            open.evidence.add(event.id.clone(), t);
             return;
         }
         self.add(m.to_signal(event));
@@ -211,10 +277,7 @@ impl Folder {
         let mut alerts: Vec<Alert> = merged
             .into_iter()
             .map(|mut p| {
-                let mut evidence: Vec<(DateTime<Utc>, String)> =
-                    p.evidence.into_iter().map(|(id, t)| (t, id)).collect();
-                evidence.sort_unstable();
-                p.alert.event_ids = evidence.into_iter().map(|(_, id)| id).collect();
+                p.alert.event_ids = p.evidence.ids();
                 if let Some(m) = rules.rule(&p.alert.rule_id) {
                     p.alert.description = m.description.clone();
                     p.alert.remedy = m.remedy.clone();
@@ -313,5 +376,39 @@ mod tests {
             ["e1", "e2", "e3"],
             "the same event seen twice is listed once"
         );
+    }
+
+    #[test]
+    fn capped_evidence_is_the_earliest_whatever_the_order_and_the_threads() {
+        // One run of 40 signals a minute apart, some ids seen twice (the later sighting must
+        // not push the id's time back); cap 5: e00..e04, from any order, split over two folders.
+        let mut signals: Vec<Signal> = (0..40)
+            .map(|m| sig("r", "a", m, &format!("e{m:02}")))
+            .collect();
+        signals.push(sig("r", "a", 39, "e01"));
+        signals.push(sig("r", "a", 38, "e03"));
+        let expected = ["e00", "e01", "e02", "e03", "e04"];
+        let mut order: Vec<usize> = (0..signals.len()).collect();
+        for round in 0..6u64 {
+            // A deterministic shuffle per round.
+            let mut rng = cloudsentinel_core::rng::Rng::new(round + 1);
+            for i in (1..order.len()).rev() {
+                order.swap(i, rng.below(i + 1));
+            }
+            let mut one = Folder::new(Duration::minutes(60)).with_max_evidence(5);
+            let mut two = Folder::new(Duration::minutes(60)).with_max_evidence(5);
+            for (k, &i) in order.iter().enumerate() {
+                if k % 2 == 0 {
+                    one.add(signals[i].clone());
+                } else {
+                    two.add(signals[i].clone());
+                }
+            }
+            one.merge(two);
+            let alerts = one.finish(&rules());
+            assert_eq!(alerts.len(), 1);
+            assert_eq!(alerts[0].event_ids, expected, "round {round}");
+            assert_eq!(alerts[0].count, 42, "every signal counts");
+        }
     }
 }

@@ -122,6 +122,9 @@ pub struct Routine {
     egress: HashMap<(String, IpAddr), Egress>,
     /// session -> addresses it used, with when (for `shared-egress` rules' inputs).
     recent: HashMap<String, Vec<(IpAddr, DateTime<Utc>)>>,
+    /// session -> its recent addresses as last handed out ([`Routine::addresses_of`]): one copy
+    /// shared by every finding held with the same addresses.
+    handed_out: HashMap<String, std::sync::Arc<[IpAddr]>>,
     /// (rule id, account) -> actors (hashed) with a finding, and the last day they had one.
     peers: HashMap<(String, String), Vec<(u64, i64)>>,
     last_prune_day: i64,
@@ -226,11 +229,17 @@ impl Routine {
             *oldest = (key, day, day);
         }
         let list = self.recent.entry(facts.session.clone()).or_default();
+        let before = list.len();
         list.retain(|(_, t)| time - *t <= chrono::Duration::hours(2));
+        let mut changed = list.len() != before;
         if let Some(i) = list.iter().position(|(a, _)| *a == ip) {
             list[i].1 = time;
         } else if list.len() < 32 {
             list.push((ip, time));
+            changed = true;
+        }
+        if changed {
+            self.handed_out.remove(&facts.session);
         }
     }
 
@@ -449,11 +458,18 @@ impl Routine {
     }
 
     /// The addresses a session used lately (for judging a held finding later).
-    pub fn addresses_of(&self, session: &str) -> Vec<IpAddr> {
-        self.recent
+    pub fn addresses_of(&mut self, session: &str) -> std::sync::Arc<[IpAddr]> {
+        if let Some(a) = self.handed_out.get(session) {
+            return std::sync::Arc::clone(a);
+        }
+        let list: std::sync::Arc<[IpAddr]> = self
+            .recent
             .get(session)
             .map(|v| v.iter().map(|(ip, _)| *ip).collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        self.handed_out
+            .insert(session.to_string(), std::sync::Arc::clone(&list));
+        list
     }
 
     /// Judges again, with hindsight, a finding that was new when it came: routine when the
@@ -515,6 +531,8 @@ impl Routine {
             v.iter()
                 .any(|(_, t)| now - *t <= chrono::Duration::hours(2))
         });
+        let recent = &self.recent;
+        self.handed_out.retain(|k, _| recent.contains_key(k));
         self.peers.retain(|_, v| {
             v.retain(|(_, d)| day - d <= HISTORY_DAYS);
             !v.is_empty()

@@ -982,7 +982,7 @@ struct Held {
     signal: Signal,
     account: Option<String>,
     facts: Facts,
-    addresses: Vec<std::net::IpAddr>,
+    addresses: Arc<[std::net::IpAddr]>,
 }
 
 impl Correlator<'_> {
@@ -1019,7 +1019,7 @@ impl Correlator<'_> {
             kind,
             addresses: match kind {
                 RoutineKind::SharedEgress => self.routine.addresses_of(&input.facts.session),
-                RoutineKind::Actor | RoutineKind::Peers => Vec::new(),
+                RoutineKind::Actor | RoutineKind::Peers => Arc::from([]),
             },
             signal: s,
             account: input.account.clone(),

@@ -115,9 +115,12 @@ pub struct ScoredEvent {
 
 /// What a run found.
 pub struct Outcome {
-    /// The input, sorted by (time, id).
+    /// The input, sorted by (time, id) ([`detect`]; empty from a [`Stream`]).
     pub input: Vec<Observed>,
+    /// The scored input events ([`detect`], or a [`Stream`] told to keep them).
     pub scored: Vec<ScoredEvent>,
+    /// How many input events were scored.
+    pub scored_events: usize,
     /// The explained detectors' signals ([`crate::detectors`]), then the forest's.
     pub signals: Vec<Signal>,
     pub model: AnomalyModel,
@@ -139,10 +142,208 @@ pub fn sort(events: &mut [Observed]) {
     events.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
 }
 
-/// Learns from `history` (when given) then from `input`, trains the forest on the history's
-/// vectors (or the input's when there is no history), and scores the input. Errors when there
-/// are too few scored events to train on, saying how many there were; the error still carries
-/// the explained detectors' signals, which need no forest.
+/// An input event waiting for the forest: its index, the event, its features, and whether an
+/// explained detector corroborates it.
+type Pending = (usize, Observed, Features, bool);
+
+/// Pending events are held in chunks of this many.
+const PENDING_CHUNK: usize = 8192;
+
+/// The behavioural detectors as a stream, in bounded memory: feed the history (if any) with
+/// [`Stream::learn`], then the input with [`Stream::push`], both in (time, id) order, then
+/// [`Stream::finish`]. Baselines are per principal and bounded per principal; the forest trains
+/// on at most [`MAX_TRAINING_VECTORS`] vectors: a uniform sample of the history when there is
+/// one (trained as the input starts), otherwise the input's first ones, held until the forest is
+/// trained and then scored; every later event is scored as it comes. Only signals are kept.
+pub struct Stream {
+    baselines: Baselines,
+    detectors: Detectors,
+    params: TrainParams,
+    training: Vec<[f32; DIMS]>,
+    seen: usize,
+    rng: cloudsentinel_core::rng::Rng,
+    has_history: bool,
+    model: Option<AnomalyModel>,
+    /// Input events scored before the forest was trained: scored when it is. In chunks, so
+    /// that growing never copies (nor briefly doubles) what is held.
+    pending: Vec<Vec<Pending>>,
+    pending_len: usize,
+    signals: Vec<Signal>,
+    learning: usize,
+    pushed: usize,
+    scored_events: usize,
+    /// Every scored input event, when asked for ([`Stream::keep_scores`]).
+    scores: Option<Vec<ScoredEvent>>,
+    training_error: Option<String>,
+}
+
+impl Stream {
+    pub fn new(
+        settings: Settings,
+        params: &TrainParams,
+        netdb: Option<std::sync::Arc<cloudsentinel_context::netdb::NetDb>>,
+    ) -> Stream {
+        let mut baselines = Baselines::new(settings);
+        baselines.set_netdb(netdb);
+        Stream {
+            baselines,
+            detectors: Detectors::new(),
+            params: params.clone(),
+            training: Vec::new(),
+            seen: 0,
+            rng: cloudsentinel_core::rng::Rng::new(params.seed),
+            has_history: false,
+            model: None,
+            pending: Vec::new(),
+            pending_len: 0,
+            signals: Vec::new(),
+            learning: 0,
+            pushed: 0,
+            scored_events: 0,
+            scores: None,
+            training_error: None,
+        }
+    }
+
+    /// Records every scored input event's features and score (for evaluations).
+    pub fn keep_scores(&mut self) {
+        self.scores = Some(Vec::new());
+    }
+
+    /// A reservoir sample keeps training bounded on a long history.
+    fn keep(&mut self, v: &[f32; DIMS]) {
+        self.seen += 1;
+        if self.training.len() < MAX_TRAINING_VECTORS {
+            self.training.push(*v);
+        } else {
+            let j = self.rng.below(self.seen);
+            if j < MAX_TRAINING_VECTORS {
+                self.training[j] = *v;
+            }
+        }
+    }
+
+    /// Learns from a history event (before any input).
+    pub fn learn(&mut self, o: &Observed) {
+        debug_assert_eq!(self.pushed, 0, "history comes before the input");
+        self.has_history = true;
+        let obs = Observation::of_observed(o);
+        self.detectors.before(&self.baselines, &obs, false);
+        let scored = self.baselines.observe(&obs);
+        self.detectors.learned(&self.baselines, &obs);
+        if let Scored::Features(x) = scored {
+            self.keep(&x.values);
+        }
+    }
+
+    fn train(&mut self) {
+        let training = std::mem::take(&mut self.training);
+        match AnomalyModel::train(&training, &self.params) {
+            Ok(m) => self.model = Some(m),
+            Err(e) => self.training_error = Some(e),
+        }
+        self.pending_len = 0;
+        for chunk in std::mem::take(&mut self.pending) {
+            for (index, o, x, corroborated) in chunk {
+                self.score(index, &o, x, corroborated);
+            }
+        }
+    }
+
+    fn score(&mut self, index: usize, o: &Observed, x: Features, corroborated: bool) {
+        let Some(model) = &self.model else { return };
+        self.scored_events += 1;
+        let score = model.score(&x.values);
+        if score >= model.threshold {
+            let mut s = anomaly::signal(&Observation::of_observed(o), &x, score, model);
+            if !corroborated {
+                anomaly::informational(&mut s);
+            }
+            self.signals.push(s);
+        }
+        if let Some(scores) = &mut self.scores {
+            scores.push(ScoredEvent {
+                index,
+                features: x,
+                score,
+            });
+        }
+    }
+
+    /// Checks an input event against its principal's baseline, then learns from it.
+    pub fn push(&mut self, o: Observed) {
+        if self.pushed == 0 && self.has_history {
+            self.train();
+        }
+        let index = self.pushed;
+        self.pushed += 1;
+        let obs = Observation::of_observed(&o);
+        let found = self.detectors.before(&self.baselines, &obs, true);
+        self.signals.extend(found);
+        let scored = self.baselines.observe(&obs);
+        self.detectors.learned(&self.baselines, &obs);
+        match scored {
+            Scored::Features(x) => {
+                let found = self.detectors.after(&obs, &x);
+                self.signals.extend(found);
+                let corroborated = self.detectors.corroborates(&obs, &x);
+                if self.has_history || self.model.is_some() {
+                    self.score(index, &o, x, corroborated);
+                } else {
+                    self.keep(&x.values);
+                    if self.pending.last().is_none_or(|c| c.len() == PENDING_CHUNK) {
+                        self.pending.push(Vec::with_capacity(PENDING_CHUNK));
+                    }
+                    self.pending
+                        .last_mut()
+                        .expect("a chunk")
+                        .push((index, o, x, corroborated));
+                    self.pending_len += 1;
+                    if self.pending_len >= MAX_TRAINING_VECTORS {
+                        self.train();
+                    }
+                }
+            }
+            Scored::Learning => self.learning += 1,
+        }
+    }
+
+    /// Input events seen so far.
+    pub fn pushed(&self) -> usize {
+        self.pushed
+    }
+
+    /// Trains the forest if it is not yet, scores what waited, and gives what was found.
+    pub fn finish(mut self, hindsight: bool) -> Result<Outcome, NoForest> {
+        if self.model.is_none() && self.training_error.is_none() {
+            self.train();
+        }
+        // `hunt` looks back over a period: new-region findings are judged with what came after.
+        if hindsight {
+            self.detectors.hindsight(&mut self.signals);
+        }
+        match self.model {
+            Some(model) => Ok(Outcome {
+                input: Vec::new(),
+                scored: self.scores.unwrap_or_default(),
+                scored_events: self.scored_events,
+                signals: self.signals,
+                model,
+                learning: self.learning,
+                baselines: self.baselines,
+            }),
+            None => Err(NoForest {
+                error: self.training_error.unwrap_or_default(),
+                signals: self.signals,
+            }),
+        }
+    }
+}
+
+/// Learns from `history` (when given) then from `input` (sorted here), as [`Stream`] does, and
+/// keeps every scored input event's features and score, with the sorted input. Errors when
+/// there are too few scored events to train on, saying how many there were; the error still
+/// carries the explained detectors' signals, which need no forest.
 pub fn detect(
     history: Option<Vec<Observed>>,
     mut input: Vec<Observed>,
@@ -151,89 +352,20 @@ pub fn detect(
     netdb: Option<std::sync::Arc<cloudsentinel_context::netdb::NetDb>>,
     hindsight: bool,
 ) -> Result<Outcome, NoForest> {
-    let mut baselines = Baselines::new(settings);
-    baselines.set_netdb(netdb);
-    let mut training: Vec<[f32; DIMS]> = Vec::new();
-    let mut seen = 0usize;
-    let mut rng = cloudsentinel_core::rng::Rng::new(params.seed);
-    let mut keep = |v: &[f32; DIMS], training: &mut Vec<[f32; DIMS]>| {
-        // A reservoir sample keeps training bounded on a long history.
-        seen += 1;
-        if training.len() < MAX_TRAINING_VECTORS {
-            training.push(*v);
-        } else {
-            let j = rng.below(seen);
-            if j < MAX_TRAINING_VECTORS {
-                training[j] = *v;
-            }
-        }
-    };
-    let has_history = history.is_some();
-    let mut detectors = Detectors::new();
-    let mut signals = Vec::new();
+    let mut stream = Stream::new(settings, params, netdb);
+    stream.keep_scores();
     if let Some(mut h) = history {
         sort(&mut h);
         for o in &h {
-            let obs = Observation::of_observed(o);
-            detectors.before(&baselines, &obs, false);
-            let scored = baselines.observe(&obs);
-            detectors.learned(&baselines, &obs);
-            if let Scored::Features(x) = scored {
-                keep(&x.values, &mut training);
-            }
+            stream.learn(o);
         }
     }
     sort(&mut input);
-    let mut features: Vec<(usize, Features, bool)> = Vec::new();
-    let mut learning = 0usize;
-    for (i, o) in input.iter().enumerate() {
-        let obs = Observation::of_observed(o);
-        signals.extend(detectors.before(&baselines, &obs, true));
-        let scored = baselines.observe(&obs);
-        detectors.learned(&baselines, &obs);
-        match scored {
-            Scored::Features(x) => {
-                signals.extend(detectors.after(&obs, &x));
-                if !has_history {
-                    keep(&x.values, &mut training);
-                }
-                let corroborated = detectors.corroborates(&obs, &x);
-                features.push((i, x, corroborated));
-            }
-            Scored::Learning => learning += 1,
-        }
+    for o in &input {
+        stream.push(o.clone());
     }
-    // `hunt` looks back over a period: new-region findings are judged with what came after.
-    if hindsight {
-        detectors.hindsight(&mut signals);
-    }
-    let model = match AnomalyModel::train(&training, params) {
-        Ok(m) => m,
-        Err(error) => return Err(NoForest { error, signals }),
-    };
-    let mut scored = Vec::with_capacity(features.len());
-    for (index, x, corroborated) in features {
-        let score = model.score(&x.values);
-        if score >= model.threshold {
-            let mut s =
-                anomaly::signal(&Observation::of_observed(&input[index]), &x, score, &model);
-            if !corroborated {
-                anomaly::informational(&mut s);
-            }
-            signals.push(s);
-        }
-        scored.push(ScoredEvent {
-            index,
-            features: x,
-            score,
-        });
-    }
-    Ok(Outcome {
-        input,
-        scored,
-        signals,
-        model,
-        learning,
-        baselines,
-    })
+    let mut outcome = stream.finish(hindsight)?;
+    outcome.scored.sort_by_key(|s| s.index);
+    outcome.input = input;
+    Ok(outcome)
 }
