@@ -5,6 +5,7 @@
 #
 #   bash benches/hunt_vs_rsigma.sh              # 500,000 and 1,000,000 events, 3 rounds
 #   ROUNDS=5 EVENTS=200000 bash benches/hunt_vs_rsigma.sh
+#   BIN=/path/to/an/older/cloudsentinel bash benches/hunt_vs_rsigma.sh   # another build, as is
 #
 # Needs ../shared/corpus/sigma (SigmaHQ's AWS rules). Installs the rsigma CLI 0.23 from crates.io
 # into target/rsigma the first time (a few minutes). Run it on a quiet machine: the numbers are
@@ -20,8 +21,10 @@ DATA=target/bench-data/$EVENTS
 DOUBLE=$((EVENTS * 2))
 DATA2=target/bench-data/$DOUBLE
 
-cargo build --release --locked --quiet
-BIN=target/release/cloudsentinel
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --locked --quiet
+  BIN=target/release/cloudsentinel
+fi
 [ -f "$DATA/events.jsonl" ] || $BIN generate --out "$DATA" --events "$EVENTS" --layout both
 [ -d "$DATA2/AWSLogs" ] || $BIN generate --out "$DATA2" --events "$DOUBLE" --layout s3
 if [ ! -x target/rsigma/bin/rsigma ]; then
