@@ -246,3 +246,114 @@ fn a_second_quarantine_in_one_incident_needs_a_second_approval() {
         .count();
     assert_eq!(seconds, 1, "{audit:#}");
 }
+
+/// Admins set a playbook's mode over the API (kept across a restart, audited); everyone sees the
+/// playbooks; `off` stops its proposals; `auto` is refused for an action undo cannot restore.
+#[test]
+fn admins_set_playbook_modes_and_off_stops_the_proposals() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let s = Server::start(&data, &[], &[]);
+    let admin = s.admin();
+    let (status, _, text) = s.req(
+        "POST",
+        "/api/v1/auth/register",
+        Some(&admin),
+        Some(
+            json!({"username": "rita", "password": "password-for-tests-1", "role": "responder"})
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    assert_eq!(status, 201, "{text}");
+    let rita = s.login("rita", "password-for-tests-1");
+    let listed = s.get("/api/v1/playbooks", &rita);
+    let takeover = listed["playbooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "aws-console-takeover")
+        .expect("the built-in playbook")
+        .clone();
+    assert_eq!(takeover["mode"], "propose");
+    assert_eq!(takeover["reversible"], false, "{takeover:#}");
+    let patch = |who: &str, id: &str, mode: &str| {
+        s.req(
+            "PATCH",
+            &format!("/api/v1/playbooks/{id}"),
+            Some(who),
+            Some(
+                json!({"mode": mode, "reason": "test"})
+                    .to_string()
+                    .as_bytes(),
+            ),
+        )
+    };
+    assert_eq!(patch(&rita, "aws-console-takeover", "off").0, 403);
+    let (status, _, text) = patch(&admin, "aws-console-takeover", "auto");
+    assert_eq!(status, 409, "{text}");
+    assert!(text.contains("aws.delete-login-profile"), "{text}");
+    assert_eq!(patch(&admin, "no-such-playbook", "off").0, 404);
+    // An alert the playbook is for: proposed while on, not once off.
+    let record = json!({"eventVersion": "1.09", "eventTime": "2026-11-20T10:00:00Z",
+        "eventSource": "iam.amazonaws.com", "eventName": "CreateLoginProfile", "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.7", "userAgent": "aws-cli/2.15.30", "eventID": "pb-1",
+        "readOnly": false, "eventType": "AwsApiCall", "managementEvent": true, "recipientAccountId": "123456789012",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDAALICE", "arn": "arn:aws:iam::123456789012:user/alice",
+            "accountId": "123456789012", "accessKeyId": "AKIAALICE00000000000", "userName": "alice"},
+        "requestParameters": {"userName": "mallory", "passwordResetRequired": false}});
+    let key = s.api_key(&admin);
+    let (status, _, text) = s.req(
+        "POST",
+        "/api/v1/ingest",
+        Some(&key),
+        Some(record.to_string().as_bytes()),
+    );
+    assert_eq!(status, 202, "{text}");
+    let alerts = s.get(
+        "/api/v1/alerts?rule=2cd0df6e-527e-4a3e-9eb6-396414627484",
+        &admin,
+    );
+    let alert_id = alerts["items"][0]["id"].as_i64().expect("the alert");
+    let proposed = |token: &str| -> Vec<String> {
+        s.get(&format!("/api/v1/alerts/{alert_id}/responses"), token)["proposals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["playbook"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(proposed(&rita).contains(&"aws-console-takeover".to_string()));
+    let (status, v, text) = patch(&admin, "aws-console-takeover", "off");
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        (&v["mode"], &v["file_mode"]),
+        (&json!("off"), &json!("propose"))
+    );
+    assert!(!proposed(&rita).contains(&"aws-console-takeover".to_string()));
+    let audit = s.get("/api/v1/audit?limit=50", &admin);
+    assert!(
+        audit["items"].as_array().unwrap().iter().any(|e| {
+            e["action"] == "playbook.mode"
+                && e["target"] == "playbook:aws-console-takeover"
+                && e["detail"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("\"after\":\"off\"")
+        }),
+        "{audit:#}"
+    );
+    // Kept across a restart.
+    assert!(s.stop().success());
+    let s = Server::start(&data, &[], &[]);
+    let admin = s.admin();
+    let listed = s.get("/api/v1/playbooks", &admin);
+    let mode = listed["playbooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "aws-console-takeover")
+        .unwrap()["mode"]
+        .clone();
+    assert_eq!(mode, "off");
+}

@@ -153,6 +153,21 @@ pub const ACTIONS: [&str; 14] = [
     "gcp.remove-iam-binding",
 ];
 
+/// The actions whose undo cannot restore exactly what was there: a deleted console password
+/// (undo sets a new one), revoked sessions (nothing to restore), a removed application secret
+/// (undo adds a new one).
+pub const IRREVERSIBLE: [&str; 3] = [
+    "aws.delete-login-profile",
+    "entra.revoke-sessions",
+    "entra.remove-app-password",
+];
+
+/// Whether undo of the action of this name restores exactly what was there (only those may
+/// run without a person).
+pub fn reversible(action: &str) -> bool {
+    ACTIONS.contains(&action) && !IRREVERSIBLE.contains(&action)
+}
+
 /// One API call, as shown before it is made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiCall {
@@ -360,12 +375,7 @@ impl Action {
     /// quarantine's undo restores the groups and removes the group it created; the snapshots
     /// it took stay, as evidence, changing nothing the instance could do.
     pub fn reversible(&self) -> bool {
-        !matches!(
-            self,
-            Action::AwsDeleteLoginProfile { .. }
-                | Action::EntraRevokeSessions { .. }
-                | Action::EntraRemoveAppPassword { .. }
-        )
+        reversible(self.name())
     }
 
     /// What the action touches (for guardrails): `user/<name>`, `role/<name>`,

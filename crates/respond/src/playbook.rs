@@ -162,6 +162,15 @@ impl Playbook {
             .collect()
     }
 
+    /// Whether every action it proposes is exactly reversible (`mode: auto` needs that).
+    pub fn reversible(&self) -> bool {
+        self.actions.iter().all(|a| {
+            a.get("action")
+                .and_then(Value::as_str)
+                .is_some_and(crate::reversible)
+        })
+    }
+
     pub fn matches(&self, a: &AlertFacts<'_>) -> bool {
         let w = &self.when;
         self.mode != Mode::Off

@@ -79,6 +79,10 @@ pub struct Inner {
     pub notifier: Arc<notify::Notifier>,
     /// How each configured source is doing.
     pub sources: sources::health::SourceHealth,
+    /// Playbook modes an admin set (`PATCH /api/v1/playbooks/{id}`), over the files' own; kept
+    /// in the store's state as [`api::PLAYBOOK_MODES`].
+    pub playbook_modes:
+        RwLock<std::collections::BTreeMap<String, cloudsentinel_respond::playbook::Mode>>,
 }
 
 pub type AppState = Arc<Inner>;
@@ -215,6 +219,12 @@ impl Service {
             suppressions: store.suppressions(Utc::now())?,
             disabled_rules,
         }));
+        let playbook_modes = match store.get_state(api::PLAYBOOK_MODES)? {
+            Some(b) => serde_json::from_slice(&b).context(
+                "the stored playbook modes are not a JSON object of playbook id to mode",
+            )?,
+            None => Default::default(),
+        };
         let (live, _) = broadcast::channel(1024);
         let rules = Arc::new(rules);
         let learning = Arc::new(learning::Learning::open(store.as_ref(), &c.detection)?);
@@ -269,6 +279,7 @@ impl Service {
             started: Utc::now(),
             notifier,
             sources: Default::default(),
+            playbook_modes: RwLock::new(playbook_modes),
         });
         Ok(Service {
             state,

@@ -611,6 +611,27 @@ pub static ROUTES: &[RouteSpec] = &[
     .answers(schema_of::<api::ResponseStepAnswer>),
     r(
         "GET",
+        "/api/v1/playbooks",
+        VIEWER,
+        "respond",
+        "The response playbooks: which alerts each is for, its actions and the mode in force",
+        |m| on(m, api::list_playbooks),
+    )
+    .answers(schema_of::<api::PlaybookList>),
+    RouteSpec {
+        body: Some("{\"mode\": \"propose\"|\"auto\"|\"off\", \"reason\"?}"),
+        ..r(
+            "PATCH",
+            "/api/v1/playbooks/{id}",
+            ADMIN,
+            "respond",
+            "Set a playbook's mode (auto only for a playbook whose every action is exactly reversible)",
+            |m| on(m, api::update_playbook),
+        )
+        .answers(schema_of::<api::PlaybookView>)
+    },
+    r(
+        "GET",
         "/api/v1/sources",
         VIEWER,
         "operations",
@@ -1056,8 +1077,11 @@ pub fn openapi() -> Value {
         let mut params: Vec<Value> = Vec::new();
         for seg in spec.path.split('/') {
             if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                // Ids are numbers except a rule's (its Sigma id); names are text.
-                let kind = if name == "id" && !spec.path.starts_with("/api/v1/rules/") {
+                // Ids are numbers except a rule's (its Sigma id) and a playbook's; names are text.
+                let kind = if name == "id"
+                    && !spec.path.starts_with("/api/v1/rules/")
+                    && !spec.path.starts_with("/api/v1/playbooks/")
+                {
                     "integer"
                 } else {
                     "string"

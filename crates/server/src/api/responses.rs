@@ -3,7 +3,7 @@
 //! (guardrails, execute, verify; the state before recorded), undone. Every step is in the audit
 //! log with who, what, and the state before and after.
 
-use cloudsentinel_respond::playbook::{AlertFacts, proposals};
+use cloudsentinel_respond::playbook::{AlertFacts, Mode, Playbook, proposals};
 use cloudsentinel_respond::{Action, Before, Clients, Guard};
 use cloudsentinel_store::{NewResponse, ResponseRecord, ResponseStep};
 
@@ -143,7 +143,7 @@ pub(crate) async fn alert_responses_of(
         level: alert.level.as_str(),
         kind: &alert.kind,
     };
-    let proposals = proposals(&state.config.playbooks, &facts, &evidence)
+    let proposals = proposals(&playbooks(state), &facts, &evidence)
         .into_iter()
         .map(|p| {
             let (action, describe, calls, reversible, missing) = match &p.action {
@@ -623,16 +623,9 @@ pub async fn auto_respond(state: &AppState, alert_id: i64) -> ApiResult<()> {
     Ok(())
 }
 
-/// Follows new and changed alerts and runs the automatic playbooks' actions for them.
+/// Follows new and changed alerts and runs the automatic playbooks' actions for them (an admin
+/// may turn a playbook to `auto` at any time).
 pub async fn watch_auto(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
-    if !state
-        .config
-        .playbooks
-        .iter()
-        .any(|p| p.mode == cloudsentinel_respond::playbook::Mode::Auto)
-    {
-        return;
-    }
     let mut live = state.live.subscribe();
     loop {
         let alert = tokio::select! {
@@ -641,6 +634,9 @@ pub async fn watch_auto(state: AppState, mut stop: tokio::sync::watch::Receiver<
         };
         match alert {
             Ok(a) => {
+                if !playbooks(&state).iter().any(|p| p.mode == Mode::Auto) {
+                    continue;
+                }
                 if let Err(e) = auto_respond(&state, a.id).await {
                     tracing::warn!(alert = a.id, error = %e.parts().2, "automatic responses");
                 }
@@ -651,4 +647,144 @@ pub async fn watch_auto(state: AppState, mut stop: tokio::sync::watch::Receiver<
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+/// Where the playbook modes an admin set are kept in the store's state.
+pub const PLAYBOOK_MODES: &str = "playbooks.modes";
+
+/// The loaded playbooks with the modes an admin set.
+pub(crate) fn playbooks(state: &AppState) -> Vec<Playbook> {
+    let modes = state
+        .playbook_modes
+        .read()
+        .unwrap_or_else(|e| e.into_inner());
+    state
+        .config
+        .playbooks
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            if let Some(m) = modes.get(&p.id) {
+                p.mode = *m;
+            }
+            p
+        })
+        .collect()
+}
+
+/// A loaded playbook.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PlaybookView {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// `propose`, `auto` or `off`: the mode in force.
+    pub mode: String,
+    /// The mode its file says.
+    pub file_mode: String,
+    /// Which alerts it is for (rules, techniques, min_level, kinds).
+    pub when: Value,
+    /// Its actions, as templates (`{path}` is read from the alert's evidence).
+    pub actions: Vec<Value>,
+    /// Whether every action is exactly reversible (`auto` needs it).
+    pub reversible: bool,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct PlaybookList {
+    pub playbooks: Vec<PlaybookView>,
+}
+
+fn mode_name(m: Mode) -> String {
+    format!("{m:?}").to_lowercase()
+}
+
+fn playbook_view(p: &Playbook, file_mode: Mode) -> PlaybookView {
+    PlaybookView {
+        id: p.id.clone(),
+        title: p.title.clone(),
+        description: p.description.clone(),
+        mode: mode_name(p.mode),
+        file_mode: mode_name(file_mode),
+        when: serde_json::to_value(&p.when).unwrap_or_default(),
+        actions: p.actions.iter().cloned().map(Value::Object).collect(),
+        reversible: p.reversible(),
+    }
+}
+
+pub async fn list_playbooks(State(state): State<AppState>) -> ApiResult<Json<PlaybookList>> {
+    let effective = playbooks(&state);
+    Ok(Json(PlaybookList {
+        playbooks: effective
+            .iter()
+            .zip(&state.config.playbooks)
+            .map(|(p, file)| playbook_view(p, file.mode))
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaybookPatch {
+    pub mode: Mode,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Sets a playbook's mode (kept across restarts, audited): `off` stops its proposals, `auto`
+/// (only for a playbook whose every action is exactly reversible) runs them as alerts arrive.
+pub async fn update_playbook(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<PlaybookView>> {
+    let b: PlaybookPatch = json_body(&body)?;
+    if b.reason.len() > 2000 {
+        return Err(bad("reason: at most 2000 characters"));
+    }
+    let Some(file) = state.config.playbooks.iter().find(|p| p.id == id) else {
+        return Err(not_found(format!("playbook {id}")));
+    };
+    if b.mode == Mode::Auto && !file.reversible() {
+        let irreversible: Vec<&str> = file
+            .actions
+            .iter()
+            .filter_map(|a| a.get("action").and_then(Value::as_str))
+            .filter(|a| !cloudsentinel_respond::reversible(a))
+            .collect();
+        return Err(ApiError::Conflict(format!(
+            "playbook {id} has actions undo cannot restore exactly ({}): it cannot run without a person",
+            irreversible.join(", ")
+        )));
+    }
+    let (before, stored) = {
+        let mut modes = state
+            .playbook_modes
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let before = modes.get(&id).copied().unwrap_or(file.mode);
+        if b.mode == file.mode {
+            modes.remove(&id);
+        } else {
+            modes.insert(id.clone(), b.mode);
+        }
+        (
+            before,
+            serde_json::to_vec(&*modes).map_err(|e| ApiError::Internal(e.into()))?,
+        )
+    };
+    blocking(&state, move |s| s.put_state(PLAYBOOK_MODES, &stored)).await?;
+    audit(
+        &state,
+        &caller.name,
+        caller.source_ip.clone(),
+        "playbook.mode",
+        format!("playbook:{id}"),
+        json!({"before": mode_name(before), "after": mode_name(b.mode), "reason": b.reason}),
+    )
+    .await?;
+    let mut p = file.clone();
+    p.mode = b.mode;
+    Ok(Json(playbook_view(&p, file.mode)))
 }
