@@ -142,9 +142,90 @@ pub fn sort(events: &mut [Observed]) {
     events.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
 }
 
-/// An input event waiting for the forest: its index, the event, its features, and whether an
-/// explained detector corroborates it.
-type Pending = (usize, Observed, Features, bool);
+/// An input event waiting for the forest: its index, the event (its values numbered in a
+/// [`Table`]), its features, and whether an explained detector corroborates it.
+type Pending = (usize, Numbered, Features, bool);
+
+/// An [`Observed`] whose shared values are numbers in a [`Table`]: a third of its size, for
+/// the events that wait for the forest.
+struct Numbered {
+    id: Box<str>,
+    time: DateTime<Utc>,
+    /// provider, account, region, principal, actor name, access key, source address, user
+    /// agent, service, operation; [`NONE`] for an absent one.
+    values: [u32; 10],
+    read_only: Option<bool>,
+    success: bool,
+}
+
+/// An absent value in [`Numbered::values`].
+const NONE: u32 = u32::MAX;
+
+/// The values of the waiting events, each once.
+#[derive(Default)]
+struct Table {
+    values: Vec<Arc<str>>,
+    numbers: std::collections::HashMap<Arc<str>, u32>,
+}
+
+impl Table {
+    fn number(&mut self, v: Option<&Arc<str>>) -> u32 {
+        let Some(v) = v else { return NONE };
+        if let Some(&n) = self.numbers.get(v) {
+            return n;
+        }
+        let n = self.values.len() as u32;
+        self.values.push(Arc::clone(v));
+        self.numbers.insert(Arc::clone(v), n);
+        n
+    }
+
+    fn value(&self, n: u32) -> Option<Arc<str>> {
+        (n != NONE).then(|| Arc::clone(&self.values[n as usize]))
+    }
+
+    fn numbered(&mut self, o: Observed) -> Numbered {
+        Numbered {
+            values: [
+                self.number(Some(&o.provider)),
+                self.number(o.account.as_ref()),
+                self.number(o.region.as_ref()),
+                self.number(Some(&o.principal)),
+                self.number(o.actor_name.as_ref()),
+                self.number(o.access_key.as_ref()),
+                self.number(o.source_ip.as_ref()),
+                self.number(o.user_agent.as_ref()),
+                self.number(Some(&o.service)),
+                self.number(Some(&o.operation)),
+            ],
+            id: o.id,
+            time: o.time,
+            read_only: o.read_only,
+            success: o.success,
+        }
+    }
+
+    fn observed(&self, n: Numbered) -> Observed {
+        let v = |i: usize| self.value(n.values[i]);
+        let given = |i: usize| v(i).expect("a value that is always there");
+        Observed {
+            id: n.id,
+            time: n.time,
+            provider: given(0),
+            account: v(1),
+            region: v(2),
+            principal: given(3),
+            actor_name: v(4),
+            access_key: v(5),
+            source_ip: v(6),
+            user_agent: v(7),
+            service: given(8),
+            operation: given(9),
+            read_only: n.read_only,
+            success: n.success,
+        }
+    }
+}
 
 /// Pending events are held in chunks of this many.
 const PENDING_CHUNK: usize = 8192;
@@ -168,6 +249,7 @@ pub struct Stream {
     /// that growing never copies (nor briefly doubles) what is held.
     pending: Vec<Vec<Pending>>,
     pending_len: usize,
+    table: Table,
     signals: Vec<Signal>,
     learning: usize,
     pushed: usize,
@@ -196,6 +278,7 @@ impl Stream {
             model: None,
             pending: Vec::new(),
             pending_len: 0,
+            table: Table::default(),
             signals: Vec::new(),
             learning: 0,
             pushed: 0,
@@ -243,9 +326,10 @@ impl Stream {
             Err(e) => self.training_error = Some(e),
         }
         self.pending_len = 0;
+        let table = std::mem::take(&mut self.table);
         for chunk in std::mem::take(&mut self.pending) {
             for (index, o, x, corroborated) in chunk {
-                self.score(index, &o, x, corroborated);
+                self.score(index, &table.observed(o), x, corroborated);
             }
         }
     }
@@ -294,10 +378,12 @@ impl Stream {
                     if self.pending.last().is_none_or(|c| c.len() == PENDING_CHUNK) {
                         self.pending.push(Vec::with_capacity(PENDING_CHUNK));
                     }
-                    self.pending
-                        .last_mut()
-                        .expect("a chunk")
-                        .push((index, o, x, corroborated));
+                    self.pending.last_mut().expect("a chunk").push((
+                        index,
+                        self.table.numbered(o),
+                        x,
+                        corroborated,
+                    ));
                     self.pending_len += 1;
                     if self.pending_len >= MAX_TRAINING_VECTORS {
                         self.train();
