@@ -212,6 +212,23 @@ fn a_second_quarantine_in_one_incident_needs_a_second_approval() {
     let rec = &listed["responses"][0];
     assert_eq!(rec["status"], "approved", "{listed:#}");
     assert!(rec["second_approval"].is_string(), "{listed:#}");
+    // The alert page says why it waits and offers the second approval (to the admin, who is
+    // neither the proposer nor the first approver).
+    let cookies = s.ui_cookies();
+    let (status, _, page) = s.req_h(
+        "GET",
+        &format!("/ui/alerts/{}", a2["id"]),
+        None,
+        None,
+        &[("cookie", &cookies)],
+    );
+    assert_eq!(status, 200);
+    let panel = &page[page.find("id=\"response\"").expect("a Response panel")..];
+    assert!(
+        panel.contains(&format!("response #{r1} already quarantined {first}"))
+            && panel.contains(">Second approval<"),
+        "{panel}"
+    );
     // Not by the first approver again, nor by the proposer (four eyes); cid gives it.
     let (status, _, text) = step(r2, "approve", &bob);
     assert_eq!(status, 409, "{text}");
