@@ -839,21 +839,7 @@ fn alerts_propose_actions_that_responders_approve_run_and_undo() {
         &["--config", config.to_str().unwrap()],
     );
     let admin = s.admin();
-    for name in ["ann", "bob"] {
-        let (status, _, text) = s.req(
-            "POST",
-            "/api/v1/auth/register",
-            Some(&admin),
-            Some(
-                json!({"username": name, "password": "password-for-tests-1", "role": "responder"})
-                    .to_string()
-                    .as_bytes(),
-            ),
-        );
-        assert_eq!(status, 201, "{text}");
-    }
-    let ann = s.login("ann", "password-for-tests-1");
-    let bob = s.login("bob", "password-for-tests-1");
+    let [ann, bob] = ["ann", "bob"].map(|n| s.user(&admin, n, "responder"));
     // alice sets a console password on mallory's IAM user.
     let record = json!({"eventVersion": "1.09", "eventTime": "2026-11-20T10:00:00Z",
         "eventSource": "iam.amazonaws.com", "eventName": "CreateLoginProfile", "awsRegion": "us-east-1",

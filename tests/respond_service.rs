@@ -117,20 +117,7 @@ fn a_second_quarantine_in_one_incident_needs_a_second_approval() {
         &["--config", config.to_str().unwrap()],
     );
     let admin = s.admin();
-    for name in ["ann", "bob", "cid"] {
-        let (status, _, text) = s.req(
-            "POST",
-            "/api/v1/auth/register",
-            Some(&admin),
-            Some(
-                json!({"username": name, "password": "password-for-tests-1", "role": "responder"})
-                    .to_string()
-                    .as_bytes(),
-            ),
-        );
-        assert_eq!(status, 201, "{text}");
-    }
-    let [ann, bob, cid] = ["ann", "bob", "cid"].map(|n| s.login(n, "password-for-tests-1"));
+    let [ann, bob, cid] = ["ann", "bob", "cid"].map(|n| s.user(&admin, n, "responder"));
     // The same stolen key sets a console password and stops a trail: two alerts, one incident.
     // In eu-west-1, where aws_emulator.py makes the instances: the calls go to the alert's
     // region, not the configured default (us-east-1).
@@ -272,18 +259,7 @@ fn admins_set_playbook_modes_and_off_stops_the_proposals() {
     let data = dir.path().join("data");
     let s = Server::start(&data, &[], &[]);
     let admin = s.admin();
-    let (status, _, text) = s.req(
-        "POST",
-        "/api/v1/auth/register",
-        Some(&admin),
-        Some(
-            json!({"username": "rita", "password": "password-for-tests-1", "role": "responder"})
-                .to_string()
-                .as_bytes(),
-        ),
-    );
-    assert_eq!(status, 201, "{text}");
-    let rita = s.login("rita", "password-for-tests-1");
+    let rita = s.user(&admin, "rita", "responder");
     let listed = s.get("/api/v1/playbooks", &rita);
     let takeover = listed["playbooks"]
         .as_array()

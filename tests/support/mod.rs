@@ -151,6 +151,21 @@ impl Server {
         self.login(ADMIN, ADMIN_PASSWORD)
     }
 
+    /// Registers a user with a role (as the admin whose token is `admin`) and signs them in;
+    /// answers their token.
+    pub fn user(&self, admin: &str, name: &str, role: &str) -> String {
+        let password = "password-for-tests-1";
+        let body = json!({"username": name, "password": password, "role": role}).to_string();
+        let (status, _, text) = self.req(
+            "POST",
+            "/api/v1/auth/register",
+            Some(admin),
+            Some(body.as_bytes()),
+        );
+        assert_eq!(status, 201, "register {name}: {text}");
+        self.login(name, password)
+    }
+
     pub fn api_key(&self, admin: &str) -> String {
         let (status, v, text) = self.req(
             "POST",

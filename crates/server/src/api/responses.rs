@@ -109,13 +109,16 @@ fn second_approval_missing(rec: &ResponseRecord, others: &[ResponseRecord]) -> O
     ))
 }
 
-/// The responses a response's blast radius is judged among: its incident's, or its alert's.
-async fn responses_around(state: &AppState, alert_id: i64) -> ApiResult<Vec<ResponseRecord>> {
-    blocking(state, move |s| {
-        match s.alert(alert_id)?.and_then(|a| a.incident_id) {
-            Some(incident) => s.incident_responses(incident),
-            None => s.responses(Some(alert_id), 1000),
-        }
+/// The responses a response's blast radius is judged among: its alert's incident's, or the
+/// alert's when it is in none.
+async fn responses_around(
+    state: &AppState,
+    alert_id: i64,
+    incident_id: Option<i64>,
+) -> ApiResult<Vec<ResponseRecord>> {
+    blocking(state, move |s| match incident_id {
+        Some(incident) => s.incident_responses(incident),
+        None => s.responses(Some(alert_id), 1000),
     })
     .await
 }
@@ -176,7 +179,7 @@ pub(crate) async fn alert_responses_of(
             }
         })
         .collect();
-    let around = responses_around(state, alert_id).await?;
+    let around = responses_around(state, alert_id, alert.incident_id).await?;
     Ok(AlertResponses {
         proposals,
         responses: recorded
@@ -272,10 +275,13 @@ pub(crate) async fn step(
     let action = action_of(&rec)?;
     let cfg = &state.config.config.respond;
     let now = Utc::now();
+    let alert_id = rec.alert_id;
+    let alert = blocking(state, move |s| s.alert(alert_id)).await?;
     let around = if step == Step::Undo {
         Vec::new()
     } else {
-        responses_around(state, rec.alert_id).await?
+        let incident = alert.as_ref().and_then(|a| a.incident_id);
+        responses_around(state, alert_id, incident).await?
     };
     let (step_record, from, secret, audit_detail): (
         ResponseStep,
@@ -374,7 +380,7 @@ pub(crate) async fn step(
                 .await?;
                 return Err(ApiError::Conflict(reason));
             }
-            let region = alert_region(state, rec.alert_id).await?;
+            let region = alert_region(state, alert.as_ref()).await?;
             let (aws, graph) = (
                 client(state, rec.account.as_deref(), region.as_deref()),
                 graph(state),
@@ -435,7 +441,7 @@ pub(crate) async fn step(
                     "response {id} changed nothing (the state before could not be read): nothing to undo"
                 )));
             };
-            let region = alert_region(state, rec.alert_id).await?;
+            let region = alert_region(state, alert.as_ref()).await?;
             let (aws, graph) = (
                 client(state, rec.account.as_deref(), region.as_deref()),
                 graph(state),
@@ -519,11 +525,11 @@ fn gcp(state: &AppState) -> Option<cloudsentinel_cloud::gcp_iam::GcpIamClient> {
 /// The AWS region of an alert's evidence (`awsRegion` of its first record that has one): EC2,
 /// S3, CloudTrail and GuardDuty calls are made there, since the resource the alert is about
 /// lives there. `None` for an alert from another cloud or without evidence.
-async fn alert_region(state: &AppState, alert_id: i64) -> ApiResult<Option<String>> {
-    let Some(alert) = blocking(state, move |s| s.alert(alert_id)).await? else {
+async fn alert_region(state: &AppState, alert: Option<&AlertRecord>) -> ApiResult<Option<String>> {
+    let Some(alert) = alert else {
         return Ok(None);
     };
-    Ok(evidence_records(state, &alert)
+    Ok(evidence_records(state, alert)
         .await?
         .iter()
         .find_map(|r| r["awsRegion"].as_str().map(str::to_string)))
