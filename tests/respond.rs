@@ -30,6 +30,15 @@ fn respond_as(args: &[&str], moto: &Moto, (key_id, secret): (&str, &str)) -> Out
         .unwrap()
 }
 
+/// Asserts a command succeeded, showing its standard error when it did not.
+fn succeeded(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn state(moto: &Moto) -> Value {
     moto.run(json!({"op": "iam-state", "user": "mallory", "role": "app-server-role"}))
 }
@@ -229,11 +238,7 @@ fn bucket_snapshot_trail_and_detector_actions_change_verify_and_undo_exactly() {
         ],
         &moto,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     let out = respond(&["undo", "--record", record.to_str().unwrap()], &moto);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("left logging"));
@@ -438,11 +443,7 @@ fn a_quarantine_that_fails_half_way_keeps_its_snapshots_in_the_record_and_undo_r
     assert_eq!(taken.len(), 2, "the snapshots taken are recorded: {rec:#}");
     assert_eq!(quarantine_snapshots(&moto, &id).len(), 2);
     let out = respond(&["undo", "--record", record.to_str().unwrap()], &moto);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("kept as evidence"));
     assert_eq!(ec2_state(), before, "undo puts back the groups recorded");
 
@@ -469,11 +470,7 @@ fn a_quarantine_that_fails_half_way_keeps_its_snapshots_in_the_record_and_undo_r
     assert_eq!(rec["before"]["snapshots"].as_array().unwrap().len(), 2);
     assert!(rec["before"].get("created_group").is_none(), "{rec:#}");
     let out = respond(&["undo", "--record", record.to_str().unwrap()], &moto);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(ec2_state(), before);
     assert_eq!(
         quarantine_snapshots(&moto, &id).len(),
@@ -650,11 +647,7 @@ fn a_run_that_fails_half_way_is_recorded_and_undo_restores_what_it_read() {
     let rec: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
     assert_eq!(rec["changed"], false, "{rec:#}");
     let out = respond(&["undo", "--record", record.to_str().unwrap()], &moto);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(state(&moto), before);
 }
 
@@ -1036,21 +1029,13 @@ fn entra_actions_change_the_tenant_and_undo() {
         "--record",
         record.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(
         state()["users"]["mallory@contoso.com"]["accountEnabled"],
         false
     );
     let out = entra(&["undo", "--record", record.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(
         state()["users"]["mallory@contoso.com"]["accountEnabled"],
         true,
@@ -1066,11 +1051,7 @@ fn entra_actions_change_the_tenant_and_undo() {
         "--record",
         record.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(state()["revoked"], json!(["mallory@contoso.com"]));
     let out = entra(&["undo", "--record", record.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be given back"));
@@ -1086,18 +1067,10 @@ fn entra_actions_change_the_tenant_and_undo() {
         "--record",
         record.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(state()["apps"]["app-1"], json!([]));
     let out = entra(&["undo", "--record", record.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     assert_eq!(
         state()["apps"]["app-1"].as_array().unwrap().len(),
         1,
@@ -1195,11 +1168,7 @@ fn gcp_service_account_key(
         .args(["-c", &script])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(&out);
     (key, public)
 }
 
