@@ -2165,6 +2165,35 @@ fn alert_key(a: &Value) -> AlertKey {
 
 #[test]
 fn hunt_and_the_service_raise_the_same_alerts_from_the_same_events() {
+    same_alerts_as_hunt(&[]);
+}
+
+#[test]
+fn the_service_on_postgresql_raises_the_alerts_hunt_raises() {
+    let db = PgDb::create();
+    let env = db.env();
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // The scenario's days are in the past: keep them, to look at them below.
+    env.push(("CLOUDSENTINEL_STORAGE__RETENTION_DAYS", "0"));
+    same_alerts_as_hunt(&env);
+    // The events went to PostgreSQL, into day partitions.
+    let events: u64 = db
+        .scalar("SELECT COUNT(*) FROM events")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(events > 1000, "{events} events in PostgreSQL");
+    let days: u64 = db
+        .scalar("SELECT COUNT(*) FROM pg_inherits WHERE inhparent = 'events'::regclass")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(days >= 2, "a day partition besides the default one: {days}");
+}
+
+/// Sends a day of the demo organisation to `hunt` and to the service (with `env` added) and
+/// compares their alerts.
+fn same_alerts_as_hunt(env: &[(&str, &str)]) {
     // A day of the demo organisation, all three clouds and its attack stories, read by `hunt`
     // and sent in the same order to the running service. Behaviour is left out of both: the
     // service learns it as events arrive and `hunt` over the whole period, by design.
@@ -2205,11 +2234,9 @@ fn hunt_and_the_service_raise_the_same_alerts_from_the_same_events() {
     );
 
     let store = dir.path().join("store");
-    let s = Server::start(
-        &store,
-        &[("CLOUDSENTINEL_DETECTION__ANOMALY", "false")],
-        &[],
-    );
+    let mut env = env.to_vec();
+    env.push(("CLOUDSENTINEL_DETECTION__ANOMALY", "false"));
+    let s = Server::start(&store, &env, &[]);
     let key = s.api_key(&s.admin());
     // In file order, in batches of one provider's consecutive records.
     let text = std::fs::read_to_string(&scenario).unwrap();
@@ -2250,11 +2277,7 @@ fn hunt_and_the_service_raise_the_same_alerts_from_the_same_events() {
     send(&mut batch, batch_provider);
     // A graceful stop commits what the correlations still hold; the restarted service shows it.
     assert!(s.stop().success());
-    let s = Server::start(
-        &store,
-        &[("CLOUDSENTINEL_DETECTION__ANOMALY", "false")],
-        &[],
-    );
+    let s = Server::start(&store, &env, &[]);
     let admin = s.admin();
     let mut online = Vec::new();
     loop {

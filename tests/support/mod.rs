@@ -405,3 +405,68 @@ impl Drop for Moto {
         let _ = self.child.wait();
     }
 }
+
+/// A fresh PostgreSQL database on the test server (`CLOUDSENTINEL_TEST_POSTGRES`, by default
+/// `postgres://postgres@127.0.0.1:5432/postgres`, which `.ci/run` starts), dropped afterwards.
+#[allow(dead_code)]
+pub struct PgDb {
+    pub name: String,
+    admin: String,
+}
+
+#[allow(dead_code)]
+impl PgDb {
+    pub fn create() -> PgDb {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let admin = std::env::var("CLOUDSENTINEL_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!(
+            "cs_it_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut c = postgres::Client::connect(&admin, postgres::NoTls).unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {admin} ({e}): start it (bash .ci/run does) or \
+                 point CLOUDSENTINEL_TEST_POSTGRES at one"
+            )
+        });
+        c.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .unwrap();
+        c.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        PgDb { name, admin }
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> String {
+        let (base, _) = self.admin.rsplit_once('/').expect("a URL with a database");
+        format!("{base}/{}", self.name)
+    }
+
+    /// The environment that makes the service use this database.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("CLOUDSENTINEL_STORAGE__BACKEND".into(), "postgres".into()),
+            ("CLOUDSENTINEL_STORAGE__POSTGRES_URL".into(), self.url()),
+        ]
+    }
+
+    /// Runs one query and answers the first column of its first row as text.
+    pub fn scalar(&self, sql: &str) -> Option<String> {
+        let mut c = postgres::Client::connect(&self.url(), postgres::NoTls).unwrap();
+        c.query_opt(&format!("SELECT ({sql})::text"), &[])
+            .unwrap()
+            .and_then(|r| r.get::<_, Option<String>>(0))
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.admin, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}

@@ -165,6 +165,16 @@ pub struct StorageSection {
     /// `full`: every commit reaches the disk before ingest answers (survives power loss);
     /// `normal`: survives a crash of the process but not of the machine.
     pub synchronous: String,
+    /// `sqlite` (one file in `data_dir`, for one process) or `postgres` (shared by several
+    /// processes: see docs/SCALING.md).
+    pub backend: String,
+    /// With `backend = "postgres"`: where it is, as a URL or libpq string without a password,
+    /// e.g. `postgres://cloudsentinel@db:5432/cloudsentinel`.
+    pub postgres_url: Option<String>,
+    /// The environment variable that holds the PostgreSQL password, when one is needed.
+    pub postgres_password_env: Option<String>,
+    /// Connections at most per process.
+    pub postgres_pool: usize,
 }
 
 impl Default for StorageSection {
@@ -173,6 +183,10 @@ impl Default for StorageSection {
             data_dir: PathBuf::from("./data"),
             retention_days: 90,
             synchronous: "full".into(),
+            backend: "sqlite".into(),
+            postgres_url: None,
+            postgres_password_env: None,
+            postgres_pool: 16,
         }
     }
 }
@@ -783,6 +797,9 @@ pub struct Validated {
     pub config: Config,
     pub listen: SocketAddr,
     pub synchronous_full: bool,
+    /// With `storage.backend = "postgres"`: how to connect (its password read); `None` for
+    /// SQLite.
+    pub postgres: Option<cloudsentinel_store::PostgresOptions>,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `[[notify]]`, checked, with their secrets read.
@@ -961,6 +978,40 @@ impl Config {
                 ));
             }
         };
+        let postgres = match self.storage.backend.as_str() {
+            "sqlite" => None,
+            "postgres" => {
+                let Some(url) = &self.storage.postgres_url else {
+                    return Err(invalid(
+                        "storage.postgres_url",
+                        "is required with storage.backend = \"postgres\"",
+                    ));
+                };
+                let mut options = cloudsentinel_store::PostgresOptions::new(url);
+                options
+                    .check()
+                    .map_err(|m| invalid("storage.postgres_url", m))?;
+                if let Some(var) = &self.storage.postgres_password_env {
+                    options.password = Some(std::env::var(var).map_err(|_| {
+                        invalid(
+                            "storage.postgres_password_env",
+                            format!("the environment variable {var} is not set"),
+                        )
+                    })?);
+                }
+                if !(1..=256).contains(&self.storage.postgres_pool) {
+                    return Err(invalid("storage.postgres_pool", "must be 1 to 256"));
+                }
+                options.pool = self.storage.postgres_pool;
+                Some(options)
+            }
+            other => {
+                return Err(invalid(
+                    "storage.backend",
+                    format!("{other:?}: expected \"sqlite\" or \"postgres\""),
+                ));
+            }
+        };
         let mut sources = Vec::new();
         for (i, s) in self.sources.iter().enumerate() {
             let spec = s.spec(i)?;
@@ -1062,6 +1113,7 @@ impl Config {
             config: self,
             listen,
             synchronous_full,
+            postgres,
             trusted_proxies,
             sinks,
             sources,

@@ -34,6 +34,10 @@ impl From<cloudsentinel_store::StoreError> for ApiError {
     fn from(e: cloudsentinel_store::StoreError) -> Self {
         match e {
             cloudsentinel_store::StoreError::Conflict(m) => ApiError::Conflict(m),
+            cloudsentinel_store::StoreError::Unavailable(m) => {
+                tracing::warn!(error = m, "storage unavailable");
+                ApiError::Unavailable("storage is unavailable; try again shortly".into())
+            }
             other => ApiError::Internal(other.into()),
         }
     }

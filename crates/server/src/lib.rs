@@ -32,12 +32,13 @@ use chrono::Utc;
 use cloudsentinel_alert::AlertRecord;
 use cloudsentinel_core::Provider;
 use cloudsentinel_detect::RuleSet;
-use cloudsentinel_store::{SqliteOptions, SqliteStore, Store};
+use cloudsentinel_store::{PostgresStore, SqliteOptions, SqliteStore, Store};
 use tokio::sync::{Semaphore, broadcast};
 
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod error;
 pub mod learning;
@@ -201,12 +202,27 @@ impl DataDir {
     }
 }
 
+/// The store the configuration names: the SQLite file in the data directory, or PostgreSQL.
+pub fn open_store(config: &config::Validated) -> anyhow::Result<Arc<dyn Store>> {
+    // The keys live in the data directory whichever the backend.
+    DataDir(config.config.storage.data_dir.clone()).ensure_private()?;
+    Ok(match &config.postgres {
+        Some(options) => Arc::new(
+            PostgresStore::open(options)
+                .with_context(|| format!("opening PostgreSQL at {}", options.url))?,
+        ),
+        None => Arc::new(
+            DataDir(config.config.storage.data_dir.clone()).open_store(config.synchronous_full)?,
+        ),
+    })
+}
+
 impl Service {
     /// Opens everything and starts the pipeline; does not listen yet.
     pub fn open(config: config::Validated, rules: RuleSet) -> anyhow::Result<Service> {
         let c = &config.config;
         let dir = DataDir(c.storage.data_dir.clone());
-        let store: Arc<dyn Store> = Arc::new(dir.open_store(config.synchronous_full)?);
+        let store = open_store(&config)?;
         let tokens = Tokens::new(key_file(&dir.jwt_key())?);
         let audit = dir.audit_log()?;
         let metrics = Arc::new(Metrics::default());

@@ -28,7 +28,12 @@ use chrono::{DateTime, Utc};
 use cloudsentinel_core::Level;
 use serde::{Deserialize, Serialize};
 
+mod codec;
+mod pg;
 mod sqlite;
+#[cfg(test)]
+mod suite;
+pub use pg::{PARTITION_FUTURE_DAYS, PARTITION_PAST_DAYS, PostgresOptions, PostgresStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// What can go wrong in the store.
@@ -41,6 +46,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0}")]
     Conflict(String),
+    /// The database cannot be reached now (down, restarting, out of connections); trying again
+    /// later may work.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
 }

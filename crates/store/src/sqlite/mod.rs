@@ -8,10 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use chrono::{DateTime, TimeZone, Utc};
-use cloudsentinel_core::Level;
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 
+use crate::codec::*;
 use crate::*;
 
 impl From<rusqlite::Error> for StoreError {
@@ -461,51 +461,6 @@ impl Drop for Reader<'_> {
     }
 }
 
-/// FNV-1a, 64 bits: a stable hash for index keys (stored, so it must never change).
-pub(crate) fn key_hash(s: &str) -> i64 {
-    cloudsentinel_core::hash::fnv1a(s.as_bytes()) as i64
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
-}
-
-fn level_num(l: Level) -> i64 {
-    l as i64
-}
-
-fn level_of(n: i64) -> Level {
-    Level::ALL
-        .get(n.clamp(0, 4) as usize)
-        .copied()
-        .unwrap_or(Level::Informational)
-}
-
-fn json_list(v: &[String]) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
-}
-
-fn list_of(s: &str) -> Vec<String> {
-    serde_json::from_str(s).unwrap_or_default()
-}
-
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('%');
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
-}
-
 const ALERT_COLUMNS: &str = "id, kind, rule_id, title, level, techniques, tactics, entity, account, \
     access_key, source_ip, first_seen, last_seen, created, updated, count, event_ids, explanation, \
     status, assignee, incident_id, verdict, tp_score";
@@ -692,33 +647,6 @@ fn feedback_row(r: &Row<'_>) -> rusqlite::Result<FeedbackRecord> {
         rule_id: r.get(6)?,
         entity: r.get(7)?,
     })
-}
-
-/// Packs records into one block: for each, its length (u32, little endian) then its bytes.
-fn pack_block(records: &[&str]) -> Vec<u8> {
-    let mut plain = Vec::with_capacity(records.iter().map(|r| r.len() + 4).sum());
-    for r in records {
-        plain.extend_from_slice(&(r.len() as u32).to_le_bytes());
-        plain.extend_from_slice(r.as_bytes());
-    }
-    lz4_flex::compress_prepend_size(&plain)
-}
-
-fn unpack_block(data: &[u8]) -> Result<Vec<String>> {
-    let plain = lz4_flex::decompress_size_prepended(data)
-        .map_err(|e| StoreError::Corrupt(format!("raw block: {e}")))?;
-    let mut out = Vec::new();
-    let mut at = 0usize;
-    while at + 4 <= plain.len() {
-        let len = u32::from_le_bytes(plain[at..at + 4].try_into().expect("4 bytes")) as usize;
-        at += 4;
-        let Some(bytes) = plain.get(at..at + len) else {
-            return Err(StoreError::Corrupt("raw block: truncated record".into()));
-        };
-        out.push(String::from_utf8_lossy(bytes).into_owned());
-        at += len;
-    }
-    Ok(out)
 }
 
 impl SqliteStore {

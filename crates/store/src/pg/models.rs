@@ -1,0 +1,220 @@
+//! The model registry and small named state on PostgreSQL. Handing out versions and switching
+//! the active model take one advisory lock, so processes doing either at once do not collide.
+
+use super::*;
+
+/// Advisory lock key (arbitrary, fixed) for the registry's versions and active flags.
+const MODEL_LOCK: i64 = 0x4353_0101;
+
+const MODEL_COLUMNS: &str = "id, name, version, schema, status, progress, message, created, \
+    finished, trained_by, window_from, window_to, samples, metrics, params, active, activated";
+
+fn model_row(r: &Row) -> Result<ModelRecord, postgres::Error> {
+    let json = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
+    Ok(ModelRecord {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        version: r.try_get(2)?,
+        schema: r.try_get::<_, i64>(3)? as u32,
+        status: r.try_get(4)?,
+        progress: r.try_get(5)?,
+        message: r.try_get(6)?,
+        created: time(r.try_get(7)?),
+        finished: r.try_get::<_, Option<i64>>(8)?.map(time),
+        trained_by: r.try_get(9)?,
+        window_from: r.try_get::<_, Option<i64>>(10)?.map(time),
+        window_to: r.try_get::<_, Option<i64>>(11)?.map(time),
+        samples: r.try_get::<_, i64>(12)? as u64,
+        metrics: json(r.try_get(13)?),
+        params: json(r.try_get(14)?),
+        active: r.try_get(15)?,
+        activated: r.try_get::<_, Option<i64>>(16)?.map(time),
+        artefact: None,
+    })
+}
+
+impl ModelStore for PostgresStore {
+    fn create_model(&self, m: &NewModel) -> Result<ModelRecord> {
+        off_runtime(|| {
+            let mut c = self.conn()?;
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MODEL_LOCK])?;
+            let row = tx.query_one(
+                &format!(
+                    "INSERT INTO models (name, version, schema, status, created, trained_by, \
+                 window_from, window_to, params) \
+                 SELECT $1, COALESCE(MAX(version), 0) + 1, $2, 'training', $3, $4, $5, $6, $7 \
+                 FROM models WHERE name = $1 RETURNING {MODEL_COLUMNS}"
+                ),
+                &[
+                    &m.name,
+                    &i64::from(m.schema),
+                    &ms(Utc::now()),
+                    &m.trained_by,
+                    &m.window_from.map(ms),
+                    &m.window_to.map(ms),
+                    &m.params.to_string(),
+                ],
+            )?;
+            let model = model_row(&row)?;
+            tx.commit()?;
+            Ok(model)
+        })
+    }
+
+    fn model_progress(&self, id: i64, progress: f64, message: &str) -> Result<()> {
+        off_runtime(|| {
+            let mut c = self.conn()?;
+            c.execute(
+                "UPDATE models SET progress = $2, message = $3 WHERE id = $1",
+                &[&id, &progress, &message],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn finish_model(&self, id: i64, r: &ModelResult) -> Result<()> {
+        off_runtime(|| {
+            let mut c = self.conn()?;
+            c.execute(
+                "UPDATE models SET status = $2, message = $3, samples = $4, metrics = $5, \
+             artefact = $6, progress = 1, finished = $7 WHERE id = $1",
+                &[
+                    &id,
+                    &r.status,
+                    &r.message,
+                    &(r.samples.min(i64::MAX as u64) as i64),
+                    &r.metrics.to_string(),
+                    &r.artefact,
+                    &ms(Utc::now()),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn models(&self, name: Option<&str>) -> Result<Vec<ModelRecord>> {
+        off_runtime(|| {
+            let mut c = self.conn()?;
+            let rows = c.query(
+                &format!(
+                    "SELECT {MODEL_COLUMNS} FROM models WHERE $1::text IS NULL OR name = $1 \
+                 ORDER BY id DESC"
+                ),
+                &[&name],
+            )?;
+            map_rows(rows, model_row)
+        })
+    }
+
+    fn model(&self, id: i64, with_artefact: bool) -> Result<Option<ModelRecord>> {
+        off_runtime(|| {
+            let mut c = self.conn()?;
+            // The artefact is read only when asked for: it can be large.
+            let artefact = if with_artefact {
+                "artefact"
+            } else {
+                "NULL::bytea"
+            };
+            let row = c.query_opt(
+                &format!("SELECT {MODEL_COLUMNS}, {artefact} FROM models WHERE id = $1"),
+                &[&id],
+            )?;
+            let Some(r) = row else {
+                return Ok(None);
+            };
+            let mut m = model_row(&r)?;
+            m.artefact = r.try_get(17)?;
+            Ok(Some(m))
+        })
+    }
+
+    fn activate_model(&self, id: i64) -> Result<Option<ModelRecord>> {
+        off_runtime(|| {
+            {
+                let mut c = self.conn()?;
+                let mut tx = c.transaction()?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MODEL_LOCK])?;
+                let found = tx.query_opt(
+                    "SELECT name, status FROM models WHERE id = $1 FOR UPDATE",
+                    &[&id],
+                )?;
+                let Some(r) = found else {
+                    return Ok(None);
+                };
+                let name: String = r.try_get(0)?;
+                let status: String = r.try_get(1)?;
+                if status != "ready" {
+                    return Err(StoreError::Conflict(format!(
+                        "model {id} is {status}: only a ready model can be activated"
+                    )));
+                }
+                tx.execute(
+                    "UPDATE models SET active = FALSE WHERE name = $1 AND active",
+                    &[&name],
+                )?;
+                tx.execute(
+                    "UPDATE models SET active = TRUE, activated = $2 WHERE id = $1",
+                    &[&id, &ms(Utc::now())],
+                )?;
+                tx.commit()?;
+            }
+            self.model(id, true)
+        })
+    }
+
+    fn deactivate_models(&self, name: &str) -> Result<()> {
+        off_runtime(|| {
+            let mut c = self.conn()?;
+            let mut tx = c.transaction()?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MODEL_LOCK])?;
+            tx.execute(
+                "UPDATE models SET active = FALSE WHERE name = $1 AND active",
+                &[&name],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn active_model(&self, name: &str) -> Result<Option<ModelRecord>> {
+        off_runtime(|| {
+            let id: Option<i64> = {
+                let mut c = self.conn()?;
+                c.query_opt(
+                    "SELECT id FROM models WHERE name = $1 AND active ORDER BY id LIMIT 1",
+                    &[&name],
+                )?
+                .map(|r| r.try_get(0))
+                .transpose()?
+            };
+            match id {
+                Some(id) => self.model(id, true),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn put_state(&self, key: &str, value: &[u8]) -> Result<()> {
+        off_runtime(|| {
+            let mut c = self.conn()?;
+            c.execute(
+                "INSERT INTO state (key, value, updated) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated = EXCLUDED.updated",
+                &[&key, &value, &ms(Utc::now())],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        off_runtime(|| {
+            let mut c = self.conn()?;
+            Ok(
+                c.query_opt("SELECT value FROM state WHERE key = $1", &[&key])?
+                    .map(|r| r.try_get(0))
+                    .transpose()?,
+            )
+        })
+    }
+}
