@@ -2137,32 +2137,6 @@ fn informational_signals_stay_out_of_the_queue_and_incidents_but_show_beside_ale
     );
 }
 
-/// An alert as (rule, entity, first seen, last seen, count, evidence ids); times to the
-/// millisecond, the precision the store keeps.
-type AlertKey = (String, String, String, String, u64, Vec<String>);
-
-fn alert_key(a: &Value) -> AlertKey {
-    let time = |v: &Value| {
-        chrono::DateTime::parse_from_rfc3339(v.as_str().expect("a time"))
-            .expect("an RFC 3339 time")
-            .with_timezone(&chrono::Utc)
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-    };
-    (
-        a["rule_id"].as_str().unwrap().to_string(),
-        a["entity"].as_str().unwrap().to_string(),
-        time(&a["first_seen"]),
-        time(&a["last_seen"]),
-        a["count"].as_u64().unwrap(),
-        a["event_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_str().unwrap().to_string())
-            .collect(),
-    )
-}
-
 #[test]
 fn hunt_and_the_service_raise_the_same_alerts_from_the_same_events() {
     same_alerts_as_hunt(&[]);
@@ -2198,65 +2172,15 @@ fn same_alerts_as_hunt(env: &[(&str, &str)]) {
     // and sent in the same order to the running service. Behaviour is left out of both: the
     // service learns it as events arrive and `hunt` over the whole period, by design.
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let status = Command::new(env!("CARGO_BIN_EXE_cloudsentinel"))
-        .args(["generate", "--scenario", "1", "--seed", "11", "-o"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{status:?}");
-    let scenario = data.join("scenario.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_cloudsentinel"))
-        .args([
-            "hunt",
-            "--no-anomaly",
-            "--no-hindsight",
-            "--min-level",
-            "informational",
-            "--format",
-            "jsonl",
-            "--quiet",
-        ])
-        .arg(&scenario)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let mut offline: Vec<AlertKey> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| alert_key(&serde_json::from_str(l).unwrap()))
-        .collect();
-    offline.sort();
-    assert!(
-        offline.len() > 50 && offline.iter().any(|a| a.4 > 10),
-        "a day gives many alerts, some of many signals: {}",
-        offline.len()
-    );
+    let scenario = Scenario::day(dir.path());
+    let offline = scenario.hunt_alerts();
 
     let store = dir.path().join("store");
     let mut env = env.to_vec();
     env.push(("CLOUDSENTINEL_DETECTION__ANOMALY", "false"));
     let s = Server::start(&store, &env, &[]);
     let key = s.api_key(&s.admin());
-    // In file order, in batches of one provider's consecutive records.
-    let text = std::fs::read_to_string(&scenario).unwrap();
-    let provider = |line: &str| {
-        let v: Value = serde_json::from_str(line).unwrap();
-        if v.get("eventSource").is_some() {
-            "aws"
-        } else if v.get("protoPayload").is_some() {
-            "gcp"
-        } else {
-            "azure"
-        }
-    };
-    let mut batch: Vec<&str> = Vec::new();
-    let mut batch_provider = "";
-    let send = |batch: &mut Vec<&str>, p: &str| {
-        if batch.is_empty() {
-            return;
-        }
-        let body = batch.join("\n");
+    for (p, body) in scenario.batches() {
         let (status, _, text) = s.req(
             "POST",
             &format!("/api/v1/threats/ingest/{p}"),
@@ -2264,45 +2188,12 @@ fn same_alerts_as_hunt(env: &[(&str, &str)]) {
             Some(body.as_bytes()),
         );
         assert_eq!(status, 202, "{text}");
-        batch.clear();
-    };
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let p = provider(line);
-        if p != batch_provider || batch.len() >= 500 {
-            send(&mut batch, batch_provider);
-            batch_provider = p;
-        }
-        batch.push(line);
     }
-    send(&mut batch, batch_provider);
     // A graceful stop commits what the correlations still hold; the restarted service shows it.
     assert!(s.stop().success());
     let s = Server::start(&store, &env, &[]);
-    let admin = s.admin();
-    let mut online = Vec::new();
-    loop {
-        let page = s.get(
-            &format!(
-                "/api/v1/alerts?min_level=informational&limit=500&offset={}",
-                online.len()
-            ),
-            &admin,
-        );
-        let items = page["items"].as_array().unwrap();
-        if items.is_empty() {
-            break;
-        }
-        online.extend(items.iter().map(alert_key));
-    }
-    online.sort();
-    let only_offline: Vec<&AlertKey> = offline.iter().filter(|a| !online.contains(a)).collect();
-    let only_online: Vec<&AlertKey> = online.iter().filter(|a| !offline.contains(a)).collect();
-    assert!(
-        only_offline.is_empty() && only_online.is_empty(),
-        "{} alerts offline, {} online\nonly in hunt: {only_offline:#?}\nonly in the service: {only_online:#?}",
-        offline.len(),
-        online.len()
-    );
+    let online = s.all_alerts(&s.admin());
+    assert_same_alerts(&offline, &online);
 }
 
 #[test]

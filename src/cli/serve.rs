@@ -23,6 +23,12 @@ pub struct ServeArgs {
     /// Data directory (overrides storage.data_dir).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// What this process does: `all` (everything, the default), or one part of a scaled-out
+    /// deployment sharing PostgreSQL and RabbitMQ: `ingest` (takes batches, publishes them),
+    /// `detect` (consumes them: detection, alerting, notifications, sources), `api` (the API and
+    /// the dashboard). See docs/SCALING.md.
+    #[arg(long, value_name = "ROLE", default_value = "all", value_parser = ["all", "ingest", "detect", "api"])]
+    pub role: String,
 }
 
 #[derive(Args)]
@@ -167,6 +173,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     ) {
         Ok(v) => v,
         Err(code) => return Ok(code),
+    };
+    let role = cloudsentinel_server::config::ProcessRole::parse(&args.role)
+        .expect("clap checked the role");
+    let v = match v.for_role(role) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: config: {e}");
+            return Ok(exit_usage());
+        }
     };
     let d = &v.config.detection;
     let rules = match load_rules(&d.rules, !d.builtin_rules, false) {

@@ -462,6 +462,8 @@ pub enum Handled {
     Done,
     /// It can never be processed: to the dead-letter queue with the reason.
     Poison(String),
+    /// Not now (this process is stopping): left unacknowledged, to be delivered again.
+    Retry,
 }
 
 /// One delivered batch.
@@ -470,6 +472,9 @@ pub struct Delivery {
     pub body: Vec<u8>,
     /// Delivered before to a consumer that did not acknowledge it (it died, say).
     pub redelivered: bool,
+    /// The first handed to the handler since this process subscribed: it may have just taken
+    /// the queue over from another process, whose commits it has not seen.
+    pub first: bool,
 }
 
 /// Consumes the batches' queue until `stop` turns true: connects (again after any failure,
@@ -524,6 +529,7 @@ pub async fn consume<F, Fut>(
             }
         };
         tracing::info!(queue = settings.queue, "subscribed to the batches' queue");
+        let mut first = true;
         loop {
             let msg = tokio::select! {
                 m = rx.recv() => m,
@@ -537,15 +543,21 @@ pub async fn consume<F, Fut>(
             let tag = deliver.delivery_tag();
             let outcome = match decode(&content) {
                 Ok((header, body)) => {
-                    handle(Delivery {
+                    let d = Delivery {
                         header,
                         body: body.to_vec(),
                         redelivered: deliver.redelivered(),
-                    })
-                    .await
+                        first,
+                    };
+                    first = false;
+                    handle(d).await
                 }
                 Err(e) => Handled::Poison(format!("not a CloudSentinel batch: {e}")),
             };
+            if let Handled::Retry = outcome {
+                // The broker delivers it again once this channel closes.
+                break;
+            }
             if let Handled::Poison(reason) = outcome {
                 tracing::error!(
                     reason,
@@ -619,6 +631,81 @@ mod tests {
         );
         assert!(BusSettings::parse("amqps://h/", None).is_err());
         assert!(format!("{:?}", s).contains("(redacted)") && !format!("{:?}", s).contains("pw"));
+    }
+
+    /// Against the RabbitMQ on 127.0.0.1:5672 (`.ci/run` starts it): a batch that cannot be
+    /// processed goes to the dead-letter queue with the reason, and the queue moves on to the
+    /// next, which is handled and acknowledged.
+    #[test]
+    fn a_poison_batch_goes_to_the_dead_letters_with_its_reason_and_the_queue_moves_on() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut s = BusSettings::parse("amqp://guest@127.0.0.1:5672/%2f", None).unwrap();
+            s.queue = format!("cs.unit.{}.poison", std::process::id());
+            let publisher = Publisher::new(s.clone());
+            let good = Header {
+                provider: Some("aws".into()),
+                source: "http".into(),
+                records: 1,
+                received_ms: 1,
+                error: None,
+            };
+            publisher
+                .publish(b"not a batch".to_vec(), None)
+                .await
+                .expect("RabbitMQ on 127.0.0.1:5672 takes the message (bash .ci/run starts it)");
+            publisher.publish(encode(&good, b"{}"), None).await.unwrap();
+            let (stop_tx, stop) = tokio::sync::watch::channel(false);
+            let handled = Arc::new(Mutex::new(Vec::new()));
+            let seen = Arc::clone(&handled);
+            let consumer = tokio::spawn(consume(
+                s.clone(),
+                stop,
+                Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                move |d| {
+                    seen.lock()
+                        .unwrap()
+                        .push((d.header.source.clone(), d.first));
+                    async { Handled::Done }
+                },
+            ));
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while handled.lock().unwrap().is_empty() {
+                assert!(std::time::Instant::now() < deadline, "nothing consumed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let _ = stop_tx.send(true);
+            consumer.await.unwrap();
+            // The good batch is the first the handler sees (the poison one never reached it).
+            assert_eq!(*handled.lock().unwrap(), vec![("http".to_string(), true)]);
+            let link = connect(&s, "cloudsentinel-test").await.unwrap();
+            let dead = link
+                .channel
+                .basic_get(amqprs::channel::BasicGetArguments::new(&s.dead_queue()))
+                .await
+                .unwrap()
+                .expect("a dead letter");
+            let (header, body) = decode(&dead.2).unwrap();
+            assert!(
+                header
+                    .error
+                    .as_deref()
+                    .unwrap()
+                    .contains("not a CloudSentinel batch"),
+                "{header:?}"
+            );
+            assert_eq!(body, b"not a batch");
+            for q in [s.queue.clone(), s.dead_queue()] {
+                link.channel
+                    .queue_delete(amqprs::channel::QueueDeleteArguments::new(&q))
+                    .await
+                    .unwrap();
+            }
+        });
     }
 
     #[test]

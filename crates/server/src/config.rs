@@ -40,6 +40,89 @@ pub struct Config {
     pub notify: Vec<cloudsentinel_notify::SinkConfig>,
     /// Containment: playbooks, guardrails and how to reach the accounts.
     pub respond: RespondSection,
+    /// Between processes: RabbitMQ, or nothing (one process).
+    pub bus: BusSection,
+}
+
+/// `[bus]`: how ingest processes hand batches to detect processes (docs/SCALING.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusSection {
+    /// `inprocess` (one process: ingest hands batches straight to its pipeline) or `amqp`
+    /// (RabbitMQ: ingest publishes, detect consumes).
+    pub kind: String,
+    /// With `kind = "amqp"`: `amqp://user@host:5672/vhost` (the vhost percent-encoded, `%2f`
+    /// for `/`), without a password.
+    pub url: Option<String>,
+    /// The environment variable holding the broker password (`guest` without one for the
+    /// `guest` user).
+    pub password_env: Option<String>,
+    /// The batches' queue (its dead letters go to `<queue>.dead`).
+    pub queue: String,
+    /// Batches a detect process holds unacknowledged at most.
+    pub prefetch: u16,
+}
+
+impl Default for BusSection {
+    fn default() -> Self {
+        BusSection {
+            kind: "inprocess".into(),
+            url: None,
+            password_env: None,
+            queue: "cloudsentinel.batches".into(),
+            prefetch: 8,
+        }
+    }
+}
+
+/// What one process of a deployment does (`serve --role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProcessRole {
+    /// Everything: ingest, detection, alerting, notifications, the API and the dashboard.
+    #[default]
+    All,
+    /// The ingest endpoints: checks batches and publishes them to the bus.
+    Ingest,
+    /// Consumes the bus: detection, alerting, incidents, notifications, sources, retention.
+    Detect,
+    /// The API and the dashboard, over the shared store.
+    Api,
+}
+
+impl ProcessRole {
+    pub fn parse(s: &str) -> Option<ProcessRole> {
+        Some(match s {
+            "all" => ProcessRole::All,
+            "ingest" => ProcessRole::Ingest,
+            "detect" => ProcessRole::Detect,
+            "api" => ProcessRole::Api,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessRole::All => "all",
+            ProcessRole::Ingest => "ingest",
+            ProcessRole::Detect => "detect",
+            ProcessRole::Api => "api",
+        }
+    }
+
+    /// Whether this process runs the pipeline (detection, alerting, notifications, sources).
+    pub fn runs_pipeline(self) -> bool {
+        matches!(self, ProcessRole::All | ProcessRole::Detect)
+    }
+
+    /// Whether this process answers the ingest endpoints.
+    pub fn ingests(self) -> bool {
+        matches!(self, ProcessRole::All | ProcessRole::Ingest)
+    }
+
+    /// Whether this process serves the API and the dashboard (besides health and metrics).
+    pub fn serves_api(self) -> bool {
+        matches!(self, ProcessRole::All | ProcessRole::Api)
+    }
 }
 
 /// `[respond]`: containment actions proposed from alerts (docs/RESPONSE.md).
@@ -800,6 +883,10 @@ pub struct Validated {
     /// With `storage.backend = "postgres"`: how to connect (its password read); `None` for
     /// SQLite.
     pub postgres: Option<cloudsentinel_store::PostgresOptions>,
+    /// `[bus]` with `kind = "amqp"`: the broker, its password read; `None` in process.
+    pub bus: Option<crate::bus::BusSettings>,
+    /// What this process does; `all` unless [`Validated::for_role`] says otherwise.
+    pub role: ProcessRole,
     /// `server.trusted_proxies`, parsed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `[[notify]]`, checked, with their secrets read.
@@ -810,6 +897,33 @@ pub struct Validated {
     pub playbooks: Vec<cloudsentinel_respond::playbook::Playbook>,
     /// `[respond.gcp]`'s credentials, its key file read; `None` without the section.
     pub respond_gcp: Option<cloudsentinel_cloud::gcp::Credentials>,
+}
+
+impl Validated {
+    /// The same configuration for a process of `role`, refused when the role cannot work with
+    /// it: the split roles share state through PostgreSQL, and ingest and detect meet on the bus.
+    pub fn for_role(mut self, role: ProcessRole) -> Result<Validated, ConfigError> {
+        if role != ProcessRole::All && self.postgres.is_none() {
+            return Err(invalid(
+                "storage.backend",
+                format!(
+                    "the {} role shares its state with other processes: set storage.backend = \"postgres\"",
+                    role.as_str()
+                ),
+            ));
+        }
+        if matches!(role, ProcessRole::Ingest | ProcessRole::Detect) && self.bus.is_none() {
+            return Err(invalid(
+                "bus.kind",
+                format!(
+                    "the {} role meets the other processes on RabbitMQ: set bus.kind = \"amqp\"",
+                    role.as_str()
+                ),
+            ));
+        }
+        self.role = role;
+        Ok(self)
+    }
 }
 
 impl Config {
@@ -843,9 +957,33 @@ impl Config {
                     file: name.to_string(),
                     message: e.to_string().trim_end().to_string(),
                 })?;
-        let mut vars: Vec<(String, String)> = env
+        let vars: Vec<(String, String)> = env
             .into_iter()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !NOT_OVERRIDES.contains(&k.as_str()))
+            .collect();
+        // Variables named as holding a secret (`*_password_env`, in the file or overridden)
+        // are the secret, not an override, whatever their name.
+        let named = |section: &str, key: &str| -> Option<String> {
+            let over = format!(
+                "{ENV_PREFIX}{}__{}",
+                section.to_ascii_uppercase(),
+                key.to_ascii_uppercase()
+            );
+            vars.iter()
+                .find(|(k, _)| *k == over)
+                .map(|(_, v)| v.clone())
+                .or_else(|| table.get(section)?.get(key)?.as_str().map(str::to_string))
+        };
+        let secrets: Vec<String> = [
+            named("storage", "postgres_password_env"),
+            named("bus", "password_env"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let mut vars: Vec<(String, String)> = vars
+            .into_iter()
+            .filter(|(k, _)| !secrets.contains(k))
             .collect();
         vars.sort();
         for (var, value) in vars {
@@ -1012,6 +1150,40 @@ impl Config {
                 ));
             }
         };
+        let bus = match self.bus.kind.as_str() {
+            "inprocess" => None,
+            "amqp" => {
+                let Some(url) = &self.bus.url else {
+                    return Err(invalid("bus.url", "is required with bus.kind = \"amqp\""));
+                };
+                let password = match &self.bus.password_env {
+                    Some(var) => Some(std::env::var(var).map_err(|_| {
+                        invalid(
+                            "bus.password_env",
+                            format!("the environment variable {var} is not set"),
+                        )
+                    })?),
+                    None => None,
+                };
+                let mut settings = crate::bus::BusSettings::parse(url, password)
+                    .map_err(|m| invalid("bus.url", m))?;
+                if self.bus.queue.is_empty() || self.bus.queue.len() > 200 {
+                    return Err(invalid("bus.queue", "must be 1 to 200 characters"));
+                }
+                if self.bus.prefetch == 0 {
+                    return Err(invalid("bus.prefetch", "must be at least 1"));
+                }
+                settings.queue = self.bus.queue.clone();
+                settings.prefetch = self.bus.prefetch;
+                Some(settings)
+            }
+            other => {
+                return Err(invalid(
+                    "bus.kind",
+                    format!("{other:?}: expected \"inprocess\" or \"amqp\""),
+                ));
+            }
+        };
         let mut sources = Vec::new();
         for (i, s) in self.sources.iter().enumerate() {
             let spec = s.spec(i)?;
@@ -1114,6 +1286,8 @@ impl Config {
             listen,
             synchronous_full,
             postgres,
+            bus,
+            role: ProcessRole::All,
             trusted_proxies,
             sinks,
             sources,
@@ -1158,6 +1332,55 @@ mod tests {
             .unwrap();
         assert_eq!(v.listen.to_string(), "127.0.0.1:8000");
         assert_eq!(v.config.sources.len(), 1);
+    }
+
+    #[test]
+    fn secrets_named_by_password_env_are_not_overrides_and_roles_need_shared_state() {
+        let text = "[storage]\nbackend = \"postgres\"\npostgres_url = \"postgres://cs@db/cs\"\n\
+                    postgres_password_env = \"CLOUDSENTINEL_PG_PASSWORD\"\n";
+        let vars = env(&[
+            ("CLOUDSENTINEL_PG_PASSWORD", "secret"),
+            (
+                "CLOUDSENTINEL_BUS__PASSWORD_ENV",
+                "CLOUDSENTINEL_AMQP_PASSWORD",
+            ),
+            ("CLOUDSENTINEL_AMQP_PASSWORD", "secret2"),
+        ]);
+        let c = Config::from_toml("t", text, vars).unwrap();
+        assert_eq!(
+            c.bus.password_env.as_deref(),
+            Some("CLOUDSENTINEL_AMQP_PASSWORD")
+        );
+        // Any other variable without a section is still a mistake that is named.
+        let err = Config::from_toml("t", text, env(&[("CLOUDSENTINEL_AMQP_PASSWORD", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CLOUDSENTINEL_AMQP_PASSWORD"), "{err}");
+        // A password in a URL is refused; split roles need PostgreSQL, ingest and detect a bus.
+        let mut c = Config::default();
+        c.storage.backend = "postgres".into();
+        c.storage.postgres_url = Some("postgres://cs:pw@db/cs".into());
+        let err = c.clone().validate().unwrap_err().to_string();
+        assert!(err.contains("password"), "{err}");
+        c.storage.postgres_url = Some("postgres://cs@db/cs".into());
+        let v = c.validate().unwrap();
+        let err = v
+            .clone()
+            .for_role(ProcessRole::Detect)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bus.kind"), "{err}");
+        assert_eq!(
+            v.clone().for_role(ProcessRole::Api).unwrap().role,
+            ProcessRole::Api
+        );
+        let err = Config::default()
+            .validate()
+            .unwrap()
+            .for_role(ProcessRole::Api)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("postgres"), "{err}");
     }
 
     #[test]

@@ -59,7 +59,10 @@ use pipeline::{Committed, Pipeline, PipelineSettings, PrepareError, Submitter, S
 pub struct Inner {
     pub store: Arc<dyn Store>,
     pub rules: Arc<RuleSet>,
-    pub submitter: Submitter,
+    /// The pipeline's queue, in a process that runs it (roles `all` and `detect`).
+    pub submitter: Option<Submitter>,
+    /// The bus, where ingest publishes batches (`[bus] kind = "amqp"`, roles `all` and `ingest`).
+    pub publisher: Option<Arc<bus::Publisher>>,
     pub metrics: Arc<Metrics>,
     pub tokens: Tokens,
     pub audit: AuditLog,
@@ -103,8 +106,8 @@ pub async fn blocking<T: Send + 'static>(
 /// The running service.
 pub struct Service {
     pub state: AppState,
-    pipeline: Pipeline,
-    dispatcher: notify::Dispatcher,
+    /// The pipeline and the notification dispatcher, where this process runs them.
+    pipeline: Option<(Pipeline, notify::Dispatcher)>,
     /// The first admin's credentials when they were generated on this start (print them once).
     pub generated_admin: Option<(String, String)>,
 }
@@ -244,34 +247,50 @@ impl Service {
         let (live, _) = broadcast::channel(1024);
         let rules = Arc::new(rules);
         let learning = Arc::new(learning::Learning::open(store.as_ref(), &c.detection)?);
-        let baselines = learning.baselines(store.as_ref())?;
         let notifier = Arc::new(notify::Notifier::new(config.sinks.clone()));
-        audit_sinks(store.as_ref(), &audit, &notifier)?;
-        let (pipeline, submitter) = Pipeline::start(
-            Arc::clone(&store),
-            Arc::clone(&rules),
-            PipelineSettings {
-                dedup_window: chrono::Duration::seconds(c.pipeline.dedup_window_secs),
-                incident_window: chrono::Duration::seconds(c.pipeline.incident_window_secs),
-                max_commit_events: c.pipeline.max_commit_events,
-                max_queued_events: c.pipeline.max_queued_events,
-            },
-            Arc::clone(&metrics),
-            Arc::clone(&suppressions),
-            live.clone(),
-            Arc::clone(&learning),
-            baselines,
-            Arc::clone(&notifier),
-        )?;
-        let dispatcher = notify::Dispatcher::start(
-            Arc::clone(&notifier),
-            notify::SendEnv {
-                store: Arc::clone(&store),
-                net: learning.net.clone(),
-                public_url: c.server.public_url.clone(),
-            },
-        )?;
-        let generated_admin = bootstrap_admin(store.as_ref(), &audit)?;
+        let role = config.role;
+        let mut submitter = None;
+        let mut pipeline = None;
+        if role.runs_pipeline() {
+            let baselines = learning.baselines(store.as_ref())?;
+            audit_sinks(store.as_ref(), &audit, &notifier)?;
+            let (p, s) = Pipeline::start(
+                Arc::clone(&store),
+                Arc::clone(&rules),
+                PipelineSettings {
+                    dedup_window: chrono::Duration::seconds(c.pipeline.dedup_window_secs),
+                    incident_window: chrono::Duration::seconds(c.pipeline.incident_window_secs),
+                    max_commit_events: c.pipeline.max_commit_events,
+                    max_queued_events: c.pipeline.max_queued_events,
+                },
+                Arc::clone(&metrics),
+                Arc::clone(&suppressions),
+                live.clone(),
+                Arc::clone(&learning),
+                baselines,
+                Arc::clone(&notifier),
+            )?;
+            let dispatcher = notify::Dispatcher::start(
+                Arc::clone(&notifier),
+                notify::SendEnv {
+                    store: Arc::clone(&store),
+                    net: learning.net.clone(),
+                    public_url: c.server.public_url.clone(),
+                },
+            )?;
+            submitter = Some(s);
+            pipeline = Some((p, dispatcher));
+        }
+        let publisher = match &config.bus {
+            Some(b) if role.ingests() => Some(Arc::new(bus::Publisher::new(b.clone()))),
+            _ => None,
+        };
+        // The first admin is made where people sign in.
+        let generated_admin = if role.serves_api() {
+            bootstrap_admin(store.as_ref(), &audit)?
+        } else {
+            None
+        };
         let state = Arc::new(Inner {
             limiter: LoginLimiter::new(
                 c.auth.login_max_failures,
@@ -284,6 +303,7 @@ impl Service {
             store,
             rules,
             submitter,
+            publisher,
             metrics,
             tokens,
             audit,
@@ -300,7 +320,6 @@ impl Service {
         Ok(Service {
             state,
             pipeline,
-            dispatcher,
             generated_admin,
         })
     }
@@ -332,13 +351,11 @@ impl Service {
             std::time::Instant::now(),
         )
         .await;
+        let submitter = self.state.submitter.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("this process does not run the pipeline (its role is not all)")
+        })?;
         match prepared {
-            Ok(p) => self
-                .state
-                .submitter
-                .submit(p)
-                .await
-                .map_err(anyhow::Error::msg),
+            Ok(p) => submitter.submit(p).await.map_err(anyhow::Error::msg),
             Err(PrepareError::Empty) => Ok(Committed::default()),
             Err(e) => Err(e.into()),
         }
@@ -354,16 +371,32 @@ impl Service {
         let app = self.router();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
-        tasks.extend(sources::spawn(&self.state, &stop_rx));
-        tasks.push(tokio::spawn(api::watch_auto(
-            Arc::clone(&self.state),
-            stop_rx.clone(),
-        )));
-        tasks.push(tokio::spawn(retention(
-            Arc::clone(&self.state),
-            stop_rx.clone(),
-        )));
-        tracing::info!(addr = %listener.local_addr()?, "listening");
+        let role = self.state.config.role;
+        if role.runs_pipeline() {
+            tasks.extend(sources::spawn(&self.state, &stop_rx));
+            tasks.push(tokio::spawn(api::watch_auto(
+                Arc::clone(&self.state),
+                stop_rx.clone(),
+            )));
+            tasks.push(tokio::spawn(retention(
+                Arc::clone(&self.state),
+                stop_rx.clone(),
+            )));
+            if let Some(settings) = self.state.config.bus.clone() {
+                tasks.push(tokio::spawn(consume_batches(
+                    Arc::clone(&self.state),
+                    settings,
+                    stop_rx.clone(),
+                )));
+            }
+        }
+        if role == config::ProcessRole::Api {
+            tasks.push(tokio::spawn(live_from_store(
+                Arc::clone(&self.state),
+                stop_rx.clone(),
+            )));
+        }
+        tracing::info!(addr = %listener.local_addr()?, role = role.as_str(), "listening");
         let closing = self.state.closing.clone();
         let shutdown = async move {
             shutdown.await;
@@ -382,17 +415,16 @@ impl Service {
             let _ = t.await;
         }
         let Service {
-            state,
-            pipeline,
-            dispatcher,
-            ..
+            state, pipeline, ..
         } = self;
         drop(state);
-        tokio::task::spawn_blocking(move || {
-            pipeline.stop();
-            dispatcher.stop();
-        })
-        .await?;
+        if let Some((pipeline, dispatcher)) = pipeline {
+            tokio::task::spawn_blocking(move || {
+                pipeline.stop();
+                dispatcher.stop();
+            })
+            .await?;
+        }
         tracing::info!("stopped");
         Ok(())
     }
@@ -425,9 +457,137 @@ pub async fn ingest_events(
         .await?;
     state
         .submitter
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("this process does not run the pipeline"))?
         .submit(prepared)
         .await
         .map_err(anyhow::Error::msg)
+}
+
+/// Takes batches from the bus, in order, and acknowledges each once the pipeline has committed
+/// it (role `detect`, or `all` with a bus).
+async fn consume_batches(
+    state: AppState,
+    settings: bus::BusSettings,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let active = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopping = stop.clone();
+    bus::consume(settings, stop, active, |d| {
+        let state = Arc::clone(&state);
+        let stopping = stopping.clone();
+        async move { commit_batch(&state, d, stopping).await }
+    })
+    .await;
+}
+
+/// Detects and commits one batch from the bus. While the store cannot commit it, tries again
+/// (backing off up to 10 s): the batch stays unacknowledged, and if this process stops
+/// meanwhile the broker gives it to another.
+async fn commit_batch(
+    state: &AppState,
+    d: bus::Delivery,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> bus::Handled {
+    let Some(submitter) = state.submitter.as_ref() else {
+        return bus::Handled::Poison("this process does not run the pipeline".into());
+    };
+    let mut backoff = Duration::from_millis(100);
+    if d.first {
+        // This process may have just taken the queue over: alert from what the store holds.
+        while let Err(e) = submitter.resume().await {
+            if *stopping.borrow() {
+                return bus::Handled::Retry;
+            }
+            tracing::warn!(
+                error = e,
+                "cannot resume alerting from the store; trying again"
+            );
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+        tracing::info!("took the batches' queue: alerting resumed from the store");
+    }
+    loop {
+        let received = std::time::Instant::now();
+        let prepared = pipeline::prepare_async(
+            &state.workers,
+            d.body.clone(),
+            d.header.provider(),
+            d.header.source.clone(),
+            Arc::clone(&state.rules),
+            state.learning.net.clone(),
+            usize::MAX,
+            received,
+        )
+        .await;
+        let error = match prepared {
+            Ok(p) => match submitter.submit(p).await {
+                Ok(c) => {
+                    state
+                        .metrics
+                        .bus_committed
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::debug!(
+                        accepted = c.accepted,
+                        duplicates = c.duplicates,
+                        redelivered = d.redelivered,
+                        "batch from the bus committed"
+                    );
+                    return bus::Handled::Done;
+                }
+                Err(e) => e,
+            },
+            Err(PrepareError::Empty) => return bus::Handled::Done,
+            Err(PrepareError::Internal(m)) => m,
+            Err(e) => {
+                state
+                    .metrics
+                    .bus_dead
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return bus::Handled::Poison(e.to_string());
+            }
+        };
+        if *stopping.borrow() {
+            // Not acknowledged: another detect process, or this one restarted, takes it.
+            return bus::Handled::Retry;
+        }
+        tracing::warn!(error, "a batch from the bus did not commit; trying again");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// In an API process, which runs no pipeline, the dashboard's live stream hears of alert
+/// changes by reading the store every second.
+async fn live_from_store(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut since = Utc::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+        let from = since;
+        let changed = blocking(&state, move |s| {
+            s.alerts(&cloudsentinel_store::AlertQuery {
+                updated_since: Some(from),
+                sort: cloudsentinel_store::AlertSort::Updated,
+                descending: false,
+                limit: 500,
+                ..Default::default()
+            })
+        })
+        .await;
+        if let Ok(page) = changed {
+            for a in page.items {
+                // Updated within the same millisecond is read again next time: send once.
+                if a.updated > since {
+                    since = a.updated;
+                }
+                let _ = state.live.send(a);
+            }
+        }
+    }
 }
 
 /// The store state key of the sinks configured at the last start (names, kinds, destinations).

@@ -23,6 +23,12 @@ pub struct Metrics {
     pub alerts_auto_closed: AtomicU64,
     pub incidents_new: AtomicU64,
     pub commits: AtomicU64,
+    /// Batches handed to the bus and confirmed by the broker (ingest).
+    pub bus_published: AtomicU64,
+    /// Batches taken from the bus and committed (detect).
+    pub bus_committed: AtomicU64,
+    /// Batches taken from the bus that went to the dead-letter queue.
+    pub bus_dead: AtomicU64,
     /// Events accepted but not yet committed.
     pub queued_events: AtomicI64,
     latency: Mutex<Histogram>,
@@ -123,6 +129,21 @@ impl Metrics {
                 "cloudsentinel_commits_total",
                 "Pipeline transactions committed.",
                 c(&self.commits),
+            ),
+            (
+                "cloudsentinel_bus_published_total",
+                "Batches handed to the bus and confirmed by the broker.",
+                c(&self.bus_published),
+            ),
+            (
+                "cloudsentinel_bus_committed_total",
+                "Batches taken from the bus and committed.",
+                c(&self.bus_committed),
+            ),
+            (
+                "cloudsentinel_bus_dead_letters_total",
+                "Batches from the bus that could not be processed, sent to the dead-letter queue.",
+                c(&self.bus_dead),
             ),
         ] {
             let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");

@@ -331,6 +331,9 @@ pub struct Committed {
 
 enum Msg {
     Batch(Prepared, oneshot::Sender<Result<Committed, String>>),
+    /// Start alerting again from what the store holds (a detect process taking the bus's queue
+    /// over from another, which committed alerts this one has not seen).
+    Resume(oneshot::Sender<Result<(), String>>),
     /// Signals of correlations, from the correlation thread.
     Signals(Vec<(Signal, Context)>),
     Stop,
@@ -371,6 +374,24 @@ impl Submitter {
                 }
             }
         }
+    }
+
+    /// Resumes alerting from the store before the batches queued after this call (another
+    /// process may have committed alerts and incidents meanwhile), and waits for it.
+    pub async fn resume(&self) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        let mut msg = Msg::Resume(tx);
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Full(m)) => {
+                    msg = m;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(TrySendError::Disconnected(_)) => return Err("pipeline stopped".into()),
+            }
+        }
+        rx.await.map_err(|_| "pipeline stopped".to_string())?
     }
 
     /// Queues signals that no event carries (a log source gone silent): they are folded and
@@ -571,6 +592,11 @@ fn run(
             .spawn_scoped(scope, move || correlate(rules, corr_rx, back, metrics))
             .expect("a thread starts");
         let mut corr_tx = Some(corr_tx);
+        // Set when a commit failed and the alerter could not start again from the store: what
+        // it holds includes folds that were never stored, so nothing commits until it has.
+        let mut stale = false;
+        // Correlation signals that could not be committed yet (the store was unavailable).
+        let mut carried: Vec<(Signal, Context)> = Vec::new();
         let mut stopping = false;
         loop {
             let first = if stopping {
@@ -587,7 +613,8 @@ fn run(
                 }
             };
             let mut batches = Vec::new();
-            let mut late_signals = Vec::new();
+            let mut resume = None;
+            let mut late_signals = std::mem::take(&mut carried);
             let mut events = 0usize;
             let mut msg = Some(first);
             while let Some(m) = msg.take() {
@@ -605,6 +632,11 @@ fn run(
                         batches.push((p, tx));
                     }
                     Msg::Signals(s) => late_signals.extend(s),
+                    Msg::Resume(tx) => {
+                        // What came before it is committed first, then the alerter starts again.
+                        resume = Some(tx);
+                        break;
+                    }
                 }
                 if events >= settings.max_commit_events {
                     break;
@@ -612,11 +644,33 @@ fn run(
                 msg = rx.try_recv().ok();
             }
             if batches.is_empty() && late_signals.is_empty() {
+                if let Some(tx) = resume {
+                    let _ = tx.send(resume_from_store(store, settings, alerter, notifier));
+                }
                 continue;
             }
             let queued: i64 = batches.iter().map(|(p, _)| p.rows.len() as i64).sum();
+            if stale {
+                match resume_from_store(store, settings, alerter, notifier) {
+                    Ok(()) => stale = false,
+                    Err(e) => {
+                        tracing::warn!(error = e, "the store is still unavailable");
+                        metrics.queued_events.fetch_sub(queued, Ordering::SeqCst);
+                        carried = late_signals;
+                        for (_, tx) in batches {
+                            let _ = tx.send(Err("the store is unavailable".into()));
+                        }
+                        if let Some(tx) = resume {
+                            let _ = tx.send(Err(e));
+                        }
+                        continue;
+                    }
+                }
+            }
             let started = Instant::now();
             learner.refresh(learning);
+            // Kept to commit with the next batch should this commit fail.
+            let signals_again = late_signals.clone();
             let result = process(
                 &mut batches,
                 late_signals,
@@ -661,14 +715,15 @@ fn run(
                     metrics.error("store");
                     tracing::error!(error = %e, "pipeline commit failed");
                     // What the alerter holds may not be what is stored now: start again from the store.
-                    notifier.forget();
-                    if let Ok(a) = resume_alerter(store, settings) {
-                        *alerter = a;
-                    }
+                    stale = resume_from_store(store, settings, alerter, notifier).is_err();
+                    carried = signals_again;
                     for (_, tx) in batches {
                         let _ = tx.send(Err("the store could not commit the batch".into()));
                     }
                 }
+            }
+            if let Some(tx) = resume {
+                let _ = tx.send(resume_from_store(store, settings, alerter, notifier));
             }
         }
         drop(corr_tx);
@@ -681,6 +736,19 @@ fn run(
             let _ = tx.send(Err("the service is shutting down".into()));
         }
     }
+}
+
+/// Starts alerting again from the alerts and incidents in the store.
+fn resume_from_store(
+    store: &dyn Store,
+    settings: &PipelineSettings,
+    alerter: &mut Alerter,
+    notifier: &crate::notify::Notifier,
+) -> Result<(), String> {
+    let a = resume_alerter(store, settings).map_err(|e| format!("{e:#}"))?;
+    *alerter = a;
+    notifier.forget();
+    Ok(())
 }
 
 /// The answers per batch, the alerts that changed, and the new events' correlation inputs.

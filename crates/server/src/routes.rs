@@ -1025,9 +1025,24 @@ pub(crate) async fn user_caller(
 
 /// The router: every route of [`ROUTES`] behind its requirement, with and without a trailing
 /// slash.
+/// Whether a process of `role` answers the route: ingest processes the routes that take
+/// batches, detect processes none but health and metrics, API processes the rest.
+pub fn serves(role: crate::config::ProcessRole, spec: &RouteSpec) -> bool {
+    use crate::config::ProcessRole;
+    let takes_batches = spec.tag == "ingest" && spec.path != "/api/v1/threats/analyze";
+    let always = matches!(spec.path, "/health" | "/metrics");
+    match role {
+        ProcessRole::All => true,
+        ProcessRole::Ingest => takes_batches || always,
+        ProcessRole::Detect => always,
+        ProcessRole::Api => !takes_batches,
+    }
+}
+
 pub fn router(state: AppState) -> Router {
+    let role = state.config.role;
     let mut by_path: BTreeMap<String, MethodRouter<AppState>> = BTreeMap::new();
-    for spec in ROUTES {
+    for spec in ROUTES.iter().filter(|s| serves(role, s)) {
         let h = handler(spec).layer(middleware::from_fn_with_state(
             (Arc::clone(&state), spec.need),
             authorize,
@@ -1048,9 +1063,17 @@ pub fn router(state: AppState) -> Router {
     for (path, mr) in by_path {
         router = router.route(&path, mr);
     }
+    if role.serves_api() {
+        router = router.merge(crate::ui::router(Arc::clone(&state)));
+    }
     router
-        .merge(crate::ui::router(Arc::clone(&state)))
-        .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .fallback(move || async move {
+            ApiError::NotFound(if role == crate::config::ProcessRole::All {
+                "no such route".into()
+            } else {
+                format!("no such route in a process of the {} role", role.as_str())
+            })
+        })
         .method_not_allowed_fallback(|| async {
             (
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,

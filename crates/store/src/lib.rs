@@ -276,6 +276,8 @@ pub enum AlertSort {
     Id,
     /// The feedback model's true-positive score (alerts without one last when descending).
     TpScore,
+    /// When the pipeline last changed it.
+    Updated,
 }
 
 /// Filters for alert lists; every field narrows.
@@ -294,6 +296,8 @@ pub struct AlertQuery {
     pub incident_id: Option<i64>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Changed by the pipeline after this (exclusive).
+    pub updated_since: Option<DateTime<Utc>>,
     /// Free text, matched in title, rule id, entity, explanation.
     pub text: Option<String>,
     pub sort: AlertSort,
@@ -538,8 +542,11 @@ pub trait EventStore {
 
 /// Alerts and incidents: what the alerting stage resumes from, the queue and its filters, what analysts change (status, assignee, comments, verdicts, suppressions), dashboard counts, and the feedback model's inputs.
 pub trait AlertStore {
-    /// Alerts whose window may still be open (last seen after `since`), to resume folding.
+    /// Alerts whose window may still be open, to resume folding: last seen (event time) at or
+    /// after `since`, or changed by the pipeline (wall clock) at or after it, since events
+    /// backfilled from last year fold into alerts whose event times are long past.
     fn recent_alerts(&self, since: DateTime<Utc>) -> Result<Vec<AlertRecord>>;
+    /// Incidents likewise (last seen or changed at or after `since`).
     fn recent_incidents(&self, since: DateTime<Utc>) -> Result<Vec<IncidentRecord>>;
     /// The largest alert and incident ids handed out so far.
     fn max_ids(&self) -> Result<(i64, i64)>;

@@ -149,6 +149,7 @@ pub(crate) fn alert_query(q: &BTreeMap<String, String>) -> ApiResult<AlertQuery>
             .map(|v| v as i64),
         since: time_param(q, "since")?,
         until: time_param(q, "until")?,
+        updated_since: None,
         text: text_param(q, "q")?,
         sort: match q.get("sort").map(String::as_str) {
             None | Some("last_seen") => AlertSort::LastSeen,

@@ -117,17 +117,25 @@ pub(super) fn saturated(state: &AppState) -> ApiError {
     }
 }
 
-/// What an ingest request stored and detected.
+/// What an ingest request stored and detected. A process that hands batches to the bus (role
+/// `ingest`, or `[bus] kind = "amqp"`) answers once the broker has the batch: it gives `queued`
+/// and not what only the commit knows (`accepted`, `duplicates`, `detections`).
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct IngestAnswer {
     /// Events stored.
-    pub accepted: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<u64>,
     /// Events already stored before (ignored).
-    pub duplicates: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicates: Option<u64>,
+    /// Events handed to the bus (written by the broker; detection and storage follow).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued: Option<u64>,
     /// Records recognised and skipped (CloudTrail digests, Insights).
     pub skipped: u64,
     /// Detections on these events (before they are merged into alerts).
-    pub detections: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detections: Option<u64>,
     /// Events older than the retention period (stored, and deleted by the next retention pass).
     pub past_retention: u64,
     /// Says what happens to events past retention, when there are any.
@@ -151,6 +159,14 @@ pub(super) async fn ingest(
         return Err(saturated(&state));
     };
     let bytes = read_body(&state, &headers, body).await?;
+    if let Some(publisher) = state.publisher.clone() {
+        return publish(&state, &publisher, provider, bytes, received).await;
+    }
+    let Some(submitter) = state.submitter.as_ref() else {
+        return Err(ApiError::Unavailable(
+            "this process neither runs the pipeline nor has a bus to hand batches to".into(),
+        ));
+    };
     let rules = Arc::clone(&state.rules);
     let max = state.config.config.server.max_records;
     let prepared = pipeline::prepare_async(
@@ -166,7 +182,7 @@ pub(super) async fn ingest(
     .await
     .map_err(|e| prepare_error(&state, e))?;
     let past_retention = crate::past_retention(&state, prepared.rows.iter().map(|r| r.time));
-    let rx = match state.submitter.try_submit(prepared) {
+    let rx = match submitter.try_submit(prepared) {
         Ok(rx) => rx,
         Err(SubmitError::Saturated) => return Err(saturated(&state)),
         Err(SubmitError::Stopped) => {
@@ -175,21 +191,14 @@ pub(super) async fn ingest(
     };
     match rx.await {
         Ok(Ok(c)) => {
-            let warning = (past_retention > 0).then(|| {
-                let days = state.config.config.storage.retention_days;
-                format!(
-                    "{past_retention} events are older than storage.retention_days ({days} days): \
-                     they were stored and detected on, and the next retention pass (hourly, and at \
-                     every start) deletes them; raise storage.retention_days to keep a backfill"
-                )
-            });
             let answer = IngestAnswer {
-                accepted: c.accepted,
-                duplicates: c.duplicates,
+                accepted: Some(c.accepted),
+                duplicates: Some(c.duplicates),
+                queued: None,
                 skipped: c.skipped,
-                detections: c.signals,
+                detections: Some(c.signals),
                 past_retention,
-                warning,
+                warning: retention_warning(&state, past_retention),
             };
             Ok((StatusCode::ACCEPTED, Json(answer)))
         }
@@ -199,6 +208,88 @@ pub(super) async fn ingest(
         Err(_) => Err(ApiError::Unavailable(
             "the service is shutting down; retry the batch".into(),
         )),
+    }
+}
+
+/// Says what happens to events older than the retention period, when there are any.
+fn retention_warning(state: &AppState, past_retention: u64) -> Option<String> {
+    (past_retention > 0).then(|| {
+        let days = state.config.config.storage.retention_days;
+        format!(
+            "{past_retention} events are older than storage.retention_days ({days} days): \
+             they were stored and detected on, and the next retention pass (hourly, and at \
+             every start) deletes them; raise storage.retention_days to keep a backfill"
+        )
+    })
+}
+
+/// Checks a batch as the pipeline would read it (a bad record is refused here, with its place)
+/// and hands it to the bus; answers once the broker has written it.
+async fn publish(
+    state: &AppState,
+    publisher: &crate::bus::Publisher,
+    provider: Option<Provider>,
+    bytes: Vec<u8>,
+    received: Instant,
+) -> ApiResult<Accepted> {
+    let max = state.config.config.server.max_records;
+    let (rules, net) = (Arc::clone(&state.rules), state.learning.net.clone());
+    let checked = {
+        let bytes = bytes.clone();
+        state
+            .workers
+            .run(move || {
+                let stage = cloudsentinel_detect::Stage::new(&rules, &net);
+                pipeline::decode(&bytes, provider, "http", max, stage).map(|(events, skipped)| {
+                    (events.iter().map(|e| e.time).collect::<Vec<_>>(), skipped)
+                })
+            })
+            .await
+            .map_err(|e| prepare_error(state, e))?
+            .map_err(|e| prepare_error(state, e))?
+    };
+    let (times, skipped) = checked;
+    let past_retention = crate::past_retention(state, times.iter().copied());
+    let header = crate::bus::Header {
+        provider: crate::bus::Header::provider_name(provider),
+        source: "http".into(),
+        records: times.len() as u64,
+        received_ms: Utc::now().timestamp_millis(),
+        error: None,
+    };
+    match publisher
+        .publish(crate::bus::encode(&header, &bytes), None)
+        .await
+    {
+        Ok(()) => {
+            state
+                .metrics
+                .bus_published
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(
+                ms = received.elapsed().as_secs_f64() * 1000.0,
+                "batch handed to the bus"
+            );
+            Ok((
+                StatusCode::ACCEPTED,
+                Json(IngestAnswer {
+                    accepted: None,
+                    duplicates: None,
+                    queued: Some(times.len() as u64),
+                    skipped,
+                    detections: None,
+                    past_retention,
+                    warning: retention_warning(state, past_retention),
+                }),
+            ))
+        }
+        Err(e) => {
+            state.metrics.error("bus");
+            tracing::warn!(error = %e, "a batch was not handed to the bus");
+            Err(ApiError::Unavailable(format!(
+                "{e}; nothing was acknowledged, retry the batch"
+            )))
+        }
     }
 }
 

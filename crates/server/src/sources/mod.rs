@@ -199,8 +199,11 @@ pub async fn watch_silence(
                 last_delivery = %s.last_delivery, "log source went silent");
             pending.push(silence_signal(&s, now));
         }
+        let Some(submitter) = state.submitter.as_ref() else {
+            return;
+        };
         if !pending.is_empty() {
-            match state.submitter.signals(std::mem::take(&mut pending)) {
+            match submitter.signals(std::mem::take(&mut pending)) {
                 Ok(()) => {}
                 Err(crate::pipeline::SubmitError::Saturated) => {
                     // Kept for the next round.

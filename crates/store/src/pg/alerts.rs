@@ -12,7 +12,7 @@ impl AlertStore for PostgresStore {
         off_runtime(|| {
             let mut c = self.conn()?;
             let rows = c.query(
-                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE last_seen >= $1 ORDER BY id"),
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE last_seen >= $1 OR updated >= $1 ORDER BY id"),
                 &[&ms(since)],
             )?;
             map_rows(rows, alert_row)
@@ -24,7 +24,7 @@ impl AlertStore for PostgresStore {
             let mut c = self.conn()?;
             let rows = c.query(
                 &format!(
-                    "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE last_seen >= $1 ORDER BY id"
+                    "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE last_seen >= $1 OR updated >= $1 ORDER BY id"
                 ),
                 &[&ms(since)],
             )?;
@@ -92,6 +92,9 @@ impl AlertStore for PostgresStore {
             if let Some(t) = q.until {
                 f.add("first_seen < ?", ms(t));
             }
+            if let Some(t) = q.updated_since {
+                f.add("updated > ?", ms(t));
+            }
             if let Some(t) = &q.text {
                 // ILIKE: SQLite's LIKE ignores ASCII case, and both backends must find the same.
                 let like = f.param(escape_like(t));
@@ -109,6 +112,7 @@ impl AlertStore for PostgresStore {
                 AlertSort::Count => "count",
                 AlertSort::Id => "id",
                 AlertSort::TpScore => "COALESCE(tp_score, -1)",
+                AlertSort::Updated => "updated",
             };
             let dir = if q.descending { "DESC" } else { "ASC" };
             let mut c = self.conn()?;

@@ -59,11 +59,18 @@ impl From<postgres::Error> for StoreError {
 }
 
 /// The versioned schema files, in order. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "schema",
-    include_str!("../../migrations/postgres/0001_schema.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "schema",
+        include_str!("../../migrations/postgres/0001_schema.sql"),
+    ),
+    (
+        2,
+        "updated_indexes",
+        include_str!("../../migrations/postgres/0002_updated_indexes.sql"),
+    ),
+];
 
 /// Advisory lock keys (arbitrary, fixed): migrating, and creating or dropping partitions.
 const MIGRATION_LOCK: i64 = 0x4353_0001;

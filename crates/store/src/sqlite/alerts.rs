@@ -6,7 +6,7 @@ impl AlertStore for SqliteStore {
     fn recent_alerts(&self, since: DateTime<Utc>) -> Result<Vec<AlertRecord>> {
         let conn = self.read();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts WHERE last_seen >= ?1 ORDER BY id"
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE last_seen >= ?1 OR updated >= ?1 ORDER BY id"
         ))?;
         let rows = stmt.query_map(params![ms(since)], alert_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -15,7 +15,7 @@ impl AlertStore for SqliteStore {
     fn recent_incidents(&self, since: DateTime<Utc>) -> Result<Vec<IncidentRecord>> {
         let conn = self.read();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE last_seen >= ?1 ORDER BY id"
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE last_seen >= ?1 OR updated >= ?1 ORDER BY id"
         ))?;
         let rows = stmt.query_map(params![ms(since)], incident_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -80,6 +80,9 @@ impl AlertStore for SqliteStore {
         if let Some(t) = q.until {
             f.add("first_seen < ?", Value::Integer(ms(t)));
         }
+        if let Some(t) = q.updated_since {
+            f.add("updated > ?", Value::Integer(ms(t)));
+        }
         if let Some(t) = &q.text {
             f.params.push(Value::Text(escape_like(t)));
             let n = f.params.len();
@@ -97,6 +100,7 @@ impl AlertStore for SqliteStore {
             AlertSort::Count => "count",
             AlertSort::Id => "id",
             AlertSort::TpScore => "COALESCE(tp_score, -1)",
+            AlertSort::Updated => "updated",
         };
         let dir = if q.descending { "DESC" } else { "ASC" };
         let conn = self.read();

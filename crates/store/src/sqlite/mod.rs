@@ -299,6 +299,11 @@ CREATE INDEX responses_run ON responses(account, run_at);
 ALTER TABLE responses ADD COLUMN second_approved_by TEXT;
 ALTER TABLE responses ADD COLUMN second_approved_at INTEGER;
 "#,
+    // 9: what the pipeline changed lately (resuming folding, the API processes' live stream).
+    r#"
+CREATE INDEX alerts_updated ON alerts(updated);
+CREATE INDEX incidents_updated ON incidents(updated);
+"#,
 ];
 
 const DELIVERY_COLUMNS: &str = "id, sink, alert_id, change, payload, status, attempts, created, \
