@@ -78,10 +78,31 @@ impl AuditLog {
             source_ip: source_ip.map(str::to_string),
         };
         let rec = store.append_audit(entry, &|prev, seq, e| self.hash(prev, seq, e))?;
-        let tmp = self.head.with_extension("head.tmp");
-        std::fs::write(&tmp, format!("{} {}\n", rec.seq, rec.hash))?;
-        std::fs::rename(&tmp, &self.head)?;
+        self.advance_head(rec.seq, &rec.hash)?;
         Ok(rec)
+    }
+
+    /// Moves the head file to `seq` unless it already names a later entry: processes sharing
+    /// a data directory (the split roles on one store) append to one log, each under a lock on
+    /// the head, so the head only moves forward.
+    fn advance_head(&self, seq: i64, hash: &str) -> std::io::Result<()> {
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.head.with_extension("head.lock"))?;
+        lock.lock()?;
+        let current = std::fs::read_to_string(&self.head)
+            .ok()
+            .and_then(|h| h.split_whitespace().next()?.parse::<i64>().ok());
+        if current.is_none_or(|c| c < seq) {
+            let tmp = self
+                .head
+                .with_extension(format!("head.{}.tmp", std::process::id()));
+            std::fs::write(&tmp, format!("{seq} {hash}\n"))?;
+            std::fs::rename(&tmp, &self.head)?;
+        }
+        lock.unlock()
     }
 
     /// Walks the whole chain.
@@ -89,6 +110,14 @@ impl AuditLog {
         let mut v = Verification::default();
         let mut prev_seq = 0i64;
         let mut prev_hash = String::new();
+        // The head: the last entry written through this data directory. Other processes on
+        // the same store may have appended after it.
+        let head = std::fs::read_to_string(&self.head).map(|h| {
+            let mut it = h.split_whitespace();
+            let seq: i64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(-1);
+            (seq, it.next().unwrap_or("").to_string())
+        });
+        let mut hash_at_head = None;
         loop {
             let batch = store.audit(prev_seq, 1000)?;
             if batch.is_empty() {
@@ -123,16 +152,16 @@ impl AuditLog {
                         r.seq
                     ));
                 }
+                if head.as_ref().is_ok_and(|(seq, _)| *seq == r.seq) {
+                    hash_at_head = Some(r.hash.clone());
+                }
                 prev_seq = r.seq;
                 prev_hash = r.hash;
             }
         }
-        match std::fs::read_to_string(&self.head) {
-            Ok(head) => {
-                let mut it = head.split_whitespace();
-                let seq: i64 = it.next().and_then(|s| s.parse().ok()).unwrap_or(-1);
-                let hash = it.next().unwrap_or("");
-                if seq != prev_seq || hash != prev_hash {
+        match head {
+            Ok((seq, hash)) => {
+                if seq > prev_seq || hash_at_head.as_deref() != Some(hash.as_str()) {
                     v.problems.push(format!(
                         "the log ends at entry {prev_seq} but entry {seq} was written last \
                          (newest entries deleted or replaced)"
