@@ -249,6 +249,8 @@ impl Service {
         let learning = Arc::new(learning::Learning::open(store.as_ref(), &c.detection)?);
         let notifier = Arc::new(notify::Notifier::new(config.sinks.clone()));
         let role = config.role;
+        // A detect process sends once it holds the lease (see `lead`).
+        notifier.set_sending(role != config::ProcessRole::Detect);
         let mut submitter = None;
         let mut pipeline = None;
         if role.runs_pipeline() {
@@ -372,7 +374,9 @@ impl Service {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
         let role = self.state.config.role;
-        if role.runs_pipeline() {
+        if role == config::ProcessRole::Detect {
+            tasks.push(tokio::spawn(lead(Arc::clone(&self.state), stop_rx.clone())));
+        } else if role.runs_pipeline() {
             tasks.extend(sources::spawn(&self.state, &stop_rx));
             tasks.push(tokio::spawn(api::watch_auto(
                 Arc::clone(&self.state),
@@ -462,6 +466,83 @@ pub async fn ingest_events(
         .submit(prepared)
         .await
         .map_err(anyhow::Error::msg)
+}
+
+/// The lease of a detect process: the one that holds it consumes the bus, sends notifications,
+/// pulls the sources and applies retention; the others wait to take over.
+const DETECT_LEASE: &str = "cloudsentinel.detect";
+
+/// How often a detect process tries for the lease, and checks it still holds it.
+const LEASE_EVERY: Duration = Duration::from_secs(2);
+
+/// What a detect process does: waits for the lease, then does the deployment's one-at-a-time
+/// work until it loses the lease (its database session ended) or stops.
+async fn lead(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let Some(settings) = state.config.bus.clone() else {
+        return;
+    };
+    loop {
+        let mut lease = loop {
+            if *stop.borrow() {
+                return;
+            }
+            let store = Arc::clone(&state.store);
+            let asked = tokio::task::spawn_blocking(move || store.try_lease(DETECT_LEASE))
+                .await
+                .expect("asking for the lease does not panic");
+            match asked {
+                Ok(Some(l)) => break l,
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot ask for the detect lease"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(LEASE_EVERY) => {}
+                _ = stop.changed() => {}
+            }
+        };
+        tracing::info!("holding the detect lease: consuming the bus, sending, pulling sources");
+        state.notifier.set_sending(true);
+        let (held_tx, held_rx) = tokio::sync::watch::channel(false);
+        let mut tasks = sources::spawn(&state, &held_rx);
+        tasks.push(tokio::spawn(api::watch_auto(
+            Arc::clone(&state),
+            held_rx.clone(),
+        )));
+        tasks.push(tokio::spawn(retention(Arc::clone(&state), held_rx.clone())));
+        tasks.push(tokio::spawn(consume_batches(
+            Arc::clone(&state),
+            settings.clone(),
+            held_rx,
+        )));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(LEASE_EVERY) => {}
+                _ = stop.changed() => break,
+            }
+            let (back, held) = tokio::task::spawn_blocking(move || {
+                let held = lease.held();
+                (lease, held)
+            })
+            .await
+            .expect("the lease check does not panic");
+            lease = back;
+            if !held {
+                tracing::warn!("lost the detect lease (the database session ended): standing by");
+                break;
+            }
+        }
+        state.notifier.set_sending(false);
+        let _ = held_tx.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        tokio::task::spawn_blocking(move || drop(lease))
+            .await
+            .expect("dropping the lease does not panic");
+        if *stop.borrow() {
+            return;
+        }
+    }
 }
 
 /// Takes batches from the bus, in order, and acknowledges each once the pipeline has committed

@@ -65,6 +65,9 @@ pub struct Notifier {
     wake: (Mutex<u64>, Condvar),
     pub metrics: Vec<SinkMetrics>,
     stop: AtomicBool,
+    /// Whether this process sends: in a scaled-out deployment, only the detect process holding
+    /// the lease does (each delivery is sent by one process).
+    sending: AtomicBool,
 }
 
 impl Notifier {
@@ -75,7 +78,14 @@ impl Notifier {
             sinks,
             wake: (Mutex::new(0), Condvar::new()),
             stop: AtomicBool::new(false),
+            sending: AtomicBool::new(true),
         }
+    }
+
+    /// Starts or stops sending (the outbox stays as it is).
+    pub fn set_sending(&self, on: bool) {
+        self.sending.store(on, Ordering::SeqCst);
+        self.wake();
     }
 
     pub fn is_empty(&self) -> bool {
@@ -367,6 +377,10 @@ fn dispatch(n: &Notifier, i: usize, env: &SendEnv) {
     let mut seen = 0u64;
     let mut names: HashMap<String, Option<String>> = HashMap::new();
     while !n.stop.load(Ordering::SeqCst) {
+        if !n.sending.load(Ordering::SeqCst) {
+            n.wait(&mut seen, POLL);
+            continue;
+        }
         let pending = match env.store.pending_deliveries(&sink.name, 50) {
             Ok(p) => p,
             Err(e) => {

@@ -645,7 +645,9 @@ fn run(
             }
             if batches.is_empty() && late_signals.is_empty() {
                 if let Some(tx) = resume {
-                    let _ = tx.send(resume_from_store(store, settings, alerter, notifier));
+                    let _ = tx.send(take_over(
+                        store, settings, alerter, notifier, learner, learning,
+                    ));
                 }
                 continue;
             }
@@ -723,7 +725,9 @@ fn run(
                 }
             }
             if let Some(tx) = resume {
-                let _ = tx.send(resume_from_store(store, settings, alerter, notifier));
+                let _ = tx.send(take_over(
+                    store, settings, alerter, notifier, learner, learning,
+                ));
             }
         }
         drop(corr_tx);
@@ -748,6 +752,22 @@ fn resume_from_store(
     let a = resume_alerter(store, settings).map_err(|e| format!("{e:#}"))?;
     *alerter = a;
     notifier.forget();
+    Ok(())
+}
+
+/// Starts again from the store as a process taking the bus's queue over: alerting, and the
+/// behaviour baselines (the kept copy and the events stored after it).
+fn take_over(
+    store: &dyn Store,
+    settings: &PipelineSettings,
+    alerter: &mut Alerter,
+    notifier: &crate::notify::Notifier,
+    learner: &mut Learner,
+    learning: &Learning,
+) -> Result<(), String> {
+    resume_from_store(store, settings, alerter, notifier)?;
+    let baselines = learning.baselines(store).map_err(|e| format!("{e:#}"))?;
+    *learner = Learner::new(baselines, learning);
     Ok(())
 }
 

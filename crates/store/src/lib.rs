@@ -681,6 +681,16 @@ pub trait ModelStore {
     fn active_model(&self, name: &str) -> Result<Option<ModelRecord>>;
     fn put_state(&self, key: &str, value: &[u8]) -> Result<()>;
     fn get_state(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Takes the lease `name` if no other process holds it: what one process of a deployment
+    /// does at a time (consuming the bus, sending notifications, pulling sources). Held until
+    /// the lease is dropped or its holder dies; `None` while another holds it.
+    fn try_lease(&self, name: &str) -> Result<Option<Box<dyn Lease>>>;
+}
+
+/// A lease taken with [`ModelStore::try_lease`].
+pub trait Lease: Send {
+    /// Whether it is still held (PostgreSQL ends a lease with the session that took it).
+    fn held(&mut self) -> bool;
 }
 
 /// The notification outbox.
@@ -818,7 +828,7 @@ impl<T> Store for T where
 /// The store traits, for `use cloudsentinel_store::prelude::*` where a `dyn Store` is called.
 pub mod prelude {
     pub use crate::{
-        AccountStore, AlertStore, AuditStore, EventStore, ModelStore, OutboxStore, ResponseStore,
-        Store,
+        AccountStore, AlertStore, AuditStore, EventStore, Lease, ModelStore, OutboxStore,
+        ResponseStore, Store,
     };
 }

@@ -217,4 +217,46 @@ impl ModelStore for PostgresStore {
             )
         })
     }
+
+    fn try_lease(&self, name: &str) -> Result<Option<Box<dyn Lease>>> {
+        off_runtime(|| {
+            // A session of its own: the advisory lock lives as long as it.
+            let mut client = self
+                .config
+                .connect(NoTls)
+                .map_err(|e| StoreError::Unavailable(format!("postgres: {e}")))?;
+            let taken: bool = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&key_hash(name)])?
+                .try_get(0)?;
+            if !taken {
+                off_runtime(move || drop(client));
+                return Ok(None);
+            }
+            Ok(Some(Box::new(PgLease {
+                client: Some(client),
+            }) as Box<dyn Lease>))
+        })
+    }
+}
+
+/// A lease: a session holding an advisory lock.
+struct PgLease {
+    client: Option<Client>,
+}
+
+impl Lease for PgLease {
+    fn held(&mut self) -> bool {
+        let Some(c) = self.client.as_mut() else {
+            return false;
+        };
+        off_runtime(|| c.simple_query("SELECT 1").is_ok())
+    }
+}
+
+impl Drop for PgLease {
+    fn drop(&mut self) {
+        if let Some(c) = self.client.take() {
+            off_runtime(move || drop(c));
+        }
+    }
 }

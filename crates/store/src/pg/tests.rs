@@ -196,3 +196,34 @@ fn a_closed_connection_is_replaced_and_an_unreachable_server_is_unavailable() {
         nowhere.err()
     );
 }
+
+#[test]
+fn one_process_holds_a_lease_until_it_lets_go_or_its_session_ends() {
+    let db = TestDb::create();
+    let other = PostgresStore::open(&PostgresOptions::new(&db.url())).unwrap();
+    let mut first = db.store().try_lease("detect").unwrap().expect("free");
+    assert!(first.held());
+    assert!(other.try_lease("detect").unwrap().is_none(), "taken");
+    assert!(
+        other.try_lease("another").unwrap().is_some(),
+        "names are apart"
+    );
+    drop(first);
+    let mut second = other.try_lease("detect").unwrap().expect("let go");
+    // The server ends the holder's session (a crash, a restart): the lease is gone with it.
+    let mut admin = postgres::Client::connect(&crate::suite::postgres_url(), NoTls).unwrap();
+    let name = db
+        .store()
+        .config
+        .get_dbname()
+        .unwrap_or_default()
+        .to_string();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_database d              ON d.oid = l.database WHERE l.locktype = 'advisory' AND d.datname = $1",
+            &[&name],
+        )
+        .unwrap();
+    assert!(!second.held());
+    assert!(db.store().try_lease("detect").unwrap().is_some());
+}

@@ -158,4 +158,18 @@ impl ModelStore for SqliteStore {
             )
             .optional()?)
     }
+
+    fn try_lease(&self, _name: &str) -> Result<Option<Box<dyn Lease>>> {
+        // One process owns the file: it holds every lease.
+        Ok(Some(Box::new(OwnFile)))
+    }
+}
+
+/// The SQLite store's leases: its process is the only one.
+struct OwnFile;
+
+impl Lease for OwnFile {
+    fn held(&mut self) -> bool {
+        true
+    }
 }
