@@ -16,7 +16,8 @@ until the detect processes have committed every batch), and the CPU seconds each
 1,000 events (from /proc), which is what the capacity model in docs/SCALING.md is built on.
 
 Needs PostgreSQL on 127.0.0.1:5432 (trust auth) and RabbitMQ on 127.0.0.1:5672 (guest/guest).
-The load generator runs on the same cores as the service.
+The load generator runs on the same cores as the service. The CPU of PostgreSQL's and RabbitMQ's
+processes (everything they did meanwhile, on this machine) is given per 1,000 events too.
 """
 import argparse
 import json
@@ -41,6 +42,26 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def cpu_of(names):
+    """CPU seconds used so far by every process whose command is one of `names` (PostgreSQL's
+    backends, RabbitMQ's Erlang VM)."""
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            if comm in names:
+                total += cpu_seconds(pid)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass
+    return total
+
+
+SERVERS = {"postgresql": ("postgres",), "rabbitmq": ("beam.smp", "erl_child_setup", "epmd")}
 
 
 def metric(base, name):
@@ -113,6 +134,7 @@ def run(binary, name, events, workers):
     key = request(procs[0].base, "/api/v1/api-keys", {"name": "bench"}, token)["key"]
     for p in procs:
         p.cpu0 = cpu_seconds(p.p.pid)
+    servers0 = {k: cpu_of(v) for k, v in SERVERS.items()}
     started = time.time()
     out = subprocess.run([binary, "loadgen", "--url", front.base, "--api-key", key, "--events", str(events),
                           "--duration", "900", "--batch", "1000", "--connections", "4"],
@@ -124,12 +146,14 @@ def run(binary, name, events, workers):
             time.sleep(0.05)
     seconds = time.time() - started
     stored = load["events_accepted"]
+    servers = {k: round((cpu_of(v) - servers0[k]) / stored * 1e6, 1) for k, v in SERVERS.items()}
     result = {
         "deployment": name,
         "ingest_events_per_sec": load["events_per_sec"],
         "ingest_p99_ms": load["latency_ms"]["p99"],
         "end_to_end_events_per_sec": round(stored / seconds),
         "cpu_ms_per_1000_events": {f"{p.role}{i}": round(p.cpu() / stored * 1e6, 1) for i, p in enumerate(procs)},
+        "server_cpu_ms_per_1000_events": servers,
     }
     for p in procs:
         p.stop()

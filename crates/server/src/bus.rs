@@ -7,10 +7,14 @@
 //! events and what they raised, so a batch acknowledged to the broker is stored, and a batch whose
 //! worker died is delivered again (its events are recognised by id: nothing counts twice).
 //!
-//! The queue has a single active consumer (RabbitMQ's `x-single-active-consumer`): every detect
-//! process subscribes, one receives, and when it dies the broker hands the queue to another,
-//! which resumes alerting from the store. One consumer at a time keeps the order of batches,
-//! which is what makes alerts identical to the single-process service's (docs/SCALING.md).
+//! One detect process at a time consumes: the one holding the detect lease (a PostgreSQL
+//! advisory lock; `lead` in the service), which also sends the notifications and pulls the
+//! sources. The others stand by; when the holder dies its database session ends, another takes
+//! the lease, subscribes, and resumes alerting from the store. The queue also has a single
+//! active consumer (RabbitMQ's `x-single-active-consumer`), so two holders cannot both receive
+//! even for a moment. One consumer at a time keeps the order of batches, which is what makes
+//! alerts identical to the single-process service's (docs/SCALING.md). Up to `prefetch` batches
+//! are in hand: one is detected and queued while those before it commit.
 //!
 //! A batch the pipeline cannot take (it no longer decodes, say after an upgrade changed the
 //! rules) goes to the dead-letter queue with the reason, and the queue moves on.
@@ -478,19 +482,20 @@ pub struct Delivery {
 }
 
 /// Consumes the batches' queue until `stop` turns true: connects (again after any failure,
-/// backing off up to 10 s), subscribes as one of the queue's candidate consumers, and hands
-/// every batch it receives to `handle` in order; acknowledges it once `handle` answers.
-/// `handle` retries internally while the store is unavailable; it never drops a batch.
-pub async fn consume<F, Fut>(
+/// backing off up to 10 s), subscribes, and hands every batch it receives to `handle` in
+/// delivery order. `handle` answers once it has queued the batch (so the next one queues behind
+/// it) with what finishes it; up to `prefetch` batches are in hand at once, and each is
+/// acknowledged, in order, once finished. The finishing part retries while the store is
+/// unavailable; it never drops a batch.
+pub async fn consume<F, Queued, Done>(
     settings: BusSettings,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    active: Arc<std::sync::atomic::AtomicBool>,
     mut handle: F,
 ) where
-    F: FnMut(Delivery) -> Fut,
-    Fut: std::future::Future<Output = Handled>,
+    F: FnMut(Delivery) -> Queued,
+    Queued: std::future::Future<Output = Done>,
+    Done: std::future::Future<Output = Handled> + Send + 'static,
 {
-    use std::sync::atomic::Ordering;
     let mut backoff = Duration::from_millis(200);
     let dead = Publisher::new(settings.clone());
     while !*stop.borrow() {
@@ -530,76 +535,111 @@ pub async fn consume<F, Fut>(
         };
         tracing::info!(queue = settings.queue, "subscribed to the batches' queue");
         let mut first = true;
-        loop {
-            let msg = tokio::select! {
-                m = rx.recv() => m,
-                _ = stop.changed() => None,
-            };
-            let Some(msg) = msg else { break };
-            let (Some(deliver), Some(content)) = (msg.deliver, msg.content) else {
-                continue;
-            };
-            active.store(true, Ordering::Relaxed);
-            let tag = deliver.delivery_tag();
-            let outcome = match decode(&content) {
-                Ok((header, body)) => {
-                    let d = Delivery {
-                        header,
-                        body: body.to_vec(),
-                        redelivered: deliver.redelivered(),
-                        first,
+        // Batches handed over in delivery order, committing; acknowledged in the same order.
+        let mut inflight: std::collections::VecDeque<(
+            u64,
+            Vec<u8>,
+            tokio::task::JoinHandle<Handled>,
+        )> = std::collections::VecDeque::new();
+        let room = usize::from(settings.prefetch.max(1));
+        'link: loop {
+            tokio::select! {
+                m = rx.recv(), if inflight.len() < room => {
+                    let Some(msg) = m else { break 'link };
+                    let (Some(deliver), Some(content)) = (msg.deliver, msg.content) else {
+                        continue;
                     };
-                    first = false;
-                    handle(d).await
+                    let done = match decode(&content) {
+                        Ok((header, body)) => {
+                            let d = Delivery {
+                                header,
+                                body: body.to_vec(),
+                                redelivered: deliver.redelivered(),
+                                first,
+                            };
+                            first = false;
+                            tokio::spawn(handle(d).await)
+                        }
+                        Err(e) => {
+                            let reason = format!("not a CloudSentinel batch: {e}");
+                            tokio::spawn(async move { Handled::Poison(reason) })
+                        }
+                    };
+                    inflight.push_back((deliver.delivery_tag(), content, done));
                 }
-                Err(e) => Handled::Poison(format!("not a CloudSentinel batch: {e}")),
-            };
-            if let Handled::Retry = outcome {
-                // The broker delivers it again once this channel closes.
-                break;
-            }
-            if let Handled::Poison(reason) = outcome {
-                tracing::error!(
-                    reason,
-                    "a batch cannot be processed: to the dead-letter queue"
-                );
-                let (mut header, body) = match decode(&content) {
-                    Ok((h, b)) => (h, b.to_vec()),
-                    Err(_) => (
-                        Header {
-                            provider: None,
-                            source: "unknown".into(),
-                            records: 0,
-                            received_ms: 0,
-                            error: None,
-                        },
-                        content.clone(),
-                    ),
-                };
-                header.error = Some(reason);
-                // Acknowledged only once the dead letter is confirmed: on failure the batch
-                // comes back and is judged again.
-                if let Err(e) = dead
-                    .publish(encode(&header, &body), Some(&settings.dead_queue()))
-                    .await
-                {
-                    tracing::warn!(error = %e, "the dead letter was not written; the batch comes back");
-                    break;
+                outcome = async { (&mut inflight.front_mut().expect("not empty").2).await }, if !inflight.is_empty() => {
+                    let (tag, content, _) = inflight.pop_front().expect("not empty");
+                    let outcome = outcome.unwrap_or_else(|e| Handled::Poison(format!("the handler failed: {e}")));
+                    if !settle(&link, &dead, &settings, tag, &content, outcome).await {
+                        break 'link;
+                    }
                 }
-            }
-            if let Err(e) = link
-                .channel
-                .basic_ack(BasicAckArguments::new(tag, false))
-                .await
-            {
-                // Not acknowledged: the broker delivers it again; its events are known by id.
-                tracing::warn!(error = %e, "acknowledging a batch failed");
-                break;
+                _ = stop.changed() => break 'link,
             }
         }
-        active.store(false, Ordering::Relaxed);
+        // What is still in hand is not acknowledged: the broker delivers it again (to whoever
+        // holds the queue next), and its events are known by id.
+        for (_, _, done) in inflight {
+            done.abort();
+        }
         let _ = link.connection.close().await;
     }
+}
+
+/// Acknowledges a batch the handler is done with (a poison one once its dead letter is
+/// confirmed); answers false when the link should be dropped (the batch then comes back).
+async fn settle(
+    link: &Link,
+    dead: &Publisher,
+    settings: &BusSettings,
+    tag: u64,
+    content: &[u8],
+    outcome: Handled,
+) -> bool {
+    match outcome {
+        Handled::Done => {}
+        // The broker delivers it again once this channel closes.
+        Handled::Retry => return false,
+        Handled::Poison(reason) => {
+            tracing::error!(
+                reason,
+                "a batch cannot be processed: to the dead-letter queue"
+            );
+            let (mut header, body) = match decode(content) {
+                Ok((h, b)) => (h, b.to_vec()),
+                Err(_) => (
+                    Header {
+                        provider: None,
+                        source: "unknown".into(),
+                        records: 0,
+                        received_ms: 0,
+                        error: None,
+                    },
+                    content.to_vec(),
+                ),
+            };
+            header.error = Some(reason);
+            // Acknowledged only once the dead letter is confirmed: on failure the batch comes
+            // back and is judged again.
+            if let Err(e) = dead
+                .publish(encode(&header, &body), Some(&settings.dead_queue()))
+                .await
+            {
+                tracing::warn!(error = %e, "the dead letter was not written; the batch comes back");
+                return false;
+            }
+        }
+    }
+    if let Err(e) = link
+        .channel
+        .basic_ack(BasicAckArguments::new(tag, false))
+        .await
+    {
+        // Not acknowledged: the broker delivers it again; its events are known by id.
+        tracing::warn!(error = %e, "acknowledging a batch failed");
+        return false;
+    }
+    true
 }
 
 #[cfg(test)]
@@ -665,12 +705,11 @@ mod tests {
             let consumer = tokio::spawn(consume(
                 s.clone(),
                 stop,
-                Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 move |d| {
                     seen.lock()
                         .unwrap()
                         .push((d.header.source.clone(), d.first));
-                    async { Handled::Done }
+                    async { async { Handled::Done } }
                 },
             ));
             let deadline = std::time::Instant::now() + Duration::from_secs(20);

@@ -546,39 +546,95 @@ async fn lead(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
 }
 
 /// Takes batches from the bus, in order, and acknowledges each once the pipeline has committed
-/// it (role `detect`, or `all` with a bus).
+/// it (role `detect`, or `all` with a bus). A batch is detected and queued while the ones before
+/// it commit.
 async fn consume_batches(
     state: AppState,
     settings: bus::BusSettings,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let active = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stopping = stop.clone();
-    bus::consume(settings, stop, active, |d| {
+    bus::consume(settings, stop, |d| {
         let state = Arc::clone(&state);
         let stopping = stopping.clone();
-        async move { commit_batch(&state, d, stopping).await }
+        async move { queue_batch(state, d, stopping).await }
     })
     .await;
 }
 
-/// Detects and commits one batch from the bus. While the store cannot commit it, tries again
-/// (backing off up to 10 s): the batch stays unacknowledged, and if this process stops
-/// meanwhile the broker gives it to another.
-async fn commit_batch(
-    state: &AppState,
+/// Detects one batch from the bus and queues it for the pipeline (after resuming alerting from
+/// the store when it is the first this process takes); answers what waits for its commit.
+/// While the store cannot commit it, the batch is detected and queued again (backing off up to
+/// 10 s): it stays unacknowledged, and if this process stops meanwhile the broker gives it to
+/// another. A retried batch may commit after batches that came behind it.
+async fn queue_batch(
+    state: AppState,
     d: bus::Delivery,
     stopping: tokio::sync::watch::Receiver<bool>,
-) -> bus::Handled {
-    let Some(submitter) = state.submitter.as_ref() else {
-        return bus::Handled::Poison("this process does not run the pipeline".into());
-    };
-    let mut backoff = Duration::from_millis(100);
-    if d.first {
-        // This process may have just taken the queue over: alert from what the store holds.
-        while let Err(e) = submitter.resume().await {
+) -> impl std::future::Future<Output = bus::Handled> + Send + 'static {
+    let first = queue_once(&state, &d, &stopping).await;
+    async move {
+        let mut outcome = first;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let error = match outcome {
+                Queued::Waiting(rx) => match rx.await {
+                    Ok(Ok(c)) => {
+                        state
+                            .metrics
+                            .bus_committed
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::debug!(
+                            accepted = c.accepted,
+                            duplicates = c.duplicates,
+                            redelivered = d.redelivered,
+                            "batch from the bus committed"
+                        );
+                        return bus::Handled::Done;
+                    }
+                    Ok(Err(e)) => e,
+                    Err(_) => "pipeline stopped".to_string(),
+                },
+                Queued::Failed(e) => e,
+                Queued::Finished(h) => return h,
+            };
             if *stopping.borrow() {
                 return bus::Handled::Retry;
+            }
+            tracing::warn!(error, "a batch from the bus did not commit; trying again");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+            outcome = queue_once(&state, &d, &stopping).await;
+        }
+    }
+}
+
+/// Where a batch from the bus stands after one try to queue it.
+enum Queued {
+    /// In the pipeline's queue: the receiver answers after its commit.
+    Waiting(pipeline::Answer),
+    /// Not queued, for a reason that may pass.
+    Failed(String),
+    /// Nothing to commit (empty), or never processable, or this process is stopping.
+    Finished(bus::Handled),
+}
+
+async fn queue_once(
+    state: &AppState,
+    d: &bus::Delivery,
+    stopping: &tokio::sync::watch::Receiver<bool>,
+) -> Queued {
+    let Some(submitter) = state.submitter.as_ref() else {
+        return Queued::Finished(bus::Handled::Poison(
+            "this process does not run the pipeline".into(),
+        ));
+    };
+    if d.first {
+        // This process may have just taken the queue over: alert from what the store holds.
+        let mut backoff = Duration::from_millis(100);
+        while let Err(e) = submitter.resume().await {
+            if *stopping.borrow() {
+                return Queued::Finished(bus::Handled::Retry);
             }
             tracing::warn!(
                 error = e,
@@ -589,53 +645,31 @@ async fn commit_batch(
         }
         tracing::info!("took the batches' queue: alerting resumed from the store");
     }
-    loop {
-        let received = std::time::Instant::now();
-        let prepared = pipeline::prepare_async(
-            &state.workers,
-            d.body.clone(),
-            d.header.provider(),
-            d.header.source.clone(),
-            Arc::clone(&state.rules),
-            state.learning.net.clone(),
-            usize::MAX,
-            received,
-        )
-        .await;
-        let error = match prepared {
-            Ok(p) => match submitter.submit(p).await {
-                Ok(c) => {
-                    state
-                        .metrics
-                        .bus_committed
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::debug!(
-                        accepted = c.accepted,
-                        duplicates = c.duplicates,
-                        redelivered = d.redelivered,
-                        "batch from the bus committed"
-                    );
-                    return bus::Handled::Done;
-                }
-                Err(e) => e,
-            },
-            Err(PrepareError::Empty) => return bus::Handled::Done,
-            Err(PrepareError::Internal(m)) => m,
-            Err(e) => {
-                state
-                    .metrics
-                    .bus_dead
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return bus::Handled::Poison(e.to_string());
-            }
-        };
-        if *stopping.borrow() {
-            // Not acknowledged: another detect process, or this one restarted, takes it.
-            return bus::Handled::Retry;
+    let prepared = pipeline::prepare_async(
+        &state.workers,
+        d.body.clone(),
+        d.header.provider(),
+        d.header.source.clone(),
+        Arc::clone(&state.rules),
+        state.learning.net.clone(),
+        usize::MAX,
+        std::time::Instant::now(),
+    )
+    .await;
+    match prepared {
+        Ok(p) => match submitter.enqueue(p).await {
+            Ok(rx) => Queued::Waiting(rx),
+            Err(e) => Queued::Failed(e),
+        },
+        Err(PrepareError::Empty) => Queued::Finished(bus::Handled::Done),
+        Err(PrepareError::Internal(m)) => Queued::Failed(m),
+        Err(e) => {
+            state
+                .metrics
+                .bus_dead
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Queued::Finished(bus::Handled::Poison(e.to_string()))
         }
-        tracing::warn!(error, "a batch from the bus did not commit; trying again");
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
     }
 }
 

@@ -363,10 +363,18 @@ impl Submitter {
     }
 
     /// Queues a batch, waiting for room (for sources that can wait, like a directory).
-    pub async fn submit(&self, mut p: Prepared) -> Result<Committed, String> {
+    pub async fn submit(&self, p: Prepared) -> Result<Committed, String> {
+        self.enqueue(p)
+            .await?
+            .await
+            .map_err(|_| "pipeline stopped".to_string())?
+    }
+
+    /// Queues a batch, waiting for room; answers the receiver of its commit's answer.
+    pub async fn enqueue(&self, mut p: Prepared) -> Result<Answer, String> {
         loop {
             match self.queue(p) {
-                Ok(rx) => return rx.await.map_err(|_| "pipeline stopped".to_string())?,
+                Ok(rx) => return Ok(rx),
                 Err((SubmitError::Stopped, _)) => return Err("pipeline stopped".into()),
                 Err((SubmitError::Saturated, back)) => {
                     p = back;
