@@ -480,7 +480,7 @@ fn exported_metrics() -> BTreeSet<String> {
         let text = text.split("#[cfg(test)]").next().unwrap();
         for (i, _) in text.match_indices("cloudsentinel_") {
             let before = text[..i].chars().next_back();
-            if before.is_some_and(|c| ident_char(c)) {
+            if before.is_some_and(ident_char) {
                 continue;
             }
             let name: String = text[i..]
@@ -759,9 +759,9 @@ fn dockerfile_builds_the_release_binary_and_runs_it_as_a_non_root_user() {
     assert!(user_at > last_run, "USER comes after the root-only steps");
     let one = |k: &str| {
         rt.iter()
-            .filter(|i| i.keyword == k)
+            .rev()
+            .find(|i| i.keyword == k)
             .map(|i| i.args.clone())
-            .last()
             .unwrap_or_else(|| panic!("{k} in the runtime stage"))
     };
     assert_eq!(one("EXPOSE"), "8080");

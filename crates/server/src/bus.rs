@@ -702,16 +702,12 @@ mod tests {
             let (stop_tx, stop) = tokio::sync::watch::channel(false);
             let handled = Arc::new(Mutex::new(Vec::new()));
             let seen = Arc::clone(&handled);
-            let consumer = tokio::spawn(consume(
-                s.clone(),
-                stop,
-                move |d| {
-                    seen.lock()
-                        .unwrap()
-                        .push((d.header.source.clone(), d.first));
-                    async { async { Handled::Done } }
-                },
-            ));
+            let consumer = tokio::spawn(consume(s.clone(), stop, move |d| {
+                seen.lock()
+                    .unwrap()
+                    .push((d.header.source.clone(), d.first));
+                std::future::ready(std::future::ready(Handled::Done))
+            }));
             let deadline = std::time::Instant::now() + Duration::from_secs(20);
             while handled.lock().unwrap().is_empty() {
                 assert!(std::time::Instant::now() < deadline, "nothing consumed");

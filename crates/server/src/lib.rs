@@ -555,9 +555,7 @@ async fn consume_batches(
 ) {
     let stopping = stop.clone();
     bus::consume(settings, stop, |d| {
-        let state = Arc::clone(&state);
-        let stopping = stopping.clone();
-        async move { queue_batch(state, d, stopping).await }
+        queue_batch(Arc::clone(&state), d, stopping.clone())
     })
     .await;
 }
