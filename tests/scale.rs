@@ -153,6 +153,28 @@ fn one_two_or_four_detect_processes_raise_the_alerts_hunt_raises() {
         let online = api.all_alerts(&admin);
         assert_same_alerts(&offline, &online);
         stored.push(c.events());
+        if workers == 1 {
+            // The dashboard over PostgreSQL, from the API process.
+            let cookies = api.ui_cookies();
+            let first = &api.get("/api/v1/alerts?limit=1", &admin)["items"][0];
+            let alert_page = format!("/ui/alerts/{}", first["id"]);
+            for page in [
+                "/ui",
+                "/ui/alerts",
+                "/ui/incidents",
+                "/ui/events",
+                "/ui/rules",
+                &alert_page,
+            ] {
+                let (status, _, text) =
+                    api.req_h("GET", page, None, None, &[("cookie", cookies.as_str())]);
+                assert_eq!(status, 200, "{page}: {text:.300}");
+                if page == alert_page {
+                    let rule = first["rule_id"].as_str().unwrap();
+                    assert!(text.contains(rule), "{page} names its alert's rule");
+                }
+            }
+        }
     }
     assert!(stored[0] > 1000, "{stored:?}");
     assert!(stored.iter().all(|n| *n == stored[0]), "{stored:?}");

@@ -2453,3 +2453,60 @@ fn the_openapi_document_is_valid_and_answers_match_its_schemas() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A failed console sign-in of alice, the `n`th.
+fn failed_login(n: u32) -> String {
+    json!({
+        "eventVersion": "1.08",
+        "eventTime": chrono::Utc::now()
+            .checked_sub_signed(chrono::Duration::minutes(10 - n as i64))
+            .unwrap()
+            .to_rfc3339(),
+        "eventSource": "signin.amazonaws.com",
+        "eventName": "ConsoleLogin",
+        "eventID": format!("failed-login-{n}"),
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": "198.51.100.9",
+        "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "userName": "alice", "accountId": "111122223333"},
+        "responseElements": {"ConsoleLogin": "Failure"}
+    })
+    .to_string()
+}
+
+#[test]
+fn a_restart_goes_on_with_the_correlation_windows_that_were_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let brute_force = "52a79d1a-b0f1-48bd-aa13-a0832d1ce8f9";
+    let s = Server::start(dir.path(), &[], &[]);
+    let key = s.api_key(&s.admin());
+    let body: Vec<String> = (0..4).map(failed_login).collect();
+    let (status, _, text) = s.req(
+        "POST",
+        "/api/v1/threats/ingest/aws",
+        Some(&key),
+        Some(body.join("\n").as_bytes()),
+    );
+    assert_eq!(status, 202, "{text}");
+    // Four failures: the window is open, nothing raised yet.
+    assert!(s.stop().success());
+    let s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    let (status, _, text) = s.req(
+        "POST",
+        "/api/v1/threats/ingest/aws",
+        Some(&key),
+        Some(failed_login(4).as_bytes()),
+    );
+    assert_eq!(status, 202, "{text}");
+    // The fifth, after the restart, completes the window the first process had open.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let alerts = s.get(&format!("/api/v1/alerts?rule={brute_force}"), &admin);
+        if alerts["items"].as_array().unwrap().len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no brute-force alert: {alerts}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -99,7 +99,7 @@ impl Facts {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Occurrence {
     day: i64,
     hour: u32,
@@ -107,7 +107,7 @@ struct Occurrence {
 }
 
 /// An egress address's recent sessions.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Egress {
     /// (session, first day, last day).
     sessions: Vec<(u64, i64, i64)>,
@@ -205,7 +205,68 @@ fn hash(s: &str) -> u64 {
     cloudsentinel_core::hash::fnv1a(s.as_bytes())
 }
 
+/// Addresses a session used, with when.
+type Addresses = Vec<(IpAddr, DateTime<Utc>)>;
+/// Actors (hashed) with a finding, and the last day they had one.
+type Peers = Vec<(u64, i64)>;
+
+/// [`Routine`]'s history as it is kept between runs (maps keyed by tuples become lists of
+/// pairs, which JSON can hold).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct RoutineState {
+    seen: Vec<((String, String), Vec<Occurrence>)>,
+    egress: Vec<((String, IpAddr), Egress)>,
+    recent: Vec<(String, Addresses)>,
+    peers: Vec<((String, String), Peers)>,
+    last_prune_day: i64,
+}
+
 impl Routine {
+    /// The history, to keep ([`Routine::restore`] takes it back).
+    pub fn export(&self) -> RoutineState {
+        let mut state = RoutineState {
+            seen: self
+                .seen
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            egress: self
+                .egress
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            recent: self
+                .recent
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            peers: self
+                .peers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            last_prune_day: self.last_prune_day,
+        };
+        // The same history gives the same bytes.
+        state.seen.sort_by(|a, b| a.0.cmp(&b.0));
+        state.egress.sort_by(|a, b| a.0.cmp(&b.0));
+        state.recent.sort_by(|a, b| a.0.cmp(&b.0));
+        state.peers.sort_by(|a, b| a.0.cmp(&b.0));
+        state
+    }
+
+    /// A history kept by [`Routine::export`].
+    pub fn restore(state: RoutineState) -> Routine {
+        Routine {
+            seen: state.seen.into_iter().collect(),
+            egress: state.egress.into_iter().collect(),
+            recent: state.recent.into_iter().collect(),
+            handed_out: HashMap::new(),
+            peers: state.peers.into_iter().collect(),
+            last_prune_day: state.last_prune_day,
+        }
+    }
+
     pub fn new() -> Routine {
         Routine::default()
     }

@@ -985,7 +985,36 @@ struct Held {
     addresses: Arc<[std::net::IpAddr]>,
 }
 
+/// What a [`Correlator`] keeps between runs: the correlation engine's windows and the routine
+/// history findings are judged against.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CorrelatorState {
+    engine: rsigma_eval::CorrelationSnapshot,
+    routine: crate::routine::RoutineState,
+}
+
 impl Correlator<'_> {
+    /// Its state (open windows, routine history) as bytes, to keep in a store.
+    pub fn export(&self) -> Vec<u8> {
+        serde_json::to_vec(&CorrelatorState {
+            engine: self.engine.export_state(),
+            routine: self.routine.export(),
+        })
+        .expect("the state serializes")
+    }
+
+    /// Takes back a state [`Correlator::export`] gave, over an empty correlator. Correlations the
+    /// rules no longer have are left out.
+    pub fn import(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let state: CorrelatorState =
+            serde_json::from_slice(bytes).map_err(|e| format!("the correlation state: {e}"))?;
+        if !self.engine.import_state(state.engine) {
+            return Err("the correlation state is of another version".into());
+        }
+        self.routine = Routine::restore(state.routine);
+        Ok(())
+    }
+
     /// Judges findings with hindsight too, as a retrospective hunt over a period can: a finding
     /// that is new when it comes is held until [`HISTORY_DAYS`] of later events have been fed
     /// (or [`Correlator::finish`]) and is routine if the actor kept doing the same on the days
@@ -1201,6 +1230,70 @@ fn explain_detection(r: &EvaluationResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Five failed sign-ins for one user: the brute-force correlation of the built-in pack.
+    fn failed_login(n: u32) -> Event {
+        let record = serde_json::json!({
+            "eventVersion": "1.08",
+            "eventTime": format!("2026-11-20T10:0{n}:00Z"),
+            "eventSource": "signin.amazonaws.com",
+            "eventName": "ConsoleLogin",
+            "eventID": format!("login-{n}"),
+            "awsRegion": "us-east-1",
+            "sourceIPAddress": "198.51.100.9",
+            "recipientAccountId": "111122223333",
+            "userIdentity": {"type": "IAMUser", "userName": "alice", "accountId": "111122223333"},
+            "responseElements": {"ConsoleLogin": "Failure"}
+        });
+        let mut out = None;
+        cloudsentinel_ingest::reader::decode_bytes(
+            &serde_json::to_vec(&record).unwrap(),
+            cloudsentinel_core::Origin::default(),
+            &mut |item| {
+                if let cloudsentinel_ingest::reader::Item::Event(e) = item {
+                    out = Some(*e);
+                }
+            },
+        );
+        out.expect("the record decodes")
+    }
+
+    #[test]
+    fn a_window_kept_by_export_is_completed_after_import() {
+        let mut b = RuleSetBuilder::new();
+        for (source, yaml) in crate::builtin_rules() {
+            if source.ends_with("common_console_login_bruteforce_user.yml") {
+                b.add_text(RuleText {
+                    source: source.to_string(),
+                    yaml: (*yaml).into(),
+                });
+            }
+        }
+        let set = b.build();
+        let feed = |c: &mut Correlator<'_>, n: u32| -> Vec<Signal> {
+            let d = set.detect(&failed_login(n));
+            c.feed(d.for_correlation.expect("a correlation input"))
+        };
+        let mut before = set.correlator().expect("a correlation");
+        for n in 0..4 {
+            assert!(feed(&mut before, n).is_empty());
+        }
+        let kept = before.export();
+        // A correlator that starts empty does not fire on the fifth failure ...
+        let mut empty = set.correlator().unwrap();
+        assert!(feed(&mut empty, 4).is_empty());
+        // ... one that took the kept state does, as the first would have.
+        let mut after = set.correlator().unwrap();
+        after.import(&kept).unwrap();
+        let fired = feed(&mut after, 4);
+        assert!(
+            fired
+                .iter()
+                .any(|s| s.rule_id == "52a79d1a-b0f1-48bd-aa13-a0832d1ce8f9"),
+            "{fired:?}"
+        );
+        assert!(after.import(b"{}").is_err());
+    }
 
     #[test]
     fn every_log_kind_routes_to_its_own_engine() {

@@ -543,25 +543,81 @@ impl Pipeline {
     }
 }
 
+/// The store state key of the correlation thread's state (open windows, routine history).
+pub const CORRELATION_STATE: &str = "correlation.state";
+
+/// How often the correlation thread keeps its state in the store while it is fed.
+const SAVE_CORRELATION_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What the correlation thread is sent.
+enum CorrMsg {
+    /// New events' correlation inputs, in commit order.
+    Inputs(Vec<(CorrelationInput, Context)>),
+    /// Start again from the state kept in the store (a detect process taking over).
+    Restore,
+}
+
 /// The correlation thread: feeds the Sigma correlations with the new events' inputs, in commit
 /// order, and sends what fires back to the pipeline thread, which commits it with the next
 /// batch. Correlation costs more per event than storing it; on its own thread it runs beside the
 /// commits. Its backlog counts in the queue, so a lagging correlator turns into 429s, not memory.
+/// Its state starts from what the store kept, and is kept there every
+/// [`SAVE_CORRELATION_EVERY`] while it is fed and when it ends, so that a restart, or the detect
+/// process that takes over, goes on with the windows that were open.
 fn correlate(
     rules: &RuleSet,
-    rx: Receiver<Vec<(CorrelationInput, Context)>>,
+    rx: Receiver<CorrMsg>,
     back: SyncSender<Msg>,
     metrics: &Metrics,
+    store: &dyn Store,
 ) {
+    let restore =
+        |c: &mut cloudsentinel_detect::Correlator<'_>| match store.get_state(CORRELATION_STATE) {
+            Ok(Some(bytes)) => {
+                if let Err(e) = c.import(&bytes) {
+                    tracing::warn!(
+                        error = e,
+                        "the kept correlation state is not usable; starting empty"
+                    );
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the kept correlation state; starting empty")
+            }
+        };
+    let save = |c: &cloudsentinel_detect::Correlator<'_>| {
+        if let Err(e) = store.put_state(CORRELATION_STATE, &c.export()) {
+            tracing::warn!(error = %e, "cannot keep the correlation state");
+        }
+    };
     let Some(mut correlator) = rules.correlator() else {
-        for inputs in rx {
-            metrics
-                .queued_events
-                .fetch_sub(inputs.len() as i64, Ordering::SeqCst);
+        for msg in rx {
+            if let CorrMsg::Inputs(inputs) = msg {
+                metrics
+                    .queued_events
+                    .fetch_sub(inputs.len() as i64, Ordering::SeqCst);
+            }
         }
         return;
     };
-    for inputs in rx {
+    restore(&mut correlator);
+    // Only a correlator that was fed keeps its state: one standing by must not overwrite the
+    // state of the one working.
+    let mut fed = false;
+    let mut last_save = Instant::now();
+    for msg in rx {
+        let inputs = match msg {
+            CorrMsg::Restore => {
+                if let Some(fresh) = rules.correlator() {
+                    correlator = fresh;
+                    restore(&mut correlator);
+                }
+                fed = false;
+                continue;
+            }
+            CorrMsg::Inputs(inputs) => inputs,
+        };
         let n = inputs.len() as i64;
         let mut fired = Vec::new();
         for (input, ctx) in inputs {
@@ -571,10 +627,18 @@ fn correlate(
                 fired.push((s, ctx.clone()));
             }
         }
+        fed = true;
         if !fired.is_empty() && back.send(Msg::Signals(fired)).is_err() {
             return;
         }
         metrics.queued_events.fetch_sub(n, Ordering::SeqCst);
+        if last_save.elapsed() >= SAVE_CORRELATION_EVERY {
+            save(&correlator);
+            last_save = Instant::now();
+        }
+    }
+    if fed {
+        save(&correlator);
     }
 }
 
@@ -597,7 +661,9 @@ fn run(
         let (corr_tx, corr_rx) = std::sync::mpsc::channel();
         let correlation = std::thread::Builder::new()
             .name("correlation".into())
-            .spawn_scoped(scope, move || correlate(rules, corr_rx, back, metrics))
+            .spawn_scoped(scope, move || {
+                correlate(rules, corr_rx, back, metrics, store)
+            })
             .expect("a thread starts");
         let mut corr_tx = Some(corr_tx);
         // Set when a commit failed and the alerter could not start again from the store: what
@@ -653,6 +719,9 @@ fn run(
             }
             if batches.is_empty() && late_signals.is_empty() {
                 if let Some(tx) = resume {
+                    if let Some(c) = &corr_tx {
+                        let _ = c.send(CorrMsg::Restore);
+                    }
                     let _ = tx.send(take_over(
                         store, settings, alerter, notifier, learner, learning,
                     ));
@@ -709,7 +778,7 @@ fn run(
                         metrics
                             .queued_events
                             .fetch_add(correlation_inputs.len() as i64, Ordering::SeqCst);
-                        let _ = tx.send(correlation_inputs);
+                        let _ = tx.send(CorrMsg::Inputs(correlation_inputs));
                     }
                     metrics.queued_events.fetch_sub(queued, Ordering::SeqCst);
                     for a in changed {
@@ -733,6 +802,9 @@ fn run(
                 }
             }
             if let Some(tx) = resume {
+                if let Some(c) = &corr_tx {
+                    let _ = c.send(CorrMsg::Restore);
+                }
                 let _ = tx.send(take_over(
                     store, settings, alerter, notifier, learner, learning,
                 ));
