@@ -10,6 +10,26 @@ impl EventStore for PostgresStore {
             self.ensure_days(&days)?;
             let mut conn = self.conn()?;
             conn.batch_execute("BEGIN")?;
+            let fence = *self.fence.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((pid, key)) = fence {
+                // The lease's lock is still the holder session's (see `PostgresStore::fence`).
+                let held: bool = conn
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+                         AND granted AND pid = $1 AND objsubid = 1 \
+                         AND classid = ($2::bigint)::oid AND objid = ($3::bigint)::oid)",
+                        &[&pid, &((key >> 32) & 0xffff_ffff), &(key & 0xffff_ffff)],
+                    )?
+                    .try_get(0)?;
+                if !held {
+                    let _ = conn.batch_execute("ROLLBACK");
+                    return Err(StoreError::Conflict(
+                        "this process no longer holds its lease (another process took over): \
+                         nothing committed"
+                            .into(),
+                    ));
+                }
+            }
             let mut tx = PgCommit {
                 conn,
                 fresh: Vec::with_capacity(events.len()),

@@ -142,6 +142,10 @@ pub struct PostgresStore {
     max: usize,
     /// Days whose partitions are known to exist.
     days: Mutex<HashSet<i64>>,
+    /// The lease this store holds, as (the session's backend pid, the lock key): while it is
+    /// set, a commit checks in its own transaction that the lease is still held, so a process
+    /// that lost it (its session ended, another took over) cannot commit behind the new holder.
+    pub(crate) fence: std::sync::Arc<Mutex<Option<(i32, i64)>>>,
 }
 
 impl Drop for PostgresStore {
@@ -220,6 +224,7 @@ impl PostgresStore {
             available: Condvar::new(),
             max: options.pool.max(2),
             days: Mutex::new(HashSet::new()),
+            fence: Default::default(),
         };
         {
             let mut c = store.conn()?;

@@ -232,8 +232,15 @@ impl ModelStore for PostgresStore {
                 off_runtime(move || drop(client));
                 return Ok(None);
             }
+            let pid: i32 = client
+                .query_one("SELECT pg_backend_pid()", &[])?
+                .try_get(0)?;
+            let fence = (pid, key_hash(name));
+            *self.fence.lock().unwrap_or_else(|e| e.into_inner()) = Some(fence);
             Ok(Some(Box::new(PgLease {
                 client: Some(client),
+                fence,
+                fences: std::sync::Arc::clone(&self.fence),
             }) as Box<dyn Lease>))
         })
     }
@@ -242,6 +249,9 @@ impl ModelStore for PostgresStore {
 /// A lease: a session holding an advisory lock.
 struct PgLease {
     client: Option<Client>,
+    /// What the store's commits check while it is held.
+    fence: (i32, i64),
+    fences: std::sync::Arc<std::sync::Mutex<Option<(i32, i64)>>>,
 }
 
 impl Lease for PgLease {
@@ -255,6 +265,11 @@ impl Lease for PgLease {
 
 impl Drop for PgLease {
     fn drop(&mut self) {
+        let mut fence = self.fences.lock().unwrap_or_else(|e| e.into_inner());
+        if *fence == Some(self.fence) {
+            *fence = None;
+        }
+        drop(fence);
         if let Some(c) = self.client.take() {
             off_runtime(move || drop(c));
         }
