@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 mod codec;
 mod pg;
+mod rows;
 mod sqlite;
 #[cfg(test)]
 mod suite;

@@ -18,7 +18,7 @@ fn put(s: &dyn Store, events: Vec<NewEvent>, alerts: Vec<AlertRecord>) -> Commit
     .unwrap()
 }
 
-fn event(id: &str, t: i64, principal: &str) -> NewEvent {
+pub(crate) fn event(id: &str, t: i64, principal: &str) -> NewEvent {
     NewEvent {
         fields: EventFields {
             id: id.into(),

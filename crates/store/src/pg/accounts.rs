@@ -2,39 +2,6 @@
 
 use super::*;
 
-const USER_COLUMNS: &str =
-    "id, username, password_hash, role, created, disabled, token_version, token_secret";
-
-fn user_row(r: &Row) -> Result<UserRecord, postgres::Error> {
-    Ok(UserRecord {
-        id: r.try_get(0)?,
-        username: r.try_get(1)?,
-        password_hash: r.try_get(2)?,
-        role: r.try_get(3)?,
-        created: time(r.try_get(4)?),
-        disabled: r.try_get(5)?,
-        token_version: r.try_get(6)?,
-        token_secret: r.try_get(7)?,
-    })
-}
-
-const KEY_COLUMNS: &str =
-    "id, name, prefix, key_hash, role, created_by, created, last_used, revoked";
-
-fn key_row(r: &Row) -> Result<ApiKeyRecord, postgres::Error> {
-    Ok(ApiKeyRecord {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        prefix: r.try_get(2)?,
-        key_hash: r.try_get(3)?,
-        role: r.try_get(4)?,
-        created_by: r.try_get(5)?,
-        created: time(r.try_get(6)?),
-        last_used: r.try_get::<_, Option<i64>>(7)?.map(time),
-        revoked: r.try_get(8)?,
-    })
-}
-
 impl AccountStore for PostgresStore {
     fn create_user(&self, username: &str, password_hash: &str, role: &str) -> Result<UserRecord> {
         off_runtime(|| {
@@ -52,7 +19,7 @@ impl AccountStore for PostgresStore {
                 &[&username, &password_hash, &role, &now],
             )?;
             match row {
-                Some(r) => Ok(user_row(&r)?),
+                Some(r) => Ok(rows::user(&r)?),
                 None => Err(StoreError::Conflict(format!(
                     "a user named {username} already exists"
                 ))),
@@ -67,7 +34,7 @@ impl AccountStore for PostgresStore {
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1"),
                 &[&username],
             )?;
-            Ok(row.as_ref().map(user_row).transpose()?)
+            Ok(row.as_ref().map(rows::user).transpose()?)
         })
     }
 
@@ -78,7 +45,7 @@ impl AccountStore for PostgresStore {
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
                 &[&id],
             )?;
-            Ok(row.as_ref().map(user_row).transpose()?)
+            Ok(row.as_ref().map(rows::user).transpose()?)
         })
     }
 
@@ -89,7 +56,7 @@ impl AccountStore for PostgresStore {
                 &format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"),
                 &[],
             )?;
-            map_rows(rows, user_row)
+            map_rows(rows, rows::user)
         })
     }
 
@@ -120,7 +87,7 @@ impl AccountStore for PostgresStore {
                 ),
                 &[&id, &role, &password_hash, &disabled],
             )?;
-            Ok(row.as_ref().map(user_row).transpose()?)
+            Ok(row.as_ref().map(rows::user).transpose()?)
         })
     }
 
@@ -160,7 +127,7 @@ impl AccountStore for PostgresStore {
                 ),
                 &[&name, &prefix, &key_hash, &role, &created_by, &now],
             )?;
-            Ok(key_row(&row)?)
+            Ok(rows::api_key(&row)?)
         })
     }
 
@@ -171,7 +138,7 @@ impl AccountStore for PostgresStore {
                 &format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_hash = $1"),
                 &[&key_hash],
             )?;
-            Ok(row.as_ref().map(key_row).transpose()?)
+            Ok(row.as_ref().map(rows::api_key).transpose()?)
         })
     }
 
@@ -182,7 +149,7 @@ impl AccountStore for PostgresStore {
                 &format!("SELECT {KEY_COLUMNS} FROM api_keys ORDER BY id"),
                 &[],
             )?;
-            map_rows(rows, key_row)
+            map_rows(rows, rows::api_key)
         })
     }
 

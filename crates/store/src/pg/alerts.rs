@@ -15,7 +15,7 @@ impl AlertStore for PostgresStore {
                 &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE last_seen >= $1 OR updated >= $1 ORDER BY id"),
                 &[&ms(since)],
             )?;
-            map_rows(rows, alert_row)
+            map_rows(rows, rows::alert)
         })
     }
 
@@ -28,7 +28,7 @@ impl AlertStore for PostgresStore {
                 ),
                 &[&ms(since)],
             )?;
-            map_rows(rows, incident_row)
+            map_rows(rows, rows::incident)
         })
     }
 
@@ -130,7 +130,7 @@ impl AlertStore for PostgresStore {
             )?;
             Ok(Page {
                 total: total as u64,
-                items: map_rows(rows, alert_row)?,
+                items: map_rows(rows, rows::alert)?,
             })
         })
     }
@@ -142,7 +142,7 @@ impl AlertStore for PostgresStore {
                 &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1"),
                 &[&id],
             )?;
-            Ok(row.as_ref().map(alert_row).transpose()?)
+            Ok(row.as_ref().map(rows::alert).transpose()?)
         })
     }
 
@@ -183,7 +183,7 @@ impl AlertStore for PostgresStore {
                 &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = $1"),
                 &[&id],
             )?;
-            let after = after.as_ref().map(alert_row).transpose()?;
+            let after = after.as_ref().map(rows::alert).transpose()?;
             tx.commit()?;
             Ok(after)
         })
@@ -298,7 +298,7 @@ impl AlertStore for PostgresStore {
                     &[],
                 )?,
             };
-            map_rows(rows, feedback_row)
+            map_rows(rows, rows::feedback)
         })
     }
 
@@ -332,7 +332,7 @@ impl AlertStore for PostgresStore {
         )?;
             Ok(Page {
                 total: total as u64,
-                items: map_rows(rows, incident_row)?,
+                items: map_rows(rows, rows::incident)?,
             })
         })
     }
@@ -344,7 +344,7 @@ impl AlertStore for PostgresStore {
                 &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"),
                 &[&id],
             )?;
-            Ok(row.as_ref().map(incident_row).transpose()?)
+            Ok(row.as_ref().map(rows::incident).transpose()?)
         })
     }
 
@@ -392,7 +392,7 @@ impl AlertStore for PostgresStore {
                 &format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"),
                 &[&id],
             )?;
-            let row = row.as_ref().map(incident_row).transpose()?;
+            let row = row.as_ref().map(rows::incident).transpose()?;
             tx.commit()?;
             Ok(row)
         })
@@ -719,21 +719,6 @@ impl AlertStore for PostgresStore {
             Ok(())
         })
     }
-}
-
-const FEEDBACK_COLUMNS: &str = "id, alert_id, verdict, reason, author, time, rule_id, entity";
-
-fn feedback_row(r: &Row) -> Result<FeedbackRecord, postgres::Error> {
-    Ok(FeedbackRecord {
-        id: r.try_get(0)?,
-        alert_id: r.try_get(1)?,
-        verdict: Verdict::parse(r.try_get(2)?).unwrap_or(Verdict::Benign),
-        reason: r.try_get(3)?,
-        author: r.try_get(4)?,
-        time: time(r.try_get(5)?),
-        rule_id: r.try_get(6)?,
-        entity: r.try_get(7)?,
-    })
 }
 
 /// Writes what the pipeline derived, inside the commit's open transaction: alerts (detection

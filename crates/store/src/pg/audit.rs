@@ -3,22 +3,6 @@
 
 use super::*;
 
-const AUDIT_COLUMNS: &str = "seq, time, actor, action, target, detail, source_ip, prev_hash, hash";
-
-fn audit_row(r: &Row) -> Result<AuditRecord, postgres::Error> {
-    Ok(AuditRecord {
-        seq: r.try_get(0)?,
-        time: time(r.try_get(1)?),
-        actor: r.try_get(2)?,
-        action: r.try_get(3)?,
-        target: r.try_get(4)?,
-        detail: r.try_get(5)?,
-        source_ip: r.try_get(6)?,
-        prev_hash: r.try_get(7)?,
-        hash: r.try_get(8)?,
-    })
-}
-
 impl AuditStore for PostgresStore {
     fn append_audit(
         &self,
@@ -80,7 +64,7 @@ impl AuditStore for PostgresStore {
                 &format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2"),
                 &[&after_seq, &i64::from(limit)],
             )?;
-            map_rows(rows, audit_row)
+            map_rows(rows, rows::audit)
         })
     }
 
@@ -103,7 +87,7 @@ impl AuditStore for PostgresStore {
                     &(offset.min(i64::MAX as u64) as i64),
                 ],
             )?;
-            let items = map_rows(rows, audit_row)?;
+            let items = map_rows(rows, rows::audit)?;
             tx.commit()?;
             Ok(Page {
                 total: total as u64,

@@ -113,7 +113,7 @@ impl EventStore for PostgresStore {
                 ),
                 &f.refs(),
             )?;
-            let mut rows = map_rows(rows, event_row)?;
+            let mut rows = map_rows(rows, rows::event)?;
             if q.with_raw {
                 PostgresStore::attach_raw(&mut c, &mut rows)?;
             }
@@ -141,7 +141,7 @@ impl EventStore for PostgresStore {
                 if let Some(r) =
                     c.query_opt(&stmt, &[&ms(within.0), &ms(within.1), &key_hash(id), id])?
                 {
-                    rows.push(event_row(&r)?);
+                    rows.push(rows::event(&r)?);
                 }
             }
             if with_raw {
@@ -219,7 +219,7 @@ impl EventStore for PostgresStore {
                         ),
                         &[&after.0, &after.1, &until],
                     )?;
-                    map_rows(rows, |r| Ok((event_row(r)?.0, r.try_get(19)?)))?
+                    map_rows(rows, |r| Ok((rows::event(r)?.0, r.try_get(19)?)))?
                 };
                 if page.is_empty() {
                     return Ok(n);

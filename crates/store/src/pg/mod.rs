@@ -25,6 +25,10 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
 use crate::codec::*;
+use crate::rows::{
+    self, ALERT_COLUMNS, AUDIT_COLUMNS, DELIVERY_COLUMNS, EVENT_COLUMNS, FEEDBACK_COLUMNS,
+    INCIDENT_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, RESPONSE_COLUMNS, USER_COLUMNS,
+};
 use crate::*;
 
 mod accounts;
@@ -509,28 +513,6 @@ impl Filter {
     }
 }
 
-pub(crate) const DELIVERY_COLUMNS: &str = "id, sink, alert_id, change, payload, status, attempts, \
-     created, next_attempt, last_attempt, last_error, sent, latency_ms";
-
-pub(crate) fn delivery_row(r: &Row) -> Result<DeliveryRecord, postgres::Error> {
-    let status: String = r.try_get(5)?;
-    Ok(DeliveryRecord {
-        id: r.try_get(0)?,
-        sink: r.try_get(1)?,
-        alert_id: r.try_get(2)?,
-        change: r.try_get(3)?,
-        payload: r.try_get(4)?,
-        status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Dead),
-        attempts: r.try_get::<_, i64>(6)? as u32,
-        created: time(r.try_get(7)?),
-        next_attempt: time(r.try_get(8)?),
-        last_attempt: r.try_get::<_, Option<i64>>(9)?.map(time),
-        last_error: r.try_get(10)?,
-        sent: r.try_get::<_, Option<i64>>(11)?.map(time),
-        latency_ms: r.try_get(12)?,
-    })
-}
-
 /// Queues deliveries inside an open transaction.
 pub(crate) fn insert_deliveries(
     c: &mut impl postgres::GenericClient,
@@ -560,99 +542,32 @@ pub(crate) fn insert_deliveries(
     Ok(ids)
 }
 
-pub(crate) const ALERT_COLUMNS: &str = "id, kind, rule_id, title, level, techniques, tactics, \
-    entity, account, access_key, source_ip, first_seen, last_seen, created, updated, count, \
-    event_ids, explanation, status, assignee, incident_id, verdict, tp_score";
-
-pub(crate) fn alert_row(r: &Row) -> Result<AlertRecord, postgres::Error> {
-    Ok(AlertRecord {
-        id: r.try_get(0)?,
-        kind: r.try_get(1)?,
-        rule_id: r.try_get(2)?,
-        title: r.try_get(3)?,
-        level: level_of(r.try_get(4)?),
-        techniques: list_of(r.try_get(5)?),
-        tactics: list_of(r.try_get(6)?),
-        entity: r.try_get(7)?,
-        account: r.try_get(8)?,
-        access_key: r.try_get(9)?,
-        source_ip: r.try_get(10)?,
-        first_seen: time(r.try_get(11)?),
-        last_seen: time(r.try_get(12)?),
-        created: time(r.try_get(13)?),
-        updated: time(r.try_get(14)?),
-        count: r.try_get::<_, i64>(15)? as u64,
-        event_ids: list_of(r.try_get(16)?),
-        explanation: r.try_get(17)?,
-        status: AlertStatus::parse(r.try_get(18)?).unwrap_or(AlertStatus::Open),
-        assignee: r.try_get(19)?,
-        incident_id: r.try_get(20)?,
-        verdict: r.try_get::<_, Option<&str>>(21)?.and_then(Verdict::parse),
-        tp_score: r.try_get(22)?,
-    })
-}
-
-pub(crate) const INCIDENT_COLUMNS: &str = "id, key, entity, account, title, level, status, \
-    first_seen, last_seen, created, updated, alert_count, tactics, techniques, assignee, severity, \
-    close_reason, join_keys";
-
-pub(crate) fn incident_row(r: &Row) -> Result<IncidentRecord, postgres::Error> {
-    Ok(IncidentRecord {
-        id: r.try_get(0)?,
-        key: r.try_get(1)?,
-        entity: r.try_get(2)?,
-        account: r.try_get(3)?,
-        title: r.try_get(4)?,
-        level: level_of(r.try_get(5)?),
-        status: AlertStatus::parse(r.try_get(6)?).unwrap_or(AlertStatus::Open),
-        first_seen: time(r.try_get(7)?),
-        last_seen: time(r.try_get(8)?),
-        created: time(r.try_get(9)?),
-        updated: time(r.try_get(10)?),
-        alert_count: r.try_get::<_, i64>(11)? as u64,
-        tactics: list_of(r.try_get(12)?),
-        techniques: list_of(r.try_get(13)?),
-        assignee: r.try_get(14)?,
-        severity: r.try_get::<_, Option<i64>>(15)?.map(level_of),
-        close_reason: r.try_get(16)?,
-        join_keys: r
-            .try_get::<_, Option<&str>>(17)?
-            .map(list_of)
-            .unwrap_or_default(),
-    })
-}
-
-pub(crate) const EVENT_COLUMNS: &str = "id, time, ingested, provider, kind, account, region, \
-    principal, actor_name, access_key, source_ip, user_agent, service, operation, read_only, \
-    success, error_code, block, block_idx";
-
-pub(crate) fn event_row(r: &Row) -> Result<(EventRow, i64, i64), postgres::Error> {
-    Ok((
-        EventRow {
-            fields: EventFields {
-                id: r.try_get(0)?,
-                time: time(r.try_get(1)?),
-                provider: r.try_get(3)?,
-                kind: r.try_get(4)?,
-                account: r.try_get(5)?,
-                region: r.try_get(6)?,
-                principal: r.try_get(7)?,
-                actor_name: r.try_get(8)?,
-                access_key: r.try_get(9)?,
-                source_ip: r.try_get(10)?,
-                user_agent: r.try_get(11)?,
-                service: r.try_get(12)?,
-                operation: r.try_get(13)?,
-                read_only: r.try_get(14)?,
-                success: r.try_get(15)?,
-                error_code: r.try_get(16)?,
-            },
-            ingested: time(r.try_get(2)?),
-            raw: None,
-        },
-        r.try_get(17)?,
-        r.try_get(18)?,
-    ))
+impl crate::rows::Cells for Row {
+    type Error = postgres::Error;
+    fn int(&self, i: usize) -> Result<i64, postgres::Error> {
+        self.try_get(i)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, postgres::Error> {
+        self.try_get(i)
+    }
+    fn real(&self, i: usize) -> Result<f64, postgres::Error> {
+        self.try_get(i)
+    }
+    fn opt_real(&self, i: usize) -> Result<Option<f64>, postgres::Error> {
+        self.try_get(i)
+    }
+    fn text(&self, i: usize) -> Result<String, postgres::Error> {
+        self.try_get(i)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, postgres::Error> {
+        self.try_get(i)
+    }
+    fn flag(&self, i: usize) -> Result<bool, postgres::Error> {
+        self.try_get(i)
+    }
+    fn opt_flag(&self, i: usize) -> Result<Option<bool>, postgres::Error> {
+        self.try_get(i)
+    }
 }
 
 /// Maps every row, stopping at the first that does not read.

@@ -6,33 +6,6 @@ use super::*;
 /// Advisory lock key (arbitrary, fixed) for the registry's versions and active flags.
 const MODEL_LOCK: i64 = 0x4353_0101;
 
-const MODEL_COLUMNS: &str = "id, name, version, schema, status, progress, message, created, \
-    finished, trained_by, window_from, window_to, samples, metrics, params, active, activated";
-
-fn model_row(r: &Row) -> Result<ModelRecord, postgres::Error> {
-    let json = |s: &str| serde_json::from_str(s).unwrap_or(serde_json::Value::Null);
-    Ok(ModelRecord {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        version: r.try_get(2)?,
-        schema: r.try_get::<_, i64>(3)? as u32,
-        status: r.try_get(4)?,
-        progress: r.try_get(5)?,
-        message: r.try_get(6)?,
-        created: time(r.try_get(7)?),
-        finished: r.try_get::<_, Option<i64>>(8)?.map(time),
-        trained_by: r.try_get(9)?,
-        window_from: r.try_get::<_, Option<i64>>(10)?.map(time),
-        window_to: r.try_get::<_, Option<i64>>(11)?.map(time),
-        samples: r.try_get::<_, i64>(12)? as u64,
-        metrics: json(r.try_get(13)?),
-        params: json(r.try_get(14)?),
-        active: r.try_get(15)?,
-        activated: r.try_get::<_, Option<i64>>(16)?.map(time),
-        artefact: None,
-    })
-}
-
 impl ModelStore for PostgresStore {
     fn create_model(&self, m: &NewModel) -> Result<ModelRecord> {
         off_runtime(|| {
@@ -56,7 +29,7 @@ impl ModelStore for PostgresStore {
                     &m.params.to_string(),
                 ],
             )?;
-            let model = model_row(&row)?;
+            let model = rows::model(&row)?;
             tx.commit()?;
             Ok(model)
         })
@@ -103,7 +76,7 @@ impl ModelStore for PostgresStore {
                 ),
                 &[&name],
             )?;
-            map_rows(rows, model_row)
+            map_rows(rows, rows::model)
         })
     }
 
@@ -123,7 +96,7 @@ impl ModelStore for PostgresStore {
             let Some(r) = row else {
                 return Ok(None);
             };
-            let mut m = model_row(&r)?;
+            let mut m = rows::model(&r)?;
             m.artefact = r.try_get(17)?;
             Ok(Some(m))
         })

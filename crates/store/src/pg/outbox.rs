@@ -23,7 +23,7 @@ impl OutboxStore for PostgresStore {
             ),
             &[&sink, &i64::from(limit.clamp(1, 1000))],
         )?;
-            map_rows(rows, delivery_row)
+            map_rows(rows, rows::delivery)
         })
     }
 
@@ -86,7 +86,7 @@ impl OutboxStore for PostgresStore {
             )?;
             Ok(Page {
                 total: total as u64,
-                items: map_rows(rows, delivery_row)?,
+                items: map_rows(rows, rows::delivery)?,
             })
         })
     }
@@ -98,7 +98,7 @@ impl OutboxStore for PostgresStore {
                 &format!("SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE id = $1"),
                 &[&id],
             )?;
-            Ok(row.as_ref().map(delivery_row).transpose()?)
+            Ok(row.as_ref().map(rows::delivery).transpose()?)
         })
     }
 

@@ -3,38 +3,6 @@
 
 use super::*;
 
-const COLUMNS: &str = "id, alert_id, playbook, action, account, status, proposed_by, proposed_at, \
-     approved_by, approved_at, run_by, run_at, before, verified, result, undone_by, undone_at, \
-     second_approved_by, second_approved_at";
-
-fn json(text: Option<String>) -> Option<serde_json::Value> {
-    text.and_then(|t| serde_json::from_str(&t).ok())
-}
-
-fn response_row(r: &Row) -> Result<ResponseRecord, postgres::Error> {
-    Ok(ResponseRecord {
-        id: r.try_get(0)?,
-        alert_id: r.try_get(1)?,
-        playbook: r.try_get(2)?,
-        action: json(r.try_get(3)?).unwrap_or_default(),
-        account: r.try_get(4)?,
-        status: r.try_get(5)?,
-        proposed_by: r.try_get(6)?,
-        proposed_at: time(r.try_get(7)?),
-        approved_by: r.try_get(8)?,
-        approved_at: r.try_get::<_, Option<i64>>(9)?.map(time),
-        run_by: r.try_get(10)?,
-        run_at: r.try_get::<_, Option<i64>>(11)?.map(time),
-        before: json(r.try_get(12)?),
-        verified: r.try_get(13)?,
-        result: r.try_get(14)?,
-        undone_by: r.try_get(15)?,
-        undone_at: r.try_get::<_, Option<i64>>(16)?.map(time),
-        second_approved_by: r.try_get(17)?,
-        second_approved_at: r.try_get::<_, Option<i64>>(18)?.map(time),
-    })
-}
-
 impl ResponseStore for PostgresStore {
     fn propose_response(&self, r: &NewResponse) -> Result<ResponseRecord> {
         off_runtime(|| {
@@ -42,7 +10,7 @@ impl ResponseStore for PostgresStore {
             let row = c.query_one(
             &format!(
                 "INSERT INTO responses (alert_id, playbook, action, account, status, proposed_by, \
-                 proposed_at) VALUES ($1, $2, $3, $4, 'proposed', $5, $6) RETURNING {COLUMNS}"
+                 proposed_at) VALUES ($1, $2, $3, $4, 'proposed', $5, $6) RETURNING {RESPONSE_COLUMNS}"
             ),
             &[
                 &r.alert_id,
@@ -53,7 +21,7 @@ impl ResponseStore for PostgresStore {
                 &ms(Utc::now()),
             ],
         )?;
-            Ok(response_row(&row)?)
+            Ok(rows::response(&row)?)
         })
     }
 
@@ -61,10 +29,10 @@ impl ResponseStore for PostgresStore {
         off_runtime(|| {
             let mut c = self.conn()?;
             let row = c.query_opt(
-                &format!("SELECT {COLUMNS} FROM responses WHERE id = $1"),
+                &format!("SELECT {RESPONSE_COLUMNS} FROM responses WHERE id = $1"),
                 &[&id],
             )?;
-            Ok(row.as_ref().map(response_row).transpose()?)
+            Ok(row.as_ref().map(rows::response).transpose()?)
         })
     }
 
@@ -75,16 +43,16 @@ impl ResponseStore for PostgresStore {
             let rows = match alert_id {
                 Some(a) => c.query(
                     &format!(
-                        "SELECT {COLUMNS} FROM responses WHERE alert_id = $1 ORDER BY id LIMIT $2"
+                        "SELECT {RESPONSE_COLUMNS} FROM responses WHERE alert_id = $1 ORDER BY id LIMIT $2"
                     ),
                     &[&a, &limit],
                 )?,
                 None => c.query(
-                    &format!("SELECT {COLUMNS} FROM responses ORDER BY id DESC LIMIT $1"),
+                    &format!("SELECT {RESPONSE_COLUMNS} FROM responses ORDER BY id DESC LIMIT $1"),
                     &[&limit],
                 )?,
             };
-            map_rows(rows, response_row)
+            map_rows(rows, rows::response)
         })
     }
 
@@ -142,17 +110,17 @@ impl ResponseStore for PostgresStore {
             let mut c = self.conn()?;
             let row = c.query_opt(
             &format!(
-                "UPDATE responses SET {set} WHERE id = $1 AND status = ANY($2) RETURNING {COLUMNS}"
+                "UPDATE responses SET {set} WHERE id = $1 AND status = ANY($2) RETURNING {RESPONSE_COLUMNS}"
             ),
             &params,
         )?;
-            Ok(row.as_ref().map(response_row).transpose()?)
+            Ok(row.as_ref().map(rows::response).transpose()?)
         })
     }
 
     fn incident_responses(&self, incident_id: i64) -> Result<Vec<ResponseRecord>> {
         off_runtime(|| {
-            let columns: String = COLUMNS
+            let columns: String = RESPONSE_COLUMNS
                 .split(", ")
                 .map(|c| format!("r.{}", c.trim()))
                 .collect::<Vec<_>>()
@@ -165,7 +133,7 @@ impl ResponseStore for PostgresStore {
                 ),
                 &[&incident_id],
             )?;
-            map_rows(rows, response_row)
+            map_rows(rows, rows::response)
         })
     }
 

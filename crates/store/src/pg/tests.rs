@@ -5,28 +5,9 @@
 use super::*;
 use crate::suite::TestDb;
 
+/// An event of alice's.
 fn event(id: &str, t: i64) -> NewEvent {
-    NewEvent {
-        fields: EventFields {
-            id: id.into(),
-            time: time(t),
-            provider: "aws".into(),
-            kind: "cloudtrail".into(),
-            account: Some("111122223333".into()),
-            region: Some("us-east-1".into()),
-            principal: "alice".into(),
-            actor_name: None,
-            access_key: None,
-            source_ip: None,
-            user_agent: None,
-            service: "iam".into(),
-            operation: "ListUsers".into(),
-            read_only: Some(true),
-            success: true,
-            error_code: None,
-        },
-        raw: format!("{{\"eventID\":\"{id}\",\"t\":{t}}}"),
-    }
+    crate::suite::event(id, t, "alice")
 }
 
 fn put(s: &PostgresStore, events: &[NewEvent]) -> CommitOutcome {

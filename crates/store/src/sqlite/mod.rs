@@ -12,6 +12,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter, types::Value};
 
 use crate::codec::*;
+use crate::rows::{
+    self, ALERT_COLUMNS, AUDIT_COLUMNS, DELIVERY_COLUMNS, EVENT_COLUMNS, FEEDBACK_COLUMNS,
+    INCIDENT_COLUMNS, KEY_COLUMNS, MODEL_COLUMNS, RESPONSE_COLUMNS, USER_COLUMNS,
+};
 use crate::*;
 
 impl From<rusqlite::Error> for StoreError {
@@ -306,28 +310,6 @@ CREATE INDEX incidents_updated ON incidents(updated);
 "#,
 ];
 
-const DELIVERY_COLUMNS: &str = "id, sink, alert_id, change, payload, status, attempts, created, \
-     next_attempt, last_attempt, last_error, sent, latency_ms";
-
-fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRecord> {
-    let status: String = r.get(5)?;
-    Ok(DeliveryRecord {
-        id: r.get(0)?,
-        sink: r.get(1)?,
-        alert_id: r.get(2)?,
-        change: r.get(3)?,
-        payload: r.get(4)?,
-        status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Dead),
-        attempts: r.get::<_, i64>(6)? as u32,
-        created: time(r.get(7)?),
-        next_attempt: time(r.get(8)?),
-        last_attempt: r.get::<_, Option<i64>>(9)?.map(time),
-        last_error: r.get(10)?,
-        sent: r.get::<_, Option<i64>>(11)?.map(time),
-        latency_ms: r.get(12)?,
-    })
-}
-
 /// Queues deliveries inside an open transaction.
 fn insert_deliveries(conn: &Connection, ds: &[NewDelivery], now: i64) -> Result<Vec<i64>> {
     let mut stmt = conn.prepare_cached(
@@ -466,192 +448,64 @@ impl Drop for Reader<'_> {
     }
 }
 
-const ALERT_COLUMNS: &str = "id, kind, rule_id, title, level, techniques, tactics, entity, account, \
-    access_key, source_ip, first_seen, last_seen, created, updated, count, event_ids, explanation, \
-    status, assignee, incident_id, verdict, tp_score";
+impl rows::Cells for Row<'_> {
+    type Error = rusqlite::Error;
+    fn int(&self, i: usize) -> rusqlite::Result<i64> {
+        self.get(i)
+    }
+    fn opt_int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        self.get(i)
+    }
+    fn real(&self, i: usize) -> rusqlite::Result<f64> {
+        self.get(i)
+    }
+    fn opt_real(&self, i: usize) -> rusqlite::Result<Option<f64>> {
+        self.get(i)
+    }
+    fn text(&self, i: usize) -> rusqlite::Result<String> {
+        self.get(i)
+    }
+    fn opt_text(&self, i: usize) -> rusqlite::Result<Option<String>> {
+        self.get(i)
+    }
+    fn flag(&self, i: usize) -> rusqlite::Result<bool> {
+        Ok(self.get::<_, i64>(i)? != 0)
+    }
+    fn opt_flag(&self, i: usize) -> rusqlite::Result<Option<bool>> {
+        Ok(self.get::<_, Option<i64>>(i)?.map(|v| v != 0))
+    }
+}
 
+// The shared mappers, as the functions of one row lifetime that `query_map` takes.
+fn delivery_row(r: &Row<'_>) -> rusqlite::Result<DeliveryRecord> {
+    rows::delivery(r)
+}
 fn alert_row(r: &Row<'_>) -> rusqlite::Result<AlertRecord> {
-    Ok(AlertRecord {
-        id: r.get(0)?,
-        kind: r.get(1)?,
-        rule_id: r.get(2)?,
-        title: r.get(3)?,
-        level: level_of(r.get(4)?),
-        techniques: list_of(&r.get::<_, String>(5)?),
-        tactics: list_of(&r.get::<_, String>(6)?),
-        entity: r.get(7)?,
-        account: r.get(8)?,
-        access_key: r.get(9)?,
-        source_ip: r.get(10)?,
-        first_seen: time(r.get(11)?),
-        last_seen: time(r.get(12)?),
-        created: time(r.get(13)?),
-        updated: time(r.get(14)?),
-        count: r.get::<_, i64>(15)? as u64,
-        event_ids: list_of(&r.get::<_, String>(16)?),
-        explanation: r.get(17)?,
-        status: AlertStatus::parse(&r.get::<_, String>(18)?).unwrap_or(AlertStatus::Open),
-        assignee: r.get(19)?,
-        incident_id: r.get(20)?,
-        verdict: r
-            .get::<_, Option<String>>(21)?
-            .and_then(|v| Verdict::parse(&v)),
-        tp_score: r.get(22)?,
-    })
+    rows::alert(r)
 }
-
-const MODEL_COLUMNS: &str = "id, name, version, schema, status, progress, message, created, \
-    finished, trained_by, window_from, window_to, samples, metrics, params, active, activated";
-
 fn model_row(r: &Row<'_>) -> rusqlite::Result<ModelRecord> {
-    let json = |s: String| serde_json::from_str(&s).unwrap_or(serde_json::Value::Null);
-    Ok(ModelRecord {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        version: r.get(2)?,
-        schema: r.get::<_, i64>(3)? as u32,
-        status: r.get(4)?,
-        progress: r.get(5)?,
-        message: r.get(6)?,
-        created: time(r.get(7)?),
-        finished: r.get::<_, Option<i64>>(8)?.map(time),
-        trained_by: r.get(9)?,
-        window_from: r.get::<_, Option<i64>>(10)?.map(time),
-        window_to: r.get::<_, Option<i64>>(11)?.map(time),
-        samples: r.get::<_, i64>(12)? as u64,
-        metrics: json(r.get(13)?),
-        params: json(r.get(14)?),
-        active: r.get::<_, i64>(15)? != 0,
-        activated: r.get::<_, Option<i64>>(16)?.map(time),
-        artefact: None,
-    })
+    rows::model(r)
 }
-
-const INCIDENT_COLUMNS: &str = "id, key, entity, account, title, level, status, first_seen, \
-    last_seen, created, updated, alert_count, tactics, techniques, assignee, severity, close_reason, \
-    join_keys";
-
 fn incident_row(r: &Row<'_>) -> rusqlite::Result<IncidentRecord> {
-    Ok(IncidentRecord {
-        id: r.get(0)?,
-        key: r.get(1)?,
-        entity: r.get(2)?,
-        account: r.get(3)?,
-        title: r.get(4)?,
-        level: level_of(r.get(5)?),
-        status: AlertStatus::parse(&r.get::<_, String>(6)?).unwrap_or(AlertStatus::Open),
-        first_seen: time(r.get(7)?),
-        last_seen: time(r.get(8)?),
-        created: time(r.get(9)?),
-        updated: time(r.get(10)?),
-        alert_count: r.get::<_, i64>(11)? as u64,
-        tactics: list_of(&r.get::<_, String>(12)?),
-        techniques: list_of(&r.get::<_, String>(13)?),
-        assignee: r.get(14)?,
-        severity: r.get::<_, Option<i64>>(15)?.map(level_of),
-        close_reason: r.get(16)?,
-        join_keys: r
-            .get::<_, Option<String>>(17)?
-            .map(|t| list_of(&t))
-            .unwrap_or_default(),
-    })
+    rows::incident(r)
 }
-
-const EVENT_COLUMNS: &str = "id, time, ingested, provider, kind, account, region, principal, \
-    actor_name, access_key, source_ip, user_agent, service, operation, read_only, success, \
-    error_code, block, block_idx";
-
 fn event_row(r: &Row<'_>) -> rusqlite::Result<(EventRow, i64, i64)> {
-    Ok((
-        EventRow {
-            fields: EventFields {
-                id: r.get(0)?,
-                time: time(r.get(1)?),
-                provider: r.get(3)?,
-                kind: r.get(4)?,
-                account: r.get(5)?,
-                region: r.get(6)?,
-                principal: r.get(7)?,
-                actor_name: r.get(8)?,
-                access_key: r.get(9)?,
-                source_ip: r.get(10)?,
-                user_agent: r.get(11)?,
-                service: r.get(12)?,
-                operation: r.get(13)?,
-                read_only: r.get::<_, Option<i64>>(14)?.map(|v| v != 0),
-                success: r.get::<_, i64>(15)? != 0,
-                error_code: r.get(16)?,
-            },
-            ingested: time(r.get(2)?),
-            raw: None,
-        },
-        r.get(17)?,
-        r.get(18)?,
-    ))
+    rows::event(r)
 }
-
-const USER_COLUMNS: &str =
-    "id, username, password_hash, role, created, disabled, token_version, token_secret";
-
 fn user_row(r: &Row<'_>) -> rusqlite::Result<UserRecord> {
-    Ok(UserRecord {
-        id: r.get(0)?,
-        username: r.get(1)?,
-        password_hash: r.get(2)?,
-        role: r.get(3)?,
-        created: time(r.get(4)?),
-        disabled: r.get::<_, i64>(5)? != 0,
-        token_version: r.get(6)?,
-        token_secret: r.get(7)?,
-    })
+    rows::user(r)
 }
-
-const KEY_COLUMNS: &str =
-    "id, name, prefix, key_hash, role, created_by, created, last_used, revoked";
-
 fn key_row(r: &Row<'_>) -> rusqlite::Result<ApiKeyRecord> {
-    Ok(ApiKeyRecord {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        prefix: r.get(2)?,
-        key_hash: r.get(3)?,
-        role: r.get(4)?,
-        created_by: r.get(5)?,
-        created: time(r.get(6)?),
-        last_used: r.get::<_, Option<i64>>(7)?.map(time),
-        revoked: r.get::<_, i64>(8)? != 0,
-    })
+    rows::api_key(r)
 }
-
-const AUDIT_COLUMNS: &str = "seq, time, actor, action, target, detail, source_ip, prev_hash, hash";
-
 fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
-    Ok(AuditRecord {
-        seq: r.get(0)?,
-        time: time(r.get(1)?),
-        actor: r.get(2)?,
-        action: r.get(3)?,
-        target: r.get(4)?,
-        detail: r.get(5)?,
-        source_ip: r.get(6)?,
-        prev_hash: r.get(7)?,
-        hash: r.get(8)?,
-    })
+    rows::audit(r)
 }
-
-const FEEDBACK_COLUMNS: &str = "id, alert_id, verdict, reason, author, time, rule_id, entity";
-
 fn feedback_row(r: &Row<'_>) -> rusqlite::Result<FeedbackRecord> {
-    Ok(FeedbackRecord {
-        id: r.get(0)?,
-        alert_id: r.get(1)?,
-        verdict: Verdict::parse(&r.get::<_, String>(2)?).unwrap_or(Verdict::Benign),
-        reason: r.get(3)?,
-        author: r.get(4)?,
-        time: time(r.get(5)?),
-        rule_id: r.get(6)?,
-        entity: r.get(7)?,
-    })
+    rows::feedback(r)
+}
+fn response_row(r: &Row<'_>) -> rusqlite::Result<ResponseRecord> {
+    rows::response(r)
 }
 
 impl SqliteStore {

@@ -2,38 +2,6 @@
 
 use super::*;
 
-const COLUMNS: &str = "id, alert_id, playbook, action, account, status, proposed_by, proposed_at, \
-     approved_by, approved_at, run_by, run_at, before, verified, result, undone_by, undone_at, \
-     second_approved_by, second_approved_at";
-
-fn json(text: Option<String>) -> Option<serde_json::Value> {
-    text.and_then(|t| serde_json::from_str(&t).ok())
-}
-
-fn response_row(r: &Row<'_>) -> rusqlite::Result<ResponseRecord> {
-    Ok(ResponseRecord {
-        id: r.get(0)?,
-        alert_id: r.get(1)?,
-        playbook: r.get(2)?,
-        action: json(r.get(3)?).unwrap_or_default(),
-        account: r.get(4)?,
-        status: r.get(5)?,
-        proposed_by: r.get(6)?,
-        proposed_at: time(r.get(7)?),
-        approved_by: r.get(8)?,
-        approved_at: r.get::<_, Option<i64>>(9)?.map(time),
-        run_by: r.get(10)?,
-        run_at: r.get::<_, Option<i64>>(11)?.map(time),
-        before: json(r.get(12)?),
-        verified: r.get(13)?,
-        result: r.get(14)?,
-        undone_by: r.get(15)?,
-        undone_at: r.get::<_, Option<i64>>(16)?.map(time),
-        second_approved_by: r.get(17)?,
-        second_approved_at: r.get::<_, Option<i64>>(18)?.map(time),
-    })
-}
-
 impl ResponseStore for SqliteStore {
     fn propose_response(&self, r: &NewResponse) -> Result<ResponseRecord> {
         let conn = self.write();
@@ -51,7 +19,7 @@ impl ResponseStore for SqliteStore {
         )?;
         let id = conn.last_insert_rowid();
         Ok(conn.query_row(
-            &format!("SELECT {COLUMNS} FROM responses WHERE id = ?1"),
+            &format!("SELECT {RESPONSE_COLUMNS} FROM responses WHERE id = ?1"),
             params![id],
             response_row,
         )?)
@@ -61,7 +29,7 @@ impl ResponseStore for SqliteStore {
         let conn = self.read();
         Ok(conn
             .query_row(
-                &format!("SELECT {COLUMNS} FROM responses WHERE id = ?1"),
+                &format!("SELECT {RESPONSE_COLUMNS} FROM responses WHERE id = ?1"),
                 params![id],
                 response_row,
             )
@@ -74,13 +42,13 @@ impl ResponseStore for SqliteStore {
         let rows = match alert_id {
             Some(a) => conn
                 .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM responses WHERE alert_id = ?1 ORDER BY id LIMIT ?2"
+                    "SELECT {RESPONSE_COLUMNS} FROM responses WHERE alert_id = ?1 ORDER BY id LIMIT ?2"
                 ))?
                 .query_map(params![a, limit], response_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?,
             None => conn
                 .prepare_cached(&format!(
-                    "SELECT {COLUMNS} FROM responses ORDER BY id DESC LIMIT ?1"
+                    "SELECT {RESPONSE_COLUMNS} FROM responses ORDER BY id DESC LIMIT ?1"
                 ))?
                 .query_map(params![limit], response_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?,
@@ -146,7 +114,7 @@ impl ResponseStore for SqliteStore {
             )?,
         };
         let rec = tx.query_row(
-            &format!("SELECT {COLUMNS} FROM responses WHERE id = ?1"),
+            &format!("SELECT {RESPONSE_COLUMNS} FROM responses WHERE id = ?1"),
             params![id],
             response_row,
         )?;
@@ -156,7 +124,7 @@ impl ResponseStore for SqliteStore {
 
     fn incident_responses(&self, incident_id: i64) -> Result<Vec<ResponseRecord>> {
         let conn = self.read();
-        let columns: String = COLUMNS
+        let columns: String = RESPONSE_COLUMNS
             .split(", ")
             .map(|c| format!("r.{}", c.trim()))
             .collect::<Vec<_>>()
