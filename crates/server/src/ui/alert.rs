@@ -23,6 +23,11 @@ use crate::error::ApiError;
 use crate::routes::Op;
 use crate::{AppState, api, blocking};
 
+/// This page's own routes, merged into the dashboard's (behind sign-in).
+pub(super) fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+}
+
 pub(super) async fn alert(
     State(state): State<AppState>,
     Extension(s): Extension<Session>,

@@ -17,6 +17,11 @@ use super::{Nav, Q, Session, error_text, fail, page, pager, urlenc, when};
 use crate::error::{ApiError, bad};
 use crate::{AppState, api, blocking};
 
+/// This page's own routes, merged into the dashboard's (behind sign-in).
+pub(super) fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+}
+
 const EVENT_FIELDS: &[(&str, &str)] = &[
     ("q", "Free text"),
     ("principal", "Principal (exact)"),

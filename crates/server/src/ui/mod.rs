@@ -41,6 +41,7 @@ mod alert;
 mod attack;
 mod audit;
 mod coverage;
+mod entity;
 mod events;
 mod incidents;
 mod map;
@@ -61,8 +62,22 @@ fn fail(s: &Session, e: ApiError) -> Response {
     error_page(s, e)
 }
 
-const CSS: &str = include_str!("../../assets/ui.css");
-const JS: &str = include_str!("../../assets/ui.js");
+/// One stylesheet and one script, each written as a shared part and a part per area of the
+/// dashboard (search, entities, alerts and queue, overview and rules), served as one file.
+const CSS: &str = concat!(
+    include_str!("../../assets/ui.css"),
+    include_str!("../../assets/ui-search.css"),
+    include_str!("../../assets/ui-entity.css"),
+    include_str!("../../assets/ui-alert.css"),
+    include_str!("../../assets/ui-overview.css"),
+);
+const JS: &str = concat!(
+    include_str!("../../assets/ui.js"),
+    include_str!("../../assets/ui-search.js"),
+    include_str!("../../assets/ui-entity.js"),
+    include_str!("../../assets/ui-alert.js"),
+    include_str!("../../assets/ui-overview.js"),
+);
 
 /// Changes with the stylesheet and script, so that browsers fetch new ones after an upgrade
 /// (they are cached for an hour).
@@ -148,6 +163,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/ui/settings",
             get(settings::settings).post(settings::settings_action),
         )
+        .merge(events::routes())
+        .merge(entity::routes())
+        .merge(alert::routes())
+        .merge(rules::routes())
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             signed_in,
@@ -650,6 +669,70 @@ fn urldec(s: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What a value on a page stands for: each kind has a page of its own (`/ui/entity/<kind>`) with
+/// its events, alerts and incidents, and a field in the events search.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Principal,
+    Ip,
+    Account,
+    Resource,
+    /// An autonomous system, by number.
+    As,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [
+        Kind::Principal,
+        Kind::Ip,
+        Kind::Account,
+        Kind::Resource,
+        Kind::As,
+    ];
+
+    /// Its name in URLs and its field in the events search (`ip:203.0.113.9`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Principal => "principal",
+            Kind::Ip => "ip",
+            Kind::Account => "account",
+            Kind::Resource => "resource",
+            Kind::As => "as",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// The page of an entity: `/ui/entity/ip?v=203.0.113.9`.
+pub fn entity_url(kind: Kind, value: &str) -> String {
+    format!("/ui/entity/{}?v={}", kind.as_str(), urlenc(value))
+}
+
+/// One term of the events search language: `field:value`, the value quoted when it holds a
+/// space, a quote or nothing (`principal:"a b"`, inner quotes and backslashes escaped).
+pub fn search_term(field: &str, value: &str) -> String {
+    if !value.is_empty() && !value.contains([' ', '"', '\\', '\t']) {
+        return format!("{field}:{value}");
+    }
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("{field}:\"{escaped}\"")
+}
+
+/// The events page searching for one value: `/ui/events?q=ip%3A203.0.113.9`.
+pub fn search_url(field: &str, value: &str) -> String {
+    format!("/ui/events?q={}", urlenc(&search_term(field, value)))
+}
+
+/// A value as a link to its entity page (where its events, alerts and incidents are).
+pub fn pivot(kind: Kind, value: &str) -> Markup {
+    html! {
+        a.pv href=(entity_url(kind, value)) title={ "Everything about " (value) } { (value) }
+    }
+}
+
 /// "1 alert", "2 alerts".
 pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
@@ -877,6 +960,23 @@ mod tests {
         assert_eq!(safe_next("https://evil.example/ui"), "/ui");
         assert_eq!(safe_next("/api/v1/users"), "/ui");
         assert_eq!(safe_next("/ui\\..\\x"), "/ui");
+    }
+
+    #[test]
+    fn search_terms_quote_what_would_split_them() {
+        assert_eq!(search_term("ip", "203.0.113.9"), "ip:203.0.113.9");
+        assert_eq!(search_term("principal", "a b"), r#"principal:"a b""#);
+        assert_eq!(search_term("resource", r#"x"y\z"#), r#"resource:"x\"y\\z""#);
+        assert_eq!(search_term("as", ""), r#"as:"""#);
+        assert_eq!(
+            entity_url(Kind::Principal, "arn:aws:iam::1:user/a b"),
+            "/ui/entity/principal?v=arn%3Aaws%3Aiam%3A%3A1%3Auser%2Fa%20b"
+        );
+        assert!(
+            Kind::ALL
+                .iter()
+                .all(|k| Kind::parse(k.as_str()) == Some(*k))
+        );
     }
 
     #[test]

@@ -22,6 +22,11 @@ use crate::error::ApiError;
 use crate::routes::Op;
 use crate::{AppState, api, blocking};
 
+/// This page's own routes, merged into the dashboard's (behind sign-in).
+pub(super) fn routes() -> axum::Router<AppState> {
+    axum::Router::new()
+}
+
 /// Alerts per rule id.
 async fn rule_hits(state: &AppState) -> Result<BTreeMap<String, u64>, ApiError> {
     let top = blocking(state, |st| st.top_rules(None, 100_000)).await?;

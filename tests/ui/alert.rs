@@ -1,0 +1,4 @@
+//! alert pages.
+
+#[allow(unused_imports)]
+use super::*;

@@ -1,0 +1,4 @@
+//! entity pages.
+
+#[allow(unused_imports)]
+use super::*;

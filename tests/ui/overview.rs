@@ -1,0 +1,4 @@
+//! overview pages.
+
+#[allow(unused_imports)]
+use super::*;

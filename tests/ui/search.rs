@@ -1,0 +1,4 @@
+//! search pages.
+
+#[allow(unused_imports)]
+use super::*;
