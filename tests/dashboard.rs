@@ -47,8 +47,11 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
+        // The browser runs in a time zone other than UTC, so that times shown in "the
+        // browser's time zone" differ from UTC.
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .env("TZ", "Asia/Kolkata")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -652,4 +655,239 @@ fn an_analyst_watches_an_attack_arrive_triages_it_and_signs_out() {
             assert!(b.text("#audit-table").contains("alert.feedback"));
         }
     }
+}
+
+/// axe-core from the npm registry (`.ci/run` installs it under target/npm).
+fn axe_source() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/npm/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: the accessibility check needs axe-core \
+             (npm install --prefix target/npm axe-core@4.14.1; .ci/run does it)",
+            path.display()
+        )
+    })
+}
+
+impl Browser {
+    /// axe-core's serious and critical violations on the current page, one line each.
+    fn axe(&self, axe: &str) -> Vec<String> {
+        self.js(&format!("{axe}; return true"));
+        self.cmd("POST", "/timeouts", Some(json!({"script": 60000})));
+        let v = self.cmd(
+            "POST",
+            "/execute/async",
+            Some(
+                json!({"script": "const done = arguments[arguments.length - 1];
+                axe.run(document, {resultTypes: ['violations']})
+                  .then(r => done(r.violations
+                    .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                    .map(v => v.impact + ' ' + v.id + ' x' + v.nodes.length + ': '
+                      + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))))
+                  .catch(e => done(['axe failed: ' + e]));", "args": []}),
+            ),
+        );
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
+    fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        );
+    }
+}
+
+#[test]
+fn every_page_fits_a_phone_and_passes_axe_and_the_small_things_work() {
+    let Some(b) = Browser::start(1440, 900) else {
+        return;
+    };
+    let axe = axe_source();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let admin = s.admin();
+    let key = s.api_key(&admin);
+    let mut body = story_lines().join("\n").into_bytes();
+    body.push(b'\n');
+    body.extend(jsonl(&recent("bg", 300)));
+    let (st, v, _) = s.req_h(
+        "POST",
+        "/api/v1/ingest",
+        None,
+        Some(&body),
+        &[("X-API-Key", &key)],
+    );
+    assert_eq!(st, 202, "{v}");
+    let alerts = s.get("/api/v1/alerts?limit=1&sort=level&order=desc", &admin);
+    let alert = &alerts["items"][0];
+    let incidents = s.get("/api/v1/incidents?limit=1", &admin);
+    let events = s.get("/api/v1/events?limit=1", &admin);
+    let ip = events["items"][0]["source_ip"]
+        .as_str()
+        .unwrap_or("198.51.100.7");
+
+    // Signed out: the sign-in page, and it keeps where the user was going, even past a wrong
+    // password.
+    b.resize(390, 844);
+    b.goto(&format!("{}/ui/events?q=StopLogging", s.base));
+    b.find("#username");
+    b.no_horizontal_scroll("/ui/login");
+    let found = b.axe(&axe);
+    assert!(found.is_empty(), "/ui/login at 390 px: {found:#?}");
+    b.type_into("#username", "admin");
+    b.type_into("#password", "not the password, twelve+");
+    b.click("#sign-in");
+    b.find(".flash.error");
+    b.type_into("#password", ADMIN_PASSWORD);
+    b.click("#sign-in");
+    b.find("main h1");
+    assert_eq!(
+        b.js("return location.pathname + location.search"),
+        json!("/ui/events?q=StopLogging"),
+        "sign-in goes back to where the user was going"
+    );
+
+    let enc = url_escape;
+    let pages = [
+        "/ui".to_string(),
+        "/ui/alerts".into(),
+        format!("/ui/alerts/{}", alert["id"]),
+        "/ui/incidents".into(),
+        format!("/ui/incidents/{}", incidents["items"][0]["id"]),
+        "/ui/events".into(),
+        "/ui/events?q=StopLogging".into(),
+        "/ui/rules".into(),
+        format!("/ui/rules/{}", enc(alert["rule_id"].as_str().unwrap())),
+        "/ui/coverage".into(),
+        "/ui/coverage?by=hits".into(),
+        format!(
+            "/ui/entity/principal?v={}",
+            enc(alert["entity"].as_str().unwrap())
+        ),
+        format!("/ui/entity/ip?v={}", enc(ip)),
+        "/ui/entity/account?v=111122223333".into(),
+        "/ui/models".into(),
+        "/ui/sources".into(),
+        "/ui/notifications".into(),
+        "/ui/audit".into(),
+        "/ui/users".into(),
+        "/ui/settings".into(),
+        "/ui/nowhere".into(),
+    ];
+    let mut problems = Vec::new();
+    for (width, theme) in [(390, "light"), (1440, "light"), (1440, "dark")] {
+        b.resize(width, 900);
+        if b.js("return document.documentElement.dataset.theme")
+            .as_str()
+            != Some(theme)
+        {
+            b.click("#theme");
+        }
+        for path in &pages {
+            b.goto(&format!("{}{path}", s.base));
+            b.find("main h1");
+            let v = b.js(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]",
+            );
+            let (sw, cw) = (v[0].as_u64().unwrap(), v[1].as_u64().unwrap());
+            if sw > cw {
+                problems.push(format!(
+                    "{path} at {width} px scrolls sideways: {sw} > {cw}"
+                ));
+            }
+            for f in b.axe(&axe) {
+                problems.push(format!("{path} at {width} px, {theme}: {f}"));
+            }
+            if theme == "light" {
+                let name: String = path
+                    .trim_start_matches("/ui")
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                    .take(60)
+                    .collect();
+                b.screenshot_full(&format!("w{width}{name}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // The 404 page highlights nothing in the navigation.
+    b.goto(&format!("{}/ui/nowhere", s.base));
+    assert!(b.text("main h1").contains("404"));
+    assert_eq!(
+        b.js("return document.querySelectorAll('nav.side [aria-current]').length"),
+        json!(0)
+    );
+
+    // The live indicator says what it is.
+    b.goto(&format!("{}/ui/alerts", s.base));
+    b.wait_until(
+        "the live stream",
+        "return document.getElementById('live').classList.contains('on')",
+    );
+    assert_eq!(b.text("#live"), "Live updates: on");
+
+    // "?" opens the keyboard help, Escape closes it; j marks the row it selects.
+    b.keys("?");
+    b.find("#help");
+    assert!(b.text("#help").contains("next row"));
+    b.keys("\u{E00C}");
+    assert_eq!(
+        b.js("return document.getElementById('help').hidden"),
+        json!(true)
+    );
+    b.keys("j");
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('tr.selected').length === 1 \
+              && document.querySelector('tr.selected').contains(document.activeElement)"
+        ),
+        json!(true)
+    );
+
+    // Times in the browser's time zone: the browser runs in UTC+05:30 here.
+    b.goto(&format!("{}/ui/audit", s.base));
+    let utc = b.text("#audit-table time.abs");
+    assert!(utc.ends_with('Z'), "{utc}");
+    b.goto(&format!("{}/ui/settings", s.base));
+    b.click("#tz-form input[value=local]");
+    b.click("#tz-form button[type=submit]");
+    assert!(b.text("#flash").contains("this browser's time zone"));
+    b.goto(&format!("{}/ui/audit", s.base));
+    let local = b.text("#audit-table time.abs");
+    let offset = b
+        .js("return -new Date().getTimezoneOffset()")
+        .as_i64()
+        .unwrap();
+    assert_eq!(offset, 330, "the browser runs in Asia/Kolkata");
+    let utc_t =
+        chrono::NaiveDateTime::parse_from_str(utc.trim_end_matches('Z'), "%Y-%m-%d %H:%M:%S")
+            .unwrap();
+    let shown = chrono::NaiveDateTime::parse_from_str(&local[..19], "%Y-%m-%d %H:%M:%S").unwrap();
+    assert_eq!(
+        (shown - utc_t).num_minutes(),
+        offset,
+        "{utc} shown as {local}"
+    );
+    assert!(local.contains("UTC"), "{local} names its offset");
+}
+
+fn url_escape(v: &str) -> String {
+    let mut out = String::new();
+    for b in v.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }

@@ -16,6 +16,32 @@
     });
   }
 
+  // ---- times in the browser's time zone, when the user chose that in the settings -----------
+  // The server writes every time in UTC (`time.abs` written out, other `time`s as an age with the
+  // written-out time as their title); this rewrites them in the browser's zone.
+  var localZone = doc.getAttribute("data-tz") === "local";
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function localText(d) {
+    var off = -d.getTimezoneOffset();
+    var zone = "UTC" + (off >= 0 ? "+" : "-") + pad(Math.floor(Math.abs(off) / 60)) + (Math.abs(off) % 60 ? ":" + pad(Math.abs(off) % 60) : "");
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+      pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds()) + " " + zone;
+  }
+  function localTimes(root) {
+    if (!localZone) return;
+    root.querySelectorAll("time[datetime]").forEach(function (t) {
+      var d = new Date(t.getAttribute("datetime"));
+      if (isNaN(d.getTime())) return;
+      if (t.classList.contains("abs")) t.textContent = localText(d);
+      else t.title = localText(d);
+    });
+  }
+  localTimes(document);
+  var tzName = document.getElementById("browser-tz");
+  if (tzName && window.Intl) {
+    try { tzName.textContent = " (" + Intl.DateTimeFormat().resolvedOptions().timeZone + ")"; } catch (err) { /* no zone name */ }
+  }
+
   // ---- bulk selection in the alert queue ------------------------------------------------
   function selection() {
     return Array.prototype.slice.call(document.querySelectorAll("input[name=id]:checked"));
@@ -55,10 +81,70 @@
   }, true);
 
   // ---- keyboard ------------------------------------------------------------------------------
+  var SHORTCUTS = [
+    ["?", "show or hide this list"],
+    ["/", "go to the search box"],
+    ["j", "next row (alert, incident, event)"],
+    ["k", "previous row"],
+    ["Enter", "open the selected row"],
+    ["Esc", "close this list"]
+  ];
+  var help = null;
+  var helpFrom = null;
+  function closeHelp() {
+    if (!help || help.hidden) return;
+    help.hidden = true;
+    if (helpFrom && helpFrom.focus) helpFrom.focus();
+  }
+  function toggleHelp() {
+    if (help && !help.hidden) { closeHelp(); return; }
+    if (!help) {
+      help = document.createElement("div");
+      help.id = "help";
+      help.className = "help";
+      help.setAttribute("role", "dialog");
+      help.setAttribute("aria-modal", "true");
+      help.setAttribute("aria-labelledby", "help-title");
+      var h = document.createElement("h2");
+      h.id = "help-title";
+      h.textContent = "Keyboard shortcuts";
+      help.appendChild(h);
+      var dl = document.createElement("dl");
+      dl.className = "kv";
+      SHORTCUTS.forEach(function (k) {
+        var dt = document.createElement("dt");
+        var kbd = document.createElement("kbd");
+        kbd.className = "kbd";
+        kbd.textContent = k[0];
+        dt.appendChild(kbd);
+        var dd = document.createElement("dd");
+        dd.textContent = k[1];
+        dl.appendChild(dt);
+        dl.appendChild(dd);
+      });
+      help.appendChild(dl);
+      var close = document.createElement("button");
+      close.type = "button";
+      close.id = "help-close";
+      close.textContent = "Close";
+      close.addEventListener("click", closeHelp);
+      help.appendChild(close);
+      document.body.appendChild(help);
+    }
+    helpFrom = document.activeElement;
+    help.hidden = false;
+    help.querySelector("#help-close").focus();
+  }
+  var keysBtn = document.getElementById("keys");
+  if (keysBtn) keysBtn.addEventListener("click", toggleHelp);
   document.addEventListener("keydown", function (e) {
+    if (e.key === "Escape" && help && !help.hidden) { e.preventDefault(); closeHelp(); return; }
     var tag = (e.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || tag === "select" || e.ctrlKey || e.metaKey || e.altKey) return;
-    if (e.key === "/") {
+    if (e.key === "?") {
+      e.preventDefault();
+      toggleHelp();
+    } else if (e.key === "/") {
       var q = document.querySelector("input[type=search]");
       if (q) { e.preventDefault(); q.focus(); q.select(); }
     } else if (e.key === "j" || e.key === "k") {
@@ -66,6 +152,12 @@
       if (!links.length) return;
       var i = links.indexOf(document.activeElement);
       i = e.key === "j" ? Math.min(links.length - 1, i + 1) : Math.max(0, i - 1);
+      links.forEach(function (l) {
+        var row = l.closest("tr, li, article");
+        if (row) row.classList.remove("selected");
+      });
+      var row = links[i].closest("tr, li, article");
+      if (row) { row.classList.add("selected"); row.scrollIntoView({ block: "nearest" }); }
       links[i].focus();
       e.preventDefault();
     }
@@ -115,6 +207,7 @@
           if (fresh[tr.getAttribute("data-alert")]) tr.classList.add("fresh");
         });
         fresh = {};
+        localTimes(document);
         syncBulk();
       })
       .catch(function () {});
@@ -125,7 +218,7 @@
   var source = null;
   function disconnect() {
     if (source) { source.close(); source = null; }
-    if (indicator) { indicator.classList.remove("on"); indicator.textContent = "paused"; }
+    if (indicator) { indicator.classList.remove("on"); indicator.textContent = "Live updates: paused"; }
   }
   window.addEventListener("pagehide", disconnect);
   window.addEventListener("pageshow", function (e) { if (e.persisted && !source) { connect(); refresh(); } });
@@ -135,7 +228,7 @@
   });
   function connect() {
     source = new EventSource("/ui/live");
-    source.addEventListener("open", function () { if (indicator) { indicator.classList.add("on"); indicator.textContent = "live"; } });
+    source.addEventListener("open", function () { if (indicator) { indicator.classList.add("on"); indicator.textContent = "Live updates: on"; } });
     source.addEventListener("alert", function (e) {
       var a;
       try { a = JSON.parse(e.data); } catch (err) { return; }
@@ -152,7 +245,7 @@
     });
     source.addEventListener("error", function () {
       if (!source) return;
-      if (indicator) { indicator.classList.remove("on"); indicator.textContent = "reconnecting"; }
+      if (indicator) { indicator.classList.remove("on"); indicator.textContent = "Live updates: reconnecting"; }
       if (source.readyState === EventSource.CLOSED) {
         source = null;
         // The stream ends when the access token does; a plain request renews the session.

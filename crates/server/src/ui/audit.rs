@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::html;
 
-use super::{Nav, Q, Session, fail, page, pager, rfc3339};
+use super::{Nav, Q, Session, at, fail, page, pager};
 use crate::routes::Op;
 use crate::{AppState, api};
 
@@ -34,22 +34,22 @@ pub(super) async fn audit(
             "Every change and sign-in, newest first; each entry is chained to the one before \
              by hash."
         }
-        table id="audit-table" {
+        table.cards id="audit-table" {
             thead {
                 tr { th { "Time" } th { "Who" } th { "Action" } th { "Target" } th { "Detail" } }
             }
             tbody {
                 @for e in &log.items {
                     tr {
-                        td.nowrap.small { (rfc3339(&e.time)) }
-                        td.nowrap {
+                        td.nowrap.small data-label="Time" { (at(&e.time)) }
+                        td.nowrap data-label="Who" {
                             (e.actor)
                             br;
                             span.small.muted { (e.source_ip.as_deref().unwrap_or("")) }
                         }
-                        td.nowrap { code { (e.action) } }
-                        td { (e.target) }
-                        td.small.mono { (e.detail) }
+                        td.nowrap data-label="Action" { code { (e.action) } }
+                        td data-label="Target" { (e.target) }
+                        td.small.mono data-label="Detail" { (e.detail) }
                     }
                 }
             }

@@ -12,8 +12,8 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::{
-    Nav, Q, Session, action_form, age, attack, csrf_field, fail, field, level_badge, outcome, page,
-    pager, status_badge, technique_tags, urlenc, when,
+    Nav, Q, Session, action_form, age, at, attack, csrf_field, fail, field, level_badge, outcome,
+    page, pager, status_badge, technique_tags, urlenc, when,
 };
 use crate::routes::Op;
 use crate::{AppState, api, blocking};
@@ -65,7 +65,7 @@ pub(super) async fn incidents(
             @if items.is_empty() {
                 p.empty { "No incidents." }
             } @else {
-                table {
+                table.cards {
                     thead {
                         tr {
                             th { "Level" } th { "Incident" } th { "Entity" } th.num { "Alerts" }
@@ -87,22 +87,22 @@ pub(super) async fn incidents(
 fn incident_row(i: &IncidentRecord, names: &BTreeMap<String, String>) -> Markup {
     html! {
         tr {
-            td { (level_badge(i.severity.unwrap_or(i.level))) }
-            td {
+            td data-label="Level" { (level_badge(i.severity.unwrap_or(i.level))) }
+            td data-label="Incident" {
                 a href={ "/ui/incidents/" (i.id) } data-row-link { (i.title) }
                 " " span.small.muted { "#" (i.id) }
             }
-            td {
+            td data-label="Entity" {
                 (named(&i.entity, names.get(&i.entity).map(String::as_str)))
                 @if let Some(account) = &i.account {
                     br;
                     span.small.muted { (account) }
                 }
             }
-            td.num { (i.alert_count) }
-            td.small { (tactic_names(&i.tactics).join(", ")) }
-            td { (status_badge(i.status)) }
-            td.small { (when(&i.first_seen)) " → " (age(&i.last_seen)) " ago" }
+            td.num data-label="Alerts" { (i.alert_count) }
+            td.small data-label="Tactics" { (tactic_names(&i.tactics).join(", ")) }
+            td data-label="Status" { (status_badge(i.status)) }
+            td.small data-label="Span" { (at(&i.first_seen)) " → " (age(&i.last_seen)) " ago" }
         }
     }
 }
@@ -157,7 +157,7 @@ pub(super) async fn incident(
                 (i.alert_count) " alerts about "
                 strong { (named(&i.entity, answer.names.get(&i.entity).map(String::as_str))) }
                 @if let Some(account) = &i.account { " in " (account) }
-                " from " (when(&i.first_seen)) " to " (when(&i.last_seen))
+                " from " (at(&i.first_seen)) " to " (at(&i.last_seen))
             }
         }
         section.panel id="narrative" {
@@ -208,16 +208,16 @@ pub(super) async fn incident(
         @if !responses.is_empty() {
             section.panel id="responses" {
                 h2 { "Containment" }
-                table {
+                table.cards {
                     thead { tr { th { "#" } th { "Alert" } th { "Action" } th { "Status" } th { "Who" } } }
                     tbody {
                         @for r in &responses {
                             tr {
-                                td { (r.id) }
-                                td { a href={ "/ui/alerts/" (r.alert_id) } { "#" (r.alert_id) } }
-                                td { code.small { (r.action) } }
-                                td { span class={ "lvl " (match r.status.as_str() { "done" => "low", "failed" | "refused" => "critical", "undone" => "informational", _ => "medium" }) } { (r.status) } }
-                                td.small {
+                                td data-label="#" { (r.id) }
+                                td data-label="Alert" { a href={ "/ui/alerts/" (r.alert_id) } { "#" (r.alert_id) } }
+                                td data-label="Action" { code.small { (r.action) } }
+                                td data-label="Status" { span class={ "lvl " (match r.status.as_str() { "done" => "low", "failed" | "refused" => "critical", "undone" => "informational", _ => "medium" }) } { (r.status) } }
+                                td.small data-label="Who" {
                                     (r.proposed_by)
                                     @if let Some(b) = &r.run_by { " → " (b) }
                                     @if let Some(b) = &r.undone_by { " (undone by " (b) ")" }
@@ -234,7 +234,7 @@ pub(super) async fn incident(
             ol.story {
                 @for a in alerts {
                     li class=(a.level.as_str()) {
-                        span.small.muted { (when(&a.first_seen)) } " "
+                        span.small.muted { (at(&a.first_seen)) } " "
                         (level_badge(a.level)) " "
                         a href={ "/ui/alerts/" (a.id) } { (a.title) } " "
                         (status_badge(a.status))
@@ -344,7 +344,7 @@ fn story(i: &IncidentRecord, alerts: &[AlertRecord]) -> Markup {
                     }
                 }
             }
-            div.axislabels { span { (when(&i.first_seen)) } span { (when(&i.last_seen)) } }
+            div.axislabels { span { (at(&i.first_seen)) } span { (at(&i.last_seen)) } }
         }
     }
 }

@@ -92,6 +92,8 @@ pub struct Session {
     /// The form token every POST must carry.
     pub csrf: String,
     pub theme: &'static str,
+    /// `utc`, or `local`: the script shows times in the browser's time zone.
+    pub tz: &'static str,
     /// A one-shot message from the previous action.
     pub flash: Option<String>,
 }
@@ -163,6 +165,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/ui/settings",
             get(settings::settings).post(settings::settings_action),
         )
+        .route("/ui/{*rest}", get(not_found))
         .merge(events::routes())
         .merge(entity::routes())
         .merge(alert::routes())
@@ -367,6 +370,7 @@ async fn signed_in(State(state): State<AppState>, mut req: Request, next: Next) 
     let session = Session {
         csrf: state.tokens.csrf(&claims),
         theme: theme(&jar),
+        tz: time_zone(&jar),
         flash: flash.clone(),
         role,
         caller,
@@ -388,6 +392,13 @@ fn clear_session(resp: &mut Response) {
     for name in [ACCESS_COOKIE, REFRESH_COOKIE] {
         resp.headers_mut()
             .append(header::SET_COOKIE, cookie(name, "", Some(0)));
+    }
+}
+
+fn time_zone(jar: &BTreeMap<String, String>) -> &'static str {
+    match jar.get("cs_tz").map(String::as_str) {
+        Some("local") => "local",
+        _ => "utc",
     }
 }
 
@@ -467,12 +478,20 @@ pub fn error_page(s: &Session, e: ApiError) -> Response {
     let mut resp = page(
         s,
         status.canonical_reason().unwrap_or("Error"),
-        Nav::Overview,
+        Nav::None,
         None,
         body,
     );
     *resp.status_mut() = status;
     resp
+}
+
+/// A dashboard address that names no page: a 404 in the frame, nothing highlighted.
+async fn not_found(axum::Extension(s): axum::Extension<Session>, uri: axum::http::Uri) -> Response {
+    error_page(
+        &s,
+        ApiError::NotFound(format!("there is no page at {}", uri.path())),
+    )
 }
 
 // ---- sign in and out -------------------------------------------------------------------------
@@ -764,6 +783,12 @@ pub fn rfc3339(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
+/// A time written out (`2026-11-22 14:03:27Z`, or in the browser's time zone when the user chose
+/// that in the settings: the script rewrites `time.abs`).
+pub fn at(t: &DateTime<Utc>) -> Markup {
+    html! { time.abs datetime=(rfc3339(t)) { (when(t)) } }
+}
+
 /// A time with its age, for tables.
 pub fn time_cell(t: &DateTime<Utc>) -> Markup {
     html! { time datetime=(t.to_rfc3339()) title=(when(t)) { (age(t)) " ago" } }
@@ -802,6 +827,8 @@ pub fn flash(text: &str, error: bool) -> Markup {
 /// Which entry of the side navigation a page belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
+    /// Error pages and pages outside the navigation: nothing is highlighted.
+    None,
     Overview,
     Alerts,
     Incidents,
@@ -848,7 +875,7 @@ pub fn page(s: &Session, title: &str, nav: Nav, live: Option<&str>, body: Markup
     links.push((Nav::Settings, "/ui/settings", "Settings"));
     let html = html! {
         (DOCTYPE)
-        html lang="en" data-theme=(s.theme) {
+        html lang="en" data-theme=(s.theme) data-tz=(s.tz) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -860,12 +887,18 @@ pub fn page(s: &Session, title: &str, nav: Nav, live: Option<&str>, body: Markup
                 a.skip href="#main" { "Skip to content" }
                 header.top {
                     a.brand href="/ui" { "Cloud" span { "Sentinel" } }
-                    span.live id="live" aria-live="polite" { @if live.is_some() { "connecting" } }
+                    @if live.is_some() {
+                        span.live id="live" role="status" title="Live updates: this page follows new and changed alerts" {
+                            "Live updates: connecting"
+                        }
+                    }
                     span.spacer {}
                     span.who {
-                        "Signed in as " strong id="whoami" { (s.caller.name) } " "
+                        span.prefix { "Signed in as " } strong id="whoami" { (s.caller.name) } " "
                         span.role id="role" { (s.role.as_str()) }
                     }
+                    button type="button" id="keys" aria-haspopup="dialog"
+                        title="Keyboard shortcuts (press ?)" { "Keys" }
                     button type="button" id="theme" aria-pressed=(s.theme == "dark")
                         title="Switch between light and dark" { "Theme" }
                     form.inline method="post" action="/ui/logout" {

@@ -10,7 +10,7 @@ use cloudsentinel_store::ModelRecord;
 use maud::{Markup, html};
 use serde_json::Value;
 
-use super::{Nav, Session, csrf_field, fail, field, form, outcome, page, rfc3339};
+use super::{Nav, Session, at, csrf_field, fail, field, form, outcome, page};
 use crate::error::bad;
 use crate::routes::Op;
 use crate::{AppState, api};
@@ -58,7 +58,7 @@ pub(super) async fn models(
         @if v.items.is_empty() {
             p.empty { "No model has been trained yet." }
         } @else {
-            table id="models-table" {
+            table.cards id="models-table" {
                 thead {
                     tr {
                         th { "Model" }
@@ -90,15 +90,15 @@ fn model_rows(s: &Session, m: &ModelRecord, admin: bool) -> Markup {
     };
     html! {
         tr {
-            td {
+            td data-label="Model" {
                 strong { (name) " v" (m.version) } " "
                 span.small.muted { "#" (id) }
                 @if active { " " span.tag { "active" } }
             }
-            td { (m.status) (progress) }
-            td.num { (m.samples) }
-            td.small { (metrics(&m.metrics)) }
-            td.small { (rfc3339(&m.created)) " by " (m.trained_by) }
+            td data-label="Status" { (m.status) (progress) }
+            td.num data-label="Samples" { (m.samples) }
+            td.small data-label="Metrics" { (metrics(&m.metrics)) }
+            td.small data-label="Trained" { (at(&m.created)) " by " (m.trained_by) }
             td {
                 @if admin && !active && m.status == "ready" {
                     form method="post" action="/ui/models" {

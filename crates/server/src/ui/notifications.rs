@@ -63,7 +63,7 @@ pub(super) async fn notifications(
                 code { "cloudsentinel.example.toml" } ") and restart."
             }
         } @else {
-            table id="sinks-table" {
+            table.cards id="sinks-table" {
                 thead {
                     tr {
                         th { "Sink" }
@@ -105,7 +105,7 @@ pub(super) async fn notifications(
             }
             button type="submit" { "Filter" }
         }
-        table id="deliveries-table" {
+        table.cards id="deliveries-table" {
             thead {
                 tr {
                     th { "#" }
@@ -142,11 +142,11 @@ fn sink_row(s: &Session, x: &api::SinkStatus) -> Markup {
     let name = &x.name;
     html! {
         tr {
-            td.nowrap { a href={ "/ui/notifications?sink=" (urlenc(name)) } { strong { (name) } } }
-            td.nowrap { (x.kind) }
-            td.small.mono { (x.destination) }
-            td { (x.min_level.as_str()) }
-            td {
+            td.nowrap data-label="Sink" { a href={ "/ui/notifications?sink=" (urlenc(name)) } { strong { (name) } } }
+            td.nowrap data-label="Kind" { (x.kind) }
+            td.small.mono data-label="Destination" { (x.destination) }
+            td data-label="From level" { (x.min_level.as_str()) }
+            td data-label="State" {
                 @if x.failing {
                     span.lvl.high { "failing" }
                     br;
@@ -155,13 +155,13 @@ fn sink_row(s: &Session, x: &api::SinkStatus) -> Markup {
                     span.lvl.low { "ok" }
                 }
             }
-            td { (x.pending) }
-            td { (x.sent) }
-            td { (x.retried) }
-            td { (x.dead) }
-            td.nowrap { (optional_time(x.last_success.as_ref())) }
-            td.nowrap { (optional_time(x.last_failure.as_ref())) }
-            td.nowrap {
+            td data-label="Pending" { (x.pending) }
+            td data-label="Sent" { (x.sent) }
+            td data-label="Retried" { (x.retried) }
+            td data-label="Dead" { (x.dead) }
+            td.nowrap data-label="Last success" { (optional_time(x.last_success.as_ref())) }
+            td.nowrap data-label="Last failure" { (optional_time(x.last_failure.as_ref())) }
+            td.nowrap data-label="Test" {
                 @if s.can(Op::TestNotifier) {
                     form method="post" action="/ui/notifications" {
                         (csrf_field(s))
@@ -186,26 +186,26 @@ fn delivery_row(d: &DeliveryRecord) -> Markup {
     };
     html! {
         tr {
-            td { (d.id) }
-            td { (d.sink) }
-            td {
+            td data-label="#" { (d.id) }
+            td data-label="Sink" { (d.sink) }
+            td data-label="Alert" {
                 @match d.alert_id {
                     Some(id) => { a href={ "/ui/alerts/" (id) } { "#" (id) } }
                     None => { "test" }
                 }
             }
-            td { (d.change) }
-            td { span class={ "lvl " (class) } { (d.status.as_str()) } }
-            td { (d.attempts) }
-            td.nowrap { (time_cell(&d.created)) }
-            td.nowrap { (optional_time(d.sent.as_ref())) }
-            td {
+            td data-label="Change" { (d.change) }
+            td data-label="Status" { span class={ "lvl " (class) } { (d.status.as_str()) } }
+            td data-label="Tries" { (d.attempts) }
+            td.nowrap data-label="Queued" { (time_cell(&d.created)) }
+            td.nowrap data-label="Sent" { (optional_time(d.sent.as_ref())) }
+            td data-label="Latency" {
                 @match d.latency_ms {
                     Some(ms) => { (ms) " ms" }
                     None => { "—" }
                 }
             }
-            td.small { (d.last_error.as_deref().unwrap_or("")) }
+            td.small data-label="Last error" { (d.last_error.as_deref().unwrap_or("")) }
         }
     }
 }

@@ -44,6 +44,24 @@ pub(super) async fn settings(
                     }
                     button type="submit" { "Save" }
                 }
+                h3 { "Time zone" }
+                form method="post" action="/ui/settings" class="row" id="tz-form" {
+                    (csrf_field(&s))
+                    input type="hidden" name="action" value="tz";
+                    label.check {
+                        input type="radio" name="tz" value="utc" checked[s.tz == "utc"];
+                        " UTC"
+                    }
+                    label.check {
+                        input type="radio" name="tz" value="local" checked[s.tz == "local"];
+                        " this browser's time zone"
+                        span.muted id="browser-tz" {}
+                    }
+                    button type="submit" { "Save" }
+                }
+                p.muted.small {
+                    "Times written out on every page follow this; the API and exports always use UTC."
+                }
                 h3 { "Change password" }
                 form method="post" action="/ui/settings" class="filters" {
                     (csrf_field(&s))
@@ -105,6 +123,22 @@ pub(super) async fn settings_action(
                 header::SET_COOKIE,
                 axum::http::HeaderValue::from_str(&format!(
                     "cs_theme={theme}; Path=/; Max-Age=31536000; SameSite=Strict"
+                ))
+                .expect("ascii"),
+            );
+            resp
+        }
+        Some("tz") => {
+            let (tz, words) = if field(&fields, "tz") == Some("local") {
+                ("local", "this browser's time zone")
+            } else {
+                ("utc", "UTC")
+            };
+            let mut resp = done("/ui/settings", format!("Times are shown in {words}."));
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                axum::http::HeaderValue::from_str(&format!(
+                    "cs_tz={tz}; Path=/; Max-Age=31536000; SameSite=Strict"
                 ))
                 .expect("ascii"),
             );

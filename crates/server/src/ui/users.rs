@@ -8,9 +8,7 @@ use cloudsentinel_store::ApiKeyRecord;
 use maud::{Markup, html};
 use serde_json::json;
 
-use super::{
-    Nav, Session, csrf_field, done, error_text, fail, field, form, outcome, page, rfc3339,
-};
+use super::{Nav, Session, at, csrf_field, done, error_text, fail, field, form, outcome, page};
 use crate::error::{ApiError, bad};
 use crate::routes::Op;
 use crate::{AppState, api};
@@ -36,7 +34,7 @@ async fn users_page(state: AppState, s: &Session, notice: Option<Markup>) -> Res
         @if let Some(n) = notice { (n) }
         section.panel {
             h2 { "Users" }
-            table id="users-table" {
+            table.cards id="users-table" {
                 thead {
                     tr { th { "User" } th { "Role" } th { "State" } th { "Created" } th {} }
                 }
@@ -70,7 +68,7 @@ async fn users_page(state: AppState, s: &Session, notice: Option<Markup>) -> Res
         }
         section.panel {
             h2 { "Ingest API keys" }
-            table id="keys-table" {
+            table.cards id="keys-table" {
                 thead {
                     tr { th { "Name" } th { "Prefix" } th { "Created" } th { "Last used" } th {} }
                 }
@@ -101,8 +99,8 @@ fn user_row(s: &Session, u: &api::User) -> Markup {
     let (id, name, role, disabled) = (u.id, &u.username, &u.role, u.disabled);
     html! {
         tr {
-            td { strong { (name) } }
-            td {
+            td data-label="User" { strong { (name) } }
+            td data-label="Role" {
                 form method="post" action="/ui/users" class="row" {
                     (csrf_field(s))
                     input type="hidden" name="action" value="role";
@@ -113,9 +111,9 @@ fn user_row(s: &Session, u: &api::User) -> Markup {
                     button type="submit" { "Set" }
                 }
             }
-            td { @if disabled { strong { "disabled" } } @else { "active" } }
-            td.small { (rfc3339(&u.created)) }
-            td.row {
+            td data-label="State" { @if disabled { strong { "disabled" } } @else { "active" } }
+            td.small data-label="Created" { (at(&u.created)) }
+            td.row data-label="Actions" {
                 form method="post" action="/ui/users" {
                     (csrf_field(s))
                     input type="hidden" name="action"
@@ -141,16 +139,16 @@ fn user_row(s: &Session, u: &api::User) -> Markup {
 fn key_row(s: &Session, k: &ApiKeyRecord) -> Markup {
     html! {
         tr {
-            td { (k.name) }
-            td { code { (k.prefix) "…" } }
-            td.small { (rfc3339(&k.created)) " by " (k.created_by) }
-            td.small {
+            td data-label="Name" { (k.name) }
+            td data-label="Prefix" { code { (k.prefix) "…" } }
+            td.small data-label="Created" { (at(&k.created)) " by " (k.created_by) }
+            td.small data-label="Last used" {
                 @match &k.last_used {
-                    Some(t) => { (rfc3339(t)) }
+                    Some(t) => { (at(t)) }
                     None => { "never" }
                 }
             }
-            td {
+            td data-label="State" {
                 @if k.revoked {
                     "revoked"
                 } @else {
