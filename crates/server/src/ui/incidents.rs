@@ -12,8 +12,8 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::{
-    Nav, Q, Session, action_form, age, at, attack, csrf_field, fail, field, level_badge, outcome,
-    page, pager, status_badge, technique_tags, urlenc, when,
+    Kind, Nav, Q, Session, action_form, age, at, attack, csrf_field, fail, field, level_badge,
+    outcome, page, pager, pivot, status_badge, technique_tags, urlenc, when,
 };
 use crate::routes::Op;
 use crate::{AppState, api, blocking};
@@ -96,7 +96,7 @@ fn incident_row(i: &IncidentRecord, names: &BTreeMap<String, String>) -> Markup 
                 (named(&i.entity, names.get(&i.entity).map(String::as_str)))
                 @if let Some(account) = &i.account {
                     br;
-                    span.small.muted { (account) }
+                    span.small.muted { "account " (pivot(Kind::Account, account)) }
                 }
             }
             td.num data-label="Alerts" { (i.alert_count) }
@@ -119,8 +119,8 @@ fn tactic_names(ids: &[String]) -> Vec<&str> {
 pub(super) fn named(entity: &str, name: Option<&str>) -> Markup {
     html! {
         @match name {
-            Some(name) => { (name) " " span.small.muted { "(" (entity) ")" } }
-            None => { (entity) }
+            Some(name) => { (pivot(Kind::Principal, entity)) " " span.small.muted { "(" (name) ")" } }
+            None => { (pivot(Kind::Principal, entity)) }
         }
     }
 }
@@ -156,7 +156,7 @@ pub(super) async fn incident(
             span {
                 (i.alert_count) " alerts about "
                 strong { (named(&i.entity, answer.names.get(&i.entity).map(String::as_str))) }
-                @if let Some(account) = &i.account { " in " (account) }
+                @if let Some(account) = &i.account { " in " (pivot(Kind::Account, account)) }
                 " from " (at(&i.first_seen)) " to " (at(&i.last_seen))
             }
         }
@@ -197,7 +197,7 @@ pub(super) async fn incident(
                     @for c in &answer.comments {
                         li {
                             strong { (c.author) } " "
-                            span.small.muted { (c.time.to_rfc3339_opts(SecondsFormat::AutoSi, true)) }
+                            span.small.muted { (at(&c.time)) }
                             br;
                             (c.text)
                         }
@@ -238,6 +238,7 @@ pub(super) async fn incident(
                         (level_badge(a.level)) " "
                         a href={ "/ui/alerts/" (a.id) } { (a.title) } " "
                         (status_badge(a.status))
+                        " " span.small { (pivot(Kind::Principal, &a.entity)) }
                         br;
                         span.small { (tactic_names(&a.tactics).join(" · ")) } " "
                         (technique_tags(&a.techniques))
