@@ -6,7 +6,7 @@ use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use cloudsentinel_alert::{AlertRecord, AlertStatus, IncidentRecord};
 use maud::{Markup, html};
 use serde_json::{Value, json};
