@@ -13,6 +13,7 @@ BENIGN ordinary calls, signs in through /ui/login like a browser, then measures:
            times each: request, HTML parse, style, layout and the script, as a user waits for it.
 
     python3 benches/dashboard_render.py              # about 2 minutes
+    EVENTS=1000000 ROUNDS=30 python3 benches/dashboard_render.py   # a million events stored
     ALERTS=10000 BENIGN=40000 ROUNDS=200 python3 benches/dashboard_render.py
 Standard library only.
 """
@@ -31,6 +32,8 @@ import urllib.request
 
 ALERTS = int(os.environ.get("ALERTS", "10000"))
 BENIGN = int(os.environ.get("BENIGN", "40000"))
+if "EVENTS" in os.environ:  # EVENTS=1000000: that many events in all, ALERTS of them attacks
+    BENIGN = int(os.environ["EVENTS"]) - ALERTS
 ROUNDS = int(os.environ.get("ROUNDS", "200"))
 BROWSER_ROUNDS = int(os.environ.get("BROWSER_ROUNDS", "40"))
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -132,6 +135,20 @@ def run(base):
         ("incidents", "/ui/incidents"),
         ("events", "/ui/events"),
         ("ATT&CK coverage", "/ui/coverage?by=hits"),
+        ("events, search ip:", "/ui/events?q=" + urllib.parse.quote("ip:203.0.1.7")),
+        ("events, search principal:", "/ui/events?q=" + urllib.parse.quote(
+            "principal:arn:aws:iam::111122223333:user/user-00007")),
+        ("events, free text", "/ui/events?q=main-trail"),
+        ("events, action: + outcome:", "/ui/events?q=" + urllib.parse.quote("action:StopLogging outcome:success")),
+        ("entity: principal", "/ui/entity/principal?v=" + urllib.parse.quote(
+            "arn:aws:iam::111122223333:user/user-00007", safe="")),
+        ("entity: IP address", "/ui/entity/ip?v=203.0.1.7"),
+        ("entity: account", "/ui/entity/account?v=111122223333"),
+        ("rules", "/ui/rules"),
+        ("one rule", "/ui/rules/" + urllib.parse.quote(
+            api(base, "GET", f"/api/v1/alerts/{mid}", token)["alert"]["rule_id"], safe="")),
+        ("overview, 30 days", "/ui?range=30d"),
+        ("settings", "/ui/settings"),
     ]
     print(f"\nserver: GET over loopback, {ROUNDS} rounds each (ms)")
     print(f"{'page':34} {'p50':>7} {'p95':>7} {'max':>7} {'KiB':>6}")
@@ -194,7 +211,10 @@ def browser(base):
         print(f"{'page':34} {'p50':>7} {'p95':>7} {'max':>7}")
         for name, path in (("alert queue, first page", "/ui/alerts"),
                            ("alert queue, sorted by level", "/ui/alerts?sort=level&order=desc"),
-                           ("overview, 24 hours", "/ui")):
+                           ("overview, 24 hours", "/ui"),
+                           ("events, search ip:", "/ui/events?q=ip%3A203.0.1.7"),
+                           ("entity: principal", "/ui/entity/principal?v=" + urllib.parse.quote(
+                               "arn:aws:iam::111122223333:user/user-00007", safe=""))):
             times = []
             for _ in range(BROWSER_ROUNDS):
                 api(wd, "POST", sess + "/url", body={"url": base + path})

@@ -5,14 +5,19 @@
 #
 #   bash benches/service_load.sh            # full run (about 6 minutes)
 #   DURATION=10 bash benches/service_load.sh
+#   BIN=/tmp/cs-before DURATION=10 bash benches/service_load.sh   # another build, as is
+#   PHASE1_ONLY=1 DURATION=20 bash benches/service_load.sh          # sustained ingest only
 #
 # Prints one JSON summary per phase; BENCHMARKS.md records the figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-30}
 PORT=${PORT:-18931}
-cargo build --release --quiet
-BIN=target/release/cloudsentinel
+# BIN=path/to/cloudsentinel measures that build as it is (e.g. the one before a change).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=target/release/cloudsentinel
+fi
 DATA=$(mktemp -d /tmp/cs-bench.XXXXXX)
 URL=http://127.0.0.1:$PORT
 export CLOUDSENTINEL_ADMIN_USER=bench CLOUDSENTINEL_ADMIN_PASSWORD=bench-password-123 CLOUDSENTINEL_LOG=warn
@@ -45,6 +50,7 @@ echo "CPU per event by thread (µs; $(getconf CLK_TCK) ticks/s):"
 join "$DATA/t0" "$DATA/t1" | awk -v n="$ACCEPTED" -v hz="$(getconf CLK_TCK)" \
   '{d = $3 - $2; if (d > 0) printf "  %-16s %6.1f\n", $1, d * 1e6 / hz / n}'
 rss
+if [ "${PHASE1_ONLY:-0}" = 1 ]; then exit 0; fi
 MAX=$(json "['events_per_sec']" < "$DATA/max.json" | cut -d. -f1)
 HALF=$(python3 -c "print(int($MAX/2))")
 

@@ -121,6 +121,8 @@ impl Partial {
             a.first_seen = o.first_seen;
             a.explanation = o.explanation;
             a.account = o.account;
+            // Anomaly titles say what was unusual in their signal: the speaking one's.
+            a.title = o.title;
         }
         a.last_seen = a.last_seen.max(o.last_seen);
         self.evidence.absorb(other.evidence);

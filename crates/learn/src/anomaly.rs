@@ -222,11 +222,9 @@ pub fn signal(o: &Observation<'_>, x: &Features, score: f64, model: &AnomalyMode
     } else {
         Level::Medium
     };
-    let title = match category {
-        Some(c) if x.values[f::WRITE] > 0.0 => format!("Unusual {c} change by a principal"),
-        _ => "Activity unlike the principal's baseline".to_string(),
-    };
-    let why = explain(o, x, &model.attribution(&x.values));
+    let attribution = model.attribution(&x.values);
+    let title = title(o, x, &attribution);
+    let why = explain(o, x, &attribution);
     Signal {
         kind: SignalKind::Anomaly,
         rule_id: RULE_ID.to_string(),
@@ -243,6 +241,118 @@ pub fn signal(o: &Observation<'_>, x: &Features, score: f64, model: &AnomalyMode
             "anomaly score {score:.3} (threshold {:.3}): {why}",
             model.threshold
         ),
+    }
+}
+
+/// Who a title names: the actor's name (for an AWS role session `role/session`), else the last
+/// part of the principal's ARN or id.
+pub fn short_name(o: &Observation<'_>) -> String {
+    if let Some(n) = o.actor_name.filter(|n| !n.is_empty()) {
+        return n.to_string();
+    }
+    o.entity
+        .rsplit(['/', ':'])
+        .find(|p| !p.is_empty())
+        .unwrap_or(o.entity)
+        .to_string()
+}
+
+/// A service as titles write it: `iam.amazonaws.com` is `iam`, `compute.googleapis.com` is
+/// `compute`.
+pub fn short_service(service: &str) -> &str {
+    service
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| service.strip_suffix(".googleapis.com"))
+        .unwrap_or(service)
+}
+
+/// Whether the call is a sign-in (a console or directory sign-in), for titles.
+fn is_sign_in(o: &Observation<'_>) -> bool {
+    matches!(o.operation, "ConsoleLogin" | "Sign-in activity" | "SignIn")
+        || o.service == "signin.amazonaws.com"
+}
+
+/// A title that says what was unusual, from the feature that weighed most ("First sign-in from
+/// RO for carol", "First use of iam:CreateUser by ci-deploy"); an address's features count as
+/// one, named by the widest thing new about it (country, then AS, then address).
+pub fn title(o: &Observation<'_>, x: &Features, attribution: &[(usize, f64)]) -> String {
+    let who = short_name(o);
+    let v = &x.values;
+    let d = &x.detail;
+    let cc = |c: [u8; 2]| String::from_utf8_lossy(&c).into_owned();
+    let what = if is_sign_in(o) { "sign-in" } else { "activity" };
+    let mut order: Vec<usize> = attribution.iter().map(|(i, _)| *i).collect();
+    for (i, value) in v.iter().enumerate() {
+        if *value > 0.0 && !order.contains(&i) {
+            order.push(i);
+        }
+    }
+    for i in order {
+        let t = match i {
+            f::NEW_COUNTRY | f::NEW_ASN | f::NEW_NETWORK | f::NEW_IP => {
+                if v[f::NEW_COUNTRY] > 0.0
+                    && let Some(c) = d.country
+                {
+                    format!("First {what} from {} for {who}", cc(c))
+                } else if v[f::NEW_ASN] > 0.0
+                    && let Some(a) = d.asn
+                {
+                    match d.country {
+                        Some(c) => format!("First {what} from AS{a} ({}) for {who}", cc(c)),
+                        None => format!("First {what} from AS{a} for {who}"),
+                    }
+                } else if let Some(ip) = o.source_ip {
+                    format!("First {what} from {ip} for {who}")
+                } else {
+                    continue;
+                }
+            }
+            f::NEW_OPERATION => format!(
+                "First use of {}:{} by {who}",
+                short_service(o.service),
+                o.operation
+            ),
+            f::NEW_SERVICE => format!("First use of {} by {who}", short_service(o.service)),
+            f::NEW_REGION => match o.region {
+                Some(r) => format!("First {what} in {r} for {who}"),
+                None => continue,
+            },
+            f::NEW_USER_AGENT => match o.user_agent {
+                Some(ua) => format!(
+                    "First use of client {} by {who}",
+                    behaviour::agent_family(ua)
+                ),
+                None => continue,
+            },
+            f::GEO_VELOCITY => match (d.prev_country, d.country) {
+                (Some(a), Some(b)) => format!(
+                    "Impossible travel {} to {} for {who} ({:.0} km in {:.1} h)",
+                    cc(a),
+                    cc(b),
+                    d.km,
+                    d.hours_apart
+                ),
+                _ => continue,
+            },
+            f::HOUR_RARITY if v[i] >= 0.8 => format!(
+                "{who} active at {} UTC, outside its usual hours",
+                hhmm(o.time)
+            ),
+            f::RATE_DEVIATION if v[i] >= 0.7 => format!(
+                "{} calls in an hour by {who} against a usual {:.0}",
+                d.rate_count, d.rate_mean
+            ),
+            f::ERROR_BURST => format!("{} failed calls in 10 minutes by {who}", d.errors),
+            f::OPERATION_RARITY if v[i] >= 0.5 => {
+                format!("Rare call {} by {who}", o.operation)
+            }
+            _ => continue,
+        };
+        return t;
+    }
+    match behaviour::sensitivity(o.service, o.operation).1 {
+        Some(c) if v[f::WRITE] > 0.0 => format!("Unusual {c} change by {who}: {}", o.operation),
+        _ => format!("{} by {who}, unlike its baseline", o.operation),
     }
 }
 
@@ -444,5 +554,47 @@ mod tests {
         // A new network from a known address cannot happen; a new network alone is named.
         let x = features(&[f::NEW_NETWORK], Detail::default());
         assert!(explain(&o, &x, &[]).contains("first time from network 45.77.175.0/24"));
+    }
+
+    #[test]
+    fn titles_say_what_was_unusual_by_the_feature_that_weighed_most() {
+        let mut o = obs("45.77.175.196");
+        let ro = Detail {
+            asn: Some(9050),
+            country: Some(*b"RO"),
+            ..Detail::default()
+        };
+        // An address's features are one: named by the widest thing new about it.
+        let x = features(
+            &[f::NEW_IP, f::NEW_ASN, f::NEW_COUNTRY, f::NEW_OPERATION],
+            ro,
+        );
+        assert_eq!(
+            title(&o, &x, &[(f::NEW_IP, 0.2), (f::NEW_OPERATION, 0.1)]),
+            "First activity from RO for alice"
+        );
+        let x = features(&[f::NEW_IP, f::NEW_ASN], ro);
+        assert_eq!(
+            title(&o, &x, &[(f::NEW_ASN, 0.2)]),
+            "First activity from AS9050 (RO) for alice"
+        );
+        // The strongest feature decides.
+        let x = features(&[f::NEW_IP, f::NEW_OPERATION], ro);
+        assert_eq!(
+            title(&o, &x, &[(f::NEW_OPERATION, 0.3), (f::NEW_IP, 0.1)]),
+            "First use of iam:CreateAccessKey by alice"
+        );
+        // A sign-in says so; a principal without a name goes by the end of its ARN.
+        o.operation = "ConsoleLogin";
+        o.service = "signin.amazonaws.com";
+        o.actor_name = None;
+        let x = features(&[f::NEW_COUNTRY], ro);
+        assert_eq!(title(&o, &x, &[]), "First sign-in from RO for alice");
+        // Nothing new to name: the operation, unlike the baseline.
+        let x = features(&[], Detail::default());
+        assert_eq!(
+            title(&o, &x, &[]),
+            "ConsoleLogin by alice, unlike its baseline"
+        );
     }
 }

@@ -48,11 +48,17 @@ pub const TRAVEL_RULE_ID: &str = "cloudsentinel.behaviour.impossible-travel";
 pub const DORMANT_RULE_ID: &str = "cloudsentinel.behaviour.dormant-identity";
 pub const NEW_REGION_RULE_ID: &str = "cloudsentinel.behaviour.new-region";
 pub const MACHINE_NETWORK_RULE_ID: &str = "cloudsentinel.behaviour.machine-identity-new-network";
-const NEW_NETWORK_TITLE: &str = "Principal active from a new network at an unusual hour";
-const TRAVEL_TITLE: &str = "Impossible travel between two calls";
-const MACHINE_NETWORK_TITLE: &str = "Workload identity used from a new network";
 pub const NEW_CLIENT_RULE_ID: &str = "cloudsentinel.behaviour.new-network-new-client";
-const NEW_CLIENT_TITLE: &str = "Principal active from a new network with a new client";
+
+/// "AS14061 (RO)", "AS14061", or "a new network" without an AS.
+fn network_words(asn: Option<u32>, country: Option<[u8; 2]>) -> String {
+    match (asn, country) {
+        (Some(a), Some(c)) => format!("AS{a} ({})", String::from_utf8_lossy(&c)),
+        (Some(a), None) => format!("AS{a}"),
+        (None, Some(c)) => format!("a new network in {}", String::from_utf8_lossy(&c)),
+        (None, None) => "a new network".to_string(),
+    }
+}
 /// After an alert about a workload identity on a new network, how long its further calls from
 /// that network join the alert (counted from the last one): the intruder's session, not one event.
 pub const FOLLOW_SECS: i64 = 3 * 3600;
@@ -103,13 +109,13 @@ const DORMANT_MIN_EVENTS: u64 = 5;
 const DORMANT_MIN_SPAN_H: i64 = 12;
 
 /// A principal's calls from a network an alert was raised about.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Follow {
     asn: u32,
     until: i64,
     /// The alert's rule (one of the network rules), title and the time it was raised.
     rule: &'static str,
-    title: &'static str,
+    title: String,
     since: i64,
 }
 
@@ -229,7 +235,12 @@ impl Detectors {
                 out.push(signal(
                     o,
                     DORMANT_RULE_ID,
-                    "Dormant identity active again",
+                    &format!(
+                        "{} active again after {} days, with {}",
+                        crate::anomaly::short_name(o),
+                        idle / 86_400,
+                        o.operation
+                    ),
                     Level::Medium,
                     &["T1078.004"],
                     &["initial-access", "persistence"],
@@ -292,7 +303,10 @@ impl Detectors {
         out.push(signal(
             o,
             NEW_REGION_RULE_ID,
-            "Change in a region the organisation has not used",
+            &format!(
+                "First change in {region} in the organisation, by {}",
+                crate::anomaly::short_name(o)
+            ),
             Level::Medium,
             &["T1535"],
             &["defense-evasion"],
@@ -430,7 +444,11 @@ impl Detectors {
             out.push(signal(
                 o,
                 NEW_NETWORK_RULE_ID,
-                NEW_NETWORK_TITLE,
+                &format!(
+                    "First activity from {} for {} at an unusual hour",
+                    network_words(d.asn, d.country),
+                    crate::anomaly::short_name(o)
+                ),
                 Level::Medium,
                 &["T1078.004"],
                 &["initial-access", "defense-evasion"],
@@ -458,7 +476,11 @@ impl Detectors {
             out.push(signal(
                 o,
                 NEW_CLIENT_RULE_ID,
-                NEW_CLIENT_TITLE,
+                &format!(
+                    "First sign-in from {} with a new client for {}",
+                    network_words(Some(asn), d.country),
+                    crate::anomaly::short_name(o)
+                ),
                 Level::Medium,
                 &["T1078.004", "T1550.001"],
                 &["initial-access", "defense-evasion"],
@@ -483,7 +505,12 @@ impl Detectors {
             out.push(signal(
                 o,
                 TRAVEL_RULE_ID,
-                TRAVEL_TITLE,
+                &format!(
+                    "Impossible travel {} to {} for {}",
+                    String::from_utf8_lossy(&from),
+                    String::from_utf8_lossy(&to),
+                    crate::anomaly::short_name(o)
+                ),
                 Level::Medium,
                 &["T1078.004"],
                 &["initial-access"],
@@ -508,12 +535,8 @@ impl Detectors {
         };
         if let (Some(asn), Some(first)) = (d.asn, out.first()) {
             let rule = followed.iter().copied().find(|r| *r == first.rule_id);
-            let title = match rule {
-                Some(NEW_NETWORK_RULE_ID) => NEW_NETWORK_TITLE,
-                Some(TRAVEL_RULE_ID) => TRAVEL_TITLE,
-                Some(NEW_CLIENT_RULE_ID) => NEW_CLIENT_TITLE,
-                _ => MACHINE_NETWORK_TITLE,
-            };
+            // Further calls join the alert under its title.
+            let title = first.title.clone();
             if let Some(rule) = rule {
                 let t = o.time.timestamp();
                 if self.follow.len() >= MAX_FOLLOWED {
@@ -549,7 +572,7 @@ impl Detectors {
         Some(signal(
             o,
             f.rule,
-            f.title,
+            &f.title.clone(),
             Level::Medium,
             &["T1078.004"],
             &["initial-access"],
@@ -590,7 +613,11 @@ impl Detectors {
         out.push(signal(
             o,
             MACHINE_NETWORK_RULE_ID,
-            MACHINE_NETWORK_TITLE,
+            &format!(
+                "Workload identity {} used from {}",
+                crate::anomaly::short_name(o),
+                network_words(Some(asn), x.detail.country)
+            ),
             Level::Medium,
             &["T1078.004", "T1528"],
             &["initial-access", "credential-access"],
@@ -703,7 +730,11 @@ fn volume_signal(
     let mut s = signal(
         o,
         VOLUME_RULE_ID,
-        "Object reads far above the principal's usual volume",
+        &format!(
+            "{reads} object reads in {} min by {}, far above its usual volume",
+            (span + 59) / 60,
+            crate::anomaly::short_name(o)
+        ),
         Level::Medium,
         &["T1530"],
         &["collection", "exfiltration"],

@@ -47,6 +47,7 @@ pub mod narrative;
 pub mod notify;
 pub mod pipeline;
 pub mod routes;
+pub mod search;
 mod sources;
 pub mod ui;
 

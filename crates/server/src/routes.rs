@@ -103,6 +103,8 @@ const ALERT_QUERY: &[(&str, &str)] = &[
     ),
     ("principal", "the entity the alert is about"),
     ("account", "account, subscription or project"),
+    ("assignee", "the user the alert is assigned to"),
+    ("unassigned", "true: only alerts nobody is assigned to"),
     ("incident", "incident id"),
     ("since", "RFC 3339 time: alerts last seen at or after"),
     ("until", "RFC 3339 time: alerts first seen before"),
@@ -112,7 +114,7 @@ const ALERT_QUERY: &[(&str, &str)] = &[
     ),
     (
         "sort",
-        "last_seen (default), first_seen, level, count, id, tp_score (the feedback model's true-positive score)",
+        "last_seen (default), first_seen, level, count, id, tp_score (the feedback model's true-positive score), attention (level, then the newest arrival in the store: the dashboard queue's order)",
     ),
     ("order", "desc (default) or asc"),
     ("limit", "page size, 1..500 (default 50)"),
@@ -135,7 +137,9 @@ const EVENT_QUERY: &[(&str, &str)] = &[
     ("outcome", "success or failure"),
     (
         "q",
-        "free text in operation, principal, address, error code, user agent, or an event id",
+        "the events search language: principal:, ip:, as:, country:, action:, resource:, \
+         account:, outcome: terms and free text (words of the whole record), all of which must \
+         hold; \"quoted values\", -term to exclude",
     ),
     ("raw", "true to include the original records"),
     ("limit", "page size, 1..1000 (default 100)"),
@@ -466,7 +470,8 @@ pub static ROUTES: &[RouteSpec] = &[
             "/api/v1/events",
             VIEWER,
             "events",
-            "Search stored events",
+            "Search stored events (newest first; `total` counts up to 100000, and is 100001 when \
+             more match)",
             |m| on(m, api::search_events),
         ).answers(schema_of::<api::Page<api::ListedEvent>>)
     },

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use chrono::{Duration, Utc};
+use cloudsentinel_core::row::IndexKey;
 use cloudsentinel_store::{Derived, EventFields, EventStore, NewEvent, SqliteOptions, SqliteStore};
 
 fn event(i: usize, shuffled: bool) -> NewEvent {
@@ -23,6 +24,7 @@ fn event(i: usize, shuffled: bool) -> NewEvent {
         time.to_rfc3339(),
         i % 200
     );
+    let principal = format!("arn:aws:iam::111122223333:user/{user} (AKIA{:016})", i % 40);
     NewEvent {
         fields: EventFields {
             id: format!("{i:08x}-aaaa-bbbb-cccc-ddddeeeeffff"),
@@ -31,8 +33,8 @@ fn event(i: usize, shuffled: bool) -> NewEvent {
             kind: "cloudtrail".into(),
             account: Some("111122223333".into()),
             region: Some("us-east-1".into()),
-            principal: format!("arn:aws:iam::111122223333:user/{user} (AKIA{:016})", i % 40),
-            actor_name: Some(user),
+            principal: principal.clone(),
+            actor_name: Some(user.clone()),
             access_key: Some(format!("AKIA{:016}", i % 40)),
             source_ip: Some(format!("198.51.100.{}", i % 200)),
             user_agent: Some("aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws exe/x86_64.ubuntu.22 prompt/off command/ec2.describe-instances".into()),
@@ -42,7 +44,17 @@ fn event(i: usize, shuffled: bool) -> NewEvent {
             success: true,
             error_code: None,
         },
+        words: cloudsentinel_core::row::index_record(
+            &[
+                (IndexKey::Principal, principal.clone()),
+                (IndexKey::Principal, format!("AKIA{:016}", i % 40)),
+                (IndexKey::Principal, user.clone()),
+            ],
+            &serde_json::from_str(&raw).unwrap(),
+        ),
         raw,
+        asn: Some(64500),
+        country: Some("DE".into()),
     }
 }
 

@@ -29,6 +29,7 @@ use cloudsentinel_core::Level;
 use serde::{Deserialize, Serialize};
 
 mod codec;
+mod event_search;
 mod pg;
 mod rows;
 mod sqlite;
@@ -279,6 +280,9 @@ pub enum AlertSort {
     TpScore,
     /// When the pipeline last changed it.
     Updated,
+    /// What needs attention first: level, then the newest arrival (when the alert was created
+    /// in the store, not its events' time: a backfilled alert is new).
+    Attention,
 }
 
 /// Filters for alert lists; every field narrows.
@@ -294,6 +298,8 @@ pub struct AlertQuery {
     /// Entity (principal), exact.
     pub principal: Option<String>,
     pub account: Option<String>,
+    /// Who it is assigned to: `Some(None)` for nobody, `Some(Some(user))` for that user.
+    pub assignee: Option<Option<String>>,
     pub incident_id: Option<i64>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -325,10 +331,96 @@ pub struct EventQuery {
     pub service: Option<String>,
     pub operation: Option<String>,
     pub success: Option<bool>,
+    /// Free text: its words, in order, somewhere in the record ([`EventField::Text`]).
     pub text: Option<String>,
+    /// A resource the event names (an ARN, a bucket, a user name, as in its request), exact,
+    /// case-insensitive. Events stored before resources were indexed are not found by it.
+    pub resource: Option<String>,
+    /// The autonomous system of the source address, as recorded when the event was stored.
+    pub asn: Option<u32>,
+    /// The country of the source address (ISO 3166 alpha-2, either case), as recorded when the
+    /// event was stored.
+    pub country: Option<String>,
+    /// Further conditions, all of which must hold (the search language's terms).
+    pub terms: Vec<EventTerm>,
     pub with_raw: bool,
     pub limit: u32,
     pub offset: u64,
+}
+
+/// Event searches count their matches up to this many; past it, [`Page::total`] is
+/// `EVENT_COUNT_CAP + 1`, which says "more than this".
+pub const EVENT_COUNT_CAP: u64 = 100_000;
+
+/// What [`EventStore::event_digest`] found about a search's matches: how many there are over
+/// time and the most frequent values of the fields an analyst pivots on, counted over the newest
+/// matches up to a cap.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventDigest {
+    /// Matches counted (at most the cap).
+    pub counted: u64,
+    /// More events match than were counted.
+    pub capped: bool,
+    /// The oldest and newest counted match.
+    pub span: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Counted matches per bucket of the histogram asked for.
+    pub histogram: Vec<u64>,
+    /// The range the histogram's buckets divide (its open ends closed by the span).
+    pub histogram_range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Per field (principal, ip, action as `service:operation`, account, as, country,
+    /// outcome), the most frequent values with their counts, most first.
+    pub facets: Vec<Facet>,
+}
+
+/// The most frequent values of a field among counted matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facet {
+    pub field: EventField,
+    pub values: Vec<KeyCount>,
+    /// How many different values the counted matches have.
+    pub distinct: u64,
+}
+
+/// A histogram to count matches in: `buckets` equal slices of `from`..`to`; an open end is
+/// the oldest or newest counted match.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Histogram {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub buckets: u32,
+}
+
+/// One condition on events: a field and a value, or its negation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventTerm {
+    pub field: EventField,
+    pub value: String,
+    /// The event must not match.
+    pub negate: bool,
+}
+
+/// What an [`EventTerm`] looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventField {
+    /// The principal: its display string (`arn (AKIA…)`), its bare id or ARN, its access key or
+    /// its name, exact.
+    Principal,
+    /// The source address, exact.
+    Ip,
+    /// The AS number of the source address (digits, an `AS` prefix allowed).
+    As,
+    /// The country of the source address, two letters.
+    Country,
+    /// The operation (`CreateUser`), or `service:operation` (`iam:CreateUser`), case-insensitive.
+    Action,
+    /// A resource the event names, exact, case-insensitive.
+    Resource,
+    Account,
+    /// `success` or `failure`.
+    Outcome,
+    /// Words anywhere in the record (request parameters, resources, every string value): each
+    /// word of the value must be a word of the record, case-insensitive.
+    Text,
 }
 
 /// A user account.
@@ -484,6 +576,53 @@ pub struct KeyCount {
     pub count: u64,
 }
 
+/// Alerts and incidents counted over a range (the overview's tiles).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertCounts {
+    /// Alerts last seen in the range: (level, status, how many), most severe level first.
+    pub alerts: Vec<(Level, AlertStatus, u64)>,
+    /// Incidents last seen in the range: (status, how many).
+    pub incidents: Vec<(AlertStatus, u64)>,
+}
+
+/// One rule's alerts and the verdicts analysts gave them (each alert counts with its latest).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct RuleVerdicts {
+    pub rule_id: String,
+    pub alerts: u64,
+    pub true_positive: u64,
+    pub false_positive: u64,
+    pub benign: u64,
+    /// When its newest alert was last seen.
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+impl RuleVerdicts {
+    /// Alerts an analyst gave a verdict.
+    pub fn judged(&self) -> u64 {
+        self.true_positive + self.false_positive + self.benign
+    }
+
+    /// The share of judged alerts marked false positive, when any was judged.
+    pub fn false_positive_rate(&self) -> Option<f64> {
+        let judged = self.judged();
+        (judged > 0).then(|| self.false_positive as f64 / judged as f64)
+    }
+}
+
+/// The most events [`EventStore::latest_events`] answers.
+pub const LATEST_EVENTS_CAP: u32 = 50_000;
+
+/// How many of the most recent alerts or incidents an entity page's lookups look through
+/// ([`AlertStore::alerts_from_addresses`], [`AlertStore::incidents_with_keys`]).
+pub const ENTITY_SCAN_ROWS: u32 = 50_000;
+
+/// Whether an incident answers to one of `keys`: its key, its entity or one of its join keys.
+pub fn answers_to(i: &IncidentRecord, keys: &[String]) -> bool {
+    keys.iter()
+        .any(|k| i.key == *k || i.entity == *k || i.join_keys.contains(k))
+}
+
 /// The storage seam. Every method is one short transaction or one query.
 /// An open commit of the pipeline (see [`EventStore::begin_commit`]).
 pub trait CommitTx {
@@ -514,6 +653,19 @@ pub trait EventStore {
     /// Deletes events (and their raw records) older than `before`; returns how many.
     fn purge_events(&self, before: DateTime<Utc>) -> Result<u64>;
     fn events(&self, q: &EventQuery) -> Result<Page<EventRow>>;
+    /// The newest `cap` matches of `q` counted: per histogram bucket and per value of the fields
+    /// an analyst pivots on (the `top` most frequent of each). `q`'s limit and offset are ignored.
+    fn event_digest(
+        &self,
+        q: &EventQuery,
+        cap: u32,
+        histogram: Option<Histogram>,
+        top: u32,
+    ) -> Result<EventDigest>;
+    /// The newest matches of `q`, newest first, at most `cap` (at most [`LATEST_EVENTS_CAP`]),
+    /// without their raw records and without counting them: what an entity page describes.
+    /// `q`'s limit, offset and `with_raw` are ignored.
+    fn latest_events(&self, q: &EventQuery, cap: u32) -> Result<Vec<EventRow>>;
     /// Events by provider id, looked up among events timed within `within` (inclusive).
     fn events_by_id(
         &self,
@@ -580,6 +732,15 @@ pub trait AlertStore {
         offset: u64,
     ) -> Result<Page<IncidentRecord>>;
     fn incident(&self, id: i64) -> Result<Option<IncidentRecord>>;
+    /// Alerts whose source address (their first evidence event's) is one of `addresses` (the
+    /// first 100), most recently seen first, at most `limit`: among the [`ENTITY_SCAN_ROWS`]
+    /// most recently seen alerts, so that an entity page stays fast however many are stored.
+    fn alerts_from_addresses(&self, addresses: &[String], limit: u32) -> Result<Vec<AlertRecord>>;
+    /// Incidents that answer to one of `keys` (the first 100): as their key, their entity or one
+    /// of their join keys (a principal or access key, `ip:<address>`, `person:<e-mail>`,
+    /// `created:<identity>`). Most recently seen first, at most `limit`, among the
+    /// [`ENTITY_SCAN_ROWS`] most recently seen incidents.
+    fn incidents_with_keys(&self, keys: &[String], limit: u32) -> Result<Vec<IncidentRecord>>;
     /// Applies what an analyst changed (the fields given); `None` when there is no such incident.
     fn update_incident(&self, id: i64, update: &IncidentUpdate) -> Result<Option<IncidentRecord>>;
     /// `None` when there is no such incident.
@@ -619,6 +780,28 @@ pub trait AlertStore {
     ) -> Result<Vec<KeyCount>>;
     fn alert_features(&self, alert_ids: &[i64]) -> Result<Vec<AlertFeatures>>;
     fn set_tp_scores(&self, scores: &[(i64, f64)]) -> Result<()>;
+    /// Alerts last seen at or after `since` per level and status, and incidents last seen at or
+    /// after it per status.
+    fn alert_counts(&self, since: Option<DateTime<Utc>>) -> Result<AlertCounts>;
+    /// Open alerts at `min_level` or above that nobody is assigned to, newest arrival (`created`)
+    /// first, and how many there are.
+    fn unassigned_alerts(&self, min_level: Level, limit: u32) -> Result<Page<AlertRecord>>;
+    /// One rule's alerts per bucket of `bucket_secs` by first sighting, from `since` to `until`:
+    /// (bucket start, alerts), every bucket present.
+    fn rule_trend(
+        &self,
+        rule_id: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        bucket_secs: i64,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>>;
+    /// Per rule (or only `rule_id`): alerts last seen at or after `since` and their verdicts, most
+    /// alerts first.
+    fn rule_verdicts(
+        &self,
+        since: Option<DateTime<Utc>>,
+        rule_id: Option<&str>,
+    ) -> Result<Vec<RuleVerdicts>>;
 }
 
 /// Users and API keys.

@@ -143,7 +143,7 @@ pub(crate) fn incident<R: Cells>(r: &R) -> Result<IncidentRecord, R::Error> {
 
 pub(crate) const EVENT_COLUMNS: &str = "id, time, ingested, provider, kind, account, region, \
     principal, actor_name, access_key, source_ip, user_agent, service, operation, read_only, \
-    success, error_code, block, block_idx";
+    success, error_code, block, block_idx, asn, country";
 
 /// An event without its raw record, with the block that holds the record and its place there.
 pub(crate) fn event<R: Cells>(r: &R) -> Result<(EventRow, i64, i64), R::Error> {
@@ -168,6 +168,8 @@ pub(crate) fn event<R: Cells>(r: &R) -> Result<(EventRow, i64, i64), R::Error> {
                 error_code: r.opt_text(16)?,
             },
             ingested: r.time(2)?,
+            asn: r.opt_int(19)?.and_then(|a| u32::try_from(a).ok()),
+            country: r.opt_text(20)?,
             raw: None,
         },
         r.int(17)?,

@@ -39,6 +39,9 @@ pub(crate) fn event(id: &str, t: i64, principal: &str) -> NewEvent {
             error_code: None,
         },
         raw: format!("{{\"eventID\":\"{id}\",\"n\":{t}}}"),
+        asn: None,
+        country: None,
+        words: String::new(),
     }
 }
 
@@ -352,6 +355,45 @@ fn alert_filters_and_technique_parent_match(s: &dyn Store) {
     );
 }
 
+/// The queue's default order: critical first, then the alert that arrived last, whatever its
+/// events' time (a backfilled high alert about last month comes before yesterday's high one).
+fn the_attention_order_is_level_then_newest_arrival(s: &dyn Store) {
+    let mut old_high = alert(1, "r1", "alice", 1000);
+    old_high.created = time(9_000);
+    let mut backfilled_high = alert(2, "r1", "bob", 500);
+    backfilled_high.created = time(9_500);
+    let mut critical = alert(3, "r2", "carol", 800);
+    critical.level = Level::Critical;
+    critical.created = time(2_000);
+    let mut low = alert(4, "r3", "dave", 9_000);
+    low.level = Level::Low;
+    low.created = time(9_900);
+    let mut tie = alert(5, "r1", "erin", 1000);
+    tie.created = time(9_000);
+    put(
+        s,
+        vec![],
+        vec![old_high, backfilled_high, critical, low, tie],
+    );
+    let ids = |descending: bool, offset: u64| {
+        s.alerts(&AlertQuery {
+            sort: AlertSort::Attention,
+            descending,
+            limit: 3,
+            offset,
+            ..Default::default()
+        })
+        .unwrap()
+        .items
+        .iter()
+        .map(|a| a.id)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(true, 0), vec![3, 2, 5]);
+    assert_eq!(ids(true, 3), vec![1, 4], "pages go on in the same order");
+    assert_eq!(ids(false, 0), vec![4, 1, 5]);
+}
+
 fn suppression_of_a_confirmed_attack_is_refused(s: &dyn Store) {
     put(s, vec![], vec![alert(1, "r1", "alice", 1000)]);
     let later = Utc::now() + chrono::Duration::days(1);
@@ -563,6 +605,120 @@ fn a_response_takes_each_step_once(s: &dyn Store) {
     assert_eq!(s.responses(Some(7), 10).unwrap().len(), 1);
 }
 
+fn the_latest_events_of_a_search_come_newest_first_up_to_the_cap(s: &dyn Store) {
+    let mut events: Vec<NewEvent> = (0..6)
+        .map(|i| event(&format!("e{i}"), 1000 + i, "alice (AKIA1)"))
+        .collect();
+    events.push(event("other", 5000, "bob"));
+    put(s, events, vec![]);
+    let q = EventQuery {
+        principal: Some("alice (AKIA1)".into()),
+        limit: 1,
+        offset: 3,
+        ..EventQuery::default()
+    };
+    let ids = |cap: u32| {
+        s.latest_events(&q, cap)
+            .unwrap()
+            .iter()
+            .map(|e| e.id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(3),
+        vec!["e5", "e4", "e3"],
+        "limit and offset are ignored"
+    );
+    assert_eq!(ids(100).len(), 6);
+    assert!(
+        s.latest_events(&q, 3)
+            .unwrap()
+            .iter()
+            .all(|e| e.raw.is_none())
+    );
+}
+
+fn an_entitys_alerts_and_incidents_are_found_by_address_and_key(s: &dyn Store) {
+    let mut a1 = alert(1, "r1", "bob (AKIA1)", 1000);
+    a1.source_ip = Some("203.0.113.50".into());
+    let mut a2 = alert(2, "r2", "carol", 2000);
+    a2.source_ip = Some("203.0.113.51".into());
+    let a3 = alert(3, "r3", "dave", 3000);
+    put(s, vec![], vec![a1, a2, a3]);
+    let ids = |v: Vec<AlertRecord>| v.iter().map(|a| a.id).collect::<Vec<_>>();
+    let from = |ips: &[&str]| {
+        let ips: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
+        ids(s.alerts_from_addresses(&ips, 10).unwrap())
+    };
+    assert_eq!(from(&["203.0.113.50"]), vec![1]);
+    assert_eq!(
+        from(&["203.0.113.50", "203.0.113.51"]),
+        vec![2, 1],
+        "newest first"
+    );
+    assert_eq!(
+        from(&["203.0.113.5"]),
+        Vec::<i64>::new(),
+        "whole addresses only"
+    );
+    assert_eq!(from(&[]), Vec::<i64>::new());
+
+    let incident = |id: i64, entity: &str, t: i64, join_keys: &[&str]| IncidentRecord {
+        id,
+        key: entity.into(),
+        entity: entity.into(),
+        account: None,
+        title: format!("incident {id}"),
+        level: Level::High,
+        status: AlertStatus::Open,
+        first_seen: time(t),
+        last_seen: time(t),
+        created: time(t),
+        updated: time(t),
+        alert_count: 1,
+        tactics: vec![],
+        techniques: vec![],
+        assignee: None,
+        severity: None,
+        close_reason: None,
+        join_keys: join_keys.iter().map(|k| k.to_string()).collect(),
+    };
+    s.commit(&[], &mut |_| Derived {
+        incidents: vec![
+            incident(
+                1,
+                "bob",
+                1000,
+                &["AKIA1", "bob", "ip:203.0.113.50", "created:eve"],
+            ),
+            incident(2, "carol", 2000, &["carol", "ip:203.0.113.500"]),
+            incident(3, "dave \"the\" admin", 3000, &["person:dave@example.com"]),
+        ],
+        ..Derived::default()
+    })
+    .unwrap();
+    let with = |keys: &[&str]| {
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        s.incidents_with_keys(&keys, 10)
+            .unwrap()
+            .iter()
+            .map(|i| i.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(with(&["ip:203.0.113.50"]), vec![1], "a join key, whole");
+    assert_eq!(with(&["AKIA1"]), vec![1]);
+    assert_eq!(with(&["created:eve"]), vec![1]);
+    assert_eq!(
+        with(&["carol", "bob"]),
+        vec![2, 1],
+        "by entity, newest first"
+    );
+    assert_eq!(with(&["dave \"the\" admin"]), vec![3], "quotes in a name");
+    assert_eq!(with(&["person:dave@example.com"]), vec![3]);
+    assert_eq!(with(&["eve", "ip:203.0.113"]), Vec::<i64>::new());
+    assert_eq!(with(&[]), Vec::<i64>::new());
+}
+
 /// Makes each named test a `#[test]` per backend.
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
@@ -587,6 +743,91 @@ macro_rules! suite {
     };
 }
 
+fn overview_and_rule_counts_follow_their_range(s: &dyn Store) {
+    let mut a3 = alert(3, "r1", "carol", 9_000_000);
+    a3.level = Level::Critical;
+    a3.created = time(9_000_500);
+    let mut a4 = alert(4, "r2", "dave", 9_500_000);
+    a4.level = Level::Low;
+    put(
+        s,
+        vec![],
+        vec![
+            alert(1, "r1", "alice", 1000),
+            alert(2, "r1", "bob", 5_000_000),
+            a3,
+            a4,
+        ],
+    );
+    // Counts per level and status over a range, and all of them.
+    let all = s.alert_counts(None).unwrap();
+    assert_eq!(
+        all.alerts,
+        vec![
+            (Level::Critical, AlertStatus::Open, 1),
+            (Level::High, AlertStatus::Open, 2),
+            (Level::Low, AlertStatus::Open, 1)
+        ]
+    );
+    let recent = s.alert_counts(Some(time(5_000_000))).unwrap();
+    assert_eq!(recent.alerts.iter().map(|c| c.2).sum::<u64>(), 3);
+    assert!(recent.incidents.is_empty());
+    // Open high and critical alerts nobody owns, newest arrival first, until someone takes one.
+    let un = s.unassigned_alerts(Level::High, 10).unwrap();
+    assert_eq!(un.total, 3);
+    assert_eq!(
+        un.items.iter().map(|a| a.id).collect::<Vec<_>>(),
+        vec![3, 2, 1]
+    );
+    s.update_alert(3, None, Some(Some("ann".into())), &[])
+        .unwrap();
+    s.update_alert(2, Some(AlertStatus::Acknowledged), None, &[])
+        .unwrap();
+    let un = s.unassigned_alerts(Level::High, 1).unwrap();
+    assert_eq!((un.total, un.items.len(), un.items[0].id), (1, 1, 1));
+    // One rule's alerts per bucket of first sighting.
+    let trend = s
+        .rule_trend("r1", time(0), time(10_000_000), 3_000)
+        .unwrap();
+    assert_eq!(trend.len(), 4);
+    assert_eq!(
+        trend.iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![1, 1, 0, 1]
+    );
+    assert_eq!(trend[1].0, time(3_000_000));
+    // Verdicts per rule: the latest per alert counts.
+    s.add_feedback(1, Verdict::TruePositive, "real", "ann")
+        .unwrap();
+    s.add_feedback(2, Verdict::TruePositive, "real", "ann")
+        .unwrap();
+    s.add_feedback(2, Verdict::FalsePositive, "no, a test", "ann")
+        .unwrap();
+    s.add_feedback(4, Verdict::Benign, "expected", "ann")
+        .unwrap();
+    let v = s.rule_verdicts(None, None).unwrap();
+    assert_eq!(v.len(), 2);
+    assert_eq!(
+        (
+            &v[0].rule_id[..],
+            v[0].alerts,
+            v[0].true_positive,
+            v[0].false_positive,
+            v[0].benign
+        ),
+        ("r1", 3, 1, 1, 0)
+    );
+    assert_eq!(v[0].false_positive_rate(), Some(0.5));
+    assert_eq!(v[0].last_seen, Some(time(9_000_000)));
+    assert_eq!((v[1].benign, v[1].false_positive_rate()), (1, Some(0.0)));
+    let one = s.rule_verdicts(Some(time(5_000_000)), Some("r1")).unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(
+        (one[0].alerts, one[0].true_positive, one[0].false_positive),
+        (2, 0, 1)
+    );
+    assert!(s.rule_verdicts(None, Some("nope")).unwrap().is_empty());
+}
+
 suite!(
     events_round_trip_with_their_raw_record_and_duplicates_are_ignored,
     an_object_id_is_named_by_its_latest_event_and_incidents_keep_their_analysts_work,
@@ -600,7 +841,307 @@ suite!(
     retention_drops_old_events_and_their_blocks,
     an_unfinished_commit_stores_nothing_and_frees_the_writer,
     a_response_takes_each_step_once,
+    an_entitys_alerts_and_incidents_are_found_by_address_and_key,
+    the_latest_events_of_a_search_come_newest_first_up_to_the_cap,
+    overview_and_rule_counts_follow_their_range,
+    the_attention_order_is_level_then_newest_arrival,
+    the_search_language_finds_the_same_on_both_backends,
+    retention_forgets_the_words_of_purged_events,
 );
+
+/// An event indexed as the pipeline indexes one (`cloudsentinel_core::row`): a principal with
+/// an access key, a record, the source address's AS and country.
+fn indexed(
+    id: &str,
+    t: i64,
+    (arn, key, name): (&str, &str, &str),
+    ip: &str,
+    net: Option<(u32, &str)>,
+    (service, op, ok): (&str, &str, bool),
+    record: serde_json::Value,
+) -> NewEvent {
+    use cloudsentinel_core::row::{IndexKey, index_record};
+    let mut e = event(id, t, &format!("{arn} ({key})"));
+    e.fields.access_key = Some(key.into());
+    e.fields.actor_name = Some(name.into());
+    e.fields.source_ip = Some(ip.into());
+    e.fields.service = service.into();
+    e.fields.operation = op.into();
+    e.fields.success = ok;
+    let keys = vec![
+        (IndexKey::Principal, e.principal.clone()),
+        (IndexKey::Principal, arn.to_string()),
+        (IndexKey::Principal, key.to_string()),
+        (IndexKey::Principal, name.to_string()),
+    ];
+    if let Some((asn, country)) = net {
+        e.asn = Some(asn);
+        e.country = Some(country.into());
+    }
+    let mut record = record;
+    record["eventID"] = serde_json::json!(id);
+    e.words = index_record(&keys, &record);
+    e.raw = record.to_string();
+    e
+}
+
+fn the_search_language_finds_the_same_on_both_backends(s: &dyn Store) {
+    use serde_json::json;
+    let alice = ("arn:aws:iam::111122223333:user/alice", "AKIAALICE", "alice");
+    let bob = ("arn:aws:iam::111122223333:user/bob", "AKIABOB", "bob");
+    put(
+        s,
+        vec![
+            indexed(
+                "create-mallory",
+                1000,
+                alice,
+                "203.0.113.9",
+                Some((64500, "RO")),
+                ("iam", "CreateUser", true),
+                json!({"requestParameters": {"userName": "mallory"},
+                       "responseElements": {"user": {"arn": "arn:aws:iam::111122223333:user/mallory"}}}),
+            ),
+            indexed(
+                "denied",
+                2000,
+                alice,
+                "203.0.113.9",
+                Some((64500, "RO")),
+                ("s3", "GetObject", false),
+                json!({"requestParameters": {"bucketName": "Payroll-Exports", "key": "2026/q3.csv"},
+                       "errorMessage": "Access Denied"}),
+            ),
+            indexed(
+                "bob-lists",
+                3000,
+                bob,
+                "198.51.100.7",
+                Some((64501, "DE")),
+                ("iam", "ListUsers", true),
+                json!({"userAgent": "terraform/1.9"}),
+            ),
+            // Stored before the index existed: no tokens, no network context.
+            event("old", 500, "arn:aws:iam::111122223333:user/carol"),
+        ],
+        vec![],
+    );
+    let term = |field: EventField, value: &str, negate: bool| EventTerm {
+        field,
+        value: value.into(),
+        negate,
+    };
+    let ids = |terms: Vec<EventTerm>| -> Vec<String> {
+        let page = s
+            .events(&EventQuery {
+                terms,
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(page.total as usize, page.items.len());
+        page.items.into_iter().map(|e| e.fields.id).collect()
+    };
+    use EventField::*;
+    // A principal by its bare ARN, its access key, its name, or its display string.
+    for who in [
+        "arn:aws:iam::111122223333:user/alice",
+        "AKIAALICE",
+        "alice",
+        "arn:aws:iam::111122223333:user/alice (AKIAALICE)",
+    ] {
+        assert_eq!(
+            ids(vec![term(Principal, who, false)]),
+            ["denied", "create-mallory"],
+            "{who}"
+        );
+    }
+    // Old events are still found by their display string.
+    assert_eq!(
+        ids(vec![term(
+            Principal,
+            "arn:aws:iam::111122223333:user/carol",
+            false
+        )]),
+        ["old"]
+    );
+    // A user name finds the call that created the user, as text and as a resource.
+    assert_eq!(ids(vec![term(Text, "Mallory", false)]), ["create-mallory"]);
+    assert_eq!(
+        ids(vec![term(Resource, "mallory", false)]),
+        ["create-mallory"]
+    );
+    assert_eq!(
+        ids(vec![term(
+            Resource,
+            "arn:aws:iam::111122223333:user/mallory",
+            false
+        )]),
+        ["create-mallory"]
+    );
+    assert_eq!(
+        ids(vec![term(Resource, "payroll-exports", false)]),
+        ["denied"]
+    );
+    // Words in order, in one value.
+    assert_eq!(ids(vec![term(Text, "access denied", false)]), ["denied"]);
+    assert!(ids(vec![term(Text, "denied access", false)]).is_empty());
+    assert!(ids(vec![term(Text, "exports/payroll", false)]).is_empty());
+    assert_eq!(ids(vec![term(Text, "payroll-exports", false)]), ["denied"]);
+    assert_eq!(ids(vec![term(Text, "terraform", false)]), ["bob-lists"]);
+    // Network context, addresses, actions, outcomes.
+    assert_eq!(ids(vec![term(As, "64501", false)]), ["bob-lists"]);
+    assert_eq!(
+        ids(vec![term(Country, "ro", false)]),
+        ["denied", "create-mallory"]
+    );
+    assert_eq!(
+        ids(vec![term(Ip, "198.51.100.7", false)]),
+        ["bob-lists", "old"]
+    );
+    assert_eq!(
+        ids(vec![term(Action, "createuser", false)]),
+        ["create-mallory"]
+    );
+    assert_eq!(
+        ids(vec![term(Action, "IAM:ListUsers", false)]),
+        ["bob-lists", "old"]
+    );
+    assert_eq!(ids(vec![term(Outcome, "failure", false)]), ["denied"]);
+    assert_eq!(ids(vec![term(Account, "111122223333", false)]).len(), 4);
+    // Terms AND together; a negated term excludes, and missing values do not match it.
+    assert_eq!(
+        ids(vec![
+            term(Country, "RO", false),
+            term(Outcome, "success", false)
+        ]),
+        ["create-mallory"]
+    );
+    assert_eq!(ids(vec![term(Country, "RO", true)]), ["bob-lists", "old"]);
+    assert_eq!(
+        ids(vec![
+            term(Text, "mallory", true),
+            term(Principal, "alice", false)
+        ]),
+        ["denied"]
+    );
+    // The fields the entity pages filter on.
+    let page = s
+        .events(&EventQuery {
+            resource: Some("Payroll-Exports".into()),
+            asn: Some(64500),
+            country: Some("RO".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].asn, Some(64500));
+    assert_eq!(page.items[0].country.as_deref(), Some("RO"));
+
+    // The digest counts the matches per bucket and per value.
+    let d = s
+        .event_digest(
+            &EventQuery::default(),
+            1000,
+            Some(Histogram {
+                from: Some(time(0)),
+                to: Some(time(4000)),
+                buckets: 4,
+            }),
+            5,
+        )
+        .unwrap();
+    assert_eq!(d.counted, 4);
+    assert!(!d.capped);
+    assert_eq!(d.histogram, vec![1, 1, 1, 1]);
+    assert_eq!(d.span, Some((time(500), time(3000))));
+    let facet = |f: EventField| {
+        d.facets
+            .iter()
+            .find(|x| x.field == f)
+            .unwrap()
+            .values
+            .iter()
+            .map(|k| (k.key.clone(), k.count))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        facet(Ip), // ties in the order of their values
+        [
+            ("198.51.100.7".to_string(), 2),
+            ("203.0.113.9".to_string(), 2)
+        ]
+    );
+    assert_eq!(
+        facet(As),
+        [("64500".to_string(), 2), ("64501".to_string(), 1)]
+    );
+    assert_eq!(
+        facet(Outcome),
+        [("success".to_string(), 3), ("failure".to_string(), 1)]
+    );
+    assert_eq!(facet(Action)[0], ("iam:ListUsers".to_string(), 2));
+    // Past the cap: the newest are counted and the digest says there are more.
+    let d = s.event_digest(&EventQuery::default(), 2, None, 5).unwrap();
+    assert_eq!((d.counted, d.capped), (2, true));
+    assert_eq!(d.span, Some((time(2000), time(3000))));
+    // An open range is the span of the counted matches.
+    let d = s
+        .event_digest(
+            &EventQuery::default(),
+            1000,
+            Some(Histogram {
+                from: None,
+                to: None,
+                buckets: 4,
+            }),
+            5,
+        )
+        .unwrap();
+    assert_eq!(d.histogram_range, Some((time(500), time(3001))));
+    assert_eq!(d.histogram, vec![2, 0, 1, 1]);
+}
+
+fn retention_forgets_the_words_of_purged_events(s: &dyn Store) {
+    use serde_json::json;
+    let who = ("arn:aws:iam::1:user/a", "AKIAA", "a");
+    let rec = json!({"requestParameters": {"bucketName": "gone"}});
+    put(
+        s,
+        vec![
+            indexed(
+                "a",
+                1000,
+                who,
+                "10.0.0.1",
+                None,
+                ("s3", "GetObject", true),
+                rec.clone(),
+            ),
+            indexed(
+                "b",
+                9000,
+                who,
+                "10.0.0.1",
+                None,
+                ("s3", "GetObject", true),
+                rec,
+            ),
+        ],
+        vec![],
+    );
+    assert_eq!(s.purge_events(time(5000)).unwrap(), 1);
+    let page = s
+        .events(&EventQuery {
+            resource: Some("gone".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(page.total, 1);
+    assert_eq!(page.items[0].id, "b");
+}
 
 pub(crate) fn sqlite() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -685,5 +1226,119 @@ fn with_database(url: &str, db: &str) -> String {
     match at {
         Some(i) => format!("{}/{db}{query}", &base[..i]),
         None => format!("{base}/{db}{query}"),
+    }
+}
+
+/// Search times over a million events on SQLite (a dev build; `--ignored --nocapture` to run).
+#[test]
+#[ignore]
+fn search_timing_with_a_million_events() {
+    use cloudsentinel_core::row::{IndexKey, index_record};
+    let (_dir, s) = sqlite();
+    let n: usize = std::env::var("EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let now = Utc::now().timestamp_millis();
+    let span = 29 * 86_400_000i64;
+    let started = std::time::Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(5000) {
+        let events: Vec<NewEvent> = chunk
+            .iter()
+            .map(|&i| {
+                let user = format!("user{}", i % 400);
+                let ip = format!("198.51.{}.{}", (i / 256) % 40, i % 256);
+                let op = ["DescribeInstances", "GetObject", "ListUsers", "AssumeRole"][i % 4];
+                let raw = serde_json::json!({
+                    "userIdentity": {"arn": format!("arn:aws:iam::111122223333:user/{user}")},
+                    "eventName": op, "sourceIPAddress": ip,
+                    "userAgent": "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-1016-aws",
+                    "requestParameters": {"bucketName": format!("bucket-{}", i % 1000)},
+                    "requestID": format!("{i:08x}-1111-2222"), "eventID": format!("{i:08x}-aaaa"),
+                });
+                let mut e = event(
+                    &format!("{i:08x}-aaaa"),
+                    now - span + (i as i64 * span / n as i64),
+                    &format!("arn:aws:iam::111122223333:user/{user} (AKIA{i:04})"),
+                );
+                e.fields.source_ip = Some(ip);
+                e.fields.operation = op.into();
+                e.asn = Some(64500 + (i % 50) as u32);
+                e.country = Some(["DE", "US", "RO", "FR"][i % 4].into());
+                e.words = index_record(
+                    &[(
+                        IndexKey::Principal,
+                        format!("arn:aws:iam::111122223333:user/{user}"),
+                    )],
+                    &raw,
+                );
+                e.raw = raw.to_string();
+                e
+            })
+            .collect();
+        s.commit(&events, &mut |_| Derived::default()).unwrap();
+    }
+    println!("stored {n} in {:?}", started.elapsed());
+    let since = Some(Utc::now() - chrono::Duration::days(30));
+    let t = |field: EventField, v: &str| EventTerm {
+        field,
+        value: v.into(),
+        negate: false,
+    };
+    for (label, terms) in [
+        ("no terms", vec![]),
+        ("ip", vec![t(EventField::Ip, "198.51.3.7")]),
+        (
+            "principal (bare ARN)",
+            vec![t(
+                EventField::Principal,
+                "arn:aws:iam::111122223333:user/user7",
+            )],
+        ),
+        ("resource", vec![t(EventField::Resource, "bucket-7")]),
+        ("as", vec![t(EventField::As, "64507")]),
+        ("account", vec![t(EventField::Account, "111122223333")]),
+        ("text, rare", vec![t(EventField::Text, "0000abcd-aaaa")]),
+        ("text, common", vec![t(EventField::Text, "python")]),
+        ("action", vec![t(EventField::Action, "AssumeRole")]),
+        (
+            "country + negated outcome",
+            vec![
+                t(EventField::Country, "RO"),
+                EventTerm {
+                    negate: true,
+                    ..t(EventField::Outcome, "failure")
+                },
+            ],
+        ),
+    ] {
+        let q = EventQuery {
+            since,
+            terms,
+            limit: 50,
+            ..Default::default()
+        };
+        let a = std::time::Instant::now();
+        let page = s.events(&q).unwrap();
+        let b = a.elapsed();
+        let d = s
+            .event_digest(
+                &q,
+                50_000,
+                Some(Histogram {
+                    from: since,
+                    to: Some(Utc::now()),
+                    buckets: 48,
+                }),
+                8,
+            )
+            .unwrap();
+        println!(
+            "{label:28} total {:>7}  page {:>8.1?}  digest {:>8.1?} ({} counted)",
+            page.total,
+            b,
+            a.elapsed() - b,
+            d.counted
+        );
     }
 }

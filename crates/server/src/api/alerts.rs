@@ -79,6 +79,8 @@ pub(crate) const KNOWN_ALERT_PARAMS: &[&str] = &[
     "technique",
     "principal",
     "account",
+    "assignee",
+    "unassigned",
     "incident",
     "since",
     "until",
@@ -142,6 +144,17 @@ pub(crate) fn alert_query(q: &BTreeMap<String, String>) -> ApiResult<AlertQuery>
         technique: text_param(q, "technique")?,
         principal: text_param(q, "principal")?,
         account: text_param(q, "account")?,
+        assignee: match (
+            text_param(q, "assignee")?,
+            q.get("unassigned").map(String::as_str),
+        ) {
+            (Some(_), Some("true" | "1")) => {
+                return Err(bad("assignee and unassigned=true exclude each other"));
+            }
+            (_, Some("true" | "1")) => Some(None),
+            (user, None | Some("false" | "0" | "")) => user.map(Some),
+            (_, Some(v)) => return Err(bad(format!("unassigned={v}: expected true or false"))),
+        },
         incident_id: q
             .get("incident")
             .map(|_| num(q, "incident", 0))
@@ -158,9 +171,10 @@ pub(crate) fn alert_query(q: &BTreeMap<String, String>) -> ApiResult<AlertQuery>
             Some("count") => AlertSort::Count,
             Some("id") => AlertSort::Id,
             Some("tp_score") => AlertSort::TpScore,
+            Some("attention") => AlertSort::Attention,
             Some(o) => {
                 return Err(bad(format!(
-                    "sort={o}: expected last_seen, first_seen, level, count, id or tp_score"
+                    "sort={o}: expected last_seen, first_seen, level, count, id, tp_score or attention"
                 )));
             }
         },
@@ -509,15 +523,25 @@ pub async fn alert_feedback(
     })
     .await?
     .ok_or_else(|| not_found(format!("alert {id}")))?;
-    // A false positive or benign verdict takes the alert out of the queue.
-    if matches!(verdict, Verdict::FalsePositive | Verdict::Benign)
-        && let Some(before) = blocking(&state, move |s| s.alert(id)).await?
+    // A false positive or benign verdict takes the alert out of the queue; a true positive moves
+    // it on to investigating (from open, acknowledged, or closed by an earlier verdict; a
+    // resolved one stays resolved).
+    let to = |before: AlertStatus| match verdict {
+        Verdict::FalsePositive | Verdict::Benign => Some(AlertStatus::Closed),
+        Verdict::TruePositive => matches!(
+            before,
+            AlertStatus::Open | AlertStatus::Acknowledged | AlertStatus::Closed
+        )
+        .then_some(AlertStatus::Investigating),
+    };
+    if let Some(before) = blocking(&state, move |s| s.alert(id)).await?
+        && let Some(status) = to(before.status)
     {
         let mut before = before;
         before.verdict = Some(verdict);
-        let deliveries = status_messages(&state, &before, Some(AlertStatus::Closed));
+        let deliveries = status_messages(&state, &before, Some(status));
         blocking(&state, move |s| {
-            s.update_alert(id, Some(AlertStatus::Closed), None, &deliveries)
+            s.update_alert(id, Some(status), None, &deliveries)
         })
         .await?;
         state.notifier.wake();

@@ -39,10 +39,14 @@ pub(crate) fn event_query(q: &BTreeMap<String, String>) -> ApiResult<EventQuery>
             Some("failure") => Some(false),
             Some(o) => return Err(bad(format!("outcome={o}: expected success or failure"))),
         },
-        text: text_param(q, "q")?,
+        terms: match text_param(q, "q")? {
+            Some(text) => crate::search::parse(&text).map_err(bad)?,
+            None => Vec::new(),
+        },
         with_raw: q.get("raw").is_some_and(|v| v == "true" || v == "1"),
         limit: num(q, "limit", 100)?.clamp(1, 1000) as u32,
         offset: num(q, "offset", 0)?,
+        ..EventQuery::default()
     })
 }
 

@@ -14,11 +14,14 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::events::events_table;
-use super::incidents::named;
 use super::{
-    Nav, Session, action_form, attack, csrf_field, done, fail, field, level_badge, outcome, page,
-    status_badge, time_cell, urlenc, when,
+    Kind, Nav, Session, action_form, attack, csrf_field, done, entity_url, fail, field,
+    level_badge, outcome, page, pivot, search_url, status_badge, time_cell, urlenc, when,
 };
+use cloudsentinel_context::NetContext;
+use facts::{Fact, Piece};
+
+mod facts;
 use crate::error::ApiError;
 use crate::routes::Op;
 use crate::{AppState, api, blocking};
@@ -39,6 +42,11 @@ pub(super) async fn alert(
     };
     let a = &detail.alert;
     let (evidence, around) = (&detail.evidence, &detail.around.items);
+    let owners_list = if s.can(Op::EditAlert) {
+        super::queue::owners(&state, a.assignee.as_deref()).await
+    } else {
+        Vec::new()
+    };
     let entity = a.entity.clone();
     let names = blocking(&state, move |st| {
         st.actor_names(&api::object_ids(vec![entity]))
@@ -64,6 +72,13 @@ pub(super) async fn alert(
     };
     // What containment the playbooks propose, and what was done.
     let responses = api::alert_responses_of(&state, a.id).await.ok();
+    let net = &state.learning.net;
+    let read = Reading::of(a, &detail);
+    let baseline = if a.kind == "anomaly" {
+        baseline_of(&state, a, evidence).await
+    } else {
+        None
+    };
     let body = html! {
         p.small { a href="/ui/alerts" { "← Alerts" } }
         div.row { (level_badge(a.level)) h1 id="alert-title" { (a.title) } }
@@ -79,10 +94,13 @@ pub(super) async fn alert(
             }
         }
         div.grid {
-            (what_happened(a, &detail, names.get(&a.entity).map(String::as_str)))
-            (detection(a, &detail))
-            (triage(&s, a, &detail))
-            section.panel id="entity" { h2 { "Entity" } (entity_tree(a, evidence, around)) }
+            (what_happened(a, &detail, names.get(&a.entity).map(String::as_str), &read, net))
+            (detection(a, &detail, &read))
+            (triage(&s, a, &detail, &owners_list))
+            section.panel id="entity" { h2 { "Entity" } (entity_tree(a, evidence, around, net)) }
+        }
+        @if let Some(b) = &baseline {
+            (b)
         }
         // Containment: what the playbooks propose and what was done, next to the triage.
         @if let Some(r) = &responses
@@ -117,8 +135,113 @@ pub(super) async fn alert(
     )
 }
 
-/// Who, where from, when, why, and the incident it is part of.
-fn what_happened(a: &AlertRecord, detail: &api::AlertDetail, name: Option<&str>) -> Markup {
+/// What the page reads from the alert and its evidence: the key facts, the rule's match in words,
+/// the remedy filled in and the rule's detection as written.
+struct Reading {
+    facts: Vec<Fact>,
+    /// How many evidence records the facts come from.
+    records: usize,
+    /// The rule's match: its selections and field values, when the explanation is one.
+    matched: Option<facts::Matched>,
+    remedy: Option<Vec<Piece>>,
+    detection: Option<String>,
+}
+
+impl Reading {
+    fn of(a: &AlertRecord, detail: &api::AlertDetail) -> Reading {
+        let matched = facts::matched(&a.explanation);
+        let fields: &[(String, String)] = matched.as_ref().map_or(&[], |m| &m.1);
+        // The facts of every evidence record shown, the first record's first.
+        let mut all: Vec<Fact> = Vec::new();
+        let mut records = 0;
+        for e in &detail.evidence {
+            let Some(raw) = &e.raw else { continue };
+            records += 1;
+            for f in facts::key_facts(raw, e.account.as_deref(), fields) {
+                if !all.iter().any(|x| x.label == f.label && x.value == f.value) {
+                    all.push(f);
+                }
+            }
+        }
+        all.truncate(16);
+        let first = detail.evidence.iter().find_map(|e| e.raw.as_ref());
+        let remedy = detail
+            .rule
+            .as_ref()
+            .and_then(|r| r.remedy.as_deref())
+            .map(|r| {
+                facts::fill(
+                    r,
+                    first,
+                    &facts::Context {
+                        principal: &a.entity,
+                        facts: &all,
+                    },
+                )
+            });
+        let detection = detail
+            .rule
+            .as_ref()
+            .and_then(|r| facts::rule_yaml(&r.source))
+            .and_then(|y| facts::detection_block(&y));
+        Reading {
+            facts: all,
+            records,
+            matched,
+            remedy,
+            detection,
+        }
+    }
+}
+
+/// An address with its AS and country (from the service's address tables), each a pivot.
+fn address(net: &NetContext, ip: &str) -> Markup {
+    let n = net.network(ip);
+    html! {
+        span.addr {
+            (pivot(Kind::Ip, ip))
+            @if let Some(n) = n {
+                " "
+                span.net {
+                    "("
+                    @if let Some(asn) = n.asn {
+                        a.pv href=(entity_url(Kind::As, &asn.to_string())) {
+                            "AS" (asn)
+                            @if let Some(name) = &n.as_name { " " (name) }
+                        }
+                    }
+                    @if let Some(c) = n.country {
+                        @if n.asn.is_some() { ", " }
+                        a href=(search_url("country", c.as_str())) { (c.as_str()) }
+                    }
+                    @if let Some(cloud) = n.cloud {
+                        ", " (cloud.as_str()) " address"
+                    }
+                    ")"
+                }
+            } @else if ip.parse::<std::net::IpAddr>().is_ok() {
+                " " span.small.muted { "(no AS: a private or reserved address)" }
+            }
+        }
+    }
+}
+
+/// A fact's value: a pivot when it names something with a page.
+fn fact_value(f: &Fact) -> Markup {
+    match f.kind {
+        Some(k) => pivot(k, &f.value),
+        None => html! { code { (f.value) } },
+    }
+}
+
+/// Who, where from, when, the key facts, why, and the incident it is part of.
+fn what_happened(
+    a: &AlertRecord,
+    detail: &api::AlertDetail,
+    name: Option<&str>,
+    read: &Reading,
+    net: &NetContext,
+) -> Markup {
     let span = if a.first_seen == a.last_seen {
         format!("at {}", when(&a.first_seen))
     } else {
@@ -133,15 +256,30 @@ fn what_happened(a: &AlertRecord, detail: &api::AlertDetail, name: Option<&str>)
         section.panel id="what" {
             h2 { "What happened" }
             p {
-                strong { (named(&a.entity, name)) }
-                @if let Some(account) = &a.account { " in " strong { (account) } }
+                @if let Some(n) = name { strong { (n) } " " }
+                (pivot(Kind::Principal, &a.entity))
+                @if let Some(account) = &a.account { " in account " (pivot(Kind::Account, account)) }
                 @if let Some(ip) = &a.source_ip {
-                    " from " a href={ "/ui/events?source_ip=" (urlenc(ip)) } { (ip) }
+                    " from " (address(net, ip))
+                }
+                @if let Some(key) = &a.access_key {
+                    " with key " a href=(search_url("principal", key)) { (key) }
                 }
                 " — " (a.count) " matching event" @if a.count != 1 { "s" } " " (span) "."
             }
+            @if !read.facts.is_empty() {
+                dl.kv id="key-facts" {
+                    @for f in &read.facts {
+                        dt { (f.label) }
+                        dd title={ "from " (f.path) } { (fact_value(f)) }
+                    }
+                }
+                @if read.records > 1 {
+                    p.small.muted { "From the " (read.records) " evidence records shown below." }
+                }
+            }
             h3 { (heading) }
-            p id="explanation" { (a.explanation) }
+            (why(a, read))
             @if let Some(score) = a.tp_score {
                 p.small.muted {
                     "Feedback model: " (format!("{:.0}", score * 100.0)) "% likely a true positive."
@@ -158,9 +296,49 @@ fn what_happened(a: &AlertRecord, detail: &api::AlertDetail, name: Option<&str>)
     }
 }
 
+/// Why it fired in words, the match as the engine wrote it and the rule's detection folded away.
+fn why(a: &AlertRecord, read: &Reading) -> Markup {
+    // An anomaly's explanation: `anomaly score 0.71 (threshold 0.62): a; b; c`.
+    let anomaly = a
+        .explanation
+        .strip_prefix("anomaly score ")
+        .and_then(|r| r.split_once("): "))
+        .map(|(score, parts)| (score, parts.split("; ").collect::<Vec<_>>()));
+    html! {
+        @if let Some((_, fields)) = &read.matched {
+            @let words: Vec<String> = fields
+                .iter()
+                .map(|(f, v)| facts::field_in_words(f, v))
+                .collect();
+            p id="explanation" {
+                @if words.is_empty() {
+                    (a.explanation)
+                } @else {
+                    "It fired because " (facts::and_list(&words)) "."
+                }
+            }
+        } @else if let Some((_, parts)) = &anomaly {
+            p id="explanation" { "Unusual for this principal:" }
+            ul.why { @for p in parts { li { (p) } } }
+        } @else {
+            p id="explanation" { (a.explanation) }
+        }
+        @if read.matched.is_some() || read.detection.is_some() || anomaly.is_some() {
+            details.condition {
+                summary { "The matching condition" }
+                p.small { "As the detection engine recorded it:" }
+                pre tabindex="0" { (a.explanation) }
+                @if let Some(d) = &read.detection {
+                    p.small { "The rule's Sigma detection:" }
+                    pre tabindex="0" { (d) }
+                }
+            }
+        }
+    }
+}
+
 /// The rule, its ATT&CK techniques and remedy.
-fn detection(a: &AlertRecord, detail: &api::AlertDetail) -> Markup {
-    let remedy = detail.rule.as_ref().and_then(|r| r.remedy.as_deref());
+fn detection(a: &AlertRecord, detail: &api::AlertDetail, read: &Reading) -> Markup {
     html! {
         section.panel id="rule" {
             h2 { "Detection" }
@@ -190,12 +368,30 @@ fn detection(a: &AlertRecord, detail: &api::AlertDetail) -> Markup {
                 @for t in &a.techniques { (technique(t)) }
                 @if a.techniques.is_empty() { li.muted { "none mapped" } }
             }
-            @if let Some(remedy) = remedy {
+            @if let Some(pieces) = &read.remedy {
                 h3 { "Remedy" }
                 p id="remedy" {
-                    @for (i, line) in remedy.split('\n').enumerate() {
-                        @if i > 0 { br; }
-                        (line)
+                    @for piece in pieces {
+                        @match piece {
+                            Piece::Text(t) => {
+                                @for (i, line) in t.split('\n').enumerate() {
+                                    @if i > 0 { br; }
+                                    (line)
+                                }
+                            }
+                            Piece::Filled { placeholder, value, path } => {
+                                mark.filled title={ (placeholder) " from the evidence: " (path) } {
+                                    (value)
+                                }
+                            }
+                            Piece::Unfilled(p) => { code.placeholder { (p) } }
+                        }
+                    }
+                }
+                @if pieces.iter().any(|p| matches!(p, Piece::Filled { .. })) {
+                    p.small.muted {
+                        "Highlighted values are filled in from the first evidence record; "
+                        "placeholders left as " code.placeholder { "<name>" } " were not in it."
                     }
                 }
             }
@@ -222,7 +418,7 @@ fn technique(t: &str) -> Markup {
 }
 
 /// Feedback, status, assignment, comments.
-fn triage(s: &Session, a: &AlertRecord, detail: &api::AlertDetail) -> Markup {
+fn triage(s: &Session, a: &AlertRecord, detail: &api::AlertDetail, owners: &[String]) -> Markup {
     let (feedback, comments) = (&detail.feedback, &detail.comments);
     html! {
         section.panel id="triage" {
@@ -262,11 +458,18 @@ fn triage(s: &Session, a: &AlertRecord, detail: &api::AlertDetail) -> Markup {
                         }
                     }
                     label {
-                        "Assignee"
-                        input type="text" name="assignee" id="assignee" size="12"
-                            value=(a.assignee.as_deref().unwrap_or(""));
+                        "Owner"
+                        (super::queue::owner_select("assignee", "assignee", owners,
+                            a.assignee.as_deref(), "nobody"))
                     }
                     button type="submit" { "Save" }
+                }
+                @if a.assignee.as_deref() != Some(s.caller.name.as_str()) {
+                    form.inline method="post" action={ "/ui/alerts/" (a.id) } id="assign-me" {
+                        (csrf_field(s))
+                        input type="hidden" name="assignee" value=(s.caller.name);
+                        button type="submit" { "Assign to me" }
+                    }
                 }
                 form method="post" action={ "/ui/alerts/" (a.id) } id="comment-form" {
                     (csrf_field(s))
@@ -360,22 +563,24 @@ fn resources(raw: &Value) -> Vec<String> {
 }
 
 /// principal → sessions / access keys → source addresses → operations and resources.
-fn entity_tree(a: &AlertRecord, evidence: &[EventRow], around: &[EventRow]) -> Markup {
+fn entity_tree(
+    a: &AlertRecord,
+    evidence: &[EventRow],
+    around: &[EventRow],
+    net: &NetContext,
+) -> Markup {
     type Leaf = BTreeMap<String, (u64, BTreeSet<String>)>;
-    let mut tree: BTreeMap<String, BTreeMap<String, Leaf>> = BTreeMap::new();
+    // Keyed by (session name, access key).
+    type Credential = (Option<String>, Option<String>);
+    let mut tree: BTreeMap<Credential, BTreeMap<String, Leaf>> = BTreeMap::new();
     let evidence_ids: BTreeSet<&str> = evidence.iter().map(|e| e.id.as_str()).collect();
     for e in evidence.iter().chain(
         around
             .iter()
             .filter(|e| !evidence_ids.contains(e.id.as_str())),
     ) {
-        let session = match (&e.actor_name, &e.access_key) {
-            (Some(n), Some(k)) => format!("session {n} · key {k}"),
-            (Some(n), None) => format!("session {n}"),
-            (None, Some(k)) => format!("key {k}"),
-            (None, None) => "no session or key recorded".to_string(),
-        };
-        let ip = e.source_ip.clone().unwrap_or_else(|| "no address".into());
+        let session = (e.actor_name.clone(), e.access_key.clone());
+        let ip = e.source_ip.clone().unwrap_or_default();
         let leaf = tree
             .entry(session)
             .or_default()
@@ -392,17 +597,26 @@ fn entity_tree(a: &AlertRecord, evidence: &[EventRow], around: &[EventRow]) -> M
         ul.tree {
             li {
                 span.nodekind { "principal" }
-                strong { (a.entity) }
+                strong { (pivot(Kind::Principal, &a.entity)) }
                 ul {
-                    @for (session, ips) in tree.iter().take(12) {
+                    @for ((name, key), ips) in tree.iter().take(12) {
                         li {
                             span.nodekind { "credential" }
-                            (session)
+                            @if let Some(n) = name { "session " (n) }
+                            @if name.is_some() && key.is_some() { " · " }
+                            @if let Some(k) = key {
+                                "key " a href=(search_url("principal", k)) { (k) }
+                            }
+                            @if name.is_none() && key.is_none() { "no session or key recorded" }
                             ul {
                                 @for (ip, ops) in ips.iter().take(12) {
                                     li {
                                         span.nodekind { "from" }
-                                        a href={ "/ui/events?source_ip=" (urlenc(ip)) } { (ip) }
+                                        @if ip.is_empty() {
+                                            "no address"
+                                        } @else {
+                                            (address(net, ip))
+                                        }
                                         ul {
                                             @for (op, (n, res)) in ops.iter().take(20) {
                                                 li {
@@ -413,7 +627,7 @@ fn entity_tree(a: &AlertRecord, evidence: &[EventRow], around: &[EventRow]) -> M
                                                             @for r in res.iter().take(8) {
                                                                 li {
                                                                     span.nodekind { "on" }
-                                                                    code { (r) }
+                                                                    (pivot(Kind::Resource, r))
                                                                 }
                                                             }
                                                         }
@@ -602,6 +816,7 @@ pub(super) async fn alert_feedback(
     let verdict = field(&fields, "verdict").unwrap_or("");
     let body = json!({"verdict": verdict, "reason": field(&fields, "reason").unwrap_or("")});
     let back = format!("/ui/alerts/{id}");
+    let state_after = state.clone();
     let result = api::alert_feedback(
         State(state),
         Extension(s.caller.clone()),
@@ -609,13 +824,19 @@ pub(super) async fn alert_feedback(
         Bytes::from(body.to_string()),
     )
     .await;
-    let closed = if verdict == "true_positive" {
-        ""
-    } else {
-        "; the alert is closed"
+    // What the verdict did to the status (the API's handler decides; this says so).
+    let after = blocking(&state_after, move |st| st.alert(id))
+        .await
+        .ok()
+        .flatten()
+        .map(|a| a.status.as_str());
+    let then = match (verdict, after) {
+        ("true_positive", Some("investigating")) => "; the alert is now investigating",
+        ("true_positive", _) => "",
+        _ => "; the alert is closed",
     };
     outcome(&back, result, |_| {
-        format!("Marked {}{closed}.", verdict.replace('_', " "))
+        format!("Marked {}{then}.", verdict.replace('_', " "))
     })
 }
 
@@ -686,7 +907,7 @@ fn response_panel(s: &Session, alert_id: i64, r: &api::AlertResponses) -> Markup
                     @match &p.describe {
                         Some(d) => {
                             p { "Proposes: " (d) @if p.reversible == Some(false) { " " span.tag { "not exactly reversible" } } }
-                            pre.calls { @for c in &p.calls { (c) "\n" } }
+                            pre.calls tabindex="0" { @for c in &p.calls { (c) "\n" } }
                             @if s.can(Op::ProposeResponse) {
                                 (form("propose", None, p.action.as_ref(), Some(&p.playbook), "Propose this action", "primary"))
                             }
@@ -709,7 +930,7 @@ fn response_panel(s: &Session, alert_id: i64, r: &api::AlertResponses) -> Markup
                                     (v.describe)
                                     @if !v.calls.is_empty() {
                                         details { summary.small { @if rec.status == "done" || rec.status == "failed" { "Undo would call" } @else { "Calls" } }
-                                            pre.calls { @for c in &v.calls { (c) "\n" } } }
+                                            pre.calls tabindex="0" { @for c in &v.calls { (c) "\n" } } }
                                     }
                                     @if let Some(res) = &rec.result { p.small.muted { (res) } }
                                 }
@@ -836,5 +1057,225 @@ pub(super) async fn alert_respond(
             },
             Err(e) => done(&back, format!("error: {}", super::error_text(e).1)),
         },
+    }
+}
+
+/// Days of the principal's history an anomaly alert is compared with.
+const BASELINE_DAYS: i64 = 14;
+/// Events of that history read at most (the latest ones).
+const BASELINE_EVENTS: u32 = 2000;
+
+/// What is usual for one aspect of a principal's activity: values and how often.
+#[derive(Default)]
+struct Usual(BTreeMap<String, u64>);
+
+impl Usual {
+    fn add(&mut self, v: String) {
+        *self.0.entry(v).or_default() += 1;
+    }
+
+    /// The most frequent values, with counts.
+    fn top(&self, n: usize) -> Vec<(&str, u64)> {
+        let mut v: Vec<(&str, u64)> = self.0.iter().map(|(k, c)| (k.as_str(), *c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v.truncate(n);
+        v
+    }
+}
+
+/// Hours of the day as ranges: [8, 9, 10, 14] is "08–10, 14 UTC".
+fn hour_ranges(hours: &BTreeSet<u32>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Option<(u32, u32)> = None;
+    for h in hours.iter().copied() {
+        run = match run {
+            Some((a, b)) if h == b + 1 => Some((a, h)),
+            Some((a, b)) => {
+                out.push(if a == b {
+                    format!("{a:02}")
+                } else {
+                    format!("{a:02}–{b:02}")
+                });
+                Some((h, h))
+            }
+            None => Some((h, h)),
+        };
+    }
+    if let Some((a, b)) = run {
+        out.push(if a == b {
+            format!("{a:02}")
+        } else {
+            format!("{a:02}–{b:02}")
+        });
+    }
+    if out.is_empty() {
+        "none".into()
+    } else {
+        format!("{} UTC", out.join(", "))
+    }
+}
+
+/// An anomaly alert's evidence against what is usual for its principal: the principal's
+/// events of the [`BASELINE_DAYS`] before the alert (the latest [`BASELINE_EVENTS`]), by
+/// country, AS, hour, operation, client and region, each value of the evidence marked when the
+/// history never had it.
+async fn baseline_of(state: &AppState, a: &AlertRecord, evidence: &[EventRow]) -> Option<Markup> {
+    use chrono::Timelike;
+    use cloudsentinel_learn::behaviour::agent_family;
+    let (since, until) = (
+        a.first_seen - chrono::Duration::days(BASELINE_DAYS),
+        a.first_seen,
+    );
+    let principal = a.entity.clone();
+    let history = blocking(state, move |st| {
+        st.events(&cloudsentinel_store::EventQuery {
+            since: Some(since),
+            until: Some(until),
+            principal: Some(principal),
+            limit: BASELINE_EVENTS,
+            ..Default::default()
+        })
+    })
+    .await
+    .ok()?;
+    let net = &state.learning.net;
+    let mut nets: BTreeMap<String, (Option<String>, Option<String>)> = BTreeMap::new();
+    let mut lookup = |ip: &str| {
+        nets.entry(ip.to_string())
+            .or_insert_with(|| {
+                let n = net.network(ip);
+                (
+                    n.as_ref().and_then(|n| n.asn).map(|a| format!("AS{a}")),
+                    n.as_ref()
+                        .and_then(|n| n.country)
+                        .map(|c| c.as_str().to_string()),
+                )
+            })
+            .clone()
+    };
+    #[derive(Default)]
+    struct Aspects {
+        countries: Usual,
+        ases: Usual,
+        addresses: Usual,
+        operations: Usual,
+        agents: Usual,
+        regions: Usual,
+        hours: [u64; 24],
+    }
+    let mut of = |rows: &[EventRow]| {
+        let mut x = Aspects::default();
+        for e in rows {
+            if let Some(ip) = &e.source_ip {
+                let (asn, country) = lookup(ip);
+                x.addresses.add(ip.clone());
+                if let Some(a) = asn {
+                    x.ases.add(a);
+                }
+                if let Some(c) = country {
+                    x.countries.add(c);
+                }
+            }
+            x.operations.add(format!(
+                "{}:{}",
+                e.service.trim_end_matches(".amazonaws.com"),
+                e.operation
+            ));
+            if let Some(ua) = &e.user_agent {
+                x.agents.add(agent_family(ua));
+            }
+            if let Some(r) = &e.region {
+                x.regions.add(r.clone());
+            }
+            x.hours[e.time.hour() as usize] += 1;
+        }
+        x
+    };
+    let usual = of(&history.items);
+    let this = of(evidence);
+    let n = history.items.len() as u64;
+    let max_hour = usual.hours.iter().copied().max().unwrap_or(0);
+    let usual_hours: BTreeSet<u32> = (0..24u32)
+        .filter(|h| max_hour > 0 && usual.hours[*h as usize] * 20 >= max_hour)
+        .collect();
+    let this_hours: BTreeSet<u32> = (0..24u32).filter(|h| this.hours[*h as usize] > 0).collect();
+    let row = |label: &str, u: &Usual, t: &Usual, pivot_kind: Option<Kind>| {
+        html! {
+            tr {
+                th scope="row" { (label) }
+                td data-label="Usual" {
+                    @if u.0.is_empty() {
+                        span.muted { "none recorded" }
+                    } @else {
+                        @for (i, (v, c)) in u.top(5).into_iter().enumerate() {
+                            @if i > 0 { ", " }
+                            (baseline_value(v, pivot_kind)) " " span.small.muted { "×" (c) }
+                        }
+                        @if u.0.len() > 5 { span.small.muted { " and " (u.0.len() - 5) " more" } }
+                    }
+                }
+                td data-label="This alert" {
+                    @if t.0.is_empty() {
+                        span.muted { "—" }
+                    } @else {
+                        @for (i, (v, _)) in t.top(5).into_iter().enumerate() {
+                            @if i > 0 { ", " }
+                            (baseline_value(v, pivot_kind))
+                            @if !u.0.contains_key(v) { " " span.tag.new { "new" } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Some(html! {
+        section.panel id="baseline" {
+            h2 { "Against the baseline" }
+            @if n == 0 {
+                p {
+                    "No events of " (pivot(Kind::Principal, &a.entity)) " are stored in the "
+                    (BASELINE_DAYS) " days before the alert: everything it did is new."
+                }
+            } @else {
+                p.small.muted {
+                    "Usual: " (pivot(Kind::Principal, &a.entity)) "'s "
+                    @if history.total > n { "latest " (n) " of " (history.total) } @else { (n) }
+                    " events in the " (BASELINE_DAYS) " days before the alert. "
+                    "This alert: its evidence events."
+                }
+            }
+            table.cards.baseline {
+                thead { tr { th scope="col" { "Aspect" } th scope="col" { "Usual" } th scope="col" { "This alert" } } }
+                tbody {
+                    (row("Country", &usual.countries, &this.countries, None))
+                    (row("Network (AS)", &usual.ases, &this.ases, Some(Kind::As)))
+                    (row("Address", &usual.addresses, &this.addresses, Some(Kind::Ip)))
+                    tr {
+                        th scope="row" { "Hour of day" }
+                        td data-label="Usual" { (hour_ranges(&usual_hours)) }
+                        td data-label="This alert" {
+                            (hour_ranges(&this_hours))
+                            @if n >= 20 && !this_hours.is_empty() && this_hours.iter().any(|h| !usual_hours.contains(h)) {
+                                " " span.tag.new { "unusual" }
+                            }
+                        }
+                    }
+                    (row("Operation", &usual.operations, &this.operations, None))
+                    (row("Client", &usual.agents, &this.agents, None))
+                    (row("Region", &usual.regions, &this.regions, None))
+                }
+            }
+        }
+    })
+}
+
+/// A value of the baseline table, a pivot where it names an address or an AS.
+fn baseline_value(v: &str, kind: Option<Kind>) -> Markup {
+    match kind {
+        Some(Kind::As) => html! {
+            a.pv href=(entity_url(Kind::As, v.trim_start_matches("AS"))) { (v) }
+        },
+        Some(k) => pivot(k, v),
+        None => html! { (v) },
     }
 }

@@ -2,7 +2,8 @@
 //! Office Suite platforms): tactics in matrix order and the techniques the dashboard names and
 //! draws. Technique ids and names are MITRE's: © The MITRE Corporation; reproduced under the
 //! ATT&CK terms of use (https://attack.mitre.org/resources/legal-and-branding/terms-of-use/).
-//! Techniques outside this list still show, by id, wherever a rule or alert names them.
+//! Techniques outside the cloud matrix that our rules name have their names in
+//! [`OTHER_TECHNIQUES`]; any other shows by id wherever a rule or alert names it.
 
 /// Cloud tactics in the order of the matrix: (id as our rules tag it, name).
 pub const TACTICS: &[(&str, &str)] = &[
@@ -242,8 +243,48 @@ pub const TECHNIQUES: &[(&str, &str, &[&str])] = &[
     ("T1491.002", "External Defacement", &["impact"]),
 ];
 
+/// Techniques our rules name that the cloud matrix above does not draw (they belong to other
+/// platforms' matrices, containers or Linux hosts): (technique id, name).
+pub const OTHER_TECHNIQUES: &[(&str, &str)] = &[
+    ("T1021", "Remote Services"),
+    ("T1021.004", "SSH"),
+    ("T1040", "Network Sniffing"),
+    ("T1053", "Scheduled Task/Job"),
+    ("T1059", "Command and Scripting Interpreter"),
+    ("T1072", "Software Deployment Tools"),
+    ("T1098.006", "Additional Container Cluster Roles"),
+    ("T1133", "External Remote Services"),
+    ("T1213.003", "Code Repositories"),
+    ("T1484", "Domain or Tenant Policy Modification"),
+    ("T1489", "Service Stop"),
+    ("T1546", "Event Triggered Execution"),
+    ("T1548", "Abuse Elevation Control Mechanism"),
+    ("T1550.004", "Web Session Cookie"),
+    ("T1556.009", "Conditional Access Policies"),
+    ("T1565", "Data Manipulation"),
+    ("T1567.002", "Exfiltration to Cloud Storage"),
+    ("T1609", "Container Administration Command"),
+    ("T1610", "Deploy Container"),
+    ("T1611", "Escape to Host"),
+];
+
+/// A technique's name, from the cloud matrix or the others our rules name.
 pub fn name(id: &str) -> Option<&'static str> {
-    TECHNIQUES.iter().find(|t| t.0 == id).map(|t| t.1)
+    TECHNIQUES
+        .iter()
+        .find(|t| t.0 == id)
+        .map(|t| t.1)
+        .or_else(|| OTHER_TECHNIQUES.iter().find(|t| t.0 == id).map(|t| t.1))
+}
+
+/// A technique's name as ATT&CK writes it in full: a sub-technique after its parent's
+/// (`Valid Accounts: Cloud Accounts`).
+pub fn full_name(id: &str) -> Option<String> {
+    let own = name(id)?;
+    match id.split_once('.').and_then(|(parent, _)| name(parent)) {
+        Some(parent) => Some(format!("{parent}: {own}")),
+        None => Some(own.to_string()),
+    }
 }
 
 pub fn tactic_name(id: &str) -> Option<&'static str> {
@@ -274,8 +315,39 @@ mod tests {
         }
         assert_eq!(name("T1078.004"), Some("Cloud Accounts"));
         assert_eq!(
+            full_name("T1078.004").as_deref(),
+            Some("Valid Accounts: Cloud Accounts")
+        );
+        assert_eq!(
+            full_name("T1021.004").as_deref(),
+            Some("Remote Services: SSH")
+        );
+        for (id, _) in OTHER_TECHNIQUES {
+            assert!(
+                TECHNIQUES.iter().all(|t| t.0 != *id),
+                "{id} is in the cloud matrix already"
+            );
+        }
+        assert_eq!(
             url("T1078.004"),
             "https://attack.mitre.org/techniques/T1078/004"
         );
+    }
+
+    #[test]
+    fn every_technique_the_built_in_rules_name_has_a_name() {
+        let mut unnamed = std::collections::BTreeSet::new();
+        for (path, yaml) in cloudsentinel_detect::builtin_rules() {
+            for word in yaml.split(|c: char| c.is_whitespace() || c == '[' || c == ',') {
+                let Some(t) = word.trim().strip_prefix("attack.t") else {
+                    continue;
+                };
+                let id = format!("T{}", t.to_ascii_uppercase());
+                if name(&id).is_none() {
+                    unnamed.insert(format!("{id} ({path})"));
+                }
+            }
+        }
+        assert!(unnamed.is_empty(), "techniques without a name: {unnamed:?}");
     }
 }

@@ -11,8 +11,8 @@ use maud::{Markup, html};
 use super::{Nav, Q, Session, attack, fail, page, urlenc};
 use crate::{AppState, api};
 
-/// Per technique: (rules, alerts, tactics).
-type Coverage = BTreeMap<String, (u64, u64, Vec<String>)>;
+/// Per technique: (rules, alerts, tactics, the ids of its rules).
+type Coverage = BTreeMap<String, (u64, u64, Vec<String>, Vec<String>)>;
 
 pub(super) async fn coverage(
     State(state): State<AppState>,
@@ -28,11 +28,16 @@ pub(super) async fn coverage(
     for it in &v.items {
         cov.insert(
             it.technique.clone(),
-            (it.rules as u64, it.alerts, it.tactics.clone()),
+            (
+                it.rules as u64,
+                it.alerts,
+                it.tactics.clone(),
+                it.rule_ids.clone(),
+            ),
         );
     }
     for (t, n) in &v.alerted_techniques {
-        cov.entry(t.clone()).or_insert((0, 0, Vec::new())).1 = *n;
+        cov.entry(t.clone()).or_default().1 = *n;
     }
     let covered_known = attack::TECHNIQUES
         .iter()
@@ -89,18 +94,18 @@ fn legend(by_hits: bool) -> Markup {
     }
 }
 
-/// One tactic's column: its techniques, with those our rules name under it that the table does
-/// not list.
+/// One tactic's column: its techniques, with those our rules name under it from outside the
+/// cloud matrix (named from [`attack::OTHER_TECHNIQUES`]).
 fn tactic(cov: &Coverage, tid: &str, tname: &str, by_hits: bool) -> Markup {
     let known: BTreeSet<&str> = attack::TECHNIQUES.iter().map(|t| t.0).collect();
-    let mut cells: Vec<(String, &str)> = attack::TECHNIQUES
+    let mut cells: Vec<(String, &str, bool)> = attack::TECHNIQUES
         .iter()
         .filter(|t| t.2.contains(&tid))
-        .map(|t| (t.0.to_string(), t.1))
+        .map(|t| (t.0.to_string(), t.1, true))
         .collect();
-    for (t, (_, _, tactics)) in cov {
+    for (t, (_, _, tactics, _)) in cov {
         if !known.contains(t.as_str()) && tactics.iter().any(|x| x == tid) {
-            cells.push((t.clone(), ""));
+            cells.push((t.clone(), attack::name(t).unwrap_or(""), false));
         }
     }
     let covered = cells
@@ -110,16 +115,17 @@ fn tactic(cov: &Coverage, tid: &str, tname: &str, by_hits: bool) -> Markup {
     html! {
         section.tactic aria-label=(tname) {
             h3 { (tname) " " span.muted { (covered) "/" (cells.len()) } }
-            @for (id, name) in &cells {
-                (technique(cov, id, name, by_hits))
+            @for (id, name, in_matrix) in &cells {
+                (technique(cov, id, name, *in_matrix, by_hits))
             }
         }
     }
 }
 
-/// One technique's cell, linking to its alerts or its rules.
-fn technique(cov: &Coverage, id: &str, name: &str, by_hits: bool) -> Markup {
-    let (rules, alerts, _) = cov.get(id).cloned().unwrap_or_default();
+/// One technique's cell, linking to its alerts, or to its rule (its page when there is one, the
+/// rules list filtered to the technique when there are several).
+fn technique(cov: &Coverage, id: &str, name: &str, in_matrix: bool, by_hits: bool) -> Markup {
+    let (rules, alerts, _, rule_ids) = cov.get(id).cloned().unwrap_or_default();
     let class = if by_hits {
         match alerts {
             0 => "",
@@ -136,14 +142,21 @@ fn technique(cov: &Coverage, id: &str, name: &str, by_hits: bool) -> Markup {
     };
     let href = if by_hits {
         format!("/ui/alerts?technique={}&status=all", urlenc(id))
+    } else if let [only] = rule_ids.as_slice() {
+        format!("/ui/rules/{}", urlenc(only))
     } else {
         format!("/ui/rules?technique={}", urlenc(id))
     };
+    let outside = if in_matrix {
+        ""
+    } else {
+        "; outside the cloud matrix"
+    };
     html! {
         a class={ "tech" (class) } href=(href) data-technique=(id)
-            title={ (rules) " rules, " (alerts) " alerts" } {
+            title={ (rules) " rules, " (alerts) " alerts" (outside) } {
             span.id { (id) " · " (rules) "r · " (alerts) "a" }
-            @if name.is_empty() { "(not in the cloud matrix)" } @else { (name) }
+            @if name.is_empty() { (id) } @else { (name) }
         }
     }
 }

@@ -12,10 +12,9 @@ use cloudsentinel_store::AlertSort;
 use maud::{Markup, html};
 use serde_json::json;
 
-use super::incidents::named;
 use super::{
-    Nav, Q, Session, action_form, csrf_field, done, error_text, fail, field, level_badge, page,
-    pager, status_badge, technique_tags, time_cell, urlenc,
+    Kind, Nav, Q, Session, action_form, age, csrf_field, done, error_text, fail, field,
+    level_badge, page, pager, pivot, status_badge, technique_tags, time_cell, urlenc, when,
 };
 use crate::routes::Op;
 use crate::{AppState, api, blocking};
@@ -25,12 +24,22 @@ const ACTIVE: &str = "open,acknowledged,investigating";
 
 /// The queue's query as the API's, without empty form fields; `status` defaults to the
 /// active ones and `all` means any.
-fn queue_params(q: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+fn queue_params(q: &BTreeMap<String, String>, me: &str) -> BTreeMap<String, String> {
     let mut p: BTreeMap<String, String> = q
         .iter()
         .filter(|(_, v)| !v.is_empty())
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // The owner filter: nobody, the signed-in user, or (by the API's own parameters) anyone.
+    match p.remove("owner").as_deref() {
+        Some("none") => {
+            p.insert("unassigned".into(), "true".into());
+        }
+        Some("me") => {
+            p.insert("assignee".into(), me.to_string());
+        }
+        _ => {}
+    }
     match p.get("status").map(String::as_str) {
         None => {
             p.insert("status".into(), ACTIVE.into());
@@ -44,7 +53,57 @@ fn queue_params(q: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         _ => {}
     }
     p.entry("limit".into()).or_insert_with(|| "50".into());
+    // What needs attention first unless another order is asked for: level, then the newest
+    // arrival (a backfilled high alert is new, whatever its events' time).
+    p.entry("sort".into()).or_insert_with(|| "attention".into());
     p
+}
+
+/// The sorts the queue offers: (API name, label).
+const SORTS: [(&str, &str); 6] = [
+    ("attention", "Needs attention (level, newest arrival)"),
+    ("last_seen", "Last seen"),
+    ("first_seen", "First seen"),
+    ("level", "Level"),
+    ("count", "Events"),
+    ("tp_score", "Feedback model score"),
+];
+
+/// Who may own an alert: the users that are enabled and may triage (not viewers), by name;
+/// `also` (a current owner no longer in the list) is kept.
+pub(super) async fn owners(state: &AppState, also: Option<&str>) -> Vec<String> {
+    let mut names: Vec<String> = blocking(state, |st| st.users())
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|u| !u.disabled && u.role != "viewer")
+        .map(|u| u.username)
+        .collect();
+    if let Some(a) = also
+        && !names.iter().any(|n| n == a)
+    {
+        names.push(a.to_string());
+    }
+    names.sort();
+    names
+}
+
+/// A `select` of the owners, `current` selected (the empty value is nobody).
+pub(super) fn owner_select(
+    name: &str,
+    id: &str,
+    owners: &[String],
+    current: Option<&str>,
+    nobody: &str,
+) -> Markup {
+    html! {
+        select name=(name) id=(id) {
+            option value="" selected[current.is_none()] { (nobody) }
+            @for o in owners {
+                option value=(o) selected[current == Some(o.as_str())] { (o) }
+            }
+        }
+    }
 }
 
 /// The parameters as a URL query (`a=1&b=2`), leaving out `skip`.
@@ -61,7 +120,7 @@ pub(super) async fn alerts(
     Extension(s): Extension<Session>,
     Query(q): Q,
 ) -> Response {
-    let params = queue_params(&q);
+    let params = queue_params(&q, &s.caller.name);
     let query = match api::alert_query(&params) {
         Ok(query) => query,
         Err(e) => return fail(&s, e),
@@ -74,6 +133,11 @@ pub(super) async fn alerts(
         Err(e) => return fail(&s, e),
     };
     let can_edit = s.can(Op::EditAlert);
+    let owners_list = if can_edit {
+        owners(&state, None).await
+    } else {
+        Vec::new()
+    };
     let ids: Vec<String> = page_data.items.iter().map(|a| a.entity.clone()).collect();
     let names = blocking(&state, move |st| st.actor_names(&api::object_ids(ids)))
         .await
@@ -82,16 +146,18 @@ pub(super) async fn alerts(
     // The table, in a form for bulk actions.
     let base = query_string(&params, &["offset", "sort", "order"]);
     let back = format!("/ui/alerts?{}", query_string(&params, &[]));
-    let sort_link = |label: &str, key: &str, this: AlertSort| {
+    // A sortable column's header (`aria-sort` on the header cell, where it is allowed).
+    let sort_th = |label: &str, key: &str, this: AlertSort, class: &str| {
         let current = sort == this;
         let next_order = if current && desc { "asc" } else { "desc" };
         let sep = if base.is_empty() { "" } else { "&" };
         let aria_sort = current.then_some(if desc { "descending" } else { "ascending" });
         html! {
-            a href={ "/ui/alerts?" (base) (sep) "sort=" (key) "&order=" (next_order) }
-                aria-sort=[aria_sort] {
-                (label)
-                @if current { (if desc { " ↓" } else { " ↑" }) }
+            th scope="col" class=[(!class.is_empty()).then_some(class)] aria-sort=[aria_sort] {
+                a href={ "/ui/alerts?" (base) (sep) "sort=" (key) "&order=" (next_order) } {
+                    (label)
+                    @if current { (if desc { " ↓" } else { " ↑" }) }
+                }
             }
         }
     };
@@ -102,7 +168,7 @@ pub(super) async fn alerts(
         @if page_data.items.is_empty() {
             p.empty { "No alerts match these filters." }
         } @else {
-            table id="alerts-table" {
+            table.cards id="alerts-table" {
                 thead {
                     tr {
                         @if can_edit {
@@ -111,20 +177,19 @@ pub(super) async fn alerts(
                                     aria-label="Select all on this page";
                             }
                         }
-                        th scope="col" { (sort_link("Level", "level", AlertSort::Level)) }
+                        (sort_th("Level", "level", AlertSort::Level, ""))
                         th scope="col" { "Alert" }
                         th scope="col" { "Entity" }
                         th scope="col" { "Techniques" }
-                        th.num scope="col" { (sort_link("Events", "count", AlertSort::Count)) }
-                        th scope="col" { "Status" }
-                        th scope="col" {
-                            (sort_link("Last seen", "last_seen", AlertSort::LastSeen))
-                        }
+                        (sort_th("Events", "count", AlertSort::Count, "num"))
+                        th scope="col" { "Status and owner" }
+                        (sort_th("Age", "attention", AlertSort::Attention, ""))
+                        (sort_th("Last seen", "last_seen", AlertSort::LastSeen, ""))
                     }
                 }
                 tbody id="queue-rows" {
                     @for a in &page_data.items {
-                        (alert_row(a, can_edit, names.get(&a.entity)))
+                        (alert_row(a, can_edit, &s.caller.name, names.get(&a.entity)))
                     }
                 }
             }
@@ -143,10 +208,12 @@ pub(super) async fn alerts(
                         span.muted id="selected-count" { "none selected" }
                         button type="submit" name="action" value="acknowledge" data-needs-selection
                             id="bulk-ack" { "Acknowledge" }
+                        button type="submit" name="action" value="assign_me" data-needs-selection
+                            id="bulk-assign-me" { "Assign to me" }
                         label.check {
                             "Assign to "
-                            input type="text" name="assignee" size="10" value=(s.caller.name)
-                                aria-label="Assignee";
+                            (owner_select("assignee", "bulk-assignee", &owners_list,
+                                Some(s.caller.name.as_str()), "nobody (unassign)"))
                         }
                         button type="submit" name="action" value="assign" data-needs-selection
                             id="bulk-assign" { "Assign" }
@@ -227,8 +294,23 @@ fn filters(q: &BTreeMap<String, String>) -> Markup {
             @for (k, label) in texts {
                 label { (label) input type="text" name=(k) value=(val(k)) size="14"; }
             }
-            @if let Some(sort) = q.get("sort") {
-                input type="hidden" name="sort" value=(sort);
+            label {
+                "Owner"
+                select name="owner" id="owner" {
+                    @for (v, label) in [("", "anyone"), ("none", "nobody"), ("me", "me")] {
+                        option value=(v) selected[val("owner") == v] { (label) }
+                    }
+                }
+            }
+            label {
+                "Order"
+                select name="sort" id="sort" {
+                    @for (v, label) in SORTS {
+                        option value=(v) selected[val("sort") == v || (val("sort").is_empty() && v == "attention")] {
+                            (label)
+                        }
+                    }
+                }
             }
             @if let Some(order) = q.get("order") {
                 input type="hidden" name="order" value=(order);
@@ -240,47 +322,62 @@ fn filters(q: &BTreeMap<String, String>) -> Markup {
     }
 }
 
-/// One alert of the queue; `name` is the name its events gave the entity.
-fn alert_row(a: &AlertRecord, can_edit: bool, name: Option<&String>) -> Markup {
+/// One alert of the queue; `name` is the name its events gave the entity, `me` who is signed in.
+fn alert_row(a: &AlertRecord, can_edit: bool, me: &str, name: Option<&String>) -> Markup {
     html! {
         tr data-alert=(a.id) {
             @if can_edit {
-                td {
+                td data-label="Select" {
                     input type="checkbox" name="id" value=(a.id)
                         aria-label={ "Select alert " (a.id) };
                 }
             }
-            td { (level_badge(a.level)) }
-            td {
+            td data-label="Level" { (level_badge(a.level)) }
+            td.alert data-label="Alert" {
                 a href={ "/ui/alerts/" (a.id) } data-row-link { (a.title) }
                 br;
                 span.kind { (a.kind) }
                 " "
                 span.small.muted { "#" (a.id) }
             }
-            td {
-                a href={ "/ui/alerts?principal=" (urlenc(&a.entity)) "&status=all" } {
-                    (named(&a.entity, name.map(String::as_str)))
+            td.wrap data-label="Entity" {
+                @if let Some(n) = name.filter(|n| **n != a.entity) {
+                    (n) br;
+                    span.small { (pivot(Kind::Principal, &a.entity)) }
+                } @else {
+                    (pivot(Kind::Principal, &a.entity))
                 }
                 @if let Some(account) = &a.account {
                     br;
-                    span.small.muted { (account) }
+                    span.small { "account " (pivot(Kind::Account, account)) }
                 }
             }
-            td { (technique_tags(&a.techniques)) }
-            td.num { (a.count) }
-            td {
+            td data-label="Techniques" { (technique_tags(&a.techniques)) }
+            td.num data-label="Events" { (a.count) }
+            td data-label="Status and owner" {
                 (status_badge(a.status))
                 @if let Some(assignee) = &a.assignee {
                     br;
-                    span.small.muted { "→ " (assignee) }
+                    span.small.muted { "owner " } span.small { (assignee) }
+                } @else if can_edit {
+                    br;
+                    button.small type="submit" name="action" value={ "me:" (a.id) }
+                        data-assign-me { "Assign to me" }
                 }
                 @if let Some(v) = a.verdict {
                     br;
                     span.small.muted { (v.as_str().replace('_', " ")) }
                 }
+                @if a.assignee.as_deref() == Some(me) {
+                    " " span.tag { "yours" }
+                }
             }
-            td.nowrap { (time_cell(&a.last_seen)) }
+            td.nowrap data-label="Age" {
+                time datetime=(a.created.to_rfc3339()) title={ "arrived " (when(&a.created)) } {
+                    (age(&a.created))
+                }
+            }
+            td.nowrap data-label="Last seen" { (time_cell(&a.last_seen)) }
         }
     }
 }
@@ -298,21 +395,30 @@ pub(super) async fn alerts_bulk(
         .filter(|b| b.starts_with("/ui/alerts"))
         .unwrap_or("/ui/alerts")
         .to_string();
-    let ids: Vec<i64> = fields
-        .iter()
-        .filter(|(k, _)| k == "id")
-        .filter_map(|(_, v)| v.parse().ok())
-        .take(500)
-        .collect();
+    // One alert's own "Assign to me" (`me:<id>`), or the selected ones.
+    let action = field(&fields, "action").unwrap_or("");
+    let one: Option<i64> = action.strip_prefix("me:").and_then(|v| v.parse().ok());
+    let ids: Vec<i64> = match one {
+        Some(id) => vec![id],
+        None => fields
+            .iter()
+            .filter(|(k, _)| k == "id")
+            .filter_map(|(_, v)| v.parse().ok())
+            .take(500)
+            .collect(),
+    };
     if ids.is_empty() {
         return done(&back, "error: select at least one alert");
     }
-    let patch = match field(&fields, "action") {
-        Some("acknowledge") => json!({"status": "acknowledged"}),
-        Some("close") => json!({"status": "closed"}),
-        Some("assign") => match field(&fields, "assignee").map(str::trim) {
-            Some(a) if !a.is_empty() => json!({"assignee": a}),
-            _ => return done(&back, "error: say who to assign them to"),
+    let patch = match action {
+        "acknowledge" => json!({"status": "acknowledged"}),
+        "close" => json!({"status": "closed"}),
+        "assign_me" => json!({"assignee": s.caller.name}),
+        _ if one.is_some() => json!({"assignee": s.caller.name}),
+        "assign" => match field(&fields, "assignee").map(str::trim) {
+            Some("") => json!({"assignee": null}),
+            Some(a) => json!({"assignee": a}),
+            None => return done(&back, "error: say who to assign them to"),
         },
         _ => return done(&back, "error: unknown action"),
     };
@@ -331,13 +437,16 @@ pub(super) async fn alerts_bulk(
             Err(e) => errors.push(format!("#{id}: {}", error_text(e).1)),
         }
     }
-    let what = match field(&fields, "action") {
-        Some("acknowledge") => "acknowledged",
-        Some("close") => "closed",
-        _ => "assigned",
+    let what = match action {
+        "acknowledge" => "acknowledged".to_string(),
+        "close" => "closed".to_string(),
+        "assign" if patch["assignee"].is_null() => "unassigned".to_string(),
+        "assign" => format!("assigned to {}", patch["assignee"].as_str().unwrap_or("")),
+        _ => "assigned to you".to_string(),
     };
     if errors.is_empty() {
-        done(&back, format!("{changed} alerts {what}."))
+        let n = super::plural(changed, "alert", "alerts");
+        done(&back, format!("{n} {what}."))
     } else {
         done(
             &back,

@@ -121,7 +121,7 @@ fn health(list: &[SourceStatus], now: DateTime<Utc>) -> Markup {
                     code { "docs/SOURCES.md" } " describes each kind, its settings and the \
                      permissions it needs. For example:"
                 }
-                pre {
+                pre tabindex="0" {
                     "[[sources]]\nkind = \"aws-s3-sqs\"\nname = \"org-trail\"\n\
                      queue_url = \"https://sqs.eu-west-1.amazonaws.com/111122223333/cloudtrail-events\""
                 }

@@ -174,7 +174,7 @@ fn new_key_notice(k: &api::NewApiKey) -> Markup {
         div.flash role="status" {
             "Key " strong { (k.name) }
             " created. Copy it now: it is not shown again."
-            pre id="new-key" { (k.key) }
+            pre id="new-key" tabindex="0" { (k.key) }
         }
     }
 }

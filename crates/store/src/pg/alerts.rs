@@ -83,6 +83,11 @@ impl AlertStore for PostgresStore {
             if let Some(a) = &q.account {
                 f.add("account = ?", a.clone());
             }
+            match &q.assignee {
+                Some(Some(user)) => f.add("assignee = ?", user.clone()),
+                Some(None) => f.clauses.push("assignee IS NULL".into()),
+                None => {}
+            }
             if let Some(i) = q.incident_id {
                 f.add("incident_id = ?", i);
             }
@@ -113,6 +118,14 @@ impl AlertStore for PostgresStore {
                 AlertSort::Id => "id",
                 AlertSort::TpScore => "COALESCE(tp_score, -1)",
                 AlertSort::Updated => "updated",
+                // `level DESC, created DESC` with the direction added to each.
+                AlertSort::Attention => {
+                    if q.descending {
+                        "level DESC, created"
+                    } else {
+                        "level ASC, created"
+                    }
+                }
             };
             let dir = if q.descending { "DESC" } else { "ASC" };
             let mut c = self.conn()?;
@@ -345,6 +358,53 @@ impl AlertStore for PostgresStore {
                 &[&id],
             )?;
             Ok(row.as_ref().map(rows::incident).transpose()?)
+        })
+    }
+
+    fn alerts_from_addresses(&self, addresses: &[String], limit: u32) -> Result<Vec<AlertRecord>> {
+        let addresses: Vec<String> = addresses.iter().take(100).cloned().collect();
+        if addresses.is_empty() {
+            return Ok(Vec::new());
+        }
+        off_runtime(|| {
+            let mut c = self.conn()?;
+            let rows = c.query(
+                &format!(
+                    "SELECT {ALERT_COLUMNS} FROM (SELECT * FROM alerts ORDER BY last_seen DESC \
+                     LIMIT {ENTITY_SCAN_ROWS}) a WHERE source_ip = ANY($1) \
+                     ORDER BY last_seen DESC, id DESC LIMIT {}",
+                    limit.clamp(1, 1000)
+                ),
+                &[&addresses],
+            )?;
+            map_rows(rows, rows::alert)
+        })
+    }
+
+    fn incidents_with_keys(&self, keys: &[String], limit: u32) -> Result<Vec<IncidentRecord>> {
+        let keys: Vec<String> = keys.iter().take(100).cloned().collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // A join key is found as its JSON string, quotes included, in the stored list.
+        let listed: Vec<String> = keys
+            .iter()
+            .map(|k| serde_json::to_string(k).unwrap_or_default())
+            .collect();
+        off_runtime(|| {
+            let mut c = self.conn()?;
+            let rows = c.query(
+                &format!(
+                    "SELECT {INCIDENT_COLUMNS} FROM (SELECT * FROM incidents ORDER BY last_seen DESC \
+                     LIMIT {ENTITY_SCAN_ROWS}) i WHERE key = ANY($1) OR entity = ANY($1) \
+                     OR EXISTS (SELECT 1 FROM unnest($2::text[]) AS l(k) WHERE strpos(i.join_keys, l.k) > 0) \
+                     ORDER BY last_seen DESC, id DESC LIMIT {}",
+                    limit.clamp(1, 1000)
+                ),
+                &[&keys, &listed],
+            )?;
+            let found = map_rows(rows, rows::incident)?;
+            Ok(found.into_iter().filter(|i| answers_to(i, &keys)).collect())
         })
     }
 
@@ -717,6 +777,124 @@ impl AlertStore for PostgresStore {
             }
             tx.commit()?;
             Ok(())
+        })
+    }
+
+    fn alert_counts(&self, since: Option<DateTime<Utc>>) -> Result<AlertCounts> {
+        off_runtime(|| {
+            let mut c = self.conn()?;
+            let from = since.map(ms).unwrap_or(0);
+            let mut out = AlertCounts::default();
+            for r in c.query(
+                "SELECT level, status, COUNT(*) FROM alerts WHERE last_seen >= $1 GROUP BY level, status",
+                &[&from],
+            )? {
+                let st: String = r.try_get(1)?;
+                if let Some(st) = AlertStatus::parse(&st) {
+                    out.alerts
+                        .push((level_of(r.try_get(0)?), st, r.try_get::<_, i64>(2)? as u64));
+                }
+            }
+            for r in c.query(
+                "SELECT status, COUNT(*) FROM incidents WHERE last_seen >= $1 GROUP BY status",
+                &[&from],
+            )? {
+                let st: String = r.try_get(0)?;
+                if let Some(st) = AlertStatus::parse(&st) {
+                    out.incidents.push((st, r.try_get::<_, i64>(1)? as u64));
+                }
+            }
+            out.alerts
+                .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.as_str().cmp(b.1.as_str())));
+            out.incidents.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+            Ok(out)
+        })
+    }
+
+    fn unassigned_alerts(&self, min_level: Level, limit: u32) -> Result<Page<AlertRecord>> {
+        off_runtime(|| {
+            const WHERE: &str =
+                "status = 'open' AND (assignee IS NULL OR assignee = '') AND level >= $1";
+            let mut c = self.conn()?;
+            let level = level_num(min_level);
+            let total: i64 = c
+                .query_one(
+                    &format!("SELECT COUNT(*) FROM alerts WHERE {WHERE}"),
+                    &[&level],
+                )?
+                .try_get(0)?;
+            let rows = c.query(
+                &format!(
+                    "SELECT {ALERT_COLUMNS} FROM alerts WHERE {WHERE} \
+                     ORDER BY created DESC, id DESC LIMIT $2"
+                ),
+                &[&level, &(limit.clamp(1, 1000) as i64)],
+            )?;
+            Ok(Page {
+                total: total as u64,
+                items: map_rows(rows, rows::alert)?,
+            })
+        })
+    }
+
+    fn rule_trend(
+        &self,
+        rule_id: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        bucket_secs: i64,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>> {
+        off_runtime(|| {
+            let bucket = bucket_secs.clamp(60, 100 * 366 * 86_400) * 1000;
+            let (from, to) = (ms(since), ms(until));
+            let n = ((to - from) / bucket + 1).clamp(1, 2000) as usize;
+            let mut points: Vec<(DateTime<Utc>, u64)> = (0..n)
+                .map(|i| (time(from + i as i64 * bucket), 0))
+                .collect();
+            let mut c = self.conn()?;
+            // Rows are at or after `from`, so bigint division (truncating) is floor, as in SQLite.
+            for row in c.query(
+                "SELECT (first_seen - $1::BIGINT) / $3::BIGINT, COUNT(*) FROM alerts \
+                 WHERE rule_id = $4 AND first_seen >= $1 AND first_seen < $2 GROUP BY 1",
+                &[&from, &to, &bucket, &rule_id],
+            )? {
+                let i: i64 = row.try_get(0)?;
+                let count: i64 = row.try_get(1)?;
+                if let Some(p) = points.get_mut(i.max(0) as usize) {
+                    p.1 = count as u64;
+                }
+            }
+            Ok(points)
+        })
+    }
+
+    fn rule_verdicts(
+        &self,
+        since: Option<DateTime<Utc>>,
+        rule_id: Option<&str>,
+    ) -> Result<Vec<RuleVerdicts>> {
+        off_runtime(|| {
+            let mut c = self.conn()?;
+            let rows = c.query(
+                "SELECT rule_id, COUNT(*), \
+                 COALESCE(SUM(CASE WHEN verdict = 'true_positive' THEN 1 ELSE 0 END), 0)::BIGINT, \
+                 COALESCE(SUM(CASE WHEN verdict = 'false_positive' THEN 1 ELSE 0 END), 0)::BIGINT, \
+                 COALESCE(SUM(CASE WHEN verdict = 'benign' THEN 1 ELSE 0 END), 0)::BIGINT, \
+                 MAX(last_seen) \
+                 FROM alerts WHERE last_seen >= $1 AND ($2::TEXT IS NULL OR rule_id = $2) \
+                 GROUP BY rule_id ORDER BY COUNT(*) DESC, rule_id COLLATE \"C\"",
+                &[&since.map(ms).unwrap_or(0), &rule_id],
+            )?;
+            map_rows(rows, |r| {
+                Ok(RuleVerdicts {
+                    rule_id: r.try_get(0)?,
+                    alerts: r.try_get::<_, i64>(1)? as u64,
+                    true_positive: r.try_get::<_, i64>(2)? as u64,
+                    false_positive: r.try_get::<_, i64>(3)? as u64,
+                    benign: r.try_get::<_, i64>(4)? as u64,
+                    last_seen: r.try_get::<_, Option<i64>>(5)?.map(time),
+                })
+            })
         })
     }
 }

@@ -2,6 +2,7 @@
 //! dropping day partitions, the directory source's bookkeeping.
 
 use super::*;
+use crate::event_search::{DIGEST_COLUMNS, Dialect, Digest, DigestRow, Val, conds, sql};
 
 impl EventStore for PostgresStore {
     fn begin_commit<'a>(&'a self, events: &[NewEvent]) -> Result<Box<dyn CommitTx + 'a>> {
@@ -59,48 +60,16 @@ impl EventStore for PostgresStore {
 
     fn events(&self, q: &EventQuery) -> Result<Page<EventRow>> {
         off_runtime(|| {
-            let mut f = Filter::default();
-            if let Some(t) = q.since {
-                f.add("time >= ?", ms(t));
-            }
-            if let Some(t) = q.until {
-                f.add("time < ?", ms(t));
-            }
-            if let Some(p) = &q.principal {
-                f.add("principal_hash = ?", key_hash(p));
-                f.add("principal = ?", p.clone());
-            }
-            if let Some(a) = &q.account {
-                f.add("account = ?", a.clone());
-            }
-            if let Some(ip) = &q.source_ip {
-                f.add("source_ip = ?", ip.clone());
-            }
-            if let Some(s) = &q.service {
-                f.add("service = ?", s.clone());
-            }
-            if let Some(o) = &q.operation {
-                f.add("operation = ?", o.clone());
-            }
-            if let Some(s) = q.success {
-                f.add("success = ?", s);
-            }
-            if let Some(t) = &q.text {
-                // ILIKE: SQLite's LIKE ignores ASCII case, and both backends must find the same.
-                let like = f.param(escape_like(t));
-                let exact = f.param(t.clone());
-                f.clauses.push(format!(
-                    "(operation ILIKE {like} ESCAPE '\\' OR principal ILIKE {like} ESCAPE '\\' \
-                 OR source_ip ILIKE {like} ESCAPE '\\' OR error_code ILIKE {like} ESCAPE '\\' \
-                 OR user_agent ILIKE {like} ESCAPE '\\' OR id = {exact})"
-                ));
-            }
+            let f = filter(q);
             let mut c = self.conn()?;
             let where_ = f.sql();
-            // Counting a large match exactly would scan it; past this many the total is a floor.
+            // Counting a large match exactly would scan it; past the cap the total says "more".
             let total: i64 = c
                 .query_one(
-                    &format!("SELECT COUNT(*) FROM (SELECT 1 FROM events{where_} LIMIT 100000) m"),
+                    &format!(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM events{where_} LIMIT {}) m",
+                        EVENT_COUNT_CAP + 1
+                    ),
                     &f.refs(),
                 )?
                 .try_get(0)?;
@@ -121,6 +90,64 @@ impl EventStore for PostgresStore {
                 total: total as u64,
                 items: rows.into_iter().map(|r| r.0).collect(),
             })
+        })
+    }
+
+    fn event_digest(
+        &self,
+        q: &EventQuery,
+        cap: u32,
+        histogram: Option<Histogram>,
+        top: u32,
+    ) -> Result<EventDigest> {
+        off_runtime(|| {
+            let f = filter(q);
+            let mut c = self.conn()?;
+            let rows = c.query(
+                &format!(
+                    "SELECT {DIGEST_COLUMNS} FROM events{} ORDER BY time DESC LIMIT {}",
+                    f.sql(),
+                    cap as u64 + 1
+                ),
+                &f.refs(),
+            )?;
+            let mut digest = Digest::new(cap, histogram);
+            for r in &rows {
+                let row = DigestRow {
+                    time: r.try_get(0)?,
+                    principal: r.try_get(1)?,
+                    source_ip: r.try_get(2)?,
+                    service: r.try_get(3)?,
+                    operation: r.try_get(4)?,
+                    account: r.try_get(5)?,
+                    asn: r.try_get(6)?,
+                    country: r.try_get(7)?,
+                    success: r.try_get(8)?,
+                };
+                if !digest.add(row) {
+                    break;
+                }
+            }
+            Ok(digest.finish(top))
+        })
+    }
+
+    fn latest_events(&self, q: &EventQuery, cap: u32) -> Result<Vec<EventRow>> {
+        off_runtime(|| {
+            let f = filter(q);
+            let mut c = self.conn()?;
+            let rows = c.query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM events{} ORDER BY time DESC, seq DESC LIMIT {}",
+                    f.sql(),
+                    cap.clamp(1, LATEST_EVENTS_CAP)
+                ),
+                &f.refs(),
+            )?;
+            Ok(map_rows(rows, rows::event)?
+                .into_iter()
+                .map(|r| r.0)
+                .collect())
         })
     }
 
@@ -219,7 +246,7 @@ impl EventStore for PostgresStore {
                         ),
                         &[&after.0, &after.1, &until],
                     )?;
-                    map_rows(rows, |r| Ok((rows::event(r)?.0, r.try_get(19)?)))?
+                    map_rows(rows, |r| Ok((rows::event(r)?.0, r.try_get(21)?)))?
                 };
                 if page.is_empty() {
                     return Ok(n);
@@ -325,20 +352,23 @@ fn insert_events(
     let principal_hashes: Vec<i64> = events.iter().map(|e| key_hash(&e.principal)).collect();
     let read_only: Vec<Option<bool>> = events.iter().map(|e| e.read_only).collect();
     let success: Vec<bool> = events.iter().map(|e| e.success).collect();
+    let asns: Vec<Option<i64>> = events.iter().map(|e| e.asn.map(i64::from)).collect();
     let rows = c.query(
         "INSERT INTO events (id, time, ingested, provider, kind, account, region, principal, \
          actor_name, access_key, source_ip, user_agent, service, operation, read_only, success, \
-         error_code, block, block_idx, id_hash, principal_hash) \
+         error_code, block, block_idx, id_hash, principal_hash, asn, country, words) \
          SELECT id, time, $3, provider, kind, account, region, principal, actor_name, access_key, \
          source_ip, user_agent, service, operation, read_only, success, error_code, block, \
-         block_idx, id_hash, principal_hash \
+         block_idx, id_hash, principal_hash, asn, country, \
+         CASE WHEN words = '' THEN NULL ELSE string_to_array(words, ' ') END \
          FROM unnest($1::text[], $2::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], \
                      $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
                      $14::text[], $15::bool[], $16::bool[], $17::text[], $18::bigint[], \
-                     $19::bigint[], $20::bigint[], $21::bigint[]) WITH ORDINALITY \
+                     $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::text[], \
+                     $24::text[]) WITH ORDINALITY \
            AS t(id, time, provider, kind, account, region, principal, actor_name, access_key, \
                 source_ip, user_agent, service, operation, read_only, success, error_code, block, \
-                block_idx, id_hash, principal_hash, n) \
+                block_idx, id_hash, principal_hash, asn, country, words, n) \
          ORDER BY n \
          ON CONFLICT (time, id_hash) DO NOTHING RETURNING time, id_hash",
         &[
@@ -363,6 +393,9 @@ fn insert_events(
             &block_idx,
             &id_hashes,
             &principal_hashes,
+            &asns,
+            &col(|e| e.country.as_deref()),
+            &col(|e| Some(e.words.as_str())),
         ],
     )?;
     // The inserted keys; the first event of the batch with a key is the one that went in.
@@ -380,4 +413,47 @@ fn insert_events(
         fresh.push(new);
     }
     Ok(())
+}
+
+/// The WHERE clause of a search.
+fn filter(q: &EventQuery) -> Filter {
+    let mut f = Filter::default();
+    if let Some(t) = q.since {
+        f.add("time >= ?", ms(t));
+    }
+    if let Some(t) = q.until {
+        f.add("time < ?", ms(t));
+    }
+    for c in conds(q) {
+        let clause = sql(&c, &mut f);
+        f.clauses.push(clause);
+    }
+    f
+}
+
+impl Dialect for Filter {
+    fn param(&mut self, v: Val) -> String {
+        match v {
+            Val::Int(i) => Filter::param(self, i),
+            Val::Text(t) => Filter::param(self, t),
+            Val::Bool(b) => Filter::param(self, b),
+        }
+    }
+
+    fn eq_nocase(&mut self, column: &str, value: String) -> String {
+        // SQLite's NOCASE folds ASCII letters only; so does this.
+        let p = Filter::param(self, value.to_ascii_lowercase());
+        format!(
+            "translate({column}, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') = {p}"
+        )
+    }
+
+    fn tokens(&mut self, tokens: &[String]) -> String {
+        let p = Filter::param(self, tokens.to_vec());
+        format!("words @> {p}::text[]")
+    }
+
+    fn false_sql(&self) -> &'static str {
+        "FALSE"
+    }
 }

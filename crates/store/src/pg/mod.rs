@@ -74,6 +74,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "updated_indexes",
         include_str!("../../migrations/postgres/0002_updated_indexes.sql"),
     ),
+    (
+        3,
+        "event_search",
+        include_str!("../../migrations/postgres/0003_event_search.sql"),
+    ),
+    (
+        4,
+        "alert_attention",
+        include_str!("../../migrations/postgres/0004_alert_attention.sql"),
+    ),
 ];
 
 /// Advisory lock keys (arbitrary, fixed): migrating, and creating or dropping partitions.

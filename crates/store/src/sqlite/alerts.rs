@@ -71,6 +71,11 @@ impl AlertStore for SqliteStore {
         if let Some(a) = &q.account {
             f.add("account = ?", text(a));
         }
+        match &q.assignee {
+            Some(Some(user)) => f.add("assignee = ?", text(user)),
+            Some(None) => f.clauses.push("assignee IS NULL".into()),
+            None => {}
+        }
         if let Some(i) = q.incident_id {
             f.add("incident_id = ?", Value::Integer(i));
         }
@@ -101,6 +106,14 @@ impl AlertStore for SqliteStore {
             AlertSort::Id => "id",
             AlertSort::TpScore => "COALESCE(tp_score, -1)",
             AlertSort::Updated => "updated",
+            // `level DESC, created DESC` with the direction added to each.
+            AlertSort::Attention => {
+                if q.descending {
+                    "level DESC, created"
+                } else {
+                    "level ASC, created"
+                }
+            }
         };
         let dir = if q.descending { "DESC" } else { "ASC" };
         let conn = self.read();
@@ -328,6 +341,61 @@ impl AlertStore for SqliteStore {
                 incident_row,
             )
             .optional()?)
+    }
+
+    fn alerts_from_addresses(&self, addresses: &[String], limit: u32) -> Result<Vec<AlertRecord>> {
+        let addresses = &addresses[..addresses.len().min(100)];
+        if addresses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; addresses.len()].join(", ");
+        let conn = self.read();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {ALERT_COLUMNS} FROM (SELECT * FROM alerts ORDER BY last_seen DESC \
+             LIMIT {ENTITY_SCAN_ROWS}) WHERE source_ip IN ({marks}) \
+             ORDER BY last_seen DESC, id DESC LIMIT {}",
+            limit.clamp(1, 1000)
+        ))?;
+        let rows = stmt
+            .query_map(params_from_iter(addresses.iter()), alert_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn incidents_with_keys(&self, keys: &[String], limit: u32) -> Result<Vec<IncidentRecord>> {
+        let keys = &keys[..keys.len().min(100)];
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = keys.len();
+        let plain = (1..=n)
+            .map(|i| format!("?{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // A join key is found as its JSON string, quotes included, in the stored list.
+        let listed = (1..=n)
+            .map(|i| format!("instr(join_keys, ?{}) > 0", n + i))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let params: Vec<String> = keys
+            .iter()
+            .cloned()
+            .chain(
+                keys.iter()
+                    .map(|k| serde_json::to_string(k).unwrap_or_default()),
+            )
+            .collect();
+        let conn = self.read();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM (SELECT * FROM incidents ORDER BY last_seen DESC \
+             LIMIT {ENTITY_SCAN_ROWS}) WHERE key IN ({plain}) OR entity IN ({plain}) OR {listed} \
+             ORDER BY last_seen DESC, id DESC LIMIT {}",
+            limit.clamp(1, 1000)
+        ))?;
+        let rows: Vec<IncidentRecord> = stmt
+            .query_map(params_from_iter(params.iter()), incident_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows.into_iter().filter(|i| answers_to(i, keys)).collect())
     }
 
     fn update_incident(&self, id: i64, u: &IncidentUpdate) -> Result<Option<IncidentRecord>> {
@@ -686,5 +754,124 @@ impl AlertStore for SqliteStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn alert_counts(&self, since: Option<DateTime<Utc>>) -> Result<AlertCounts> {
+        let conn = self.read();
+        let from = since.map(ms).unwrap_or(0);
+        let mut out = AlertCounts::default();
+        let mut stmt = conn.prepare_cached(
+            "SELECT level, status, COUNT(*) FROM alerts WHERE last_seen >= ?1 GROUP BY level, status",
+        )?;
+        let rows = stmt.query_map(params![from], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (l, st, n) = row?;
+            if let Some(st) = AlertStatus::parse(&st) {
+                out.alerts.push((level_of(l), st, n as u64));
+            }
+        }
+        let mut stmt = conn.prepare_cached(
+            "SELECT status, COUNT(*) FROM incidents WHERE last_seen >= ?1 GROUP BY status",
+        )?;
+        let rows = stmt.query_map(params![from], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (st, n) = row?;
+            if let Some(st) = AlertStatus::parse(&st) {
+                out.incidents.push((st, n as u64));
+            }
+        }
+        out.alerts
+            .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.as_str().cmp(b.1.as_str())));
+        out.incidents.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        Ok(out)
+    }
+
+    fn unassigned_alerts(&self, min_level: Level, limit: u32) -> Result<Page<AlertRecord>> {
+        const WHERE: &str =
+            "status = 'open' AND (assignee IS NULL OR assignee = '') AND level >= ?1";
+        let conn = self.read();
+        let total: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM alerts WHERE {WHERE}"),
+            params![level_num(min_level)],
+            |r| r.get(0),
+        )?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE {WHERE} ORDER BY created DESC, id DESC LIMIT ?2"
+        ))?;
+        let items = stmt
+            .query_map(
+                params![level_num(min_level), limit.clamp(1, 1000)],
+                alert_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Page {
+            total: total as u64,
+            items,
+        })
+    }
+
+    fn rule_trend(
+        &self,
+        rule_id: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        bucket_secs: i64,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>> {
+        let bucket = bucket_secs.clamp(60, 100 * 366 * 86_400) * 1000;
+        let (from, to) = (ms(since), ms(until));
+        let n = ((to - from) / bucket + 1).clamp(1, 2000) as usize;
+        let mut points: Vec<(DateTime<Utc>, u64)> = (0..n)
+            .map(|i| (time(from + i as i64 * bucket), 0))
+            .collect();
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT (first_seen - ?1) / ?3, COUNT(*) FROM alerts \
+             WHERE rule_id = ?4 AND first_seen >= ?1 AND first_seen < ?2 GROUP BY 1",
+        )?;
+        let rows = stmt.query_map(params![from, to, bucket, rule_id], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (i, c) = row?;
+            if let Some(p) = points.get_mut(i.max(0) as usize) {
+                p.1 = c as u64;
+            }
+        }
+        Ok(points)
+    }
+
+    fn rule_verdicts(
+        &self,
+        since: Option<DateTime<Utc>>,
+        rule_id: Option<&str>,
+    ) -> Result<Vec<RuleVerdicts>> {
+        let conn = self.read();
+        let mut stmt = conn.prepare_cached(
+            "SELECT rule_id, COUNT(*), \
+             SUM(CASE WHEN verdict = 'true_positive' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN verdict = 'false_positive' THEN 1 ELSE 0 END), \
+             SUM(CASE WHEN verdict = 'benign' THEN 1 ELSE 0 END), MAX(last_seen) \
+             FROM alerts WHERE last_seen >= ?1 AND (?2 IS NULL OR rule_id = ?2) \
+             GROUP BY rule_id ORDER BY COUNT(*) DESC, rule_id",
+        )?;
+        let rows = stmt.query_map(params![since.map(ms).unwrap_or(0), rule_id], |r| {
+            Ok(RuleVerdicts {
+                rule_id: r.get(0)?,
+                alerts: r.get::<_, i64>(1)? as u64,
+                true_positive: r.get::<_, i64>(2)? as u64,
+                false_positive: r.get::<_, i64>(3)? as u64,
+                benign: r.get::<_, i64>(4)? as u64,
+                last_seen: r.get::<_, Option<i64>>(5)?.map(time),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }

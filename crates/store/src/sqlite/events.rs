@@ -1,6 +1,7 @@
 //! The events: the pipeline's commit (events and what they derive, in one transaction), search, time-ordered scans, retention, the directory source's bookkeeping.
 
 use super::*;
+use crate::event_search::{DIGEST_COLUMNS, Dialect, Digest, DigestRow, Val, conds, sql};
 
 impl EventStore for SqliteStore {
     fn begin_commit<'a>(&'a self, events: &[NewEvent]) -> Result<Box<dyn CommitTx + 'a>> {
@@ -20,6 +21,11 @@ impl EventStore for SqliteStore {
     fn purge_events(&self, before: DateTime<Utc>) -> Result<u64> {
         let mut conn = self.write();
         let tx = conn.transaction()?;
+        // The token index first, while the events still say which rows are theirs.
+        tx.execute(
+            "DELETE FROM event_words WHERE rowid IN (SELECT seq FROM events WHERE time < ?1)",
+            params![ms(before)],
+        )?;
         let n = tx.execute("DELETE FROM events WHERE time < ?1", params![ms(before)])?;
         tx.execute(
             "DELETE FROM raw_blocks WHERE max_time < ?1",
@@ -30,48 +36,15 @@ impl EventStore for SqliteStore {
     }
 
     fn events(&self, q: &EventQuery) -> Result<Page<EventRow>> {
-        let mut f = Filter::default();
-        if let Some(t) = q.since {
-            f.add("time >= ?", Value::Integer(ms(t)));
-        }
-        if let Some(t) = q.until {
-            f.add("time < ?", Value::Integer(ms(t)));
-        }
-        if let Some(p) = &q.principal {
-            f.add("principal_hash = ?", Value::Integer(key_hash(p)));
-            f.add("principal = ?", text(p));
-        }
-        if let Some(a) = &q.account {
-            f.add("account = ?", text(a));
-        }
-        if let Some(ip) = &q.source_ip {
-            f.add("source_ip = ?", text(ip));
-        }
-        if let Some(s) = &q.service {
-            f.add("service = ?", text(s));
-        }
-        if let Some(o) = &q.operation {
-            f.add("operation = ?", text(o));
-        }
-        if let Some(s) = q.success {
-            f.add("success = ?", Value::Integer(s as i64));
-        }
-        if let Some(t) = &q.text {
-            f.params.push(Value::Text(escape_like(t)));
-            let n = f.params.len();
-            f.params.push(Value::Text(t.clone()));
-            let exact = f.params.len();
-            f.clauses.push(format!(
-                "(operation LIKE ?{n} ESCAPE '\\' OR principal LIKE ?{n} ESCAPE '\\' \
-                 OR source_ip LIKE ?{n} ESCAPE '\\' OR error_code LIKE ?{n} ESCAPE '\\' \
-                 OR user_agent LIKE ?{n} ESCAPE '\\' OR id = ?{exact})"
-            ));
-        }
+        let f = filter(q);
         let conn = self.read();
         let where_ = f.sql();
-        // Counting a large match exactly would scan it; past this many the total is a floor.
+        // Counting a large match exactly would scan it; past the cap the total says "more".
         let total: i64 = conn.query_row(
-            &format!("SELECT COUNT(*) FROM (SELECT 1 FROM events{where_} LIMIT 100000)"),
+            &format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM events{where_} LIMIT {})",
+                EVENT_COUNT_CAP + 1
+            ),
             params_from_iter(f.params.iter()),
             |r| r.get(0),
         )?;
@@ -90,6 +63,62 @@ impl EventStore for SqliteStore {
             total: total as u64,
             items: rows.into_iter().map(|r| r.0).collect(),
         })
+    }
+
+    fn event_digest(
+        &self,
+        q: &EventQuery,
+        cap: u32,
+        histogram: Option<Histogram>,
+        top: u32,
+    ) -> Result<EventDigest> {
+        let f = filter(q);
+        let conn = self.read();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {DIGEST_COLUMNS} FROM events{} ORDER BY time DESC LIMIT {}",
+            f.sql(),
+            cap as u64 + 1
+        ))?;
+        let mut rows = stmt.query(params_from_iter(f.params.iter()))?;
+        let mut digest = Digest::new(cap, histogram);
+        while let Some(r) = rows.next()? {
+            let text = |i: usize| -> rusqlite::Result<Option<&str>> {
+                match r.get_ref(i)? {
+                    rusqlite::types::ValueRef::Text(t) => Ok(std::str::from_utf8(t).ok()),
+                    _ => Ok(None),
+                }
+            };
+            let row = DigestRow {
+                time: r.get(0)?,
+                principal: text(1)?.unwrap_or(""),
+                source_ip: text(2)?,
+                service: text(3)?.unwrap_or(""),
+                operation: text(4)?.unwrap_or(""),
+                account: text(5)?,
+                asn: r.get(6)?,
+                country: text(7)?,
+                success: r.get(8)?,
+            };
+            if !digest.add(row) {
+                break;
+            }
+        }
+        Ok(digest.finish(top))
+    }
+
+    fn latest_events(&self, q: &EventQuery, cap: u32) -> Result<Vec<EventRow>> {
+        let f = filter(q);
+        let conn = self.read();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events{} ORDER BY time DESC, seq DESC LIMIT {}",
+            f.sql(),
+            cap.clamp(1, LATEST_EVENTS_CAP)
+        ))?;
+        let rows = stmt
+            .query_map(params_from_iter(f.params.iter()), event_row)?
+            .map(|r| r.map(|r| r.0))
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     fn events_by_id(
@@ -182,7 +211,7 @@ impl EventStore for SqliteStore {
                      ORDER BY time, id_hash LIMIT 5000"
                 ))?;
                 stmt.query_map(params![after.0, after.1, until], |r| {
-                    Ok((event_row(r)?.0, r.get(19)?))
+                    Ok((event_row(r)?.0, r.get(21)?))
                 })?
                 .collect::<rusqlite::Result<_>>()?
             };
@@ -251,9 +280,12 @@ fn insert_events(
         let mut stmt = conn.prepare_cached(
                 "INSERT OR IGNORE INTO events (id, time, ingested, provider, kind, account, region, \
                  principal, actor_name, access_key, source_ip, user_agent, service, operation, \
-                 read_only, success, error_code, block, block_idx, id_hash, principal_hash) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                 read_only, success, error_code, block, block_idx, id_hash, principal_hash, asn, \
+                 country) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
             )?;
+        let mut words =
+            conn.prepare_cached("INSERT INTO event_words (rowid, words) VALUES (?1, ?2)")?;
         for (i, e) in events.iter().enumerate() {
             let n = stmt.execute(params![
                 e.id,
@@ -277,7 +309,12 @@ fn insert_events(
                 i as i64,
                 key_hash(&e.id),
                 key_hash(&e.principal),
+                e.asn,
+                e.country,
             ])?;
+            if n == 1 && !e.words.is_empty() {
+                words.execute(params![conn.last_insert_rowid(), e.words])?;
+            }
             if n == 1 {
                 outcome.inserted += 1;
             } else {
@@ -379,4 +416,52 @@ fn write_derived(conn: &Connection, batch: &Derived) -> Result<()> {
     }
     insert_deliveries(conn, &batch.deliveries, ms(Utc::now()))?;
     Ok(())
+}
+
+/// The WHERE clause of a search.
+fn filter(q: &EventQuery) -> Filter {
+    let mut f = Filter::default();
+    if let Some(t) = q.since {
+        f.add("time >= ?", Value::Integer(ms(t)));
+    }
+    if let Some(t) = q.until {
+        f.add("time < ?", Value::Integer(ms(t)));
+    }
+    for c in conds(q) {
+        let clause = sql(&c, &mut f);
+        f.clauses.push(clause);
+    }
+    f
+}
+
+impl Dialect for Filter {
+    fn param(&mut self, v: Val) -> String {
+        self.params.push(match v {
+            Val::Int(i) => Value::Integer(i),
+            Val::Text(t) => Value::Text(t),
+            Val::Bool(b) => Value::Integer(b as i64),
+        });
+        format!("?{}", self.params.len())
+    }
+
+    fn eq_nocase(&mut self, column: &str, value: String) -> String {
+        let p = self.param(Val::Text(value));
+        format!("{column} = {p} COLLATE NOCASE")
+    }
+
+    fn tokens(&mut self, tokens: &[String]) -> String {
+        // Tokens are letters and digits only (see `cloudsentinel_core::row`): quoted, each is
+        // one FTS5 token.
+        let query = tokens
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let p = self.param(Val::Text(query));
+        format!("seq IN (SELECT rowid FROM event_words WHERE event_words MATCH {p})")
+    }
+
+    fn false_sql(&self) -> &'static str {
+        "0"
+    }
 }

@@ -308,6 +308,28 @@ ALTER TABLE responses ADD COLUMN second_approved_at INTEGER;
 CREATE INDEX alerts_updated ON alerts(updated);
 CREATE INDEX incidents_updated ON incidents(updated);
 "#,
+    // 10: the events search: the source address's AS and country as known when stored, lookups
+    // by address, account, AS and country, and the token index of words, resources and the principal's
+    // names (FTS5 over tokens the caller computes, which are plain lower-case words, so the
+    // `ascii` tokenizer keeps each whole; contentless, rows are events' `seq`).
+    // PostgreSQL's 0003 is the same.
+    r#"
+ALTER TABLE events ADD COLUMN asn INTEGER;
+ALTER TABLE events ADD COLUMN country TEXT;
+CREATE INDEX events_ip_time ON events(source_ip, time);
+CREATE INDEX events_account_time ON events(account, time);
+CREATE INDEX events_asn_time ON events(asn, time) WHERE asn IS NOT NULL;
+CREATE INDEX events_country_time ON events(country, time) WHERE country IS NOT NULL;
+CREATE VIRTUAL TABLE event_words USING fts5(
+    words, content='', contentless_delete=1, detail=none, tokenize='ascii'
+);
+"#,
+    // 11: the queue's default order, what needs attention first: level, then the newest
+    // arrival (`AlertSort::Attention`; the row id, the index's tail, breaks ties).
+    // PostgreSQL's 0004 is the same.
+    r#"
+CREATE INDEX alerts_attention ON alerts(level, created);
+"#,
 ];
 
 /// Queues deliveries inside an open transaction.
