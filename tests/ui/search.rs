@@ -208,30 +208,3 @@ fn histogram_facets_and_results_are_links_and_searches_are_saved_per_user() {
     let p = get_page(&s, &cookies, "/ui/events");
     assert!(!p.body.contains(">bad</a>"));
 }
-
-/// Writes the events page and its stylesheet to a directory, to look at in a browser
-/// (`SHOT_DIR=/tmp/shots cargo test --test ui search::snapshot -- --ignored`).
-#[test]
-#[ignore]
-fn snapshot() {
-    let out = std::env::var("SHOT_DIR").unwrap_or_else(|_| "/tmp/shots".into());
-    std::fs::create_dir_all(&out).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (s, cookies) = service_with_story(dir.path(), 300);
-    let css = get_page(&s, &cookies, "/ui/static/ui.css").body;
-    std::fs::write(format!("{out}/ui.css"), css).unwrap();
-    for (name, path) in [
-        (
-            "events",
-            "/ui/events?range=all&q=ip%3A203.0.113.50".to_string(),
-        ),
-        ("events-all", "/ui/events?range=all".to_string()),
-        ("events-error", "/ui/events?q=foo%3Abar".to_string()),
-    ] {
-        let body = get_page(&s, &cookies, &path).body;
-        let at = body.find("href=\"/ui/static/ui.css").unwrap();
-        let end = at + body[at..].find("\">").unwrap() + 1;
-        let body = format!("{}href=\"ui.css\"{}", &body[..at], &body[end..]);
-        std::fs::write(format!("{out}/{name}.html"), body).unwrap();
-    }
-}

@@ -330,6 +330,9 @@ impl Alerter {
                 a.first_seen = s.first_seen;
                 a.explanation = s.explanation;
                 a.account = s.account;
+                // Anomaly titles say what was unusual in their signal: the speaking one's, as
+                // `hunt` keeps (`fold::Partial`).
+                a.title = s.title;
             }
             a.last_seen = a.last_seen.max(s.last_seen);
             let times = self.evidence_at.entry(id).or_default();

@@ -681,13 +681,13 @@ fn raw_record(e: &EventRow, raw_inline: bool) -> Markup {
         .filter(|text| text.len() <= RAW_INLINE_MAX);
     html! {
         @if let Some(text) = inline {
-            details.raw { summary { "original record" } pre { (text) } }
+            details.raw { summary { "original record" } pre tabindex="0" { (text) } }
         } @else if !(raw_inline && e.raw.is_none()) {
             details.raw data-raw={
                 "/ui/events/raw?id=" (urlenc(&e.id)) "&time=" (urlenc(&e.time.to_rfc3339()))
             } {
                 summary { "original record" }
-                pre {}
+                pre tabindex="0" {}
             }
         }
     }

@@ -912,7 +912,7 @@ pub(super) fn write_derived(c: &mut Client, batch: &Derived) -> Result<()> {
              $18, $19, $20, $21, $22, $23) \
              ON CONFLICT (id) DO UPDATE SET first_seen = excluded.first_seen, \
              last_seen = excluded.last_seen, updated = excluded.updated, count = excluded.count, \
-             event_ids = excluded.event_ids, explanation = excluded.explanation, \
+             event_ids = excluded.event_ids, explanation = excluded.explanation, title = excluded.title, \
              incident_id = excluded.incident_id, \
              tp_score = COALESCE(excluded.tp_score, alerts.tp_score)",
         )?;

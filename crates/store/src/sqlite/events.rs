@@ -337,7 +337,7 @@ fn write_derived(conn: &Connection, batch: &Derived) -> Result<()> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23) \
                  ON CONFLICT(id) DO UPDATE SET first_seen = excluded.first_seen, \
                  last_seen = excluded.last_seen, updated = excluded.updated, count = excluded.count, \
-                 event_ids = excluded.event_ids, explanation = excluded.explanation, \
+                 event_ids = excluded.event_ids, explanation = excluded.explanation, title = excluded.title, \
                  incident_id = excluded.incident_id, \
                  tp_score = COALESCE(excluded.tp_score, alerts.tp_score)",
             )?;
