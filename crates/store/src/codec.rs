@@ -78,3 +78,39 @@ pub(crate) fn unpack_block(data: &[u8]) -> Result<Vec<String>> {
     }
     Ok(out)
 }
+
+/// Whether events over `from..to` (milliseconds) in buckets of `bucket` ms can be counted from
+/// the counts per minute: when `from` and `bucket` are whole minutes, the whole minutes to count
+/// (`first..last`, minute numbers) and where the last part minute starts (ms; events from there
+/// to `to` are counted one by one).
+pub(crate) fn minute_span(from: i64, to: i64, bucket: i64) -> (Option<(i64, i64)>, i64) {
+    if from % 60_000 != 0 || bucket % 60_000 != 0 || to <= from {
+        return (None, to);
+    }
+    let (first, last) = (from / 60_000, to.div_euclid(60_000));
+    (Some((first, last)), last * 60_000)
+}
+
+#[cfg(test)]
+mod minute_tests {
+    use super::minute_span;
+
+    #[test]
+    fn whole_minutes_come_from_the_counts_and_the_rest_from_the_events() {
+        // An hour from a whole hour, to 90 s into its last minute... and a bit.
+        let from = 1_700_000_040_000 - 1_700_000_040_000 % 3_600_000;
+        assert_eq!(
+            minute_span(from, from + 3_630_000, 3_600_000),
+            (Some((from / 60_000, from / 60_000 + 60)), from + 3_600_000)
+        );
+        // Not from a whole minute, or buckets of part minutes: every event is counted.
+        assert_eq!(
+            minute_span(from + 1, from + 90_000, 60_000),
+            (None, from + 90_000)
+        );
+        assert_eq!(
+            minute_span(from, from + 90_000, 90_000 + 1),
+            (None, from + 90_000)
+        );
+    }
+}

@@ -828,7 +828,51 @@ fn overview_and_rule_counts_follow_their_range(s: &dyn Store) {
     assert!(s.rule_verdicts(None, Some("nope")).unwrap().is_empty());
 }
 
+/// Events over time are counted per minute as they are stored: the overview's chart reads the
+/// counts, and they agree with the events, duplicates left out, after retention too.
+fn event_counts_over_time_agree_with_the_events(s: &dyn Store) {
+    const MIN: i64 = 60_000;
+    let base = 1_767_225_600_000; // a whole day (2026-01-01T00:00Z)
+    // 3 in the first minute, 1 in the third, 2 half-way through the last (partial) minute.
+    let times = [
+        5_000,
+        20_000,
+        59_999,
+        2 * MIN + 1,
+        10 * MIN + 30_000,
+        10 * MIN + 40_000,
+    ];
+    let events: Vec<NewEvent> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| event(&format!("m{i}"), base + t, "a"))
+        .collect();
+    put(s, events.clone(), vec![]);
+    assert_eq!(
+        put(s, events, vec![]).duplicates,
+        6,
+        "a retried batch counts nothing"
+    );
+    let buckets = |from: i64, to: i64, bucket_secs: i64| -> Vec<u64> {
+        s.trends(time(from), time(to), bucket_secs)
+            .unwrap()
+            .iter()
+            .map(|p| p.events)
+            .collect()
+    };
+    // Minute buckets from a whole minute, to part-way through the eleventh minute.
+    let got = buckets(base, base + 10 * MIN + 35_000, 60);
+    assert_eq!(got, vec![3, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+    // Five-minute buckets, and counting one by one from a part minute, agree.
+    assert_eq!(buckets(base, base + 11 * MIN, 300), vec![4, 0, 2]);
+    assert_eq!(buckets(base + 10_000, base + 11 * MIN, 300), vec![3, 0, 2]);
+    // Retention in the middle of the first minute: what is left is counted again.
+    s.purge_events(time(base + 30_000)).unwrap();
+    assert_eq!(buckets(base, base + 11 * MIN, 300), vec![2, 0, 2]);
+}
+
 suite!(
+    event_counts_over_time_agree_with_the_events,
     events_round_trip_with_their_raw_record_and_duplicates_are_ignored,
     an_object_id_is_named_by_its_latest_event_and_incidents_keep_their_analysts_work,
     pipeline_updates_keep_analyst_fields,

@@ -648,23 +648,35 @@ impl AlertStore for PostgresStore {
                 })
                 .collect();
             let mut c = self.conn()?;
+            // Events come from their counts per minute when the buckets are whole minutes from
+            // a whole minute (the overview's are), the part of a minute at the end from the events.
+            let (minutes, tail) = crate::codec::minute_span(from, to, bucket);
             for (table, column, is_events) in
                 [("events", "time", true), ("alerts", "first_seen", false)]
             {
                 // Rows are at or after `from`, so bigint division (truncating) is floor, as in SQLite.
-                let rows = c.query(
-                    &format!(
-                        "SELECT ({column} - $1::BIGINT) / $3::BIGINT, COUNT(*) FROM {table} \
-                     WHERE {column} >= $1 AND {column} < $2 GROUP BY 1"
-                    ),
-                    &[&from, &to, &bucket],
-                )?;
+                let rows = match (is_events, minutes) {
+                    (true, Some((first, last))) => c.query(
+                        "SELECT (minute * 60000 - $1::BIGINT) / $3::BIGINT, SUM(n)::BIGINT \
+                         FROM event_minutes WHERE minute >= $4 AND minute < $5 GROUP BY 1 \
+                         UNION ALL SELECT (time - $1::BIGINT) / $3::BIGINT, COUNT(*) FROM events \
+                         WHERE time >= $6 AND time < $2 GROUP BY 1",
+                        &[&from, &to, &bucket, &first, &last, &tail],
+                    )?,
+                    _ => c.query(
+                        &format!(
+                            "SELECT ({column} - $1::BIGINT) / $3::BIGINT, COUNT(*) FROM {table} \
+                             WHERE {column} >= $1 AND {column} < $2 GROUP BY 1"
+                        ),
+                        &[&from, &to, &bucket],
+                    )?,
+                };
                 for row in rows {
                     let i: i64 = row.try_get(0)?;
                     let count: i64 = row.try_get(1)?;
                     if let Some(p) = points.get_mut(i.max(0) as usize) {
                         if is_events {
-                            p.events = count as u64;
+                            p.events += count as u64;
                         } else {
                             p.alerts = count as u64;
                         }

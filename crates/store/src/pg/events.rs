@@ -52,6 +52,16 @@ impl EventStore for PostgresStore {
             // What is left: the part of the boundary day before `before`, and the default partition.
             let mut tx = c.transaction()?;
             n += tx.execute("DELETE FROM events WHERE time < $1", &[&before])?;
+            // The counts per minute: whole minutes go, the boundary minute is counted again.
+            let minute = before.div_euclid(60_000);
+            tx.execute("DELETE FROM event_minutes WHERE minute <= $1", &[&minute])?;
+            tx.execute(
+                "INSERT INTO event_minutes (minute, n) \
+                 SELECT $1::BIGINT, COUNT(*) FROM events \
+                 WHERE time >= $1::BIGINT * 60000 AND time < ($1::BIGINT + 1) * 60000 \
+                 HAVING COUNT(*) > 0",
+                &[&minute],
+            )?;
             tx.execute("DELETE FROM raw_blocks WHERE max_time < $1", &[&before])?;
             tx.commit()?;
             Ok(n)
@@ -400,8 +410,20 @@ fn insert_events(
     )?;
     // The inserted keys; the first event of the batch with a key is the one that went in.
     let mut inserted: HashSet<(i64, i64)> = HashSet::with_capacity(rows.len());
+    let mut minutes: std::collections::BTreeMap<i64, i64> = Default::default();
     for r in &rows {
-        inserted.insert((r.try_get(0)?, r.try_get(1)?));
+        let time: i64 = r.try_get(0)?;
+        inserted.insert((time, r.try_get(1)?));
+        *minutes.entry(time.div_euclid(60_000)).or_insert(0) += 1;
+    }
+    // The counts per minute (the overview's event counts).
+    let (keys, counts): (Vec<i64>, Vec<i64>) = minutes.into_iter().unzip();
+    if !keys.is_empty() {
+        c.execute(
+            "INSERT INTO event_minutes (minute, n) SELECT * FROM unnest($1::bigint[], $2::bigint[]) \
+             ON CONFLICT (minute) DO UPDATE SET n = event_minutes.n + excluded.n",
+            &[&keys, &counts],
+        )?;
     }
     for (i, t) in times.iter().enumerate() {
         let new = inserted.remove(&(*t, id_hashes[i]));

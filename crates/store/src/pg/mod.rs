@@ -84,6 +84,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "alert_attention",
         include_str!("../../migrations/postgres/0004_alert_attention.sql"),
     ),
+    (
+        5,
+        "event_counts",
+        include_str!("../../migrations/postgres/0005_event_counts.sql"),
+    ),
 ];
 
 /// Advisory lock keys (arbitrary, fixed): migrating, and creating or dropping partitions.

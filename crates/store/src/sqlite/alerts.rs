@@ -633,21 +633,43 @@ impl AlertStore for SqliteStore {
             })
             .collect();
         let conn = self.read();
+        // Events come from their counts per minute when the buckets are whole minutes from a
+        // whole minute (the overview's are), the part of a minute at the end from the events.
+        let (minutes, tail) = crate::codec::minute_span(from, to, bucket);
         for (table, column, is_events) in
             [("events", "time", true), ("alerts", "first_seen", false)]
         {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT ({column} - ?1) / ?3, COUNT(*) FROM {table} \
-                 WHERE {column} >= ?1 AND {column} < ?2 GROUP BY 1"
-            ))?;
-            let rows = stmt.query_map(params![from, to, bucket], |r| {
+            let (sql, lo) = match (is_events, minutes) {
+                (true, Some((first, last))) => (
+                    "SELECT (minute * 60000 - ?1) / ?3, SUM(n) FROM event_minutes \
+                     WHERE minute >= ?4 AND minute < ?5 GROUP BY 1 \
+                     UNION ALL SELECT (time - ?1) / ?3, COUNT(*) FROM events \
+                     WHERE time >= ?6 AND time < ?2 GROUP BY 1"
+                        .to_string(),
+                    (first, last),
+                ),
+                _ => (
+                    format!(
+                        "SELECT ({column} - ?1) / ?3, COUNT(*) FROM {table} \
+                         WHERE {column} >= ?1 AND {column} < ?2 GROUP BY 1"
+                    ),
+                    (0, 0),
+                ),
+            };
+            let mut stmt = conn.prepare(&sql)?;
+            let args: Vec<i64> = if is_events && minutes.is_some() {
+                vec![from, to, bucket, lo.0, lo.1, tail]
+            } else {
+                vec![from, to, bucket]
+            };
+            let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
             })?;
             for row in rows {
                 let (i, c) = row?;
                 if let Some(p) = points.get_mut(i.max(0) as usize) {
                     if is_events {
-                        p.events = c as u64;
+                        p.events += c as u64;
                     } else {
                         p.alerts = c as u64;
                     }

@@ -27,6 +27,18 @@ impl EventStore for SqliteStore {
             params![ms(before)],
         )?;
         let n = tx.execute("DELETE FROM events WHERE time < ?1", params![ms(before)])?;
+        // The counts per minute: whole minutes go, the boundary minute is counted again.
+        let minute = ms(before).div_euclid(60_000);
+        tx.execute(
+            "DELETE FROM event_minutes WHERE minute <= ?1",
+            params![minute],
+        )?;
+        tx.execute(
+            "INSERT INTO event_minutes (minute, n) \
+             SELECT ?1, COUNT(*) FROM events WHERE time >= ?1 * 60000 AND time < (?1 + 1) * 60000 \
+             HAVING COUNT(*) > 0",
+            params![minute],
+        )?;
         tx.execute(
             "DELETE FROM raw_blocks WHERE max_time < ?1",
             params![ms(before)],
@@ -286,6 +298,7 @@ fn insert_events(
             )?;
         let mut words =
             conn.prepare_cached("INSERT INTO event_words (rowid, words) VALUES (?1, ?2)")?;
+        let mut minutes = std::collections::BTreeMap::new();
         for (i, e) in events.iter().enumerate() {
             let n = stmt.execute(params![
                 e.id,
@@ -317,11 +330,28 @@ fn insert_events(
             }
             if n == 1 {
                 outcome.inserted += 1;
+                *minutes.entry(ms(e.time).div_euclid(60_000)).or_insert(0) += 1;
             } else {
                 outcome.duplicates += 1;
             }
             fresh.push(n == 1);
         }
+        count_minutes(conn, &minutes)?;
+    }
+    Ok(())
+}
+
+/// Adds the events stored per minute to `event_minutes` (the overview's event counts).
+pub(super) fn count_minutes(
+    conn: &Connection,
+    minutes: &std::collections::BTreeMap<i64, i64>,
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO event_minutes (minute, n) VALUES (?1, ?2) \
+         ON CONFLICT(minute) DO UPDATE SET n = n + excluded.n",
+    )?;
+    for (minute, n) in minutes {
+        stmt.execute(params![minute, n])?;
     }
     Ok(())
 }
