@@ -1,7 +1,10 @@
 -- Version 5: `action:` searches by the operation's own index, and events counted per minute as
 -- they are stored, so that a chart of events over a month reads a few thousand rows instead of
 -- counting every event. SQLite's migration 12 is the same.
-CREATE INDEX events_operation_time ON events (operation, time);
+-- The search compares operations with ASCII case folded (as SQLite's NOCASE does).
+CREATE INDEX events_operation_time ON events (
+    translate(operation, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'), time
+);
 CREATE TABLE event_minutes (
     minute BIGINT PRIMARY KEY,
     n BIGINT NOT NULL

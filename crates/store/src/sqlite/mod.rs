@@ -334,7 +334,7 @@ CREATE INDEX alerts_attention ON alerts(level, created);
     // are stored (`event_minutes`), so that a chart of a month's events reads a few thousand
     // rows instead of counting every event. PostgreSQL's 0005 is the same.
     r#"
-CREATE INDEX events_operation_time ON events(operation, time);
+CREATE INDEX events_operation_time ON events(operation COLLATE NOCASE, time);
 CREATE TABLE event_minutes (minute INTEGER PRIMARY KEY, n INTEGER NOT NULL);
 INSERT INTO event_minutes (minute, n) SELECT time / 60000, COUNT(*) FROM events GROUP BY 1;
 "#,
