@@ -754,7 +754,7 @@ fn every_page_fits_a_phone_and_passes_axe_and_the_small_things_work() {
         "sign-in goes back to where the user was going"
     );
 
-    let enc = url_escape;
+    let enc = urlenc;
     let pages = [
         "/ui".to_string(),
         "/ui/alerts".into(),
@@ -877,17 +877,4 @@ fn every_page_fits_a_phone_and_passes_axe_and_the_small_things_work() {
         "{utc} shown as {local}"
     );
     assert!(local.contains("UTC"), "{local} names its offset");
-}
-
-fn url_escape(v: &str) -> String {
-    let mut out = String::new();
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }

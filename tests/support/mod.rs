@@ -255,6 +255,18 @@ pub fn jsonl(records: &[Value]) -> Vec<u8> {
         .into_bytes()
 }
 
+/// A URL query component, percent-encoded.
+pub fn urlenc(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub fn total(v: &Value) -> u64 {
     v["total"].as_u64().expect("a total")
 }

@@ -15,17 +15,6 @@ fn entity(s: &Server, cookies: &str, kind: &str, value: &str) -> Page {
     )
 }
 
-fn urlenc(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// A pivot link to an entity page, as the page writes it in HTML (`&` escaped).
 fn pivot_href(kind: &str, value: &str) -> String {
     format!("href=\"/ui/entity/{kind}?v={}\"", urlenc(value))
