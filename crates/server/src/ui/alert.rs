@@ -21,7 +21,7 @@ use super::{
 use cloudsentinel_context::NetContext;
 use facts::{Fact, Piece};
 
-mod facts;
+pub(super) mod facts;
 use crate::error::ApiError;
 use crate::routes::Op;
 use crate::{AppState, api, blocking};
@@ -182,7 +182,7 @@ impl Reading {
         let detection = detail
             .rule
             .as_ref()
-            .and_then(|r| facts::rule_yaml(&r.source))
+            .and_then(|r| super::rules::rule_text(&r.source, &r.id, &r.title))
             .and_then(|y| facts::detection_block(&y));
         Reading {
             facts: all,

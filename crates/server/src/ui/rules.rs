@@ -775,14 +775,8 @@ async fn rule_page(
 
 /// The YAML document that defines rule `id` (a file may hold several: a correlation and the
 /// rules it uses), from the built-in pack or the rule's file.
-fn rule_text(source: &str, id: &str, title: &str) -> Option<String> {
-    let text: String = match source.strip_prefix("builtin:") {
-        Some(path) => cloudsentinel_detect::builtin_rules()
-            .iter()
-            .find(|(p, _)| *p == path)
-            .map(|(_, y)| y.to_string())?,
-        None => std::fs::read_to_string(source).ok()?,
-    };
+pub(super) fn rule_text(source: &str, id: &str, title: &str) -> Option<String> {
+    let text = super::alert::facts::rule_yaml(source)?;
     let docs: Vec<&str> = split_documents(&text);
     if docs.len() <= 1 {
         return Some(text.trim().to_string());
