@@ -165,6 +165,12 @@ pub enum IndexKey {
     Principal,
     /// A resource the event names.
     Resource,
+    /// A value searched only whole ([`whole_value`]).
+    Value,
+    /// The source address's autonomous system (its number).
+    As,
+    /// The source address's country (two letters).
+    Country,
 }
 
 impl IndexKey {
@@ -172,25 +178,38 @@ impl IndexKey {
         match self {
             IndexKey::Principal => 'p',
             IndexKey::Resource => 'r',
+            IndexKey::Value => 'v',
+            IndexKey::As => 'n',
+            IndexKey::Country => 'c',
         }
     }
 }
 
 /// The token of a key: the same for any letter case of `value`.
 pub fn key_token(key: IndexKey, value: &str) -> String {
-    let h = crate::hash::fnv1a_extend(
-        crate::hash::fnv1a(&[key.letter() as u8]),
-        value.trim().to_lowercase().as_bytes(),
-    );
-    format!("x{}{h:016x}", key.letter())
+    let v = value.trim();
+    let start = crate::hash::fnv1a(&[key.letter() as u8]);
+    let h = if v.is_ascii() {
+        v.bytes().fold(start, |h, b| {
+            crate::hash::fnv1a_extend(h, &[b.to_ascii_lowercase()])
+        })
+    } else {
+        crate::hash::fnv1a_extend(start, v.to_lowercase().as_bytes())
+    };
+    let mut t = [0u8; 18];
+    t[0] = b'x';
+    t[1] = key.letter() as u8;
+    hex16(h, &mut t[2..]);
+    String::from_utf8_lossy(&t).into_owned()
+}
+
+fn pair_hash(a: &str, b: &str) -> u64 {
+    let h = crate::hash::fnv1a_extend(crate::hash::fnv1a(b"b"), a.as_bytes());
+    crate::hash::fnv1a_extend(crate::hash::fnv1a_extend(h, b" "), b.as_bytes())
 }
 
 fn pair_token(a: &str, b: &str) -> String {
-    let h = crate::hash::fnv1a_extend(
-        crate::hash::fnv1a_extend(crate::hash::fnv1a(b"b"), a.as_bytes()),
-        format!(" {b}").as_bytes(),
-    );
-    format!("xb{h:016x}")
+    format!("xb{:016x}", pair_hash(a, b))
 }
 
 /// The words of a text: runs of letters and digits, lower case, cut at [`MAX_WORD_CHARS`].
@@ -206,9 +225,35 @@ pub fn words_of(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Whether a value is indexed (and searched) only whole, as one key: a UUID or an IP address.
+/// Their parts alone find nothing useful, and each part of a unique id would be one more term
+/// for the index to keep (the event and request ids alone were a sixth of all tokens and
+/// nearly half the distinct ones, and FTS5's cost grows with both).
+pub fn whole_value(s: &str) -> bool {
+    let b = s.as_bytes();
+    let uuid = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    uuid || (s.len() <= 45
+        && s.contains(['.', ':'])
+        && s.bytes().any(|c| c.is_ascii_alphanumeric())
+        && s.parse::<std::net::IpAddr>().is_ok())
+}
+
 /// The tokens a search for `text` must find all of: its words and each pair of neighbouring
-/// words. Empty when the text has no letters or digits.
+/// words, or its key when it is a [`whole_value`]. Empty when the text has no letters or digits.
 pub fn text_tokens(text: &str) -> Vec<String> {
+    if whole_value(text.trim()) {
+        return vec![key_token(IndexKey::Value, text)];
+    }
+    phrase_tokens(text)
+}
+
+/// The words of `text` and each pair of neighbouring words, [`whole_value`] or not (how events
+/// stored before whole values were keys are found by one).
+pub fn phrase_tokens(text: &str) -> Vec<String> {
     let words = words_of(text);
     let mut out: Vec<String> = Vec::with_capacity(words.len() * 2);
     for w in &words {
@@ -238,6 +283,12 @@ const SKIPPED_KEYS: &[&str] = &[
     "timestamp",
     "receiveTimestamp",
     "tlsDetails",
+    // More times: a session's start (CloudTrail), Azure's and Entra ID's event times.
+    "creationDate",
+    "eventTimestamp",
+    "submissionTimestamp",
+    "createdDateTime",
+    "activityDateTime",
 ];
 
 /// Parts of a record that are about who acted (the principal's keys come from the event), not
@@ -283,36 +334,141 @@ fn resource_key(key: &str) -> bool {
     (k.ends_with("name") || k.ends_with("id") || k.ends_with("arn")) && !NOT_RESOURCES.contains(&k)
 }
 
+/// The tokens of one event as they are found: deduplicated (by their hash), in `out`
+/// separated by spaces.
+/// The tokens seen, by hash.
+type Seen = std::collections::HashSet<u64, std::hash::BuildHasherDefault<SeenHasher>>;
+
+/// Writes `h` as 16 lower-case hex digits into `out`.
+fn hex16(h: u64, out: &mut [u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, o) in out.iter_mut().take(16).enumerate() {
+        *o = HEX[((h >> (60 - 4 * i)) & 0xf) as usize];
+    }
+}
+
 struct Tokens {
-    seen: std::collections::HashSet<String>,
+    seen: Seen,
     out: String,
     resources: usize,
+    /// The current word and the one before it in the same value, lower case.
+    word: String,
+    prev: String,
+}
+
+/// The set of seen tokens holds their FNV-1a hashes; this spreads them over the table's bits.
+#[derive(Default)]
+struct SeenHasher(u64);
+
+impl std::hash::Hasher for SeenHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = crate::hash::fnv1a_extend(self.0, bytes);
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ (n >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    }
+}
+
+/// Lower-cases `w` cut at [`MAX_WORD_CHARS`] into `out` (as [`words_of`] does).
+fn lower_into(w: &str, out: &mut String) {
+    out.clear();
+    if w.is_ascii() {
+        let cut = &w[..w.len().min(MAX_WORD_CHARS)];
+        out.extend(cut.bytes().map(|b| b.to_ascii_lowercase() as char));
+    } else {
+        let cut: String = w.chars().take(MAX_WORD_CHARS).collect();
+        out.push_str(&cut.to_lowercase());
+    }
 }
 
 impl Tokens {
-    fn push(&mut self, t: String) {
-        if self.seen.len() < MAX_TOKENS && !self.seen.contains(&t) {
-            if !self.out.is_empty() {
-                self.out.push(' ');
-            }
-            self.out.push_str(&t);
-            self.seen.insert(t);
+    fn new() -> Tokens {
+        Tokens {
+            seen: Seen::with_capacity_and_hasher(512, Default::default()),
+            out: String::with_capacity(4096),
+            resources: 0,
+            word: String::new(),
+            prev: String::new(),
         }
     }
 
+    fn full(&self) -> bool {
+        self.seen.len() >= MAX_TOKENS
+    }
+
+    /// Adds token `t` unless seen; `h` identifies it (its hash).
+    fn push_to(seen: &mut Seen, out: &mut String, h: u64, t: &str) {
+        if seen.len() < MAX_TOKENS && seen.insert(h) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(t);
+        }
+    }
+
+    fn push(&mut self, t: &str) {
+        Self::push_to(
+            &mut self.seen,
+            &mut self.out,
+            crate::hash::fnv1a(t.as_bytes()),
+            t,
+        );
+    }
+
+    /// Each word of `text` and each pair of neighbouring words.
     fn text(&mut self, text: &str) {
-        let words = words_of(text);
-        for p in words.windows(2) {
-            self.push(pair_token(&p[0], &p[1]));
+        self.prev.clear();
+        if text.is_ascii() {
+            // Runs of ASCII letters and digits, without decoding characters.
+            for w in text
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .filter(|w| !w.is_empty())
+            {
+                self.word.clear();
+                let cut = &w[..w.len().min(MAX_WORD_CHARS)];
+                self.word
+                    .extend(cut.bytes().map(|b| b.to_ascii_lowercase() as char));
+                self.next_word();
+            }
+        } else {
+            for w in text
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+            {
+                lower_into(w, &mut self.word);
+                self.next_word();
+            }
         }
-        for w in words {
-            self.push(w);
+    }
+
+    /// Adds `word` and its pair with `prev`, then makes it `prev`.
+    fn next_word(&mut self) {
+        if !self.prev.is_empty() {
+            let h = pair_hash(&self.prev, &self.word);
+            let mut t = [0u8; 18];
+            t[0] = b'x';
+            t[1] = b'b';
+            hex16(h, &mut t[2..]);
+            // The pair's own hash tells pairs apart (with a tag, so that it cannot be a word's).
+            let id = h ^ 0x9e37_79b9_7f4a_7c15;
+            Self::push_to(
+                &mut self.seen,
+                &mut self.out,
+                id,
+                std::str::from_utf8(&t).unwrap_or_default(),
+            );
         }
+        let h = crate::hash::fnv1a(self.word.as_bytes());
+        Self::push_to(&mut self.seen, &mut self.out, h, &self.word);
+        std::mem::swap(&mut self.prev, &mut self.word);
     }
 
     fn key(&mut self, key: IndexKey, value: &str) {
         if !value.trim().is_empty() {
-            self.push(key_token(key, value));
+            self.push(&key_token(key, value));
         }
     }
 
@@ -323,37 +479,119 @@ impl Tokens {
         }
     }
 
-    /// Words of every value; resource keys for values under resource-like keys and for ARNs,
-    /// outside the identity parts.
-    fn walk(&mut self, key: Option<&str>, v: &serde_json::Value, identity: bool, depth: usize) {
-        use serde_json::Value;
-        if depth > 32 || self.seen.len() >= MAX_TOKENS {
-            return;
+    /// A string value under `key`: its words, and a resource key when it is one.
+    fn string(&mut self, key: Option<&str>, s: &str, identity: bool) {
+        if whole_value(s) {
+            self.key(IndexKey::Value, s);
+        } else {
+            self.text(s);
         }
-        match v {
-            Value::String(s) => {
-                self.text(s);
-                if !identity && (s.starts_with("arn:") || key.is_some_and(resource_key)) {
-                    self.resource(s);
-                }
-            }
-            Value::Number(n) => self.text(&n.to_string()),
-            Value::Array(items) => {
-                for item in items {
-                    self.walk(key, item, identity, depth + 1);
-                }
-            }
-            Value::Object(map) => {
-                for (k, item) in map {
-                    if SKIPPED_KEYS.contains(&k.as_str()) {
-                        continue;
-                    }
-                    let identity = identity || IDENTITY_KEYS.contains(&k.as_str());
-                    self.walk(Some(k), item, identity, depth + 1);
-                }
-            }
-            Value::Bool(_) | Value::Null => {}
+        if !identity && (s.starts_with("arn:") || key.is_some_and(resource_key)) {
+            self.resource(s);
         }
+    }
+}
+
+/// Walks a record (JSON text or a `Value`, without building a tree of the text) giving
+/// [`Tokens`] the words of every value, and resource keys for values under resource-like keys
+/// and for ARNs, outside the identity parts.
+struct Walk<'a, 't> {
+    t: &'t mut Tokens,
+    key: Option<&'a str>,
+    identity: bool,
+    depth: usize,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if self.depth > 32 || self.t.full() {
+            return serde::de::IgnoredAny::deserialize(d).map(|_| ());
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_str<E>(self, s: &str) -> Result<(), E> {
+        self.t.string(self.key, s, self.identity);
+        Ok(())
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<(), E> {
+        self.t.text(&n.to_string());
+        Ok(())
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<(), E> {
+        self.t.text(&n.to_string());
+        Ok(())
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<(), E> {
+        if let Some(n) = serde_json::Number::from_f64(n) {
+            self.t.text(&n.to_string());
+        }
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let (key, identity, depth) = (self.key, self.identity, self.depth + 1);
+        while seq
+            .next_element_seed(Walk {
+                t: &mut *self.t,
+                key,
+                identity,
+                depth,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(k) = map.next_key_seed(KeyStr)? {
+            if SKIPPED_KEYS.contains(&k.as_ref()) {
+                map.next_value::<serde::de::IgnoredAny>()?;
+                continue;
+            }
+            let identity = self.identity || IDENTITY_KEYS.contains(&k.as_ref());
+            map.next_value_seed(Walk {
+                t: &mut *self.t,
+                key: Some(&k),
+                identity,
+                depth: self.depth + 1,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A map's key, borrowed from the text when it can be.
+struct KeyStr;
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyStr {
+    type Value = std::borrow::Cow<'de, str>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyStr {
+    type Value = std::borrow::Cow<'de, str>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Borrowed(s))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(std::borrow::Cow::Owned(s.to_string()))
     }
 }
 
@@ -376,23 +614,46 @@ pub fn index_words(e: &Event, principal: &str) -> String {
             .iter()
             .map(|r| (IndexKey::Resource, r.id.clone())),
     );
-    index_record(&keys, e.raw.to_value())
+    index_text(&keys, e.raw.text())
+}
+
+fn keyed(keys: &[(IndexKey, String)]) -> Tokens {
+    let mut t = Tokens::new();
+    for (k, v) in keys {
+        match k {
+            IndexKey::Resource => t.resource(v),
+            IndexKey::Principal | IndexKey::Value | IndexKey::As | IndexKey::Country => {
+                t.key(*k, v)
+            }
+        }
+    }
+    t
+}
+
+fn walk<'de, D: serde::Deserializer<'de>>(t: &mut Tokens, d: D) {
+    use serde::de::DeserializeSeed;
+    // A record that stops being JSON part way keeps the tokens found before.
+    let _ = Walk {
+        t,
+        key: None,
+        identity: false,
+        depth: 0,
+    }
+    .deserialize(d);
+}
+
+/// The search tokens of an original record's JSON text with the given keys (see the section's
+/// comment), read from the text without building a tree of it.
+pub fn index_text(keys: &[(IndexKey, String)], record: &str) -> String {
+    let mut t = keyed(keys);
+    walk(&mut t, &mut serde_json::Deserializer::from_str(record));
+    t.out
 }
 
 /// The search tokens of an original record with the given keys (see the section's comment).
 pub fn index_record(keys: &[(IndexKey, String)], record: &serde_json::Value) -> String {
-    let mut t = Tokens {
-        seen: std::collections::HashSet::with_capacity(256),
-        out: String::with_capacity(4096),
-        resources: 0,
-    };
-    for (k, v) in keys {
-        match k {
-            IndexKey::Resource => t.resource(v),
-            IndexKey::Principal => t.key(*k, v),
-        }
-    }
-    t.walk(None, record, false, 0);
+    let mut t = keyed(keys);
+    walk(&mut t, record);
     t.out
 }
 
@@ -492,11 +753,76 @@ impl EventRow {
 mod index_tests {
     use super::*;
 
+    /// The tokens of a record, which must be the same read from its text or from its tree.
     fn tokens(keys: &[(IndexKey, String)], record: &str) -> Vec<String> {
-        index_record(keys, &serde_json::from_str(record).unwrap())
-            .split(' ')
-            .map(str::to_string)
-            .collect()
+        let split = |s: String| s.split(' ').map(str::to_string).collect::<Vec<_>>();
+        let from_tree = split(index_record(keys, &serde_json::from_str(record).unwrap()));
+        let from_text = split(index_text(keys, record));
+        let set = |v: &Vec<String>| v.iter().cloned().collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(set(&from_tree), set(&from_text));
+        assert_eq!(from_text.len(), set(&from_text).len(), "each token once");
+        from_text
+    }
+
+    #[test]
+    fn tokens_are_spelled_as_the_stored_index_has_them() {
+        use crate::hash::{fnv1a, fnv1a_extend};
+        // Events already stored keep these tokens: the spelling must not change.
+        assert_eq!(
+            key_token(IndexKey::Principal, " ARN:aws:iam::1:user/Ops "),
+            format!(
+                "xp{:016x}",
+                fnv1a_extend(fnv1a(b"p"), b"arn:aws:iam::1:user/ops")
+            )
+        );
+        assert_eq!(
+            key_token(IndexKey::Resource, "Straße"),
+            format!("xr{:016x}", fnv1a_extend(fnv1a(b"r"), "straße".as_bytes()))
+        );
+        let pair = format!(
+            "xb{:016x}",
+            fnv1a_extend(fnv1a_extend(fnv1a(b"b"), b"access"), b" denied")
+        );
+        assert_eq!(pair_token("access", "denied"), pair);
+        let t = tokens(&[], r#"{"errorMessage":"Access Denied"}"#);
+        assert_eq!(t, ["access", pair.as_str(), "denied"]);
+    }
+
+    #[test]
+    fn the_text_and_the_tree_give_the_same_tokens_for_any_shape() {
+        let record = r#"{"a":[1,-2,3.5,1e20,{"ÄrnId":"Straße-ŒUF x"}],"b":null,"c":true,
+            "requestParameters":{"bucketName":"logs","tags":[["k","v"]],"s":"a\"b\u00e9"},
+            "userIdentity":{"arn":"arn:aws:iam::1:user/x","deep":{"userName":"ops"}}}"#;
+        let t = tokens(&[(IndexKey::Principal, "p".into())], record);
+        assert!(t.contains(&"straße".to_string()));
+        assert!(t.contains(&"ŒUF".to_lowercase()));
+        assert!(t.contains(&key_token(IndexKey::Resource, "logs")));
+        assert!(
+            !t.contains(&key_token(IndexKey::Resource, "ops")),
+            "identity is not a resource"
+        );
+        // Ids and addresses are found whole, not by their parts.
+        let record = r#"{"eventID":"E65635FF-3ef6-477b-aa3b-261168b9ead6","sourceIPAddress":"203.0.113.9",
+            "requestParameters":{"ipv6":"2001:db8::1","notIp":"1.2.3"}}"#;
+        let t = tokens(&[], record);
+        let has_all = |q: &str| text_tokens(q).iter().all(|x| t.contains(x));
+        assert!(has_all("e65635ff-3ef6-477b-aa3b-261168b9ead6"));
+        assert!(has_all(" 203.0.113.9 "));
+        assert!(has_all("2001:DB8::1"));
+        assert!(!has_all("e65635ff"), "a part of an id is not a word of it");
+        assert!(!has_all("203"));
+        assert!(
+            has_all("1.2.3") && has_all("2 3"),
+            "not an address: words and phrases"
+        );
+        assert_eq!(
+            t.len(),
+            3 + 5,
+            "the id and two addresses whole, 1.2.3's words and pairs: {t:?}"
+        );
+        // Text that stops being JSON keeps what was read before.
+        let cut = index_text(&[], r#"{"requestParameters":{"userName":"mallory"},"x":"#);
+        assert!(cut.split(' ').any(|w| w == "mallory"));
     }
 
     #[test]

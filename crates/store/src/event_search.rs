@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use cloudsentinel_core::row::{IndexKey, key_token, text_tokens};
+use cloudsentinel_core::row::{IndexKey, key_token, phrase_tokens, text_tokens, whole_value};
 
 use crate::*;
 
@@ -31,6 +31,9 @@ pub(crate) enum Cond {
     Principal(String),
     /// The token index holds all of these.
     Tokens(Vec<String>),
+    /// `column = value` for a column of the source address's network, which a backend may
+    /// find by the token instead ([`Dialect::network`]).
+    Network(&'static str, Val, String),
     Any(Vec<Cond>),
     All(Vec<Cond>),
     Not(Box<Cond>),
@@ -46,6 +49,8 @@ pub(crate) trait Dialect {
     fn eq_nocase(&mut self, column: &str, value: String) -> String;
     /// The token index holds all `tokens` (never empty).
     fn tokens(&mut self, tokens: &[String]) -> String;
+    /// `column = value`, or the event has `token`.
+    fn network(&mut self, column: &str, value: Val, token: &str) -> String;
     fn false_sql(&self) -> &'static str;
 }
 
@@ -61,6 +66,7 @@ pub(crate) fn sql(c: &Cond, d: &mut dyn Dialect) -> String {
         }
         Cond::Tokens(t) if t.is_empty() => d.false_sql().to_string(),
         Cond::Tokens(t) => d.tokens(t),
+        Cond::Network(col, v, token) => d.network(col, v.clone(), token),
         Cond::Any(cs) if cs.is_empty() => d.false_sql().to_string(),
         Cond::Any(cs) => format!(
             "({})",
@@ -100,11 +106,18 @@ pub(crate) fn term_cond(field: EventField, value: &str) -> Cond {
         EventField::As => {
             let digits = v.trim_start_matches(['A', 'a', 'S', 's']);
             match digits.parse::<u32>() {
-                Ok(n) => Cond::Eq("asn", Val::Int(n as i64)),
+                Ok(n) => Cond::Network(
+                    "asn",
+                    Val::Int(n as i64),
+                    key_token(IndexKey::As, &n.to_string()),
+                ),
                 Err(_) => Cond::Never,
             }
         }
-        EventField::Country => Cond::Eq("country", text(&v.to_ascii_uppercase())),
+        EventField::Country => {
+            let cc = v.to_ascii_uppercase();
+            Cond::Network("country", text(&cc), key_token(IndexKey::Country, &cc))
+        }
         EventField::Action => match v.split_once(':') {
             Some((service, op)) if !service.is_empty() && !op.is_empty() => Cond::All(vec![
                 Cond::EqNoCase("service", service.to_string()),
@@ -118,6 +131,11 @@ pub(crate) fn term_cond(field: EventField, value: &str) -> Cond {
             "failure" => Cond::Eq("success", Val::Bool(false)),
             _ => Cond::Never,
         },
+        // An id or address is a key of its own; events stored before it was have its words.
+        EventField::Text if whole_value(v) => Cond::Any(vec![
+            Cond::Tokens(text_tokens(v)),
+            Cond::Tokens(phrase_tokens(v)),
+        ]),
         EventField::Text => Cond::Tokens(text_tokens(v)),
     }
 }

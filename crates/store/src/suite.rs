@@ -929,7 +929,7 @@ fn indexed(
     e
 }
 
-fn the_search_language_finds_the_same_on_both_backends(s: &dyn Store) {
+pub(crate) fn the_search_language_finds_the_same_on_both_backends(s: &dyn Store) {
     use serde_json::json;
     let alice = ("arn:aws:iam::111122223333:user/alice", "AKIAALICE", "alice");
     let bob = ("arn:aws:iam::111122223333:user/bob", "AKIABOB", "bob");

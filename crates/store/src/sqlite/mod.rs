@@ -338,6 +338,21 @@ CREATE INDEX events_operation_time ON events(operation COLLATE NOCASE, time);
 CREATE TABLE event_minutes (minute INTEGER PRIMARY KEY, n INTEGER NOT NULL);
 INSERT INTO event_minutes (minute, n) SELECT time / 60000, COUNT(*) FROM events GROUP BY 1;
 "#,
+    // 13: an event's words wait here (by `seq`, between spaces) until the background indexer
+    // moves them into `event_words` in large batches (`index_pending_words`); searches read
+    // both, so an event is found as soon as it is stored. FTS5 merges segments in eights instead
+    // of fours: about a quarter less work per event (measured with FTS5 on CloudTrail tokens).
+    // The source address's AS and country are found by tokens too (`pending_words`) instead of
+    // their columns' indexes, which cost about as much per event as the rest of the search;
+    // events stored before (up to `words_before_network.upto`) by the column, scanned.
+    r#"
+CREATE TABLE event_words_pending (seq INTEGER PRIMARY KEY, words TEXT NOT NULL);
+INSERT INTO event_words (event_words, rank) VALUES ('automerge', 8);
+CREATE TABLE words_before_network (upto INTEGER NOT NULL);
+INSERT INTO words_before_network (upto) SELECT COALESCE(MAX(seq), 0) FROM events;
+DROP INDEX events_asn_time;
+DROP INDEX events_country_time;
+"#,
 ];
 
 /// Queues deliveries inside an open transaction.
@@ -374,10 +389,11 @@ impl Default for SqliteOptions {
 }
 
 pub struct SqliteStore {
-    writer: Mutex<Connection>,
+    /// Shared with the background word indexer ([`index_words_in_background`]).
+    writer: std::sync::Arc<Mutex<Connection>>,
     readers: Mutex<Vec<Connection>>,
     available: Condvar,
-    /// Tells the checkpoint thread to stop.
+    /// Tells the checkpoint and word-index threads to stop.
     stop: std::sync::Arc<(Mutex<bool>, Condvar)>,
 }
 
@@ -450,6 +466,81 @@ fn checkpointer(conn: Connection, wal: PathBuf, stop: std::sync::Arc<(Mutex<bool
             .wait_timeout(stopped, CHECKPOINT_EVERY)
             .unwrap_or_else(|e| e.into_inner())
             .0;
+    }
+}
+
+/// Events whose pending words the background indexer moves into the word index per
+/// transaction: large enough that FTS5 writes few segments, small enough that the pipeline's
+/// next commit waits for one such transaction at most a few tens of milliseconds.
+const WORDS_BATCH: usize = 4096;
+
+/// How often the background indexer looks for pending words.
+const INDEX_WORDS_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Moves the words of up to `max` stored events (oldest first) from `event_words_pending` into
+/// the FTS5 index `event_words`, in one transaction; answers how many.
+fn index_pending(conn: &Connection, max: usize) -> Result<usize> {
+    // IMMEDIATE: take the write lock first (waiting for it), so that a commit from another
+    // connection between the read and the write cannot fail this one.
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let upto: Option<i64> = tx.query_row(
+        "SELECT MAX(seq) FROM (SELECT seq FROM event_words_pending ORDER BY seq LIMIT ?1)",
+        params![max as i64],
+        |r| r.get(0),
+    )?;
+    let Some(upto) = upto else {
+        return Ok(0);
+    };
+    let n = tx.execute(
+        "INSERT INTO event_words (rowid, words) \
+         SELECT seq, words FROM event_words_pending WHERE seq <= ?1",
+        params![upto],
+    )?;
+    tx.execute(
+        "DELETE FROM event_words_pending WHERE seq <= ?1",
+        params![upto],
+    )?;
+    tx.commit()?;
+    Ok(n)
+}
+
+/// The background word indexer: the pipeline's commit only stores an event's words beside it
+/// (a plain row), and this thread moves them into the FTS5 index in batches of
+/// [`WORDS_BATCH`], on the writer connection, between the pipeline's commits. FTS5 costs much
+/// less per event in large transactions than in the pipeline's small ones.
+fn index_words_in_background(
+    writer: std::sync::Arc<Mutex<Connection>>,
+    stop: std::sync::Arc<(Mutex<bool>, Condvar)>,
+) {
+    let (flag, cv) = &*stop;
+    loop {
+        {
+            let stopped = flag.lock().unwrap_or_else(|e| e.into_inner());
+            let stopped = cv
+                .wait_timeout_while(stopped, INDEX_WORDS_EVERY, |s| !*s)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            if *stopped {
+                return;
+            }
+        }
+        loop {
+            let moved = {
+                let conn = writer.lock().unwrap_or_else(|e| e.into_inner());
+                index_pending(&conn, WORDS_BATCH)
+            };
+            match moved {
+                Ok(n) if n == WORDS_BATCH => {
+                    // Let a waiting commit have the connection before the next batch.
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    eprintln!("warning: sqlite word index: {e}");
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -593,12 +684,26 @@ impl SqliteStore {
                 .name("sqlite-checkpoint".into())
                 .spawn(move || checkpointer(cp, wal, stop))?;
         }
+        let writer = std::sync::Arc::new(Mutex::new(writer));
+        {
+            let (writer, stop) = (std::sync::Arc::clone(&writer), std::sync::Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("sqlite-words".into())
+                .spawn(move || index_words_in_background(writer, stop))?;
+        }
         Ok(SqliteStore {
-            writer: Mutex::new(writer),
+            writer,
             readers: Mutex::new(readers),
             available: Condvar::new(),
             stop,
         })
+    }
+
+    /// Moves the pending words of up to `max` stored events into the word index now (the
+    /// background indexer does this on its own); answers how many. Searches find events either
+    /// way.
+    pub fn index_pending_words(&self, max: usize) -> Result<usize> {
+        index_pending(&self.write(), max)
     }
 
     fn write(&self) -> MutexGuard<'_, Connection> {
