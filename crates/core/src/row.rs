@@ -167,10 +167,6 @@ pub enum IndexKey {
     Resource,
     /// A value searched only whole ([`whole_value`]).
     Value,
-    /// The source address's autonomous system (its number).
-    As,
-    /// The source address's country (two letters).
-    Country,
 }
 
 impl IndexKey {
@@ -179,8 +175,6 @@ impl IndexKey {
             IndexKey::Principal => 'p',
             IndexKey::Resource => 'r',
             IndexKey::Value => 'v',
-            IndexKey::As => 'n',
-            IndexKey::Country => 'c',
         }
     }
 }
@@ -622,9 +616,7 @@ fn keyed(keys: &[(IndexKey, String)]) -> Tokens {
     for (k, v) in keys {
         match k {
             IndexKey::Resource => t.resource(v),
-            IndexKey::Principal | IndexKey::Value | IndexKey::As | IndexKey::Country => {
-                t.key(*k, v)
-            }
+            IndexKey::Principal | IndexKey::Value => t.key(*k, v),
         }
     }
     t

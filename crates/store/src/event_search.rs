@@ -31,9 +31,6 @@ pub(crate) enum Cond {
     Principal(String),
     /// The token index holds all of these.
     Tokens(Vec<String>),
-    /// `column = value` for a column of the source address's network, which a backend may
-    /// find by the token instead ([`Dialect::network`]).
-    Network(&'static str, Val, String),
     Any(Vec<Cond>),
     All(Vec<Cond>),
     Not(Box<Cond>),
@@ -49,8 +46,6 @@ pub(crate) trait Dialect {
     fn eq_nocase(&mut self, column: &str, value: String) -> String;
     /// The token index holds all `tokens` (never empty).
     fn tokens(&mut self, tokens: &[String]) -> String;
-    /// `column = value`, or the event has `token`.
-    fn network(&mut self, column: &str, value: Val, token: &str) -> String;
     fn false_sql(&self) -> &'static str;
 }
 
@@ -66,7 +61,6 @@ pub(crate) fn sql(c: &Cond, d: &mut dyn Dialect) -> String {
         }
         Cond::Tokens(t) if t.is_empty() => d.false_sql().to_string(),
         Cond::Tokens(t) => d.tokens(t),
-        Cond::Network(col, v, token) => d.network(col, v.clone(), token),
         Cond::Any(cs) if cs.is_empty() => d.false_sql().to_string(),
         Cond::Any(cs) => format!(
             "({})",
@@ -106,18 +100,11 @@ pub(crate) fn term_cond(field: EventField, value: &str) -> Cond {
         EventField::As => {
             let digits = v.trim_start_matches(['A', 'a', 'S', 's']);
             match digits.parse::<u32>() {
-                Ok(n) => Cond::Network(
-                    "asn",
-                    Val::Int(n as i64),
-                    key_token(IndexKey::As, &n.to_string()),
-                ),
+                Ok(n) => Cond::Eq("asn", Val::Int(n as i64)),
                 Err(_) => Cond::Never,
             }
         }
-        EventField::Country => {
-            let cc = v.to_ascii_uppercase();
-            Cond::Network("country", text(&cc), key_token(IndexKey::Country, &cc))
-        }
+        EventField::Country => Cond::Eq("country", text(&v.to_ascii_uppercase())),
         EventField::Action => match v.split_once(':') {
             Some((service, op)) if !service.is_empty() && !op.is_empty() => Cond::All(vec![
                 Cond::EqNoCase("service", service.to_string()),

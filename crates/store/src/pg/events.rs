@@ -475,11 +475,6 @@ impl Dialect for Filter {
         format!("words @> {p}::text[]")
     }
 
-    fn network(&mut self, column: &str, value: Val, _token: &str) -> String {
-        // PostgreSQL keeps these columns' indexes.
-        format!("{column} = {}", Dialect::param(self, value))
-    }
-
     fn false_sql(&self) -> &'static str {
         "FALSE"
     }

@@ -330,7 +330,7 @@ fn insert_events(
                 e.asn,
                 e.country,
             ])?;
-            if n == 1 {
+            if n == 1 && !e.words.is_empty() {
                 words.execute(params![conn.last_insert_rowid(), pending_words(e)])?;
             }
             if n == 1 {
@@ -346,25 +346,13 @@ fn insert_events(
     Ok(())
 }
 
-/// An event's words as they wait in `event_words_pending`: between spaces, with the tokens of
-/// its source address's AS and country (SQLite finds those by the word index, not by indexes
-/// of their columns: two indexes fewer to update per event).
+/// An event's words as they wait in `event_words_pending`: between spaces, so that a search
+/// can find a token in the text.
 fn pending_words(e: &NewEvent) -> String {
-    use cloudsentinel_core::row::{IndexKey, key_token};
-    let mut w = String::with_capacity(e.words.len() + 40);
+    let mut w = String::with_capacity(e.words.len() + 2);
     w.push(' ');
     w.push_str(&e.words);
-    if !e.words.is_empty() {
-        w.push(' ');
-    }
-    if let Some(asn) = e.asn {
-        w.push_str(&key_token(IndexKey::As, &asn.to_string()));
-        w.push(' ');
-    }
-    if let Some(cc) = &e.country {
-        w.push_str(&key_token(IndexKey::Country, cc));
-        w.push(' ');
-    }
+    w.push(' ');
     w
 }
 
@@ -529,16 +517,6 @@ impl Dialect for Filter {
         format!(
             "(seq IN (SELECT rowid FROM event_words WHERE event_words MATCH {p}) \
              OR seq IN (SELECT seq FROM event_words_pending WHERE {pending}))"
-        )
-    }
-
-    fn network(&mut self, column: &str, value: Val, token: &str) -> String {
-        // By the token; events stored before the network had tokens (migration 13) by the
-        // column, which has no index of its own any more.
-        let by_token = self.tokens(&[token.to_string()]);
-        let p = self.param(value);
-        format!(
-            "({by_token} OR (seq <= (SELECT upto FROM words_before_network) AND {column} = {p}))"
         )
     }
 

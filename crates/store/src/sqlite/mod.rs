@@ -342,16 +342,9 @@ INSERT INTO event_minutes (minute, n) SELECT time / 60000, COUNT(*) FROM events 
     // moves them into `event_words` in large batches (`index_pending_words`); searches read
     // both, so an event is found as soon as it is stored. FTS5 merges segments in eights instead
     // of fours: about a quarter less work per event (measured with FTS5 on CloudTrail tokens).
-    // The source address's AS and country are found by tokens too (`pending_words`) instead of
-    // their columns' indexes, which cost about as much per event as the rest of the search;
-    // events stored before (up to `words_before_network.upto`) by the column, scanned.
     r#"
 CREATE TABLE event_words_pending (seq INTEGER PRIMARY KEY, words TEXT NOT NULL);
 INSERT INTO event_words (event_words, rank) VALUES ('automerge', 8);
-CREATE TABLE words_before_network (upto INTEGER NOT NULL);
-INSERT INTO words_before_network (upto) SELECT COALESCE(MAX(seq), 0) FROM events;
-DROP INDEX events_asn_time;
-DROP INDEX events_country_time;
 "#,
 ];
 
