@@ -211,10 +211,9 @@ pub fn words_of(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| {
-            w.chars()
-                .take(MAX_WORD_CHARS)
-                .collect::<String>()
-                .to_lowercase()
+            let mut word = String::new();
+            lower_into(w, &mut word);
+            word
         })
         .collect()
 }
@@ -412,29 +411,15 @@ impl Tokens {
         );
     }
 
-    /// Each word of `text` and each pair of neighbouring words.
+    /// Each word of `text` (as [`words_of`] splits it) and each pair of neighbouring words.
     fn text(&mut self, text: &str) {
         self.prev.clear();
-        if text.is_ascii() {
-            // Runs of ASCII letters and digits, without decoding characters.
-            for w in text
-                .split(|c: char| !c.is_ascii_alphanumeric())
-                .filter(|w| !w.is_empty())
-            {
-                self.word.clear();
-                let cut = &w[..w.len().min(MAX_WORD_CHARS)];
-                self.word
-                    .extend(cut.bytes().map(|b| b.to_ascii_lowercase() as char));
-                self.next_word();
-            }
-        } else {
-            for w in text
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|w| !w.is_empty())
-            {
-                lower_into(w, &mut self.word);
-                self.next_word();
-            }
+        for w in text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            lower_into(w, &mut self.word);
+            self.next_word();
         }
     }
 
