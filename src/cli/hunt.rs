@@ -384,9 +384,7 @@ fn correlate_stream(
             alerts.add(signal);
         }
     });
-    for signal in correlator.finish() {
-        alerts.add(signal);
-    }
+    correlator.finish(&mut |signal| alerts.add(signal));
     (alerts, fed, late)
 }
 

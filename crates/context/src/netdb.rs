@@ -247,13 +247,17 @@ fn read_family<T: Ord + Copy + TryFrom<u64>>(
     r: &mut Cursor<'_>,
     what: &str,
 ) -> Result<Family<T>, String> {
+    let n = r.u32()? as usize;
+    // Sized once (a range takes at least 4 bytes of the table, which bounds a bad count):
+    // growing by doubling would briefly hold the table one and a half times over.
+    let n_max = n.min(r.b.len().saturating_sub(r.at) / 4);
     let mut f = Family {
-        starts: Vec::new(),
-        asns: Vec::new(),
-        countries: Vec::new(),
+        starts: Vec::with_capacity(n_max),
+        asns: Vec::with_capacity(n_max),
+        countries: Vec::with_capacity(n_max),
     };
     let mut prev = 0u64;
-    for _ in 0..r.u32()? {
+    for _ in 0..n {
         prev = prev
             .checked_add(r.varint()?)
             .ok_or_else(|| format!("{what} start out of range"))?;

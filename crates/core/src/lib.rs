@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod attack;
 pub mod hash;
+pub mod intern;
 pub mod raw;
 pub mod rng;
 pub mod row;

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cloudsentinel_core::intern::Interner;
 use cloudsentinel_core::raw::Scalar;
 use cloudsentinel_core::{
     Event, Level, LogKind, Provider, RawRecord, Signal, SignalKind, tactic_from_tag,
@@ -922,6 +923,7 @@ impl RuleSet {
             routine: Routine::new(),
             hindsight: false,
             held: Default::default(),
+            strings: Interner::default(),
         })
     }
 }
@@ -974,15 +976,114 @@ pub struct Correlator<'a> {
     /// [`HISTORY_DAYS`] of later history could show them routine.
     hindsight: bool,
     held: std::collections::VecDeque<Held>,
+    /// The held findings' repeated strings.
+    strings: Interner,
 }
 
-/// A finding held for hindsight.
+/// A finding held for hindsight. Many are held at once (up to [`HISTORY_DAYS`] of event time), so
+/// a held finding keeps its rule's description by reference and its repeated strings (entity,
+/// account, actor, session, explanation) once each, through the correlator's interner.
 struct Held {
     kind: RoutineKind,
-    signal: Signal,
-    account: Option<String>,
-    facts: Facts,
+    rule: HeldRule,
+    signal_kind: SignalKind,
+    level: Level,
+    entity: Arc<str>,
+    account: Option<Arc<str>>,
+    first_seen: chrono::DateTime<chrono::Utc>,
+    last_seen: chrono::DateTime<chrono::Utc>,
+    event_ids: Box<[Box<str>]>,
+    explanation: Arc<str>,
+    actor: Arc<str>,
+    session: Arc<str>,
+    asn: Option<u32>,
+    as_name: Option<Arc<str>>,
+    ip: Option<std::net::IpAddr>,
     addresses: Arc<[std::net::IpAddr]>,
+}
+
+/// The rule a held finding is about: the loaded rule's description when the finding says the
+/// same (always, for findings this module makes), else the finding's own words.
+enum HeldRule {
+    Loaded(Arc<RuleMeta>),
+    Own(Box<(String, String, Vec<String>, Vec<String>)>),
+}
+
+impl Held {
+    fn new(
+        kind: RoutineKind,
+        s: Signal,
+        facts: &Facts,
+        addresses: Arc<[std::net::IpAddr]>,
+        set: &RuleSet,
+        strings: &mut Interner,
+    ) -> Held {
+        let rule = match set.meta.get(&s.rule_id) {
+            Some(m)
+                if m.title == s.title && m.techniques == s.techniques && m.tactics == s.tactics =>
+            {
+                HeldRule::Loaded(Arc::clone(m))
+            }
+            _ => HeldRule::Own(Box::new((s.rule_id, s.title, s.techniques, s.tactics))),
+        };
+        Held {
+            kind,
+            rule,
+            signal_kind: s.kind,
+            level: s.level,
+            entity: strings.get(&s.entity),
+            account: strings.opt(s.account.as_deref()),
+            first_seen: s.first_seen,
+            last_seen: s.last_seen,
+            event_ids: s
+                .event_ids
+                .into_iter()
+                .map(String::into_boxed_str)
+                .collect(),
+            explanation: strings.get(&s.explanation),
+            actor: strings.get(&facts.actor),
+            session: strings.get(&facts.session),
+            asn: facts.asn,
+            as_name: facts.as_name.clone(),
+            ip: facts.ip,
+            addresses,
+        }
+    }
+
+    /// The finding and its facts as they were when held.
+    fn into_parts(self) -> (Signal, Facts) {
+        let (rule_id, title, techniques, tactics) = match self.rule {
+            HeldRule::Loaded(m) => (
+                m.id.clone(),
+                m.title.clone(),
+                m.techniques.clone(),
+                m.tactics.clone(),
+            ),
+            HeldRule::Own(own) => *own,
+        };
+        let signal = Signal {
+            kind: self.signal_kind,
+            rule_id,
+            title,
+            level: self.level,
+            techniques,
+            tactics,
+            entity: self.entity.to_string(),
+            account: self.account.map(|a| a.to_string()),
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            event_ids: self.event_ids.into_iter().map(String::from).collect(),
+            explanation: self.explanation.to_string(),
+        };
+        let facts = Facts {
+            actor: self.actor.to_string(),
+            session: self.session.to_string(),
+            asn: self.asn,
+            as_name: self.as_name,
+            ip: self.ip,
+        };
+        (signal, facts)
+    }
 }
 
 /// What a [`Correlator`] keeps between runs: the correlation engine's windows and the routine
@@ -1044,46 +1145,54 @@ impl Correlator<'_> {
             out.push(s);
             return;
         }
-        self.held.push_back(Held {
+        let addresses = match kind {
+            RoutineKind::SharedEgress => self.routine.addresses_of(&input.facts.session),
+            RoutineKind::Actor | RoutineKind::Peers => Arc::from([]),
+        };
+        let held = Held::new(
             kind,
-            addresses: match kind {
-                RoutineKind::SharedEgress => self.routine.addresses_of(&input.facts.session),
-                RoutineKind::Actor | RoutineKind::Peers => Arc::from([]),
-            },
-            signal: s,
-            account: input.account.clone(),
-            facts: input.facts.clone(),
-        });
+            s,
+            &input.facts,
+            addresses,
+            self.set,
+            &mut self.strings,
+        );
+        self.held.push_back(held);
     }
 
-    /// Releases held findings whose hindsight period has passed (all of them with `until` None).
-    fn release(&mut self, until: Option<chrono::DateTime<chrono::Utc>>, out: &mut Vec<Signal>) {
-        while let Some(h) = self.held.front() {
-            if until.is_some_and(|t| h.signal.last_seen + chrono::Duration::days(HISTORY_DAYS) > t)
-            {
-                break;
-            }
-            let mut h = self.held.pop_front().expect("peeked");
-            let routine = self.routine.judge_hindsight(
-                h.kind,
-                &mut h.signal,
-                h.account.as_deref(),
-                &h.facts,
-                &h.addresses,
-            );
-            if !routine {
-                let note = self.routine.describe_new(h.kind, &h.signal, &h.facts);
-                h.signal.explanation = format!("{}; {note}", h.signal.explanation);
-            }
-            out.push(h.signal);
+    /// Releases held findings whose hindsight period has passed.
+    fn release(&mut self, until: chrono::DateTime<chrono::Utc>, out: &mut Vec<Signal>) {
+        out.extend(std::iter::from_fn(|| self.release_one(Some(until))));
+        self.strings.prune();
+    }
+
+    /// The oldest held finding, judged with hindsight, if its period has passed by `until` (or
+    /// whatever its period, with `until` None).
+    fn release_one(&mut self, until: Option<chrono::DateTime<chrono::Utc>>) -> Option<Signal> {
+        let h = self.held.front()?;
+        if until.is_some_and(|t| h.last_seen + chrono::Duration::days(HISTORY_DAYS) > t) {
+            return None;
         }
+        let h = self.held.pop_front().expect("peeked");
+        let (kind, addresses, account) = (h.kind, Arc::clone(&h.addresses), h.account.clone());
+        let (mut signal, facts) = h.into_parts();
+        let routine =
+            self.routine
+                .judge_hindsight(kind, &mut signal, account.as_deref(), &facts, &addresses);
+        if !routine {
+            let note = self.routine.describe_new(kind, &signal, &facts);
+            signal.explanation = format!("{}; {note}", signal.explanation);
+        }
+        Some(signal)
     }
 
-    /// The findings still held for hindsight, judged with all that was fed.
-    pub fn finish(&mut self) -> Vec<Signal> {
-        let mut out = Vec::new();
-        self.release(None, &mut out);
-        out
+    /// Gives the findings still held for hindsight to `sink`, judged with all that was fed, one
+    /// at a time (there can be many).
+    pub fn finish(&mut self, sink: &mut dyn FnMut(Signal)) {
+        while let Some(signal) = self.release_one(None) {
+            sink(signal);
+        }
+        self.strings.prune();
     }
 
     /// Feeds one event's correlation-relevant matches; returns the correlations that fired.
@@ -1094,7 +1203,7 @@ impl Correlator<'_> {
         }
         let mut signals = Vec::new();
         if self.hindsight {
-            self.release(Some(input.time), &mut signals);
+            self.release(input.time, &mut signals);
         }
         for (kind, s) in std::mem::take(&mut input.routine) {
             self.judge(kind, s, &input, &mut signals);

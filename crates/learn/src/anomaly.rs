@@ -66,15 +66,14 @@ impl AnomalyModel {
         // drawn uniformly over each feature's domain (2%, at least 50) makes every feature
         // splittable while the dense benign mass still decides the paths. The threshold is
         // set on the real vectors only.
-        let mut data: Vec<Vec<f32>> = vectors.iter().map(|v| v.to_vec()).collect();
+        let extra = (vectors.len() / 50).max(50);
+        let mut data: Vec<[f32; DIMS]> = Vec::with_capacity(vectors.len() + extra);
+        data.extend_from_slice(vectors);
         let mut rng = cloudsentinel_core::rng::Rng::new(p.seed ^ 0xa5a5);
-        for _ in 0..(vectors.len() / 50).max(50) {
-            data.push(
-                crate::behaviour::DOMAIN
-                    .iter()
-                    .map(|hi| (rng.unit() as f32) * hi)
-                    .collect(),
-            );
+        for _ in 0..extra {
+            data.push(std::array::from_fn(|i| {
+                (rng.unit() as f32) * crate::behaviour::DOMAIN[i]
+            }));
         }
         let forest = Forest::fit(
             &data,

@@ -237,7 +237,7 @@ impl Forest {
     /// Errors if `data` is empty, rows have different lengths, a value is not
     /// finite, `params.trees` or `params.sample_size` is 0, or there are more
     /// than 65 536 features.
-    pub fn fit(data: &[Vec<f32>], params: &ForestParams) -> Result<Forest, FitError> {
+    pub fn fit<R: AsRef<[f32]>>(data: &[R], params: &ForestParams) -> Result<Forest, FitError> {
         let dims = crate::check_rows(data)?;
         if params.trees == 0 {
             return Err(FitError::InvalidParam("trees must be at least 1"));
@@ -319,8 +319,8 @@ impl Forest {
 
 /// Grows the subtree for `rows` and appends it to `nodes` in pre-order;
 /// returns the index of the subtree's root.
-fn grow(
-    data: &[Vec<f32>],
+fn grow<R: AsRef<[f32]>>(
+    data: &[R],
     rows: &mut [usize],
     depth: u32,
     height_limit: u32,
@@ -338,10 +338,10 @@ fn grow(
 
     // Features that are not constant among these rows, with their range.
     let mut candidates: Vec<(usize, f32, f32)> = Vec::new();
-    for (feature, &first) in data[rows[0]].iter().enumerate() {
+    for (feature, &first) in data[rows[0]].as_ref().iter().enumerate() {
         let (min, max) = rows
             .iter()
-            .map(|&r| data[r][feature])
+            .map(|&r| data[r].as_ref()[feature])
             .fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v)));
         if min < max {
             candidates.push((feature, min, max));
@@ -365,7 +365,7 @@ fn grow(
     // because min < split <= max.
     let mut n_left = 0;
     for i in 0..rows.len() {
-        if data[rows[i]][feature] < split {
+        if data[rows[i]].as_ref()[feature] < split {
             rows.swap(n_left, i);
             n_left += 1;
         }
@@ -591,7 +591,10 @@ mod tests {
     #[test]
     fn fit_rejects_bad_input() {
         let p = ForestParams::default();
-        assert_eq!(Forest::fit(&[], &p).unwrap_err(), FitError::Empty);
+        assert_eq!(
+            Forest::fit::<Vec<f32>>(&[], &p).unwrap_err(),
+            FitError::Empty
+        );
         let ragged = vec![vec![1.0f32, 2.0], vec![3.0, 4.0], vec![5.0]];
         assert_eq!(
             Forest::fit(&ragged, &p).unwrap_err(),

@@ -89,9 +89,11 @@ impl fmt::Display for FitError {
 impl std::error::Error for FitError {}
 
 /// Checks that rows are non-empty, rectangular and finite; returns the width.
-pub(crate) fn check_rows<T: Copy + Into<f64>>(rows: &[Vec<T>]) -> Result<usize, FitError> {
-    let dims = rows.first().ok_or(FitError::Empty)?.len();
-    for (row, values) in rows.iter().enumerate() {
+pub(crate) fn check_rows<T: Copy + Into<f64>, R: AsRef<[T]>>(
+    rows: &[R],
+) -> Result<usize, FitError> {
+    let dims = rows.first().ok_or(FitError::Empty)?.as_ref().len();
+    for (row, values) in rows.iter().map(AsRef::as_ref).enumerate() {
         if values.len() != dims {
             return Err(FitError::Ragged {
                 row,

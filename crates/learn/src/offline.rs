@@ -3,7 +3,6 @@
 //! the history (or of the input itself), then every scored input event checked against the
 //! threshold. The same baselines, model and signals as the service's pipeline.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -11,7 +10,7 @@ use cloudsentinel_core::row::EventRow;
 use cloudsentinel_core::{Event, Signal};
 
 use crate::anomaly::{self, AnomalyModel, MAX_TRAINING_VECTORS, TrainParams};
-use crate::behaviour::{Baselines, DIMS, Features, Observation, Scored, Settings};
+use crate::behaviour::{Baselines, DIMS, Detail, Features, Observation, Scored, Settings};
 use crate::detectors::Detectors;
 
 /// An event as the behavioural detectors read it over files, kept compactly: the values that
@@ -37,30 +36,7 @@ pub struct Observed {
     pub success: bool,
 }
 
-/// Shares repeated strings among [`Observed`] events (one per reading thread).
-#[derive(Default)]
-pub struct Interner(HashSet<Arc<str>>);
-
-/// Distinct values an interner keeps at most; past it, values are no longer shared (memory stays
-/// bounded by the input either way).
-const MAX_INTERNED: usize = 1 << 20;
-
-impl Interner {
-    pub fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.0.get(s) {
-            return Arc::clone(a);
-        }
-        let a: Arc<str> = Arc::from(s);
-        if self.0.len() < MAX_INTERNED {
-            self.0.insert(Arc::clone(&a));
-        }
-        a
-    }
-
-    fn opt(&mut self, s: Option<&str>) -> Option<Arc<str>> {
-        s.map(|v| self.get(v))
-    }
-}
+pub use cloudsentinel_core::intern::Interner;
 
 impl Observed {
     /// An event read from a file.
@@ -144,7 +120,9 @@ pub fn sort(events: &mut [Observed]) {
 
 /// An input event waiting for the forest: its index, the event (its values numbered in a
 /// [`Table`]), its features, and whether an explained detector corroborates it.
-type Pending = (usize, Numbered, Features, bool);
+/// An input event waiting for the forest: its index, itself, its features' detail (the values
+/// are its entry in [`Stream`]'s training vectors) and whether behaviour corroborates it.
+type Pending = (usize, Numbered, Detail, bool);
 
 /// An [`Observed`] whose shared values are numbers in a [`Table`]: a third of its size, for
 /// the events that wait for the forest.
@@ -297,6 +275,12 @@ impl Stream {
     fn keep(&mut self, v: &[f32; DIMS]) {
         self.seen += 1;
         if self.training.len() < MAX_TRAINING_VECTORS {
+            if self.training.len() == self.training.capacity() {
+                // Once, to the most it will hold: doubling would briefly hold it one and a half
+                // times over.
+                self.training
+                    .reserve_exact(MAX_TRAINING_VECTORS - self.training.len());
+            }
             self.training.push(*v);
         } else {
             let j = self.rng.below(self.seen);
@@ -327,8 +311,12 @@ impl Stream {
         }
         self.pending_len = 0;
         let table = std::mem::take(&mut self.table);
+        // Without history the training vectors are the waiting events' own, in order.
+        let mut values = training.iter();
         for chunk in std::mem::take(&mut self.pending) {
-            for (index, o, x, corroborated) in chunk {
+            for (index, o, detail, corroborated) in chunk {
+                let values = *values.next().expect("a training vector per waiting event");
+                let x = Features { values, detail };
                 self.score(index, &table.observed(o), x, corroborated);
             }
         }
@@ -381,7 +369,7 @@ impl Stream {
                     self.pending.last_mut().expect("a chunk").push((
                         index,
                         self.table.numbered(o),
-                        x,
+                        x.detail,
                         corroborated,
                     ));
                     self.pending_len += 1;
