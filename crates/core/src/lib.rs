@@ -24,6 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub mod attack;
+pub mod compact;
 pub mod hash;
 pub mod intern;
 pub mod raw;

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use cloudsentinel_core::compact::EventId;
 use cloudsentinel_core::intern::Interner;
 use cloudsentinel_core::raw::Scalar;
 use cloudsentinel_core::{
@@ -992,7 +993,7 @@ struct Held {
     account: Option<Arc<str>>,
     first_seen: chrono::DateTime<chrono::Utc>,
     last_seen: chrono::DateTime<chrono::Utc>,
-    event_ids: Box<[Box<str>]>,
+    event_ids: Box<[EventId]>,
     explanation: Arc<str>,
     actor: Arc<str>,
     session: Arc<str>,
@@ -1035,11 +1036,7 @@ impl Held {
             account: strings.opt(s.account.as_deref()),
             first_seen: s.first_seen,
             last_seen: s.last_seen,
-            event_ids: s
-                .event_ids
-                .into_iter()
-                .map(String::into_boxed_str)
-                .collect(),
+            event_ids: s.event_ids.iter().map(|id| EventId::new(id)).collect(),
             explanation: strings.get(&s.explanation),
             actor: strings.get(&facts.actor),
             session: strings.get(&facts.session),
@@ -1072,7 +1069,7 @@ impl Held {
             account: self.account.map(|a| a.to_string()),
             first_seen: self.first_seen,
             last_seen: self.last_seen,
-            event_ids: self.event_ids.into_iter().map(String::from).collect(),
+            event_ids: self.event_ids.iter().map(EventId::to_string).collect(),
             explanation: self.explanation.to_string(),
         };
         let facts = Facts {

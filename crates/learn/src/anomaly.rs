@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::behaviour::{
     self, Baselines, DIMS, FEATURES, Features, Observation, SCHEMA_VERSION, Scored, f,
 };
-use crate::forest::{Forest, ForestParams};
+use crate::forest::{Chain, Forest, ForestParams};
 use crate::metrics::quantile;
 
 /// The rule id anomaly signals and alerts carry.
@@ -66,15 +66,11 @@ impl AnomalyModel {
         // drawn uniformly over each feature's domain (2%, at least 50) makes every feature
         // splittable while the dense benign mass still decides the paths. The threshold is
         // set on the real vectors only.
-        let extra = (vectors.len() / 50).max(50);
-        let mut data: Vec<[f32; DIMS]> = Vec::with_capacity(vectors.len() + extra);
-        data.extend_from_slice(vectors);
         let mut rng = cloudsentinel_core::rng::Rng::new(p.seed ^ 0xa5a5);
-        for _ in 0..extra {
-            data.push(std::array::from_fn(|i| {
-                (rng.unit() as f32) * crate::behaviour::DOMAIN[i]
-            }));
-        }
+        let sprinkle: Vec<[f32; DIMS]> = (0..(vectors.len() / 50).max(50))
+            .map(|_| std::array::from_fn(|i| (rng.unit() as f32) * crate::behaviour::DOMAIN[i]))
+            .collect();
+        let data = Chain(vectors, &sprinkle[..]);
         let forest = Forest::fit(
             &data,
             &ForestParams {

@@ -237,8 +237,8 @@ impl Forest {
     /// Errors if `data` is empty, rows have different lengths, a value is not
     /// finite, `params.trees` or `params.sample_size` is 0, or there are more
     /// than 65 536 features.
-    pub fn fit<R: AsRef<[f32]>>(data: &[R], params: &ForestParams) -> Result<Forest, FitError> {
-        let dims = crate::check_rows(data)?;
+    pub fn fit<D: Rows + ?Sized>(data: &D, params: &ForestParams) -> Result<Forest, FitError> {
+        let dims = crate::check_row_iter((0..data.len()).map(|i| data.row(i)))?;
         if params.trees == 0 {
             return Err(FitError::InvalidParam("trees must be at least 1"));
         }
@@ -317,10 +317,49 @@ impl Forest {
     }
 }
 
+/// The observations a forest is fitted to: rows of equal length, however they are held.
+pub trait Rows {
+    fn len(&self) -> usize;
+    fn row(&self, i: usize) -> &[f32];
+}
+
+impl<R: AsRef<[f32]>> Rows for [R] {
+    fn len(&self) -> usize {
+        <[R]>::len(self)
+    }
+    fn row(&self, i: usize) -> &[f32] {
+        self[i].as_ref()
+    }
+}
+
+impl<R: AsRef<[f32]>> Rows for Vec<R> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    fn row(&self, i: usize) -> &[f32] {
+        self[i].as_ref()
+    }
+}
+
+/// The rows of one set, then those of another, without copying either.
+pub struct Chain<'a, A: ?Sized, B: ?Sized>(pub &'a A, pub &'a B);
+
+impl<A: Rows + ?Sized, B: Rows + ?Sized> Rows for Chain<'_, A, B> {
+    fn len(&self) -> usize {
+        self.0.len() + self.1.len()
+    }
+    fn row(&self, i: usize) -> &[f32] {
+        match i.checked_sub(self.0.len()) {
+            None => self.0.row(i),
+            Some(j) => self.1.row(j),
+        }
+    }
+}
+
 /// Grows the subtree for `rows` and appends it to `nodes` in pre-order;
 /// returns the index of the subtree's root.
-fn grow<R: AsRef<[f32]>>(
-    data: &[R],
+fn grow<D: Rows + ?Sized>(
+    data: &D,
     rows: &mut [usize],
     depth: u32,
     height_limit: u32,
@@ -338,10 +377,10 @@ fn grow<R: AsRef<[f32]>>(
 
     // Features that are not constant among these rows, with their range.
     let mut candidates: Vec<(usize, f32, f32)> = Vec::new();
-    for (feature, &first) in data[rows[0]].as_ref().iter().enumerate() {
+    for (feature, &first) in data.row(rows[0]).iter().enumerate() {
         let (min, max) = rows
             .iter()
-            .map(|&r| data[r].as_ref()[feature])
+            .map(|&r| data.row(r)[feature])
             .fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v)));
         if min < max {
             candidates.push((feature, min, max));
@@ -365,7 +404,7 @@ fn grow<R: AsRef<[f32]>>(
     // because min < split <= max.
     let mut n_left = 0;
     for i in 0..rows.len() {
-        if data[rows[i]].as_ref()[feature] < split {
+        if data.row(rows[i])[feature] < split {
             rows.swap(n_left, i);
             n_left += 1;
         }
@@ -577,14 +616,33 @@ mod tests {
 
     #[test]
     fn rows_without_features_score_one_half() {
-        let forest = Forest::fit(&[vec![], vec![], vec![]], &ForestParams::default()).unwrap();
+        let forest = Forest::fit(&[vec![], vec![], vec![]][..], &ForestParams::default()).unwrap();
         assert_eq!(forest.dims(), 0);
         assert!((forest.score(&[]) - 0.5).abs() < 1e-12);
     }
 
     #[test]
+    fn two_sets_of_rows_chained_fit_as_one() {
+        let a = cluster(300, 3, 8);
+        let b = cluster(20, 3, 9);
+        let joined: Vec<Vec<f32>> = a.iter().chain(&b).cloned().collect();
+        let chained = Forest::fit(&Chain(&a, &b), &ForestParams::default()).unwrap();
+        let copied = Forest::fit(&joined, &ForestParams::default()).unwrap();
+        for x in &joined {
+            assert_eq!(chained.score(x), copied.score(x));
+        }
+        let b_only = Forest::fit(&Chain(&a[..0], &b), &ForestParams::default()).unwrap();
+        assert_eq!(
+            b_only.score(&b[0]),
+            Forest::fit(&b, &ForestParams::default())
+                .unwrap()
+                .score(&b[0])
+        );
+    }
+
+    #[test]
     fn single_row_scores_one_half() {
-        let forest = Forest::fit(&[vec![1.0f32]], &ForestParams::default()).unwrap();
+        let forest = Forest::fit(&[vec![1.0f32]][..], &ForestParams::default()).unwrap();
         assert_eq!(forest.score(&[1.0]), 0.5);
     }
 
@@ -592,7 +650,7 @@ mod tests {
     fn fit_rejects_bad_input() {
         let p = ForestParams::default();
         assert_eq!(
-            Forest::fit::<Vec<f32>>(&[], &p).unwrap_err(),
+            Forest::fit::<[Vec<f32>]>(&[], &p).unwrap_err(),
             FitError::Empty
         );
         let ragged = vec![vec![1.0f32, 2.0], vec![3.0, 4.0], vec![5.0]];

@@ -92,8 +92,16 @@ impl std::error::Error for FitError {}
 pub(crate) fn check_rows<T: Copy + Into<f64>, R: AsRef<[T]>>(
     rows: &[R],
 ) -> Result<usize, FitError> {
-    let dims = rows.first().ok_or(FitError::Empty)?.as_ref().len();
-    for (row, values) in rows.iter().map(AsRef::as_ref).enumerate() {
+    check_row_iter(rows.iter().map(AsRef::as_ref))
+}
+
+/// [`check_rows`] over rows however they are held.
+pub(crate) fn check_row_iter<'a, T: Copy + Into<f64> + 'a>(
+    mut rows: impl Iterator<Item = &'a [T]>,
+) -> Result<usize, FitError> {
+    let first = rows.next().ok_or(FitError::Empty)?;
+    let dims = first.len();
+    for (row, values) in std::iter::once(first).chain(rows).enumerate() {
         if values.len() != dims {
             return Err(FitError::Ragged {
                 row,

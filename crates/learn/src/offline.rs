@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use cloudsentinel_core::compact::EventId;
 use cloudsentinel_core::row::EventRow;
 use cloudsentinel_core::{Event, Signal};
 
@@ -127,7 +128,7 @@ type Pending = (usize, Numbered, Detail, bool);
 /// An [`Observed`] whose shared values are numbers in a [`Table`]: a third of its size, for
 /// the events that wait for the forest.
 struct Numbered {
-    id: Box<str>,
+    id: EventId,
     time: DateTime<Utc>,
     /// provider, account, region, principal, actor name, access key, source address, user
     /// agent, service, operation; [`NONE`] for an absent one.
@@ -176,7 +177,7 @@ impl Table {
                 self.number(Some(&o.service)),
                 self.number(Some(&o.operation)),
             ],
-            id: o.id,
+            id: EventId::new(&o.id),
             time: o.time,
             read_only: o.read_only,
             success: o.success,
@@ -187,7 +188,7 @@ impl Table {
         let v = |i: usize| self.value(n.values[i]);
         let given = |i: usize| v(i).expect("a value that is always there");
         Observed {
-            id: n.id,
+            id: n.id.to_string().into(),
             time: n.time,
             provider: given(0),
             account: v(1),
