@@ -291,6 +291,10 @@ impl RuleSetBuilder {
         // prompts, then a success"), by id and name; listed in their file before the one that
         // refers to them.
         let mut correlation_refs: HashSet<String> = HashSet::new();
+        // Per loaded correlation, the detection rules under it (through chained correlations
+        // too), and per such rule, the fields the correlations above it read.
+        let mut bases_of: HashMap<String, Vec<String>> = HashMap::new();
+        let mut correlation_fields: HashMap<String, Vec<String>> = HashMap::new();
         for (corr, source) in &self.correlations {
             let key = corr
                 .id
@@ -355,6 +359,23 @@ impl RuleSetBuilder {
                     correlation_only.insert(base);
                 }
             }
+            let mut bases: Vec<String> = Vec::new();
+            for r in &corr.rules {
+                let k = &rule_keys_by_ref[r];
+                match bases_of.get(k) {
+                    Some(under) if correlation_refs.contains(r) => {
+                        bases.extend(under.iter().cloned())
+                    }
+                    _ => bases.push(k.clone()),
+                }
+            }
+            for base in &bases {
+                let fields = correlation_fields.entry(base.clone()).or_default();
+                fields.extend(fields_read_by(corr));
+                fields.sort();
+                fields.dedup();
+            }
+            bases_of.insert(key.clone(), bases);
             let (techniques, tactics) = attack_of(&corr.tags);
             let m = RuleMeta {
                 id: key.clone(),
@@ -387,22 +408,6 @@ impl RuleSetBuilder {
                 Arc::make_mut(m).correlation_only = true;
             }
         }
-        let mut correlation_fields: Vec<String> = Vec::new();
-        for c in &kept_correlations {
-            correlation_fields.extend(c.group_by.iter().cloned());
-            if let rsigma_parser::CorrelationCondition::Threshold {
-                field: Some(fields),
-                ..
-            } = &c.condition
-            {
-                correlation_fields.extend(fields.iter().cloned());
-            }
-            for a in &c.aliases {
-                correlation_fields.extend(a.mapping.values().cloned());
-            }
-        }
-        correlation_fields.sort();
-        correlation_fields.dedup();
         RuleSet {
             routed,
             correlation_fields,
@@ -417,6 +422,22 @@ impl RuleSetBuilder {
             rules: self.rules,
         }
     }
+}
+
+/// The field paths a correlation reads: its group-by, the counted fields, and its aliases.
+fn fields_read_by(c: &CorrelationRule) -> impl Iterator<Item = String> + '_ {
+    let counted = match &c.condition {
+        rsigma_parser::CorrelationCondition::Threshold {
+            field: Some(fields),
+            ..
+        } => fields.as_slice(),
+        _ => &[],
+    };
+    c.group_by
+        .iter()
+        .chain(counted)
+        .chain(c.aliases.iter().flat_map(|a| a.mapping.values()))
+        .cloned()
 }
 
 /// Adds what the parser's message leaves out: the condition it could not parse, and why.
@@ -492,9 +513,10 @@ pub struct RuleSet {
     /// Rules and correlations that compiled, to build fresh correlation state from.
     kept_rules: Vec<SigmaRule>,
     kept_correlations: Vec<CorrelationRule>,
-    /// Every field path a correlation reads (group-by, counted fields, aliases): all that is kept
-    /// of an event handed to the correlator.
-    correlation_fields: Vec<String>,
+    /// Per detection rule some correlation refers to, the field paths the correlations above it
+    /// read (group-by, counted fields, aliases): all that is kept of an event it matched, handed
+    /// to the correlator.
+    correlation_fields: HashMap<String, Vec<String>>,
     meta: HashMap<String, Arc<RuleMeta>>,
     order: Vec<String>,
     /// Detection rules that some correlation refers to.
@@ -880,8 +902,10 @@ impl RuleSet {
         if !matches.is_empty() || !routine.is_empty() {
             let mut fields = serde_json::Value::Object(Default::default());
             if !matches.is_empty() {
-                for path in &self.correlation_fields {
-                    copy_path(&event.raw, &mut fields, path);
+                for m in &matches {
+                    for path in self.correlation_fields.get(&m.id).into_iter().flatten() {
+                        copy_path(&event.raw, &mut fields, path);
+                    }
                 }
             }
             out.for_correlation = Some(CorrelationInput {
@@ -1399,6 +1423,70 @@ mod tests {
             "{fired:?}"
         );
         assert!(after.import(b"{}").is_err());
+    }
+
+    #[test]
+    fn an_input_carries_the_fields_of_the_correlations_above_its_rule_and_no_others() {
+        let yaml = r#"
+title: Failed Console Login
+name: t_failed_login
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection: {eventName: ConsoleLogin}
+  condition: selection
+---
+title: Other Base
+name: t_other
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection: {eventName: GetCallerIdentity}
+  condition: selection
+---
+title: Failures Per User
+name: t_per_user
+correlation:
+  type: event_count
+  rules: [t_failed_login]
+  group-by: [userIdentity.userName]
+  timespan: 10m
+  condition: {gte: 3}
+---
+title: Per User Then Per Address
+correlation:
+  type: event_count
+  rules: [t_per_user]
+  group-by: [sourceIPAddress]
+  timespan: 1h
+  condition: {gte: 1}
+---
+title: Other Per Account
+correlation:
+  type: value_count
+  rules: [t_other]
+  group-by: [recipientAccountId]
+  timespan: 10m
+  condition: {field: awsRegion, gte: 2}
+"#;
+        let mut b = RuleSetBuilder::new();
+        b.add_text(RuleText {
+            source: "test.yml".into(),
+            yaml: yaml.into(),
+        });
+        let set = b.build();
+        assert!(set.failures().is_empty(), "{:?}", set.failures());
+        let input = set
+            .detect(&failed_login(1))
+            .for_correlation
+            .expect("the base rule matched");
+        // Its own correlation's group-by, and that of the correlation chained on it; nothing of
+        // the unrelated correlation (recipientAccountId, awsRegion).
+        assert_eq!(
+            input.fields,
+            serde_json::json!({
+                "userIdentity": {"userName": "alice"},
+                "sourceIPAddress": "198.51.100.9",
+            })
+        );
     }
 
     #[test]
