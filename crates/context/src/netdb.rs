@@ -28,6 +28,34 @@ struct Family<T> {
     starts: Vec<T>,
     asns: Vec<u32>,
     countries: Vec<[u8; 2]>,
+    /// IPv4 only: per top 16 bits `p`, the first range starting at or after `p << 16` (65,537
+    /// entries), so that a lookup searches a few ranges instead of the whole table.
+    by_prefix: Vec<u32>,
+}
+
+impl Family<u32> {
+    fn index_prefixes(mut self) -> Self {
+        let mut by_prefix = Vec::with_capacity(65_537);
+        let mut i = 0usize;
+        for p in 0..=65_536u64 {
+            while i < self.starts.len() && u64::from(self.starts[i]) < p << 16 {
+                i += 1;
+            }
+            by_prefix.push(i as u32);
+        }
+        self.by_prefix = by_prefix;
+        self
+    }
+
+    fn find_v4(&self, a: u32) -> Option<(u32, [u8; 2])> {
+        if self.by_prefix.is_empty() {
+            return self.find(a); // an empty table (`NetDb::default()`)
+        }
+        let p = (a >> 16) as usize;
+        let (lo, hi) = (self.by_prefix[p] as usize, self.by_prefix[p + 1] as usize);
+        let i = (lo + self.starts[lo..hi].partition_point(|s| *s <= a)).checked_sub(1)?;
+        self.at(i)
+    }
 }
 
 impl<T: Ord + Copy> Family<T> {
@@ -39,6 +67,10 @@ impl<T: Ord + Copy> Family<T> {
 
     fn find(&self, a: T) -> Option<(u32, [u8; 2])> {
         let i = self.starts.partition_point(|s| *s <= a).checked_sub(1)?;
+        self.at(i)
+    }
+
+    fn at(&self, i: usize) -> Option<(u32, [u8; 2])> {
         let (asn, country) = (self.asns[i], self.countries[i]);
         (asn != 0 || country != NO_COUNTRY).then_some((asn, country))
     }
@@ -51,6 +83,7 @@ impl<T: Ord + Copy> Family<T> {
             starts: Vec::with_capacity(ranges.len()),
             asns: Vec::with_capacity(ranges.len()),
             countries: Vec::with_capacity(ranges.len()),
+            by_prefix: Vec::new(),
         };
         for (i, &(start, end, asn, country)) in ranges.iter().enumerate() {
             f.push(start, asn, country);
@@ -173,7 +206,7 @@ impl NetDb {
         names.sort_by_key(|(a, _)| *a);
         names.dedup_by_key(|(a, _)| *a);
         Ok(NetDb {
-            v4: Family::from_ranges(v4, |e: u32| e.checked_add(1)),
+            v4: Family::from_ranges(v4, |e: u32| e.checked_add(1)).index_prefixes(),
             v6: Family::from_ranges(v6, |e: u64| e.checked_add(1)),
             names,
         })
@@ -202,7 +235,11 @@ impl NetDb {
         if r.at != bytes.len() {
             return Err(format!("{} bytes left over", bytes.len() - r.at));
         }
-        Ok(NetDb { v4, v6, names })
+        Ok(NetDb {
+            v4: v4.index_prefixes(),
+            v6,
+            names,
+        })
     }
 
     /// Number of ranges (IPv4 and IPv6, unrouted gaps included).
@@ -217,9 +254,9 @@ impl NetDb {
     pub fn lookup(&self, ip: impl Into<IpAddr>) -> Option<NetInfo<'_>> {
         let ip = ip.into();
         let (asn, country) = match ip {
-            IpAddr::V4(v4) => self.v4.find(u32::from(v4))?,
+            IpAddr::V4(v4) => self.v4.find_v4(u32::from(v4))?,
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => self.v4.find(u32::from(v4))?,
+                Some(v4) => self.v4.find_v4(u32::from(v4))?,
                 None => self.v6.find((u128::from(v6) >> 64) as u64)?,
             },
         };
@@ -255,6 +292,7 @@ fn read_family<T: Ord + Copy + TryFrom<u64>>(
         starts: Vec::with_capacity(n_max),
         asns: Vec::with_capacity(n_max),
         countries: Vec::with_capacity(n_max),
+        by_prefix: Vec::new(),
     };
     let mut prev = 0u64;
     for _ in 0..n {
@@ -416,6 +454,23 @@ mod tests {
         assert_eq!(db.lookup(ip("2001:db8::1")).unwrap().asn, 64500);
         assert_eq!(db.lookup(ip("::ffff:1.0.0.9")).unwrap().asn, 13335);
         assert!(db.lookup(ip("2001:db8:1::1")).is_none());
+    }
+
+    #[test]
+    fn the_prefix_index_finds_what_a_search_of_the_whole_table_finds() {
+        let db = NetDb::builtin();
+        let v4 = &db.v4;
+        let mut rng = cloudsentinel_core::rng::Rng::new(7);
+        let mut probes: Vec<u32> = (0..200_000).map(|_| rng.next_u64() as u32).collect();
+        for &s in v4.starts.iter().step_by(5) {
+            probes.extend([s, s.wrapping_sub(1), s.wrapping_add(1)]);
+        }
+        probes.extend([0, 1, 0xffff, 0x1_0000, u32::MAX - 1, u32::MAX]);
+        for a in probes {
+            assert_eq!(v4.find_v4(a), v4.find(a), "{}", std::net::Ipv4Addr::from(a));
+        }
+        let empty = NetDb::default();
+        assert!(empty.lookup(ip("1.2.3.4")).is_none());
     }
 
     #[test]

@@ -151,6 +151,11 @@ fn check_text(text: &str) -> Result<(), String> {
             b'"' => {
                 i += 1;
                 while i < b.len() {
+                    // Most of a record is inside strings: jump to the next quote or escape.
+                    i += memchr::memchr2(b'"', b'\\', &b[i..]).unwrap_or(b.len() - i);
+                    if i == b.len() {
+                        break;
+                    }
                     match b[i] {
                         b'"' => break,
                         b'\\' => {

@@ -616,7 +616,7 @@ fn decode_lines<R: BufRead>(mut reader: R, emitter: &mut Emitter<'_>) {
 fn first_line_is_complete(head: &[u8]) -> bool {
     const LONGEST_FIRST_LINE: usize = 4 * 1024 * 1024;
     let window = &head[..head.len().min(LONGEST_FIRST_LINE)];
-    let Some(end) = window.iter().position(|&b| b == b'\n') else {
+    let Some(end) = memchr::memchr(b'\n', window) else {
         return false;
     };
     let line = head[..end].trim_ascii();
