@@ -321,6 +321,9 @@ impl Forest {
 pub trait Rows {
     fn len(&self) -> usize;
     fn row(&self, i: usize) -> &[f32];
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl<R: AsRef<[f32]>> Rows for [R] {
