@@ -1490,6 +1490,73 @@ correlation:
     }
 
     #[test]
+    fn a_held_finding_comes_back_exactly_as_it_was_held() {
+        let mut b = RuleSetBuilder::new();
+        for (source, yaml) in crate::builtin_rules() {
+            if source.ends_with("common_console_login_bruteforce_user.yml") {
+                b.add_text(RuleText {
+                    source: source.to_string(),
+                    yaml: (*yaml).into(),
+                });
+            }
+        }
+        let set = b.build();
+        let meta = set.rules().next().expect("a loaded rule").clone();
+        let signal = |title: &str, ids: &[&str]| Signal {
+            kind: SignalKind::Correlation,
+            rule_id: meta.id.clone(),
+            title: title.to_string(),
+            level: Level::High,
+            techniques: meta.techniques.clone(),
+            tactics: meta.tactics.clone(),
+            entity: "arn:aws:iam::111122223333:user/alice".into(),
+            account: Some("111122223333".into()),
+            first_seen: "2026-11-20T10:00:00.123456789Z".parse().unwrap(),
+            last_seen: "2026-11-20T10:05:00Z".parse().unwrap(),
+            event_ids: ids.iter().map(|i| i.to_string()).collect(),
+            explanation: "event count reached 5 within 600s".into(),
+        };
+        let facts = Facts {
+            actor: "arn:aws:iam::111122223333:user/alice".into(),
+            session: "AKIAEXAMPLE".into(),
+            asn: Some(64500),
+            as_name: Some(Arc::from("Example Net")),
+            ip: "198.51.100.9".parse().ok(),
+        };
+        let mut strings = Interner::default();
+        // As the rule describes itself, and (the fallback) in words of its own.
+        for (title, ids) in [
+            (
+                meta.title.as_str(),
+                &["c1fb23c4-d134-4424-ba5b-1ab905dc6bf2", "login-4"][..],
+            ),
+            (
+                "A title of its own",
+                &["C1FB23C4-D134-4424-BA5B-1AB905DC6BF2"][..],
+            ),
+        ] {
+            let held = Held::new(
+                RoutineKind::Actor,
+                signal(title, ids),
+                &facts,
+                Arc::from([]),
+                &set,
+                &mut strings,
+            );
+            assert_eq!(
+                matches!(held.rule, HeldRule::Loaded(_)),
+                title == meta.title
+            );
+            let (back, back_facts) = held.into_parts();
+            assert_eq!(
+                serde_json::to_value(&back).unwrap(),
+                serde_json::to_value(signal(title, ids)).unwrap()
+            );
+            assert_eq!(format!("{back_facts:?}"), format!("{facts:?}"));
+        }
+    }
+
+    #[test]
     fn every_log_kind_routes_to_its_own_engine() {
         for (i, (provider, kind)) in EVENT_LOGSOURCES.iter().enumerate() {
             assert_eq!(route(*kind), i, "{kind:?}");
