@@ -318,9 +318,11 @@ impl Seen {
                 .iter()
                 .map(|(k, (w, h))| (*k, decay(*w, hour.saturating_sub(*h), half_life_h)))
                 .collect();
-            // Ties broken by key: which values are forgotten must not depend on the map's order.
-            ws.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-            for (k, _) in ws.iter().take(cap / 10 + 1) {
+            // The lightest, ties broken by key: which values are forgotten must not depend on the
+            // map's order. Only which ones matters, not their order among themselves.
+            let lightest = (cap / 10 + 1).min(ws.len());
+            ws.select_nth_unstable_by(lightest - 1, |a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            for (k, _) in &ws[..lightest] {
                 if *k != key {
                     self.m.remove(k);
                 }
@@ -928,6 +930,28 @@ pub fn sensitivity(service: &str, operation: &str) -> (f32, Option<&'static str>
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_full_set_forgets_its_lightest_tenth_ties_by_key_and_never_the_value_just_added() {
+        let mut s = Seen::default();
+        // 20 values seen twice (weight 2), then 20 seen once (weight 1), keys in both orders.
+        for k in (100..120).rev() {
+            s.add(k, 0, 24.0, 1_000);
+            s.add(k, 0, 24.0, 1_000);
+        }
+        for k in [
+            17, 13, 29, 11, 25, 21, 15, 27, 19, 23, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28,
+        ] {
+            s.add(k, 0, 24.0, 1_000);
+        }
+        // Past a cap of 40: the lightest 40 / 10 + 1 = 5 are 1 (just added) and 10 to 13, lowest
+        // keys first among equals; all but the value just added go.
+        s.add(1, 0, 24.0, 40);
+        let mut kept: Vec<u64> = s.m.keys().copied().collect();
+        kept.sort_unstable();
+        let expected: Vec<u64> = [1].into_iter().chain(14..30).chain(100..120).collect();
+        assert_eq!(kept, expected);
+    }
 
     fn obs<'a>(t: DateTime<Utc>, ip: &'a str, op: &'a str, ua: &'a str) -> Observation<'a> {
         Observation {
