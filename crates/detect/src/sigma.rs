@@ -1388,8 +1388,8 @@ mod tests {
         out.expect("the record decodes")
     }
 
-    #[test]
-    fn a_window_kept_by_export_is_completed_after_import() {
+    /// The built-in pack's console brute-force rules: a base rule and its correlation.
+    fn bruteforce_rules() -> RuleSet {
         let mut b = RuleSetBuilder::new();
         for (source, yaml) in crate::builtin_rules() {
             if source.ends_with("common_console_login_bruteforce_user.yml") {
@@ -1399,7 +1399,12 @@ mod tests {
                 });
             }
         }
-        let set = b.build();
+        b.build()
+    }
+
+    #[test]
+    fn a_window_kept_by_export_is_completed_after_import() {
+        let set = bruteforce_rules();
         let feed = |c: &mut Correlator<'_>, n: u32| -> Vec<Signal> {
             let d = set.detect(&failed_login(n));
             c.feed(d.for_correlation.expect("a correlation input"))
@@ -1491,16 +1496,7 @@ correlation:
 
     #[test]
     fn a_held_finding_comes_back_exactly_as_it_was_held() {
-        let mut b = RuleSetBuilder::new();
-        for (source, yaml) in crate::builtin_rules() {
-            if source.ends_with("common_console_login_bruteforce_user.yml") {
-                b.add_text(RuleText {
-                    source: source.to_string(),
-                    yaml: (*yaml).into(),
-                });
-            }
-        }
-        let set = b.build();
+        let set = bruteforce_rules();
         let meta = set.rules().next().expect("a loaded rule").clone();
         let signal = |title: &str, ids: &[&str]| Signal {
             kind: SignalKind::Correlation,
