@@ -152,43 +152,36 @@ fn check_text(text: &str) -> Result<(), String> {
                 i += 1;
                 while i < b.len() {
                     // Most of a record is inside strings: jump to the next quote or escape.
-                    i += memchr::memchr2(b'"', b'\\', &b[i..]).unwrap_or(b.len() - i);
-                    if i == b.len() {
+                    let Some(k) = memchr::memchr2(b'"', b'\\', &b[i..]) else {
+                        i = b.len();
+                        break;
+                    };
+                    i += k;
+                    if b[i] == b'"' {
                         break;
                     }
-                    match b[i] {
-                        b'"' => break,
-                        b'\\' => {
-                            if b.get(i + 1) == Some(&b'u') {
-                                let unit = hex4(b, i + 2);
-                                match unit {
-                                    Some(0xD800..=0xDBFF) => {
-                                        let low = if b.get(i + 6) == Some(&b'\\')
-                                            && b.get(i + 7) == Some(&b'u')
-                                        {
-                                            hex4(b, i + 8)
-                                        } else {
-                                            None
-                                        };
-                                        if !matches!(low, Some(0xDC00..=0xDFFF)) {
-                                            return Err(format!(
-                                                "lone surrogate escape at byte {i}"
-                                            ));
-                                        }
-                                        i += 12;
-                                        continue;
-                                    }
-                                    Some(0xDC00..=0xDFFF) => {
-                                        return Err(format!("lone surrogate escape at byte {i}"));
-                                    }
-                                    _ => i += 6,
-                                }
-                                continue;
+                    // An escape.
+                    if b.get(i + 1) != Some(&b'u') {
+                        i += 2;
+                        continue;
+                    }
+                    match hex4(b, i + 2) {
+                        Some(0xD800..=0xDBFF) => {
+                            let low = if b.get(i + 6) == Some(&b'\\') && b.get(i + 7) == Some(&b'u')
+                            {
+                                hex4(b, i + 8)
+                            } else {
+                                None
+                            };
+                            if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                                return Err(format!("lone surrogate escape at byte {i}"));
                             }
-                            i += 2;
-                            continue;
+                            i += 12;
                         }
-                        _ => i += 1,
+                        Some(0xDC00..=0xDFFF) => {
+                            return Err(format!("lone surrogate escape at byte {i}"));
+                        }
+                        _ => i += 6,
                     }
                 }
                 i += 1;
